@@ -1,0 +1,86 @@
+//! The catalog: tables split into partitions, one per core, and how each table is
+//! partitioned. The planner reads the partitioning to avoid exchanges: two tables
+//! partitioned on the same key domain are joined where they lie.
+
+pub mod tpch;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+
+/// How a table's rows are spread over the partitions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TablePartitioning {
+    /// Partition `p` holds the rows whose `columns` fall in key range `p` of `domain`.
+    /// Tables with the same domain on their key columns are co-partitioned.
+    KeyRange { columns: Vec<String>, domain: String },
+    /// Every partition holds every row (small dimension tables).
+    Replicated,
+}
+
+/// One table: its schema, partitioning, and the batches of every partition.
+#[derive(Debug)]
+pub struct Table {
+    pub name: String,
+    pub schema: SchemaRef,
+    pub partitioning: TablePartitioning,
+    /// `partitions[p]` is owned by the core running partition `p`.
+    pub partitions: Vec<Vec<RecordBatch>>,
+    /// Logical rows (a replicated table counts its rows once).
+    pub row_count: usize,
+}
+
+impl Table {
+    /// Bytes held in memory across all partitions (replicas counted once).
+    pub fn memory_bytes(&self) -> usize {
+        let partitions = match self.partitioning {
+            TablePartitioning::Replicated => &self.partitions[..1.min(self.partitions.len())],
+            TablePartitioning::KeyRange { .. } => &self.partitions[..],
+        };
+        partitions
+            .iter()
+            .flatten()
+            .map(RecordBatch::get_array_memory_size)
+            .sum()
+    }
+}
+
+/// Tables by lower-case name; a `BTreeMap` so every listing is deterministic.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    tables: BTreeMap<String, Arc<Table>>,
+    partition_count: usize,
+}
+
+impl Catalog {
+    pub fn new(partition_count: usize) -> Self {
+        Catalog {
+            tables: BTreeMap::new(),
+            partition_count,
+        }
+    }
+
+    /// Adds a table.
+    ///
+    /// # Panics
+    /// When the table's partition count differs from the catalog's: a broken invariant.
+    pub fn insert(&mut self, table: Table) {
+        assert_eq!(table.partitions.len(), self.partition_count);
+        self.tables
+            .insert(table.name.to_ascii_lowercase(), Arc::new(table));
+    }
+
+    pub fn table(&self, name: &str) -> Option<&Arc<Table>> {
+        self.tables.get(&name.to_ascii_lowercase())
+    }
+
+    pub fn tables(&self) -> impl Iterator<Item = &Arc<Table>> {
+        self.tables.values()
+    }
+
+    pub fn partition_count(&self) -> usize {
+        self.partition_count
+    }
+}

@@ -1,0 +1,166 @@
+//! TPC-H as the embedded default data set: partition `p` of every large table is part
+//! `p + 1` of tpchgen's generator, generated on its own thread. Part `k` of `orders` and
+//! of `lineitem` cover the same order-key range (likewise `part` and `partsupp` on the
+//! part key), so those joins need no exchange. `nation` and `region` are replicated.
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
+use tpchgen::generators::{
+    CustomerGenerator, LineItemGenerator, NationGenerator, OrderGenerator, PartGenerator,
+    PartSuppGenerator, RegionGenerator, SupplierGenerator,
+};
+use tpchgen_arrow::{
+    CustomerArrow, LineItemArrow, NationArrow, OrderArrow, PartArrow, PartSuppArrow,
+    RegionArrow, SupplierArrow,
+};
+
+use super::{Catalog, Table, TablePartitioning};
+
+/// The eight TPC-H tables, in generation order.
+pub const TABLES: [&str; 8] = [
+    "nation", "region", "part", "supplier", "partsupp", "customer", "orders", "lineitem",
+];
+
+/// Generates TPC-H at `scale_factor` into `partitions` partitions.
+///
+/// # Errors
+/// When the scale factor is not positive and finite, or generation fails.
+pub fn generate(
+    scale_factor: f64,
+    partitions: usize,
+    batch_rows: usize,
+) -> Result<Catalog, ArrowError> {
+    if !(scale_factor.is_finite() && scale_factor > 0.0) {
+        return Err(ArrowError::InvalidArgumentError(format!(
+            "TPC-H scale factor must be positive, got {scale_factor}"
+        )));
+    }
+    assert!(partitions > 0, "at least one partition");
+    let mut catalog = Catalog::new(partitions);
+    for name in TABLES {
+        catalog.insert(generate_table(name, scale_factor, partitions, batch_rows)?);
+    }
+    Ok(catalog)
+}
+
+fn generate_table(
+    name: &str,
+    scale_factor: f64,
+    partitions: usize,
+    batch_rows: usize,
+) -> Result<Table, ArrowError> {
+    let partitioning = match name {
+        "nation" | "region" => TablePartitioning::Replicated,
+        "orders" => key_range("o_orderkey", "orderkey"),
+        "lineitem" => key_range("l_orderkey", "orderkey"),
+        "part" => key_range("p_partkey", "partkey"),
+        "partsupp" => key_range("ps_partkey", "partkey"),
+        "customer" => key_range("c_custkey", "custkey"),
+        "supplier" => key_range("s_suppkey", "suppkey"),
+        other => unreachable!("not a TPC-H table: {other}"),
+    };
+    let parts: Vec<Vec<RecordBatch>> = if partitioning == TablePartitioning::Replicated {
+        let batches = generate_part(name, scale_factor, 1, 1, batch_rows)?;
+        vec![batches; partitions]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..partitions)
+                .map(|p| {
+                    scope.spawn(move || {
+                        generate_part(name, scale_factor, p + 1, partitions, batch_rows)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| handle.join().expect("generator thread panicked"))
+                .collect::<Result<_, _>>()
+        })?
+    };
+    let row_count = match partitioning {
+        TablePartitioning::Replicated => parts[0].iter().map(RecordBatch::num_rows).sum(),
+        TablePartitioning::KeyRange { .. } => {
+            parts.iter().flatten().map(RecordBatch::num_rows).sum()
+        }
+    };
+    Ok(Table {
+        name: name.to_string(),
+        schema: schema_of(name),
+        partitioning,
+        partitions: parts,
+        row_count,
+    })
+}
+
+fn key_range(column: &str, domain: &str) -> TablePartitioning {
+    TablePartitioning::KeyRange {
+        columns: vec![column.to_string()],
+        domain: domain.to_string(),
+    }
+}
+
+/// The Arrow schema tpchgen-arrow produces for a TPC-H table.
+pub fn schema_of(name: &str) -> SchemaRef {
+    match name {
+        "nation" => NationArrow::schema_ref(),
+        "region" => RegionArrow::schema_ref(),
+        "part" => PartArrow::schema_ref(),
+        "supplier" => SupplierArrow::schema_ref(),
+        "partsupp" => PartSuppArrow::schema_ref(),
+        "customer" => CustomerArrow::schema_ref(),
+        "orders" => OrderArrow::schema_ref(),
+        "lineitem" => LineItemArrow::schema_ref(),
+        other => unreachable!("not a TPC-H table: {other}"),
+    }
+}
+
+/// Generates part `part` (1-based) of `part_count` of one table.
+fn generate_part(
+    name: &str,
+    sf: f64,
+    part: usize,
+    part_count: usize,
+    batch_rows: usize,
+) -> Result<Vec<RecordBatch>, ArrowError> {
+    let (part, count) = (part as i32, part_count as i32);
+    let batches: Box<dyn Iterator<Item = Result<RecordBatch, ArrowError>>> = match name {
+        "nation" => Box::new(
+            NationArrow::new(NationGenerator::new(sf, part, count)).with_batch_size(batch_rows),
+        ),
+        "region" => Box::new(
+            RegionArrow::new(RegionGenerator::new(sf, part, count)).with_batch_size(batch_rows),
+        ),
+        "part" => Box::new(
+            PartArrow::new(PartGenerator::new(sf, part, count)).with_batch_size(batch_rows),
+        ),
+        "supplier" => Box::new(
+            SupplierArrow::new(SupplierGenerator::new(sf, part, count))
+                .with_batch_size(batch_rows),
+        ),
+        "partsupp" => Box::new(
+            PartSuppArrow::new(PartSuppGenerator::new(sf, part, count))
+                .with_batch_size(batch_rows),
+        ),
+        "customer" => Box::new(
+            CustomerArrow::new(CustomerGenerator::new(sf, part, count))
+                .with_batch_size(batch_rows),
+        ),
+        "orders" => Box::new(
+            OrderArrow::new(OrderGenerator::new(sf, part, count)).with_batch_size(batch_rows),
+        ),
+        "lineitem" => Box::new(
+            LineItemArrow::new(LineItemGenerator::new(sf, part, count))
+                .with_batch_size(batch_rows),
+        ),
+        other => unreachable!("not a TPC-H table: {other}"),
+    };
+    batches.collect()
+}
+
+/// Convenience for tests: one shared catalog.
+pub fn generate_shared(sf: f64, partitions: usize) -> Result<Arc<Catalog>, ArrowError> {
+    generate(sf, partitions, 8192).map(Arc::new)
+}

@@ -1,0 +1,189 @@
+//! Errors, typed per boundary: a [`TaskError`] is raised inside one task (an operator
+//! failed or panicked), the [`QueryError`] is what the user sees. Context is added as an
+//! error moves up; it is never flattened to a bare string before it reaches the user.
+
+use std::fmt;
+
+/// What went wrong, coarsely, in the SQLSTATE spirit: clients branch on this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// The SQL text could not be parsed (SQLSTATE 42601).
+    Syntax,
+    /// A table, column or function is unknown, or types do not fit (SQLSTATE 42P01/42703).
+    Semantic,
+    /// Valid SQL that Percore does not run yet (SQLSTATE 0A000).
+    Unsupported,
+    /// Data made an expression fail: division by zero, overflow, bad cast (SQLSTATE 22000).
+    DataException,
+    /// The query was cancelled (SQLSTATE 57014).
+    Cancelled,
+    /// A limit was hit: SQL size, nesting, planning deadline, memory (SQLSTATE 53000).
+    ResourcesExhausted,
+    /// A bug in Percore: a broken invariant or a caught panic (SQLSTATE XX000).
+    Internal,
+}
+
+impl ErrorCode {
+    /// The SQLSTATE class a PostgreSQL client would see for this code.
+    pub fn sqlstate(self) -> &'static str {
+        match self {
+            ErrorCode::Syntax => "42601",
+            ErrorCode::Semantic => "42P01",
+            ErrorCode::Unsupported => "0A000",
+            ErrorCode::DataException => "22000",
+            ErrorCode::Cancelled => "57014",
+            ErrorCode::ResourcesExhausted => "53000",
+            ErrorCode::Internal => "XX000",
+        }
+    }
+}
+
+/// Where in the cluster a task ran: enough to find its log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskLocation {
+    pub core: usize,
+    pub stage: usize,
+    pub partition: usize,
+}
+
+impl fmt::Display for TaskLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "core {} stage {} partition {}",
+            self.core, self.stage, self.partition
+        )
+    }
+}
+
+/// An error raised while one task ran: an operator failed or panicked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub location: Option<TaskLocation>,
+}
+
+impl TaskError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        TaskError {
+            code,
+            message: message.into(),
+            location: None,
+        }
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        TaskError::new(ErrorCode::Internal, message)
+    }
+
+    /// Attaches the task's location, keeping a location set closer to the failure.
+    pub fn at(mut self, location: TaskLocation) -> Self {
+        self.location.get_or_insert(location);
+        self
+    }
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.location {
+            Some(location) => write!(f, "{} (at {location})", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl From<arrow::error::ArrowError> for TaskError {
+    fn from(error: arrow::error::ArrowError) -> Self {
+        use arrow::error::ArrowError;
+        let code = match &error {
+            ArrowError::DivideByZero
+            | ArrowError::ArithmeticOverflow(_)
+            | ArrowError::CastError(_)
+            | ArrowError::ParseError(_)
+            | ArrowError::ComputeError(_)
+            | ArrowError::InvalidArgumentError(_) => ErrorCode::DataException,
+            ArrowError::NotYetImplemented(_) => ErrorCode::Unsupported,
+            _ => ErrorCode::Internal,
+        };
+        TaskError::new(code, error.to_string())
+    }
+}
+
+impl From<datafusion_common::DataFusionError> for TaskError {
+    fn from(error: datafusion_common::DataFusionError) -> Self {
+        use datafusion_common::DataFusionError as E;
+        let root = error.find_root();
+        let code = match root {
+            E::NotImplemented(_) => ErrorCode::Unsupported,
+            E::ResourcesExhausted(_) => ErrorCode::ResourcesExhausted,
+            E::Internal(_) => ErrorCode::Internal,
+            _ => ErrorCode::DataException,
+        };
+        TaskError::new(code, root.to_string())
+    }
+}
+
+/// The error a user sees for a query: a code and a message naming where it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl QueryError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        QueryError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn unsupported(what: impl fmt::Display) -> Self {
+        QueryError::new(ErrorCode::Unsupported, format!("unsupported: {what}"))
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        QueryError::new(ErrorCode::Internal, message)
+    }
+}
+
+impl fmt::Display for QueryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ERROR {}: {}", self.code.sqlstate(), self.message)
+    }
+}
+
+impl std::error::Error for QueryError {}
+
+impl From<TaskError> for QueryError {
+    fn from(error: TaskError) -> Self {
+        QueryError::new(error.code, error.to_string())
+    }
+}
+
+impl From<arrow::error::ArrowError> for QueryError {
+    fn from(error: arrow::error::ArrowError) -> Self {
+        QueryError::from(TaskError::from(error))
+    }
+}
+
+/// Planning errors come from DataFusion's front end; sort them into user-facing codes.
+impl From<datafusion_common::DataFusionError> for QueryError {
+    fn from(error: datafusion_common::DataFusionError) -> Self {
+        use datafusion_common::DataFusionError as E;
+        let root = error.find_root();
+        let code = match root {
+            E::SQL(..) => ErrorCode::Syntax,
+            E::NotImplemented(_) => ErrorCode::Unsupported,
+            E::Plan(_) | E::SchemaError(..) => ErrorCode::Semantic,
+            E::ArrowError(..) | E::Execution(_) => ErrorCode::DataException,
+            E::ResourcesExhausted(_) => ErrorCode::ResourcesExhausted,
+            _ => ErrorCode::Internal,
+        };
+        QueryError::new(code, root.to_string())
+    }
+}
+
+pub type QueryResult<T> = Result<T, QueryError>;
+pub type TaskResult<T> = Result<T, TaskError>;

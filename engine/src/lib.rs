@@ -1,0 +1,8 @@
+//! Percore's engine: catalog, SQL front end, distributed physical plan, operators and
+//! the per-core runtime.
+
+pub mod catalog;
+pub mod error;
+pub mod sql;
+pub mod plan;
+pub mod operators;

@@ -1,0 +1,173 @@
+//! Hash aggregation. Group keys are row-encoded (arrow-row) into one growing buffer and
+//! looked up through a hash table of group indices; aggregate state lives in
+//! DataFusion's `GroupsAccumulator`s, one per aggregate, indexed by group.
+
+use std::sync::Arc;
+
+use arrow::array::ArrayRef;
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use arrow::row::{RowConverter, Rows, SortField};
+use datafusion_expr::{EmitTo, GroupsAccumulator};
+use datafusion_functions_aggregate_common::aggregate::groups_accumulator::GroupsAccumulatorAdapter;
+use datafusion_physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion_physical_expr::PhysicalExpr;
+use hashbrown::HashTable;
+
+use super::hash::stable_hash;
+use super::{evaluate, split_batch};
+use crate::error::TaskResult;
+use crate::plan::node::{AggregateMode, AggregateNode};
+
+/// Accumulates batches into groups; `finish` emits one row per group.
+pub struct HashAggregator {
+    mode: AggregateMode,
+    group_exprs: Vec<Arc<dyn PhysicalExpr>>,
+    aggregates: Vec<Arc<AggregateFunctionExpr>>,
+    state_offsets: Vec<usize>,
+    accumulators: Vec<Box<dyn GroupsAccumulator>>,
+    groups: GroupTable,
+    schema: SchemaRef,
+    batch_rows: usize,
+}
+
+/// Group keys → dense group indices.
+struct GroupTable {
+    converter: Option<RowConverter>,
+    keys: Option<Rows>,
+    table: HashTable<u32>,
+    count: usize,
+    /// Scratch: group index of each row of the current batch.
+    indices: Vec<usize>,
+}
+
+impl GroupTable {
+    /// Maps every row of `columns` to its group, creating groups as needed.
+    fn assign(&mut self, columns: &[ArrayRef], num_rows: usize) -> TaskResult<()> {
+        self.indices.clear();
+        if columns.is_empty() {
+            self.count = 1;
+            self.indices.resize(num_rows, 0);
+            return Ok(());
+        }
+        if self.converter.is_none() {
+            let fields = columns.iter().map(|c| SortField::new(c.data_type().clone())).collect();
+            let converter = RowConverter::new(fields)?;
+            self.keys = Some(converter.empty_rows(1024, 16 * 1024));
+            self.converter = Some(converter);
+        }
+        let converter = self.converter.as_ref().expect("set above");
+        let keys = self.keys.as_mut().expect("set with the converter");
+        let rows = converter.convert_columns(columns)?;
+        for row in rows.iter() {
+            let bytes = row.as_ref();
+            let hash = stable_hash(bytes);
+            let found = self
+                .table
+                .find(hash, |&group| keys.row(group as usize).as_ref() == bytes);
+            let group = match found {
+                Some(&group) => group as usize,
+                None => {
+                    let group = self.count;
+                    keys.push(row);
+                    self.count += 1;
+                    self.table.insert_unique(hash, group as u32, |&g| {
+                        stable_hash(keys.row(g as usize).as_ref())
+                    });
+                    group
+                }
+            };
+            self.indices.push(group);
+        }
+        Ok(())
+    }
+
+    fn key_columns(&self) -> TaskResult<Vec<ArrayRef>> {
+        match (&self.converter, &self.keys) {
+            (Some(converter), Some(keys)) => Ok(converter.convert_rows(keys.iter())?),
+            _ => Ok(Vec::new()),
+        }
+    }
+}
+
+impl HashAggregator {
+    pub fn try_new(node: &AggregateNode, batch_rows: usize) -> TaskResult<Self> {
+        let accumulators = node
+            .aggregates
+            .iter()
+            .map(|aggregate| -> TaskResult<Box<dyn GroupsAccumulator>> {
+                if aggregate.groups_accumulator_supported() {
+                    Ok(aggregate.create_groups_accumulator()?)
+                } else {
+                    let aggregate = Arc::clone(aggregate);
+                    Ok(Box::new(GroupsAccumulatorAdapter::new(move || aggregate.create_accumulator())))
+                }
+            })
+            .collect::<TaskResult<Vec<_>>>()?;
+        let global = node.group_exprs.is_empty();
+        Ok(HashAggregator {
+            mode: node.mode,
+            group_exprs: node.group_exprs.clone(),
+            aggregates: node.aggregates.clone(),
+            state_offsets: node.state_offsets.clone(),
+            accumulators,
+            groups: GroupTable {
+                converter: None,
+                keys: None,
+                table: HashTable::new(),
+                // A global aggregate has its one group even when no row arrives.
+                count: usize::from(global),
+                indices: Vec::new(),
+            },
+            schema: Arc::clone(&node.schema),
+            batch_rows,
+        })
+    }
+
+    pub fn push(&mut self, batch: &RecordBatch) -> TaskResult<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let keys = evaluate(&self.group_exprs, batch)?;
+        self.groups.assign(&keys, batch.num_rows())?;
+        let group_count = self.groups.count;
+        for (aggregate_idx, accumulator) in self.accumulators.iter_mut().enumerate() {
+            let aggregate = &self.aggregates[aggregate_idx];
+            match self.mode {
+                AggregateMode::Partial | AggregateMode::Single => {
+                    let values = evaluate(&aggregate.expressions(), batch)?;
+                    accumulator.update_batch(&values, &self.groups.indices, None, group_count)?;
+                }
+                AggregateMode::Final => {
+                    let offset = self.state_offsets[aggregate_idx];
+                    let width = aggregate.state_fields()?.len();
+                    let states = &batch.columns()[offset..offset + width];
+                    accumulator.merge_batch(states, &self.groups.indices, group_count)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Emits every group, in batches of at most `batch_rows` rows.
+    pub fn finish(mut self) -> TaskResult<Vec<RecordBatch>> {
+        let mut columns = self.groups.key_columns()?;
+        for accumulator in &mut self.accumulators {
+            match self.mode {
+                AggregateMode::Partial => columns.extend(accumulator.state(EmitTo::All)?),
+                AggregateMode::Final | AggregateMode::Single => {
+                    columns.push(accumulator.evaluate(EmitTo::All)?)
+                }
+            }
+        }
+        let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(self.groups.count));
+        let batch = RecordBatch::try_new_with_options(Arc::clone(&self.schema), columns, &options)?;
+        Ok(split_batch(batch, self.batch_rows))
+    }
+
+    /// Bytes of group keys and accumulator state held.
+    pub fn memory_bytes(&self) -> usize {
+        let keys = self.groups.keys.as_ref().map_or(0, Rows::size);
+        keys + self.groups.table.capacity() * 4 + self.accumulators.iter().map(|a| a.size()).sum::<usize>()
+    }
+}

@@ -1,0 +1,258 @@
+//! Hash join. The build side is collected whole into one batch with a chained hash
+//! table over its row-encoded keys; probe batches stream through. Rows whose keys hold
+//! a NULL never match (SQL equality), except for the NOT IN rule of null-aware joins.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BooleanArray, UInt32Array};
+use arrow::compute::{concat_batches, filter_record_batch, take};
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use arrow::row::{RowConverter, Rows, SortField};
+use datafusion_physical_expr::PhysicalExpr;
+use hashbrown::HashTable;
+
+use super::hash::stable_hash;
+use super::{evaluate, evaluate_mask};
+use crate::error::{TaskError, TaskResult};
+use crate::plan::node::{HashJoinNode, JoinKind};
+
+const NO_ROW: u32 = u32::MAX;
+
+/// The built side: its rows and a chained hash table over their keys.
+pub struct JoinTable {
+    batch: RecordBatch,
+    converter: RowConverter,
+    keys: Rows,
+    /// First build row of each distinct key (by hash, then equal key bytes).
+    heads: HashTable<u32>,
+    /// Next build row with the same key, or `NO_ROW`.
+    next: Vec<u32>,
+    /// Whether any build row has a NULL key (NOT IN then returns nothing).
+    has_null_key: bool,
+    /// For full joins: build rows that found a match.
+    matched: Vec<bool>,
+}
+
+impl JoinTable {
+    /// Builds the table from every batch of the build side.
+    pub fn build(schema: SchemaRef, batches: &[RecordBatch], keys: &[Arc<dyn PhysicalExpr>]) -> TaskResult<Self> {
+        let batch = concat_batches(&schema, batches)?;
+        let key_columns = evaluate(keys, &batch)?;
+        let fields = key_columns.iter().map(|c| SortField::new(c.data_type().clone())).collect();
+        let converter = RowConverter::new(fields)?;
+        let key_rows = converter.convert_columns(&key_columns)?;
+        let valid = all_valid(&key_columns, batch.num_rows());
+        let mut heads: HashTable<u32> = HashTable::with_capacity(batch.num_rows());
+        let mut next = vec![NO_ROW; batch.num_rows()];
+        let mut has_null_key = false;
+        for row_idx in (0..batch.num_rows()).rev() {
+            if !valid.as_ref().is_none_or(|v| v[row_idx]) {
+                has_null_key = true;
+                continue;
+            }
+            let row = key_rows.row(row_idx);
+            let bytes = row.as_ref();
+            let hash = stable_hash(bytes);
+            match heads.find_mut(hash, |&head| key_rows.row(head as usize).as_ref() == bytes) {
+                Some(head) => {
+                    next[row_idx] = *head;
+                    *head = row_idx as u32;
+                }
+                None => {
+                    heads.insert_unique(hash, row_idx as u32, |&head| {
+                        stable_hash(key_rows.row(head as usize).as_ref())
+                    });
+                }
+            }
+        }
+        let matched = Vec::new();
+        Ok(JoinTable { batch, converter, keys: key_rows, heads, next, has_null_key, matched })
+    }
+
+    pub fn num_rows(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    pub fn memory_bytes(&self) -> usize {
+        self.batch.get_array_memory_size() + self.keys.size() + self.heads.capacity() * 4 + self.next.len() * 4
+    }
+
+    /// (probe row, build row) pairs with equal, non-null keys.
+    fn matches(&self, probe_keys: &[ArrayRef], num_rows: usize) -> TaskResult<(Vec<u32>, Vec<u32>)> {
+        let rows = self.converter.convert_columns(probe_keys).map_err(|error| {
+            TaskError::internal(format!("join keys of different types on the two sides: {error}"))
+        })?;
+        let valid = all_valid(probe_keys, num_rows);
+        let (mut probe, mut build) = (Vec::new(), Vec::new());
+        for (probe_idx, row) in rows.iter().enumerate() {
+            if !valid.as_ref().is_none_or(|v| v[probe_idx]) {
+                continue;
+            }
+            let bytes = row.as_ref();
+            let head = self.heads.find(stable_hash(bytes), |&head| self.keys.row(head as usize).as_ref() == bytes);
+            let mut build_idx = head.copied().unwrap_or(NO_ROW);
+            while build_idx != NO_ROW {
+                probe.push(probe_idx as u32);
+                build.push(build_idx);
+                build_idx = self.next[build_idx as usize];
+            }
+        }
+        Ok((probe, build))
+    }
+}
+
+/// Per-row validity across all key columns; `None` when no key has nulls.
+fn all_valid(columns: &[ArrayRef], num_rows: usize) -> Option<Vec<bool>> {
+    if columns.iter().all(|c| c.null_count() == 0) {
+        return None;
+    }
+    Some((0..num_rows).map(|row| columns.iter().all(|c| c.is_valid(row))).collect())
+}
+
+/// Probes batches against a built [`JoinTable`] with the join's semantics.
+pub struct HashJoinProbe {
+    table: JoinTable,
+    probe_keys: Vec<Arc<dyn PhysicalExpr>>,
+    filter: Option<Arc<dyn PhysicalExpr>>,
+    kind: JoinKind,
+    /// The probe side is the join's left input (false only for inner joins built left).
+    probe_is_left: bool,
+    null_aware: bool,
+    schema: SchemaRef,
+}
+
+impl HashJoinProbe {
+    pub fn new(node: &HashJoinNode, table: JoinTable) -> Self {
+        let probe_is_left = !node.build_left;
+        let probe_keys = node.on.iter().map(|(l, r)| Arc::clone(if probe_is_left { l } else { r })).collect();
+        let mut table = table;
+        if node.kind == JoinKind::Full {
+            table.matched = vec![false; table.num_rows()];
+        }
+        HashJoinProbe {
+            table,
+            probe_keys,
+            filter: node.filter.clone(),
+            kind: node.kind,
+            probe_is_left,
+            null_aware: node.null_aware,
+            schema: Arc::clone(&node.schema),
+        }
+    }
+
+    /// Joins one probe batch; returns the output rows it produced.
+    pub fn probe(&mut self, batch: &RecordBatch) -> TaskResult<RecordBatch> {
+        if self.null_aware && self.table.has_null_key {
+            // x NOT IN (.. NULL ..) is never true.
+            return Ok(RecordBatch::new_empty(Arc::clone(&self.schema)));
+        }
+        let keys = evaluate(&self.probe_keys, batch)?;
+        let (mut probe_idx, mut build_idx) = self.table.matches(&keys, batch.num_rows())?;
+        if let Some(filter) = &self.filter {
+            let joined = self.combine(batch, &UInt32Array::from(probe_idx.clone()), &UInt32Array::from(build_idx.clone()), true)?;
+            let mask = evaluate_mask(filter, &joined)?;
+            let keep = |values: Vec<u32>| values.into_iter().zip(mask.iter()).filter(|(_, m)| *m == Some(true)).map(|(v, _)| v).collect::<Vec<_>>();
+            probe_idx = keep(probe_idx);
+            build_idx = keep(build_idx);
+        }
+        match self.kind {
+            JoinKind::Inner => self.combine(batch, &UInt32Array::from(probe_idx), &UInt32Array::from(build_idx), false),
+            JoinKind::Left | JoinKind::Full => {
+                let mut matched = vec![false; batch.num_rows()];
+                for &p in &probe_idx {
+                    matched[p as usize] = true;
+                }
+                if self.kind == JoinKind::Full {
+                    for &b in &build_idx {
+                        self.table.matched[b as usize] = true;
+                    }
+                }
+                let mut probe_all: Vec<Option<u32>> = probe_idx.into_iter().map(Some).collect();
+                let mut build_all: Vec<Option<u32>> = build_idx.into_iter().map(Some).collect();
+                for (row, was_matched) in matched.iter().enumerate() {
+                    if !was_matched {
+                        probe_all.push(Some(row as u32));
+                        build_all.push(None);
+                    }
+                }
+                self.combine(batch, &UInt32Array::from(probe_all), &UInt32Array::from(build_all), false)
+            }
+            JoinKind::LeftSemi | JoinKind::LeftAnti => {
+                let mut matched = vec![false; batch.num_rows()];
+                for &p in &probe_idx {
+                    matched[p as usize] = true;
+                }
+                if self.null_aware && self.kind == JoinKind::LeftAnti {
+                    // NULL NOT IN (non-empty set) is unknown, so the row is dropped.
+                    if let Some(valid) = all_valid(&keys, batch.num_rows()) {
+                        if self.table.num_rows() > 0 {
+                            for (row, is_valid) in valid.iter().enumerate() {
+                                matched[row] |= !is_valid;
+                            }
+                        }
+                    }
+                }
+                let want = self.kind == JoinKind::LeftSemi;
+                let mask: BooleanArray = matched.iter().map(|&m| Some(m == want)).collect();
+                Ok(filter_record_batch(batch, &mask)?)
+            }
+        }
+    }
+
+    /// For full joins, after the last probe batch: build rows that never matched,
+    /// with NULL probe-side columns.
+    pub fn finish(&mut self) -> TaskResult<Option<RecordBatch>> {
+        if self.kind != JoinKind::Full {
+            return Ok(None);
+        }
+        let unmatched: Vec<Option<u32>> = self
+            .table
+            .matched
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| !**m)
+            .map(|(row, _)| Some(row as u32))
+            .collect();
+        if unmatched.is_empty() {
+            return Ok(None);
+        }
+        let probe_nulls = UInt32Array::from(vec![None::<u32>; unmatched.len()]);
+        let empty_probe = RecordBatch::new_empty(self.probe_schema());
+        let batch = self.combine(&empty_probe, &probe_nulls, &UInt32Array::from(unmatched), false)?;
+        Ok(Some(batch))
+    }
+
+    fn probe_schema(&self) -> SchemaRef {
+        let build_width = self.table.batch.num_columns();
+        let probe_width = self.schema.fields().len() - build_width;
+        let range = if self.probe_is_left { 0..probe_width } else { build_width..build_width + probe_width };
+        Arc::new(arrow::datatypes::Schema::new(self.schema.fields()[range].to_vec()))
+    }
+
+    /// Takes the indexed rows of both sides into one (left ++ right) batch. With
+    /// `for_filter`, the output schema is built from the arrays themselves, since the
+    /// join's own schema may have only the left side's columns.
+    fn combine(&self, probe: &RecordBatch, probe_idx: &UInt32Array, build_idx: &UInt32Array, for_filter: bool) -> TaskResult<RecordBatch> {
+        let probe_columns = take_all(probe.columns(), probe_idx)?;
+        let build_columns = take_all(self.table.batch.columns(), build_idx)?;
+        let (left, right) = if self.probe_is_left { (probe_columns, build_columns) } else { (build_columns, probe_columns) };
+        let columns: Vec<ArrayRef> = left.into_iter().chain(right).collect();
+        let options = RecordBatchOptions::new().with_row_count(Some(probe_idx.len()));
+        if for_filter {
+            let (left_schema, right_schema) = if self.probe_is_left {
+                (probe.schema(), self.table.batch.schema())
+            } else {
+                (self.table.batch.schema(), probe.schema())
+            };
+            let fields: Vec<_> = left_schema.fields().iter().chain(right_schema.fields()).map(|f| f.as_ref().clone().with_nullable(true)).collect();
+            let schema = Arc::new(arrow::datatypes::Schema::new(fields));
+            return Ok(RecordBatch::try_new_with_options(schema, columns, &options)?);
+        }
+        Ok(RecordBatch::try_new_with_options(Arc::clone(&self.schema), columns, &options)?)
+    }
+}
+
+fn take_all(columns: &[ArrayRef], indices: &UInt32Array) -> TaskResult<Vec<ArrayRef>> {
+    columns.iter().map(|c| Ok(take(c.as_ref(), indices, None)?)).collect()
+}

@@ -1,0 +1,57 @@
+//! Synchronous, vectorized operator kernels over Arrow batches. No I/O, no async:
+//! `exec` drives them, one batch at a time, on the core that owns the partition.
+
+pub mod aggregate;
+pub mod hash;
+pub mod join;
+pub mod nested_loop;
+pub mod partition;
+pub mod sort;
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BooleanArray};
+use arrow::compute::filter_record_batch;
+use arrow::record_batch::RecordBatch;
+use datafusion_physical_expr::PhysicalExpr;
+
+use crate::error::{TaskError, TaskResult};
+
+/// Evaluates expressions over a batch into arrays of the batch's length.
+pub fn evaluate(exprs: &[Arc<dyn PhysicalExpr>], batch: &RecordBatch) -> TaskResult<Vec<ArrayRef>> {
+    exprs
+        .iter()
+        .map(|expr| Ok(expr.evaluate(batch)?.into_array(batch.num_rows())?))
+        .collect()
+}
+
+/// Evaluates a predicate into a boolean mask; NULL counts as false.
+pub fn evaluate_mask(predicate: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> TaskResult<BooleanArray> {
+    let mask = predicate.evaluate(batch)?.into_array(batch.num_rows())?;
+    let mask = mask
+        .as_any()
+        .downcast_ref::<BooleanArray>()
+        .ok_or_else(|| TaskError::internal(format!("predicate {predicate} is not boolean")))?;
+    Ok(match mask.logical_nulls() {
+        Some(_) => arrow::compute::prep_null_mask_filter(mask),
+        None => mask.clone(),
+    })
+}
+
+/// Keeps the rows where the predicate holds.
+pub fn filter(predicate: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> TaskResult<RecordBatch> {
+    let mask = evaluate_mask(predicate, batch)?;
+    Ok(filter_record_batch(batch, &mask)?)
+}
+
+/// Splits a batch into pieces of at most `batch_rows` rows (zero-copy slices).
+pub fn split_batch(batch: RecordBatch, batch_rows: usize) -> Vec<RecordBatch> {
+    let batch_rows = batch_rows.max(1);
+    if batch.num_rows() <= batch_rows {
+        return vec![batch];
+    }
+    (0..batch.num_rows())
+        .step_by(batch_rows)
+        .map(|offset| batch.slice(offset, batch_rows.min(batch.num_rows() - offset)))
+        .collect()
+}

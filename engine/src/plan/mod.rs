@@ -1,0 +1,98 @@
+//! The distributed physical plan, as plain data: stages of operators joined by
+//! exchanges. Nothing here executes; `exec` runs it and `planner` builds it.
+
+pub mod distribution;
+pub mod explain;
+pub mod node;
+pub mod planner;
+
+use arrow::datatypes::SchemaRef;
+use datafusion_physical_expr::PhysicalExpr;
+use std::sync::Arc;
+
+pub use node::{AggregateMode, JoinKind, Node};
+
+/// Index of a stage in [`DistributedPlan::stages`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StageId(pub usize);
+
+/// Index of an exchange in [`DistributedPlan::exchanges`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ExchangeId(pub usize);
+
+/// Which partitions run a stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// One task per partition.
+    AllPartitions,
+    /// One task, on partition 0 (the coordinator's first core).
+    Coordinator,
+}
+
+/// How an exchange routes each source task's rows to the consumer tasks.
+#[derive(Debug, Clone)]
+pub enum ExchangeKind {
+    /// Row goes to partition `hash(keys) % partitions`.
+    Hash { keys: Vec<Arc<dyn PhysicalExpr>> },
+    /// Every row goes to every consumer.
+    Broadcast,
+    /// Every row goes to the single consumer on the coordinator.
+    Gather,
+}
+
+impl ExchangeKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ExchangeKind::Hash { .. } => "hash",
+            ExchangeKind::Broadcast => "broadcast",
+            ExchangeKind::Gather => "gather",
+        }
+    }
+}
+
+/// A cut in the plan: data moves from `source` stage tasks to `target` stage tasks.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub id: ExchangeId,
+    pub kind: ExchangeKind,
+    pub source: StageId,
+    pub target: StageId,
+    pub schema: SchemaRef,
+    /// Why the planner could not avoid this exchange, for EXPLAIN.
+    pub reason: String,
+}
+
+/// Where a stage's output goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageOutput {
+    Exchange(ExchangeId),
+    /// The final stage streams to the client.
+    Client,
+}
+
+/// A pipeline tree that runs as one task per partition of its placement.
+#[derive(Debug, Clone)]
+pub struct Stage {
+    pub id: StageId,
+    pub root: Node,
+    pub placement: Placement,
+    pub output: StageOutput,
+}
+
+/// Shuffles the planner avoided, and why, for EXPLAIN.
+#[derive(Debug, Clone)]
+pub struct AvoidedExchange {
+    pub operator: String,
+    pub reason: String,
+}
+
+/// A query's whole distributed plan. Stages are in dependency order: every stage's
+/// inputs come from stages with smaller ids; the last stage is the client's.
+#[derive(Debug, Clone)]
+pub struct DistributedPlan {
+    pub stages: Vec<Stage>,
+    pub exchanges: Vec<Exchange>,
+    pub avoided: Vec<AvoidedExchange>,
+    pub partitions: usize,
+    pub schema: SchemaRef,
+}

@@ -1,0 +1,162 @@
+//! Operator trees inside a stage. Every node knows its output schema; column order
+//! always matches the logical plan node it came from.
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use datafusion_physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion_physical_expr::{PhysicalExpr, PhysicalSortExpr};
+
+use super::ExchangeId;
+use crate::catalog::Table;
+
+/// Which phase of a two-phase aggregation a node runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggregateMode {
+    /// Aggregates raw rows into partial states (before an exchange).
+    Partial,
+    /// Merges partial states and evaluates the final values (after an exchange).
+    Final,
+    /// Aggregates raw rows to final values in one step (input already co-located).
+    Single,
+}
+
+/// Join semantics the hash and nested-loop joins implement. Right-hand variants are
+/// planned as their left-hand mirror with inputs swapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinKind {
+    Inner,
+    /// All left rows; right columns null where nothing matched.
+    Left,
+    /// All rows of both sides.
+    Full,
+    /// Left rows with at least one match.
+    LeftSemi,
+    /// Left rows with no match.
+    LeftAnti,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScanNode {
+    pub table: Arc<Table>,
+    /// Columns of the table to read before filtering (projection ∪ filter columns).
+    pub read_columns: Vec<usize>,
+    /// Predicates over the `read_columns` batch; all must hold.
+    pub filters: Vec<Arc<dyn PhysicalExpr>>,
+    /// Positions in the `read_columns` batch forming the output.
+    pub output_columns: Vec<usize>,
+    pub schema: SchemaRef,
+}
+
+#[derive(Debug, Clone)]
+pub struct AggregateNode {
+    pub input: Box<Node>,
+    pub mode: AggregateMode,
+    /// Group keys over the input (for `Final`, the first input columns).
+    pub group_exprs: Vec<Arc<dyn PhysicalExpr>>,
+    pub aggregates: Vec<Arc<AggregateFunctionExpr>>,
+    /// For `Final`: first input column of each aggregate's partial state.
+    pub state_offsets: Vec<usize>,
+    pub schema: SchemaRef,
+}
+
+#[derive(Debug, Clone)]
+pub struct HashJoinNode {
+    pub left: Box<Node>,
+    pub right: Box<Node>,
+    /// Equi-join keys: (over left, over right).
+    pub on: Vec<(Arc<dyn PhysicalExpr>, Arc<dyn PhysicalExpr>)>,
+    /// Extra condition over `left ++ right` columns.
+    pub filter: Option<Arc<dyn PhysicalExpr>>,
+    pub kind: JoinKind,
+    /// For inner joins: build the hash table on the left side (it is smaller).
+    pub build_left: bool,
+    /// `NOT IN` semantics: any null key on the right empties the result.
+    pub null_aware: bool,
+    pub schema: SchemaRef,
+}
+
+#[derive(Debug, Clone)]
+pub struct NestedLoopJoinNode {
+    /// Streamed side.
+    pub left: Box<Node>,
+    /// Buffered side: must be small.
+    pub right: Box<Node>,
+    pub filter: Option<Arc<dyn PhysicalExpr>>,
+    pub kind: JoinKind,
+    pub schema: SchemaRef,
+}
+
+#[derive(Debug, Clone)]
+pub enum Node {
+    Scan(ScanNode),
+    /// Literal rows, the same on every partition.
+    Values {
+        batches: Vec<RecordBatch>,
+        schema: SchemaRef,
+    },
+    Filter {
+        input: Box<Node>,
+        predicate: Arc<dyn PhysicalExpr>,
+    },
+    Project {
+        input: Box<Node>,
+        exprs: Vec<Arc<dyn PhysicalExpr>>,
+        schema: SchemaRef,
+    },
+    Aggregate(AggregateNode),
+    HashJoin(HashJoinNode),
+    NestedLoopJoin(NestedLoopJoinNode),
+    Sort {
+        input: Box<Node>,
+        exprs: Vec<PhysicalSortExpr>,
+        fetch: Option<usize>,
+    },
+    Limit {
+        input: Box<Node>,
+        skip: usize,
+        fetch: Option<usize>,
+    },
+    Union {
+        inputs: Vec<Node>,
+        schema: SchemaRef,
+    },
+    /// Reads what an exchange delivers to this task's partition.
+    ExchangeRead {
+        exchange: ExchangeId,
+        schema: SchemaRef,
+    },
+}
+
+impl Node {
+    pub fn schema(&self) -> SchemaRef {
+        match self {
+            Node::Scan(scan) => Arc::clone(&scan.schema),
+            Node::Values { schema, .. }
+            | Node::Project { schema, .. }
+            | Node::Union { schema, .. }
+            | Node::ExchangeRead { schema, .. } => Arc::clone(schema),
+            Node::Filter { input, .. } | Node::Sort { input, .. } | Node::Limit { input, .. } => {
+                input.schema()
+            }
+            Node::Aggregate(node) => Arc::clone(&node.schema),
+            Node::HashJoin(node) => Arc::clone(&node.schema),
+            Node::NestedLoopJoin(node) => Arc::clone(&node.schema),
+        }
+    }
+
+    pub fn children(&self) -> Vec<&Node> {
+        match self {
+            Node::Scan(_) | Node::Values { .. } | Node::ExchangeRead { .. } => vec![],
+            Node::Filter { input, .. }
+            | Node::Project { input, .. }
+            | Node::Sort { input, .. }
+            | Node::Limit { input, .. } => vec![input],
+            Node::Aggregate(node) => vec![&node.input],
+            Node::HashJoin(node) => vec![&node.left, &node.right],
+            Node::NestedLoopJoin(node) => vec![&node.left, &node.right],
+            Node::Union { inputs, .. } => inputs.iter().collect(),
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Aggregation planning: aggregate where the rows lie when the groups are already
+//! co-located, otherwise aggregate partially on every partition before the exchange,
+//! so only one row per group and partition crosses it.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{Field, Schema};
+use datafusion_expr::logical_plan::Aggregate;
+use datafusion_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion_expr::Expr;
+use datafusion_physical_expr::aggregate::{AggregateFunctionExpr, LoweredAggregateBuilder};
+use datafusion_physical_expr::expressions::Column;
+use datafusion_physical_expr::PhysicalExpr;
+
+use super::{arrow_schema, column_position, Planned, Planner};
+use crate::error::{QueryError, QueryResult};
+use crate::plan::node::{AggregateMode, AggregateNode, Node};
+
+impl Planner<'_> {
+    pub(super) fn plan_aggregate(&mut self, aggregate: &Aggregate) -> QueryResult<Planned> {
+        if aggregate.group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) {
+            return Err(QueryError::unsupported("GROUPING SETS, ROLLUP and CUBE"));
+        }
+        let input = self.plan(&aggregate.input)?;
+        let input_schema = aggregate.input.schema();
+        let group_exprs = self.physical_exprs(&aggregate.group_expr, input_schema)?;
+        let output_schema = arrow_schema(&aggregate.schema);
+        let group_count = group_exprs.len();
+        let mut aggregates = Vec::with_capacity(aggregate.aggr_expr.len());
+        for (i, expr) in aggregate.aggr_expr.iter().enumerate() {
+            let lowered = LoweredAggregateBuilder::new(
+                expr,
+                input_schema,
+                input_schema.as_arrow(),
+                &self.props,
+                &PhysicalPlanningContext::default(),
+            )
+            .with_name(output_schema.field(group_count + i).name())
+            .build()?;
+            if lowered.filter.is_some() {
+                return Err(QueryError::unsupported("FILTER (WHERE ..) on aggregates"));
+            }
+            if !lowered.order_bys.is_empty() {
+                return Err(QueryError::unsupported("ORDER BY inside aggregate calls"));
+            }
+            aggregates.push(lowered.aggregate);
+        }
+        let rows = if group_count == 0 { 1.0 } else { (input.rows * 0.1).max(1.0) };
+        let describe = format!("aggregate by [{}]", aggregate.group_expr.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "));
+
+        // Group i passes input column group_columns[i] through, if it is a plain column.
+        let group_columns: Vec<Option<usize>> = aggregate
+            .group_expr
+            .iter()
+            .map(|expr| column_position(expr, input_schema))
+            .collect();
+        let co_located = match input.dist.keys() {
+            Some(keys) if group_count > 0 => keys.iter().all(|key| group_columns.contains(&Some(*key))),
+            _ => false,
+        };
+        if !input.dist.is_partitioned() || co_located {
+            if co_located {
+                self.avoided(describe, format!("groups are co-located: input partitioned on {}", input.dist.describe()));
+            }
+            let dist = input.dist.remap(|column| group_columns.iter().position(|g| *g == Some(column)));
+            let node = Node::Aggregate(AggregateNode {
+                input: Box::new(input.node),
+                mode: AggregateMode::Single,
+                group_exprs,
+                aggregates,
+                state_offsets: Vec::new(),
+                schema: output_schema,
+            });
+            return Ok(Planned { node, dist, rows });
+        }
+
+        let partial_schema = partial_schema(&output_schema, group_count, &aggregates)?;
+        let partial = Planned {
+            node: Node::Aggregate(AggregateNode {
+                input: Box::new(input.node),
+                mode: AggregateMode::Partial,
+                group_exprs,
+                aggregates: aggregates.clone(),
+                state_offsets: Vec::new(),
+                schema: Arc::clone(&partial_schema),
+            }),
+            dist: input.dist,
+            rows: rows * 2.0,
+        };
+        let group_keys: Vec<Arc<dyn PhysicalExpr>> = (0..group_count)
+            .map(|i| Arc::new(Column::new(partial_schema.field(i).name(), i)) as Arc<dyn PhysicalExpr>)
+            .collect();
+        let exchanged = if group_count == 0 {
+            self.gather(partial, format!("{describe}: one global group; partitions send partial states"))
+        } else {
+            let reason = format!("{describe}: input not partitioned on the groups; partitions send partial states");
+            self.hash_partition(partial, group_keys.clone(), reason)
+        };
+        let mut state_offsets = Vec::with_capacity(aggregates.len());
+        let mut offset = group_count;
+        for aggregate in &aggregates {
+            state_offsets.push(offset);
+            offset += aggregate.state_fields()?.len();
+        }
+        let dist = exchanged.dist.clone();
+        let node = Node::Aggregate(AggregateNode {
+            input: Box::new(exchanged.node),
+            mode: AggregateMode::Final,
+            group_exprs: group_keys,
+            aggregates,
+            state_offsets,
+            schema: output_schema,
+        });
+        Ok(Planned { node, dist, rows })
+    }
+}
+
+/// Group columns as in the final output, then each aggregate's state fields.
+fn partial_schema(
+    output: &Schema,
+    group_count: usize,
+    aggregates: &[Arc<AggregateFunctionExpr>],
+) -> QueryResult<arrow::datatypes::SchemaRef> {
+    let mut fields: Vec<Arc<Field>> = output.fields()[..group_count].to_vec();
+    for aggregate in aggregates {
+        fields.extend(aggregate.state_fields()?);
+    }
+    Ok(Arc::new(Schema::new(fields)))
+}

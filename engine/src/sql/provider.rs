@@ -1,0 +1,156 @@
+//! DataFusion's SQL planner asks a `ContextProvider` for tables and functions; this one
+//! answers from our catalog and DataFusion's default function registries.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, SchemaRef};
+use datafusion_common::config::ConfigOptions;
+use datafusion_common::{plan_err, Result, TableReference};
+use datafusion_expr::planner::ExprPlanner;
+use datafusion_expr::{
+    AggregateUDF, HigherOrderUDF, ScalarUDF, TableProviderFilterPushDown, TableSource, WindowUDF,
+};
+use datafusion_sql::planner::ContextProvider;
+
+use crate::catalog::{Catalog, Table};
+
+/// A table as the SQL planner sees it. Filters are `Exact`: the scan applies them all.
+#[derive(Debug)]
+pub struct CatalogTableSource {
+    pub table: Arc<Table>,
+}
+
+impl TableSource for CatalogTableSource {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.table.schema)
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&datafusion_expr::Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Exact; filters.len()])
+    }
+}
+
+/// The function registries, built once per process.
+pub struct FunctionRegistry {
+    scalars: HashMap<String, Arc<ScalarUDF>>,
+    aggregates: HashMap<String, Arc<AggregateUDF>>,
+    windows: HashMap<String, Arc<WindowUDF>>,
+    expr_planners: Vec<Arc<dyn ExprPlanner>>,
+}
+
+impl FunctionRegistry {
+    pub fn new() -> Self {
+        let mut scalars = HashMap::new();
+        for udf in datafusion_functions::all_default_functions() {
+            for alias in udf.aliases() {
+                scalars.insert(alias.clone(), Arc::clone(&udf));
+            }
+            scalars.insert(udf.name().to_string(), udf);
+        }
+        let mut aggregates = HashMap::new();
+        for udaf in datafusion_functions_aggregate::all_default_aggregate_functions() {
+            for alias in udaf.aliases() {
+                aggregates.insert(alias.clone(), Arc::clone(&udaf));
+            }
+            aggregates.insert(udaf.name().to_string(), udaf);
+        }
+        let mut windows = HashMap::new();
+        for udwf in datafusion_functions_window::all_default_window_functions() {
+            for alias in udwf.aliases() {
+                windows.insert(alias.clone(), Arc::clone(&udwf));
+            }
+            windows.insert(udwf.name().to_string(), udwf);
+        }
+        let expr_planners: Vec<Arc<dyn ExprPlanner>> = vec![
+            Arc::new(datafusion_functions::core::planner::CoreFunctionPlanner::default()),
+            Arc::new(datafusion_functions::unicode::planner::UnicodeFunctionPlanner),
+            Arc::new(datafusion_functions::datetime::planner::DatetimeFunctionPlanner),
+            Arc::new(datafusion_functions_aggregate::planner::AggregateFunctionPlanner),
+            Arc::new(datafusion_functions_window::planner::WindowFunctionPlanner),
+        ];
+        FunctionRegistry {
+            scalars,
+            aggregates,
+            windows,
+            expr_planners,
+        }
+    }
+}
+
+impl Default for FunctionRegistry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Resolves names for one statement against a catalog snapshot.
+pub struct PlanningContext<'a> {
+    pub catalog: &'a Catalog,
+    pub functions: &'a FunctionRegistry,
+    pub options: ConfigOptions,
+}
+
+impl ContextProvider for PlanningContext<'_> {
+    fn get_table_source(&self, name: TableReference) -> Result<Arc<dyn TableSource>> {
+        match self.catalog.table(name.table()) {
+            Some(table) => Ok(Arc::new(CatalogTableSource {
+                table: Arc::clone(table),
+            })),
+            None => plan_err!("table '{}' not found", name.table()),
+        }
+    }
+
+    fn get_function_meta(&self, name: &str) -> Option<Arc<ScalarUDF>> {
+        self.functions.scalars.get(name).cloned()
+    }
+
+    fn get_higher_order_meta(&self, _name: &str) -> Option<Arc<HigherOrderUDF>> {
+        None
+    }
+
+    fn get_aggregate_meta(&self, name: &str) -> Option<Arc<AggregateUDF>> {
+        self.functions.aggregates.get(name).cloned()
+    }
+
+    fn get_window_meta(&self, name: &str) -> Option<Arc<WindowUDF>> {
+        self.functions.windows.get(name).cloned()
+    }
+
+    fn get_variable_type(&self, _variable_names: &[String]) -> Option<DataType> {
+        None
+    }
+
+    fn options(&self) -> &ConfigOptions {
+        &self.options
+    }
+
+    fn udf_names(&self) -> Vec<String> {
+        sorted_keys(&self.functions.scalars)
+    }
+
+    fn higher_order_function_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn udaf_names(&self) -> Vec<String> {
+        sorted_keys(&self.functions.aggregates)
+    }
+
+    fn udwf_names(&self) -> Vec<String> {
+        sorted_keys(&self.functions.windows)
+    }
+
+    fn get_expr_planners(&self) -> &[Arc<dyn ExprPlanner>] {
+        &self.functions.expr_planners
+    }
+}
+
+fn sorted_keys<V>(map: &HashMap<String, V>) -> Vec<String> {
+    let mut keys: Vec<String> = map.keys().cloned().collect();
+    keys.sort();
+    keys
+}
