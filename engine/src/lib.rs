@@ -6,3 +6,5 @@ pub mod error;
 pub mod sql;
 pub mod plan;
 pub mod operators;
+pub mod exec;
+pub mod session;

@@ -28,6 +28,10 @@ pub struct HashAggregator {
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
     groups: GroupTable,
     schema: SchemaRef,
+    input_schema: SchemaRef,
+    /// Whether any batch reached the accumulators (a global aggregate needs them to
+    /// have seen its one group even when no row arrived).
+    received_input: bool,
     batch_rows: usize,
 }
 
@@ -92,11 +96,15 @@ impl GroupTable {
 
 impl HashAggregator {
     pub fn try_new(node: &AggregateNode, batch_rows: usize) -> TaskResult<Self> {
+        let global = node.group_exprs.is_empty();
+        // A global aggregate uses plain accumulators (through the adapter): DataFusion's
+        // groups accumulators assume every group arrives with a row, and the one group of
+        // a global aggregate may see none (SUM of nothing is NULL, not 0).
         let accumulators = node
             .aggregates
             .iter()
             .map(|aggregate| -> TaskResult<Box<dyn GroupsAccumulator>> {
-                if aggregate.groups_accumulator_supported() {
+                if aggregate.groups_accumulator_supported() && !global {
                     Ok(aggregate.create_groups_accumulator()?)
                 } else {
                     let aggregate = Arc::clone(aggregate);
@@ -104,7 +112,6 @@ impl HashAggregator {
                 }
             })
             .collect::<TaskResult<Vec<_>>>()?;
-        let global = node.group_exprs.is_empty();
         Ok(HashAggregator {
             mode: node.mode,
             group_exprs: node.group_exprs.clone(),
@@ -120,6 +127,8 @@ impl HashAggregator {
                 indices: Vec::new(),
             },
             schema: Arc::clone(&node.schema),
+            input_schema: node.input.schema(),
+            received_input: false,
             batch_rows,
         })
     }
@@ -128,6 +137,11 @@ impl HashAggregator {
         if batch.num_rows() == 0 {
             return Ok(());
         }
+        self.accumulate(batch)
+    }
+
+    fn accumulate(&mut self, batch: &RecordBatch) -> TaskResult<()> {
+        self.received_input = true;
         let keys = evaluate(&self.group_exprs, batch)?;
         self.groups.assign(&keys, batch.num_rows())?;
         let group_count = self.groups.count;
@@ -151,7 +165,17 @@ impl HashAggregator {
 
     /// Emits every group, in batches of at most `batch_rows` rows.
     pub fn finish(mut self) -> TaskResult<Vec<RecordBatch>> {
+        if !self.received_input && self.group_exprs.is_empty() {
+            self.accumulate(&RecordBatch::new_empty(Arc::clone(&self.input_schema)))?;
+        }
         let mut columns = self.groups.key_columns()?;
+        if columns.is_empty() && !self.group_exprs.is_empty() {
+            // No row arrived, so no group exists: empty key columns of the right types.
+            columns = self.schema.fields()[..self.group_exprs.len()]
+                .iter()
+                .map(|field| arrow::array::new_empty_array(field.data_type()))
+                .collect();
+        }
         for accumulator in &mut self.accumulators {
             match self.mode {
                 AggregateMode::Partial => columns.extend(accumulator.state(EmitTo::All)?),

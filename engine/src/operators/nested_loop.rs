@@ -59,7 +59,7 @@ impl NestedLoopJoin {
             }
             if matches!(self.kind, JoinKind::Inner | JoinKind::Left) {
                 let kept = filter_record_batch(&joined, &mask)?;
-                output.push(kept.with_schema(Arc::clone(&self.schema))?);
+                output.push(self.conform(kept)?);
             }
             start = end;
         }
@@ -70,7 +70,7 @@ impl NestedLoopJoin {
                 if !unmatched.is_empty() {
                     let nulls = UInt32Array::from(vec![None::<u32>; unmatched.len()]);
                     let padded = combine(left, &self.right, &unmatched, &nulls, unmatched.len())?;
-                    output.push(padded.with_schema(Arc::clone(&self.schema))?);
+                    output.push(self.conform(padded)?);
                 }
             }
             JoinKind::LeftSemi | JoinKind::LeftAnti => {
@@ -81,6 +81,13 @@ impl NestedLoopJoin {
             JoinKind::Full => unreachable!("the planner rejects FULL JOIN without keys"),
         }
         Ok(output)
+    }
+
+    /// Puts a joined batch under the join's schema (which may be non-nullable where the
+    /// working batch was not; the data is checked against it).
+    fn conform(&self, batch: RecordBatch) -> TaskResult<RecordBatch> {
+        let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+        Ok(RecordBatch::try_new_with_options(Arc::clone(&self.schema), batch.columns().to_vec(), &options)?)
     }
 }
 

@@ -1,0 +1,27 @@
+//! The per-core runtime: one pinned glommio executor per core, tasks per (stage,
+//! partition), exchanges over bounded channels. Operators run synchronously inside
+//! tasks; tasks yield between batches so exchanges, other tasks and cancellation are
+//! served on the same core.
+
+pub mod query;
+pub mod runtime;
+pub mod stream;
+pub mod task;
+
+/// Execution settings shared by every task of a query.
+#[derive(Debug, Clone, Copy)]
+pub struct ExecConfig {
+    /// Rows per batch that operators emit (scans slice table batches to it).
+    pub batch_rows: usize,
+    /// Batches an exchange channel holds per consumer before its producers wait.
+    pub exchange_buffer_batches: usize,
+}
+
+impl Default for ExecConfig {
+    fn default() -> Self {
+        ExecConfig {
+            batch_rows: 8192,
+            exchange_buffer_batches: 4,
+        }
+    }
+}

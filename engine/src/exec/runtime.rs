@@ -1,0 +1,87 @@
+//! Starts one glommio executor per core and hands it tasks. The executors only run
+//! query tasks; parsing and planning stay on the caller's thread, so a slow plan never
+//! freezes a data core.
+
+use std::thread::JoinHandle;
+
+use glommio::{LocalExecutorBuilder, Placement};
+
+use super::task::{run_task, TaskSpec};
+use crate::error::{ErrorCode, QueryError, QueryResult};
+
+enum CoreCommand {
+    Run(Box<TaskSpec>),
+}
+
+/// A running set of per-core executors. Dropping it stops them.
+pub struct Runtime {
+    submit: Vec<flume::Sender<CoreCommand>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Runtime {
+    /// Starts `cores` executors, pinned round-robin to this machine's CPUs (several
+    /// executors may share a CPU when nodes share a machine).
+    ///
+    /// # Errors
+    /// When an executor cannot start, typically because io_uring is unavailable or
+    /// locked memory (`ulimit -l`) is too small.
+    pub fn start(cores: usize) -> QueryResult<Runtime> {
+        assert!(cores > 0, "at least one core");
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut submit = Vec::with_capacity(cores);
+        let mut threads = Vec::with_capacity(cores);
+        for core in 0..cores {
+            let (sender, receiver) = flume::unbounded::<CoreCommand>();
+            let builder = LocalExecutorBuilder::new(Placement::Fixed(core % cpus))
+                .name(&format!("percore-core-{core}"));
+            let handle = builder
+                .spawn(move || async move {
+                    while let Ok(command) = receiver.recv_async().await {
+                        match command {
+                            CoreCommand::Run(spec) => {
+                                glommio::spawn_local(run_task(*spec)).detach();
+                            }
+                        }
+                    }
+                })
+                .map_err(|error| {
+                    QueryError::new(
+                        ErrorCode::ResourcesExhausted,
+                        format!(
+                            "cannot start the executor for core {core}: {error}. Percore needs \
+                             io_uring (Linux 5.8+, not disabled by sysctl or seccomp) and locked \
+                             memory (check `ulimit -l`)"
+                        ),
+                    )
+                })?;
+            submit.push(sender);
+            threads.push(std::thread::spawn(move || {
+                // The executor's own thread; this one only waits for it to end.
+                let _ = handle.join();
+            }));
+        }
+        Ok(Runtime { submit, threads })
+    }
+
+    pub fn cores(&self) -> usize {
+        self.submit.len()
+    }
+
+    /// Hands a task to the executor of `core`.
+    pub(crate) fn submit(&self, core: usize, spec: TaskSpec) -> QueryResult<()> {
+        self.submit[core]
+            .send(CoreCommand::Run(Box::new(spec)))
+            .map_err(|_| QueryError::internal(format!("executor of core {core} has stopped")))
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // Closing the command channels ends each executor's loop.
+        self.submit.clear();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,420 @@
+//! Pull-based glue between operator kernels. Each plan node becomes a stream whose
+//! `next` returns the node's next batch; only exchange reads really wait, everything
+//! else is a synchronous kernel call. Blocking nodes (aggregation, join build, sort)
+//! drain their input on the first call, yielding to the executor between batches.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use arrow::record_batch::RecordBatch;
+
+use super::query::QueryState;
+use super::ExecConfig;
+use crate::error::{TaskError, TaskLocation, TaskResult};
+use crate::operators::aggregate::HashAggregator;
+use crate::operators::join::{HashJoinProbe, JoinTable};
+use crate::operators::nested_loop::NestedLoopJoin;
+use crate::operators::sort::Sorter;
+use crate::operators::{evaluate, filter};
+use crate::plan::node::{HashJoinNode, JoinKind, NestedLoopJoinNode, Node, ScanNode};
+use crate::plan::ExchangeId;
+
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// A source of batches for the operator above it.
+pub(crate) trait BatchStream {
+    /// The next batch, or `None` when the input is exhausted.
+    fn next(&mut self) -> BoxFuture<'_, TaskResult<Option<RecordBatch>>>;
+}
+
+pub(crate) struct StreamContext {
+    pub query: Arc<QueryState>,
+    pub config: ExecConfig,
+    pub location: TaskLocation,
+}
+
+type Stream = Box<dyn BatchStream>;
+
+/// Builds the stream tree for one task from a stage's operator tree.
+pub(crate) fn build_stream(
+    node: &Node,
+    inputs: &mut Vec<(ExchangeId, flume::Receiver<RecordBatch>)>,
+    context: &StreamContext,
+) -> TaskResult<Stream> {
+    let batch_rows = context.config.batch_rows;
+    let query = Arc::clone(&context.query);
+    Ok(match node {
+        Node::Scan(scan) => Box::new(ScanStream::new(scan, context.location.partition, batch_rows, query)),
+        Node::Values { batches, .. } => Box::new(Buffered(batches.iter().cloned().collect())),
+        Node::Filter { input, predicate } => {
+            let predicate = Arc::clone(predicate);
+            Box::new(MapStream {
+                input: build_stream(input, inputs, context)?,
+                map: Box::new(move |batch| filter(&predicate, &batch)),
+            })
+        }
+        Node::Project { input, exprs, schema } => {
+            let (exprs, schema) = (exprs.clone(), Arc::clone(schema));
+            Box::new(MapStream {
+                input: build_stream(input, inputs, context)?,
+                map: Box::new(move |batch| {
+                    let columns = evaluate(&exprs, &batch)?;
+                    let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+                    Ok(RecordBatch::try_new_with_options(Arc::clone(&schema), columns, &options)?)
+                }),
+            })
+        }
+        Node::Aggregate(aggregate) => Box::new(Blocking {
+            input: Some(build_stream(&aggregate.input, inputs, context)?),
+            kernel: Some(BlockingKernel::Aggregate(HashAggregator::try_new(aggregate, batch_rows)?)),
+            output: VecDeque::new(),
+            query,
+        }),
+        Node::Sort { input, exprs, fetch } => Box::new(Blocking {
+            input: Some(build_stream(input, inputs, context)?),
+            kernel: Some(BlockingKernel::Sort(Sorter::new(exprs.clone(), *fetch, input.schema(), batch_rows))),
+            output: VecDeque::new(),
+            query,
+        }),
+        Node::HashJoin(join) => Box::new(HashJoinStream::new(join, inputs, context)?),
+        Node::NestedLoopJoin(join) => Box::new(NestedLoopStream::new(join, inputs, context)?),
+        Node::Limit { input, skip, fetch } => Box::new(LimitStream {
+            input: Some(build_stream(input, inputs, context)?),
+            skip: *skip,
+            remaining: fetch.unwrap_or(usize::MAX),
+        }),
+        Node::Union { inputs: children, .. } => {
+            let children = children
+                .iter()
+                .map(|child| build_stream(child, inputs, context))
+                .collect::<TaskResult<VecDeque<_>>>()?;
+            Box::new(UnionStream { children })
+        }
+        Node::ExchangeRead { exchange, .. } => {
+            let position = inputs
+                .iter()
+                .position(|(id, _)| id == exchange)
+                .ok_or_else(|| TaskError::internal(format!("no receiver for exchange #{}", exchange.0)))?;
+            let (_, receiver) = inputs.swap_remove(position);
+            Box::new(ExchangeStream { receiver })
+        }
+    })
+}
+
+/// Drains a stream, yielding to the executor and checking cancellation per batch.
+async fn drain(stream: &mut Stream, query: &QueryState, mut each: impl FnMut(RecordBatch) -> TaskResult<()>) -> TaskResult<()> {
+    while let Some(batch) = stream.next().await? {
+        query.check_cancelled()?;
+        each(batch)?;
+        glommio::yield_if_needed().await;
+    }
+    Ok(())
+}
+
+struct ScanStream {
+    batches: Vec<RecordBatch>,
+    next_batch: usize,
+    offset: usize,
+    node: ScanNode,
+    batch_rows: usize,
+    query: Arc<QueryState>,
+}
+
+impl ScanStream {
+    fn new(node: &ScanNode, partition: usize, batch_rows: usize, query: Arc<QueryState>) -> Self {
+        ScanStream {
+            batches: node.table.partitions[partition].clone(),
+            next_batch: 0,
+            offset: 0,
+            node: node.clone(),
+            batch_rows: batch_rows.max(1),
+            query,
+        }
+    }
+
+    fn next_slice(&mut self) -> Option<RecordBatch> {
+        loop {
+            let batch = self.batches.get(self.next_batch)?;
+            if self.offset >= batch.num_rows() {
+                self.next_batch += 1;
+                self.offset = 0;
+                continue;
+            }
+            let length = self.batch_rows.min(batch.num_rows() - self.offset);
+            let slice = batch.slice(self.offset, length);
+            self.offset += length;
+            return Some(slice);
+        }
+    }
+
+    fn process(&self, batch: RecordBatch) -> TaskResult<RecordBatch> {
+        let mut batch = batch.project(&self.node.read_columns)?;
+        for predicate in &self.node.filters {
+            batch = filter(predicate, &batch)?;
+        }
+        let batch = batch.project(&self.node.output_columns)?;
+        Ok(batch.with_schema(Arc::clone(&self.node.schema))?)
+    }
+}
+
+impl BatchStream for ScanStream {
+    fn next(&mut self) -> BoxFuture<'_, TaskResult<Option<RecordBatch>>> {
+        Box::pin(async move {
+            while let Some(slice) = self.next_slice() {
+                self.query.check_cancelled()?;
+                let batch = self.process(slice)?;
+                if batch.num_rows() > 0 {
+                    return Ok(Some(batch));
+                }
+                glommio::yield_if_needed().await;
+            }
+            Ok(None)
+        })
+    }
+}
+
+struct Buffered(VecDeque<RecordBatch>);
+
+impl BatchStream for Buffered {
+    fn next(&mut self) -> BoxFuture<'_, TaskResult<Option<RecordBatch>>> {
+        Box::pin(async move { Ok(self.0.pop_front()) })
+    }
+}
+
+type BatchMap = Box<dyn FnMut(RecordBatch) -> TaskResult<RecordBatch>>;
+
+/// A one-batch-in, one-batch-out operator (filter, projection).
+struct MapStream {
+    input: Stream,
+    map: BatchMap,
+}
+
+impl BatchStream for MapStream {
+    fn next(&mut self) -> BoxFuture<'_, TaskResult<Option<RecordBatch>>> {
+        Box::pin(async move {
+            while let Some(batch) = self.input.next().await? {
+                let batch = (self.map)(batch)?;
+                if batch.num_rows() > 0 {
+                    return Ok(Some(batch));
+                }
+            }
+            Ok(None)
+        })
+    }
+}
+
+enum BlockingKernel {
+    Aggregate(HashAggregator),
+    Sort(Sorter),
+}
+
+/// An operator that needs its whole input before it emits anything.
+struct Blocking {
+    input: Option<Stream>,
+    kernel: Option<BlockingKernel>,
+    output: VecDeque<RecordBatch>,
+    query: Arc<QueryState>,
+}
+
+impl BatchStream for Blocking {
+    fn next(&mut self) -> BoxFuture<'_, TaskResult<Option<RecordBatch>>> {
+        Box::pin(async move {
+            if let (Some(mut input), Some(mut kernel)) = (self.input.take(), self.kernel.take()) {
+                drain(&mut input, &self.query, |batch| match &mut kernel {
+                    BlockingKernel::Aggregate(aggregator) => aggregator.push(&batch),
+                    BlockingKernel::Sort(sorter) => sorter.push(batch),
+                })
+                .await?;
+                drop(input);
+                self.output = match kernel {
+                    BlockingKernel::Aggregate(aggregator) => aggregator.finish()?,
+                    BlockingKernel::Sort(sorter) => sorter.finish()?,
+                }
+                .into();
+            }
+            Ok(self.output.pop_front())
+        })
+    }
+}
+
+struct HashJoinStream {
+    build: Option<Stream>,
+    probe: Option<Stream>,
+    node: HashJoinNode,
+    prober: Option<HashJoinProbe>,
+    query: Arc<QueryState>,
+    finished: bool,
+}
+
+impl HashJoinStream {
+    fn new(node: &HashJoinNode, inputs: &mut Vec<(ExchangeId, flume::Receiver<RecordBatch>)>, context: &StreamContext) -> TaskResult<Self> {
+        let left = build_stream(&node.left, inputs, context)?;
+        let right = build_stream(&node.right, inputs, context)?;
+        let (build, probe) = if node.build_left { (left, right) } else { (right, left) };
+        Ok(HashJoinStream {
+            build: Some(build),
+            probe: Some(probe),
+            node: node.clone(),
+            prober: None,
+            query: Arc::clone(&context.query),
+            finished: false,
+        })
+    }
+
+    async fn build_table(&mut self, mut build: Stream) -> TaskResult<()> {
+        let mut batches = Vec::new();
+        drain(&mut build, &self.query, |batch| {
+            batches.push(batch);
+            Ok(())
+        })
+        .await?;
+        let (schema, keys) = if self.node.build_left {
+            (self.node.left.schema(), self.node.on.iter().map(|(l, _)| Arc::clone(l)).collect::<Vec<_>>())
+        } else {
+            (self.node.right.schema(), self.node.on.iter().map(|(_, r)| Arc::clone(r)).collect())
+        };
+        let table = JoinTable::build(schema, &batches, &keys)?;
+        // Nothing can match an empty build side: inner and semi joins are done, and
+        // dropping the probe input tells its producers to stop.
+        if table.num_rows() == 0 && matches!(self.node.kind, JoinKind::Inner | JoinKind::LeftSemi) {
+            self.probe = None;
+        }
+        self.prober = Some(HashJoinProbe::new(&self.node, table));
+        Ok(())
+    }
+}
+
+impl BatchStream for HashJoinStream {
+    fn next(&mut self) -> BoxFuture<'_, TaskResult<Option<RecordBatch>>> {
+        Box::pin(async move {
+            if let Some(build) = self.build.take() {
+                self.build_table(build).await?;
+            }
+            let prober = self.prober.as_mut().expect("built above");
+            if let Some(probe) = self.probe.as_mut() {
+                while let Some(batch) = probe.next().await? {
+                    let output = prober.probe(&batch)?;
+                    if output.num_rows() > 0 {
+                        return Ok(Some(output));
+                    }
+                    glommio::yield_if_needed().await;
+                }
+                self.probe = None;
+            }
+            if !self.finished {
+                self.finished = true;
+                return prober.finish();
+            }
+            Ok(None)
+        })
+    }
+}
+
+struct NestedLoopStream {
+    right: Option<Stream>,
+    left: Stream,
+    node: NestedLoopJoinNode,
+    join: Option<NestedLoopJoin>,
+    pending: VecDeque<RecordBatch>,
+    context: (Arc<QueryState>, usize),
+}
+
+impl NestedLoopStream {
+    fn new(node: &NestedLoopJoinNode, inputs: &mut Vec<(ExchangeId, flume::Receiver<RecordBatch>)>, context: &StreamContext) -> TaskResult<Self> {
+        Ok(NestedLoopStream {
+            left: build_stream(&node.left, inputs, context)?,
+            right: Some(build_stream(&node.right, inputs, context)?),
+            node: node.clone(),
+            join: None,
+            pending: VecDeque::new(),
+            context: (Arc::clone(&context.query), context.config.batch_rows),
+        })
+    }
+}
+
+impl BatchStream for NestedLoopStream {
+    fn next(&mut self) -> BoxFuture<'_, TaskResult<Option<RecordBatch>>> {
+        Box::pin(async move {
+            if let Some(mut right) = self.right.take() {
+                let mut batches = Vec::new();
+                drain(&mut right, &self.context.0, |batch| {
+                    batches.push(batch);
+                    Ok(())
+                })
+                .await?;
+                self.join = Some(NestedLoopJoin::try_new(&self.node, &batches, self.context.1)?);
+            }
+            loop {
+                if let Some(batch) = self.pending.pop_front() {
+                    if batch.num_rows() > 0 {
+                        return Ok(Some(batch));
+                    }
+                    continue;
+                }
+                let Some(left) = self.left.next().await? else { return Ok(None) };
+                self.pending = self.join.as_ref().expect("built above").join(&left)?.into();
+            }
+        })
+    }
+}
+
+struct LimitStream {
+    input: Option<Stream>,
+    skip: usize,
+    remaining: usize,
+}
+
+impl BatchStream for LimitStream {
+    fn next(&mut self) -> BoxFuture<'_, TaskResult<Option<RecordBatch>>> {
+        Box::pin(async move {
+            while self.remaining > 0 {
+                let Some(input) = self.input.as_mut() else { return Ok(None) };
+                let Some(mut batch) = input.next().await? else { break };
+                if self.skip >= batch.num_rows() {
+                    self.skip -= batch.num_rows();
+                    continue;
+                }
+                batch = batch.slice(self.skip, batch.num_rows() - self.skip);
+                self.skip = 0;
+                let take = batch.num_rows().min(self.remaining);
+                self.remaining -= take;
+                return Ok(Some(batch.slice(0, take)));
+            }
+            // Enough rows: drop the input so its producers stop.
+            self.input = None;
+            Ok(None)
+        })
+    }
+}
+
+struct UnionStream {
+    children: VecDeque<Stream>,
+}
+
+impl BatchStream for UnionStream {
+    fn next(&mut self) -> BoxFuture<'_, TaskResult<Option<RecordBatch>>> {
+        Box::pin(async move {
+            while let Some(child) = self.children.front_mut() {
+                if let Some(batch) = child.next().await? {
+                    return Ok(Some(batch));
+                }
+                self.children.pop_front();
+            }
+            Ok(None)
+        })
+    }
+}
+
+struct ExchangeStream {
+    receiver: flume::Receiver<RecordBatch>,
+}
+
+impl BatchStream for ExchangeStream {
+    fn next(&mut self) -> BoxFuture<'_, TaskResult<Option<RecordBatch>>> {
+        // A closed channel means every producer finished (or failed, which the query
+        // records and reports instead of this task's partial result).
+        Box::pin(async move { Ok(self.receiver.recv_async().await.ok()) })
+    }
+}

@@ -1,0 +1,136 @@
+//! The embedded cluster a user talks to: a catalog, a runtime of per-core executors,
+//! and the path from SQL text to result batches.
+
+use std::sync::Arc;
+
+use arrow::array::StringArray;
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+
+use crate::catalog::{tpch, Catalog};
+use crate::error::{ErrorCode, QueryError, QueryResult};
+use crate::exec::query::{execute, QueryStream};
+use crate::exec::runtime::Runtime;
+use crate::exec::ExecConfig;
+use crate::plan::explain::explain;
+use crate::plan::planner::{plan_query, PlannerSettings};
+use crate::plan::DistributedPlan;
+use crate::sql::{plan_statement, FunctionRegistry, Statement};
+
+/// How to start an embedded cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// Executors (and partitions) in this process.
+    pub cores: usize,
+    pub exec: ExecConfig,
+}
+
+impl ClusterConfig {
+    pub fn new(cores: usize) -> Self {
+        ClusterConfig { cores, exec: ExecConfig::default() }
+    }
+
+    pub fn with_batch_rows(mut self, batch_rows: usize) -> Self {
+        self.exec.batch_rows = batch_rows.max(1);
+        self
+    }
+
+    pub fn with_exchange_buffer_batches(mut self, batches: usize) -> Self {
+        self.exec.exchange_buffer_batches = batches.max(1);
+        self
+    }
+}
+
+/// A local cluster: one executor per core, each owning one partition of every table.
+pub struct Cluster {
+    catalog: Arc<Catalog>,
+    functions: FunctionRegistry,
+    runtime: Runtime,
+    config: ClusterConfig,
+}
+
+/// What running a statement produced.
+pub enum StatementOutput {
+    /// A query's result, streaming.
+    Rows(QueryStream),
+    /// EXPLAIN text, one line per row.
+    Explain(RecordBatch),
+}
+
+impl Cluster {
+    /// Starts a cluster over an existing catalog.
+    ///
+    /// # Errors
+    /// When the executors cannot start (io_uring or locked memory unavailable).
+    pub fn start(catalog: Arc<Catalog>, config: ClusterConfig) -> QueryResult<Cluster> {
+        if catalog.partition_count() != config.cores {
+            return Err(QueryError::internal(format!(
+                "catalog has {} partitions for {} cores",
+                catalog.partition_count(),
+                config.cores
+            )));
+        }
+        let runtime = Runtime::start(config.cores)?;
+        Ok(Cluster { catalog, functions: FunctionRegistry::new(), runtime, config })
+    }
+
+    /// Generates TPC-H at `scale_factor`, one part per core, and starts the cluster.
+    ///
+    /// # Errors
+    /// A bad scale factor, or executors that cannot start.
+    pub fn start_tpch(scale_factor: f64, config: ClusterConfig) -> QueryResult<Cluster> {
+        if config.cores == 0 {
+            return Err(QueryError::new(ErrorCode::Semantic, "--cores must be at least 1"));
+        }
+        let catalog = tpch::generate(scale_factor, config.cores, config.exec.batch_rows.max(1024))?;
+        Cluster::start(Arc::new(catalog), config)
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Plans a query into its distributed plan without running it.
+    ///
+    /// # Errors
+    /// Syntax, name and unsupported-feature errors.
+    pub fn plan(&self, sql: &str) -> QueryResult<(DistributedPlan, bool)> {
+        let (logical, explain) = match plan_statement(sql, &self.catalog, &self.functions)? {
+            Statement::Query(plan) => (plan, false),
+            Statement::Explain { plan, analyze } => {
+                if analyze {
+                    return Err(QueryError::unsupported("EXPLAIN ANALYZE (use EXPLAIN)"));
+                }
+                (plan, true)
+            }
+        };
+        let settings = PlannerSettings::new(self.config.cores);
+        Ok((plan_query(&logical, &self.catalog, &settings)?, explain))
+    }
+
+    /// Runs one statement.
+    ///
+    /// # Errors
+    /// Planning errors; execution errors arrive through the stream.
+    pub fn run(&self, sql: &str) -> QueryResult<StatementOutput> {
+        let (plan, is_explain) = self.plan(sql)?;
+        if is_explain {
+            let text = explain(&plan);
+            let lines: StringArray = text.lines().map(Some).collect();
+            let schema = Arc::new(Schema::new(vec![Field::new("plan", DataType::Utf8, false)]));
+            return Ok(StatementOutput::Explain(RecordBatch::try_new(schema, vec![Arc::new(lines)])?));
+        }
+        Ok(StatementOutput::Rows(execute(&self.runtime, &plan, self.config.exec)?))
+    }
+
+    /// Runs one statement and collects every result batch.
+    ///
+    /// # Errors
+    /// Any planning or execution error.
+    pub fn sql(&self, sql: &str) -> QueryResult<Vec<RecordBatch>> {
+        match self.run(sql)? {
+            StatementOutput::Rows(stream) => stream.collect(),
+            StatementOutput::Explain(batch) => Ok(vec![batch]),
+        }
+    }
+}
