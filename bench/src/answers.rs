@@ -78,9 +78,9 @@ pub fn format_rows(batches: &[RecordBatch]) -> Result<Rows, String> {
     Ok(rows)
 }
 
-/// Numbers match within a relative 1e-5, or within one unit in the last printed
-/// place of `actual`: a decimal result (scale 6, say) is exact to its scale, while the
-/// references hold doubles at full precision.
+/// Numbers match within a relative 1e-5, or within one unit in the last printed place
+/// of either side: a decimal result (scale 6, say) is exact to its scale while the
+/// CSV references hold doubles, and the SF 1 references are rounded to two places.
 fn cells_match(actual: &str, expected: &str) -> bool {
     if actual == expected {
         return true;
@@ -88,11 +88,10 @@ fn cells_match(actual: &str, expected: &str) -> bool {
     match (actual.trim().parse::<f64>(), expected.trim().parse::<f64>()) {
         (Ok(a), Ok(e)) => {
             let scale = a.abs().max(e.abs()).max(1e-9);
-            let decimals = actual.trim().split_once('.').map_or(0, |(_, d)| d.len());
-            let last_place = if decimals > 0 { 10f64.powi(-(decimals as i32)) } else { 0.0 };
-            (a - e).abs() / scale <= 1e-5 || (a - e).abs() <= last_place.max(1e-9)
+            (a - e).abs() / scale <= 1e-5 || (a - e).abs() <= last_place(actual).max(last_place(expected)).max(1e-9)
         }
-        _ => actual.trim_end() == expected.trim_end(),
+        // The SF 1 references are space-padded, so surrounding spaces carry no meaning.
+        _ => actual.trim() == expected.trim(),
     }
 }
 
@@ -120,6 +119,14 @@ pub fn compare(actual: &Rows, expected: &Rows, ordered: bool) -> Result<(), Stri
         }
     }
     Ok(())
+}
+
+/// One unit in the last decimal place printed, or 0 for integers.
+fn last_place(number: &str) -> f64 {
+    match number.trim().split_once('.') {
+        Some((_, decimals)) if !decimals.is_empty() => 10f64.powi(-(decimals.len() as i32)),
+        _ => 0.0,
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! TPC-H harness support: the 22 queries, reference answers, and result comparison.
 
 pub mod answers;
+pub mod harness;
 
 use std::path::PathBuf;
 

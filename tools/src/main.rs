@@ -1,6 +1,7 @@
 //! `percore`: the one binary. `percore sql` runs SQL against an embedded local
 //! cluster (one executor per core) over generated TPC-H data.
 
+mod bench;
 mod output;
 mod shell;
 
@@ -22,6 +23,18 @@ struct Cli {
 enum Command {
     /// Run SQL on an embedded local cluster: an interactive shell, or batch with -c / -f.
     Sql(SqlArgs),
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        suite: BenchSuite,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchSuite {
+    /// Run the TPC-H queries on an embedded local cluster, verify every answer, and
+    /// report latency percentiles.
+    Tpch(bench::TpchArgs),
 }
 
 #[derive(clap::Args)]
@@ -56,6 +69,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Sql(args) => run_sql(args),
+        Command::Bench { suite: BenchSuite::Tpch(args) } => bench::run_tpch(args),
     }
 }
 

@@ -1,0 +1,71 @@
+//! `percore bench tpch`: the TPC-H harness from the command line.
+
+use std::process::ExitCode;
+
+use percore_bench::harness::{format_json, format_table, run, BenchOptions, Check};
+
+#[derive(clap::Args)]
+pub struct TpchArgs {
+    /// TPC-H scale factor. Answers are verified at 0.01, 0.1 and 1.
+    #[arg(long, default_value_t = 1.0)]
+    sf: f64,
+    /// Runs of each query; latency percentiles are over these.
+    #[arg(long, default_value_t = 3)]
+    iterations: usize,
+    /// Executors (cores). Default: all available cores.
+    #[arg(long)]
+    cores: Option<usize>,
+    /// Comma-separated query numbers (default: all 22).
+    #[arg(long, value_delimiter = ',')]
+    queries: Option<Vec<usize>>,
+    /// Rows per batch.
+    #[arg(long, default_value_t = 8192)]
+    batch_size: usize,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+}
+
+pub fn run_tpch(args: TpchArgs) -> ExitCode {
+    let cores = args.cores.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let queries = args.queries.unwrap_or_else(|| (1..=22).collect());
+    if let Some(bad) = queries.iter().find(|q| !(1..=22).contains(*q)) {
+        eprintln!("error: TPC-H has queries 1 to 22, not {bad}");
+        return ExitCode::from(2);
+    }
+    if cores == 0 || args.batch_size == 0 {
+        eprintln!("error: --cores and --batch-size must be at least 1");
+        return ExitCode::from(2);
+    }
+    let options = BenchOptions {
+        scale_factor: args.sf,
+        iterations: args.iterations.max(1),
+        cores,
+        queries,
+        batch_rows: args.batch_size,
+    };
+    eprintln!("TPC-H SF {} on {cores} cores, {} iterations per query", options.scale_factor, options.iterations);
+    let outcome = run(&options, |report| {
+        eprintln!("  Q{:02}: p50 {:.1} ms", report.query, report.p50_ms);
+    });
+    let (reports, generation_s) = match outcome {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(2);
+        }
+    };
+    eprintln!("data generated in {generation_s:.2} s");
+    print!("{}", format_table(&reports));
+    if let Some(path) = &args.json {
+        if let Err(error) = std::fs::write(path, format_json(&options, &reports)) {
+            eprintln!("error: cannot write {}: {error}", path.display());
+            return ExitCode::from(2);
+        }
+    }
+    if reports.iter().any(|r| matches!(r.check, Check::Failed(_))) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
