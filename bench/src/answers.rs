@@ -72,7 +72,12 @@ pub fn format_rows(batches: &[RecordBatch]) -> Result<Rows, String> {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.to_string())?;
         for row in 0..batch.num_rows() {
-            rows.push(formatters.iter().map(|f| f.value(row).to_string()).collect());
+            rows.push(
+                formatters
+                    .iter()
+                    .map(|f| f.value(row).to_string())
+                    .collect(),
+            );
         }
     }
     Ok(rows)
@@ -88,7 +93,8 @@ fn cells_match(actual: &str, expected: &str) -> bool {
     match (actual.trim().parse::<f64>(), expected.trim().parse::<f64>()) {
         (Ok(a), Ok(e)) => {
             let scale = a.abs().max(e.abs()).max(1e-9);
-            (a - e).abs() / scale <= 1e-5 || (a - e).abs() <= last_place(actual).max(last_place(expected)).max(1e-9)
+            (a - e).abs() / scale <= 1e-5
+                || (a - e).abs() <= last_place(actual).max(last_place(expected)).max(1e-9)
         }
         // The SF 1 references are space-padded, so surrounding spaces carry no meaning.
         _ => actual.trim() == expected.trim(),
@@ -101,7 +107,11 @@ fn cells_match(actual: &str, expected: &str) -> bool {
 /// A description of the first difference.
 pub fn compare(actual: &Rows, expected: &Rows, ordered: bool) -> Result<(), String> {
     if actual.len() != expected.len() {
-        return Err(format!("{} rows, expected {}", actual.len(), expected.len()));
+        return Err(format!(
+            "{} rows, expected {}",
+            actual.len(),
+            expected.len()
+        ));
     }
     let (mut actual, mut expected) = (actual.clone(), expected.clone());
     if !ordered {
@@ -110,7 +120,11 @@ pub fn compare(actual: &Rows, expected: &Rows, ordered: bool) -> Result<(), Stri
     }
     for (row_idx, (a, e)) in actual.iter().zip(&expected).enumerate() {
         if a.len() != e.len() {
-            return Err(format!("row {row_idx}: {} columns, expected {}", a.len(), e.len()));
+            return Err(format!(
+                "row {row_idx}: {} columns, expected {}",
+                a.len(),
+                e.len()
+            ));
         }
         for (column_idx, (av, ev)) in a.iter().zip(e).enumerate() {
             if !cells_match(av, ev) {

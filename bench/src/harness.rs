@@ -41,7 +41,10 @@ pub struct QueryReport {
 ///
 /// # Errors
 /// When the cluster cannot start; a failing query is reported, not returned.
-pub fn run(options: &BenchOptions, mut progress: impl FnMut(&QueryReport)) -> Result<(Vec<QueryReport>, f64), String> {
+pub fn run(
+    options: &BenchOptions,
+    mut progress: impl FnMut(&QueryReport),
+) -> Result<(Vec<QueryReport>, f64), String> {
     let started = Instant::now();
     let config = ClusterConfig::new(options.cores).with_batch_rows(options.batch_rows);
     let cluster = Cluster::start_tpch(options.scale_factor, config).map_err(|e| e.to_string())?;
@@ -57,8 +60,15 @@ pub fn run(options: &BenchOptions, mut progress: impl FnMut(&QueryReport)) -> Re
 
 fn run_query(cluster: &Cluster, options: &BenchOptions, query: usize) -> QueryReport {
     // Micros, up to an hour; longer runs clamp to the hour.
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
-    let mut report = QueryReport { query, rows: 0, p50_ms: 0.0, p99_ms: 0.0, check: Check::Unverified };
+    let mut histogram =
+        Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
+    let mut report = QueryReport {
+        query,
+        rows: 0,
+        p50_ms: 0.0,
+        p99_ms: 0.0,
+        check: Check::Unverified,
+    };
     let sql = match query_sql(query) {
         Ok(sql) => sql,
         Err(error) => {
@@ -111,21 +121,27 @@ fn verify(scale_factor: f64, query: usize, batches: &[arrow::record_batch::Recor
 }
 
 fn drop_first_column(rows: Rows) -> Rows {
-    rows.into_iter().map(|row| row.into_iter().skip(1).collect()).collect()
+    rows.into_iter()
+        .map(|row| row.into_iter().skip(1).collect())
+        .collect()
 }
 
 /// The reference answer: shipped CSVs at SF 0.01 and 0.1, tpchgen's at SF 1.
 fn reference(scale_factor: f64, query: usize) -> Result<Option<Rows>, String> {
-    let directory = match scale_factor {
-        sf if sf == 0.01 => "sf0.01",
-        sf if sf == 0.1 => "sf0.1",
-        sf if sf == 1.0 => {
-            let answer = tpchgen::q_and_a::QueryAndAnswer::new(query as i32, 1.0)?;
-            return Ok(Some(parse_pipe_table(answer.answer())));
-        }
-        _ => return Ok(None),
+    let directory = if scale_factor == 0.01 {
+        "sf0.01"
+    } else if scale_factor == 0.1 {
+        "sf0.1"
+    } else if scale_factor == 1.0 {
+        let answer = tpchgen::q_and_a::QueryAndAnswer::new(query as i32, 1.0)?;
+        return Ok(Some(parse_pipe_table(answer.answer())));
+    } else {
+        return Ok(None);
     };
-    let path = tpch_dir().join("answers").join(directory).join(format!("q{query:02}.csv"));
+    let path = tpch_dir()
+        .join("answers")
+        .join(directory)
+        .join(format!("q{query:02}.csv"));
     load_answer(&path).map(Some)
 }
 
@@ -134,26 +150,48 @@ fn parse_pipe_table(text: &str) -> Rows {
     text.lines()
         .filter(|line| !line.trim().is_empty())
         .skip(1)
-        .map(|line| line.split('|').map(|cell| cell.trim().to_string()).collect())
+        .map(|line| {
+            line.split('|')
+                .map(|cell| cell.trim().to_string())
+                .collect()
+        })
         .collect()
 }
 
 /// The report as a text table with a summary line.
 pub fn format_table(reports: &[QueryReport]) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{:<6}{:>9}{:>12}{:>12}  check", "query", "rows", "p50 ms", "p99 ms");
+    let _ = writeln!(
+        out,
+        "{:<6}{:>9}{:>12}{:>12}  check",
+        "query", "rows", "p50 ms", "p99 ms"
+    );
     for report in reports {
         let check = match &report.check {
             Check::Passed => "ok".to_string(),
             Check::Unverified => "no reference".to_string(),
             Check::Failed(error) => format!("FAILED: {}", error.lines().next().unwrap_or("")),
         };
-        let _ = writeln!(out, "Q{:<5}{:>9}{:>12.1}{:>12.1}  {check}", report.query, report.rows, report.p50_ms, report.p99_ms);
+        let _ = writeln!(
+            out,
+            "Q{:<5}{:>9}{:>12.1}{:>12.1}  {check}",
+            report.query, report.rows, report.p50_ms, report.p99_ms
+        );
     }
     let total: f64 = reports.iter().map(|r| r.p50_ms).sum();
-    let failed = reports.iter().filter(|r| matches!(r.check, Check::Failed(_))).count();
-    let passed = reports.iter().filter(|r| matches!(r.check, Check::Passed)).count();
-    let _ = writeln!(out, "total of medians: {total:.1} ms over {} queries ({passed} verified, {failed} failed)", reports.len());
+    let failed = reports
+        .iter()
+        .filter(|r| matches!(r.check, Check::Failed(_)))
+        .count();
+    let passed = reports
+        .iter()
+        .filter(|r| matches!(r.check, Check::Passed))
+        .count();
+    let _ = writeln!(
+        out,
+        "total of medians: {total:.1} ms over {} queries ({passed} verified, {failed} failed)",
+        reports.len()
+    );
     out
 }
 

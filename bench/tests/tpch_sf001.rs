@@ -10,7 +10,8 @@ fn run_all(config: ClusterConfig, queries: &[usize]) {
     let mut failures = Vec::new();
     for &number in queries {
         let sql = query_sql(number).unwrap();
-        let expected = load_answer(&tpch_dir().join(format!("answers/sf0.01/q{number:02}.csv"))).unwrap();
+        let expected =
+            load_answer(&tpch_dir().join(format!("answers/sf0.01/q{number:02}.csv"))).unwrap();
         let outcome = cluster
             .sql(&sql)
             .map_err(|e| e.to_string())
@@ -20,10 +21,17 @@ fn run_all(config: ClusterConfig, queries: &[usize]) {
             failures.push(format!("Q{number}: {error}"));
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
-const ALL: [usize; 22] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22];
+const ALL: [usize; 22] = [
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+];
 
 #[test]
 fn tpch_sf001_one_core() {
@@ -37,5 +45,10 @@ fn tpch_sf001_two_cores() {
 
 #[test]
 fn tpch_sf001_three_partitions_single_batch_exchange_buffers() {
-    run_all(ClusterConfig::new(3).with_exchange_buffer_batches(1).with_batch_rows(100), &ALL);
+    run_all(
+        ClusterConfig::new(3)
+            .with_exchange_buffer_batches(1)
+            .with_batch_rows(100),
+        &ALL,
+    );
 }

@@ -3,8 +3,8 @@
 
 pub mod catalog;
 pub mod error;
-pub mod sql;
-pub mod plan;
-pub mod operators;
 pub mod exec;
+pub mod operators;
+pub mod plan;
 pub mod session;
+pub mod sql;

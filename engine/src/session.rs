@@ -27,7 +27,10 @@ pub struct ClusterConfig {
 
 impl ClusterConfig {
     pub fn new(cores: usize) -> Self {
-        ClusterConfig { cores, exec: ExecConfig::default() }
+        ClusterConfig {
+            cores,
+            exec: ExecConfig::default(),
+        }
     }
 
     pub fn with_batch_rows(mut self, batch_rows: usize) -> Self {
@@ -71,7 +74,12 @@ impl Cluster {
             )));
         }
         let runtime = Runtime::start(config.cores)?;
-        Ok(Cluster { catalog, functions: FunctionRegistry::new(), runtime, config })
+        Ok(Cluster {
+            catalog,
+            functions: FunctionRegistry::new(),
+            runtime,
+            config,
+        })
     }
 
     /// Generates TPC-H at `scale_factor`, one part per core, and starts the cluster.
@@ -80,7 +88,10 @@ impl Cluster {
     /// A bad scale factor, or executors that cannot start.
     pub fn start_tpch(scale_factor: f64, config: ClusterConfig) -> QueryResult<Cluster> {
         if config.cores == 0 {
-            return Err(QueryError::new(ErrorCode::Semantic, "--cores must be at least 1"));
+            return Err(QueryError::new(
+                ErrorCode::Semantic,
+                "--cores must be at least 1",
+            ));
         }
         let catalog = tpch::generate(scale_factor, config.cores, config.exec.batch_rows.max(1024))?;
         Cluster::start(Arc::new(catalog), config)
@@ -118,9 +129,16 @@ impl Cluster {
             let text = explain(&plan);
             let lines: StringArray = text.lines().map(Some).collect();
             let schema = Arc::new(Schema::new(vec![Field::new("plan", DataType::Utf8, false)]));
-            return Ok(StatementOutput::Explain(RecordBatch::try_new(schema, vec![Arc::new(lines)])?));
+            return Ok(StatementOutput::Explain(RecordBatch::try_new(
+                schema,
+                vec![Arc::new(lines)],
+            )?));
         }
-        Ok(StatementOutput::Rows(execute(&self.runtime, &plan, self.config.exec)?))
+        Ok(StatementOutput::Rows(execute(
+            &self.runtime,
+            &plan,
+            self.config.exec,
+        )?))
     }
 
     /// Runs one statement and collects every result batch.

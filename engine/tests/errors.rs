@@ -16,7 +16,9 @@ fn error_of(cluster: &Cluster, sql: &str) -> QueryError {
 }
 
 fn assert_alive(cluster: &Cluster) {
-    let batches = cluster.sql("select count(*) from nation").expect("cluster still answers");
+    let batches = cluster
+        .sql("select count(*) from nation")
+        .expect("cluster still answers");
     let count = arrow::util::display::array_value_to_string(batches[0].column(0), 0).unwrap();
     assert_eq!(count, "25");
 }
@@ -63,7 +65,10 @@ fn division_by_zero_fails_the_query_not_the_process() {
     let sql = "select l_orderkey / (l_linenumber - l_linenumber) from lineitem";
     let error = error_of(&cluster, sql);
     assert_eq!(error.code, ErrorCode::DataException, "{error}");
-    assert!(error.message.to_lowercase().contains("divide by zero"), "{error}");
+    assert!(
+        error.message.to_lowercase().contains("divide by zero"),
+        "{error}"
+    );
     assert_alive(&cluster);
 }
 

@@ -27,7 +27,9 @@ pub struct TpchArgs {
 }
 
 pub fn run_tpch(args: TpchArgs) -> ExitCode {
-    let cores = args.cores.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let cores = args
+        .cores
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let queries = args.queries.unwrap_or_else(|| (1..=22).collect());
     if let Some(bad) = queries.iter().find(|q| !(1..=22).contains(*q)) {
         eprintln!("error: TPC-H has queries 1 to 22, not {bad}");
@@ -44,7 +46,10 @@ pub fn run_tpch(args: TpchArgs) -> ExitCode {
         queries,
         batch_rows: args.batch_size,
     };
-    eprintln!("TPC-H SF {} on {cores} cores, {} iterations per query", options.scale_factor, options.iterations);
+    eprintln!(
+        "TPC-H SF {} on {cores} cores, {} iterations per query",
+        options.scale_factor, options.iterations
+    );
     let outcome = run(&options, |report| {
         eprintln!("  Q{:02}: p50 {:.1} ms", report.query, report.p50_ms);
     });

@@ -13,7 +13,11 @@ use percore_engine::session::{Cluster, ClusterConfig};
 use output::Format;
 
 #[derive(Parser)]
-#[command(name = "percore", version, about = "Percore: a thread-per-core distributed SQL engine")]
+#[command(
+    name = "percore",
+    version,
+    about = "Percore: a thread-per-core distributed SQL engine"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -69,7 +73,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Sql(args) => run_sql(args),
-        Command::Bench { suite: BenchSuite::Tpch(args) } => bench::run_tpch(args),
+        Command::Bench {
+            suite: BenchSuite::Tpch(args),
+        } => bench::run_tpch(args),
     }
 }
 
@@ -92,7 +98,10 @@ fn run_sql(args: SqlArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let options = shell::Options { format: args.format, timing: args.timing };
+    let options = shell::Options {
+        format: args.format,
+        timing: args.timing,
+    };
     if args.command.is_none() && args.file.is_none() {
         eprintln!(
             "percore: TPC-H SF {} on {cores} cores, generated in {:.2}s. End statements with ';', \\q quits.",

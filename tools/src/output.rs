@@ -31,10 +31,13 @@ pub fn print(format: Format, schema: &SchemaRef, batches: &[RecordBatch]) -> Res
             writeln!(out, "{table}").map_err(|e| e.to_string())
         }
         Format::Csv => {
-            let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(&mut out);
+            let mut writer = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut out);
             if batches.is_empty() {
                 let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-                return writeln!(writer.into_inner(), "{}", names.join(",")).map_err(|e| e.to_string());
+                return writeln!(writer.into_inner(), "{}", names.join(","))
+                    .map_err(|e| e.to_string());
             }
             for batch in batches {
                 writer.write(batch).map_err(|e| e.to_string())?;

@@ -30,7 +30,14 @@ pub fn interactive(cluster: &Cluster, options: &Options) {
     let mut lines = stdin.lock().lines();
     loop {
         if prompt {
-            print!("{}", if buffer.trim().is_empty() { "percore> " } else { "    ...> " });
+            print!(
+                "{}",
+                if buffer.trim().is_empty() {
+                    "percore> "
+                } else {
+                    "    ...> "
+                }
+            );
             let _ = std::io::stdout().flush();
         }
         let Some(Ok(line)) = lines.next() else { break };
@@ -69,7 +76,10 @@ fn run_statement(cluster: &Cluster, sql: &str, options: &Options) -> bool {
             }
             if options.timing {
                 let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-                eprintln!("({rows} rows, {:.1} ms)", started.elapsed().as_secs_f64() * 1e3);
+                eprintln!(
+                    "({rows} rows, {:.1} ms)",
+                    started.elapsed().as_secs_f64() * 1e3
+                );
             }
             true
         }
@@ -110,7 +120,11 @@ pub fn split_statements(script: &str) -> Vec<String> {
         }
     }
     statements.push(current);
-    statements.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+    statements
+        .into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 #[cfg(test)]

@@ -15,7 +15,10 @@ use arrow::record_batch::RecordBatch;
 pub enum TablePartitioning {
     /// Partition `p` holds the rows whose `columns` fall in key range `p` of `domain`.
     /// Tables with the same domain on their key columns are co-partitioned.
-    KeyRange { columns: Vec<String>, domain: String },
+    KeyRange {
+        columns: Vec<String>,
+        domain: String,
+    },
     /// Every partition holds every row (small dimension tables).
     Replicated,
 }

@@ -13,8 +13,8 @@ use tpchgen::generators::{
     PartSuppGenerator, RegionGenerator, SupplierGenerator,
 };
 use tpchgen_arrow::{
-    CustomerArrow, LineItemArrow, NationArrow, OrderArrow, PartArrow, PartSuppArrow,
-    RegionArrow, SupplierArrow,
+    CustomerArrow, LineItemArrow, NationArrow, OrderArrow, PartArrow, PartSuppArrow, RegionArrow,
+    SupplierArrow,
 };
 
 use super::{Catalog, Table, TablePartitioning};
@@ -137,23 +137,19 @@ fn generate_part(
             PartArrow::new(PartGenerator::new(sf, part, count)).with_batch_size(batch_rows),
         ),
         "supplier" => Box::new(
-            SupplierArrow::new(SupplierGenerator::new(sf, part, count))
-                .with_batch_size(batch_rows),
+            SupplierArrow::new(SupplierGenerator::new(sf, part, count)).with_batch_size(batch_rows),
         ),
         "partsupp" => Box::new(
-            PartSuppArrow::new(PartSuppGenerator::new(sf, part, count))
-                .with_batch_size(batch_rows),
+            PartSuppArrow::new(PartSuppGenerator::new(sf, part, count)).with_batch_size(batch_rows),
         ),
         "customer" => Box::new(
-            CustomerArrow::new(CustomerGenerator::new(sf, part, count))
-                .with_batch_size(batch_rows),
+            CustomerArrow::new(CustomerGenerator::new(sf, part, count)).with_batch_size(batch_rows),
         ),
         "orders" => Box::new(
             OrderArrow::new(OrderGenerator::new(sf, part, count)).with_batch_size(batch_rows),
         ),
         "lineitem" => Box::new(
-            LineItemArrow::new(LineItemGenerator::new(sf, part, count))
-                .with_batch_size(batch_rows),
+            LineItemArrow::new(LineItemGenerator::new(sf, part, count)).with_batch_size(batch_rows),
         ),
         other => unreachable!("not a TPC-H table: {other}"),
     };

@@ -52,7 +52,10 @@ impl QueryState {
     }
 
     fn take_error(&self) -> Option<TaskError> {
-        self.first_error.lock().unwrap_or_else(|e| e.into_inner()).take()
+        self.first_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 }
 
@@ -68,7 +71,11 @@ fn task_partitions(placement: Placement, partitions: usize) -> std::ops::Range<u
 ///
 /// # Errors
 /// When an executor has stopped.
-pub fn execute(runtime: &Runtime, plan: &DistributedPlan, config: ExecConfig) -> QueryResult<QueryStream> {
+pub fn execute(
+    runtime: &Runtime,
+    plan: &DistributedPlan,
+    config: ExecConfig,
+) -> QueryResult<QueryStream> {
     let partitions = plan.partitions;
     let capacity = config.exchange_buffer_batches.max(1);
     // receivers[exchange][target task], senders[exchange][target task]
@@ -81,7 +88,11 @@ pub fn execute(runtime: &Runtime, plan: &DistributedPlan, config: ExecConfig) ->
         receivers.push(rx.into_iter().map(Some).collect());
     }
     let (client_sender, client_receiver) = flume::bounded(capacity);
-    let task_count: usize = plan.stages.iter().map(|s| task_partitions(s.placement, partitions).len()).sum();
+    let task_count: usize = plan
+        .stages
+        .iter()
+        .map(|s| task_partitions(s.placement, partitions).len())
+        .sum();
     let (all_finished, finished_signal) = flume::bounded(1);
     let query = Arc::new(QueryState {
         cancelled: AtomicBool::new(false),
@@ -104,7 +115,9 @@ pub fn execute(runtime: &Runtime, plan: &DistributedPlan, config: ExecConfig) ->
                 .iter()
                 .filter(|exchange| exchange.target == stage.id)
                 .map(|exchange| {
-                    let receiver = receivers[exchange.id.0][partition].take().expect("one receiver per task");
+                    let receiver = receivers[exchange.id.0][partition]
+                        .take()
+                        .expect("one receiver per task");
                     (exchange.id, receiver)
                 })
                 .collect();
@@ -119,7 +132,11 @@ pub fn execute(runtime: &Runtime, plan: &DistributedPlan, config: ExecConfig) ->
             let spec = TaskSpec {
                 query: Arc::clone(&query),
                 stage: Arc::clone(&stage_arc),
-                location: TaskLocation { core, stage: stage.id.0, partition },
+                location: TaskLocation {
+                    core,
+                    stage: stage.id.0,
+                    partition,
+                },
                 inputs,
                 output,
                 config,
@@ -169,7 +186,9 @@ impl QueryStream {
         let (_, closed) = flume::bounded(1);
         drop(std::mem::replace(&mut self.results, closed));
         let _ = self.finished_signal.recv();
-        self.query.take_error().map(|error| Err(QueryError::from(error)))
+        self.query
+            .take_error()
+            .map(|error| Err(QueryError::from(error)))
     }
 
     /// Reads every batch.

@@ -46,7 +46,12 @@ pub(crate) fn build_stream(
     let batch_rows = context.config.batch_rows;
     let query = Arc::clone(&context.query);
     Ok(match node {
-        Node::Scan(scan) => Box::new(ScanStream::new(scan, context.location.partition, batch_rows, query)),
+        Node::Scan(scan) => Box::new(ScanStream::new(
+            scan,
+            context.location.partition,
+            batch_rows,
+            query,
+        )),
         Node::Values { batches, .. } => Box::new(Buffered(batches.iter().cloned().collect())),
         Node::Filter { input, predicate } => {
             let predicate = Arc::clone(predicate);
@@ -55,26 +60,46 @@ pub(crate) fn build_stream(
                 map: Box::new(move |batch| filter(&predicate, &batch)),
             })
         }
-        Node::Project { input, exprs, schema } => {
+        Node::Project {
+            input,
+            exprs,
+            schema,
+        } => {
             let (exprs, schema) = (exprs.clone(), Arc::clone(schema));
             Box::new(MapStream {
                 input: build_stream(input, inputs, context)?,
                 map: Box::new(move |batch| {
                     let columns = evaluate(&exprs, &batch)?;
-                    let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-                    Ok(RecordBatch::try_new_with_options(Arc::clone(&schema), columns, &options)?)
+                    let options = arrow::record_batch::RecordBatchOptions::new()
+                        .with_row_count(Some(batch.num_rows()));
+                    Ok(RecordBatch::try_new_with_options(
+                        Arc::clone(&schema),
+                        columns,
+                        &options,
+                    )?)
                 }),
             })
         }
         Node::Aggregate(aggregate) => Box::new(Blocking {
             input: Some(build_stream(&aggregate.input, inputs, context)?),
-            kernel: Some(BlockingKernel::Aggregate(HashAggregator::try_new(aggregate, batch_rows)?)),
+            kernel: Some(BlockingKernel::Aggregate(Box::new(
+                HashAggregator::try_new(aggregate, batch_rows)?,
+            ))),
             output: VecDeque::new(),
             query,
         }),
-        Node::Sort { input, exprs, fetch } => Box::new(Blocking {
+        Node::Sort {
+            input,
+            exprs,
+            fetch,
+        } => Box::new(Blocking {
             input: Some(build_stream(input, inputs, context)?),
-            kernel: Some(BlockingKernel::Sort(Sorter::new(exprs.clone(), *fetch, input.schema(), batch_rows))),
+            kernel: Some(BlockingKernel::Sort(Sorter::new(
+                exprs.clone(),
+                *fetch,
+                input.schema(),
+                batch_rows,
+            ))),
             output: VecDeque::new(),
             query,
         }),
@@ -85,7 +110,9 @@ pub(crate) fn build_stream(
             skip: *skip,
             remaining: fetch.unwrap_or(usize::MAX),
         }),
-        Node::Union { inputs: children, .. } => {
+        Node::Union {
+            inputs: children, ..
+        } => {
             let children = children
                 .iter()
                 .map(|child| build_stream(child, inputs, context))
@@ -96,7 +123,9 @@ pub(crate) fn build_stream(
             let position = inputs
                 .iter()
                 .position(|(id, _)| id == exchange)
-                .ok_or_else(|| TaskError::internal(format!("no receiver for exchange #{}", exchange.0)))?;
+                .ok_or_else(|| {
+                    TaskError::internal(format!("no receiver for exchange #{}", exchange.0))
+                })?;
             let (_, receiver) = inputs.swap_remove(position);
             Box::new(ExchangeStream { receiver })
         }
@@ -104,7 +133,11 @@ pub(crate) fn build_stream(
 }
 
 /// Drains a stream, yielding to the executor and checking cancellation per batch.
-async fn drain(stream: &mut Stream, query: &QueryState, mut each: impl FnMut(RecordBatch) -> TaskResult<()>) -> TaskResult<()> {
+async fn drain(
+    stream: &mut Stream,
+    query: &QueryState,
+    mut each: impl FnMut(RecordBatch) -> TaskResult<()>,
+) -> TaskResult<()> {
     while let Some(batch) = stream.next().await? {
         query.check_cancelled()?;
         each(batch)?;
@@ -206,7 +239,7 @@ impl BatchStream for MapStream {
 }
 
 enum BlockingKernel {
-    Aggregate(HashAggregator),
+    Aggregate(Box<HashAggregator>),
     Sort(Sorter),
 }
 
@@ -229,7 +262,7 @@ impl BatchStream for Blocking {
                 .await?;
                 drop(input);
                 self.output = match kernel {
-                    BlockingKernel::Aggregate(aggregator) => aggregator.finish()?,
+                    BlockingKernel::Aggregate(aggregator) => (*aggregator).finish()?,
                     BlockingKernel::Sort(sorter) => sorter.finish()?,
                 }
                 .into();
@@ -249,10 +282,18 @@ struct HashJoinStream {
 }
 
 impl HashJoinStream {
-    fn new(node: &HashJoinNode, inputs: &mut Vec<(ExchangeId, flume::Receiver<RecordBatch>)>, context: &StreamContext) -> TaskResult<Self> {
+    fn new(
+        node: &HashJoinNode,
+        inputs: &mut Vec<(ExchangeId, flume::Receiver<RecordBatch>)>,
+        context: &StreamContext,
+    ) -> TaskResult<Self> {
         let left = build_stream(&node.left, inputs, context)?;
         let right = build_stream(&node.right, inputs, context)?;
-        let (build, probe) = if node.build_left { (left, right) } else { (right, left) };
+        let (build, probe) = if node.build_left {
+            (left, right)
+        } else {
+            (right, left)
+        };
         Ok(HashJoinStream {
             build: Some(build),
             probe: Some(probe),
@@ -271,9 +312,19 @@ impl HashJoinStream {
         })
         .await?;
         let (schema, keys) = if self.node.build_left {
-            (self.node.left.schema(), self.node.on.iter().map(|(l, _)| Arc::clone(l)).collect::<Vec<_>>())
+            (
+                self.node.left.schema(),
+                self.node
+                    .on
+                    .iter()
+                    .map(|(l, _)| Arc::clone(l))
+                    .collect::<Vec<_>>(),
+            )
         } else {
-            (self.node.right.schema(), self.node.on.iter().map(|(_, r)| Arc::clone(r)).collect())
+            (
+                self.node.right.schema(),
+                self.node.on.iter().map(|(_, r)| Arc::clone(r)).collect(),
+            )
         };
         let table = JoinTable::build(schema, &batches, &keys)?;
         // Nothing can match an empty build side: inner and semi joins are done, and
@@ -322,7 +373,11 @@ struct NestedLoopStream {
 }
 
 impl NestedLoopStream {
-    fn new(node: &NestedLoopJoinNode, inputs: &mut Vec<(ExchangeId, flume::Receiver<RecordBatch>)>, context: &StreamContext) -> TaskResult<Self> {
+    fn new(
+        node: &NestedLoopJoinNode,
+        inputs: &mut Vec<(ExchangeId, flume::Receiver<RecordBatch>)>,
+        context: &StreamContext,
+    ) -> TaskResult<Self> {
         Ok(NestedLoopStream {
             left: build_stream(&node.left, inputs, context)?,
             right: Some(build_stream(&node.right, inputs, context)?),
@@ -344,7 +399,11 @@ impl BatchStream for NestedLoopStream {
                     Ok(())
                 })
                 .await?;
-                self.join = Some(NestedLoopJoin::try_new(&self.node, &batches, self.context.1)?);
+                self.join = Some(NestedLoopJoin::try_new(
+                    &self.node,
+                    &batches,
+                    self.context.1,
+                )?);
             }
             loop {
                 if let Some(batch) = self.pending.pop_front() {
@@ -353,7 +412,9 @@ impl BatchStream for NestedLoopStream {
                     }
                     continue;
                 }
-                let Some(left) = self.left.next().await? else { return Ok(None) };
+                let Some(left) = self.left.next().await? else {
+                    return Ok(None);
+                };
                 self.pending = self.join.as_ref().expect("built above").join(&left)?.into();
             }
         })
@@ -370,8 +431,12 @@ impl BatchStream for LimitStream {
     fn next(&mut self) -> BoxFuture<'_, TaskResult<Option<RecordBatch>>> {
         Box::pin(async move {
             while self.remaining > 0 {
-                let Some(input) = self.input.as_mut() else { return Ok(None) };
-                let Some(mut batch) = input.next().await? else { break };
+                let Some(input) = self.input.as_mut() else {
+                    return Ok(None);
+                };
+                let Some(mut batch) = input.next().await? else {
+                    break;
+                };
                 if self.skip >= batch.num_rows() {
                     self.skip -= batch.num_rows();
                     continue;

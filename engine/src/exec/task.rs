@@ -61,8 +61,19 @@ pub(crate) async fn run_task(spec: TaskSpec) {
 }
 
 async fn drive(spec: TaskSpec) -> TaskResult<()> {
-    let TaskSpec { query, stage, location, inputs, output, config } = spec;
-    let context = StreamContext { query: Arc::clone(&query), config, location };
+    let TaskSpec {
+        query,
+        stage,
+        location,
+        inputs,
+        output,
+        config,
+    } = spec;
+    let context = StreamContext {
+        query: Arc::clone(&query),
+        config,
+        location,
+    };
     let mut inputs = inputs;
     let mut root = build_stream(&stage.root, &mut inputs, &context)?;
     let mut sink = OutputSink::new(output);
@@ -90,13 +101,23 @@ struct OutputSink {
 impl OutputSink {
     fn new(output: TaskOutput) -> Self {
         match output {
-            TaskOutput::Client(sender) => OutputSink { kind: None, senders: vec![Some(sender)], partitioner: None },
+            TaskOutput::Client(sender) => OutputSink {
+                kind: None,
+                senders: vec![Some(sender)],
+                partitioner: None,
+            },
             TaskOutput::Exchange { kind, senders } => {
                 let partitioner = match &kind {
-                    ExchangeKind::Hash { keys } => Some(HashPartitioner::new(keys.clone(), senders.len())),
+                    ExchangeKind::Hash { keys } => {
+                        Some(HashPartitioner::new(keys.clone(), senders.len()))
+                    }
                     _ => None,
                 };
-                OutputSink { kind: Some(kind), senders: senders.into_iter().map(Some).collect(), partitioner }
+                OutputSink {
+                    kind: Some(kind),
+                    senders: senders.into_iter().map(Some).collect(),
+                    partitioner,
+                }
             }
         }
     }

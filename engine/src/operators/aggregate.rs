@@ -55,7 +55,10 @@ impl GroupTable {
             return Ok(());
         }
         if self.converter.is_none() {
-            let fields = columns.iter().map(|c| SortField::new(c.data_type().clone())).collect();
+            let fields = columns
+                .iter()
+                .map(|c| SortField::new(c.data_type().clone()))
+                .collect();
             let converter = RowConverter::new(fields)?;
             self.keys = Some(converter.empty_rows(1024, 16 * 1024));
             self.converter = Some(converter);
@@ -108,7 +111,9 @@ impl HashAggregator {
                     Ok(aggregate.create_groups_accumulator()?)
                 } else {
                     let aggregate = Arc::clone(aggregate);
-                    Ok(Box::new(GroupsAccumulatorAdapter::new(move || aggregate.create_accumulator())))
+                    Ok(Box::new(GroupsAccumulatorAdapter::new(move || {
+                        aggregate.create_accumulator()
+                    })))
                 }
             })
             .collect::<TaskResult<Vec<_>>>()?;
@@ -184,7 +189,8 @@ impl HashAggregator {
                 }
             }
         }
-        let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(self.groups.count));
+        let options =
+            arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(self.groups.count));
         let batch = RecordBatch::try_new_with_options(Arc::clone(&self.schema), columns, &options)?;
         Ok(split_batch(batch, self.batch_rows))
     }
@@ -192,6 +198,7 @@ impl HashAggregator {
     /// Bytes of group keys and accumulator state held.
     pub fn memory_bytes(&self) -> usize {
         let keys = self.groups.keys.as_ref().map_or(0, Rows::size);
-        keys + self.groups.table.capacity() * 4 + self.accumulators.iter().map(|a| a.size()).sum::<usize>()
+        keys + self.groups.table.capacity() * 4
+            + self.accumulators.iter().map(|a| a.size()).sum::<usize>()
     }
 }

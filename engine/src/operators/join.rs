@@ -36,10 +36,17 @@ pub struct JoinTable {
 
 impl JoinTable {
     /// Builds the table from every batch of the build side.
-    pub fn build(schema: SchemaRef, batches: &[RecordBatch], keys: &[Arc<dyn PhysicalExpr>]) -> TaskResult<Self> {
+    pub fn build(
+        schema: SchemaRef,
+        batches: &[RecordBatch],
+        keys: &[Arc<dyn PhysicalExpr>],
+    ) -> TaskResult<Self> {
         let batch = concat_batches(&schema, batches)?;
         let key_columns = evaluate(keys, &batch)?;
-        let fields = key_columns.iter().map(|c| SortField::new(c.data_type().clone())).collect();
+        let fields = key_columns
+            .iter()
+            .map(|c| SortField::new(c.data_type().clone()))
+            .collect();
         let converter = RowConverter::new(fields)?;
         let key_rows = converter.convert_columns(&key_columns)?;
         let valid = all_valid(&key_columns, batch.num_rows());
@@ -67,7 +74,15 @@ impl JoinTable {
             }
         }
         let matched = Vec::new();
-        Ok(JoinTable { batch, converter, keys: key_rows, heads, next, has_null_key, matched })
+        Ok(JoinTable {
+            batch,
+            converter,
+            keys: key_rows,
+            heads,
+            next,
+            has_null_key,
+            matched,
+        })
     }
 
     pub fn num_rows(&self) -> usize {
@@ -75,14 +90,26 @@ impl JoinTable {
     }
 
     pub fn memory_bytes(&self) -> usize {
-        self.batch.get_array_memory_size() + self.keys.size() + self.heads.capacity() * 4 + self.next.len() * 4
+        self.batch.get_array_memory_size()
+            + self.keys.size()
+            + self.heads.capacity() * 4
+            + self.next.len() * 4
     }
 
     /// (probe row, build row) pairs with equal, non-null keys.
-    fn matches(&self, probe_keys: &[ArrayRef], num_rows: usize) -> TaskResult<(Vec<u32>, Vec<u32>)> {
-        let rows = self.converter.convert_columns(probe_keys).map_err(|error| {
-            TaskError::internal(format!("join keys of different types on the two sides: {error}"))
-        })?;
+    fn matches(
+        &self,
+        probe_keys: &[ArrayRef],
+        num_rows: usize,
+    ) -> TaskResult<(Vec<u32>, Vec<u32>)> {
+        let rows = self
+            .converter
+            .convert_columns(probe_keys)
+            .map_err(|error| {
+                TaskError::internal(format!(
+                    "join keys of different types on the two sides: {error}"
+                ))
+            })?;
         let valid = all_valid(probe_keys, num_rows);
         let (mut probe, mut build) = (Vec::new(), Vec::new());
         for (probe_idx, row) in rows.iter().enumerate() {
@@ -90,7 +117,9 @@ impl JoinTable {
                 continue;
             }
             let bytes = row.as_ref();
-            let head = self.heads.find(stable_hash(bytes), |&head| self.keys.row(head as usize).as_ref() == bytes);
+            let head = self.heads.find(stable_hash(bytes), |&head| {
+                self.keys.row(head as usize).as_ref() == bytes
+            });
             let mut build_idx = head.copied().unwrap_or(NO_ROW);
             while build_idx != NO_ROW {
                 probe.push(probe_idx as u32);
@@ -107,7 +136,11 @@ fn all_valid(columns: &[ArrayRef], num_rows: usize) -> Option<Vec<bool>> {
     if columns.iter().all(|c| c.null_count() == 0) {
         return None;
     }
-    Some((0..num_rows).map(|row| columns.iter().all(|c| c.is_valid(row))).collect())
+    Some(
+        (0..num_rows)
+            .map(|row| columns.iter().all(|c| c.is_valid(row)))
+            .collect(),
+    )
 }
 
 /// Probes batches against a built [`JoinTable`] with the join's semantics.
@@ -125,7 +158,11 @@ pub struct HashJoinProbe {
 impl HashJoinProbe {
     pub fn new(node: &HashJoinNode, table: JoinTable) -> Self {
         let probe_is_left = !node.build_left;
-        let probe_keys = node.on.iter().map(|(l, r)| Arc::clone(if probe_is_left { l } else { r })).collect();
+        let probe_keys = node
+            .on
+            .iter()
+            .map(|(l, r)| Arc::clone(if probe_is_left { l } else { r }))
+            .collect();
         let mut table = table;
         if node.kind == JoinKind::Full {
             table.matched = vec![false; table.num_rows()];
@@ -150,14 +187,31 @@ impl HashJoinProbe {
         let keys = evaluate(&self.probe_keys, batch)?;
         let (mut probe_idx, mut build_idx) = self.table.matches(&keys, batch.num_rows())?;
         if let Some(filter) = &self.filter {
-            let joined = self.combine(batch, &UInt32Array::from(probe_idx.clone()), &UInt32Array::from(build_idx.clone()), true)?;
+            let joined = self.combine(
+                batch,
+                &UInt32Array::from(probe_idx.clone()),
+                &UInt32Array::from(build_idx.clone()),
+                true,
+            )?;
             let mask = evaluate_mask(filter, &joined)?;
-            let keep = |values: Vec<u32>| values.into_iter().zip(mask.iter()).filter(|(_, m)| *m == Some(true)).map(|(v, _)| v).collect::<Vec<_>>();
+            let keep = |values: Vec<u32>| {
+                values
+                    .into_iter()
+                    .zip(mask.iter())
+                    .filter(|(_, m)| *m == Some(true))
+                    .map(|(v, _)| v)
+                    .collect::<Vec<_>>()
+            };
             probe_idx = keep(probe_idx);
             build_idx = keep(build_idx);
         }
         match self.kind {
-            JoinKind::Inner => self.combine(batch, &UInt32Array::from(probe_idx), &UInt32Array::from(build_idx), false),
+            JoinKind::Inner => self.combine(
+                batch,
+                &UInt32Array::from(probe_idx),
+                &UInt32Array::from(build_idx),
+                false,
+            ),
             JoinKind::Left | JoinKind::Full => {
                 let mut matched = vec![false; batch.num_rows()];
                 for &p in &probe_idx {
@@ -176,7 +230,12 @@ impl HashJoinProbe {
                         build_all.push(None);
                     }
                 }
-                self.combine(batch, &UInt32Array::from(probe_all), &UInt32Array::from(build_all), false)
+                self.combine(
+                    batch,
+                    &UInt32Array::from(probe_all),
+                    &UInt32Array::from(build_all),
+                    false,
+                )
             }
             JoinKind::LeftSemi | JoinKind::LeftAnti => {
                 let mut matched = vec![false; batch.num_rows()];
@@ -219,24 +278,45 @@ impl HashJoinProbe {
         }
         let probe_nulls = UInt32Array::from(vec![None::<u32>; unmatched.len()]);
         let empty_probe = RecordBatch::new_empty(self.probe_schema());
-        let batch = self.combine(&empty_probe, &probe_nulls, &UInt32Array::from(unmatched), false)?;
+        let batch = self.combine(
+            &empty_probe,
+            &probe_nulls,
+            &UInt32Array::from(unmatched),
+            false,
+        )?;
         Ok(Some(batch))
     }
 
     fn probe_schema(&self) -> SchemaRef {
         let build_width = self.table.batch.num_columns();
         let probe_width = self.schema.fields().len() - build_width;
-        let range = if self.probe_is_left { 0..probe_width } else { build_width..build_width + probe_width };
-        Arc::new(arrow::datatypes::Schema::new(self.schema.fields()[range].to_vec()))
+        let range = if self.probe_is_left {
+            0..probe_width
+        } else {
+            build_width..build_width + probe_width
+        };
+        Arc::new(arrow::datatypes::Schema::new(
+            self.schema.fields()[range].to_vec(),
+        ))
     }
 
     /// Takes the indexed rows of both sides into one (left ++ right) batch. With
     /// `for_filter`, the output schema is built from the arrays themselves, since the
     /// join's own schema may have only the left side's columns.
-    fn combine(&self, probe: &RecordBatch, probe_idx: &UInt32Array, build_idx: &UInt32Array, for_filter: bool) -> TaskResult<RecordBatch> {
+    fn combine(
+        &self,
+        probe: &RecordBatch,
+        probe_idx: &UInt32Array,
+        build_idx: &UInt32Array,
+        for_filter: bool,
+    ) -> TaskResult<RecordBatch> {
         let probe_columns = take_all(probe.columns(), probe_idx)?;
         let build_columns = take_all(self.table.batch.columns(), build_idx)?;
-        let (left, right) = if self.probe_is_left { (probe_columns, build_columns) } else { (build_columns, probe_columns) };
+        let (left, right) = if self.probe_is_left {
+            (probe_columns, build_columns)
+        } else {
+            (build_columns, probe_columns)
+        };
         let columns: Vec<ArrayRef> = left.into_iter().chain(right).collect();
         let options = RecordBatchOptions::new().with_row_count(Some(probe_idx.len()));
         if for_filter {
@@ -245,14 +325,28 @@ impl HashJoinProbe {
             } else {
                 (self.table.batch.schema(), probe.schema())
             };
-            let fields: Vec<_> = left_schema.fields().iter().chain(right_schema.fields()).map(|f| f.as_ref().clone().with_nullable(true)).collect();
+            let fields: Vec<_> = left_schema
+                .fields()
+                .iter()
+                .chain(right_schema.fields())
+                .map(|f| f.as_ref().clone().with_nullable(true))
+                .collect();
             let schema = Arc::new(arrow::datatypes::Schema::new(fields));
-            return Ok(RecordBatch::try_new_with_options(schema, columns, &options)?);
+            return Ok(RecordBatch::try_new_with_options(
+                schema, columns, &options,
+            )?);
         }
-        Ok(RecordBatch::try_new_with_options(Arc::clone(&self.schema), columns, &options)?)
+        Ok(RecordBatch::try_new_with_options(
+            Arc::clone(&self.schema),
+            columns,
+            &options,
+        )?)
     }
 }
 
 fn take_all(columns: &[ArrayRef], indices: &UInt32Array) -> TaskResult<Vec<ArrayRef>> {
-    columns.iter().map(|c| Ok(take(c.as_ref(), indices, None)?)).collect()
+    columns
+        .iter()
+        .map(|c| Ok(take(c.as_ref(), indices, None)?))
+        .collect()
 }

@@ -26,7 +26,10 @@ pub fn evaluate(exprs: &[Arc<dyn PhysicalExpr>], batch: &RecordBatch) -> TaskRes
 }
 
 /// Evaluates a predicate into a boolean mask; NULL counts as false.
-pub fn evaluate_mask(predicate: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> TaskResult<BooleanArray> {
+pub fn evaluate_mask(
+    predicate: &Arc<dyn PhysicalExpr>,
+    batch: &RecordBatch,
+) -> TaskResult<BooleanArray> {
     let mask = predicate.evaluate(batch)?.into_array(batch.num_rows())?;
     let mask = mask
         .as_any()

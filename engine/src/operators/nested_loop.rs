@@ -24,7 +24,11 @@ pub struct NestedLoopJoin {
 }
 
 impl NestedLoopJoin {
-    pub fn try_new(node: &NestedLoopJoinNode, right_batches: &[RecordBatch], batch_rows: usize) -> TaskResult<Self> {
+    pub fn try_new(
+        node: &NestedLoopJoinNode,
+        right_batches: &[RecordBatch],
+        batch_rows: usize,
+    ) -> TaskResult<Self> {
         let right = concat_batches(&node.right.schema(), right_batches)?;
         Ok(NestedLoopJoin {
             right,
@@ -45,8 +49,12 @@ impl NestedLoopJoin {
         while start < left.num_rows() && right_rows > 0 {
             let end = (start + left_rows_per_chunk).min(left.num_rows());
             let pairs = (end - start) * right_rows;
-            let left_idx: UInt32Array = (start..end).flat_map(|l| std::iter::repeat_n(l as u32, right_rows)).collect();
-            let right_idx: UInt32Array = (0..end - start).flat_map(|_| 0..right_rows as u32).collect();
+            let left_idx: UInt32Array = (start..end)
+                .flat_map(|l| std::iter::repeat_n(l as u32, right_rows))
+                .collect();
+            let right_idx: UInt32Array = (0..end - start)
+                .flat_map(|_| 0..right_rows as u32)
+                .collect();
             let joined = combine(left, &self.right, &left_idx, &right_idx, pairs)?;
             let mask = match &self.filter {
                 Some(filter) => evaluate_mask(filter, &joined)?,
@@ -66,7 +74,12 @@ impl NestedLoopJoin {
         match self.kind {
             JoinKind::Inner => {}
             JoinKind::Left => {
-                let unmatched: UInt32Array = matched.iter().enumerate().filter(|(_, m)| !**m).map(|(row, _)| row as u32).collect();
+                let unmatched: UInt32Array = matched
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| !**m)
+                    .map(|(row, _)| row as u32)
+                    .collect();
                 if !unmatched.is_empty() {
                     let nulls = UInt32Array::from(vec![None::<u32>; unmatched.len()]);
                     let padded = combine(left, &self.right, &unmatched, &nulls, unmatched.len())?;
@@ -87,11 +100,21 @@ impl NestedLoopJoin {
     /// working batch was not; the data is checked against it).
     fn conform(&self, batch: RecordBatch) -> TaskResult<RecordBatch> {
         let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-        Ok(RecordBatch::try_new_with_options(Arc::clone(&self.schema), batch.columns().to_vec(), &options)?)
+        Ok(RecordBatch::try_new_with_options(
+            Arc::clone(&self.schema),
+            batch.columns().to_vec(),
+            &options,
+        )?)
     }
 }
 
-fn combine(left: &RecordBatch, right: &RecordBatch, left_idx: &UInt32Array, right_idx: &UInt32Array, rows: usize) -> TaskResult<RecordBatch> {
+fn combine(
+    left: &RecordBatch,
+    right: &RecordBatch,
+    left_idx: &UInt32Array,
+    right_idx: &UInt32Array,
+    rows: usize,
+) -> TaskResult<RecordBatch> {
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(left.num_columns() + right.num_columns());
     for column in left.columns() {
         columns.push(take(column.as_ref(), left_idx, None)?);
@@ -107,5 +130,9 @@ fn combine(left: &RecordBatch, right: &RecordBatch, left_idx: &UInt32Array, righ
         .map(|f| f.as_ref().clone().with_nullable(true))
         .collect();
     let options = RecordBatchOptions::new().with_row_count(Some(rows));
-    Ok(RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)?)
+    Ok(RecordBatch::try_new_with_options(
+        Arc::new(Schema::new(fields)),
+        columns,
+        &options,
+    )?)
 }

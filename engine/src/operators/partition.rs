@@ -21,14 +21,21 @@ pub struct HashPartitioner {
 
 impl HashPartitioner {
     pub fn new(keys: Vec<Arc<dyn PhysicalExpr>>, partitions: usize) -> Self {
-        HashPartitioner { keys, partitions, converter: None }
+        HashPartitioner {
+            keys,
+            partitions,
+            converter: None,
+        }
     }
 
     /// One entry per target partition; `None` where no row goes.
     pub fn split(&mut self, batch: &RecordBatch) -> TaskResult<Vec<Option<RecordBatch>>> {
         let columns = evaluate(&self.keys, batch)?;
         if self.converter.is_none() {
-            let fields = columns.iter().map(|c| SortField::new(c.data_type().clone())).collect();
+            let fields = columns
+                .iter()
+                .map(|c| SortField::new(c.data_type().clone()))
+                .collect();
             self.converter = Some(RowConverter::new(fields)?);
         }
         let converter = self.converter.as_ref().expect("converter set above");

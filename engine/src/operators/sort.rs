@@ -22,8 +22,20 @@ pub struct Sorter {
 }
 
 impl Sorter {
-    pub fn new(exprs: Vec<PhysicalSortExpr>, fetch: Option<usize>, schema: SchemaRef, batch_rows: usize) -> Self {
-        Sorter { exprs, fetch, schema, batches: Vec::new(), buffered_rows: 0, batch_rows }
+    pub fn new(
+        exprs: Vec<PhysicalSortExpr>,
+        fetch: Option<usize>,
+        schema: SchemaRef,
+        batch_rows: usize,
+    ) -> Self {
+        Sorter {
+            exprs,
+            fetch,
+            schema,
+            batches: Vec::new(),
+            buffered_rows: 0,
+            batch_rows,
+        }
     }
 
     pub fn push(&mut self, batch: RecordBatch) -> TaskResult<()> {
@@ -58,14 +70,18 @@ impl Sorter {
         let fields = columns
             .iter()
             .zip(&self.exprs)
-            .map(|(column, expr)| SortField::new_with_options(column.data_type().clone(), expr.options))
+            .map(|(column, expr)| {
+                SortField::new_with_options(column.data_type().clone(), expr.options)
+            })
             .collect();
         let converter = RowConverter::new(fields)?;
         let rows = converter.convert_columns(&columns)?;
         let mut indices: Vec<u32> = (0..batch.num_rows() as u32).collect();
         let limit = self.fetch.unwrap_or(indices.len()).min(indices.len());
         if limit < indices.len() && limit > 0 {
-            indices.select_nth_unstable_by(limit - 1, |&a, &b| rows.row(a as usize).cmp(&rows.row(b as usize)));
+            indices.select_nth_unstable_by(limit - 1, |&a, &b| {
+                rows.row(a as usize).cmp(&rows.row(b as usize))
+            });
             indices.truncate(limit);
         }
         indices.truncate(limit);

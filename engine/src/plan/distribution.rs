@@ -52,7 +52,11 @@ impl Distribution {
 
     /// Whether rows of `left` and `right` that agree on the `pairs` of key columns
     /// (left column, right column) are always in the same partition.
-    pub fn co_partitioned(left: &Distribution, right: &Distribution, pairs: &[(usize, usize)]) -> bool {
+    pub fn co_partitioned(
+        left: &Distribution,
+        right: &Distribution,
+        pairs: &[(usize, usize)],
+    ) -> bool {
         let keys_pair_up = |left_keys: &[usize], right_keys: &[usize]| {
             left_keys.len() == right_keys.len()
                 && left_keys
@@ -63,8 +67,14 @@ impl Distribution {
         match (left, right) {
             (Distribution::Hash(l), Distribution::Hash(r)) => keys_pair_up(l, r),
             (
-                Distribution::KeyRange { columns: l, domain: left_domain },
-                Distribution::KeyRange { columns: r, domain: right_domain },
+                Distribution::KeyRange {
+                    columns: l,
+                    domain: left_domain,
+                },
+                Distribution::KeyRange {
+                    columns: r,
+                    domain: right_domain,
+                },
             ) => left_domain == right_domain && keys_pair_up(l, r),
             _ => false,
         }
@@ -87,18 +97,30 @@ mod tests {
 
     #[test]
     fn same_domain_key_ranges_are_co_partitioned_only_on_their_keys() {
-        let orders = Distribution::KeyRange { columns: vec![0], domain: "orderkey".into() };
-        let lineitem = Distribution::KeyRange { columns: vec![2], domain: "orderkey".into() };
+        let orders = Distribution::KeyRange {
+            columns: vec![0],
+            domain: "orderkey".into(),
+        };
+        let lineitem = Distribution::KeyRange {
+            columns: vec![2],
+            domain: "orderkey".into(),
+        };
         assert!(Distribution::co_partitioned(&orders, &lineitem, &[(0, 2)]));
         assert!(!Distribution::co_partitioned(&orders, &lineitem, &[(0, 1)]));
-        let part = Distribution::KeyRange { columns: vec![2], domain: "partkey".into() };
+        let part = Distribution::KeyRange {
+            columns: vec![2],
+            domain: "partkey".into(),
+        };
         assert!(!Distribution::co_partitioned(&orders, &part, &[(0, 2)]));
     }
 
     #[test]
     fn projection_that_drops_a_key_loses_the_partitioning() {
         let hashed = Distribution::Hash(vec![1, 3]);
-        assert_eq!(hashed.remap(|c| Some(c + 1)), Distribution::Hash(vec![2, 4]));
+        assert_eq!(
+            hashed.remap(|c| Some(c + 1)),
+            Distribution::Hash(vec![2, 4])
+        );
         assert_eq!(hashed.remap(|c| (c == 1).then_some(0)), Distribution::Any);
     }
 }

@@ -9,7 +9,13 @@ use super::{DistributedPlan, ExchangeKind, Placement, StageOutput};
 /// Renders the plan as indented text, final stage first.
 pub fn explain(plan: &DistributedPlan) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "Distributed plan: {} stages, {} exchanges, {} partitions", plan.stages.len(), plan.exchanges.len(), plan.partitions);
+    let _ = writeln!(
+        out,
+        "Distributed plan: {} stages, {} exchanges, {} partitions",
+        plan.stages.len(),
+        plan.exchanges.len(),
+        plan.partitions
+    );
     for stage in plan.stages.iter().rev() {
         let placement = match stage.placement {
             Placement::AllPartitions => format!("{} tasks, one per partition", plan.partitions),
@@ -20,7 +26,13 @@ pub fn explain(plan: &DistributedPlan) -> String {
             StageOutput::Exchange(id) => {
                 let exchange = &plan.exchanges[id.0];
                 let keys = match &exchange.kind {
-                    ExchangeKind::Hash { keys } => format!("({})", keys.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
+                    ExchangeKind::Hash { keys } => format!(
+                        "({})",
+                        keys.iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                     _ => String::new(),
                 };
                 format!(
@@ -45,7 +57,11 @@ pub fn explain(plan: &DistributedPlan) -> String {
 }
 
 fn join_exprs<T: ToString>(items: impl IntoIterator<Item = T>) -> String {
-    items.into_iter().map(|item| item.to_string()).collect::<Vec<_>>().join(", ")
+    items
+        .into_iter()
+        .map(|item| item.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn write_node(out: &mut String, node: &Node, depth: usize, plan: &DistributedPlan) {
@@ -53,10 +69,17 @@ fn write_node(out: &mut String, node: &Node, depth: usize, plan: &DistributedPla
     let line = match node {
         Node::Scan(scan) => {
             let columns = join_exprs(scan.schema.fields().iter().map(|f| f.name()));
-            let filters = if scan.filters.is_empty() { String::new() } else { format!(" filters=[{}]", join_exprs(&scan.filters)) };
+            let filters = if scan.filters.is_empty() {
+                String::new()
+            } else {
+                format!(" filters=[{}]", join_exprs(&scan.filters))
+            };
             format!("Scan {} [{columns}]{filters}", scan.table.name)
         }
-        Node::Values { batches, .. } => format!("Values ({} rows)", batches.iter().map(|b| b.num_rows()).sum::<usize>()),
+        Node::Values { batches, .. } => format!(
+            "Values ({} rows)",
+            batches.iter().map(|b| b.num_rows()).sum::<usize>()
+        ),
         Node::Filter { predicate, .. } => format!("Filter {predicate}"),
         Node::Project { exprs, .. } => format!("Project [{}]", join_exprs(exprs)),
         Node::Aggregate(node) => format!(
@@ -67,12 +90,23 @@ fn write_node(out: &mut String, node: &Node, depth: usize, plan: &DistributedPla
         ),
         Node::HashJoin(node) => {
             let keys = join_exprs(node.on.iter().map(|(l, r)| format!("{l} = {r}")));
-            let filter = node.filter.as_ref().map(|f| format!(" filter={f}")).unwrap_or_default();
+            let filter = node
+                .filter
+                .as_ref()
+                .map(|f| format!(" filter={f}"))
+                .unwrap_or_default();
             let build = if node.build_left { "left" } else { "right" };
-            format!("HashJoin({:?}) on [{keys}]{filter} build={build}", node.kind)
+            format!(
+                "HashJoin({:?}) on [{keys}]{filter} build={build}",
+                node.kind
+            )
         }
         Node::NestedLoopJoin(node) => {
-            let filter = node.filter.as_ref().map(|f| format!(" filter={f}")).unwrap_or_default();
+            let filter = node
+                .filter
+                .as_ref()
+                .map(|f| format!(" filter={f}"))
+                .unwrap_or_default();
             format!("NestedLoopJoin({:?}){filter}", node.kind)
         }
         Node::Sort { exprs, fetch, .. } => {
@@ -83,7 +117,12 @@ fn write_node(out: &mut String, node: &Node, depth: usize, plan: &DistributedPla
         Node::Union { inputs, .. } => format!("Union ({} inputs)", inputs.len()),
         Node::ExchangeRead { exchange, .. } => {
             let exchange = &plan.exchanges[exchange.0];
-            format!("ExchangeRead #{} ({} from stage {})", exchange.id.0, exchange.kind.name(), exchange.source.0)
+            format!(
+                "ExchangeRead #{} ({} from stage {})",
+                exchange.id.0,
+                exchange.kind.name(),
+                exchange.source.0
+            )
         }
     };
     let _ = writeln!(out, "{indent}{line}");

@@ -26,7 +26,10 @@ pub enum Statement {
     /// A query to run.
     Query(Box<LogicalPlan>),
     /// `EXPLAIN [ANALYZE] query`: show the distributed plan instead of running it.
-    Explain { plan: Box<LogicalPlan>, analyze: bool },
+    Explain {
+        plan: Box<LogicalPlan>,
+        analyze: bool,
+    },
 }
 
 /// Parses and plans one SQL statement into an optimized logical plan.
@@ -59,7 +62,11 @@ pub fn plan_statement(
         SqlStatement::Query(_) => (statement, false, false),
         other => {
             let kind = other.to_string();
-            let kind: String = kind.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+            let kind: String = kind
+                .split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ");
             return Err(QueryError::unsupported(format!(
                 "statement '{kind}'; only queries and EXPLAIN run"
             )));
@@ -83,7 +90,9 @@ fn to_logical_plan(
 ) -> QueryResult<LogicalPlan> {
     let mut options = ConfigOptions::default();
     // Scalar subqueries become joins here; Percore has no separate subquery operator.
-    options.optimizer.enable_physical_uncorrelated_scalar_subquery = false;
+    options
+        .optimizer
+        .enable_physical_uncorrelated_scalar_subquery = false;
     let options = std::sync::Arc::new(options);
     let context = PlanningContext {
         catalog,

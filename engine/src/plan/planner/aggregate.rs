@@ -18,7 +18,11 @@ use crate::plan::node::{AggregateMode, AggregateNode, Node};
 
 impl Planner<'_> {
     pub(super) fn plan_aggregate(&mut self, aggregate: &Aggregate) -> QueryResult<Planned> {
-        if aggregate.group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) {
+        if aggregate
+            .group_expr
+            .iter()
+            .any(|e| matches!(e, Expr::GroupingSet(_)))
+        {
             return Err(QueryError::unsupported("GROUPING SETS, ROLLUP and CUBE"));
         }
         let input = self.plan(&aggregate.input)?;
@@ -45,8 +49,20 @@ impl Planner<'_> {
             }
             aggregates.push(lowered.aggregate);
         }
-        let rows = if group_count == 0 { 1.0 } else { (input.rows * 0.1).max(1.0) };
-        let describe = format!("aggregate by [{}]", aggregate.group_expr.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "));
+        let rows = if group_count == 0 {
+            1.0
+        } else {
+            (input.rows * 0.1).max(1.0)
+        };
+        let describe = format!(
+            "aggregate by [{}]",
+            aggregate
+                .group_expr
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
 
         // Group i passes input column group_columns[i] through, if it is a plain column.
         let group_columns: Vec<Option<usize>> = aggregate
@@ -55,14 +71,24 @@ impl Planner<'_> {
             .map(|expr| column_position(expr, input_schema))
             .collect();
         let co_located = match input.dist.keys() {
-            Some(keys) if group_count > 0 => keys.iter().all(|key| group_columns.contains(&Some(*key))),
+            Some(keys) if group_count > 0 => {
+                keys.iter().all(|key| group_columns.contains(&Some(*key)))
+            }
             _ => false,
         };
         if !input.dist.is_partitioned() || co_located {
             if co_located {
-                self.avoided(describe, format!("groups are co-located: input partitioned on {}", input.dist.describe()));
+                self.avoided(
+                    describe,
+                    format!(
+                        "groups are co-located: input partitioned on {}",
+                        input.dist.describe()
+                    ),
+                );
             }
-            let dist = input.dist.remap(|column| group_columns.iter().position(|g| *g == Some(column)));
+            let dist = input
+                .dist
+                .remap(|column| group_columns.iter().position(|g| *g == Some(column)));
             let node = Node::Aggregate(AggregateNode {
                 input: Box::new(input.node),
                 mode: AggregateMode::Single,
@@ -88,12 +114,19 @@ impl Planner<'_> {
             rows: rows * 2.0,
         };
         let group_keys: Vec<Arc<dyn PhysicalExpr>> = (0..group_count)
-            .map(|i| Arc::new(Column::new(partial_schema.field(i).name(), i)) as Arc<dyn PhysicalExpr>)
+            .map(|i| {
+                Arc::new(Column::new(partial_schema.field(i).name(), i)) as Arc<dyn PhysicalExpr>
+            })
             .collect();
         let exchanged = if group_count == 0 {
-            self.gather(partial, format!("{describe}: one global group; partitions send partial states"))
+            self.gather(
+                partial,
+                format!("{describe}: one global group; partitions send partial states"),
+            )
         } else {
-            let reason = format!("{describe}: input not partitioned on the groups; partitions send partial states");
+            let reason = format!(
+                "{describe}: input not partitioned on the groups; partitions send partial states"
+            );
             self.hash_partition(partial, group_keys.clone(), reason)
         };
         let mut state_offsets = Vec::with_capacity(aggregates.len());

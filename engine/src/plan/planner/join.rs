@@ -51,7 +51,10 @@ impl Planner<'_> {
         let mut on = Vec::with_capacity(join.on.len());
         for (l, r) in &join.on {
             let (l, r) = if swapped { (r, l) } else { (l, r) };
-            on.push((self.physical_expr(l, left_schema)?, self.physical_expr(r, right_schema)?));
+            on.push((
+                self.physical_expr(l, left_schema)?,
+                self.physical_expr(r, right_schema)?,
+            ));
         }
         let joined_schema = left_schema.join(right_schema)?;
         let filter = join
@@ -67,7 +70,8 @@ impl Planner<'_> {
         let describe = describe_join(join, kind);
         let rows = estimate_rows(kind, left.rows, right.rows);
 
-        let placement = self.choose_placement(&left, &right, &on, kind, join.null_aware, &describe)?;
+        let placement =
+            self.choose_placement(&left, &right, &on, kind, join.null_aware, &describe)?;
         let (left, right, dist) = self.place_inputs(left, right, &on, placement, left_width, kind);
         let node = if on.is_empty() {
             Node::NestedLoopJoin(NestedLoopJoinNode {
@@ -108,14 +112,21 @@ impl Planner<'_> {
         use Distribution::{Replicated, Single};
         let both_complete = !left.dist.is_partitioned() && !right.dist.is_partitioned();
         if both_complete {
-            let dist = if left.dist == Replicated && right.dist == Replicated { Replicated } else { Single };
+            let dist = if left.dist == Replicated && right.dist == Replicated {
+                Replicated
+            } else {
+                Single
+            };
             return Ok(Placement::Local(dist));
         }
         let column_pairs: Vec<(usize, usize)> = on
             .iter()
             .filter_map(|(l, r)| Some((column_index(l)?, column_index(r)?)))
             .collect();
-        let right_may_be_replicated = matches!(kind, JoinKind::Inner | JoinKind::Left | JoinKind::LeftSemi | JoinKind::LeftAnti);
+        let right_may_be_replicated = matches!(
+            kind,
+            JoinKind::Inner | JoinKind::Left | JoinKind::LeftSemi | JoinKind::LeftAnti
+        );
         let left_may_be_replicated = kind == JoinKind::Inner;
         if on.is_empty() {
             if kind == JoinKind::Full {
@@ -123,36 +134,57 @@ impl Planner<'_> {
             }
             // A nested-loop join buffers its right side whole on every partition.
             return Ok(match (&left.dist, &right.dist) {
-                (_, Replicated) if left.dist.is_partitioned() => Placement::Local(left.dist.clone()),
+                (_, Replicated) if left.dist.is_partitioned() => {
+                    Placement::Local(left.dist.clone())
+                }
                 _ if left.dist.is_partitioned() => Placement::BroadcastRight,
                 _ => Placement::GatherBoth,
             });
         }
         if !null_aware && Distribution::co_partitioned(&left.dist, &right.dist, &column_pairs) {
-            self.avoided(describe.to_string(), format!("inputs already co-partitioned ({})", left.dist.describe()));
+            self.avoided(
+                describe.to_string(),
+                format!("inputs already co-partitioned ({})", left.dist.describe()),
+            );
             return Ok(Placement::Local(left.dist.clone()));
         }
         if right.dist == Replicated && right_may_be_replicated && left.dist.is_partitioned() {
-            self.avoided(describe.to_string(), "right input is replicated on every partition".into());
+            self.avoided(
+                describe.to_string(),
+                "right input is replicated on every partition".into(),
+            );
             return Ok(Placement::Local(left.dist.clone()));
         }
         if left.dist == Replicated && left_may_be_replicated && right.dist.is_partitioned() {
-            self.avoided(describe.to_string(), "left input is replicated on every partition".into());
+            self.avoided(
+                describe.to_string(),
+                "left input is replicated on every partition".into(),
+            );
             let width = left.node.schema().fields().len();
             return Ok(Placement::Local(right.dist.remap(|c| Some(c + width))));
         }
         if null_aware {
             // NOT IN must see every right row (any NULL empties the result).
-            return Ok(if left.dist.is_partitioned() { Placement::BroadcastRight } else { Placement::GatherBoth });
+            return Ok(if left.dist.is_partitioned() {
+                Placement::BroadcastRight
+            } else {
+                Placement::GatherBoth
+            });
         }
         let partitions = self.settings.partitions as f64;
         let broadcast_pays = |small: f64, large: f64| {
             small <= self.settings.broadcast_rows_max && small * partitions <= small + large
         };
-        if right_may_be_replicated && left.dist.is_partitioned() && broadcast_pays(right.rows, left.rows) {
+        if right_may_be_replicated
+            && left.dist.is_partitioned()
+            && broadcast_pays(right.rows, left.rows)
+        {
             return Ok(Placement::BroadcastRight);
         }
-        if left_may_be_replicated && right.dist.is_partitioned() && broadcast_pays(left.rows, right.rows) {
+        if left_may_be_replicated
+            && right.dist.is_partitioned()
+            && broadcast_pays(left.rows, right.rows)
+        {
             return Ok(Placement::BroadcastLeft);
         }
         Ok(Placement::HashBoth)
@@ -177,14 +209,30 @@ impl Planner<'_> {
                 (left, right, dist)
             }
             Placement::BroadcastRight => {
-                let reason = format!("right side (~{:.0} rows) is small: sent whole to every partition", right.rows);
-                let right = self.exchange(right, ExchangeKind::Broadcast, Distribution::Replicated, reason);
+                let reason = format!(
+                    "right side (~{:.0} rows) is small: sent whole to every partition",
+                    right.rows
+                );
+                let right = self.exchange(
+                    right,
+                    ExchangeKind::Broadcast,
+                    Distribution::Replicated,
+                    reason,
+                );
                 let dist = output_dist(&left.dist);
                 (left, right, dist)
             }
             Placement::BroadcastLeft => {
-                let reason = format!("left side (~{:.0} rows) is small: sent whole to every partition", left.rows);
-                let left = self.exchange(left, ExchangeKind::Broadcast, Distribution::Replicated, reason);
+                let reason = format!(
+                    "left side (~{:.0} rows) is small: sent whole to every partition",
+                    left.rows
+                );
+                let left = self.exchange(
+                    left,
+                    ExchangeKind::Broadcast,
+                    Distribution::Replicated,
+                    reason,
+                );
                 let dist = right.dist.remap(|c| Some(c + left_width));
                 (left, right, dist)
             }
@@ -201,8 +249,10 @@ impl Planner<'_> {
                 (left, right, dist)
             }
             Placement::GatherBoth => {
-                let left = self.to_single(left, "join input must be complete on one partition");
-                let right = self.to_single(right, "join input must be complete on one partition");
+                let left = self
+                    .complete_on_coordinator(left, "join input must be complete on one partition");
+                let right = self
+                    .complete_on_coordinator(right, "join input must be complete on one partition");
                 (left, right, Distribution::Single)
             }
         }
@@ -223,7 +273,11 @@ fn estimate_rows(kind: JoinKind, left: f64, right: f64) -> f64 {
 }
 
 /// The output schema in the order the join node produces it (its left input first).
-fn join_output_schema(logical: &DFSchema, left: &DFSchema, swapped: bool) -> arrow::datatypes::SchemaRef {
+fn join_output_schema(
+    logical: &DFSchema,
+    left: &DFSchema,
+    swapped: bool,
+) -> arrow::datatypes::SchemaRef {
     let fields: Vec<Arc<Field>> = logical.as_arrow().fields().iter().cloned().collect();
     if !swapped {
         return Arc::new(Schema::new(fields));
@@ -243,7 +297,11 @@ fn restore_column_order(planned: Planned, join: &Join, our_left_width: usize) ->
     // Logical column i comes from node column (i + our_left_width) for original-left
     // columns, and from (i - original_left_width) for original-right ones.
     let source_of = |i: usize| {
-        if i < original_left_width { i + our_left_width } else { i - original_left_width }
+        if i < original_left_width {
+            i + our_left_width
+        } else {
+            i - original_left_width
+        }
     };
     let exprs: Vec<Arc<dyn PhysicalExpr>> = (0..width)
         .map(|i| {
@@ -251,7 +309,9 @@ fn restore_column_order(planned: Planned, join: &Join, our_left_width: usize) ->
             Arc::new(Column::new(node_schema.field(source).name(), source)) as Arc<dyn PhysicalExpr>
         })
         .collect();
-    let dist = planned.dist.remap(|c| (0..width).find(|&i| source_of(i) == c));
+    let dist = planned
+        .dist
+        .remap(|c| (0..width).find(|&i| source_of(i) == c));
     Planned {
         node: Node::Project {
             input: Box::new(planned.node),
@@ -265,6 +325,12 @@ fn restore_column_order(planned: Planned, join: &Join, our_left_width: usize) ->
 
 fn describe_join(join: &Join, kind: JoinKind) -> String {
     let keys: Vec<String> = join.on.iter().map(|(l, r)| format!("{l} = {r}")).collect();
-    format!("{kind:?} join on {}", if keys.is_empty() { "(no keys)".to_string() } else { keys.join(", ") })
+    format!(
+        "{kind:?} join on {}",
+        if keys.is_empty() {
+            "(no keys)".to_string()
+        } else {
+            keys.join(", ")
+        }
+    )
 }
-

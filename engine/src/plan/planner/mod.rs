@@ -73,7 +73,8 @@ pub fn plan_query(
         avoided: Vec::new(),
     };
     let root = planner.plan(logical)?;
-    let root = planner.to_single(root, "query results are returned by the coordinator");
+    let root =
+        planner.complete_on_coordinator(root, "query results are returned by the coordinator");
     let schema = root.node.schema();
     let final_stage = StageId(planner.stages.len());
     planner.stages.push(Stage {
@@ -114,22 +115,29 @@ impl Planner<'_> {
                     .iter()
                     .map(|expr| column_position(expr, input_schema))
                     .collect();
-                let dist = input.dist.remap(|column| {
-                    positions.iter().position(|p| *p == Some(column))
-                });
+                let dist = input
+                    .dist
+                    .remap(|column| positions.iter().position(|p| *p == Some(column)));
                 let node = Node::Project {
                     input: Box::new(input.node),
                     exprs,
                     schema: arrow_schema(&projection.schema),
                 };
-                Ok(Planned { node, dist, rows: input.rows })
+                Ok(Planned {
+                    node,
+                    dist,
+                    rows: input.rows,
+                })
             }
             LogicalPlan::Filter(filter) => {
                 reject_subqueries(&filter.predicate)?;
                 let input = self.plan(&filter.input)?;
                 let predicate = self.physical_expr(&filter.predicate, filter.input.schema())?;
                 Ok(Planned {
-                    node: Node::Filter { input: Box::new(input.node), predicate },
+                    node: Node::Filter {
+                        input: Box::new(input.node),
+                        predicate,
+                    },
                     dist: input.dist,
                     rows: input.rows * 0.33,
                 })
@@ -149,15 +157,21 @@ impl Planner<'_> {
                     .iter()
                     .map(|field| ScalarValue::try_from(field.data_type())?.to_array_of_size(rows))
                     .collect::<Result<Vec<_>, _>>()?;
-                let batch = RecordBatch::try_new_with_options(Arc::clone(&schema), columns, &options)?;
+                let batch =
+                    RecordBatch::try_new_with_options(Arc::clone(&schema), columns, &options)?;
                 Ok(Planned {
-                    node: Node::Values { batches: vec![batch], schema },
+                    node: Node::Values {
+                        batches: vec![batch],
+                        schema,
+                    },
                     dist: Distribution::Replicated,
                     rows: rows as f64,
                 })
             }
             LogicalPlan::Values(values) => self.plan_values(values),
-            LogicalPlan::Window(_) => Err(QueryError::unsupported("window functions (OVER clauses)")),
+            LogicalPlan::Window(_) => {
+                Err(QueryError::unsupported("window functions (OVER clauses)"))
+            }
             LogicalPlan::Distinct(_) => Err(QueryError::unsupported("DISTINCT ON")),
             LogicalPlan::Unnest(_) => Err(QueryError::unsupported("UNNEST")),
             LogicalPlan::RecursiveQuery(_) => Err(QueryError::unsupported("recursive CTEs")),
@@ -168,7 +182,10 @@ impl Planner<'_> {
         }
     }
 
-    fn plan_scan(&mut self, scan: &datafusion_expr::logical_plan::TableScan) -> QueryResult<Planned> {
+    fn plan_scan(
+        &mut self,
+        scan: &datafusion_expr::logical_plan::TableScan,
+    ) -> QueryResult<Planned> {
         let table = self
             .catalog
             .table(scan.table_name.table())
@@ -178,7 +195,8 @@ impl Planner<'_> {
             Some(columns) => columns.clone(),
             None => (0..table.schema.fields().len()).collect(),
         };
-        let full_schema = DFSchema::try_from_qualified_schema(scan.table_name.clone(), &table.schema)?;
+        let full_schema =
+            DFSchema::try_from_qualified_schema(scan.table_name.clone(), &table.schema)?;
         let mut read_columns = projection.clone();
         for filter in &scan.filters {
             reject_subqueries(filter)?;
@@ -209,7 +227,10 @@ impl Planner<'_> {
                         })
                         .collect();
                     match positions {
-                        Some(columns) => Distribution::KeyRange { columns, domain: domain.clone() },
+                        Some(columns) => Distribution::KeyRange {
+                            columns,
+                            domain: domain.clone(),
+                        },
                         None => Distribution::Any,
                     }
                 }
@@ -233,13 +254,27 @@ impl Planner<'_> {
             &self.props,
             &PhysicalPlanningContext::default(),
         )?;
-        let rows = sort.fetch.map_or(input.rows, |fetch| input.rows.min(fetch as f64));
+        let rows = sort
+            .fetch
+            .map_or(input.rows, |fetch| input.rows.min(fetch as f64));
         if !input.dist.is_partitioned() {
-            let node = Node::Sort { input: Box::new(input.node), exprs, fetch: sort.fetch };
-            return Ok(Planned { node, dist: input.dist, rows });
+            let node = Node::Sort {
+                input: Box::new(input.node),
+                exprs,
+                fetch: sort.fetch,
+            };
+            return Ok(Planned {
+                node,
+                dist: input.dist,
+                rows,
+            });
         }
         let local = Planned {
-            node: Node::Sort { input: Box::new(input.node), exprs: exprs.clone(), fetch: sort.fetch },
+            node: Node::Sort {
+                input: Box::new(input.node),
+                exprs: exprs.clone(),
+                fetch: sort.fetch,
+            },
             dist: input.dist,
             rows,
         };
@@ -248,33 +283,56 @@ impl Planner<'_> {
             None => "ORDER BY needs one ordered stream; each partition sorts first".to_string(),
         };
         let gathered = self.gather(local, reason);
-        let node = Node::Sort { input: Box::new(gathered.node), exprs, fetch: sort.fetch };
-        Ok(Planned { node, dist: Distribution::Single, rows })
+        let node = Node::Sort {
+            input: Box::new(gathered.node),
+            exprs,
+            fetch: sort.fetch,
+        };
+        Ok(Planned {
+            node,
+            dist: Distribution::Single,
+            rows,
+        })
     }
 
     fn plan_limit(&mut self, limit: &datafusion_expr::logical_plan::Limit) -> QueryResult<Planned> {
         let skip = match limit.get_skip_type()? {
             SkipType::Literal(skip) => skip,
-            SkipType::UnsupportedExpr => return Err(QueryError::unsupported("non-constant OFFSET")),
+            SkipType::UnsupportedExpr => {
+                return Err(QueryError::unsupported("non-constant OFFSET"))
+            }
         };
         let fetch = match limit.get_fetch_type()? {
             FetchType::Literal(fetch) => fetch,
-            FetchType::UnsupportedExpr => return Err(QueryError::unsupported("non-constant LIMIT")),
+            FetchType::UnsupportedExpr => {
+                return Err(QueryError::unsupported("non-constant LIMIT"))
+            }
         };
         let input = self.plan(&limit.input)?;
         let rows = fetch.map_or(input.rows, |fetch| input.rows.min(fetch as f64));
         let input = if input.dist.is_partitioned() {
             let local = Planned {
-                node: Node::Limit { input: Box::new(input.node), skip: 0, fetch: fetch.map(|f| f + skip) },
+                node: Node::Limit {
+                    input: Box::new(input.node),
+                    skip: 0,
+                    fetch: fetch.map(|f| f + skip),
+                },
                 dist: input.dist,
                 rows,
             };
-            self.gather(local, "LIMIT counts rows across partitions; each partition stops early first".into())
+            self.gather(
+                local,
+                "LIMIT counts rows across partitions; each partition stops early first".into(),
+            )
         } else {
             input
         };
         Ok(Planned {
-            node: Node::Limit { input: Box::new(input.node), skip, fetch },
+            node: Node::Limit {
+                input: Box::new(input.node),
+                skip,
+                fetch,
+            },
             dist: input.dist,
             rows,
         })
@@ -287,7 +345,9 @@ impl Planner<'_> {
             .map(|input| self.plan(input))
             .collect::<QueryResult<Vec<_>>>()?;
         let all_partitioned = inputs.iter().all(|input| input.dist.is_partitioned());
-        let all_replicated = inputs.iter().all(|input| input.dist == Distribution::Replicated);
+        let all_replicated = inputs
+            .iter()
+            .all(|input| input.dist == Distribution::Replicated);
         let rows = inputs.iter().map(|input| input.rows).sum();
         let (inputs, dist) = if all_partitioned {
             (inputs, Distribution::Any)
@@ -296,7 +356,12 @@ impl Planner<'_> {
         } else {
             let gathered = inputs
                 .into_iter()
-                .map(|input| self.to_single(input, "UNION of partitioned and unpartitioned inputs"))
+                .map(|input| {
+                    self.complete_on_coordinator(
+                        input,
+                        "UNION of partitioned and unpartitioned inputs",
+                    )
+                })
                 .collect();
             (gathered, Distribution::Single)
         };
@@ -307,7 +372,10 @@ impl Planner<'_> {
         Ok(Planned { node, dist, rows })
     }
 
-    fn plan_values(&mut self, values: &datafusion_expr::logical_plan::Values) -> QueryResult<Planned> {
+    fn plan_values(
+        &mut self,
+        values: &datafusion_expr::logical_plan::Values,
+    ) -> QueryResult<Planned> {
         let schema = arrow_schema(&values.schema);
         let empty = DFSchema::empty();
         let one_row = RecordBatch::try_new_with_options(
@@ -321,7 +389,9 @@ impl Planner<'_> {
                 let value = self.physical_expr(expr, &empty)?.evaluate(&one_row)?;
                 let value = match value {
                     datafusion_expr::ColumnarValue::Scalar(scalar) => scalar,
-                    datafusion_expr::ColumnarValue::Array(array) => ScalarValue::try_from_array(&array, 0)?,
+                    datafusion_expr::ColumnarValue::Array(array) => {
+                        ScalarValue::try_from_array(&array, 0)?
+                    }
                 };
                 let target = schema.field(column_idx).data_type();
                 columns[column_idx].push(value.cast_to(target)?);
@@ -341,23 +411,48 @@ impl Planner<'_> {
         let options = RecordBatchOptions::new().with_row_count(Some(values.values.len()));
         let batch = RecordBatch::try_new_with_options(Arc::clone(&schema), arrays, &options)?;
         Ok(Planned {
-            node: Node::Values { batches: vec![batch], schema },
+            node: Node::Values {
+                batches: vec![batch],
+                schema,
+            },
             dist: Distribution::Replicated,
             rows: values.values.len() as f64,
         })
     }
 
-    pub(crate) fn physical_expr(&self, expr: &Expr, schema: &DFSchema) -> QueryResult<Arc<dyn PhysicalExpr>> {
-        Ok(create_physical_expr(expr, schema, &self.props, &PhysicalPlanningContext::default())?)
+    pub(crate) fn physical_expr(
+        &self,
+        expr: &Expr,
+        schema: &DFSchema,
+    ) -> QueryResult<Arc<dyn PhysicalExpr>> {
+        Ok(create_physical_expr(
+            expr,
+            schema,
+            &self.props,
+            &PhysicalPlanningContext::default(),
+        )?)
     }
 
-    pub(crate) fn physical_exprs(&self, exprs: &[Expr], schema: &DFSchema) -> QueryResult<Vec<Arc<dyn PhysicalExpr>>> {
-        exprs.iter().map(|expr| self.physical_expr(expr, schema)).collect()
+    pub(crate) fn physical_exprs(
+        &self,
+        exprs: &[Expr],
+        schema: &DFSchema,
+    ) -> QueryResult<Vec<Arc<dyn PhysicalExpr>>> {
+        exprs
+            .iter()
+            .map(|expr| self.physical_expr(expr, schema))
+            .collect()
     }
 
     /// Cuts the plan below `input`: `input` becomes a stage of its own whose output
     /// goes through a new exchange; what is returned reads that exchange.
-    pub(crate) fn exchange(&mut self, input: Planned, kind: ExchangeKind, dist: Distribution, reason: String) -> Planned {
+    pub(crate) fn exchange(
+        &mut self,
+        input: Planned,
+        kind: ExchangeKind,
+        dist: Distribution,
+        reason: String,
+    ) -> Planned {
         let source = StageId(self.stages.len());
         let id = ExchangeId(self.exchanges.len());
         let schema = input.node.schema();
@@ -380,7 +475,14 @@ impl Planner<'_> {
             schema: Arc::clone(&schema),
             reason,
         });
-        Planned { node: Node::ExchangeRead { exchange: id, schema }, dist, rows: input.rows }
+        Planned {
+            node: Node::ExchangeRead {
+                exchange: id,
+                schema,
+            },
+            dist,
+            rows: input.rows,
+        }
     }
 
     pub(crate) fn gather(&mut self, input: Planned, reason: String) -> Planned {
@@ -388,16 +490,24 @@ impl Planner<'_> {
     }
 
     /// All rows on the coordinator: free when they are already complete there.
-    pub(crate) fn to_single(&mut self, input: Planned, reason: &str) -> Planned {
+    pub(crate) fn complete_on_coordinator(&mut self, input: Planned, reason: &str) -> Planned {
         if input.dist.is_partitioned() {
             self.gather(input, reason.to_string())
         } else {
-            Planned { dist: Distribution::Single, ..input }
+            Planned {
+                dist: Distribution::Single,
+                ..input
+            }
         }
     }
 
     /// Repartitions `input` by hash of `keys` (expressions over its output).
-    pub(crate) fn hash_partition(&mut self, input: Planned, keys: Vec<Arc<dyn PhysicalExpr>>, reason: String) -> Planned {
+    pub(crate) fn hash_partition(
+        &mut self,
+        input: Planned,
+        keys: Vec<Arc<dyn PhysicalExpr>>,
+        reason: String,
+    ) -> Planned {
         let key_columns: Option<Vec<usize>> = keys
             .iter()
             .map(|key| key.downcast_ref::<Column>().map(Column::index))
@@ -466,7 +576,9 @@ fn reject_subqueries(expr: &Expr) -> QueryResult<()> {
         })
     })?;
     match found {
-        Some(kind) => Err(QueryError::unsupported(format!("{kind} in this position (it could not be decorrelated)"))),
+        Some(kind) => Err(QueryError::unsupported(format!(
+            "{kind} in this position (it could not be decorrelated)"
+        ))),
         None => Ok(()),
     }
 }
