@@ -70,12 +70,12 @@ impl Planner<'_> {
             .iter()
             .map(|expr| column_position(expr, input_schema))
             .collect();
-        let co_located = match input.dist.keys() {
-            Some(keys) if group_count > 0 => {
-                keys.iter().all(|key| group_columns.contains(&Some(*key)))
-            }
-            _ => false,
-        };
+        let co_located = group_count > 0
+            && input
+                .dist
+                .key_sets()
+                .iter()
+                .any(|keys| keys.iter().all(|key| group_columns.contains(&Some(*key))));
         if !input.dist.is_partitioned() || co_located {
             if co_located {
                 self.avoided(

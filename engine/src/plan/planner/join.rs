@@ -146,7 +146,7 @@ impl Planner<'_> {
                 describe.to_string(),
                 format!("inputs already co-partitioned ({})", left.dist.describe()),
             );
-            return Ok(Placement::Local(left.dist.clone()));
+            return Ok(Placement::Local(joined_distribution(left, right, kind)));
         }
         if right.dist == Replicated && right_may_be_replicated && left.dist.is_partitioned() {
             self.avoided(
@@ -173,7 +173,7 @@ impl Planner<'_> {
         }
         let partitions = self.settings.partitions as f64;
         let broadcast_pays = |small: f64, large: f64| {
-            small <= self.settings.broadcast_rows_max && small * partitions <= small + large
+            small <= self.settings.broadcast_rows_max && small * partitions < large
         };
         if right_may_be_replicated
             && left.dist.is_partitioned()
@@ -200,7 +200,7 @@ impl Planner<'_> {
         kind: JoinKind,
     ) -> (Planned, Planned, Distribution) {
         let output_dist = |dist: &Distribution| match kind {
-            JoinKind::Full => Distribution::Any,
+            JoinKind::Full => Distribution::any(),
             _ => dist.clone(),
         };
         match placement {
@@ -245,7 +245,7 @@ impl Planner<'_> {
                 let right_reason = reason("right", right.rows);
                 let left = self.hash_partition(left, left_keys, left_reason);
                 let right = self.hash_partition(right, right_keys, right_reason);
-                let dist = output_dist(&left.dist);
+                let dist = joined_distribution(&left, &right, kind);
                 (left, right, dist)
             }
             Placement::GatherBoth => {
@@ -256,6 +256,19 @@ impl Planner<'_> {
                 (left, right, Distribution::Single)
             }
         }
+    }
+}
+
+/// Where an equi-join's output rows are when its inputs were co-located on the keys:
+/// an inner join's output is partitioned on either side's keys; outer, semi and anti
+/// joins only keep the left side's (right columns may be NULL or absent).
+fn joined_distribution(left: &Planned, right: &Planned, kind: JoinKind) -> Distribution {
+    match kind {
+        JoinKind::Inner => left
+            .dist
+            .merged_with(&right.dist, left.node.schema().fields().len()),
+        JoinKind::Full => Distribution::any(),
+        JoinKind::Left | JoinKind::LeftSemi | JoinKind::LeftAnti => left.dist.clone(),
     }
 }
 

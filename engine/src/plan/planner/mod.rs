@@ -227,11 +227,8 @@ impl Planner<'_> {
                         })
                         .collect();
                     match positions {
-                        Some(columns) => Distribution::KeyRange {
-                            columns,
-                            domain: domain.clone(),
-                        },
-                        None => Distribution::Any,
+                        Some(columns) => Distribution::key_range(columns, domain.clone()),
+                        None => Distribution::any(),
                     }
                 }
             }
@@ -350,7 +347,7 @@ impl Planner<'_> {
             .all(|input| input.dist == Distribution::Replicated);
         let rows = inputs.iter().map(|input| input.rows).sum();
         let (inputs, dist) = if all_partitioned {
-            (inputs, Distribution::Any)
+            (inputs, Distribution::any())
         } else if all_replicated {
             (inputs, Distribution::Replicated)
         } else {
@@ -512,12 +509,12 @@ impl Planner<'_> {
             .iter()
             .map(|key| key.downcast_ref::<Column>().map(Column::index))
             .collect();
-        if let (Some(columns), Distribution::Hash(current)) = (&key_columns, &input.dist) {
-            if columns == current {
+        if let Some(columns) = &key_columns {
+            if input.dist.is_hashed_on(columns) {
                 return input;
             }
         }
-        let dist = key_columns.map_or(Distribution::Any, Distribution::Hash);
+        let dist = key_columns.map_or_else(Distribution::any, Distribution::hash);
         self.exchange(input, ExchangeKind::Hash { keys }, dist, reason)
     }
 

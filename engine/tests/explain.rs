@@ -1,0 +1,82 @@
+//! Goal: EXPLAIN shows the distributed plan, and the planner avoids the exchanges it
+//! should: co-partitioned joins and aggregations, broadcast of small sides, partial
+//! aggregation and top-k below exchanges.
+
+use arrow::array::{Array, StringArray};
+use percore_engine::session::{Cluster, ClusterConfig};
+
+fn explain(cluster: &Cluster, sql: &str) -> String {
+    let batches = cluster
+        .sql(&format!("explain {sql}"))
+        .expect("explain runs");
+    let mut text = String::new();
+    for batch in batches {
+        let lines = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        for i in 0..lines.len() {
+            text.push_str(lines.value(i));
+            text.push('\n');
+        }
+    }
+    text
+}
+
+fn tpch_query(number: usize) -> String {
+    let path = format!(
+        "{}/../bench/tpch/queries/q{number:02}.sql",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(path).unwrap()
+}
+
+#[test]
+fn lineitem_orders_join_and_order_key_aggregation_need_no_shuffle() {
+    let cluster = Cluster::start_tpch(0.01, ClusterConfig::new(2)).unwrap();
+    let plan = explain(&cluster, &tpch_query(3));
+    assert!(!plan.contains(" hash("), "{plan}");
+    assert!(
+        plan.contains("inputs already co-partitioned (orderkey ranges"),
+        "{plan}"
+    );
+    assert!(plan.contains("groups are co-located"), "{plan}");
+    // The small customer side is broadcast, and top-k runs below the gather.
+    assert!(plan.contains("broadcast"), "{plan}");
+    assert_eq!(plan.matches("] top 10").count(), 2, "{plan}");
+}
+
+#[test]
+fn global_aggregation_is_partial_before_the_gather() {
+    let cluster = Cluster::start_tpch(0.01, ClusterConfig::new(2)).unwrap();
+    let plan = explain(&cluster, "select sum(l_quantity) from lineitem");
+    let partial = plan.find("Aggregate(Partial)").expect("partial aggregate");
+    let gather = plan.find("gather to stage").expect("a gather");
+    // Stages print final-first: the gathering stage's source holds the partial step.
+    assert!(gather < partial, "{plan}");
+    assert!(plan.contains("Aggregate(Final)"), "{plan}");
+}
+
+#[test]
+fn join_on_non_partition_keys_hashes_both_large_sides() {
+    let cluster = Cluster::start_tpch(0.01, ClusterConfig::new(2)).unwrap();
+    let plan = explain(
+        &cluster,
+        "select count(*) from lineitem l1, lineitem l2 where l1.l_partkey = l2.l_suppkey",
+    );
+    assert_eq!(plan.matches(" hash(").count(), 2, "{plan}");
+    assert!(
+        plan.contains("not partitioned on them and too large to broadcast"),
+        "{plan}"
+    );
+}
+
+#[test]
+fn one_core_plans_have_no_exchanges() {
+    let cluster = Cluster::start_tpch(0.01, ClusterConfig::new(1)).unwrap();
+    for number in [3, 9, 18, 21] {
+        let plan = explain(&cluster, &tpch_query(number));
+        assert!(plan.contains("1 stages, 0 exchanges"), "Q{number}: {plan}");
+    }
+}
