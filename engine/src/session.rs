@@ -1,13 +1,13 @@
 //! The embedded cluster a user talks to: a catalog, a runtime of per-core executors,
 //! and the path from SQL text to result batches.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use arrow::array::StringArray;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 
-use crate::catalog::{tpch, Catalog};
+use crate::catalog::{tpch, Catalog, Table};
 use crate::error::{ErrorCode, QueryError, QueryResult};
 use crate::exec::query::{execute, QueryStream};
 use crate::exec::runtime::Runtime;
@@ -46,7 +46,9 @@ impl ClusterConfig {
 
 /// A local cluster: one executor per core, each owning one partition of every table.
 pub struct Cluster {
-    catalog: Arc<Catalog>,
+    /// Swapped whole when a table is added: a running query keeps the snapshot it
+    /// was planned against.
+    catalog: RwLock<Arc<Catalog>>,
     functions: FunctionRegistry,
     runtime: Runtime,
     config: ClusterConfig,
@@ -75,7 +77,7 @@ impl Cluster {
         }
         let runtime = Runtime::start(config.cores)?;
         Ok(Cluster {
-            catalog,
+            catalog: RwLock::new(catalog),
             functions: FunctionRegistry::new(),
             runtime,
             config,
@@ -97,8 +99,32 @@ impl Cluster {
         Cluster::start(Arc::new(catalog), config)
     }
 
-    pub fn catalog(&self) -> &Catalog {
-        &self.catalog
+    /// The current catalog snapshot.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        Arc::clone(&self.catalog.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Adds (or replaces) a table; queries planned afterwards see it.
+    ///
+    /// # Errors
+    /// When the table's partition count differs from the cluster's.
+    pub fn register_table(&self, table: Table) -> QueryResult<()> {
+        if table.partitions.len() != self.config.cores {
+            return Err(QueryError::new(
+                ErrorCode::Semantic,
+                format!(
+                    "table {} has {} partitions, the cluster {}",
+                    table.name,
+                    table.partitions.len(),
+                    self.config.cores
+                ),
+            ));
+        }
+        let mut catalog = self.catalog.write().unwrap_or_else(|e| e.into_inner());
+        let mut updated = Catalog::clone(&catalog);
+        updated.insert(table);
+        *catalog = Arc::new(updated);
+        Ok(())
     }
 
     /// Plans a query into its distributed plan without running it.
@@ -106,7 +132,8 @@ impl Cluster {
     /// # Errors
     /// Syntax, name and unsupported-feature errors.
     pub fn plan(&self, sql: &str) -> QueryResult<(DistributedPlan, bool)> {
-        let (logical, explain) = match plan_statement(sql, &self.catalog, &self.functions)? {
+        let catalog = self.catalog();
+        let (logical, explain) = match plan_statement(sql, &catalog, &self.functions)? {
             Statement::Query(plan) => (plan, false),
             Statement::Explain { plan, analyze } => {
                 if analyze {
@@ -116,7 +143,7 @@ impl Cluster {
             }
         };
         let settings = PlannerSettings::new(self.config.cores);
-        Ok((plan_query(&logical, &self.catalog, &settings)?, explain))
+        Ok((plan_query(&logical, &catalog, &settings)?, explain))
     }
 
     /// Runs one statement.

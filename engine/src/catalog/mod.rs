@@ -21,6 +21,8 @@ pub enum TablePartitioning {
     },
     /// Every partition holds every row (small dimension tables).
     Replicated,
+    /// Rows spread over the partitions with no key (round-robin, file order).
+    Unkeyed,
 }
 
 /// One table: its schema, partitioning, and the batches of every partition.
@@ -36,11 +38,23 @@ pub struct Table {
 }
 
 impl Table {
+    /// A table whose partitions hold rows with no key relation (`Unkeyed`).
+    pub fn unkeyed(name: &str, schema: SchemaRef, partitions: Vec<Vec<RecordBatch>>) -> Table {
+        let row_count = partitions.iter().flatten().map(RecordBatch::num_rows).sum();
+        Table {
+            name: name.to_string(),
+            schema,
+            partitioning: TablePartitioning::Unkeyed,
+            partitions,
+            row_count,
+        }
+    }
+
     /// Bytes held in memory across all partitions (replicas counted once).
     pub fn memory_bytes(&self) -> usize {
         let partitions = match self.partitioning {
             TablePartitioning::Replicated => &self.partitions[..1.min(self.partitions.len())],
-            TablePartitioning::KeyRange { .. } => &self.partitions[..],
+            TablePartitioning::KeyRange { .. } | TablePartitioning::Unkeyed => &self.partitions[..],
         };
         partitions
             .iter()
@@ -51,7 +65,7 @@ impl Table {
 }
 
 /// Tables by lower-case name; a `BTreeMap` so every listing is deterministic.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Catalog {
     tables: BTreeMap<String, Arc<Table>>,
     partition_count: usize,

@@ -82,7 +82,7 @@ fn generate_table(
     };
     let row_count = match partitioning {
         TablePartitioning::Replicated => parts[0].iter().map(RecordBatch::num_rows).sum(),
-        TablePartitioning::KeyRange { .. } => {
+        TablePartitioning::KeyRange { .. } | TablePartitioning::Unkeyed => {
             parts.iter().flatten().map(RecordBatch::num_rows).sum()
         }
     };

@@ -218,6 +218,7 @@ impl Planner<'_> {
         } else {
             match &table.partitioning {
                 TablePartitioning::Replicated => Distribution::Replicated,
+                TablePartitioning::Unkeyed => Distribution::any(),
                 TablePartitioning::KeyRange { columns, domain } => {
                     let positions: Option<Vec<usize>> = columns
                         .iter()
