@@ -3,6 +3,7 @@
 //! parser's time grows exponentially on some short inputs.
 
 pub mod guard;
+pub mod parse;
 pub mod provider;
 
 use datafusion_common::config::ConfigOptions;
@@ -12,8 +13,6 @@ use datafusion_optimizer::optimizer::Optimizer;
 use datafusion_optimizer::{OptimizerConfig, OptimizerContext, OptimizerRule};
 use datafusion_sql::planner::SqlToRel;
 use sqlparser::ast::Statement as SqlStatement;
-use sqlparser::dialect::GenericDialect;
-use sqlparser::parser::Parser;
 
 use crate::catalog::Catalog;
 use crate::error::{ErrorCode, QueryError, QueryResult};
@@ -42,12 +41,7 @@ pub fn plan_statement(
     functions: &FunctionRegistry,
 ) -> QueryResult<Statement> {
     guard::check(sql)?;
-    let dialect = GenericDialect {};
-    let mut statements = Parser::new(&dialect)
-        .with_recursion_limit(guard::MAX_NESTING)
-        .try_with_sql(sql)
-        .and_then(|mut parser| parser.parse_statements())
-        .map_err(|error| QueryError::new(ErrorCode::Syntax, format!("syntax error: {error}")))?;
+    let mut statements = parse::parse(sql)?;
     if statements.len() != 1 {
         return Err(QueryError::new(
             ErrorCode::Syntax,
