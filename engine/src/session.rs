@@ -104,6 +104,11 @@ impl Cluster {
         Arc::clone(&self.catalog.read().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// Adds a scalar function that SQL can call by name from now on.
+    pub fn register_scalar_function(&mut self, udf: Arc<datafusion_expr::ScalarUDF>) {
+        self.functions.register_scalar(udf);
+    }
+
     /// Adds (or replaces) a table; queries planned afterwards see it.
     ///
     /// # Errors

@@ -90,3 +90,55 @@ fn several_statements_at_once_are_refused() {
     let error = error_of(&cluster, "select 1; select 2");
     assert_eq!(error.code, ErrorCode::Syntax, "{error}");
 }
+
+#[test]
+fn a_panicking_operator_fails_its_query_and_the_process_lives_on() {
+    use std::sync::Arc;
+
+    use arrow::datatypes::DataType;
+    use datafusion_expr::{create_udf, ColumnarValue, Volatility};
+
+    let mut cluster = cluster();
+    let explode = create_udf(
+        "explode",
+        vec![DataType::Int64],
+        DataType::Int64,
+        Volatility::Volatile,
+        Arc::new(|_args: &[ColumnarValue]| panic!("deliberate panic in an operator")),
+    );
+    cluster.register_scalar_function(Arc::new(explode));
+    let error = error_of(&cluster, "select explode(l_orderkey) from lineitem");
+    assert_eq!(error.code, ErrorCode::Internal, "{error}");
+    assert!(error.message.contains("deliberate panic"), "{error}");
+    assert!(
+        error.message.contains("partition"),
+        "names where it happened: {error}"
+    );
+    assert_alive(&cluster);
+}
+
+#[test]
+fn dropping_a_result_stream_cancels_the_query() {
+    use percore_engine::session::StatementOutput;
+
+    let config = ClusterConfig::new(2)
+        .with_batch_rows(64)
+        .with_exchange_buffer_batches(1);
+    let cluster = Cluster::start_tpch(0.01, config).unwrap();
+    for _ in 0..20 {
+        let StatementOutput::Rows(mut stream) = cluster.run("select * from lineitem").unwrap()
+        else {
+            panic!("a query returns rows");
+        };
+        let first = stream
+            .next_batch()
+            .expect("a first batch")
+            .expect("no error");
+        assert!(first.num_rows() > 0);
+        // Dropped with producers blocked on full channels: they must all end.
+    }
+    assert_alive(&cluster);
+    let batches = cluster.sql("select count(*) from lineitem").unwrap();
+    let count = arrow::util::display::array_value_to_string(batches[0].column(0), 0).unwrap();
+    assert_eq!(count, "60175");
+}

@@ -81,6 +81,16 @@ impl FunctionRegistry {
     }
 }
 
+impl FunctionRegistry {
+    /// Adds a scalar function, replacing one of the same name.
+    pub fn register_scalar(&mut self, udf: Arc<ScalarUDF>) {
+        for alias in udf.aliases() {
+            self.scalars.insert(alias.clone(), Arc::clone(&udf));
+        }
+        self.scalars.insert(udf.name().to_string(), udf);
+    }
+}
+
 impl Default for FunctionRegistry {
     fn default() -> Self {
         Self::new()
