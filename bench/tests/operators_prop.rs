@@ -189,6 +189,22 @@ proptest! {
     }
 
     #[test]
+    fn union_and_values_match_reference(left in rows(), right in rows()) {
+        let keys = |rows: &[Row]| rows.iter().map(|r| cell(r.0)).collect::<Vec<_>>();
+        let mut all: Vec<String> = keys(&left);
+        all.extend(keys(&right));
+        let union_all: Rows = all.iter().map(|k| vec![k.clone()]).collect();
+        let mut distinct = all.clone();
+        distinct.sort();
+        distinct.dedup();
+        let union: Rows = distinct.into_iter().map(|k| vec![k]).collect();
+        check("select k from a union all select k as other_name from b", &left, &right, union_all, false)?;
+        check("select k from a union select k from b", &left, &right, union, false)?;
+        let values = vec![vec!["1".to_string(), "x".to_string()], vec!["2".to_string(), "y".to_string()]];
+        check("select * from (values (1, 'x'), (2, 'y')) as t(n, s)", &left, &right, values, false)?;
+    }
+
+    #[test]
     fn sort_and_top_k_match_reference(left in rows(), limit in 0usize..10) {
         let mut sorted = left.clone();
         // ORDER BY v DESC, k ASC NULLS LAST

@@ -111,13 +111,17 @@ pub(crate) fn build_stream(
             remaining: fetch.unwrap_or(usize::MAX),
         }),
         Node::Union {
-            inputs: children, ..
+            inputs: children,
+            schema,
         } => {
             let children = children
                 .iter()
                 .map(|child| build_stream(child, inputs, context))
                 .collect::<TaskResult<VecDeque<_>>>()?;
-            Box::new(UnionStream { children })
+            Box::new(UnionStream {
+                children,
+                schema: Arc::clone(schema),
+            })
         }
         Node::ExchangeRead { exchange, .. } => {
             let position = inputs
@@ -454,8 +458,11 @@ impl BatchStream for LimitStream {
     }
 }
 
+/// Concatenates its inputs; their column names may differ, so each batch is put
+/// under the union's schema.
 struct UnionStream {
     children: VecDeque<Stream>,
+    schema: arrow::datatypes::SchemaRef,
 }
 
 impl BatchStream for UnionStream {
@@ -463,6 +470,14 @@ impl BatchStream for UnionStream {
         Box::pin(async move {
             while let Some(child) = self.children.front_mut() {
                 if let Some(batch) = child.next().await? {
+                    let options = arrow::record_batch::RecordBatchOptions::new()
+                        .with_row_count(Some(batch.num_rows()));
+                    let columns = batch.columns().to_vec();
+                    let batch = RecordBatch::try_new_with_options(
+                        Arc::clone(&self.schema),
+                        columns,
+                        &options,
+                    )?;
                     return Ok(Some(batch));
                 }
                 self.children.pop_front();
