@@ -17,7 +17,7 @@ use crate::operators::aggregate::HashAggregator;
 use crate::operators::join::{HashJoinProbe, JoinTable};
 use crate::operators::nested_loop::NestedLoopJoin;
 use crate::operators::sort::Sorter;
-use crate::operators::{evaluate, filter};
+use crate::operators::{evaluate, evaluate_mask, filter};
 use crate::plan::node::{HashJoinNode, JoinKind, NestedLoopJoinNode, Node, ScanNode};
 use crate::plan::ExchangeId;
 
@@ -188,8 +188,13 @@ impl ScanStream {
 
     fn process(&self, batch: RecordBatch) -> TaskResult<RecordBatch> {
         let mut batch = batch.project(&self.node.read_columns)?;
-        for predicate in &self.node.filters {
-            batch = filter(predicate, &batch)?;
+        // One mask for all pushed-down predicates, so the columns are copied once.
+        if let Some((first, rest)) = self.node.filters.split_first() {
+            let mut mask = evaluate_mask(first, &batch)?;
+            for predicate in rest {
+                mask = arrow::compute::and(&mask, &evaluate_mask(predicate, &batch)?)?;
+            }
+            batch = arrow::compute::filter_record_batch(&batch, &mask)?;
         }
         let batch = batch.project(&self.node.output_columns)?;
         Ok(batch.with_schema(Arc::clone(&self.node.schema))?)
