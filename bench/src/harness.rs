@@ -98,6 +98,29 @@ fn run_query(cluster: &Cluster, options: &BenchOptions, query: usize) -> QueryRe
     report
 }
 
+/// Runs each query once on `cluster` and checks it against the reference at
+/// `scale_factor`; returns one line per query that failed or had no reference.
+pub fn check_queries(cluster: &Cluster, scale_factor: f64, queries: &[usize]) -> Vec<String> {
+    let mut failures = Vec::new();
+    for &query in queries {
+        let outcome = query_sql(query)
+            .map_err(|e| e.to_string())
+            .and_then(|sql| cluster.sql(&sql).map_err(|e| e.to_string()));
+        let check = match outcome {
+            Ok(batches) => verify(scale_factor, query, &batches),
+            Err(error) => Check::Failed(error),
+        };
+        match check {
+            Check::Passed => {}
+            Check::Failed(error) => failures.push(format!("Q{query}: {error}")),
+            Check::Unverified => {
+                failures.push(format!("Q{query}: no reference at SF {scale_factor}"))
+            }
+        }
+    }
+    failures
+}
+
 fn verify(scale_factor: f64, query: usize, batches: &[arrow::record_batch::RecordBatch]) -> Check {
     let expected = match reference(scale_factor, query) {
         Ok(Some(rows)) => rows,
