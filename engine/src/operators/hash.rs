@@ -20,6 +20,11 @@ pub fn stable_hash(bytes: &[u8]) -> u64 {
     finalize(hash)
 }
 
+/// Hashes one 64-bit integer key (for in-memory tables of one core).
+pub fn hash_u64(value: u64) -> u64 {
+    finalize(value ^ 0x9e37_79b9_7f4a_7c15)
+}
+
 /// murmur3's 64-bit finalizer: spreads every input bit over the output.
 fn finalize(mut hash: u64) -> u64 {
     hash ^= hash >> 33;

@@ -4,27 +4,34 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, UInt32Array};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, UInt32Array};
 use arrow::compute::{concat_batches, filter_record_batch, take};
 use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Int64Type};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use arrow::row::{RowConverter, Rows, SortField};
 use datafusion_physical_expr::PhysicalExpr;
 use hashbrown::HashTable;
 
-use super::hash::stable_hash;
+use super::hash::{hash_u64, stable_hash};
 use super::{evaluate, evaluate_mask};
 use crate::error::{TaskError, TaskResult};
 use crate::plan::node::{HashJoinNode, JoinKind};
 
 const NO_ROW: u32 = u32::MAX;
 
+/// The build side's keys: a single 64-bit integer column is hashed and compared as
+/// integers (most equi-joins on surrogate keys); anything else is row-encoded.
+enum BuildKeys {
+    Int64(Int64Array),
+    Encoded { converter: RowConverter, rows: Rows },
+}
+
 /// The built side: its rows and a chained hash table over their keys.
 pub struct JoinTable {
     batch: RecordBatch,
-    converter: RowConverter,
-    keys: Rows,
-    /// First build row of each distinct key (by hash, then equal key bytes).
+    keys: BuildKeys,
+    /// First build row of each distinct key (by hash, then equal keys).
     heads: HashTable<u32>,
     /// Next build row with the same key, or `NO_ROW`.
     next: Vec<u32>,
@@ -43,46 +50,51 @@ impl JoinTable {
     ) -> TaskResult<Self> {
         let batch = concat_batches(&schema, batches)?;
         let key_columns = evaluate(keys, &batch)?;
-        let fields = key_columns
-            .iter()
-            .map(|c| SortField::new(c.data_type().clone()))
-            .collect();
-        let converter = RowConverter::new(fields)?;
-        let key_rows = converter.convert_columns(&key_columns)?;
         let valid = all_valid(&key_columns, batch.num_rows());
-        let mut heads: HashTable<u32> = HashTable::with_capacity(batch.num_rows());
-        let mut next = vec![NO_ROW; batch.num_rows()];
-        let mut has_null_key = false;
-        for row_idx in (0..batch.num_rows()).rev() {
-            if !valid.as_ref().is_none_or(|v| v[row_idx]) {
-                has_null_key = true;
-                continue;
+        let keys = match key_columns.as_slice() {
+            [single] if single.data_type() == &DataType::Int64 => {
+                BuildKeys::Int64(single.as_primitive::<Int64Type>().clone())
             }
-            let row = key_rows.row(row_idx);
-            let bytes = row.as_ref();
-            let hash = stable_hash(bytes);
-            match heads.find_mut(hash, |&head| key_rows.row(head as usize).as_ref() == bytes) {
-                Some(head) => {
-                    next[row_idx] = *head;
-                    *head = row_idx as u32;
-                }
-                None => {
-                    heads.insert_unique(hash, row_idx as u32, |&head| {
-                        stable_hash(key_rows.row(head as usize).as_ref())
-                    });
-                }
+            _ => {
+                let fields = key_columns
+                    .iter()
+                    .map(|c| SortField::new(c.data_type().clone()))
+                    .collect();
+                let converter = RowConverter::new(fields)?;
+                let rows = converter.convert_columns(&key_columns)?;
+                BuildKeys::Encoded { converter, rows }
+            }
+        };
+        let mut table = JoinTable {
+            heads: HashTable::with_capacity(batch.num_rows()),
+            next: vec![NO_ROW; batch.num_rows()],
+            batch,
+            keys,
+            has_null_key: false,
+            matched: Vec::new(),
+        };
+        match &table.keys {
+            BuildKeys::Int64(values) => {
+                let values = values.values();
+                table.has_null_key = insert_chains(
+                    &mut table.heads,
+                    &mut table.next,
+                    valid.as_deref(),
+                    |row| hash_u64(values[row] as u64),
+                    |a, b| values[a] == values[b],
+                );
+            }
+            BuildKeys::Encoded { rows, .. } => {
+                table.has_null_key = insert_chains(
+                    &mut table.heads,
+                    &mut table.next,
+                    valid.as_deref(),
+                    |row| stable_hash(rows.row(row).as_ref()),
+                    |a, b| rows.row(a) == rows.row(b),
+                );
             }
         }
-        let matched = Vec::new();
-        Ok(JoinTable {
-            batch,
-            converter,
-            keys: key_rows,
-            heads,
-            next,
-            has_null_key,
-            matched,
-        })
+        Ok(table)
     }
 
     pub fn num_rows(&self) -> usize {
@@ -90,10 +102,11 @@ impl JoinTable {
     }
 
     pub fn memory_bytes(&self) -> usize {
-        self.batch.get_array_memory_size()
-            + self.keys.size()
-            + self.heads.capacity() * 4
-            + self.next.len() * 4
+        let keys = match &self.keys {
+            BuildKeys::Int64(values) => values.get_array_memory_size(),
+            BuildKeys::Encoded { rows, .. } => rows.size(),
+        };
+        self.batch.get_array_memory_size() + keys + self.heads.capacity() * 4 + self.next.len() * 4
     }
 
     /// (probe row, build row) pairs with equal, non-null keys.
@@ -102,33 +115,100 @@ impl JoinTable {
         probe_keys: &[ArrayRef],
         num_rows: usize,
     ) -> TaskResult<(Vec<u32>, Vec<u32>)> {
-        let rows = self
-            .converter
-            .convert_columns(probe_keys)
-            .map_err(|error| {
-                TaskError::internal(format!(
-                    "join keys of different types on the two sides: {error}"
-                ))
-            })?;
         let valid = all_valid(probe_keys, num_rows);
-        let (mut probe, mut build) = (Vec::new(), Vec::new());
-        for (probe_idx, row) in rows.iter().enumerate() {
-            if !valid.as_ref().is_none_or(|v| v[probe_idx]) {
+        let mismatch = |error: String| {
+            TaskError::internal(format!(
+                "join keys of different types on the two sides: {error}"
+            ))
+        };
+        let mut pairs = (Vec::new(), Vec::new());
+        match &self.keys {
+            BuildKeys::Int64(build) => {
+                let [probe] = probe_keys else {
+                    return Err(mismatch(format!("{} probe keys for 1", probe_keys.len())));
+                };
+                let probe = probe
+                    .as_primitive_opt::<Int64Type>()
+                    .ok_or_else(|| mismatch(format!("{} probes Int64", probe.data_type())))?
+                    .values();
+                let build = build.values();
+                self.probe_chains(
+                    valid.as_deref(),
+                    num_rows,
+                    |row| hash_u64(probe[row] as u64),
+                    |row, head| probe[row] == build[head],
+                    &mut pairs,
+                );
+            }
+            BuildKeys::Encoded { converter, rows } => {
+                let probe = converter
+                    .convert_columns(probe_keys)
+                    .map_err(|e| mismatch(e.to_string()))?;
+                self.probe_chains(
+                    valid.as_deref(),
+                    num_rows,
+                    |row| stable_hash(probe.row(row).as_ref()),
+                    |row, head| probe.row(row) == rows.row(head),
+                    &mut pairs,
+                );
+            }
+        }
+        Ok(pairs)
+    }
+
+    /// Appends, for every valid probe row, one pair per build row with an equal key.
+    fn probe_chains(
+        &self,
+        valid: Option<&[bool]>,
+        num_rows: usize,
+        hash_of: impl Fn(usize) -> u64,
+        equal: impl Fn(usize, usize) -> bool,
+        (probe, build): &mut (Vec<u32>, Vec<u32>),
+    ) {
+        for row in 0..num_rows {
+            if !valid.is_none_or(|v| v[row]) {
                 continue;
             }
-            let bytes = row.as_ref();
-            let head = self.heads.find(stable_hash(bytes), |&head| {
-                self.keys.row(head as usize).as_ref() == bytes
-            });
+            let head = self
+                .heads
+                .find(hash_of(row), |&head| equal(row, head as usize));
             let mut build_idx = head.copied().unwrap_or(NO_ROW);
             while build_idx != NO_ROW {
-                probe.push(probe_idx as u32);
+                probe.push(row as u32);
                 build.push(build_idx);
                 build_idx = self.next[build_idx as usize];
             }
         }
-        Ok((probe, build))
     }
+}
+
+/// Links every valid build row into the chain of its key, keeping rows in input
+/// order along each chain. Returns whether some row had a NULL key.
+fn insert_chains(
+    heads: &mut HashTable<u32>,
+    next: &mut [u32],
+    valid: Option<&[bool]>,
+    hash_of: impl Fn(usize) -> u64,
+    equal: impl Fn(usize, usize) -> bool,
+) -> bool {
+    let mut has_null_key = false;
+    for row in (0..next.len()).rev() {
+        if !valid.is_none_or(|v| v[row]) {
+            has_null_key = true;
+            continue;
+        }
+        let hash = hash_of(row);
+        match heads.find_mut(hash, |&head| equal(row, head as usize)) {
+            Some(head) => {
+                next[row] = *head;
+                *head = row as u32;
+            }
+            None => {
+                heads.insert_unique(hash, row as u32, |&head| hash_of(head as usize));
+            }
+        }
+    }
+    has_null_key
 }
 
 /// Per-row validity across all key columns; `None` when no key has nulls.
