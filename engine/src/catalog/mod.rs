@@ -49,19 +49,6 @@ impl Table {
             row_count,
         }
     }
-
-    /// Bytes held in memory across all partitions (replicas counted once).
-    pub fn memory_bytes(&self) -> usize {
-        let partitions = match self.partitioning {
-            TablePartitioning::Replicated => &self.partitions[..1.min(self.partitions.len())],
-            TablePartitioning::KeyRange { .. } | TablePartitioning::Unkeyed => &self.partitions[..],
-        };
-        partitions
-            .iter()
-            .flatten()
-            .map(RecordBatch::get_array_memory_size)
-            .sum()
-    }
 }
 
 /// Tables by lower-case name; a `BTreeMap` so every listing is deterministic.
@@ -91,10 +78,6 @@ impl Catalog {
 
     pub fn table(&self, name: &str) -> Option<&Arc<Table>> {
         self.tables.get(&name.to_ascii_lowercase())
-    }
-
-    pub fn tables(&self) -> impl Iterator<Item = &Arc<Table>> {
-        self.tables.values()
     }
 
     pub fn partition_count(&self) -> usize {

@@ -3,8 +3,6 @@
 //! of `lineitem` cover the same order-key range (likewise `part` and `partsupp` on the
 //! part key), so those joins need no exchange. `nation` and `region` are replicated.
 
-use std::sync::Arc;
-
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
@@ -154,9 +152,4 @@ fn generate_part(
         other => unreachable!("not a TPC-H table: {other}"),
     };
     batches.collect()
-}
-
-/// Convenience for tests: one shared catalog.
-pub fn generate_shared(sf: f64, partitions: usize) -> Result<Arc<Catalog>, ArrowError> {
-    generate(sf, partitions, 8192).map(Arc::new)
 }

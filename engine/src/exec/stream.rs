@@ -150,6 +150,17 @@ async fn drain(
     Ok(())
 }
 
+/// Reads a whole input (a join's buffered side).
+async fn collect(mut stream: Stream, query: &QueryState) -> TaskResult<Vec<RecordBatch>> {
+    let mut batches = Vec::new();
+    drain(&mut stream, query, |batch| {
+        batches.push(batch);
+        Ok(())
+    })
+    .await?;
+    Ok(batches)
+}
+
 struct ScanStream {
     batches: Vec<RecordBatch>,
     next_batch: usize,
@@ -313,13 +324,8 @@ impl HashJoinStream {
         })
     }
 
-    async fn build_table(&mut self, mut build: Stream) -> TaskResult<()> {
-        let mut batches = Vec::new();
-        drain(&mut build, &self.query, |batch| {
-            batches.push(batch);
-            Ok(())
-        })
-        .await?;
+    async fn build_table(&mut self, build: Stream) -> TaskResult<()> {
+        let batches = collect(build, &self.query).await?;
         let (schema, keys) = if self.node.build_left {
             (
                 self.node.left.schema(),
@@ -401,13 +407,8 @@ impl NestedLoopStream {
 impl BatchStream for NestedLoopStream {
     fn next(&mut self) -> BoxFuture<'_, TaskResult<Option<RecordBatch>>> {
         Box::pin(async move {
-            if let Some(mut right) = self.right.take() {
-                let mut batches = Vec::new();
-                drain(&mut right, &self.context.0, |batch| {
-                    batches.push(batch);
-                    Ok(())
-                })
-                .await?;
+            if let Some(right) = self.right.take() {
+                let batches = collect(right, &self.context.0).await?;
                 self.join = Some(NestedLoopJoin::try_new(
                     &self.node,
                     &batches,

@@ -24,7 +24,8 @@ pub struct HashAggregator {
     mode: AggregateMode,
     group_exprs: Vec<Arc<dyn PhysicalExpr>>,
     aggregates: Vec<Arc<AggregateFunctionExpr>>,
-    state_offsets: Vec<usize>,
+    /// For `Final`: the input columns holding each aggregate's partial state.
+    state_columns: Vec<std::ops::Range<usize>>,
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
     groups: GroupTable,
     schema: SchemaRef,
@@ -99,6 +100,12 @@ impl GroupTable {
 
 impl HashAggregator {
     pub fn try_new(node: &AggregateNode, batch_rows: usize) -> TaskResult<Self> {
+        let state_columns = node
+            .state_offsets
+            .iter()
+            .zip(&node.aggregates)
+            .map(|(&offset, aggregate)| Ok(offset..offset + aggregate.state_fields()?.len()))
+            .collect::<TaskResult<Vec<_>>>()?;
         let global = node.group_exprs.is_empty();
         // A global aggregate uses plain accumulators (through the adapter): DataFusion's
         // groups accumulators assume every group arrives with a row, and the one group of
@@ -121,7 +128,7 @@ impl HashAggregator {
             mode: node.mode,
             group_exprs: node.group_exprs.clone(),
             aggregates: node.aggregates.clone(),
-            state_offsets: node.state_offsets.clone(),
+            state_columns,
             accumulators,
             groups: GroupTable {
                 converter: None,
@@ -158,9 +165,7 @@ impl HashAggregator {
                     accumulator.update_batch(&values, &self.groups.indices, None, group_count)?;
                 }
                 AggregateMode::Final => {
-                    let offset = self.state_offsets[aggregate_idx];
-                    let width = aggregate.state_fields()?.len();
-                    let states = &batch.columns()[offset..offset + width];
+                    let states = &batch.columns()[self.state_columns[aggregate_idx].clone()];
                     accumulator.merge_batch(states, &self.groups.indices, group_count)?;
                 }
             }
