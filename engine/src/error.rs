@@ -19,6 +19,8 @@ pub enum ErrorCode {
     Cancelled,
     /// A limit was hit: SQL size, nesting, planning deadline, memory (SQLSTATE 53000).
     ResourcesExhausted,
+    /// A node of the cluster became unreachable or is shutting down (SQLSTATE 08006).
+    NodeLost,
     /// A bug in Percore: a broken invariant or a caught panic (SQLSTATE XX000).
     Internal,
 }
@@ -33,8 +35,27 @@ impl ErrorCode {
             ErrorCode::DataException => "22000",
             ErrorCode::Cancelled => "57014",
             ErrorCode::ResourcesExhausted => "53000",
+            ErrorCode::NodeLost => "08006",
             ErrorCode::Internal => "XX000",
         }
+    }
+
+    /// The code for a SQLSTATE this module produces (errors crossing between nodes
+    /// travel as SQLSTATE and message); anything else is internal.
+    pub fn from_sqlstate(sqlstate: &str) -> ErrorCode {
+        const ALL: [ErrorCode; 8] = [
+            ErrorCode::Syntax,
+            ErrorCode::Semantic,
+            ErrorCode::Unsupported,
+            ErrorCode::DataException,
+            ErrorCode::Cancelled,
+            ErrorCode::ResourcesExhausted,
+            ErrorCode::NodeLost,
+            ErrorCode::Internal,
+        ];
+        ALL.into_iter()
+            .find(|code| code.sqlstate() == sqlstate)
+            .unwrap_or(ErrorCode::Internal)
     }
 }
 

@@ -9,8 +9,10 @@ use arrow::record_batch::RecordBatch;
 
 use crate::catalog::{tpch, Catalog, Table};
 use crate::error::{ErrorCode, QueryError, QueryResult};
-use crate::exec::query::{execute, QueryStream};
+use crate::exec::query::{execute, prepare, PreparedQuery, QueryStream, RemoteParts};
+use crate::exec::remote::Transport;
 use crate::exec::runtime::Runtime;
+use crate::exec::topology::Topology;
 use crate::exec::ExecConfig;
 use crate::plan::explain::explain;
 use crate::plan::planner::{plan_query, PlannerSettings};
@@ -52,6 +54,9 @@ pub struct Cluster {
     functions: FunctionRegistry,
     runtime: Runtime,
     config: ClusterConfig,
+    /// Where this process sits in the cluster; one node unless started by a node.
+    topology: Topology,
+    transport: Option<Arc<Transport>>,
 }
 
 /// What running a statement produced.
@@ -68,10 +73,29 @@ impl Cluster {
     /// # Errors
     /// When the executors cannot start (io_uring or locked memory unavailable).
     pub fn start(catalog: Arc<Catalog>, config: ClusterConfig) -> QueryResult<Cluster> {
-        if catalog.partition_count() != config.cores {
+        let topology = Topology::single(config.cores);
+        Cluster::start_node(catalog, config, topology, None)
+    }
+
+    /// Starts this node's executors as part of a multi-node cluster: the catalog holds
+    /// this node's partitions (of `topology.partitions()`), `transport` moves data to
+    /// and from the other nodes.
+    ///
+    /// # Errors
+    /// A catalog that does not fit the topology, or executors that cannot start.
+    pub fn start_node(
+        catalog: Arc<Catalog>,
+        config: ClusterConfig,
+        topology: Topology,
+        transport: Option<Arc<Transport>>,
+    ) -> QueryResult<Cluster> {
+        if catalog.partition_count() != topology.partitions()
+            || topology.cores_per_node != config.cores
+        {
             return Err(QueryError::internal(format!(
-                "catalog has {} partitions for {} cores",
+                "catalog has {} partitions for {} nodes of {} cores",
                 catalog.partition_count(),
+                topology.nodes,
                 config.cores
             )));
         }
@@ -81,7 +105,33 @@ impl Cluster {
             functions: FunctionRegistry::new(),
             runtime,
             config,
+            topology,
+            transport,
         })
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    pub fn topology(&self) -> Topology {
+        self.topology
+    }
+
+    pub fn config(&self) -> &ClusterConfig {
+        &self.config
+    }
+
+    /// Wires this node's part of a planned query; see [`PreparedQuery::start`].
+    ///
+    /// # Errors
+    /// A plan that does not fit this cluster.
+    pub fn prepare(
+        &self,
+        plan: &DistributedPlan,
+        remote: Option<RemoteParts>,
+    ) -> QueryResult<PreparedQuery> {
+        prepare(plan, self.config.exec, self.topology, remote)
     }
 
     /// Generates TPC-H at `scale_factor`, one part per core, and starts the cluster.
@@ -114,14 +164,14 @@ impl Cluster {
     /// # Errors
     /// When the table's partition count differs from the cluster's.
     pub fn register_table(&self, table: Table) -> QueryResult<()> {
-        if table.partitions.len() != self.config.cores {
+        if table.partitions.len() != self.topology.partitions() {
             return Err(QueryError::new(
                 ErrorCode::Semantic,
                 format!(
                     "table {} has {} partitions, the cluster {}",
                     table.name,
                     table.partitions.len(),
-                    self.config.cores
+                    self.topology.partitions()
                 ),
             ));
         }
@@ -147,7 +197,7 @@ impl Cluster {
                 (plan, true)
             }
         };
-        let settings = PlannerSettings::new(self.config.cores);
+        let settings = PlannerSettings::new(self.topology.partitions());
         Ok((plan_query(&logical, &catalog, &settings)?, explain))
     }
 
@@ -158,19 +208,18 @@ impl Cluster {
     pub fn run(&self, sql: &str) -> QueryResult<StatementOutput> {
         let (plan, is_explain) = self.plan(sql)?;
         if is_explain {
-            let text = explain(&plan);
-            let lines: StringArray = text.lines().map(Some).collect();
-            let schema = Arc::new(Schema::new(vec![Field::new("plan", DataType::Utf8, false)]));
-            return Ok(StatementOutput::Explain(RecordBatch::try_new(
-                schema,
-                vec![Arc::new(lines)],
-            )?));
+            return Ok(StatementOutput::Explain(explain_batch(&plan)?));
         }
         Ok(StatementOutput::Rows(execute(
             &self.runtime,
             &plan,
             self.config.exec,
         )?))
+    }
+
+    /// The data plane of a multi-node cluster.
+    pub fn transport(&self) -> Option<&Arc<Transport>> {
+        self.transport.as_ref()
     }
 
     /// Runs one statement and collects every result batch.
@@ -183,4 +232,15 @@ impl Cluster {
             StatementOutput::Explain(batch) => Ok(vec![batch]),
         }
     }
+}
+
+/// EXPLAIN's output: the plan text, one row per line.
+///
+/// # Errors
+/// Never in practice (the batch is built from a valid schema).
+pub fn explain_batch(plan: &DistributedPlan) -> QueryResult<RecordBatch> {
+    let text = explain(plan);
+    let lines: StringArray = text.lines().map(Some).collect();
+    let schema = Arc::new(Schema::new(vec![Field::new("plan", DataType::Utf8, false)]));
+    Ok(RecordBatch::try_new(schema, vec![Arc::new(lines)])?)
 }

@@ -105,19 +105,98 @@ impl Frame {
     /// # Panics
     /// When the payload exceeds `u32::MAX` bytes: senders split batches far below that.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let payload_bytes = u32::try_from(self.payload.len()).expect("payload under 4 GiB");
         out.reserve(HEADER_BYTES + self.payload.len());
-        out.extend_from_slice(&MAGIC);
-        out.push(VERSION);
-        out.push(self.kind as u8);
-        out.extend_from_slice(&[0, 0]);
-        out.extend_from_slice(&self.stream.query.to_le_bytes());
-        out.extend_from_slice(&self.stream.exchange.to_le_bytes());
-        out.extend_from_slice(&self.stream.source_partition.to_le_bytes());
-        out.extend_from_slice(&self.stream.target_partition.to_le_bytes());
-        out.extend_from_slice(&payload_bytes.to_le_bytes());
-        out.extend_from_slice(&crc32c(&self.payload).to_le_bytes());
+        out.extend_from_slice(&FrameHeader::encode(self.kind, self.stream, &self.payload));
         out.extend_from_slice(&self.payload);
+    }
+}
+
+/// A validated frame header: what a reader needs to size and check the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameHeader {
+    pub kind: FrameKind,
+    pub stream: StreamId,
+    pub payload_bytes: usize,
+    checksum: u32,
+}
+
+impl FrameHeader {
+    /// The header for `payload`; write it, then the payload, with no copy of either.
+    ///
+    /// # Panics
+    /// When the payload exceeds `u32::MAX` bytes: senders split batches far below that.
+    pub fn encode(kind: FrameKind, stream: StreamId, payload: &[u8]) -> [u8; HEADER_BYTES] {
+        let payload_bytes = u32::try_from(payload.len()).expect("payload under 4 GiB");
+        let mut header = [0u8; HEADER_BYTES];
+        header[0..4].copy_from_slice(&MAGIC);
+        header[4] = VERSION;
+        header[5] = kind as u8;
+        header[8..16].copy_from_slice(&stream.query.to_le_bytes());
+        header[16..20].copy_from_slice(&stream.exchange.to_le_bytes());
+        header[20..22].copy_from_slice(&stream.source_partition.to_le_bytes());
+        header[22..24].copy_from_slice(&stream.target_partition.to_le_bytes());
+        header[24..28].copy_from_slice(&payload_bytes.to_le_bytes());
+        header[28..32].copy_from_slice(&crc32c(payload).to_le_bytes());
+        header
+    }
+
+    /// Validates a complete header; the payload length is checked against the limit
+    /// before anyone allocates for it.
+    ///
+    /// # Errors
+    /// Any [`FrameError`] except a checksum mismatch (see [`FrameHeader::verify`]).
+    pub fn parse(
+        header: &[u8; HEADER_BYTES],
+        max_payload_bytes: usize,
+    ) -> Result<FrameHeader, FrameError> {
+        let field = |range: std::ops::Range<usize>| &header[range];
+        let magic: [u8; 4] = field(0..4).try_into().expect("4 bytes");
+        if magic != MAGIC {
+            return Err(FrameError::BadMagic(magic));
+        }
+        if header[4] != VERSION {
+            return Err(FrameError::UnsupportedVersion(header[4]));
+        }
+        let kind = FrameKind::from_byte(header[5]).ok_or(FrameError::UnknownKind(header[5]))?;
+        if header[6..8] != [0, 0] {
+            return Err(FrameError::NonZeroReserved);
+        }
+        let u32_at = |at: usize| u32::from_le_bytes(field(at..at + 4).try_into().expect("4 bytes"));
+        let u16_at = |at: usize| u16::from_le_bytes(field(at..at + 2).try_into().expect("2 bytes"));
+        let stream = StreamId {
+            query: u64::from_le_bytes(field(8..16).try_into().expect("8 bytes")),
+            exchange: u32_at(16),
+            source_partition: u16_at(20),
+            target_partition: u16_at(22),
+        };
+        let payload_bytes = u32_at(24) as usize;
+        if payload_bytes > max_payload_bytes {
+            return Err(FrameError::Oversized {
+                declared_bytes: payload_bytes as u64,
+                max_bytes: max_payload_bytes,
+            });
+        }
+        Ok(FrameHeader {
+            kind,
+            stream,
+            payload_bytes,
+            checksum: u32_at(28),
+        })
+    }
+
+    /// Checks the payload against the header's checksum.
+    ///
+    /// # Errors
+    /// [`FrameError::ChecksumMismatch`].
+    pub fn verify(&self, payload: &[u8]) -> Result<(), FrameError> {
+        let computed = crc32c(payload);
+        if computed != self.checksum {
+            return Err(FrameError::ChecksumMismatch {
+                declared: self.checksum,
+                computed,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -149,47 +228,17 @@ impl FrameDecoder {
             }
             return Ok(None);
         }
-        let header = &buffer[..HEADER_BYTES];
-        let field = |range: std::ops::Range<usize>| &header[range];
-        let magic: [u8; 4] = field(0..4).try_into().expect("4 bytes");
-        if magic != MAGIC {
-            return Err(FrameError::BadMagic(magic));
-        }
-        if header[4] != VERSION {
-            return Err(FrameError::UnsupportedVersion(header[4]));
-        }
-        let kind = FrameKind::from_byte(header[5]).ok_or(FrameError::UnknownKind(header[5]))?;
-        if header[6..8] != [0, 0] {
-            return Err(FrameError::NonZeroReserved);
-        }
-        let u32_at = |at: usize| u32::from_le_bytes(field(at..at + 4).try_into().expect("4 bytes"));
-        let u16_at = |at: usize| u16::from_le_bytes(field(at..at + 2).try_into().expect("2 bytes"));
-        let stream = StreamId {
-            query: u64::from_le_bytes(field(8..16).try_into().expect("8 bytes")),
-            exchange: u32_at(16),
-            source_partition: u16_at(20),
-            target_partition: u16_at(22),
-        };
-        let payload_bytes = u32_at(24) as usize;
-        if payload_bytes > self.max_payload_bytes {
-            return Err(FrameError::Oversized {
-                declared_bytes: payload_bytes as u64,
-                max_bytes: self.max_payload_bytes,
-            });
-        }
-        let total = HEADER_BYTES + payload_bytes;
+        let header: &[u8; HEADER_BYTES] = buffer[..HEADER_BYTES].try_into().expect("header");
+        let header = FrameHeader::parse(header, self.max_payload_bytes)?;
+        let total = HEADER_BYTES + header.payload_bytes;
         if buffer.len() < total {
             return Ok(None);
         }
         let payload = &buffer[HEADER_BYTES..total];
-        let declared = u32_at(28);
-        let computed = crc32c(payload);
-        if declared != computed {
-            return Err(FrameError::ChecksumMismatch { declared, computed });
-        }
+        header.verify(payload)?;
         let frame = Frame {
-            kind,
-            stream,
+            kind: header.kind,
+            stream: header.stream,
             payload: payload.to_vec(),
         };
         Ok(Some((frame, total)))

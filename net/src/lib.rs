@@ -9,10 +9,10 @@
 //!  | "PCR1" | 1  |    |  0     |                |   id   | part | part |  bytes  |  crc32c |
 //!  +--------+----+----+--------+----------------+--------+------+------+---------+---------+
 //! ```
-//! All integers little-endian. The transport that carries frames comes with the
-//! multi-node work; this crate already owns what every frame must satisfy.
+//! All integers little-endian. The engine's transport (`percore_engine::exec::remote`)
+//! carries these frames between nodes; this crate owns what every frame must satisfy.
 
 mod crc32c;
 pub mod frame;
 
-pub use frame::{Frame, FrameDecoder, FrameError, FrameKind, StreamId, HEADER_BYTES};
+pub use frame::{Frame, FrameDecoder, FrameError, FrameHeader, FrameKind, StreamId, HEADER_BYTES};

@@ -3,6 +3,8 @@
 //! of `lineitem` cover the same order-key range (likewise `part` and `partsupp` on the
 //! part key), so those joins need no exchange. `nation` and `region` are replicated.
 
+use std::ops::Range;
+
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
@@ -31,6 +33,20 @@ pub fn generate(
     partitions: usize,
     batch_rows: usize,
 ) -> Result<Catalog, ArrowError> {
+    generate_partitions(scale_factor, partitions, 0..partitions, batch_rows)
+}
+
+/// Generates only partitions `local` of `partitions` (a node's share of a cluster);
+/// the other partitions stay empty here. Replicated tables are generated whole.
+///
+/// # Errors
+/// When the scale factor is not positive and finite, or generation fails.
+pub fn generate_partitions(
+    scale_factor: f64,
+    partitions: usize,
+    local: Range<usize>,
+    batch_rows: usize,
+) -> Result<Catalog, ArrowError> {
     if !(scale_factor.is_finite() && scale_factor > 0.0) {
         return Err(ArrowError::InvalidArgumentError(format!(
             "TPC-H scale factor must be positive, got {scale_factor}"
@@ -39,7 +55,13 @@ pub fn generate(
     assert!(partitions > 0, "at least one partition");
     let mut catalog = Catalog::new(partitions);
     for name in TABLES {
-        catalog.insert(generate_table(name, scale_factor, partitions, batch_rows)?);
+        catalog.insert(generate_table(
+            name,
+            scale_factor,
+            partitions,
+            local.clone(),
+            batch_rows,
+        )?);
     }
     Ok(catalog)
 }
@@ -48,6 +70,7 @@ fn generate_table(
     name: &str,
     scale_factor: f64,
     partitions: usize,
+    local: Range<usize>,
     batch_rows: usize,
 ) -> Result<Table, ArrowError> {
     let partitioning = match name {
@@ -67,23 +90,23 @@ fn generate_table(
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..partitions)
                 .map(|p| {
-                    scope.spawn(move || {
-                        generate_part(name, scale_factor, p + 1, partitions, batch_rows)
+                    local.contains(&p).then(|| {
+                        scope.spawn(move || {
+                            generate_part(name, scale_factor, p + 1, partitions, batch_rows)
+                        })
                     })
                 })
                 .collect();
             handles
                 .into_iter()
-                .map(|handle| handle.join().expect("generator thread panicked"))
+                .map(|handle| match handle {
+                    Some(handle) => handle.join().expect("generator thread panicked"),
+                    None => Ok(Vec::new()),
+                })
                 .collect::<Result<_, _>>()
         })?
     };
-    let row_count = match partitioning {
-        TablePartitioning::Replicated => parts[0].iter().map(RecordBatch::num_rows).sum(),
-        TablePartitioning::KeyRange { .. } | TablePartitioning::Unkeyed => {
-            parts.iter().flatten().map(RecordBatch::num_rows).sum()
-        }
-    };
+    let row_count = nominal_rows(name, scale_factor);
     Ok(Table {
         name: name.to_string(),
         schema: schema_of(name),
@@ -91,6 +114,23 @@ fn generate_table(
         partitions: parts,
         row_count,
     })
+}
+
+/// The table's size by the TPC-H formulas: every node derives the same number from the
+/// scale factor alone, so every node plans a query the same way.
+fn nominal_rows(name: &str, sf: f64) -> usize {
+    let rows = match name {
+        "nation" => 25,
+        "region" => 5,
+        "part" => PartGenerator::calculate_row_count(sf, 1, 1),
+        "supplier" => SupplierGenerator::calculate_row_count(sf, 1, 1),
+        "partsupp" => PartGenerator::calculate_row_count(sf, 1, 1) * 4,
+        "customer" => CustomerGenerator::calculate_row_count(sf, 1, 1),
+        "orders" => OrderGenerator::calculate_row_count(sf, 1, 1),
+        "lineitem" => OrderGenerator::calculate_row_count(sf, 1, 1) * 4,
+        other => unreachable!("not a TPC-H table: {other}"),
+    };
+    usize::try_from(rows).unwrap_or(0)
 }
 
 fn key_range(column: &str, domain: &str) -> TablePartitioning {

@@ -3,10 +3,13 @@
 //! tasks; tasks yield between batches so exchanges, other tasks and cancellation are
 //! served on the same core.
 
+mod exchange;
 pub mod query;
+pub mod remote;
 pub mod runtime;
 pub mod stream;
 pub mod task;
+pub mod topology;
 
 /// Execution settings shared by every task of a query.
 #[derive(Debug, Clone, Copy)]

@@ -8,11 +8,16 @@ use std::sync::{Arc, Mutex};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
+use percore_net::StreamId;
+
+use super::exchange::ExchangeInput;
+use super::remote::Transport;
 use super::runtime::Runtime;
-use super::task::{cancelled, TaskOutput, TaskSpec};
+use super::task::{cancelled, Target, TaskOutput, TaskSpec};
+use super::topology::{stage_tasks, Topology};
 use super::ExecConfig;
 use crate::error::{QueryError, QueryResult, TaskError, TaskLocation, TaskResult};
-use crate::plan::{DistributedPlan, Placement, StageOutput};
+use crate::plan::{DistributedPlan, StageOutput};
 
 /// State every task of one query shares: the cancel flag and the first error.
 /// Touched once per batch (the flag) and once per task end, never per row.
@@ -59,15 +64,214 @@ impl QueryState {
     }
 }
 
-/// The partitions a stage's tasks run on.
-fn task_partitions(placement: Placement, partitions: usize) -> std::ops::Range<usize> {
-    match placement {
-        Placement::AllPartitions => 0..partitions,
-        Placement::Coordinator => 0..1,
+/// This node's part of a query that spans several nodes.
+#[derive(Clone)]
+pub struct RemoteParts {
+    pub transport: Arc<Transport>,
+    /// Unique in the cluster; names the query's streams on the wire.
+    pub query_id: u64,
+    /// The node that runs the coordinator stages and returns results.
+    pub coordinator: usize,
+}
+
+/// A consumer task of an exchange, before a producer task gets its own copy.
+enum TargetSlot {
+    Local(flume::Sender<RecordBatch>),
+    Remote(usize),
+}
+
+/// A query wired but not started: its inbound streams are registered, so peers may
+/// send as soon as any node starts. Dropping it abandons the query.
+pub struct PreparedQuery {
+    tasks: Vec<(usize, TaskSpec)>,
+    stream: Option<QueryStream>,
+}
+
+/// Wires every exchange of `plan` for the tasks this node runs. Nothing runs yet.
+///
+/// # Errors
+/// A plan too large for the wire format, or a multi-node topology without transport.
+pub fn prepare(
+    plan: &DistributedPlan,
+    config: ExecConfig,
+    topology: Topology,
+    remote: Option<RemoteParts>,
+) -> QueryResult<PreparedQuery> {
+    let partitions = plan.partitions;
+    if partitions != topology.partitions() {
+        return Err(QueryError::internal(format!(
+            "plan for {partitions} partitions on a cluster of {}",
+            topology.partitions()
+        )));
+    }
+    if partitions > usize::from(u16::MAX) || plan.exchanges.len() > u32::MAX as usize {
+        return Err(QueryError::unsupported(format!(
+            "{partitions} partitions (at most {})",
+            u16::MAX
+        )));
+    }
+    if remote.is_none() && topology.nodes > 1 {
+        return Err(QueryError::internal(
+            "a multi-node query without a transport",
+        ));
+    }
+    let me = topology.node;
+    let coordinator = remote.as_ref().map_or(me, |r| r.coordinator);
+    let query_id = remote.as_ref().map_or(0, |r| r.query_id);
+    let capacity = config.exchange_buffer_batches.max(1);
+    // inputs[exchange][target task], targets[exchange][target task]
+    let mut inputs: Vec<Vec<Option<ExchangeInput>>> = Vec::new();
+    let mut targets: Vec<Vec<TargetSlot>> = Vec::new();
+    for exchange in &plan.exchanges {
+        let source = plan.stages[exchange.source.0].placement;
+        let remote_sources = stage_tasks(source, partitions)
+            .filter(|&task| topology.task_node(source, task, coordinator) != me)
+            .count();
+        let target = plan.stages[exchange.target.0].placement;
+        let (mut exchange_inputs, mut exchange_targets) = (Vec::new(), Vec::new());
+        for task in stage_tasks(target, partitions) {
+            let node = topology.task_node(target, task, coordinator);
+            if node != me {
+                exchange_inputs.push(None);
+                exchange_targets.push(TargetSlot::Remote(node));
+                continue;
+            }
+            let (sender, local) = flume::bounded(capacity);
+            let remote_input = match (&remote, remote_sources) {
+                (_, 0) => None,
+                (Some(parts), _) => {
+                    // Bounded by the remote sources' credit windows, not by the channel.
+                    let (sender, receiver) = flume::unbounded();
+                    parts.transport.register_inbound(
+                        query_id,
+                        exchange.id.0 as u32,
+                        task as u16,
+                        sender,
+                        remote_sources,
+                    );
+                    Some(receiver)
+                }
+                (None, _) => return Err(QueryError::internal("remote sources without transport")),
+            };
+            exchange_inputs.push(Some(ExchangeInput {
+                local,
+                remote: remote_input,
+            }));
+            exchange_targets.push(TargetSlot::Local(sender));
+        }
+        inputs.push(exchange_inputs);
+        targets.push(exchange_targets);
+    }
+    let (client_sender, client_receiver) = flume::bounded(capacity);
+    let (all_finished, finished_signal) = flume::bounded(1);
+    let query = Arc::new(QueryState {
+        cancelled: AtomicBool::new(false),
+        first_error: Mutex::new(None),
+        running_tasks: AtomicUsize::new(0),
+        all_finished,
+    });
+    let mut tasks = Vec::new();
+    for stage in &plan.stages {
+        let stage_arc = Arc::new(stage.clone());
+        for task in stage_tasks(stage.placement, partitions) {
+            if topology.task_node(stage.placement, task, coordinator) != me {
+                continue;
+            }
+            let task_inputs = plan
+                .exchanges
+                .iter()
+                .filter(|exchange| exchange.target == stage.id)
+                .map(|exchange| {
+                    let input = inputs[exchange.id.0][task]
+                        .take()
+                        .expect("one input per local task");
+                    (exchange.id, input)
+                })
+                .collect();
+            let output = match stage.output {
+                StageOutput::Client => TaskOutput::Client(client_sender.clone()),
+                StageOutput::Exchange(id) => TaskOutput::Exchange {
+                    kind: plan.exchanges[id.0].kind.clone(),
+                    targets: targets[id.0]
+                        .iter()
+                        .enumerate()
+                        .map(|(target, slot)| match slot {
+                            TargetSlot::Local(sender) => Target::Local(sender.clone()),
+                            TargetSlot::Remote(node) => Target::Remote {
+                                node: *node,
+                                stream: StreamId {
+                                    query: query_id,
+                                    exchange: id.0 as u32,
+                                    source_partition: task as u16,
+                                    target_partition: target as u16,
+                                },
+                            },
+                        })
+                        .collect(),
+                    schema: Arc::clone(&plan.exchanges[id.0].schema),
+                },
+            };
+            let core = topology.task_core(stage.placement, task);
+            let spec = TaskSpec {
+                query: Arc::clone(&query),
+                stage: Arc::clone(&stage_arc),
+                location: TaskLocation {
+                    core,
+                    stage: stage.id.0,
+                    partition: task,
+                },
+                inputs: task_inputs,
+                output,
+                config,
+                transport: remote.as_ref().map(|r| Arc::clone(&r.transport)),
+            };
+            tasks.push((core, spec));
+        }
+    }
+    query.running_tasks.store(tasks.len(), Ordering::Release);
+    let stream = QueryStream {
+        schema: Arc::clone(&plan.schema),
+        results: client_receiver,
+        finished_signal,
+        query,
+        done: false,
+        remote: remote.map(|r| (r.transport, r.query_id)),
+    };
+    Ok(PreparedQuery {
+        tasks,
+        stream: Some(stream),
+    })
+}
+
+impl PreparedQuery {
+    /// Hands every task to its core. On a node that is not the coordinator the stream
+    /// has no rows: reading it waits for this node's tasks and reports their error.
+    ///
+    /// # Errors
+    /// When an executor has stopped.
+    pub fn start(mut self, runtime: &Runtime) -> QueryResult<QueryStream> {
+        let stream = self.stream.take().expect("started once");
+        if self.tasks.is_empty() {
+            let _ = stream.query.all_finished.send(());
+        }
+        for (core, spec) in self.tasks.drain(..) {
+            if let Err(error) = runtime.submit(core, spec) {
+                stream.query.cancel();
+                // The tasks not submitted never finish: count them out.
+                return Err(error);
+            }
+        }
+        Ok(stream)
+    }
+
+    /// Cancels the query before it starts.
+    pub fn canceller(&self) -> Option<QueryCanceller> {
+        self.stream.as_ref().map(QueryStream::canceller)
     }
 }
 
-/// Starts every task of `plan` on `runtime`; results arrive through the stream.
+/// Starts every task of a single-node plan on `runtime`; results arrive through the
+/// stream.
 ///
 /// # Errors
 /// When an executor has stopped.
@@ -76,78 +280,24 @@ pub fn execute(
     plan: &DistributedPlan,
     config: ExecConfig,
 ) -> QueryResult<QueryStream> {
-    let partitions = plan.partitions;
-    let capacity = config.exchange_buffer_batches.max(1);
-    // receivers[exchange][target task], senders[exchange][target task]
-    let mut receivers: Vec<Vec<Option<flume::Receiver<RecordBatch>>>> = Vec::new();
-    let mut senders: Vec<Vec<flume::Sender<RecordBatch>>> = Vec::new();
-    for exchange in &plan.exchanges {
-        let targets = task_partitions(plan.stages[exchange.target.0].placement, partitions).len();
-        let (tx, rx): (Vec<_>, Vec<_>) = (0..targets).map(|_| flume::bounded(capacity)).unzip();
-        senders.push(tx);
-        receivers.push(rx.into_iter().map(Some).collect());
-    }
-    let (client_sender, client_receiver) = flume::bounded(capacity);
-    let task_count: usize = plan
-        .stages
-        .iter()
-        .map(|s| task_partitions(s.placement, partitions).len())
-        .sum();
-    let (all_finished, finished_signal) = flume::bounded(1);
-    let query = Arc::new(QueryState {
-        cancelled: AtomicBool::new(false),
-        first_error: Mutex::new(None),
-        running_tasks: AtomicUsize::new(task_count),
-        all_finished,
-    });
-    let stream = QueryStream {
-        schema: Arc::clone(&plan.schema),
-        results: client_receiver,
-        finished_signal,
-        query: Arc::clone(&query),
-        done: false,
-    };
-    for stage in &plan.stages {
-        let stage_arc = Arc::new(stage.clone());
-        for partition in task_partitions(stage.placement, partitions) {
-            let inputs = plan
-                .exchanges
-                .iter()
-                .filter(|exchange| exchange.target == stage.id)
-                .map(|exchange| {
-                    let receiver = receivers[exchange.id.0][partition]
-                        .take()
-                        .expect("one receiver per task");
-                    (exchange.id, receiver)
-                })
-                .collect();
-            let output = match stage.output {
-                StageOutput::Client => TaskOutput::Client(client_sender.clone()),
-                StageOutput::Exchange(id) => TaskOutput::Exchange {
-                    kind: plan.exchanges[id.0].kind.clone(),
-                    senders: senders[id.0].clone(),
-                },
-            };
-            let core = partition % runtime.cores();
-            let spec = TaskSpec {
-                query: Arc::clone(&query),
-                stage: Arc::clone(&stage_arc),
-                location: TaskLocation {
-                    core,
-                    stage: stage.id.0,
-                    partition,
-                },
-                inputs,
-                output,
-                config,
-            };
-            if let Err(error) = runtime.submit(core, spec) {
-                query.cancel();
-                return Err(error);
-            }
+    prepare(plan, config, Topology::single(runtime.cores()), None)?.start(runtime)
+}
+
+/// Stops a query from another thread: a peer failed, the client went away.
+#[derive(Clone)]
+pub struct QueryCanceller {
+    query: Arc<QueryState>,
+    remote: Option<(Arc<Transport>, u64)>,
+}
+
+impl QueryCanceller {
+    /// Fails the query with `error` (unless a task failed first) and wakes every task.
+    pub fn fail(&self, error: QueryError) {
+        self.query.fail(TaskError::new(error.code, error.message));
+        if let Some((transport, query_id)) = &self.remote {
+            transport.forget_query(*query_id);
         }
     }
-    Ok(stream)
 }
 
 /// The result of a running query, batch by batch. Dropping it cancels the query.
@@ -157,11 +307,26 @@ pub struct QueryStream {
     finished_signal: flume::Receiver<()>,
     query: Arc<QueryState>,
     done: bool,
+    /// Set for a multi-node query: its inbound streams are dropped when it ends.
+    remote: Option<(Arc<Transport>, u64)>,
 }
 
 impl QueryStream {
     pub fn schema(&self) -> SchemaRef {
         Arc::clone(&self.schema)
+    }
+
+    pub fn canceller(&self) -> QueryCanceller {
+        QueryCanceller {
+            query: Arc::clone(&self.query),
+            remote: self.remote.clone(),
+        }
+    }
+
+    fn forget_remote_streams(&self) {
+        if let Some((transport, query_id)) = &self.remote {
+            transport.forget_query(*query_id);
+        }
     }
 
     /// The next result batch; `None` at the end. Blocks the calling thread, which must
@@ -186,6 +351,7 @@ impl QueryStream {
         let (_, closed) = flume::bounded(1);
         drop(std::mem::replace(&mut self.results, closed));
         let _ = self.finished_signal.recv();
+        self.forget_remote_streams();
         self.query
             .take_error()
             .map(|error| Err(QueryError::from(error)))
@@ -208,6 +374,7 @@ impl Drop for QueryStream {
     fn drop(&mut self) {
         if !self.done {
             self.query.cancel();
+            self.forget_remote_streams();
         }
     }
 }

@@ -2,6 +2,8 @@
 //! query tasks; parsing and planning stay on the caller's thread, so a slow plan never
 //! freezes a data core.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::thread::JoinHandle;
 
 use glommio::{LocalExecutorBuilder, Placement};
@@ -9,8 +11,13 @@ use glommio::{LocalExecutorBuilder, Placement};
 use super::task::{run_task, TaskSpec};
 use crate::error::{ErrorCode, QueryError, QueryResult};
 
+/// Work handed to a core's executor from another thread: it builds its future there,
+/// so the future itself need not be `Send` (glommio sockets are not).
+pub type CoreJob = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()>>> + Send>;
+
 enum CoreCommand {
     Run(Box<TaskSpec>),
+    Spawn(CoreJob),
 }
 
 /// A running set of per-core executors. Dropping it stops them.
@@ -42,6 +49,9 @@ impl Runtime {
                             CoreCommand::Run(spec) => {
                                 glommio::spawn_local(run_task(*spec)).detach();
                             }
+                            CoreCommand::Spawn(job) => {
+                                glommio::spawn_local(job()).detach();
+                            }
                         }
                     }
                 })
@@ -72,6 +82,18 @@ impl Runtime {
     pub(crate) fn submit(&self, core: usize, spec: TaskSpec) -> QueryResult<()> {
         self.submit[core]
             .send(CoreCommand::Run(Box::new(spec)))
+            .map_err(|_| QueryError::internal(format!("executor of core {core} has stopped")))
+    }
+}
+
+impl Runtime {
+    /// Runs `job` on `core`'s executor, beside the query tasks.
+    ///
+    /// # Errors
+    /// When that executor has stopped.
+    pub fn spawn_on(&self, core: usize, job: CoreJob) -> QueryResult<()> {
+        self.submit[core % self.submit.len()]
+            .send(CoreCommand::Spawn(job))
             .map_err(|_| QueryError::internal(format!("executor of core {core} has stopped")))
     }
 }

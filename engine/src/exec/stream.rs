@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
 
+use super::exchange::{ExchangeStream, TaskInputs};
 use super::query::QueryState;
 use super::ExecConfig;
 use crate::error::{TaskError, TaskLocation, TaskResult};
@@ -19,7 +20,6 @@ use crate::operators::nested_loop::NestedLoopJoin;
 use crate::operators::sort::Sorter;
 use crate::operators::{evaluate, evaluate_mask, filter};
 use crate::plan::node::{HashJoinNode, JoinKind, NestedLoopJoinNode, Node, ScanNode};
-use crate::plan::ExchangeId;
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
@@ -40,7 +40,7 @@ type Stream = Box<dyn BatchStream>;
 /// Builds the stream tree for one task from a stage's operator tree.
 pub(crate) fn build_stream(
     node: &Node,
-    inputs: &mut Vec<(ExchangeId, flume::Receiver<RecordBatch>)>,
+    inputs: &mut TaskInputs,
     context: &StreamContext,
 ) -> TaskResult<Stream> {
     let batch_rows = context.config.batch_rows;
@@ -130,8 +130,8 @@ pub(crate) fn build_stream(
                 .ok_or_else(|| {
                     TaskError::internal(format!("no receiver for exchange #{}", exchange.0))
                 })?;
-            let (_, receiver) = inputs.swap_remove(position);
-            Box::new(ExchangeStream { receiver })
+            let (_, input) = inputs.swap_remove(position);
+            Box::new(ExchangeStream::new(input))
         }
     })
 }
@@ -304,7 +304,7 @@ struct HashJoinStream {
 impl HashJoinStream {
     fn new(
         node: &HashJoinNode,
-        inputs: &mut Vec<(ExchangeId, flume::Receiver<RecordBatch>)>,
+        inputs: &mut TaskInputs,
         context: &StreamContext,
     ) -> TaskResult<Self> {
         let left = build_stream(&node.left, inputs, context)?;
@@ -390,7 +390,7 @@ struct NestedLoopStream {
 impl NestedLoopStream {
     fn new(
         node: &NestedLoopJoinNode,
-        inputs: &mut Vec<(ExchangeId, flume::Receiver<RecordBatch>)>,
+        inputs: &mut TaskInputs,
         context: &StreamContext,
     ) -> TaskResult<Self> {
         Ok(NestedLoopStream {
@@ -490,17 +490,5 @@ impl BatchStream for UnionStream {
             }
             Ok(None)
         })
-    }
-}
-
-struct ExchangeStream {
-    receiver: flume::Receiver<RecordBatch>,
-}
-
-impl BatchStream for ExchangeStream {
-    fn next(&mut self) -> BoxFuture<'_, TaskResult<Option<RecordBatch>>> {
-        // A closed channel means every producer finished (or failed, which the query
-        // records and reports instead of this task's partial result).
-        Box::pin(async move { Ok(self.receiver.recv_async().await.ok()) })
     }
 }

@@ -5,22 +5,37 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use futures_lite::FutureExt;
+use percore_net::StreamId;
 
+use super::exchange::TaskInputs;
 use super::query::QueryState;
+use super::remote::{RemoteSender, Transport};
 use super::stream::{build_stream, StreamContext};
 use super::ExecConfig;
 use crate::error::{ErrorCode, TaskError, TaskLocation, TaskResult};
 use crate::operators::partition::HashPartitioner;
-use crate::plan::{ExchangeId, ExchangeKind, Stage};
+use crate::plan::{ExchangeKind, Stage};
+
+/// One consumer task of an exchange, as the producer sees it.
+pub(crate) enum Target {
+    Local(flume::Sender<RecordBatch>),
+    /// On another node: a stream over the network, opened when the task starts.
+    Remote {
+        node: usize,
+        stream: StreamId,
+    },
+}
 
 /// Where a task's output rows go.
 pub(crate) enum TaskOutput {
-    /// To the consumers of an exchange; `senders[t]` feeds consumer task `t`.
+    /// To the consumers of an exchange; `targets[t]` is consumer task `t`.
     Exchange {
         kind: ExchangeKind,
-        senders: Vec<flume::Sender<RecordBatch>>,
+        targets: Vec<Target>,
+        schema: SchemaRef,
     },
     /// Straight to the client.
     Client(flume::Sender<RecordBatch>),
@@ -32,9 +47,11 @@ pub(crate) struct TaskSpec {
     pub stage: Arc<Stage>,
     pub location: TaskLocation,
     /// Receivers of the exchanges this stage reads, for this partition.
-    pub inputs: Vec<(ExchangeId, flume::Receiver<RecordBatch>)>,
+    pub inputs: TaskInputs,
     pub output: TaskOutput,
     pub config: ExecConfig,
+    /// The data plane, when the query spans nodes.
+    pub transport: Option<Arc<Transport>>,
 }
 
 /// Runs a task to completion and reports its outcome to the query.
@@ -68,6 +85,7 @@ async fn drive(spec: TaskSpec) -> TaskResult<()> {
         inputs,
         output,
         config,
+        transport,
     } = spec;
     let context = StreamContext {
         query: Arc::clone(&query),
@@ -76,80 +94,132 @@ async fn drive(spec: TaskSpec) -> TaskResult<()> {
     };
     let mut inputs = inputs;
     let mut root = build_stream(&stage.root, &mut inputs, &context)?;
-    let mut sink = OutputSink::new(output);
+    let mut sink = OutputSink::open(output, transport.as_ref()).await?;
     while let Some(batch) = root.next().await? {
         query.check_cancelled()?;
         if batch.num_rows() == 0 {
             continue;
         }
-        if !sink.send(batch).await? {
+        if !sink.send(batch, &query).await? {
             // Every consumer is gone (a LIMIT upstream was satisfied): stop early.
             break;
         }
         glommio::yield_if_needed().await;
     }
-    Ok(())
+    sink.finish().await
 }
 
-/// Sends a task's output batches; a consumer that hung up is dropped from the list.
+/// Sends a task's output batches; a consumer that hung up is skipped from then on.
 struct OutputSink {
     kind: Option<ExchangeKind>,
-    senders: Vec<Option<flume::Sender<RecordBatch>>>,
+    slots: Vec<Slot>,
     partitioner: Option<HashPartitioner>,
 }
 
-impl OutputSink {
-    fn new(output: TaskOutput) -> Self {
-        match output {
-            TaskOutput::Client(sender) => OutputSink {
-                kind: None,
-                senders: vec![Some(sender)],
-                partitioner: None,
-            },
-            TaskOutput::Exchange { kind, senders } => {
-                let partitioner = match &kind {
-                    ExchangeKind::Hash { keys } => {
-                        Some(HashPartitioner::new(keys.clone(), senders.len()))
-                    }
-                    _ => None,
-                };
-                OutputSink {
-                    kind: Some(kind),
-                    senders: senders.into_iter().map(Some).collect(),
-                    partitioner,
-                }
-            }
+enum Slot {
+    Local(Option<flume::Sender<RecordBatch>>),
+    Remote { sender: RemoteSender, open: bool },
+}
+
+impl Slot {
+    fn is_open(&self) -> bool {
+        match self {
+            Slot::Local(sender) => sender.is_some(),
+            Slot::Remote { open, .. } => *open,
         }
     }
 
+    /// Waits for room (backpressure); forgets a consumer that hung up.
+    async fn send(&mut self, batch: RecordBatch, query: &QueryState) -> TaskResult<()> {
+        match self {
+            Slot::Local(slot) => {
+                if let Some(sender) = slot {
+                    if sender.send_async(batch).await.is_err() {
+                        *slot = None;
+                    }
+                }
+            }
+            Slot::Remote { sender, open } => {
+                if *open {
+                    *open = sender.send(&batch, query).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl OutputSink {
+    async fn open(output: TaskOutput, transport: Option<&Arc<Transport>>) -> TaskResult<Self> {
+        let (kind, targets, schema) = match output {
+            TaskOutput::Client(sender) => {
+                return Ok(OutputSink {
+                    kind: None,
+                    slots: vec![Slot::Local(Some(sender))],
+                    partitioner: None,
+                })
+            }
+            TaskOutput::Exchange {
+                kind,
+                targets,
+                schema,
+            } => (kind, targets, schema),
+        };
+        let partitioner = match &kind {
+            ExchangeKind::Hash { keys } => Some(HashPartitioner::new(keys.clone(), targets.len())),
+            _ => None,
+        };
+        let mut slots = Vec::with_capacity(targets.len());
+        for target in targets {
+            slots.push(match target {
+                Target::Local(sender) => Slot::Local(Some(sender)),
+                Target::Remote { node, stream } => {
+                    let transport = transport.ok_or_else(|| {
+                        TaskError::internal("a remote exchange target without a transport")
+                    })?;
+                    Slot::Remote {
+                        sender: RemoteSender::open(transport, node, stream, &schema).await?,
+                        open: true,
+                    }
+                }
+            });
+        }
+        Ok(OutputSink {
+            kind: Some(kind),
+            slots,
+            partitioner,
+        })
+    }
+
     /// Returns false once no consumer is left.
-    async fn send(&mut self, batch: RecordBatch) -> TaskResult<bool> {
+    async fn send(&mut self, batch: RecordBatch, query: &QueryState) -> TaskResult<bool> {
         match (&self.kind, &mut self.partitioner) {
             (Some(ExchangeKind::Hash { .. }), Some(partitioner)) => {
                 let pieces = partitioner.split(&batch)?;
                 for (target, piece) in pieces.into_iter().enumerate() {
                     if let Some(piece) = piece {
-                        send_to(&mut self.senders[target], piece).await;
+                        self.slots[target].send(piece, query).await?;
                     }
                 }
             }
             (Some(ExchangeKind::Broadcast), _) => {
-                for sender in &mut self.senders {
-                    send_to(sender, batch.clone()).await;
+                for slot in &mut self.slots {
+                    slot.send(batch.clone(), query).await?;
                 }
             }
-            _ => send_to(&mut self.senders[0], batch).await,
+            _ => self.slots[0].send(batch, query).await?,
         }
-        Ok(self.senders.iter().any(Option::is_some))
+        Ok(self.slots.iter().any(Slot::is_open))
     }
-}
 
-/// Waits for room in the channel (backpressure); forgets a consumer that hung up.
-async fn send_to(slot: &mut Option<flume::Sender<RecordBatch>>, batch: RecordBatch) {
-    if let Some(sender) = slot {
-        if sender.send_async(batch).await.is_err() {
-            *slot = None;
+    /// Tells remote consumers this source is done (local ones see the channel close).
+    async fn finish(&mut self) -> TaskResult<()> {
+        for slot in &mut self.slots {
+            if let Slot::Remote { sender, .. } = slot {
+                sender.finish().await?;
+            }
         }
+        Ok(())
     }
 }
 

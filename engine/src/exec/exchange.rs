@@ -1,0 +1,74 @@
+//! The consuming end of an exchange for one task: batches from producers on this
+//! node (a bounded channel: they wait when it is full) and from producers on other
+//! nodes (a channel bounded by their credit windows).
+
+use arrow::record_batch::RecordBatch;
+
+use super::remote::RemoteBatch;
+use super::stream::{BatchStream, BoxFuture};
+use crate::error::TaskResult;
+use crate::plan::ExchangeId;
+
+pub(crate) struct ExchangeInput {
+    pub local: flume::Receiver<RecordBatch>,
+    pub remote: Option<flume::Receiver<RemoteBatch>>,
+}
+
+/// The inputs of one task, by exchange.
+pub(crate) type TaskInputs = Vec<(ExchangeId, ExchangeInput)>;
+
+pub(crate) struct ExchangeStream {
+    local: Option<flume::Receiver<RecordBatch>>,
+    remote: Option<flume::Receiver<RemoteBatch>>,
+    /// Alternates which side is polled first, so neither starves the other.
+    remote_first: bool,
+}
+
+impl ExchangeStream {
+    pub fn new(input: ExchangeInput) -> Self {
+        ExchangeStream {
+            local: Some(input.local),
+            remote: input.remote,
+            remote_first: false,
+        }
+    }
+
+    async fn next_batch(&mut self) -> Option<RecordBatch> {
+        loop {
+            let received = match (&self.local, &self.remote) {
+                (None, None) => return None,
+                (Some(local), None) => Received::Local(local.recv_async().await.ok()),
+                (None, Some(remote)) => Received::Remote(remote.recv_async().await.ok()),
+                (Some(local), Some(remote)) => {
+                    let local = async { Received::Local(local.recv_async().await.ok()) };
+                    let remote = async { Received::Remote(remote.recv_async().await.ok()) };
+                    self.remote_first = !self.remote_first;
+                    if self.remote_first {
+                        futures_lite::future::or(remote, local).await
+                    } else {
+                        futures_lite::future::or(local, remote).await
+                    }
+                }
+            };
+            // A closed side means all its producers finished (or failed, which the
+            // query records and reports instead of this task's partial result).
+            match received {
+                Received::Local(Some(batch)) => return Some(batch),
+                Received::Remote(Some(delivered)) => return Some(delivered.batch),
+                Received::Local(None) => self.local = None,
+                Received::Remote(None) => self.remote = None,
+            }
+        }
+    }
+}
+
+enum Received {
+    Local(Option<RecordBatch>),
+    Remote(Option<RemoteBatch>),
+}
+
+impl BatchStream for ExchangeStream {
+    fn next(&mut self) -> BoxFuture<'_, TaskResult<Option<RecordBatch>>> {
+        Box::pin(async move { Ok(self.next_batch().await) })
+    }
+}

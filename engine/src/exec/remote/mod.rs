@@ -1,0 +1,180 @@
+//! Exchanges between nodes. A producer task sends its batches to a consumer on another
+//! node as Arrow IPC messages in checksummed frames over an io_uring TCP connection,
+//! one connection per (sending core, peer node), shared by every stream between them.
+//!
+//! Flow control is per stream (query, exchange, source task, target task): a sender
+//! starts with `credit_window` frames of credit and sends one frame per credit; the
+//! receiver returns a credit when the consumer task takes the batch. A slow consumer
+//! therefore stops its producers without holding up other streams on the socket, and
+//! at most `credit_window` frames per stream sit in the consumer's memory.
+
+mod link;
+mod receive;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arrow::record_batch::RecordBatch;
+use percore_net::{FrameKind, StreamId};
+
+pub(crate) use link::RemoteSender;
+pub use receive::adopt_data_connection;
+
+/// The first bytes on a data connection, before any frame.
+pub const DATA_HELLO: &[u8; 8] = b"PCRDATA1";
+
+#[derive(Debug, Clone, Copy)]
+pub struct TransportConfig {
+    /// Frames a stream may have in flight before its sender waits for credit.
+    pub credit_window: u32,
+    /// Frames larger than this are refused by the receiver before allocation.
+    pub max_frame_bytes: usize,
+    /// Senders split batches so that frames stay near this size.
+    pub target_frame_bytes: usize,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        TransportConfig {
+            credit_window: 4,
+            max_frame_bytes: 256 << 20,
+            target_frame_bytes: 8 << 20,
+        }
+    }
+}
+
+/// A batch that came over the network; dropping it returns its frame's credit.
+pub(crate) struct RemoteBatch {
+    pub batch: RecordBatch,
+    pub(crate) _credit: Option<CreditReturn>,
+}
+
+/// Sends one credit back to the stream's sender when dropped.
+pub(crate) struct CreditReturn {
+    stream: StreamId,
+    replies: flume::Sender<(FrameKind, StreamId)>,
+}
+
+impl Drop for CreditReturn {
+    fn drop(&mut self) {
+        let _ = self.replies.send((FrameKind::Credit, self.stream));
+    }
+}
+
+/// The consumer side of one (query, exchange, target task): the channel remote batches
+/// go into, open until every remote source task has sent its end.
+struct Inbound {
+    sender: flume::Sender<RemoteBatch>,
+    remaining_sources: usize,
+}
+
+type InboundKey = (u64, u32, u16);
+
+fn inbound_key(stream: StreamId) -> InboundKey {
+    (stream.query, stream.exchange, stream.target_partition)
+}
+
+/// This node's end of the data plane: peer addresses and the inbound streams of the
+/// queries running here. Shared by all cores.
+pub struct Transport {
+    node: usize,
+    peers: Vec<SocketAddr>,
+    config: TransportConfig,
+    inbound: Mutex<HashMap<InboundKey, Inbound>>,
+    pub stats: TransportStats,
+}
+
+/// Counters for EXPLAIN ANALYZE and the benchmark.
+#[derive(Debug, Default)]
+pub struct TransportStats {
+    pub bytes_sent: AtomicU64,
+    pub frames_sent: AtomicU64,
+    pub bytes_received: AtomicU64,
+}
+
+impl Transport {
+    /// `peers[n]` is the internal address of node `n` (this node included).
+    pub fn new(node: usize, peers: Vec<SocketAddr>, config: TransportConfig) -> Arc<Transport> {
+        Arc::new(Transport {
+            node,
+            peers,
+            config,
+            inbound: Mutex::new(HashMap::new()),
+            stats: TransportStats::default(),
+        })
+    }
+
+    pub fn node(&self) -> usize {
+        self.node
+    }
+
+    pub fn config(&self) -> TransportConfig {
+        self.config
+    }
+
+    fn peer_address(&self, node: usize) -> Option<SocketAddr> {
+        self.peers.get(node).copied()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<InboundKey, Inbound>> {
+        self.inbound.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Opens the receiving end of a stream group before any peer may send to it.
+    pub(crate) fn register_inbound(
+        &self,
+        query: u64,
+        exchange: u32,
+        target: u16,
+        sender: flume::Sender<RemoteBatch>,
+        remote_sources: usize,
+    ) {
+        self.lock().insert(
+            (query, exchange, target),
+            Inbound {
+                sender,
+                remaining_sources: remote_sources,
+            },
+        );
+    }
+
+    /// A weak handle: once the query is forgotten the channel closes even while a
+    /// connection still remembers the stream.
+    fn inbound_sender(&self, stream: StreamId) -> Option<flume::WeakSender<RemoteBatch>> {
+        self.lock()
+            .get(&inbound_key(stream))
+            .map(|inbound| inbound.sender.downgrade())
+    }
+
+    /// A remote source task finished; the last one closes the consumer's channel.
+    fn source_finished(&self, stream: StreamId) {
+        let mut inbound = self.lock();
+        let key = inbound_key(stream);
+        if let Some(entry) = inbound.get_mut(&key) {
+            entry.remaining_sources = entry.remaining_sources.saturating_sub(1);
+            if entry.remaining_sources == 0 {
+                inbound.remove(&key);
+            }
+        }
+    }
+
+    /// Drops every inbound stream of a query: its consumers see their inputs end (and
+    /// then the cancel flag), late frames are refused.
+    pub fn forget_query(&self, query: u64) {
+        self.lock().retain(|(q, _, _), _| *q != query);
+    }
+
+    /// Inbound streams still open, for tests that check nothing leaks.
+    pub fn open_inbound_streams(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn count_sent(&self, bytes: usize) {
+        self.stats
+            .bytes_sent
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+        self.stats.frames_sent.fetch_add(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,178 @@
+//! The receiving side: a peer's data connection, served on one core. Frames are
+//! decoded as they arrive and handed to the consumer tasks' channels (on any core);
+//! credits and hang-ups go back on the same connection.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::buffer::Buffer;
+use arrow::ipc::reader::StreamDecoder;
+use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use percore_net::{FrameHeader, FrameKind, StreamId, HEADER_BYTES};
+
+use super::{CreditReturn, RemoteBatch, Transport};
+use crate::error::QueryResult;
+use crate::exec::runtime::Runtime;
+
+/// Serves a data connection whose hello the caller has read, on `core`'s executor.
+///
+/// # Errors
+/// When that executor has stopped.
+pub fn adopt_data_connection(
+    runtime: &Runtime,
+    core: usize,
+    connection: std::net::TcpStream,
+    transport: Arc<Transport>,
+) -> QueryResult<()> {
+    runtime.spawn_on(
+        core,
+        Box::new(move || {
+            Box::pin(async move {
+                let peer = connection
+                    .peer_addr()
+                    .map_or_else(|_| "?".to_string(), |a| a.to_string());
+                if let Err(why) = serve(connection, &transport).await {
+                    eprintln!("percore: data connection from {peer} dropped: {why}");
+                }
+            })
+        }),
+    )
+}
+
+struct OpenStream {
+    decoder: StreamDecoder,
+    channel: Option<flume::WeakSender<RemoteBatch>>,
+}
+
+async fn serve(connection: std::net::TcpStream, transport: &Arc<Transport>) -> Result<(), String> {
+    connection
+        .set_nonblocking(true)
+        .map_err(|e| e.to_string())?;
+    let _ = connection.set_nodelay(true);
+    // SAFETY: the descriptor comes from a socket this function owns and gives up here.
+    let socket = unsafe {
+        use std::os::fd::{FromRawFd, IntoRawFd};
+        TcpStream::from_raw_fd(connection.into_raw_fd())
+    };
+    let (mut reader, writer) = futures_lite::io::split(socket);
+    let (replies, outgoing) = flume::unbounded::<(FrameKind, StreamId)>();
+    // Ends once every batch still holding a credit is consumed or dropped.
+    glommio::spawn_local(write_replies(writer, outgoing)).detach();
+    let max_frame_bytes = transport.config().max_frame_bytes;
+    let mut streams: HashMap<StreamId, OpenStream> = HashMap::new();
+    let outcome = loop {
+        let mut header = [0u8; HEADER_BYTES];
+        match reader.read_exact(&mut header).await {
+            Ok(()) => {}
+            // The peer closed between frames: a clean end.
+            Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => break Ok(()),
+            Err(error) => break Err(error.to_string()),
+        }
+        let header = match FrameHeader::parse(&header, max_frame_bytes) {
+            Ok(header) => header,
+            Err(error) => break Err(error.to_string()),
+        };
+        // Bounded by `max_frame_bytes`, checked above before this allocation.
+        let mut payload = vec![0u8; header.payload_bytes];
+        if let Err(error) = reader.read_exact(&mut payload).await {
+            break Err(error.to_string());
+        }
+        if let Err(error) = header.verify(&payload) {
+            break Err(error.to_string());
+        }
+        transport.stats.bytes_received.fetch_add(
+            (HEADER_BYTES + payload.len()) as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        let stream = header.stream;
+        match header.kind {
+            FrameKind::Data => {
+                let open = streams.entry(stream).or_insert_with(|| OpenStream {
+                    decoder: StreamDecoder::new(),
+                    channel: transport.inbound_sender(stream),
+                });
+                if let Err(error) = deliver(open, stream, payload, &replies) {
+                    break Err(error);
+                }
+            }
+            FrameKind::End => {
+                streams.remove(&stream);
+                transport.source_finished(stream);
+            }
+            kind => break Err(format!("unexpected {kind:?} frame on a data connection")),
+        }
+        glommio::yield_if_needed().await;
+    };
+    outcome
+}
+
+/// Decodes one data frame and hands its batch to the consumer; the batch carries the
+/// frame's credit. A consumer that is gone gets an end back, so its sender stops.
+fn deliver(
+    open: &mut OpenStream,
+    stream: StreamId,
+    payload: Vec<u8>,
+    replies: &flume::Sender<(FrameKind, StreamId)>,
+) -> Result<(), String> {
+    let mut buffer = Buffer::from_vec(payload);
+    let mut batches = Vec::new();
+    while !buffer.is_empty() {
+        match open.decoder.decode(&mut buffer) {
+            Ok(Some(batch)) => batches.push(batch),
+            Ok(None) => {}
+            Err(error) => return Err(format!("bad Arrow IPC data on stream {stream:?}: {error}")),
+        }
+    }
+    if batches.is_empty() {
+        let _ = replies.send((FrameKind::Credit, stream));
+        return Ok(());
+    }
+    let consumer = open.channel.as_ref().and_then(flume::WeakSender::upgrade);
+    let Some(consumer) = consumer else {
+        open.channel = None;
+        let _ = replies.send((FrameKind::End, stream));
+        return Ok(());
+    };
+    let last = batches.len().saturating_sub(1);
+    for (index, batch) in batches.into_iter().enumerate() {
+        let credit = (index == last).then(|| CreditReturn {
+            stream,
+            replies: replies.clone(),
+        });
+        if consumer
+            .send(RemoteBatch {
+                batch,
+                _credit: credit,
+            })
+            .is_err()
+        {
+            open.channel = None;
+            let _ = replies.send((FrameKind::End, stream));
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+async fn write_replies(
+    mut writer: futures_lite::io::WriteHalf<TcpStream>,
+    outgoing: flume::Receiver<(FrameKind, StreamId)>,
+) {
+    while let Ok((kind, stream)) = outgoing.recv_async().await {
+        let payload = if kind == FrameKind::Credit {
+            1u32.to_le_bytes().to_vec()
+        } else {
+            Vec::new()
+        };
+        let header = FrameHeader::encode(kind, stream, &payload);
+        let written = async {
+            writer.write_all(&header).await?;
+            writer.write_all(&payload).await
+        }
+        .await;
+        if written.is_err() {
+            return;
+        }
+    }
+}
