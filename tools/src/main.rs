@@ -1,14 +1,19 @@
 //! `percore`: the one binary. `percore sql` runs SQL against an embedded local
-//! cluster (one executor per core) over generated TPC-H data.
+//! cluster (one executor per core) over generated TPC-H data, or against a running
+//! cluster with `--connect`; `percore node` runs one node of a cluster; `percore
+//! cluster up` runs a whole cluster of nodes on this machine.
 
 mod bench;
+mod cluster;
 mod output;
 mod shell;
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use percore_engine::session::{Cluster, ClusterConfig};
+use percore_server::pgwire::client::Client;
 
 use output::Format;
 
@@ -32,6 +37,13 @@ enum Command {
         #[command(subcommand)]
         suite: BenchSuite,
     },
+    /// Run one node of a cluster (until SIGTERM or Ctrl-C).
+    Node(cluster::NodeArgs),
+    /// Local clusters of node processes.
+    Cluster {
+        #[command(subcommand)]
+        action: cluster::ClusterAction,
+    },
 }
 
 #[derive(Subcommand)]
@@ -43,6 +55,10 @@ enum BenchSuite {
 
 #[derive(clap::Args)]
 struct SqlArgs {
+    /// Connect to a running node (HOST:PORT, its PostgreSQL port) instead of starting
+    /// an embedded cluster.
+    #[arg(long)]
+    connect: Option<String>,
     /// Generate TPC-H at this scale factor, each core generating its own partition.
     #[arg(long, default_value_t = 0.1)]
     tpch: f64,
@@ -76,6 +92,8 @@ fn main() -> ExitCode {
         Command::Bench {
             suite: BenchSuite::Tpch(args),
         } => bench::run_tpch(args),
+        Command::Node(args) => cluster::run_node(args),
+        Command::Cluster { action } => cluster::run(action),
     }
 }
 
@@ -86,6 +104,22 @@ fn run_sql(args: SqlArgs) -> ExitCode {
     if cores == 0 || args.batch_size == 0 || args.exchange_buffer == 0 {
         eprintln!("error: --cores, --batch-size and --exchange-buffer must be at least 1");
         return ExitCode::from(2);
+    }
+    let options = shell::Options {
+        format: args.format,
+        timing: args.timing,
+    };
+    if let Some(address) = &args.connect {
+        let client = match Client::connect(address.as_str(), Duration::from_secs(10)) {
+            Ok(client) => client,
+            Err(error) => {
+                eprintln!("error: cannot connect to {address}: {error}");
+                return ExitCode::from(2);
+            }
+        };
+        return run_statements(client, &args, &options, || {
+            eprintln!("percore: connected to {address}. End statements with ';', \\q quits.")
+        });
     }
     let config = ClusterConfig::new(cores)
         .with_batch_rows(args.batch_size)
@@ -98,26 +132,34 @@ fn run_sql(args: SqlArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let options = shell::Options {
-        format: args.format,
-        timing: args.timing,
-    };
-    if args.command.is_none() && args.file.is_none() {
+    run_statements(&cluster, &args, &options, || {
         eprintln!(
             "percore: TPC-H SF {} on {cores} cores, generated in {:.2}s. End statements with ';', \\q quits.",
             args.tpch,
             started.elapsed().as_secs_f64()
-        );
-        shell::interactive(&cluster, &options);
+        )
+    })
+}
+
+/// Runs -c and -f, or the interactive shell when neither is given.
+fn run_statements(
+    mut backend: impl shell::Backend,
+    args: &SqlArgs,
+    options: &shell::Options,
+    greeting: impl FnOnce(),
+) -> ExitCode {
+    if args.command.is_none() && args.file.is_none() {
+        greeting();
+        shell::interactive(&mut backend, options);
         return ExitCode::SUCCESS;
     }
     let mut ok = true;
     if let Some(sql) = &args.command {
-        ok &= shell::run_script(&cluster, sql, &options);
+        ok &= shell::run_script(&mut backend, sql, options);
     }
     if let Some(path) = &args.file {
         match std::fs::read_to_string(path) {
-            Ok(sql) => ok &= shell::run_script(&cluster, &sql, &options),
+            Ok(sql) => ok &= shell::run_script(&mut backend, &sql, options),
             Err(error) => {
                 eprintln!("error: cannot read {}: {error}", path.display());
                 ok = false;

@@ -4,9 +4,81 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Instant;
 
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
 use percore_engine::session::{Cluster, StatementOutput};
+use percore_engine::sql::split_statements;
+use percore_server::pgwire::client::{Client, Reply};
 
 use crate::output::{print, Format};
+
+/// Where statements run: an embedded cluster, or a node over the PostgreSQL protocol.
+pub trait Backend {
+    /// Runs one statement; the error is the text to show.
+    fn run(&mut self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), String>;
+}
+
+impl Backend for &Cluster {
+    fn run(&mut self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), String> {
+        let output = Cluster::run(self, sql).map_err(|e| e.to_string())?;
+        match output {
+            StatementOutput::Explain(batch) => Ok((batch.schema(), vec![batch])),
+            StatementOutput::Rows(stream) => {
+                let schema = stream.schema();
+                Ok((schema, stream.collect().map_err(|e| e.to_string())?))
+            }
+        }
+    }
+}
+
+impl Backend for Client {
+    fn run(&mut self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), String> {
+        let replies = self
+            .query(sql)
+            .map_err(|e| format!("error: connection to the node failed: {e}"))?;
+        let mut result = None;
+        for reply in replies {
+            match reply {
+                Reply::Error { sqlstate, message } => {
+                    return Err(format!("ERROR {sqlstate}: {message}"))
+                }
+                Reply::Rows { columns, rows } => {
+                    result = Some(text_batch(&columns, &rows).map_err(|e| e.to_string())?);
+                }
+                Reply::Command(_) | Reply::Empty => {}
+            }
+        }
+        let empty = Arc::new(Schema::empty());
+        Ok(result.unwrap_or((empty, Vec::new())))
+    }
+}
+
+/// A result that arrived as text, as one batch of string columns.
+fn text_batch(
+    columns: &[percore_server::pgwire::client::Column],
+    rows: &[Vec<Option<String>>],
+) -> Result<(SchemaRef, Vec<RecordBatch>), arrow::error::ArrowError> {
+    let schema = Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|c| Field::new(&c.name, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ));
+    let arrays: Vec<ArrayRef> = (0..columns.len())
+        .map(|i| {
+            Arc::new(
+                rows.iter()
+                    .map(|row| row.get(i).cloned().flatten())
+                    .collect::<StringArray>(),
+            ) as ArrayRef
+        })
+        .collect();
+    let batch = RecordBatch::try_new(Arc::clone(&schema), arrays)?;
+    Ok((schema, vec![batch]))
+}
 
 pub struct Options {
     pub format: Format,
@@ -14,16 +86,16 @@ pub struct Options {
 }
 
 /// Runs every `;`-separated statement in `script`; returns false if any failed.
-pub fn run_script(cluster: &Cluster, script: &str, options: &Options) -> bool {
+pub fn run_script(backend: &mut dyn Backend, script: &str, options: &Options) -> bool {
     let mut ok = true;
     for statement in split_statements(script) {
-        ok &= run_statement(cluster, &statement, options);
+        ok &= run_statement(backend, &statement, options);
     }
     ok
 }
 
 /// Reads statements from stdin until end of input or `\q`.
-pub fn interactive(cluster: &Cluster, options: &Options) {
+pub fn interactive(backend: &mut dyn Backend, options: &Options) {
     let stdin = std::io::stdin();
     let prompt = stdin.is_terminal();
     let mut buffer = String::new();
@@ -49,25 +121,19 @@ pub fn interactive(cluster: &Cluster, options: &Options) {
         buffer.push('\n');
         if trimmed.ends_with(';') {
             for statement in split_statements(&buffer) {
-                run_statement(cluster, &statement, options);
+                run_statement(backend, &statement, options);
             }
             buffer.clear();
         }
     }
     if !buffer.trim().is_empty() {
-        run_script(cluster, &buffer, options);
+        run_script(backend, &buffer, options);
     }
 }
 
-fn run_statement(cluster: &Cluster, sql: &str, options: &Options) -> bool {
+fn run_statement(backend: &mut dyn Backend, sql: &str, options: &Options) -> bool {
     let started = Instant::now();
-    let result = cluster.run(sql).and_then(|output| match output {
-        StatementOutput::Explain(batch) => Ok((batch.schema(), vec![batch])),
-        StatementOutput::Rows(stream) => {
-            let schema = stream.schema();
-            Ok((schema, stream.collect()?))
-        }
-    });
+    let result = backend.run(sql);
     match result {
         Ok((schema, batches)) => {
             if let Err(error) = print(options.format, &schema, &batches) {
@@ -87,53 +153,5 @@ fn run_statement(cluster: &Cluster, sql: &str, options: &Options) -> bool {
             eprintln!("{error}");
             false
         }
-    }
-}
-
-/// Splits on `;` outside quotes and `--` comments; drops empty statements.
-pub fn split_statements(script: &str) -> Vec<String> {
-    let mut statements = Vec::new();
-    let mut current = String::new();
-    let mut quote: Option<char> = None;
-    let mut chars = script.chars().peekable();
-    while let Some(ch) = chars.next() {
-        match (quote, ch) {
-            (Some(open), c) if c == open => {
-                quote = None;
-                current.push(c);
-            }
-            (Some(_), c) => current.push(c),
-            (None, '\'' | '"') => {
-                quote = Some(ch);
-                current.push(ch);
-            }
-            (None, '-') if chars.peek() == Some(&'-') => {
-                for c in chars.by_ref() {
-                    if c == '\n' {
-                        current.push('\n');
-                        break;
-                    }
-                }
-            }
-            (None, ';') => statements.push(std::mem::take(&mut current)),
-            (None, c) => current.push(c),
-        }
-    }
-    statements.push(current);
-    statements
-        .into_iter()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split_statements;
-
-    #[test]
-    fn splits_outside_quotes_and_comments() {
-        let statements = split_statements("select ';' ; -- a; comment\nselect 2;;");
-        assert_eq!(statements, vec!["select ';'", "select 2"]);
     }
 }

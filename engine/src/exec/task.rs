@@ -118,7 +118,10 @@ struct OutputSink {
 
 enum Slot {
     Local(Option<flume::Sender<RecordBatch>>),
-    Remote { sender: RemoteSender, open: bool },
+    Remote {
+        sender: Box<RemoteSender>,
+        open: bool,
+    },
 }
 
 impl Slot {
@@ -178,7 +181,9 @@ impl OutputSink {
                         TaskError::internal("a remote exchange target without a transport")
                     })?;
                     Slot::Remote {
-                        sender: RemoteSender::open(transport, node, stream, &schema).await?,
+                        sender: Box::new(
+                            RemoteSender::open(transport, node, stream, &schema).await?,
+                        ),
                         open: true,
                     }
                 }

@@ -5,6 +5,7 @@
 pub mod guard;
 pub mod parse;
 pub mod provider;
+mod split;
 
 use datafusion_common::config::ConfigOptions;
 use datafusion_expr::LogicalPlan;
@@ -18,6 +19,7 @@ use crate::catalog::Catalog;
 use crate::error::{ErrorCode, QueryError, QueryResult};
 pub use provider::FunctionRegistry;
 use provider::PlanningContext;
+pub use split::split_statements;
 
 /// A parsed statement, sorted into what Percore does with it.
 #[derive(Debug)]

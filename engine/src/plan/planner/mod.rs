@@ -200,8 +200,14 @@ impl Planner<'_> {
         let mut read_columns = projection.clone();
         for filter in &scan.filters {
             reject_subqueries(filter)?;
-            for column in filter.column_refs() {
-                let index = full_schema.index_of_column(column)?;
+            // `column_refs` is a hash set: sort, so every node plans the same columns.
+            let mut indices = filter
+                .column_refs()
+                .into_iter()
+                .map(|column| full_schema.index_of_column(column))
+                .collect::<Result<Vec<_>, _>>()?;
+            indices.sort_unstable();
+            for index in indices {
                 if !read_columns.contains(&index) {
                     read_columns.push(index);
                 }

@@ -1,0 +1,175 @@
+//! A node's configuration: from a TOML file shared by the whole cluster (each node
+//! picks its entry with `--node-id`), or from flags alone.
+//!
+//! ```toml
+//! cores_per_node = 1
+//! tpch = 0.01               # generate TPC-H at this scale factor
+//! [[nodes]]
+//! internal = "127.0.0.1:7100"   # control and data between nodes
+//! client = "127.0.0.1:5432"     # PostgreSQL protocol for clients
+//! [[nodes]]
+//! internal = "127.0.0.1:7101"
+//! client = "127.0.0.1:5433"
+//! ```
+
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+
+/// Everything a node needs to start; every node of a cluster must agree on all of it
+/// but `node_id` (checked when a query is prepared).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeConfig {
+    pub node_id: usize,
+    /// Internal (control and data) address of every node, this one included.
+    pub peers: Vec<SocketAddr>,
+    /// Where this node serves PostgreSQL clients.
+    pub client: SocketAddr,
+    pub cores_per_node: usize,
+    /// TPC-H scale factor of the generated data; each node generates its partitions.
+    pub tpch_scale: f64,
+    pub batch_rows: usize,
+    pub exchange_buffer_batches: usize,
+    /// Frames in flight per stream between nodes before the sender waits.
+    pub credit_window: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    cores_per_node: usize,
+    tpch: f64,
+    #[serde(default)]
+    batch_rows: Option<usize>,
+    #[serde(default)]
+    exchange_buffer_batches: Option<usize>,
+    #[serde(default)]
+    credit_window: Option<u32>,
+    nodes: Vec<FileNode>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileNode {
+    internal: SocketAddr,
+    client: SocketAddr,
+}
+
+impl NodeConfig {
+    /// Reads the cluster file and picks node `node_id`'s entry.
+    ///
+    /// # Errors
+    /// A file that cannot be read or parsed, or a node id not in it.
+    pub fn from_toml(text: &str, node_id: usize) -> Result<NodeConfig, String> {
+        let file: FileConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        let node = file.nodes.get(node_id).ok_or_else(|| {
+            format!(
+                "--node-id {node_id} is not in the file, which lists {} nodes",
+                file.nodes.len()
+            )
+        })?;
+        let defaults = NodeConfig::defaults();
+        let config = NodeConfig {
+            node_id,
+            peers: file.nodes.iter().map(|n| n.internal).collect(),
+            client: node.client,
+            cores_per_node: file.cores_per_node,
+            tpch_scale: file.tpch,
+            batch_rows: file.batch_rows.unwrap_or(defaults.batch_rows),
+            exchange_buffer_batches: file
+                .exchange_buffer_batches
+                .unwrap_or(defaults.exchange_buffer_batches),
+            credit_window: file.credit_window.unwrap_or(defaults.credit_window),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// A single node with default settings; callers fill in what they know.
+    pub fn defaults() -> NodeConfig {
+        NodeConfig {
+            node_id: 0,
+            peers: Vec::new(),
+            client: SocketAddr::from(([127, 0, 0, 1], 5432)),
+            cores_per_node: 1,
+            tpch_scale: 0.1,
+            batch_rows: 8192,
+            exchange_buffer_batches: 4,
+            credit_window: 4,
+        }
+    }
+
+    /// # Errors
+    /// The first setting that cannot work, named.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.peers.is_empty() {
+            return Err("the cluster has no nodes (give --peers or a config file)".into());
+        }
+        if self.node_id >= self.peers.len() {
+            return Err(format!(
+                "node id {} is out of range for {} nodes",
+                self.node_id,
+                self.peers.len()
+            ));
+        }
+        if self.cores_per_node == 0 || self.batch_rows == 0 || self.exchange_buffer_batches == 0 {
+            return Err("cores, batch rows and exchange buffers must be at least 1".into());
+        }
+        if self.credit_window == 0 {
+            return Err("the credit window must be at least 1 frame".into());
+        }
+        if self.peers.len() * self.cores_per_node > usize::from(u16::MAX) {
+            return Err(format!(
+                "{} partitions is more than the wire format's {}",
+                self.peers.len() * self.cores_per_node,
+                u16::MAX
+            ));
+        }
+        if !(self.tpch_scale.is_finite() && self.tpch_scale > 0.0) {
+            return Err(format!(
+                "the TPC-H scale factor must be positive, got {}",
+                self.tpch_scale
+            ));
+        }
+        Ok(())
+    }
+
+    /// What every node of one cluster must share; compared when a query is prepared.
+    pub fn cluster_signature(&self) -> String {
+        format!(
+            "nodes={} cores_per_node={} tpch={} batch_rows={}",
+            self.peers.len(),
+            self.cores_per_node,
+            self.tpch_scale,
+            self.batch_rows
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_cluster_file() {
+        let text = r#"
+            cores_per_node = 2
+            tpch = 0.01
+            [[nodes]]
+            internal = "127.0.0.1:7100"
+            client = "127.0.0.1:5432"
+            [[nodes]]
+            internal = "127.0.0.1:7101"
+            client = "127.0.0.1:5433"
+        "#;
+        let config = NodeConfig::from_toml(text, 1).unwrap();
+        assert_eq!(config.peers.len(), 2);
+        assert_eq!(config.client.port(), 5433);
+        assert_eq!(config.cores_per_node, 2);
+        let error = NodeConfig::from_toml(text, 2).unwrap_err();
+        assert!(error.contains("lists 2 nodes"), "{error}");
+        let error = NodeConfig::from_toml("cores_per_node = 1\ntpch = 1\nbogus = 3\nnodes = []", 0)
+            .unwrap_err();
+        assert!(error.contains("bogus"), "{error}");
+    }
+}

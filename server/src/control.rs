@@ -1,0 +1,142 @@
+//! The control channel between nodes: JSON messages in checksummed control frames over
+//! a plain TCP connection, one connection per (query, peer), opened by the coordinator.
+//!
+//! ```text
+//! coordinator                          peer
+//!   Prepare {sql, query id, cluster} ->   plans, wires its exchanges
+//!                                    <-   Prepared {fingerprint} | Finished {error}
+//!   Start | Cancel                   ->   runs its tasks
+//!                                    <-   Heartbeat (every second while running)
+//!   Cancel (on any failure)          ->
+//!                                    <-   Finished {error or none}
+//! ```
+
+use std::io::{Read, Write};
+
+use percore_engine::error::{ErrorCode, QueryError};
+use percore_net::{FrameHeader, FrameKind, StreamId, HEADER_BYTES};
+use serde::{Deserialize, Serialize};
+
+/// The first bytes of a control connection, then the sender's node id (u32 LE).
+pub const CONTROL_HELLO: &[u8; 8] = b"PCRCTRL1";
+/// SQL is at most 1 MiB (the parser guard); messages are far below this.
+const MAX_CONTROL_BYTES: usize = 4 << 20;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Message {
+    Prepare {
+        query_id: u64,
+        coordinator: usize,
+        sql: String,
+        cluster: String,
+    },
+    Prepared {
+        fingerprint: u64,
+    },
+    Start,
+    Cancel {
+        error: WireError,
+    },
+    Heartbeat,
+    Finished {
+        error: Option<WireError>,
+    },
+}
+
+/// A [`QueryError`] on the wire: its SQLSTATE and message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireError {
+    pub sqlstate: String,
+    pub message: String,
+}
+
+impl From<&QueryError> for WireError {
+    fn from(error: &QueryError) -> Self {
+        WireError {
+            sqlstate: error.code.sqlstate().to_string(),
+            message: error.message.clone(),
+        }
+    }
+}
+
+impl From<WireError> for QueryError {
+    fn from(error: WireError) -> Self {
+        QueryError::new(ErrorCode::from_sqlstate(&error.sqlstate), error.message)
+    }
+}
+
+/// # Errors
+/// When the socket fails.
+pub fn write_message(stream: &mut impl Write, message: &Message) -> std::io::Result<()> {
+    let payload = serde_json::to_vec(message).map_err(std::io::Error::other)?;
+    let header = FrameHeader::encode(FrameKind::Control, control_stream(), &payload);
+    let mut frame = Vec::with_capacity(HEADER_BYTES + payload.len());
+    frame.extend_from_slice(&header);
+    frame.extend_from_slice(&payload);
+    stream.write_all(&frame)?;
+    stream.flush()
+}
+
+/// Reads one message; anything malformed is an error and the connection must go.
+///
+/// # Errors
+/// Socket errors, bad frames, or JSON that is not a [`Message`].
+pub fn read_message(stream: &mut impl Read) -> std::io::Result<Message> {
+    let invalid = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidData, why);
+    let mut header = [0u8; HEADER_BYTES];
+    stream.read_exact(&mut header)?;
+    let header =
+        FrameHeader::parse(&header, MAX_CONTROL_BYTES).map_err(|e| invalid(e.to_string()))?;
+    if header.kind != FrameKind::Control {
+        return Err(invalid(format!(
+            "{:?} frame on a control connection",
+            header.kind
+        )));
+    }
+    let mut payload = vec![0u8; header.payload_bytes];
+    stream.read_exact(&mut payload)?;
+    header
+        .verify(&payload)
+        .map_err(|e| invalid(e.to_string()))?;
+    serde_json::from_slice(&payload).map_err(|e| invalid(format!("bad control message: {e}")))
+}
+
+fn control_stream() -> StreamId {
+    StreamId {
+        query: 0,
+        exchange: 0,
+        source_partition: 0,
+        target_partition: 0,
+    }
+}
+
+/// A stable 64-bit FNV-1a hash: every node must compute the same fingerprint.
+pub fn fingerprint(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_and_garbage_is_refused() {
+        let message = Message::Prepare {
+            query_id: 7,
+            coordinator: 1,
+            sql: "select 1".into(),
+            cluster: "nodes=3".into(),
+        };
+        let mut bytes = Vec::new();
+        write_message(&mut bytes, &message).unwrap();
+        assert_eq!(read_message(&mut bytes.as_slice()).unwrap(), message);
+        let error =
+            read_message(&mut &b"GET / HTTP/1.1\r\n\r\n...................."[..]).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
+        let truncated = &bytes[..bytes.len() - 1];
+        assert!(read_message(&mut &truncated[..]).is_err());
+    }
+}

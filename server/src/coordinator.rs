@@ -1,0 +1,296 @@
+//! The coordinator's side of a query: whichever node a client talks to plans the
+//! query, has every peer plan it too and compares plan fingerprints before anything
+//! runs, starts all nodes, streams the final stage's rows to the client as they come,
+//! and turns the first failure anywhere into a cancel everywhere.
+//!
+//! Every node plans from the SQL text rather than receiving a serialized plan: the
+//! plan holds DataFusion expressions and UDFs that have no stable wire form here, the
+//! catalog and planner are deterministic (same data statistics on every node), and the
+//! fingerprint check turns any divergence into a clear error instead of wrong rows.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use percore_engine::error::{ErrorCode, QueryError, QueryResult};
+use percore_engine::exec::query::{QueryCanceller, QueryStream, RemoteParts};
+use percore_engine::plan::explain::explain;
+use percore_engine::session::explain_batch;
+
+use crate::control::{fingerprint, read_message, write_message, Message, WireError, CONTROL_HELLO};
+use crate::node::Node;
+use crate::worker::HEARTBEAT_EVERY;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Planning on a busy peer can take a while; a peer silent this long is lost.
+const PREPARE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Missing this many heartbeats in a row means the peer is lost.
+const MISSED_HEARTBEATS: u32 = 10;
+
+/// What a statement produced.
+pub enum Outcome {
+    Rows(ClusterQuery),
+    Explain(RecordBatch),
+}
+
+struct Peer {
+    node: usize,
+    connection: TcpStream,
+    watcher: Option<JoinHandle<QueryResult<()>>>,
+}
+
+/// A running query, read batch by batch. Dropping it cancels the query everywhere.
+pub struct ClusterQuery {
+    node: Arc<Node>,
+    query_id: u64,
+    stream: QueryStream,
+    peers: Vec<Peer>,
+    done: bool,
+}
+
+impl Node {
+    /// Runs one statement on the whole cluster, this node coordinating.
+    ///
+    /// # Errors
+    /// Planning errors, unreachable peers, or peers that planned differently.
+    pub fn run(self: &Arc<Self>, sql: &str) -> QueryResult<Outcome> {
+        if self.is_shutting_down() {
+            return Err(QueryError::new(
+                ErrorCode::NodeLost,
+                format!("node {} is shutting down", self.config.node_id),
+            ));
+        }
+        let (plan, is_explain) = self.cluster.plan(sql)?;
+        if is_explain {
+            return Ok(Outcome::Explain(explain_batch(&plan)?));
+        }
+        let query_id = self.new_query_id();
+        let me = self.config.node_id;
+        let ours = fingerprint(&explain(&plan));
+        let mut peers = Vec::new();
+        for (node, &address) in self.config.peers.iter().enumerate() {
+            if node == me {
+                continue;
+            }
+            let prepare = Message::Prepare {
+                query_id,
+                coordinator: me,
+                sql: sql.to_string(),
+                cluster: self.config.cluster_signature(),
+            };
+            let connection = dispatch(node, address, me, &prepare).inspect_err(|error| {
+                cancel_all(&mut peers, error);
+            })?;
+            peers.push(Peer {
+                node,
+                connection,
+                watcher: None,
+            });
+        }
+        let remote = RemoteParts {
+            transport: Arc::clone(&self.transport),
+            query_id,
+            coordinator: me,
+        };
+        let prepared = self
+            .cluster
+            .prepare(&plan, Some(remote))
+            .inspect_err(|error| cancel_all(&mut peers, error))?;
+        for index in 0..peers.len() {
+            if let Err(error) = await_prepared(&mut peers[index], ours) {
+                cancel_all(&mut peers, &error);
+                return Err(error);
+            }
+        }
+        for peer in &mut peers {
+            if let Err(error) = write_message(&mut peer.connection, &Message::Start) {
+                let error = lost(peer.node, &error);
+                cancel_all(&mut peers, &error);
+                return Err(error);
+            }
+        }
+        let stream = prepared
+            .start(self.cluster.runtime())
+            .inspect_err(|error| {
+                cancel_all(&mut peers, error);
+            })?;
+        let canceller = stream.canceller();
+        for peer in &mut peers {
+            peer.watcher = Some(watch(peer, canceller.clone())?);
+        }
+        self.track(query_id, canceller);
+        Ok(Outcome::Rows(ClusterQuery {
+            node: Arc::clone(self),
+            query_id,
+            stream,
+            peers,
+            done: false,
+        }))
+    }
+}
+
+/// Connects to a peer's internal port and sends it the query.
+fn dispatch(
+    node: usize,
+    address: std::net::SocketAddr,
+    me: usize,
+    prepare: &Message,
+) -> QueryResult<TcpStream> {
+    let unreachable = |error: std::io::Error| {
+        QueryError::new(
+            ErrorCode::NodeLost,
+            format!("cannot reach node {node} at {address}: {error}"),
+        )
+    };
+    let mut connection =
+        TcpStream::connect_timeout(&address, CONNECT_TIMEOUT).map_err(unreachable)?;
+    let _ = connection.set_nodelay(true);
+    let mut hello = CONTROL_HELLO.to_vec();
+    hello.extend_from_slice(&(me as u32).to_le_bytes());
+    connection.write_all(&hello).map_err(unreachable)?;
+    write_message(&mut connection, prepare).map_err(unreachable)?;
+    Ok(connection)
+}
+
+fn await_prepared(peer: &mut Peer, ours: u64) -> QueryResult<()> {
+    peer.connection
+        .set_read_timeout(Some(PREPARE_TIMEOUT))
+        .map_err(|e| lost(peer.node, &e))?;
+    match read_message(&mut peer.connection).map_err(|e| lost(peer.node, &e))? {
+        Message::Prepared { fingerprint } if fingerprint == ours => Ok(()),
+        Message::Prepared { fingerprint } => Err(QueryError::internal(format!(
+            "node {} planned the query differently (plan fingerprint {fingerprint:016x}, \
+             the coordinator's {ours:016x}); are all nodes running the same build and data?",
+            peer.node
+        ))),
+        Message::Finished { error: Some(error) } => Err(QueryError::from(error)),
+        other => Err(QueryError::internal(format!(
+            "node {} answered Prepare with {other:?}",
+            peer.node
+        ))),
+    }
+}
+
+/// Follows a running peer: heartbeats keep it alive, its end or failure is recorded,
+/// and a failure or silence fails the query here (which wakes every local task).
+fn watch(peer: &Peer, canceller: QueryCanceller) -> QueryResult<JoinHandle<QueryResult<()>>> {
+    let node = peer.node;
+    let mut reader = peer.connection.try_clone().map_err(|e| lost(node, &e))?;
+    reader
+        .set_read_timeout(Some(HEARTBEAT_EVERY * MISSED_HEARTBEATS))
+        .map_err(|e| lost(node, &e))?;
+    Ok(std::thread::spawn(move || {
+        let outcome = loop {
+            match read_message(&mut reader) {
+                Ok(Message::Heartbeat) => continue,
+                Ok(Message::Finished { error: None }) => break Ok(()),
+                Ok(Message::Finished { error: Some(error) }) => break Err(QueryError::from(error)),
+                Ok(other) => {
+                    break Err(QueryError::internal(format!(
+                        "node {node} sent {other:?} while running"
+                    )))
+                }
+                Err(error) => break Err(lost(node, &error)),
+            }
+        };
+        if let Err(error) = &outcome {
+            canceller.fail(error.clone());
+        }
+        outcome
+    }))
+}
+
+fn lost(node: usize, error: &std::io::Error) -> QueryError {
+    QueryError::new(
+        ErrorCode::NodeLost,
+        format!("node {node} lost during the query: {error}"),
+    )
+}
+
+/// Best effort: a peer that cannot be told will notice its coordinator is gone.
+fn cancel_all(peers: &mut [Peer], error: &QueryError) {
+    let cancel = Message::Cancel {
+        error: WireError::from(error),
+    };
+    for peer in peers {
+        let _ = write_message(&mut peer.connection, &cancel);
+    }
+}
+
+impl ClusterQuery {
+    pub fn schema(&self) -> SchemaRef {
+        self.stream.schema()
+    }
+
+    /// The next result batch; `None` at the end, after every node has finished.
+    pub fn next_batch(&mut self) -> Option<QueryResult<RecordBatch>> {
+        if self.done {
+            return None;
+        }
+        match self.stream.next_batch() {
+            Some(Ok(batch)) => Some(Ok(batch)),
+            Some(Err(error)) => {
+                cancel_all(&mut self.peers, &error);
+                let _ = self.wait_for_peers();
+                self.finish();
+                Some(Err(error))
+            }
+            None => {
+                let outcome = self.wait_for_peers();
+                self.finish();
+                outcome.err().map(Err)
+            }
+        }
+    }
+
+    /// Reads every batch.
+    ///
+    /// # Errors
+    /// The first error anywhere in the cluster.
+    pub fn collect(mut self) -> QueryResult<Vec<RecordBatch>> {
+        let mut batches = Vec::new();
+        while let Some(batch) = self.next_batch() {
+            batches.push(batch?);
+        }
+        Ok(batches)
+    }
+
+    /// Waits for every peer's Finished; the first error wins.
+    fn wait_for_peers(&mut self) -> QueryResult<()> {
+        let mut first = Ok(());
+        for peer in &mut self.peers {
+            let outcome = match peer.watcher.take().map(JoinHandle::join) {
+                Some(Ok(outcome)) => outcome,
+                Some(Err(_)) => Err(QueryError::internal("a peer watcher panicked")),
+                None => Ok(()),
+            };
+            if first.is_ok() {
+                first = outcome;
+            }
+        }
+        first
+    }
+
+    fn finish(&mut self) {
+        self.done = true;
+        self.node.untrack(self.query_id);
+        for peer in &self.peers {
+            let _ = peer.connection.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+impl Drop for ClusterQuery {
+    fn drop(&mut self) {
+        if !self.done {
+            let error = QueryError::new(ErrorCode::Cancelled, "the client went away");
+            cancel_all(&mut self.peers, &error);
+            self.stream.canceller().fail(error);
+            self.finish();
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! A Percore node: the process behind `percore node`. It owns this node's partitions and
+//! executors, talks to its peers over a control channel (query dispatch, plan
+//! fingerprints, cancel, heartbeats, completion) and the engine's data plane, and
+//! serves clients over the PostgreSQL simple-query protocol.
+
+pub mod config;
+pub mod control;
+pub mod coordinator;
+pub mod local;
+pub mod node;
+pub mod pgwire;
+mod worker;
+
+pub use config::NodeConfig;
+pub use node::Node;

@@ -1,0 +1,166 @@
+//! A minimal PostgreSQL simple-query client: enough for `percore sql --connect` and
+//! the cluster tests, against Percore or PostgreSQL itself.
+
+use std::io::{BufReader, BufWriter, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use super::codec::{read_message, BodyReader, MessageBuilder};
+
+/// One statement's result, values as the server's text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    Rows {
+        columns: Vec<Column>,
+        rows: Vec<TextRow>,
+    },
+    /// A statement that returns no rows (its command tag).
+    Command(String),
+    Error {
+        sqlstate: String,
+        message: String,
+    },
+    Empty,
+}
+
+/// A row as the server sent it: text cells, `None` for NULL.
+pub type TextRow = Vec<Option<String>>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub type_oid: i32,
+}
+
+pub struct Client {
+    reader: BufReader<TcpStream>,
+    writer: BufWriter<TcpStream>,
+}
+
+impl Client {
+    /// Connects and completes startup (trust authentication only).
+    ///
+    /// # Errors
+    /// Unreachable server, a server asking for a password, or protocol errors.
+    pub fn connect(address: impl ToSocketAddrs, timeout: Duration) -> std::io::Result<Client> {
+        let address = address
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| std::io::Error::other("the address resolves to nothing"))?;
+        let stream = TcpStream::connect_timeout(&address, timeout)?;
+        let _ = stream.set_nodelay(true);
+        let mut client = Client {
+            reader: BufReader::new(stream.try_clone()?),
+            writer: BufWriter::new(stream),
+        };
+        let mut startup = Vec::new();
+        startup.extend_from_slice(&196_608i32.to_be_bytes());
+        for (key, value) in [("user", "percore"), ("database", "percore")] {
+            startup.extend_from_slice(key.as_bytes());
+            startup.push(0);
+            startup.extend_from_slice(value.as_bytes());
+            startup.push(0);
+        }
+        startup.push(0);
+        let length = u32::try_from(startup.len() + 4).expect("small");
+        client.writer.write_all(&length.to_be_bytes())?;
+        client.writer.write_all(&startup)?;
+        client.writer.flush()?;
+        loop {
+            let (kind, body) = read_message(&mut client.reader)?;
+            match kind {
+                b'R' => {
+                    let method = BodyReader::new(&body).i32()?;
+                    if method != 0 {
+                        return Err(std::io::Error::other(format!(
+                            "the server asks for authentication method {method}; only trust is supported"
+                        )));
+                    }
+                }
+                b'E' => return Err(std::io::Error::other(error_fields(&body)?.1)),
+                b'Z' => return Ok(client),
+                _ => {}
+            }
+        }
+    }
+
+    /// Sends one simple query and reads every statement's reply.
+    ///
+    /// # Errors
+    /// Socket or protocol errors (SQL errors are [`Reply::Error`]).
+    pub fn query(&mut self, sql: &str) -> std::io::Result<Vec<Reply>> {
+        MessageBuilder::new(b'Q')
+            .cstr(sql)
+            .write_to(&mut self.writer)?;
+        self.writer.flush()?;
+        let mut replies = Vec::new();
+        let mut current: Option<(Vec<Column>, Vec<TextRow>)> = None;
+        loop {
+            let (kind, body) = read_message(&mut self.reader)?;
+            let mut fields = BodyReader::new(&body);
+            match kind {
+                b'T' => {
+                    let count = fields.i16()?;
+                    let mut columns = Vec::new();
+                    for _ in 0..count {
+                        let name = fields.cstr()?;
+                        fields.take(6)?;
+                        let type_oid = fields.i32()?;
+                        fields.take(8)?;
+                        columns.push(Column { name, type_oid });
+                    }
+                    current = Some((columns, Vec::new()));
+                }
+                b'D' => {
+                    let count = fields.i16()?;
+                    let mut row = Vec::with_capacity(count.max(0) as usize);
+                    for _ in 0..count {
+                        let length = fields.i32()?;
+                        row.push(if length < 0 {
+                            None
+                        } else {
+                            let bytes = fields.take(length as usize)?;
+                            Some(String::from_utf8_lossy(bytes).into_owned())
+                        });
+                    }
+                    match &mut current {
+                        Some((_, rows)) => rows.push(row),
+                        None => return Err(std::io::Error::other("DataRow before RowDescription")),
+                    }
+                }
+                b'C' => {
+                    let tag = fields.cstr()?;
+                    replies.push(match current.take() {
+                        Some((columns, rows)) => Reply::Rows { columns, rows },
+                        None => Reply::Command(tag),
+                    });
+                }
+                b'I' => replies.push(Reply::Empty),
+                b'E' => {
+                    current = None;
+                    let (sqlstate, message) = error_fields(&body)?;
+                    replies.push(Reply::Error { sqlstate, message });
+                }
+                b'Z' => return Ok(replies),
+                // Notices, parameter changes: nothing to show.
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The SQLSTATE and message of an ErrorResponse.
+fn error_fields(body: &[u8]) -> std::io::Result<(String, String)> {
+    let mut fields = BodyReader::new(body);
+    let (mut sqlstate, mut message) = (String::new(), String::new());
+    loop {
+        match fields.u8()? {
+            0 => return Ok((sqlstate, message)),
+            b'C' => sqlstate = fields.cstr()?,
+            b'M' => message = fields.cstr()?,
+            _ => {
+                fields.cstr()?;
+            }
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Real clusters: `percore node` processes on free loopback ports, driven over the
+//! PostgreSQL protocol. Every cluster is stopped when its test ends, pass or fail.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use percore_bench::harness::{verify_rows, Check};
+use percore_bench::query_sql;
+use percore_server::local::{LocalCluster, LocalClusterOptions};
+use percore_server::pgwire::client::{Client, Reply};
+
+/// Long enough to be running when a node goes: a cross join of 60k x 60k rows.
+const LONG_QUERY: &str =
+    "select count(*) from lineitem a, lineitem b where a.l_quantity + b.l_quantity < 0";
+
+fn start(name: &str, options: LocalClusterOptions) -> LocalCluster {
+    let mut options = options;
+    let dir = std::env::temp_dir().join(format!("percore-{name}-{}", std::process::id()));
+    options.log_dir = Some(dir);
+    options.startup_timeout = Duration::from_secs(180);
+    LocalCluster::start(&PathBuf::from(env!("CARGO_BIN_EXE_percore")), &options)
+        .unwrap_or_else(|error| panic!("cluster did not start: {error}"))
+}
+
+/// Runs one statement; rows as text cells with NULL as `NULL`, or the error.
+fn query(client: &mut Client, sql: &str) -> Result<Vec<Vec<String>>, (String, String)> {
+    let replies = client.query(sql).expect("the connection works");
+    match replies.into_iter().next() {
+        Some(Reply::Rows { rows, .. }) => Ok(rows
+            .into_iter()
+            .map(|row| {
+                row.into_iter()
+                    .map(|cell| cell.unwrap_or_else(|| "NULL".into()))
+                    .collect()
+            })
+            .collect()),
+        Some(Reply::Error { sqlstate, message }) => Err((sqlstate, message)),
+        other => panic!("unexpected reply {other:?}"),
+    }
+}
+
+/// Runs TPC-H queries, each coordinated by a different node in turn, and checks the
+/// answers; returns the failures.
+fn check_tpch(cluster: &LocalCluster, nodes: usize, queries: &[usize]) -> Vec<String> {
+    let mut clients: Vec<Client> = (0..nodes)
+        .map(|node| cluster.connect(node).expect("node accepts clients"))
+        .collect();
+    let mut failures = Vec::new();
+    for &number in queries {
+        let sql = query_sql(number).expect("query file");
+        let coordinator = number % nodes;
+        match query(&mut clients[coordinator], &sql) {
+            Ok(rows) => match verify_rows(0.01, number, rows) {
+                Check::Passed => {}
+                Check::Failed(why) => {
+                    failures.push(format!("Q{number} via node {coordinator}: {why}"))
+                }
+                Check::Unverified => failures.push(format!("Q{number}: no reference")),
+            },
+            Err((state, message)) => failures.push(format!(
+                "Q{number} via node {coordinator}: {state} {message}"
+            )),
+        }
+    }
+    failures
+}
+
+/// Sends `bytes` to `address` and expects the node to drop the connection. With
+/// `then_end`, the stream is ended too, so a truncated frame is known truncated;
+/// without, the node must refuse the bytes on sight.
+fn expect_dropped(address: std::net::SocketAddr, bytes: &[u8], then_end: bool) {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let _ = stream.write_all(bytes);
+    if then_end {
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+    }
+    let mut buffer = [0u8; 64];
+    // The node may answer with an error message first; then it must close.
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => return,
+            Ok(_) => continue,
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => return,
+            Err(error) => panic!("the node kept a bad connection open: {error}"),
+        }
+    }
+}
+
+fn frame_header(kind: u8, payload_bytes: u32) -> Vec<u8> {
+    let mut header = b"PCR1".to_vec();
+    header.extend_from_slice(&[1, kind, 0, 0]);
+    header.extend_from_slice(&[0; 16]);
+    header.extend_from_slice(&payload_bytes.to_le_bytes());
+    header.extend_from_slice(&[0; 4]);
+    header
+}
+
+#[test]
+fn three_nodes_answer_all_tpch_queries_and_survive_bad_peers() {
+    let cluster = start("tpch", LocalClusterOptions::new(3, 1, 0.01));
+    let failures = check_tpch(&cluster, 3, &(1..=22).collect::<Vec<_>>());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // Garbage on every port: each connection is dropped, the node stays up.
+    let internal = cluster.internal_addresses()[1];
+    expect_dropped(internal, b"GET / HTTP/1.1\r\n\r\n", false);
+    let mut data = b"PCRDATA1\0\0\0\0".to_vec();
+    data.extend(frame_header(1, u32::MAX));
+    expect_dropped(internal, &data, false);
+    let mut data = b"PCRDATA1\0\0\0\0".to_vec();
+    data.extend(b"this is not a frame header at all, no");
+    expect_dropped(internal, &data, false);
+    let mut data = b"PCRDATA1\0\0\0\0".to_vec();
+    data.extend(frame_header(1, 8));
+    data.extend(b"bad crc!");
+    expect_dropped(internal, &data, false);
+    let mut control = b"PCRCTRL1\0\0\0\0".to_vec();
+    control.extend(frame_header(4, 1 << 30));
+    expect_dropped(internal, &control, false);
+    let mut control = b"PCRCTRL1\0\0\0\0".to_vec();
+    control.extend(frame_header(4, 3));
+    expect_dropped(internal, &control[..control.len() - 10], true);
+    let client = cluster.client_addresses()[1];
+    expect_dropped(client, &u32::MAX.to_be_bytes(), false);
+    let mut huge_query = 8u32.to_be_bytes().to_vec();
+    huge_query.extend(196_608i32.to_be_bytes());
+    expect_dropped(
+        client,
+        &[&huge_query[..], b"Q\xff\xff\xff\xff"].concat(),
+        false,
+    );
+
+    let failures = check_tpch(&cluster, 3, &[3, 18]);
+    assert!(
+        failures.is_empty(),
+        "after bad peers: {}",
+        failures.join("\n")
+    );
+
+    let mut client = cluster.connect(2).unwrap();
+    let error = query(&mut client, "select nonexistent from lineitem").unwrap_err();
+    assert_eq!(error.0, "42P01", "{error:?}");
+    let plan = query(&mut client, &format!("explain {}", query_sql(3).unwrap())).unwrap();
+    assert!(
+        plan.iter().any(|row| row[0].contains("Exchanges avoided")),
+        "{plan:?}"
+    );
+}
+
+#[test]
+fn one_frame_credit_windows_and_tiny_batches_give_correct_answers() {
+    let mut options = LocalClusterOptions::new(3, 1, 0.01);
+    options.credit_window = 1;
+    options.exchange_buffer_batches = 1;
+    options.batch_rows = 64;
+    let cluster = start("credit", options);
+    let failures = check_tpch(&cluster, 3, &[3, 5, 9, 13, 18, 21]);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_lost_node_fails_running_queries_clearly_and_the_rest_stay_up() {
+    let mut cluster = start("failure", LocalClusterOptions::new(3, 1, 0.01));
+    let address = cluster.client_addresses()[0];
+    let running = std::thread::spawn(move || {
+        let mut client = Client::connect(address, Duration::from_secs(10)).unwrap();
+        let started = Instant::now();
+        (query(&mut client, LONG_QUERY), started.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    cluster.terminate_node(2);
+    let (outcome, elapsed) = running.join().unwrap();
+    let (state, message) = outcome.expect_err("the query cannot finish without node 2");
+    assert_eq!(state, "08006", "{message}");
+    assert!(message.contains("node 2"), "{message}");
+    assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
+
+    // Node 0 and 1 are alive and say why a query cannot run.
+    for node in 0..2 {
+        let mut client = cluster.connect(node).expect("still accepts clients");
+        let (state, message) = query(&mut client, "select count(*) from orders").unwrap_err();
+        assert_eq!(state, "08006", "{message}");
+        assert!(message.contains("node 2"), "{message}");
+    }
+
+    // SIGTERM is a clean shutdown: the node exits on its own, successfully.
+    assert!(cluster
+        .wait_for_exit(2, Duration::from_secs(20))
+        .is_some_and(|s| s.success()));
+}
+
+#[test]
+fn a_killed_node_is_noticed_by_the_coordinator() {
+    let cluster = start("killed", LocalClusterOptions::new(2, 1, 0.01));
+    let address = cluster.client_addresses()[0];
+    let running = std::thread::spawn(move || {
+        let mut client = Client::connect(address, Duration::from_secs(10)).unwrap();
+        let started = Instant::now();
+        (query(&mut client, LONG_QUERY), started.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    // SIGKILL, no goodbye: the coordinator sees the broken connections.
+    // SAFETY: kill(2) on a child process this test started.
+    unsafe {
+        libc::kill(cluster.pid(1) as libc::pid_t, libc::SIGKILL);
+    }
+    let (outcome, elapsed) = running.join().unwrap();
+    let (state, message) = outcome.expect_err("node 1 is gone");
+    assert_eq!(state, "08006", "{message}");
+    assert!(message.contains("node 1"), "{message}");
+    assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
+}
