@@ -231,7 +231,10 @@ fn terminate(child: &Child) {
 }
 
 /// Ports free right now, all distinct (the listeners are held until all are picked).
-fn free_ports(count: usize) -> std::io::Result<Vec<u16>> {
+///
+/// # Errors
+/// When the OS has no port to give.
+pub fn free_ports(count: usize) -> std::io::Result<Vec<u16>> {
     let listeners = (0..count)
         .map(|_| TcpListener::bind("127.0.0.1:0"))
         .collect::<std::io::Result<Vec<_>>>()?;

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use datafusion_expr::ScalarUDF;
 use percore_engine::catalog::tpch;
 use percore_engine::error::{ErrorCode, QueryError};
 use percore_engine::exec::query::QueryCanceller;
@@ -42,6 +43,18 @@ impl Node {
     /// A bad configuration, a port in use, or executors that cannot start (io_uring or
     /// locked memory unavailable), each said plainly.
     pub fn start(config: NodeConfig) -> Result<Arc<Node>, String> {
+        Node::start_with_functions(config, Vec::new())
+    }
+
+    /// Like [`Node::start`], with extra scalar functions SQL can call. Every node of
+    /// the cluster must register the same ones, or plans will not match.
+    ///
+    /// # Errors
+    /// As [`Node::start`].
+    pub fn start_with_functions(
+        config: NodeConfig,
+        functions: Vec<Arc<ScalarUDF>>,
+    ) -> Result<Arc<Node>, String> {
         config.validate()?;
         let topology = Topology {
             node: config.node_id,
@@ -66,13 +79,16 @@ impl Node {
         let cluster_config = ClusterConfig::new(config.cores_per_node)
             .with_batch_rows(config.batch_rows)
             .with_exchange_buffer_batches(config.exchange_buffer_batches);
-        let cluster = Cluster::start_node(
+        let mut cluster = Cluster::start_node(
             Arc::new(catalog),
             cluster_config,
             topology,
             Some(Arc::clone(&transport)),
         )
         .map_err(|e| e.message)?;
+        for function in functions {
+            cluster.register_scalar_function(function);
+        }
         let internal_address = config.peers[config.node_id];
         let internal = TcpListener::bind(internal_address)
             .map_err(|e| format!("cannot listen on {internal_address} (internal): {e}"))?;
@@ -108,6 +124,11 @@ impl Node {
 
     pub fn config(&self) -> &NodeConfig {
         &self.config
+    }
+
+    /// This node's data plane, for its counters.
+    pub fn transport(&self) -> &Arc<Transport> {
+        &self.transport
     }
 
     /// A query id no other node hands out: the node id in the top 16 bits.

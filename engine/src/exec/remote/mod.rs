@@ -55,11 +55,35 @@ pub(crate) struct RemoteBatch {
 pub(crate) struct CreditReturn {
     stream: StreamId,
     replies: flume::Sender<(FrameKind, StreamId)>,
+    transport: Arc<Transport>,
+}
+
+impl CreditReturn {
+    fn new(
+        stream: StreamId,
+        replies: flume::Sender<(FrameKind, StreamId)>,
+        transport: &Arc<Transport>,
+    ) -> CreditReturn {
+        let stats = &transport.stats;
+        let in_flight = stats.frames_in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        stats
+            .peak_frames_in_flight
+            .fetch_max(in_flight, Ordering::Relaxed);
+        CreditReturn {
+            stream,
+            replies,
+            transport: Arc::clone(transport),
+        }
+    }
 }
 
 impl Drop for CreditReturn {
     fn drop(&mut self) {
         let _ = self.replies.send((FrameKind::Credit, self.stream));
+        self.transport
+            .stats
+            .frames_in_flight
+            .fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -92,6 +116,10 @@ pub struct TransportStats {
     pub bytes_sent: AtomicU64,
     pub frames_sent: AtomicU64,
     pub bytes_received: AtomicU64,
+    /// Received data frames whose batches no consumer has taken yet: what remote
+    /// producers hold in this node's memory. Credits bound it.
+    pub frames_in_flight: AtomicU64,
+    pub peak_frames_in_flight: AtomicU64,
 }
 
 impl Transport {

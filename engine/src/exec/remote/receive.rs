@@ -92,7 +92,7 @@ async fn serve(connection: std::net::TcpStream, transport: &Arc<Transport>) -> R
                     decoder: StreamDecoder::new(),
                     channel: transport.inbound_sender(stream),
                 });
-                if let Err(error) = deliver(open, stream, payload, &replies) {
+                if let Err(error) = deliver(open, stream, payload, &replies, transport) {
                     break Err(error);
                 }
             }
@@ -114,6 +114,7 @@ fn deliver(
     stream: StreamId,
     payload: Vec<u8>,
     replies: &flume::Sender<(FrameKind, StreamId)>,
+    transport: &Arc<Transport>,
 ) -> Result<(), String> {
     let mut buffer = Buffer::from_vec(payload);
     let mut batches = Vec::new();
@@ -136,10 +137,7 @@ fn deliver(
     };
     let last = batches.len().saturating_sub(1);
     for (index, batch) in batches.into_iter().enumerate() {
-        let credit = (index == last).then(|| CreditReturn {
-            stream,
-            replies: replies.clone(),
-        });
+        let credit = (index == last).then(|| CreditReturn::new(stream, replies.clone(), transport));
         if consumer
             .send(RemoteBatch {
                 batch,
