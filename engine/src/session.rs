@@ -2,6 +2,7 @@
 //! and the path from SQL text to result batches.
 
 use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 use arrow::array::StringArray;
 use arrow::datatypes::{DataType, Field, Schema};
@@ -14,6 +15,7 @@ use crate::exec::remote::Transport;
 use crate::exec::runtime::Runtime;
 use crate::exec::topology::Topology;
 use crate::exec::ExecConfig;
+use crate::plan::analyze::{self, RunSummary};
 use crate::plan::explain::explain;
 use crate::plan::planner::{plan_query, PlannerSettings};
 use crate::plan::DistributedPlan;
@@ -57,6 +59,15 @@ pub struct Cluster {
     /// Where this process sits in the cluster; one node unless started by a node.
     topology: Topology,
     transport: Option<Arc<Transport>>,
+}
+
+/// What a statement asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatementKind {
+    Query,
+    Explain,
+    /// Run the query, then show the plan with what each stage did.
+    ExplainAnalyze,
 }
 
 /// What running a statement produced.
@@ -182,23 +193,25 @@ impl Cluster {
         Ok(())
     }
 
-    /// Plans a query into its distributed plan without running it.
+    /// Plans a statement into its distributed plan without running it.
     ///
     /// # Errors
     /// Syntax, name and unsupported-feature errors.
-    pub fn plan(&self, sql: &str) -> QueryResult<(DistributedPlan, bool)> {
+    pub fn plan(&self, sql: &str) -> QueryResult<(DistributedPlan, StatementKind)> {
         let catalog = self.catalog();
-        let (logical, explain) = match plan_statement(sql, &catalog, &self.functions)? {
-            Statement::Query(plan) => (plan, false),
-            Statement::Explain { plan, analyze } => {
+        let (logical, kind) = match plan_statement(sql, &catalog, &self.functions)? {
+            Statement::Query(plan) => (plan, StatementKind::Query),
+            Statement::Explain { plan, analyze } => (
+                plan,
                 if analyze {
-                    return Err(QueryError::unsupported("EXPLAIN ANALYZE (use EXPLAIN)"));
-                }
-                (plan, true)
-            }
+                    StatementKind::ExplainAnalyze
+                } else {
+                    StatementKind::Explain
+                },
+            ),
         };
         let settings = PlannerSettings::new(self.topology.partitions());
-        Ok((plan_query(&logical, &catalog, &settings)?, explain))
+        Ok((plan_query(&logical, &catalog, &settings)?, kind))
     }
 
     /// Runs one statement.
@@ -206,15 +219,31 @@ impl Cluster {
     /// # Errors
     /// Planning errors; execution errors arrive through the stream.
     pub fn run(&self, sql: &str) -> QueryResult<StatementOutput> {
-        let (plan, is_explain) = self.plan(sql)?;
-        if is_explain {
-            return Ok(StatementOutput::Explain(explain_batch(&plan)?));
+        let (plan, kind) = self.plan(sql)?;
+        match kind {
+            StatementKind::Explain => Ok(StatementOutput::Explain(explain_batch(&plan)?)),
+            StatementKind::Query => Ok(StatementOutput::Rows(execute(
+                &self.runtime,
+                &plan,
+                self.config.exec,
+            )?)),
+            StatementKind::ExplainAnalyze => {
+                let started = Instant::now();
+                let mut stream = execute(&self.runtime, &plan, self.config.exec)?;
+                let mut rows = 0;
+                while let Some(batch) = stream.next_batch() {
+                    rows += batch?.num_rows() as u64;
+                }
+                let summary = RunSummary {
+                    nodes: self.topology.nodes,
+                    cores_per_node: self.topology.cores_per_node,
+                    rows,
+                    elapsed: started.elapsed(),
+                };
+                let text = analyze::render(&plan, &stream.stats(), summary);
+                Ok(StatementOutput::Explain(text_batch(&text)?))
+            }
         }
-        Ok(StatementOutput::Rows(execute(
-            &self.runtime,
-            &plan,
-            self.config.exec,
-        )?))
     }
 
     /// The data plane of a multi-node cluster.
@@ -239,7 +268,14 @@ impl Cluster {
 /// # Errors
 /// Never in practice (the batch is built from a valid schema).
 pub fn explain_batch(plan: &DistributedPlan) -> QueryResult<RecordBatch> {
-    let text = explain(plan);
+    text_batch(&explain(plan))
+}
+
+/// Text as a one-column batch, one row per line.
+///
+/// # Errors
+/// Never in practice (the batch is built from a valid schema).
+pub fn text_batch(text: &str) -> QueryResult<RecordBatch> {
     let lines: StringArray = text.lines().map(Some).collect();
     let schema = Arc::new(Schema::new(vec![Field::new("plan", DataType::Utf8, false)]));
     Ok(RecordBatch::try_new(schema, vec![Arc::new(lines)])?)

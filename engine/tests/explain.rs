@@ -80,3 +80,31 @@ fn one_core_plans_have_no_exchanges() {
         assert!(plan.contains("1 stages, 0 exchanges"), "Q{number}: {plan}");
     }
 }
+
+#[test]
+fn explain_analyze_reports_rows_and_exchanges_of_the_run() {
+    let cluster = Cluster::start_tpch(0.01, ClusterConfig::new(2)).unwrap();
+    let sql = "select o_orderpriority, count(*) from orders group by o_orderpriority";
+    let expected_rows: usize = cluster.sql(sql).unwrap().iter().map(|b| b.num_rows()).sum();
+    let text = explain(&cluster, &format!("analyze {sql}"));
+    assert!(
+        text.starts_with(&format!(
+            "Executed on 1 node(s) x 2 core(s): {expected_rows} rows"
+        )),
+        "{text}"
+    );
+    // Every order passes the partial aggregation stage; its groups are hashed to the
+    // final aggregation, all within this one node.
+    let scan_stage = text
+        .lines()
+        .find(|line| line.starts_with("Stage 0:"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(scan_stage.contains("2 task(s)"), "{scan_stage}");
+    let exchange = text
+        .lines()
+        .find(|line| line.contains("exchange #0 hash"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(exchange.contains(" 0 rows between nodes"), "{exchange}");
+    assert!(!exchange.contains(": 0 rows within nodes"), "{exchange}");
+    assert!(text.contains("Distributed plan:"), "{text}");
+}

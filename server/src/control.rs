@@ -8,12 +8,13 @@
 //!   Start | Cancel                   ->   runs its tasks
 //!                                    <-   Heartbeat (every second while running)
 //!   Cancel (on any failure)          ->
-//!                                    <-   Finished {error or none}
+//!                                    <-   Finished {error or none, task stats}
 //! ```
 
 use std::io::{Read, Write};
 
 use percore_engine::error::{ErrorCode, QueryError};
+use percore_engine::exec::stats::TaskStats;
 use percore_net::{FrameHeader, FrameKind, StreamId, HEADER_BYTES};
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +42,9 @@ pub enum Message {
     Heartbeat,
     Finished {
         error: Option<WireError>,
+        /// What this node's tasks did, for EXPLAIN ANALYZE.
+        #[serde(default)]
+        stats: Vec<TaskStats>,
     },
 }
 

@@ -12,14 +12,17 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use percore_engine::error::{ErrorCode, QueryError, QueryResult};
 use percore_engine::exec::query::{QueryCanceller, QueryStream, RemoteParts};
+use percore_engine::exec::stats::TaskStats;
+use percore_engine::plan::analyze::{self, RunSummary};
 use percore_engine::plan::explain::explain;
-use percore_engine::session::explain_batch;
+use percore_engine::plan::DistributedPlan;
+use percore_engine::session::{explain_batch, text_batch, StatementKind};
 
 use crate::control::{fingerprint, read_message, write_message, Message, WireError, CONTROL_HELLO};
 use crate::node::Node;
@@ -37,10 +40,13 @@ pub enum Outcome {
     Explain(RecordBatch),
 }
 
+/// How a peer's part of the query ended, and what its tasks did.
+type PeerOutcome = (QueryResult<()>, Vec<TaskStats>);
+
 struct Peer {
     node: usize,
     connection: TcpStream,
-    watcher: Option<JoinHandle<QueryResult<()>>>,
+    watcher: Option<JoinHandle<PeerOutcome>>,
 }
 
 /// A running query, read batch by batch. Dropping it cancels the query everywhere.
@@ -49,6 +55,7 @@ pub struct ClusterQuery {
     query_id: u64,
     stream: QueryStream,
     peers: Vec<Peer>,
+    peer_stats: Vec<TaskStats>,
     done: bool,
 }
 
@@ -64,13 +71,38 @@ impl Node {
                 format!("node {} is shutting down", self.config.node_id),
             ));
         }
-        let (plan, is_explain) = self.cluster.plan(sql)?;
-        if is_explain {
-            return Ok(Outcome::Explain(explain_batch(&plan)?));
+        let (plan, kind) = self.cluster.plan(sql)?;
+        match kind {
+            StatementKind::Explain => Ok(Outcome::Explain(explain_batch(&plan)?)),
+            StatementKind::Query => Ok(Outcome::Rows(self.start_query(sql, &plan)?)),
+            StatementKind::ExplainAnalyze => {
+                let started = Instant::now();
+                let mut query = self.start_query(sql, &plan)?;
+                let mut rows = 0;
+                while let Some(batch) = query.next_batch() {
+                    rows += batch?.num_rows() as u64;
+                }
+                let summary = RunSummary {
+                    nodes: self.config.peers.len(),
+                    cores_per_node: self.config.cores_per_node,
+                    rows,
+                    elapsed: started.elapsed(),
+                };
+                let text = analyze::render(&plan, &query.stats(), summary);
+                Ok(Outcome::Explain(text_batch(&text)?))
+            }
         }
+    }
+
+    /// Prepares the query on every node, checks their plans match, and starts it.
+    fn start_query(
+        self: &Arc<Self>,
+        sql: &str,
+        plan: &DistributedPlan,
+    ) -> QueryResult<ClusterQuery> {
         let query_id = self.new_query_id();
         let me = self.config.node_id;
-        let ours = fingerprint(&explain(&plan));
+        let ours = fingerprint(&explain(plan));
         let mut peers = Vec::new();
         for (node, &address) in self.config.peers.iter().enumerate() {
             if node == me {
@@ -98,7 +130,7 @@ impl Node {
         };
         let prepared = self
             .cluster
-            .prepare(&plan, Some(remote))
+            .prepare(plan, Some(remote))
             .inspect_err(|error| cancel_all(&mut peers, error))?;
         for index in 0..peers.len() {
             if let Err(error) = await_prepared(&mut peers[index], ours) {
@@ -123,13 +155,14 @@ impl Node {
             peer.watcher = Some(watch(peer, canceller.clone())?);
         }
         self.track(query_id, canceller);
-        Ok(Outcome::Rows(ClusterQuery {
+        Ok(ClusterQuery {
             node: Arc::clone(self),
             query_id,
             stream,
             peers,
+            peer_stats: Vec::new(),
             done: false,
-        }))
+        })
     }
 }
 
@@ -167,7 +200,9 @@ fn await_prepared(peer: &mut Peer, ours: u64) -> QueryResult<()> {
              the coordinator's {ours:016x}); are all nodes running the same build and data?",
             peer.node
         ))),
-        Message::Finished { error: Some(error) } => Err(QueryError::from(error)),
+        Message::Finished {
+            error: Some(error), ..
+        } => Err(QueryError::from(error)),
         other => Err(QueryError::internal(format!(
             "node {} answered Prepare with {other:?}",
             peer.node
@@ -177,18 +212,24 @@ fn await_prepared(peer: &mut Peer, ours: u64) -> QueryResult<()> {
 
 /// Follows a running peer: heartbeats keep it alive, its end or failure is recorded,
 /// and a failure or silence fails the query here (which wakes every local task).
-fn watch(peer: &Peer, canceller: QueryCanceller) -> QueryResult<JoinHandle<QueryResult<()>>> {
+fn watch(peer: &Peer, canceller: QueryCanceller) -> QueryResult<JoinHandle<PeerOutcome>> {
     let node = peer.node;
     let mut reader = peer.connection.try_clone().map_err(|e| lost(node, &e))?;
     reader
         .set_read_timeout(Some(HEARTBEAT_EVERY * MISSED_HEARTBEATS))
         .map_err(|e| lost(node, &e))?;
     Ok(std::thread::spawn(move || {
+        let mut stats = Vec::new();
         let outcome = loop {
             match read_message(&mut reader) {
                 Ok(Message::Heartbeat) => continue,
-                Ok(Message::Finished { error: None }) => break Ok(()),
-                Ok(Message::Finished { error: Some(error) }) => break Err(QueryError::from(error)),
+                Ok(Message::Finished {
+                    error,
+                    stats: reported,
+                }) => {
+                    stats = reported;
+                    break error.map_or(Ok(()), |error| Err(QueryError::from(error)));
+                }
                 Ok(other) => {
                     break Err(QueryError::internal(format!(
                         "node {node} sent {other:?} while running"
@@ -200,7 +241,7 @@ fn watch(peer: &Peer, canceller: QueryCanceller) -> QueryResult<JoinHandle<Query
         if let Err(error) = &outcome {
             canceller.fail(error.clone());
         }
-        outcome
+        (outcome, stats)
     }))
 }
 
@@ -259,12 +300,22 @@ impl ClusterQuery {
         Ok(batches)
     }
 
+    /// What every task on every node did; complete once the query has ended.
+    pub fn stats(&self) -> Vec<TaskStats> {
+        let mut stats = self.stream.stats();
+        stats.extend(self.peer_stats.iter().cloned());
+        stats
+    }
+
     /// Waits for every peer's Finished; the first error wins.
     fn wait_for_peers(&mut self) -> QueryResult<()> {
         let mut first = Ok(());
         for peer in &mut self.peers {
             let outcome = match peer.watcher.take().map(JoinHandle::join) {
-                Some(Ok(outcome)) => outcome,
+                Some(Ok((outcome, stats))) => {
+                    self.peer_stats.extend(stats);
+                    outcome
+                }
                 Some(Err(_)) => Err(QueryError::internal("a peer watcher panicked")),
                 None => Ok(()),
             };

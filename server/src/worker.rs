@@ -9,6 +9,7 @@ use std::time::Duration;
 use percore_engine::error::{ErrorCode, QueryError, QueryResult};
 use percore_engine::exec::query::{PreparedQuery, RemoteParts};
 use percore_engine::plan::explain::explain;
+use percore_engine::session::StatementKind;
 
 use crate::control::{fingerprint, read_message, write_message, Message, WireError};
 use crate::node::Node;
@@ -42,10 +43,7 @@ fn serve_query(node: &Arc<Node>, mut connection: TcpStream) -> std::io::Result<(
             write_message(&mut connection, &Message::Prepared { fingerprint })?;
             prepared
         }
-        Err(error) => {
-            let error = Some(WireError::from(&error));
-            return write_message(&mut connection, &Message::Finished { error });
-        }
+        Err(error) => return finished_with(&mut connection, &error),
     };
     // Dropping `prepared` on any early return forgets its inbound streams.
     match read_message(&mut connection)? {
@@ -54,10 +52,7 @@ fn serve_query(node: &Arc<Node>, mut connection: TcpStream) -> std::io::Result<(
     }
     let stream = match prepared.start(node.cluster.runtime()) {
         Ok(stream) => stream,
-        Err(error) => {
-            let error = Some(WireError::from(&error));
-            return write_message(&mut connection, &Message::Finished { error });
-        }
+        Err(error) => return finished_with(&mut connection, &error),
     };
     let canceller = stream.canceller();
     node.track(query_id, canceller.clone());
@@ -98,18 +93,35 @@ fn serve_query(node: &Arc<Node>, mut connection: TcpStream) -> std::io::Result<(
     };
     // This node runs no final stage (unless it coordinates, which it does not
     // here): collecting only waits for its tasks and brings back their first error.
-    let outcome = stream.collect();
+    let mut stream = stream;
+    let mut outcome = Ok(());
+    while let Some(batch) = stream.next_batch() {
+        if let Err(error) = batch {
+            outcome = Err(error);
+        }
+    }
     node.untrack(query_id);
-    let error = outcome.err().map(|e| WireError::from(&e));
+    let finished = Message::Finished {
+        error: outcome.err().map(|e| WireError::from(&e)),
+        stats: stream.stats(),
+    };
     let finished = {
         let mut writer = writer.lock().unwrap_or_else(|e| e.into_inner());
         done.store(true, Ordering::Relaxed);
-        write_message(&mut *writer, &Message::Finished { error })
+        write_message(&mut *writer, &finished)
     };
     let _ = heartbeat.join();
     // The coordinator closes the connection once it has every Finished.
     let _ = listener.join();
     finished
+}
+
+fn finished_with(connection: &mut TcpStream, error: &QueryError) -> std::io::Result<()> {
+    let finished = Message::Finished {
+        error: Some(WireError::from(error)),
+        stats: Vec::new(),
+    };
+    write_message(connection, &finished)
 }
 
 /// Plans the query exactly as the coordinator did and wires this node's exchanges.
@@ -133,8 +145,8 @@ fn prepare(
             node.config.node_id
         )));
     }
-    let (plan, is_explain) = node.cluster.plan(sql)?;
-    if is_explain {
+    let (plan, kind) = node.cluster.plan(sql)?;
+    if kind == StatementKind::Explain {
         return Err(QueryError::internal(
             "EXPLAIN is answered by the coordinator",
         ));

@@ -2,9 +2,13 @@
 //! node (a bounded channel: they wait when it is full) and from producers on other
 //! nodes (a channel bounded by their credit windows).
 
+use std::rc::Rc;
+use std::time::Instant;
+
 use arrow::record_batch::RecordBatch;
 
 use super::remote::RemoteBatch;
+use super::stats::{self, TaskCounters};
 use super::stream::{BatchStream, BoxFuture};
 use crate::error::TaskResult;
 use crate::plan::ExchangeId;
@@ -22,18 +26,35 @@ pub(crate) struct ExchangeStream {
     remote: Option<flume::Receiver<RemoteBatch>>,
     /// Alternates which side is polled first, so neither starves the other.
     remote_first: bool,
+    /// Whether the last wait ended with news from another node.
+    last_was_remote: bool,
+    counters: Rc<TaskCounters>,
 }
 
 impl ExchangeStream {
-    pub fn new(input: ExchangeInput) -> Self {
+    pub fn new(input: ExchangeInput, counters: Rc<TaskCounters>) -> Self {
         ExchangeStream {
             local: Some(input.local),
             remote: input.remote,
             remote_first: false,
+            last_was_remote: false,
+            counters,
         }
     }
 
     async fn next_batch(&mut self) -> Option<RecordBatch> {
+        let waiting = Instant::now();
+        let batch = self.receive().await;
+        let waited = waiting.elapsed();
+        stats::add_time(&self.counters.input_wait, waited);
+        if self.last_was_remote {
+            stats::add_time(&self.counters.network_wait, waited);
+        }
+        batch
+    }
+
+    async fn receive(&mut self) -> Option<RecordBatch> {
+        self.last_was_remote = false;
         loop {
             let received = match (&self.local, &self.remote) {
                 (None, None) => return None,
@@ -54,9 +75,15 @@ impl ExchangeStream {
             // query records and reports instead of this task's partial result).
             match received {
                 Received::Local(Some(batch)) => return Some(batch),
-                Received::Remote(Some(delivered)) => return Some(delivered.batch),
+                Received::Remote(Some(delivered)) => {
+                    self.last_was_remote = true;
+                    return Some(delivered.batch);
+                }
                 Received::Local(None) => self.local = None,
-                Received::Remote(None) => self.remote = None,
+                Received::Remote(None) => {
+                    self.last_was_remote = true;
+                    self.remote = None;
+                }
             }
         }
     }

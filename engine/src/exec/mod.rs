@@ -7,6 +7,7 @@ mod exchange;
 pub mod query;
 pub mod remote;
 pub mod runtime;
+pub mod stats;
 pub mod stream;
 pub mod task;
 pub mod topology;

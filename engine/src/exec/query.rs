@@ -13,6 +13,7 @@ use percore_net::StreamId;
 use super::exchange::ExchangeInput;
 use super::remote::Transport;
 use super::runtime::Runtime;
+use super::stats::TaskStats;
 use super::task::{cancelled, Target, TaskOutput, TaskSpec};
 use super::topology::{stage_tasks, Topology};
 use super::ExecConfig;
@@ -24,6 +25,7 @@ use crate::plan::{DistributedPlan, StageOutput};
 pub(crate) struct QueryState {
     cancelled: AtomicBool,
     first_error: Mutex<Option<TaskError>>,
+    stats: Mutex<Vec<TaskStats>>,
     running_tasks: AtomicUsize,
     all_finished: flume::Sender<()>,
 }
@@ -48,6 +50,13 @@ impl QueryState {
         }
         drop(first);
         self.cancel();
+    }
+
+    pub fn record_stats(&self, stats: TaskStats) {
+        self.stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(stats);
     }
 
     pub fn task_finished(&self) {
@@ -167,6 +176,7 @@ pub fn prepare(
     let query = Arc::new(QueryState {
         cancelled: AtomicBool::new(false),
         first_error: Mutex::new(None),
+        stats: Mutex::new(Vec::new()),
         running_tasks: AtomicUsize::new(0),
         all_finished,
     });
@@ -224,6 +234,7 @@ pub fn prepare(
                 output,
                 config,
                 transport: remote.as_ref().map(|r| Arc::clone(&r.transport)),
+                node: me,
             };
             tasks.push((core, spec));
         }
@@ -314,6 +325,15 @@ pub struct QueryStream {
 impl QueryStream {
     pub fn schema(&self) -> SchemaRef {
         Arc::clone(&self.schema)
+    }
+
+    /// What every task of this node did; complete once the stream has ended.
+    pub fn stats(&self) -> Vec<TaskStats> {
+        self.query
+            .stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn canceller(&self) -> QueryCanceller {

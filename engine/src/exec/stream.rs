@@ -6,12 +6,14 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
 
 use super::exchange::{ExchangeStream, TaskInputs};
 use super::query::QueryState;
+use super::stats::TaskCounters;
 use super::ExecConfig;
 use crate::error::{TaskError, TaskLocation, TaskResult};
 use crate::operators::aggregate::HashAggregator;
@@ -33,6 +35,7 @@ pub(crate) struct StreamContext {
     pub query: Arc<QueryState>,
     pub config: ExecConfig,
     pub location: TaskLocation,
+    pub counters: Rc<TaskCounters>,
 }
 
 type Stream = Box<dyn BatchStream>;
@@ -131,7 +134,7 @@ pub(crate) fn build_stream(
                     TaskError::internal(format!("no receiver for exchange #{}", exchange.0))
                 })?;
             let (_, input) = inputs.swap_remove(position);
-            Box::new(ExchangeStream::new(input))
+            Box::new(ExchangeStream::new(input, Rc::clone(&context.counters)))
         }
     })
 }

@@ -3,7 +3,9 @@
 //! cancels the rest of the query.
 
 use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -13,6 +15,7 @@ use percore_net::StreamId;
 use super::exchange::TaskInputs;
 use super::query::QueryState;
 use super::remote::{RemoteSender, Transport};
+use super::stats::{self, TaskCounters, TaskStats};
 use super::stream::{build_stream, StreamContext};
 use super::ExecConfig;
 use crate::error::{ErrorCode, TaskError, TaskLocation, TaskResult};
@@ -52,13 +55,20 @@ pub(crate) struct TaskSpec {
     pub config: ExecConfig,
     /// The data plane, when the query spans nodes.
     pub transport: Option<Arc<Transport>>,
+    /// The node this task runs on, for its statistics.
+    pub node: usize,
 }
 
 /// Runs a task to completion and reports its outcome to the query.
 pub(crate) async fn run_task(spec: TaskSpec) {
     let query = Arc::clone(&spec.query);
     let location = spec.location;
-    let outcome = AssertUnwindSafe(drive(spec)).catch_unwind().await;
+    let node = spec.node;
+    let counters = Rc::new(TaskCounters::default());
+    let started = Instant::now();
+    let outcome = AssertUnwindSafe(drive(spec, Rc::clone(&counters)))
+        .catch_unwind()
+        .await;
     let error = match outcome {
         Ok(Ok(())) => None,
         Ok(Err(error)) => Some(error),
@@ -74,10 +84,29 @@ pub(crate) async fn run_task(spec: TaskSpec) {
     if let Some(error) = error {
         query.fail(error.at(location));
     }
+    query.record_stats(TaskStats {
+        stage: location.stage,
+        task: location.partition,
+        node,
+        core: location.core,
+        rows_out: counters.rows_out.get(),
+        wall_us: micros(started.elapsed()),
+        input_wait_us: micros(counters.input_wait.get()),
+        network_wait_us: micros(counters.network_wait.get()),
+        send_wait_us: micros(counters.send_wait.get()),
+        rows_per_target: counters.rows_per_target.take(),
+        rows_to_other_nodes: counters.rows_to_other_nodes.get(),
+        bytes_within_node: counters.bytes_within_node.get(),
+        bytes_to_other_nodes: counters.bytes_to_other_nodes.get(),
+    });
     query.task_finished();
 }
 
-async fn drive(spec: TaskSpec) -> TaskResult<()> {
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
+async fn drive(spec: TaskSpec, counters: Rc<TaskCounters>) -> TaskResult<()> {
     let TaskSpec {
         query,
         stage,
@@ -86,20 +115,23 @@ async fn drive(spec: TaskSpec) -> TaskResult<()> {
         output,
         config,
         transport,
+        node: _,
     } = spec;
     let context = StreamContext {
         query: Arc::clone(&query),
         config,
         location,
+        counters: Rc::clone(&counters),
     };
     let mut inputs = inputs;
     let mut root = build_stream(&stage.root, &mut inputs, &context)?;
-    let mut sink = OutputSink::open(output, transport.as_ref()).await?;
+    let mut sink = OutputSink::open(output, transport.as_ref(), Rc::clone(&counters)).await?;
     while let Some(batch) = root.next().await? {
         query.check_cancelled()?;
         if batch.num_rows() == 0 {
             continue;
         }
+        stats::add(&counters.rows_out, batch.num_rows() as u64);
         if !sink.send(batch, &query).await? {
             // Every consumer is gone (a LIMIT upstream was satisfied): stop early.
             break;
@@ -114,6 +146,7 @@ struct OutputSink {
     kind: Option<ExchangeKind>,
     slots: Vec<Slot>,
     partitioner: Option<HashPartitioner>,
+    counters: Rc<TaskCounters>,
 }
 
 enum Slot {
@@ -133,33 +166,52 @@ impl Slot {
     }
 
     /// Waits for room (backpressure); forgets a consumer that hung up.
-    async fn send(&mut self, batch: RecordBatch, query: &QueryState) -> TaskResult<()> {
+    async fn send(
+        &mut self,
+        batch: RecordBatch,
+        query: &QueryState,
+        counters: &TaskCounters,
+    ) -> TaskResult<()> {
+        let waiting = Instant::now();
         match self {
             Slot::Local(slot) => {
                 if let Some(sender) = slot {
+                    let bytes = batch.get_array_memory_size() as u64;
                     if sender.send_async(batch).await.is_err() {
                         *slot = None;
+                    } else {
+                        stats::add(&counters.bytes_within_node, bytes);
                     }
                 }
             }
             Slot::Remote { sender, open } => {
                 if *open {
-                    *open = sender.send(&batch, query).await?;
+                    let rows = batch.num_rows() as u64;
+                    let (still_open, bytes) = sender.send(&batch, query).await?;
+                    *open = still_open;
+                    stats::add(&counters.rows_to_other_nodes, rows);
+                    stats::add(&counters.bytes_to_other_nodes, bytes);
                 }
             }
         }
+        stats::add_time(&counters.send_wait, waiting.elapsed());
         Ok(())
     }
 }
 
 impl OutputSink {
-    async fn open(output: TaskOutput, transport: Option<&Arc<Transport>>) -> TaskResult<Self> {
+    async fn open(
+        output: TaskOutput,
+        transport: Option<&Arc<Transport>>,
+        counters: Rc<TaskCounters>,
+    ) -> TaskResult<Self> {
         let (kind, targets, schema) = match output {
             TaskOutput::Client(sender) => {
                 return Ok(OutputSink {
                     kind: None,
                     slots: vec![Slot::Local(Some(sender))],
                     partitioner: None,
+                    counters,
                 })
             }
             TaskOutput::Exchange {
@@ -193,6 +245,7 @@ impl OutputSink {
             kind: Some(kind),
             slots,
             partitioner,
+            counters,
         })
     }
 
@@ -203,16 +256,23 @@ impl OutputSink {
                 let pieces = partitioner.split(&batch)?;
                 for (target, piece) in pieces.into_iter().enumerate() {
                     if let Some(piece) = piece {
-                        self.slots[target].send(piece, query).await?;
+                        self.counters.sent_to(target, piece.num_rows());
+                        self.slots[target]
+                            .send(piece, query, &self.counters)
+                            .await?;
                     }
                 }
             }
             (Some(ExchangeKind::Broadcast), _) => {
-                for slot in &mut self.slots {
-                    slot.send(batch.clone(), query).await?;
+                for (target, slot) in self.slots.iter_mut().enumerate() {
+                    self.counters.sent_to(target, batch.num_rows());
+                    slot.send(batch.clone(), query, &self.counters).await?;
                 }
             }
-            _ => self.slots[0].send(batch, query).await?,
+            _ => {
+                self.counters.sent_to(0, batch.num_rows());
+                self.slots[0].send(batch, query, &self.counters).await?;
+            }
         }
         Ok(self.slots.iter().any(Slot::is_open))
     }

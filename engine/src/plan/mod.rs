@@ -1,6 +1,7 @@
 //! The distributed physical plan, as plain data: stages of operators joined by
 //! exchanges. Nothing here executes; `exec` runs it and `planner` builds it.
 
+pub mod analyze;
 pub mod distribution;
 pub mod explain;
 pub mod node;

@@ -225,27 +225,32 @@ impl RemoteSender {
         })
     }
 
-    /// Sends a batch, split so frames stay near the target size. Returns false once the
-    /// consumer has hung up.
-    pub async fn send(&mut self, batch: &RecordBatch, query: &QueryState) -> TaskResult<bool> {
+    /// Sends a batch, split so frames stay near the target size. Returns whether the
+    /// consumer still listens, and the bytes written.
+    pub async fn send(
+        &mut self,
+        batch: &RecordBatch,
+        query: &QueryState,
+    ) -> TaskResult<(bool, u64)> {
         let target = self.transport.config().target_frame_bytes.max(1);
         let pieces = batch.get_array_memory_size().div_ceil(target).max(1);
         let rows_per_piece = batch.num_rows().div_ceil(pieces).max(1);
-        let mut offset = 0;
+        let (mut offset, mut bytes) = (0, 0u64);
         while offset < batch.num_rows() {
             let length = rows_per_piece.min(batch.num_rows() - offset);
             if !self.acquire_credit(query).await? {
-                return Ok(false);
+                return Ok((false, bytes));
             }
             self.writer.write(&batch.slice(offset, length))?;
             let payload = std::mem::take(self.writer.get_mut());
+            bytes += (payload.len() + HEADER_BYTES) as u64;
             self.transport.count_sent(payload.len() + HEADER_BYTES);
             self.link
                 .send(FrameKind::Data, self.stream, payload)
                 .await?;
             offset += length;
         }
-        Ok(true)
+        Ok((true, bytes))
     }
 
     /// Tells the consumer this source is done.

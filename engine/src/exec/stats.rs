@@ -1,0 +1,63 @@
+//! What each task did, for EXPLAIN ANALYZE: rows, where its output went (within the
+//! node or to other nodes), bytes, and time spent waiting for input or for room
+//! downstream. Counted per batch on the task's own core; collected when it ends.
+
+use std::cell::{Cell, RefCell};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// One task's counters, as reported to the coordinator.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskStats {
+    pub stage: usize,
+    pub task: usize,
+    pub node: usize,
+    pub core: usize,
+    pub rows_out: u64,
+    pub wall_us: u64,
+    /// Waiting for exchange input of any kind.
+    pub input_wait_us: u64,
+    /// Of that, waits that ended with a batch from (or the end of) another node.
+    pub network_wait_us: u64,
+    /// Waiting for room in a consumer's channel or for network credit.
+    pub send_wait_us: u64,
+    /// Rows sent to each consumer task of the output exchange.
+    pub rows_per_target: Vec<u64>,
+    pub rows_to_other_nodes: u64,
+    /// Arrow in-memory bytes handed to consumers on this node.
+    pub bytes_within_node: u64,
+    /// Bytes written to the network (frames with Arrow IPC payloads).
+    pub bytes_to_other_nodes: u64,
+}
+
+/// The live counters of a running task, shared by its streams on one core.
+#[derive(Default)]
+pub(crate) struct TaskCounters {
+    pub rows_out: Cell<u64>,
+    pub input_wait: Cell<Duration>,
+    pub network_wait: Cell<Duration>,
+    pub send_wait: Cell<Duration>,
+    pub rows_per_target: RefCell<Vec<u64>>,
+    pub rows_to_other_nodes: Cell<u64>,
+    pub bytes_within_node: Cell<u64>,
+    pub bytes_to_other_nodes: Cell<u64>,
+}
+
+pub(crate) fn add(cell: &Cell<u64>, value: u64) {
+    cell.set(cell.get() + value);
+}
+
+pub(crate) fn add_time(cell: &Cell<Duration>, value: Duration) {
+    cell.set(cell.get() + value);
+}
+
+impl TaskCounters {
+    pub fn sent_to(&self, target: usize, rows: usize) {
+        let mut per_target = self.rows_per_target.borrow_mut();
+        if per_target.len() <= target {
+            per_target.resize(target + 1, 0);
+        }
+        per_target[target] += rows as u64;
+    }
+}

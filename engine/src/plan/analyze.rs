@@ -1,0 +1,109 @@
+//! EXPLAIN ANALYZE: the plan, annotated with what every stage and exchange did when
+//! the query ran: rows, skew across partitions, rows and bytes that stayed within a
+//! node or crossed between nodes, and time spent waiting for input, the network, or
+//! room downstream.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use super::explain::explain;
+use super::{DistributedPlan, StageOutput};
+use crate::exec::stats::TaskStats;
+
+/// How the query ran as a whole.
+#[derive(Debug, Clone, Copy)]
+pub struct RunSummary {
+    pub nodes: usize,
+    pub cores_per_node: usize,
+    pub rows: u64,
+    pub elapsed: Duration,
+}
+
+pub fn render(plan: &DistributedPlan, stats: &[TaskStats], summary: RunSummary) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Executed on {} node(s) x {} core(s): {} rows in {:.1} ms",
+        summary.nodes,
+        summary.cores_per_node,
+        summary.rows,
+        summary.elapsed.as_secs_f64() * 1e3
+    );
+    for stage in &plan.stages {
+        let tasks: Vec<&TaskStats> = stats.iter().filter(|s| s.stage == stage.id.0).collect();
+        if tasks.is_empty() {
+            let _ = writeln!(out, "Stage {}: no task reported", stage.id.0);
+            continue;
+        }
+        let rows: Vec<u64> = tasks.iter().map(|t| t.rows_out).collect();
+        let max_of = |f: fn(&TaskStats) -> u64| tasks.iter().map(|t| f(t)).max().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "Stage {}: {} task(s), rows out {} (per task max {}, skew max/mean {}), \
+             wall max {}, input wait max {} (network {}), send wait max {}",
+            stage.id.0,
+            tasks.len(),
+            rows.iter().sum::<u64>(),
+            rows.iter().max().unwrap_or(&0),
+            skew(&rows),
+            millis(max_of(|t| t.wall_us)),
+            millis(max_of(|t| t.input_wait_us)),
+            millis(max_of(|t| t.network_wait_us)),
+            millis(max_of(|t| t.send_wait_us)),
+        );
+        if let StageOutput::Exchange(id) = stage.output {
+            let exchange = &plan.exchanges[id.0];
+            let between: u64 = tasks.iter().map(|t| t.rows_to_other_nodes).sum();
+            let mut per_target: Vec<u64> = Vec::new();
+            for task in &tasks {
+                if per_target.len() < task.rows_per_target.len() {
+                    per_target.resize(task.rows_per_target.len(), 0);
+                }
+                for (target, rows) in task.rows_per_target.iter().enumerate() {
+                    per_target[target] += rows;
+                }
+            }
+            // A broadcast sends each row to every consumer: count what was sent.
+            let sent: u64 = per_target.iter().sum();
+            let _ = writeln!(
+                out,
+                "  exchange #{} {} -> stage {}: {} rows within nodes ({}), {} rows between \
+                 nodes ({} on the wire); rows per consumer max {}, skew max/mean {}",
+                id.0,
+                exchange.kind.name(),
+                exchange.target.0,
+                sent.saturating_sub(between),
+                bytes(tasks.iter().map(|t| t.bytes_within_node).sum()),
+                between,
+                bytes(tasks.iter().map(|t| t.bytes_to_other_nodes).sum()),
+                per_target.iter().max().unwrap_or(&0),
+                skew(&per_target),
+            );
+        }
+    }
+    out.push('\n');
+    out.push_str(&explain(plan));
+    out
+}
+
+/// Max over mean: 1.00 is perfectly even.
+fn skew(values: &[u64]) -> String {
+    let total: u64 = values.iter().sum();
+    if values.is_empty() || total == 0 {
+        return "-".into();
+    }
+    let mean = total as f64 / values.len() as f64;
+    format!("{:.2}", *values.iter().max().unwrap_or(&0) as f64 / mean)
+}
+
+fn millis(micros: u64) -> String {
+    format!("{:.1} ms", micros as f64 / 1e3)
+}
+
+fn bytes(count: u64) -> String {
+    match count {
+        0..1024 => format!("{count} B"),
+        1024..1_048_576 => format!("{:.1} KiB", count as f64 / 1024.0),
+        _ => format!("{:.1} MiB", count as f64 / 1_048_576.0),
+    }
+}
