@@ -110,7 +110,7 @@ impl Cluster {
                 config.cores
             )));
         }
-        let runtime = Runtime::start(config.cores)?;
+        let runtime = Runtime::start_at(config.cores, topology.node * config.cores)?;
         Ok(Cluster {
             catalog: RwLock::new(catalog),
             functions: FunctionRegistry::new(),

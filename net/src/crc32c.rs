@@ -1,35 +1,11 @@
-//! CRC-32C (Castagnoli), table-driven. Frames are checksummed so a corrupted or
-//! misframed payload is refused instead of decoded.
-
-const POLYNOMIAL: u32 = 0x82f6_3b78;
-
-const TABLE: [u32; 256] = {
-    let mut table = [0u32; 256];
-    let mut byte = 0;
-    while byte < 256 {
-        let mut crc = byte as u32;
-        let mut bit = 0;
-        while bit < 8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ POLYNOMIAL
-            } else {
-                crc >> 1
-            };
-            bit += 1;
-        }
-        table[byte] = crc;
-        byte += 1;
-    }
-    table
-};
+//! CRC-32C (Castagnoli). Frames are checksummed so a corrupted or misframed payload
+//! is refused instead of decoded. The `crc32c` crate uses the CPU's CRC instructions
+//! (SSE 4.2, ARMv8) when present: a table-driven loop managed ~0.5 GB/s here and
+//! capped the whole exchange near it.
 
 /// The CRC-32C of `bytes`.
 pub fn crc32c(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in bytes {
-        crc = TABLE[((crc ^ byte as u32) & 0xff) as usize] ^ (crc >> 8);
-    }
-    !crc
+    ::crc32c::crc32c(bytes)
 }
 
 #[cfg(test)]

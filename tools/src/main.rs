@@ -5,6 +5,7 @@
 
 mod bench;
 mod cluster;
+mod exchange_bench;
 mod output;
 mod shell;
 
@@ -51,6 +52,8 @@ enum BenchSuite {
     /// Run the TPC-H queries on an embedded local cluster, verify every answer, and
     /// report latency percentiles.
     Tpch(bench::TpchArgs),
+    /// Measure the network exchange's throughput on loopback against raw TCP.
+    Exchange(exchange_bench::ExchangeArgs),
 }
 
 #[derive(clap::Args)]
@@ -92,6 +95,9 @@ fn main() -> ExitCode {
         Command::Bench {
             suite: BenchSuite::Tpch(args),
         } => bench::run_tpch(args),
+        Command::Bench {
+            suite: BenchSuite::Exchange(args),
+        } => exchange_bench::run(args),
         Command::Node(args) => cluster::run_node(args),
         Command::Cluster { action } => cluster::run(action),
     }

@@ -31,6 +31,18 @@ pub(crate) struct QueryState {
 }
 
 impl QueryState {
+    /// State for work outside a planned query (the exchange benchmark).
+    pub(crate) fn standalone() -> Arc<QueryState> {
+        let (all_finished, _) = flume::bounded(1);
+        Arc::new(QueryState {
+            cancelled: AtomicBool::new(false),
+            first_error: Mutex::new(None),
+            stats: Mutex::new(Vec::new()),
+            running_tasks: AtomicUsize::new(0),
+            all_finished,
+        })
+    }
+
     pub fn check_cancelled(&self) -> TaskResult<()> {
         if self.cancelled.load(Ordering::Relaxed) {
             return Err(cancelled());

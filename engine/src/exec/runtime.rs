@@ -34,13 +34,22 @@ impl Runtime {
     /// When an executor cannot start, typically because io_uring is unavailable or
     /// locked memory (`ulimit -l`) is too small.
     pub fn start(cores: usize) -> QueryResult<Runtime> {
+        Runtime::start_at(cores, 0)
+    }
+
+    /// Like [`Runtime::start`], pinning core `c` to CPU `(first_cpu + c) % cpus`: nodes
+    /// sharing a machine start at different CPUs instead of all crowding CPU 0.
+    ///
+    /// # Errors
+    /// As [`Runtime::start`].
+    pub fn start_at(cores: usize, first_cpu: usize) -> QueryResult<Runtime> {
         assert!(cores > 0, "at least one core");
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut submit = Vec::with_capacity(cores);
         let mut threads = Vec::with_capacity(cores);
         for core in 0..cores {
             let (sender, receiver) = flume::unbounded::<CoreCommand>();
-            let builder = LocalExecutorBuilder::new(Placement::Fixed(core % cpus))
+            let builder = LocalExecutorBuilder::new(Placement::Fixed((first_cpu + core) % cpus))
                 .name(&format!("percore-core-{core}"));
             let handle = builder
                 .spawn(move || async move {

@@ -8,8 +8,11 @@
 //! therefore stops its producers without holding up other streams on the socket, and
 //! at most `credit_window` frames per stream sit in the consumer's memory.
 
+mod ipc;
 mod link;
 mod receive;
+pub mod throughput;
+mod validate;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

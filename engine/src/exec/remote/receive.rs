@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::buffer::Buffer;
-use arrow::ipc::reader::StreamDecoder;
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use percore_net::{FrameHeader, FrameKind, StreamId, HEADER_BYTES};
 
+use super::ipc::IpcStreamDecoder;
 use super::{CreditReturn, RemoteBatch, Transport};
 use crate::error::QueryResult;
 use crate::exec::runtime::Runtime;
@@ -41,7 +41,7 @@ pub fn adopt_data_connection(
 }
 
 struct OpenStream {
-    decoder: StreamDecoder,
+    decoder: IpcStreamDecoder,
     channel: Option<flume::WeakSender<RemoteBatch>>,
 }
 
@@ -89,7 +89,7 @@ async fn serve(connection: std::net::TcpStream, transport: &Arc<Transport>) -> R
         match header.kind {
             FrameKind::Data => {
                 let open = streams.entry(stream).or_insert_with(|| OpenStream {
-                    decoder: StreamDecoder::new(),
+                    decoder: IpcStreamDecoder::default(),
                     channel: transport.inbound_sender(stream),
                 });
                 if let Err(error) = deliver(open, stream, payload, &replies, transport) {
@@ -116,15 +116,10 @@ fn deliver(
     replies: &flume::Sender<(FrameKind, StreamId)>,
     transport: &Arc<Transport>,
 ) -> Result<(), String> {
-    let mut buffer = Buffer::from_vec(payload);
-    let mut batches = Vec::new();
-    while !buffer.is_empty() {
-        match open.decoder.decode(&mut buffer) {
-            Ok(Some(batch)) => batches.push(batch),
-            Ok(None) => {}
-            Err(error) => return Err(format!("bad Arrow IPC data on stream {stream:?}: {error}")),
-        }
-    }
+    let batches = open
+        .decoder
+        .decode(&Buffer::from_vec(payload))
+        .map_err(|error| format!("stream {stream:?}: {error}"))?;
     if batches.is_empty() {
         let _ = replies.send((FrameKind::Credit, stream));
         return Ok(());
