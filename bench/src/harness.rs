@@ -6,6 +6,8 @@ use std::time::Instant;
 
 use hdrhistogram::Histogram;
 use percore_engine::session::{Cluster, ClusterConfig};
+use percore_server::local::{LocalCluster, LocalClusterOptions};
+use percore_server::pgwire::client::Reply;
 
 use crate::answers::{compare, format_rows, load_answer, Rows};
 use crate::{query_sql, tpch_dir};
@@ -58,7 +60,69 @@ pub fn run(
     Ok((reports, generation_s))
 }
 
+/// Starts `nodes` node processes of `binary` on loopback, each with `options.cores`
+/// cores, runs the queries through node 0 over the PostgreSQL protocol (so times
+/// include encoding rows as text for the client), and stops the nodes.
+///
+/// # Errors
+/// When the cluster cannot start or node 0 cannot be reached.
+pub fn run_on_local_cluster(
+    options: &BenchOptions,
+    binary: &std::path::Path,
+    nodes: usize,
+    mut progress: impl FnMut(&QueryReport),
+) -> Result<(Vec<QueryReport>, f64), String> {
+    let started = Instant::now();
+    let mut cluster_options = LocalClusterOptions::new(nodes, options.cores, options.scale_factor);
+    cluster_options.batch_rows = options.batch_rows;
+    let cluster = LocalCluster::start(binary, &cluster_options)?;
+    let generation_s = started.elapsed().as_secs_f64();
+    let mut client = cluster.connect(0).map_err(|e| e.to_string())?;
+    let mut reports = Vec::new();
+    for &query in &options.queries {
+        let report = measure_query(options, query, |sql| {
+            let replies = client.query(sql).map_err(|e| e.to_string())?;
+            match replies.into_iter().next() {
+                Some(Reply::Rows { rows, .. }) => Ok(rows
+                    .into_iter()
+                    .map(|row| {
+                        row.into_iter()
+                            .map(|cell| cell.unwrap_or_else(|| "NULL".into()))
+                            .collect()
+                    })
+                    .collect()),
+                Some(Reply::Error { sqlstate, message }) => {
+                    Err(format!("ERROR {sqlstate}: {message}"))
+                }
+                other => Err(format!("unexpected reply {other:?}")),
+            }
+        });
+        progress(&report);
+        reports.push(report);
+    }
+    Ok((reports, generation_s))
+}
+
 fn run_query(cluster: &Cluster, options: &BenchOptions, query: usize) -> QueryReport {
+    let mut first = true;
+    measure_query(options, query, |sql| {
+        let batches = cluster.sql(sql).map_err(|e| e.to_string())?;
+        // Only the first run's rows are checked: format those alone.
+        if std::mem::take(&mut first) {
+            format_rows(&batches)
+        } else {
+            Ok(vec![Vec::new(); batches.iter().map(|b| b.num_rows()).sum()])
+        }
+    })
+}
+
+/// Runs one query `options.iterations` times through `execute` (which returns the
+/// result as text cells) and checks the first result.
+fn measure_query(
+    options: &BenchOptions,
+    query: usize,
+    mut execute: impl FnMut(&str) -> Result<Rows, String>,
+) -> QueryReport {
     // Micros, up to an hour; longer runs clamp to the hour.
     let mut histogram =
         Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
@@ -78,19 +142,19 @@ fn run_query(cluster: &Cluster, options: &BenchOptions, query: usize) -> QueryRe
     };
     for iteration in 0..options.iterations.max(1) {
         let started = Instant::now();
-        let result = cluster.sql(&sql);
+        let result = execute(&sql);
         let micros = started.elapsed().as_micros() as u64;
-        let batches = match result {
-            Ok(batches) => batches,
+        let rows = match result {
+            Ok(rows) => rows,
             Err(error) => {
-                report.check = Check::Failed(error.to_string());
+                report.check = Check::Failed(error);
                 return report;
             }
         };
         histogram.saturating_record(micros.max(1));
         if iteration == 0 {
-            report.rows = batches.iter().map(|b| b.num_rows()).sum();
-            report.check = verify(options.scale_factor, query, &batches);
+            report.rows = rows.len();
+            report.check = verify_rows(options.scale_factor, query, rows);
         }
     }
     report.p50_ms = histogram.value_at_quantile(0.5) as f64 / 1e3;

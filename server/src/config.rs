@@ -151,6 +151,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_shipped_example_is_valid() {
+        let text = include_str!("../../config/cluster.toml");
+        for node in 0..3 {
+            let config = NodeConfig::from_toml(text, node).unwrap();
+            assert_eq!(config.peers.len(), 3);
+            assert_eq!(config.client.port(), 5432 + node as u16);
+        }
+    }
+
+    #[test]
     fn reads_a_cluster_file() {
         let text = r#"
             cores_per_node = 2

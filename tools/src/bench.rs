@@ -2,7 +2,9 @@
 
 use std::process::ExitCode;
 
-use percore_bench::harness::{format_json, format_table, run, BenchOptions, Check};
+use percore_bench::harness::{
+    format_json, format_table, run, run_on_local_cluster, BenchOptions, Check, QueryReport,
+};
 
 #[derive(clap::Args)]
 pub struct TpchArgs {
@@ -12,9 +14,14 @@ pub struct TpchArgs {
     /// Runs of each query; latency percentiles are over these.
     #[arg(long, default_value_t = 3)]
     iterations: usize,
-    /// Executors (cores). Default: all available cores.
-    #[arg(long)]
+    /// Executors (cores), per node with --nodes. Default: all available cores, or 1
+    /// per node with --nodes.
+    #[arg(long, alias = "cores-per-node")]
     cores: Option<usize>,
+    /// Run on a local cluster of this many `percore node` processes on loopback,
+    /// through node 0's PostgreSQL port (default: one embedded in-process cluster).
+    #[arg(long)]
+    nodes: Option<usize>,
     /// Comma-separated query numbers (default: all 22).
     #[arg(long, value_delimiter = ',')]
     queries: Option<Vec<usize>>,
@@ -27,9 +34,10 @@ pub struct TpchArgs {
 }
 
 pub fn run_tpch(args: TpchArgs) -> ExitCode {
-    let cores = args
-        .cores
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let cores = args.cores.unwrap_or_else(|| match args.nodes {
+        Some(_) => 1,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    });
     let queries = args.queries.unwrap_or_else(|| (1..=22).collect());
     if let Some(bad) = queries.iter().find(|q| !(1..=22).contains(*q)) {
         eprintln!("error: TPC-H has queries 1 to 22, not {bad}");
@@ -46,13 +54,28 @@ pub fn run_tpch(args: TpchArgs) -> ExitCode {
         queries,
         batch_rows: args.batch_size,
     };
-    eprintln!(
-        "TPC-H SF {} on {cores} cores, {} iterations per query",
-        options.scale_factor, options.iterations
-    );
-    let outcome = run(&options, |report| {
+    let progress = |report: &QueryReport| {
         eprintln!("  Q{:02}: p50 {:.1} ms", report.query, report.p50_ms);
-    });
+    };
+    let outcome = match args.nodes {
+        None => {
+            eprintln!(
+                "TPC-H SF {} on {cores} cores, {} iterations per query",
+                options.scale_factor, options.iterations
+            );
+            run(&options, progress)
+        }
+        Some(0) => Err("--nodes must be at least 1".to_string()),
+        Some(nodes) => {
+            eprintln!(
+                "TPC-H SF {} on {nodes} node processes x {cores} cores, {} iterations per query",
+                options.scale_factor, options.iterations
+            );
+            std::env::current_exe()
+                .map_err(|e| format!("cannot find the percore binary: {e}"))
+                .and_then(|binary| run_on_local_cluster(&options, &binary, nodes, progress))
+        }
+    };
     let (reports, generation_s) = match outcome {
         Ok(outcome) => outcome,
         Err(error) => {
