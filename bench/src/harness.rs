@@ -7,7 +7,7 @@ use std::time::Instant;
 use hdrhistogram::Histogram;
 use percore_engine::session::{Cluster, ClusterConfig};
 use percore_server::local::{LocalCluster, LocalClusterOptions};
-use percore_server::pgwire::client::Reply;
+use percore_server::pgwire::client::first_result;
 
 use crate::answers::{compare, format_rows, load_answer, Rows};
 use crate::{query_sql, tpch_dir};
@@ -82,20 +82,8 @@ pub fn run_on_local_cluster(
     for &query in &options.queries {
         let report = measure_query(options, query, |sql| {
             let replies = client.query(sql).map_err(|e| e.to_string())?;
-            match replies.into_iter().next() {
-                Some(Reply::Rows { rows, .. }) => Ok(rows
-                    .into_iter()
-                    .map(|row| {
-                        row.into_iter()
-                            .map(|cell| cell.unwrap_or_else(|| "NULL".into()))
-                            .collect()
-                    })
-                    .collect()),
-                Some(Reply::Error { sqlstate, message }) => {
-                    Err(format!("ERROR {sqlstate}: {message}"))
-                }
-                other => Err(format!("unexpected reply {other:?}")),
-            }
+            first_result(replies, "NULL")
+                .map_err(|(sqlstate, message)| format!("ERROR {sqlstate}: {message}"))
         });
         progress(&report);
         reports.push(report);

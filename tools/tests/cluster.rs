@@ -9,11 +9,24 @@ use std::time::{Duration, Instant};
 use percore_bench::harness::{verify_rows, Check};
 use percore_bench::query_sql;
 use percore_server::local::{LocalCluster, LocalClusterOptions};
-use percore_server::pgwire::client::{Client, Reply};
+use percore_server::pgwire::client::{first_result, Client};
 
 /// Long enough to be running when a node goes: a cross join of 60k x 60k rows.
 const LONG_QUERY: &str =
     "select count(*) from lineitem a, lineitem b where a.l_quantity + b.l_quantity < 0";
+
+type Outcome = Result<Vec<Vec<String>>, (String, String)>;
+
+/// Starts [`LONG_QUERY`] on node 0 from another thread; it returns how the query
+/// ended and how long it ran.
+fn run_long_query(cluster: &LocalCluster) -> std::thread::JoinHandle<(Outcome, Duration)> {
+    let address = cluster.client_addresses()[0];
+    std::thread::spawn(move || {
+        let mut client = Client::connect(address, Duration::from_secs(10)).unwrap();
+        let started = Instant::now();
+        (query(&mut client, LONG_QUERY), started.elapsed())
+    })
+}
 
 fn start(name: &str, options: LocalClusterOptions) -> LocalCluster {
     let mut options = options;
@@ -25,20 +38,9 @@ fn start(name: &str, options: LocalClusterOptions) -> LocalCluster {
 }
 
 /// Runs one statement; rows as text cells with NULL as `NULL`, or the error.
-fn query(client: &mut Client, sql: &str) -> Result<Vec<Vec<String>>, (String, String)> {
+fn query(client: &mut Client, sql: &str) -> Outcome {
     let replies = client.query(sql).expect("the connection works");
-    match replies.into_iter().next() {
-        Some(Reply::Rows { rows, .. }) => Ok(rows
-            .into_iter()
-            .map(|row| {
-                row.into_iter()
-                    .map(|cell| cell.unwrap_or_else(|| "NULL".into()))
-                    .collect()
-            })
-            .collect()),
-        Some(Reply::Error { sqlstate, message }) => Err((sqlstate, message)),
-        other => panic!("unexpected reply {other:?}"),
-    }
+    first_result(replies, "NULL")
 }
 
 /// Runs TPC-H queries, each coordinated by a different node in turn, and checks the
@@ -166,12 +168,7 @@ fn one_frame_credit_windows_and_tiny_batches_give_correct_answers() {
 #[test]
 fn a_lost_node_fails_running_queries_clearly_and_the_rest_stay_up() {
     let mut cluster = start("failure", LocalClusterOptions::new(3, 1, 0.01));
-    let address = cluster.client_addresses()[0];
-    let running = std::thread::spawn(move || {
-        let mut client = Client::connect(address, Duration::from_secs(10)).unwrap();
-        let started = Instant::now();
-        (query(&mut client, LONG_QUERY), started.elapsed())
-    });
+    let running = run_long_query(&cluster);
     std::thread::sleep(Duration::from_millis(1500));
     cluster.terminate_node(2);
     let (outcome, elapsed) = running.join().unwrap();
@@ -197,12 +194,7 @@ fn a_lost_node_fails_running_queries_clearly_and_the_rest_stay_up() {
 #[test]
 fn a_killed_node_is_noticed_by_the_coordinator() {
     let cluster = start("killed", LocalClusterOptions::new(2, 1, 0.01));
-    let address = cluster.client_addresses()[0];
-    let running = std::thread::spawn(move || {
-        let mut client = Client::connect(address, Duration::from_secs(10)).unwrap();
-        let started = Instant::now();
-        (query(&mut client, LONG_QUERY), started.elapsed())
-    });
+    let running = run_long_query(&cluster);
     std::thread::sleep(Duration::from_millis(1500));
     // SIGKILL, no goodbye: the coordinator sees the broken connections.
     // SAFETY: kill(2) on a child process this test started.

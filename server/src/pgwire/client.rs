@@ -149,6 +149,26 @@ impl Client {
     }
 }
 
+/// The first statement's rows as text cells (NULL shown as `null`), or its error as
+/// (SQLSTATE, message).
+///
+/// # Errors
+/// The statement's error; a reply without rows is an error too.
+pub fn first_result(replies: Vec<Reply>, null: &str) -> Result<Vec<Vec<String>>, (String, String)> {
+    match replies.into_iter().next() {
+        Some(Reply::Rows { rows, .. }) => Ok(rows
+            .into_iter()
+            .map(|row| {
+                row.into_iter()
+                    .map(|cell| cell.unwrap_or_else(|| null.to_string()))
+                    .collect()
+            })
+            .collect()),
+        Some(Reply::Error { sqlstate, message }) => Err((sqlstate, message)),
+        other => Err(("XX000".to_string(), format!("expected rows, got {other:?}"))),
+    }
+}
+
 /// The SQLSTATE and message of an ErrorResponse.
 fn error_fields(body: &[u8]) -> std::io::Result<(String, String)> {
     let mut fields = BodyReader::new(body);
