@@ -207,3 +207,24 @@ fn a_killed_node_is_noticed_by_the_coordinator() {
     assert!(message.contains("node 1"), "{message}");
     assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
 }
+
+#[test]
+fn a_frozen_node_is_declared_lost_after_missed_heartbeats() {
+    let cluster = start("frozen", LocalClusterOptions::new(2, 1, 0.01));
+    let running = run_long_query(&cluster);
+    std::thread::sleep(Duration::from_millis(1500));
+    // SIGSTOP: the connections stay open, but node 1 says nothing any more.
+    // SAFETY: kill(2) on a child process this test started.
+    unsafe {
+        libc::kill(cluster.pid(1) as libc::pid_t, libc::SIGSTOP);
+    }
+    let (outcome, elapsed) = running.join().unwrap();
+    // SAFETY: as above; lets the node take the SIGTERM that stops the cluster.
+    unsafe {
+        libc::kill(cluster.pid(1) as libc::pid_t, libc::SIGCONT);
+    }
+    let (state, message) = outcome.expect_err("node 1 is frozen");
+    assert_eq!(state, "08006", "{message}");
+    assert!(message.contains("node 1"), "{message}");
+    assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
+}

@@ -67,7 +67,7 @@ pub fn render(plan: &DistributedPlan, stats: &[TaskStats], summary: RunSummary) 
             let sent: u64 = per_target.iter().sum();
             let _ = writeln!(
                 out,
-                "  exchange #{} {} -> stage {}: {} rows within nodes ({}), {} rows between \
+                "  exchange #{} {} -> stage {}: {} rows within nodes ({} of buffers referenced), {} rows between \
                  nodes ({} on the wire); rows per consumer max {}, skew max/mean {}",
                 id.0,
                 exchange.kind.name(),
