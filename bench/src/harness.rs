@@ -19,6 +19,8 @@ pub struct BenchOptions {
     pub cores: usize,
     pub queries: Vec<usize>,
     pub batch_rows: usize,
+    /// Clients running each query at the same time.
+    pub concurrency: usize,
 }
 
 /// How a query's answer compared with the reference.
@@ -39,6 +41,17 @@ pub struct QueryReport {
     pub check: Check,
 }
 
+impl QueryReport {
+    /// p99 over p50: how far the tail is from the median (1.0 when no run was slow).
+    pub fn tail_ratio(&self) -> f64 {
+        if self.p50_ms > 0.0 {
+            self.p99_ms / self.p50_ms
+        } else {
+            0.0
+        }
+    }
+}
+
 /// Generates the data, runs the queries, and returns one report per query.
 ///
 /// # Errors
@@ -53,7 +66,22 @@ pub fn run(
     let generation_s = started.elapsed().as_secs_f64();
     let mut reports = Vec::new();
     for &query in &options.queries {
-        let report = run_query(&cluster, options, query);
+        let clients = (0..options.concurrency.max(1))
+            .map(|_| {
+                // Only each client's first result is checked: format that alone.
+                let mut format = true;
+                let cluster = &cluster;
+                move |sql: &str| {
+                    let batches = cluster.sql(sql).map_err(|e| e.to_string())?;
+                    if std::mem::take(&mut format) {
+                        format_rows(&batches)
+                    } else {
+                        Ok(vec![Vec::new(); batches.iter().map(|b| b.num_rows()).sum()])
+                    }
+                }
+            })
+            .collect();
+        let report = measure_query(options, query, clients);
         progress(&report);
         reports.push(report);
     }
@@ -61,11 +89,11 @@ pub fn run(
 }
 
 /// Starts `nodes` node processes of `binary` on loopback, each with `options.cores`
-/// cores, runs the queries through node 0 over the PostgreSQL protocol (so times
-/// include encoding rows as text for the client), and stops the nodes.
+/// cores, runs the queries over the PostgreSQL protocol (client `k` talks to node
+/// `k % nodes`, so times include encoding rows as text), and stops the nodes.
 ///
 /// # Errors
-/// When the cluster cannot start or node 0 cannot be reached.
+/// When the cluster cannot start or a node cannot be reached.
 pub fn run_on_local_cluster(
     options: &BenchOptions,
     binary: &std::path::Path,
@@ -77,43 +105,35 @@ pub fn run_on_local_cluster(
     cluster_options.batch_rows = options.batch_rows;
     let cluster = LocalCluster::start(binary, &cluster_options)?;
     let generation_s = started.elapsed().as_secs_f64();
-    let mut client = cluster.connect(0).map_err(|e| e.to_string())?;
+    let mut clients = (0..options.concurrency.max(1))
+        .map(|client| cluster.connect(client % nodes).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut reports = Vec::new();
     for &query in &options.queries {
-        let report = measure_query(options, query, |sql| {
-            let replies = client.query(sql).map_err(|e| e.to_string())?;
-            first_result(replies, "NULL")
-                .map_err(|(sqlstate, message)| format!("ERROR {sqlstate}: {message}"))
-        });
+        let executors = clients
+            .iter_mut()
+            .map(|client| {
+                move |sql: &str| {
+                    let replies = client.query(sql).map_err(|e| e.to_string())?;
+                    first_result(replies, "NULL")
+                        .map_err(|(sqlstate, message)| format!("ERROR {sqlstate}: {message}"))
+                }
+            })
+            .collect();
+        let report = measure_query(options, query, executors);
         progress(&report);
         reports.push(report);
     }
     Ok((reports, generation_s))
 }
 
-fn run_query(cluster: &Cluster, options: &BenchOptions, query: usize) -> QueryReport {
-    let mut first = true;
-    measure_query(options, query, |sql| {
-        let batches = cluster.sql(sql).map_err(|e| e.to_string())?;
-        // Only the first run's rows are checked: format those alone.
-        if std::mem::take(&mut first) {
-            format_rows(&batches)
-        } else {
-            Ok(vec![Vec::new(); batches.iter().map(|b| b.num_rows()).sum()])
-        }
-    })
-}
-
-/// Runs one query `options.iterations` times through `execute` (which returns the
-/// result as text cells) and checks the first result.
-fn measure_query(
-    options: &BenchOptions,
-    query: usize,
-    mut execute: impl FnMut(&str) -> Result<Rows, String>,
-) -> QueryReport {
-    // Micros, up to an hour; longer runs clamp to the hour.
-    let mut histogram =
-        Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
+/// Runs one query `options.iterations` times on each client, all clients at once
+/// (each client is a function returning the result as text cells), and checks each
+/// client's first result. Latencies of all clients go into one histogram.
+fn measure_query<E>(options: &BenchOptions, query: usize, clients: Vec<E>) -> QueryReport
+where
+    E: FnMut(&str) -> Result<Rows, String> + Send,
+{
     let mut report = QueryReport {
         query,
         rows: 0,
@@ -128,21 +148,57 @@ fn measure_query(
             return report;
         }
     };
-    for iteration in 0..options.iterations.max(1) {
-        let started = Instant::now();
-        let result = execute(&sql);
-        let micros = started.elapsed().as_micros() as u64;
-        let rows = match result {
-            Ok(rows) => rows,
+    let outcomes: Vec<Result<(Histogram<u64>, Option<Rows>), String>> =
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = clients
+                .into_iter()
+                .map(|mut execute| {
+                    let sql = &sql;
+                    scope.spawn(move || {
+                        // Micros, up to an hour; longer runs clamp to the hour.
+                        let mut histogram = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
+                            .expect("valid bounds");
+                        let mut first = None;
+                        for _ in 0..options.iterations.max(1) {
+                            let started = Instant::now();
+                            let rows = execute(sql)?;
+                            histogram
+                                .saturating_record((started.elapsed().as_micros() as u64).max(1));
+                            first.get_or_insert(rows);
+                        }
+                        Ok((histogram, first))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| {
+                    handle
+                        .join()
+                        .unwrap_or_else(|_| Err("a client thread panicked".into()))
+                })
+                .collect()
+        });
+    let mut histogram =
+        Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
+    for (client, outcome) in outcomes.into_iter().enumerate() {
+        match outcome {
+            Ok((latencies, rows)) => {
+                let _ = histogram.add(&latencies);
+                let rows = rows.unwrap_or_default();
+                report.rows = rows.len();
+                match verify_rows(options.scale_factor, query, rows) {
+                    Check::Failed(why) => {
+                        report.check = Check::Failed(format!("client {client}: {why}"));
+                        return report;
+                    }
+                    check => report.check = check,
+                }
+            }
             Err(error) => {
-                report.check = Check::Failed(error);
+                report.check = Check::Failed(format!("client {client}: {error}"));
                 return report;
             }
-        };
-        histogram.saturating_record(micros.max(1));
-        if iteration == 0 {
-            report.rows = rows.len();
-            report.check = verify_rows(options.scale_factor, query, rows);
         }
     }
     report.p50_ms = histogram.value_at_quantile(0.5) as f64 / 1e3;
@@ -242,8 +298,8 @@ pub fn format_table(reports: &[QueryReport]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<6}{:>9}{:>12}{:>12}  check",
-        "query", "rows", "p50 ms", "p99 ms"
+        "{:<6}{:>9}{:>12}{:>12}{:>9}  check",
+        "query", "rows", "p50 ms", "p99 ms", "p99/p50"
     );
     for report in reports {
         let check = match &report.check {
@@ -253,8 +309,12 @@ pub fn format_table(reports: &[QueryReport]) -> String {
         };
         let _ = writeln!(
             out,
-            "Q{:<5}{:>9}{:>12.1}{:>12.1}  {check}",
-            report.query, report.rows, report.p50_ms, report.p99_ms
+            "Q{:<5}{:>9}{:>12.1}{:>12.1}{:>9.2}  {check}",
+            report.query,
+            report.rows,
+            report.p50_ms,
+            report.p99_ms,
+            report.tail_ratio()
         );
     }
     let total: f64 = reports.iter().map(|r| r.p50_ms).sum();
@@ -266,9 +326,14 @@ pub fn format_table(reports: &[QueryReport]) -> String {
         .iter()
         .filter(|r| matches!(r.check, Check::Passed))
         .count();
+    let worst = reports
+        .iter()
+        .map(QueryReport::tail_ratio)
+        .fold(0.0, f64::max);
     let _ = writeln!(
         out,
-        "total of medians: {total:.1} ms over {} queries ({passed} verified, {failed} failed)",
+        "total of medians: {total:.1} ms over {} queries ({passed} verified, {failed} failed); \
+         worst p99/p50 {worst:.2}",
         reports.len()
     );
     out
@@ -285,17 +350,18 @@ pub fn format_json(options: &BenchOptions, reports: &[QueryReport]) -> String {
                 Check::Failed(e) => ("failed", e.clone()),
             };
             format!(
-                "{{\"query\":{},\"rows\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"check\":\"{check}\",\"error\":{}}}",
-                r.query, r.rows, r.p50_ms, r.p99_ms, json_string(&error)
+                "{{\"query\":{},\"rows\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"p99_over_p50\":{:.3},\"check\":\"{check}\",\"error\":{}}}",
+                r.query, r.rows, r.p50_ms, r.p99_ms, r.tail_ratio(), json_string(&error)
             )
         })
         .collect();
     let total: f64 = reports.iter().map(|r| r.p50_ms).sum();
     format!(
-        "{{\"scale_factor\":{},\"cores\":{},\"iterations\":{},\"total_p50_ms\":{total:.3},\"queries\":[{}]}}",
+        "{{\"scale_factor\":{},\"cores\":{},\"iterations\":{},\"concurrency\":{},\"total_p50_ms\":{total:.3},\"queries\":[{}]}}",
         options.scale_factor,
         options.cores,
         options.iterations,
+        options.concurrency,
         queries.join(",")
     )
 }

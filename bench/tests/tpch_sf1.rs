@@ -11,6 +11,7 @@ fn tpch_sf1_two_cores_match_the_official_answers() {
         cores: 2,
         queries: (1..=22).collect(),
         batch_rows: 8192,
+        concurrency: 1,
     };
     let (reports, _) = run(&options, |_| {}).expect("cluster starts");
     let failed: Vec<_> = reports

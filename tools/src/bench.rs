@@ -28,6 +28,10 @@ pub struct TpchArgs {
     /// Rows per batch.
     #[arg(long, default_value_t = 8192)]
     batch_size: usize,
+    /// Clients running each query at the same time (each runs it --iterations
+    /// times); p50/p99 are over all their runs.
+    #[arg(long, default_value_t = 1)]
+    concurrency: usize,
     /// Also write the report as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -53,6 +57,7 @@ pub fn run_tpch(args: TpchArgs) -> ExitCode {
         cores,
         queries,
         batch_rows: args.batch_size,
+        concurrency: args.concurrency.max(1),
     };
     let progress = |report: &QueryReport| {
         eprintln!("  Q{:02}: p50 {:.1} ms", report.query, report.p50_ms);
@@ -60,16 +65,16 @@ pub fn run_tpch(args: TpchArgs) -> ExitCode {
     let outcome = match args.nodes {
         None => {
             eprintln!(
-                "TPC-H SF {} on {cores} cores, {} iterations per query",
-                options.scale_factor, options.iterations
+                "TPC-H SF {} on {cores} cores, {} iterations per query, {} client(s)",
+                options.scale_factor, options.iterations, options.concurrency
             );
             run(&options, progress)
         }
         Some(0) => Err("--nodes must be at least 1".to_string()),
         Some(nodes) => {
             eprintln!(
-                "TPC-H SF {} on {nodes} node processes x {cores} cores, {} iterations per query",
-                options.scale_factor, options.iterations
+                "TPC-H SF {} on {nodes} node processes x {cores} cores, {} iterations per query, {} client(s)",
+                options.scale_factor, options.iterations, options.concurrency
             );
             std::env::current_exe()
                 .map_err(|e| format!("cannot find the percore binary: {e}"))
