@@ -127,6 +127,9 @@ pub fn run_on_local_cluster(
     Ok((reports, generation_s))
 }
 
+/// One client's latencies and first result, or its error.
+type ClientOutcome = Result<(Histogram<u64>, Option<Rows>), String>;
+
 /// Runs one query `options.iterations` times on each client, all clients at once
 /// (each client is a function returning the result as text cells), and checks each
 /// client's first result. Latencies of all clients go into one histogram.
@@ -148,37 +151,35 @@ where
             return report;
         }
     };
-    let outcomes: Vec<Result<(Histogram<u64>, Option<Rows>), String>> =
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = clients
-                .into_iter()
-                .map(|mut execute| {
-                    let sql = &sql;
-                    scope.spawn(move || {
-                        // Micros, up to an hour; longer runs clamp to the hour.
-                        let mut histogram = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
-                            .expect("valid bounds");
-                        let mut first = None;
-                        for _ in 0..options.iterations.max(1) {
-                            let started = Instant::now();
-                            let rows = execute(sql)?;
-                            histogram
-                                .saturating_record((started.elapsed().as_micros() as u64).max(1));
-                            first.get_or_insert(rows);
-                        }
-                        Ok((histogram, first))
-                    })
+    let outcomes: Vec<ClientOutcome> = std::thread::scope(|scope| {
+        let handles: Vec<_> = clients
+            .into_iter()
+            .map(|mut execute| {
+                let sql = &sql;
+                scope.spawn(move || {
+                    // Micros, up to an hour; longer runs clamp to the hour.
+                    let mut histogram = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
+                        .expect("valid bounds");
+                    let mut first = None;
+                    for _ in 0..options.iterations.max(1) {
+                        let started = Instant::now();
+                        let rows = execute(sql)?;
+                        histogram.saturating_record((started.elapsed().as_micros() as u64).max(1));
+                        first.get_or_insert(rows);
+                    }
+                    Ok((histogram, first))
                 })
-                .collect();
-            handles
-                .into_iter()
-                .map(|handle| {
-                    handle
-                        .join()
-                        .unwrap_or_else(|_| Err("a client thread panicked".into()))
-                })
-                .collect()
-        });
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|_| Err("a client thread panicked".into()))
+            })
+            .collect()
+    });
     let mut histogram =
         Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
     for (client, outcome) in outcomes.into_iter().enumerate() {
