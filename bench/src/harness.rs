@@ -5,6 +5,7 @@ use std::fmt::Write;
 use std::time::Instant;
 
 use hdrhistogram::Histogram;
+use percore_engine::exec::stats::TaskStats;
 use percore_engine::session::{Cluster, ClusterConfig};
 use percore_server::local::{LocalCluster, LocalClusterOptions};
 use percore_server::pgwire::client::first_result;
@@ -39,6 +40,8 @@ pub struct QueryReport {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub check: Check,
+    /// Rows that went through exchanges (in-process runs only).
+    pub exchanged_rows: Option<u64>,
 }
 
 impl QueryReport {
@@ -72,11 +75,14 @@ pub fn run(
                 let mut format = true;
                 let cluster = &cluster;
                 move |sql: &str| {
-                    let batches = cluster.sql(sql).map_err(|e| e.to_string())?;
+                    let (batches, stats) =
+                        cluster.sql_with_stats(sql).map_err(|e| e.to_string())?;
+                    let exchanged = Some(exchanged_rows(&stats));
                     if std::mem::take(&mut format) {
-                        format_rows(&batches)
+                        Ok((format_rows(&batches)?, exchanged))
                     } else {
-                        Ok(vec![Vec::new(); batches.iter().map(|b| b.num_rows()).sum()])
+                        let rows = batches.iter().map(|b| b.num_rows()).sum();
+                        Ok((vec![Vec::new(); rows], exchanged))
                     }
                 }
             })
@@ -115,8 +121,9 @@ pub fn run_on_local_cluster(
             .map(|client| {
                 move |sql: &str| {
                     let replies = client.query(sql).map_err(|e| e.to_string())?;
-                    first_result(replies, "NULL")
-                        .map_err(|(sqlstate, message)| format!("ERROR {sqlstate}: {message}"))
+                    let rows = first_result(replies, "NULL")
+                        .map_err(|(sqlstate, message)| format!("ERROR {sqlstate}: {message}"))?;
+                    Ok((rows, None))
                 }
             })
             .collect();
@@ -128,14 +135,25 @@ pub fn run_on_local_cluster(
 }
 
 /// One client's latencies and first result, or its error.
-type ClientOutcome = Result<(Histogram<u64>, Option<Rows>), String>;
+type ClientOutcome = Result<(Histogram<u64>, Option<(Rows, Option<u64>)>), String>;
+
+/// Rows every task sent into an exchange (the final stage's rows to the client are
+/// not exchanged).
+fn exchanged_rows(stats: &[TaskStats]) -> u64 {
+    let final_stage = stats.iter().map(|s| s.stage).max();
+    stats
+        .iter()
+        .filter(|s| Some(s.stage) != final_stage)
+        .flat_map(|s| &s.rows_per_target)
+        .sum()
+}
 
 /// Runs one query `options.iterations` times on each client, all clients at once
 /// (each client is a function returning the result as text cells), and checks each
 /// client's first result. Latencies of all clients go into one histogram.
 fn measure_query<E>(options: &BenchOptions, query: usize, clients: Vec<E>) -> QueryReport
 where
-    E: FnMut(&str) -> Result<Rows, String> + Send,
+    E: FnMut(&str) -> Result<(Rows, Option<u64>), String> + Send,
 {
     let mut report = QueryReport {
         query,
@@ -143,6 +161,7 @@ where
         p50_ms: 0.0,
         p99_ms: 0.0,
         check: Check::Unverified,
+        exchanged_rows: None,
     };
     let sql = match query_sql(query) {
         Ok(sql) => sql,
@@ -184,10 +203,11 @@ where
         Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
     for (client, outcome) in outcomes.into_iter().enumerate() {
         match outcome {
-            Ok((latencies, rows)) => {
+            Ok((latencies, first)) => {
                 let _ = histogram.add(&latencies);
-                let rows = rows.unwrap_or_default();
+                let (rows, exchanged) = first.unwrap_or_default();
                 report.rows = rows.len();
+                report.exchanged_rows = exchanged;
                 match verify_rows(options.scale_factor, query, rows) {
                     Check::Failed(why) => {
                         report.check = Check::Failed(format!("client {client}: {why}"));
@@ -299,8 +319,8 @@ pub fn format_table(reports: &[QueryReport]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<6}{:>9}{:>12}{:>12}{:>9}  check",
-        "query", "rows", "p50 ms", "p99 ms", "p99/p50"
+        "{:<6}{:>9}{:>12}{:>12}{:>9}{:>12}  check",
+        "query", "rows", "p50 ms", "p99 ms", "p99/p50", "exchanged"
     );
     for report in reports {
         let check = match &report.check {
@@ -310,12 +330,15 @@ pub fn format_table(reports: &[QueryReport]) -> String {
         };
         let _ = writeln!(
             out,
-            "Q{:<5}{:>9}{:>12.1}{:>12.1}{:>9.2}  {check}",
+            "Q{:<5}{:>9}{:>12.1}{:>12.1}{:>9.2}{:>12}  {check}",
             report.query,
             report.rows,
             report.p50_ms,
             report.p99_ms,
-            report.tail_ratio()
+            report.tail_ratio(),
+            report
+                .exchanged_rows
+                .map_or_else(|| "-".to_string(), |rows| rows.to_string())
         );
     }
     let total: f64 = reports.iter().map(|r| r.p50_ms).sum();
@@ -351,8 +374,8 @@ pub fn format_json(options: &BenchOptions, reports: &[QueryReport]) -> String {
                 Check::Failed(e) => ("failed", e.clone()),
             };
             format!(
-                "{{\"query\":{},\"rows\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"p99_over_p50\":{:.3},\"check\":\"{check}\",\"error\":{}}}",
-                r.query, r.rows, r.p50_ms, r.p99_ms, r.tail_ratio(), json_string(&error)
+                "{{\"query\":{},\"rows\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"p99_over_p50\":{:.3},\"exchanged_rows\":{},\"check\":\"{check}\",\"error\":{}}}",
+                r.query, r.rows, r.p50_ms, r.p99_ms, r.tail_ratio(), r.exchanged_rows.map_or_else(|| "null".to_string(), |n| n.to_string()), json_string(&error)
             )
         })
         .collect();

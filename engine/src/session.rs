@@ -13,6 +13,7 @@ use crate::error::{ErrorCode, QueryError, QueryResult};
 use crate::exec::query::{execute, prepare, PreparedQuery, QueryStream, RemoteParts};
 use crate::exec::remote::Transport;
 use crate::exec::runtime::Runtime;
+use crate::exec::stats::TaskStats;
 use crate::exec::topology::Topology;
 use crate::exec::ExecConfig;
 use crate::plan::analyze::{self, RunSummary};
@@ -256,9 +257,23 @@ impl Cluster {
     /// # Errors
     /// Any planning or execution error.
     pub fn sql(&self, sql: &str) -> QueryResult<Vec<RecordBatch>> {
+        self.sql_with_stats(sql).map(|(batches, _)| batches)
+    }
+
+    /// Like [`Cluster::sql`], with what every task did (none for EXPLAIN).
+    ///
+    /// # Errors
+    /// Any planning or execution error.
+    pub fn sql_with_stats(&self, sql: &str) -> QueryResult<(Vec<RecordBatch>, Vec<TaskStats>)> {
         match self.run(sql)? {
-            StatementOutput::Rows(stream) => stream.collect(),
-            StatementOutput::Explain(batch) => Ok(vec![batch]),
+            StatementOutput::Rows(mut stream) => {
+                let mut batches = Vec::new();
+                while let Some(batch) = stream.next_batch() {
+                    batches.push(batch?);
+                }
+                Ok((batches, stream.stats()))
+            }
+            StatementOutput::Explain(batch) => Ok((vec![batch], Vec::new())),
         }
     }
 }
