@@ -267,6 +267,12 @@ impl ClusterQuery {
         self.stream.schema()
     }
 
+    /// Fails the query from another thread (a client's cancel request); the failure
+    /// reaches every node as any other would.
+    pub fn canceller(&self) -> QueryCanceller {
+        self.stream.canceller()
+    }
+
     /// The next result batch; `None` at the end, after every node has finished.
     pub fn next_batch(&mut self) -> Option<QueryResult<RecordBatch>> {
         if self.done {

@@ -19,6 +19,7 @@ use percore_engine::session::{Cluster, ClusterConfig};
 
 use crate::config::NodeConfig;
 use crate::control::CONTROL_HELLO;
+use crate::pgwire::Sessions;
 use crate::{pgwire, worker};
 
 /// A peer must say what it is within this time, or its connection is dropped.
@@ -34,6 +35,7 @@ pub struct Node {
     shutting_down: AtomicBool,
     next_data_core: AtomicUsize,
     client_address: SocketAddr,
+    sessions: Sessions,
 }
 
 impl Node {
@@ -104,6 +106,7 @@ impl Node {
             shutting_down: AtomicBool::new(false),
             next_data_core: AtomicUsize::new(0),
             client_address,
+            sessions: Sessions::default(),
         });
         let accepting = Arc::clone(&node);
         std::thread::Builder::new()
@@ -124,6 +127,11 @@ impl Node {
 
     pub fn config(&self) -> &NodeConfig {
         &self.config
+    }
+
+    /// PostgreSQL client sessions, by cancel key.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
     }
 
     /// This node's data plane, for its counters.

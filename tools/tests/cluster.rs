@@ -192,6 +192,31 @@ fn a_lost_node_fails_running_queries_clearly_and_the_rest_stay_up() {
 }
 
 #[test]
+fn a_cancel_request_stops_a_running_query_on_every_node() {
+    let cluster = start("cancel", LocalClusterOptions::new(2, 1, 0.01));
+    let mut client = cluster.connect(1).unwrap();
+    let cancel = client.cancel_request();
+    let running = std::thread::spawn(move || {
+        let started = Instant::now();
+        let outcome = query(&mut client, LONG_QUERY);
+        (outcome, started.elapsed(), client)
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    cancel.send().expect("the node takes cancel requests");
+    let (outcome, elapsed, mut client) = running.join().unwrap();
+    let (state, message) = outcome.expect_err("cancelled");
+    assert_eq!(state, "57014", "{message}");
+    assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
+    // The session and both nodes carry on.
+    let rows = query(&mut client, "select count(*) from nation").unwrap();
+    assert_eq!(rows, vec![vec!["25".to_string()]]);
+    // Node 0, whose tasks were cancelled too, answers as well.
+    let mut other = cluster.connect(0).unwrap();
+    let rows = query(&mut other, "select count(*) from region").unwrap();
+    assert_eq!(rows, vec![vec!["5".to_string()]]);
+}
+
+#[test]
 fn a_killed_node_is_noticed_by_the_coordinator() {
     let cluster = start("killed", LocalClusterOptions::new(2, 1, 0.01));
     let running = run_long_query(&cluster);

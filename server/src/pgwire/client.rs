@@ -35,6 +35,29 @@ pub struct Column {
 pub struct Client {
     reader: BufReader<TcpStream>,
     writer: BufWriter<TcpStream>,
+    cancel: CancelRequest,
+}
+
+/// Cancels whatever the client's session is running, from any thread: what psql
+/// sends on Ctrl-C, on a connection of its own.
+#[derive(Debug, Clone, Copy)]
+pub struct CancelRequest {
+    address: std::net::SocketAddr,
+    connection: i32,
+    secret: i32,
+}
+
+impl CancelRequest {
+    /// # Errors
+    /// When the server cannot be reached.
+    pub fn send(&self) -> std::io::Result<()> {
+        let mut stream = TcpStream::connect_timeout(&self.address, Duration::from_secs(10))?;
+        let mut request = 16u32.to_be_bytes().to_vec();
+        request.extend_from_slice(&80_877_102i32.to_be_bytes());
+        request.extend_from_slice(&self.connection.to_be_bytes());
+        request.extend_from_slice(&self.secret.to_be_bytes());
+        stream.write_all(&request)
+    }
 }
 
 impl Client {
@@ -52,6 +75,11 @@ impl Client {
         let mut client = Client {
             reader: BufReader::new(stream.try_clone()?),
             writer: BufWriter::new(stream),
+            cancel: CancelRequest {
+                address,
+                connection: 0,
+                secret: 0,
+            },
         };
         let mut startup = Vec::new();
         startup.extend_from_slice(&196_608i32.to_be_bytes());
@@ -78,10 +106,20 @@ impl Client {
                     }
                 }
                 b'E' => return Err(std::io::Error::other(error_fields(&body)?.1)),
+                b'K' => {
+                    let mut fields = BodyReader::new(&body);
+                    client.cancel.connection = fields.i32()?;
+                    client.cancel.secret = fields.i32()?;
+                }
                 b'Z' => return Ok(client),
                 _ => {}
             }
         }
+    }
+
+    /// What cancels this session's running query.
+    pub fn cancel_request(&self) -> CancelRequest {
+        self.cancel
     }
 
     /// Sends one simple query and reads every statement's reply.

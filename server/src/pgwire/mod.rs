@@ -5,3 +5,6 @@
 pub mod client;
 mod codec;
 pub mod server;
+mod sessions;
+
+pub use sessions::Sessions;

@@ -14,6 +14,7 @@ use percore_engine::error::{ErrorCode, QueryError};
 use percore_engine::sql::split_statements;
 
 use super::codec::{read_body, read_message, BodyReader, MessageBuilder};
+use super::sessions::{CancelKey, Session};
 use crate::coordinator::Outcome;
 use crate::node::Node;
 
@@ -47,9 +48,13 @@ fn serve_client(node: &Arc<Node>, connection: TcpStream) -> std::io::Result<()> 
     let _ = connection.set_nodelay(true);
     let mut reader = connection.try_clone()?;
     let mut writer = BufWriter::new(connection);
-    if !startup(&mut reader, &mut writer)? {
+    let Some(session) = startup(node, &mut reader, &mut writer)? else {
         return Ok(());
-    }
+    };
+    let _registered = SessionGuard {
+        node,
+        key: session.key,
+    };
     // After an error in the extended protocol, everything up to Sync is skipped.
     let mut skipping_to_sync = false;
     loop {
@@ -57,7 +62,7 @@ fn serve_client(node: &Arc<Node>, connection: TcpStream) -> std::io::Result<()> 
         match kind {
             b'Q' => {
                 let sql = BodyReader::new(&body).cstr()?;
-                simple_query(node, &sql, &mut writer)?;
+                simple_query(node, &session, &sql, &mut writer)?;
                 ready(&mut writer)?;
             }
             b'X' => return Ok(()),
@@ -88,8 +93,24 @@ fn serve_client(node: &Arc<Node>, connection: TcpStream) -> std::io::Result<()> 
     }
 }
 
-/// Negotiates the session; false when the client only wanted to cancel or gave up.
-fn startup(reader: &mut TcpStream, writer: &mut BufWriter<TcpStream>) -> std::io::Result<bool> {
+/// Removes a client session from the node's cancel table when its connection ends.
+struct SessionGuard<'a> {
+    node: &'a Node,
+    key: CancelKey,
+}
+
+impl Drop for SessionGuard<'_> {
+    fn drop(&mut self) {
+        self.node.sessions().end(self.key);
+    }
+}
+
+/// Negotiates the session; `None` when the client only wanted to cancel or gave up.
+fn startup(
+    node: &Node,
+    reader: &mut TcpStream,
+    writer: &mut BufWriter<TcpStream>,
+) -> std::io::Result<Option<Arc<Session>>> {
     loop {
         let mut length = [0u8; 4];
         reader.read_exact(&mut length)?;
@@ -107,7 +128,15 @@ fn startup(reader: &mut TcpStream, writer: &mut BufWriter<TcpStream>) -> std::io
                 writer.write_all(b"N")?;
                 writer.flush()?;
             }
-            CANCEL_REQUEST => return Ok(false),
+            CANCEL_REQUEST => {
+                // psql's Ctrl-C: a new connection naming the session by its key.
+                let key = CancelKey {
+                    connection: fields.i32()?,
+                    secret: fields.i32()?,
+                };
+                node.sessions().cancel(key);
+                return Ok(None);
+            }
             PROTOCOL_3 => break,
             version => {
                 let error = QueryError::unsupported(format!(
@@ -117,7 +146,7 @@ fn startup(reader: &mut TcpStream, writer: &mut BufWriter<TcpStream>) -> std::io
                 ));
                 error_response(writer, &error)?;
                 writer.flush()?;
-                return Ok(false);
+                return Ok(None);
             }
         }
     }
@@ -135,12 +164,13 @@ fn startup(reader: &mut TcpStream, writer: &mut BufWriter<TcpStream>) -> std::io
             .cstr(value)
             .write_to(writer)?;
     }
+    let session = node.sessions().begin();
     MessageBuilder::new(b'K')
-        .i32(std::process::id() as i32)
-        .i32(0)
+        .i32(session.key.connection)
+        .i32(session.key.secret)
         .write_to(writer)?;
     ready(writer)?;
-    Ok(true)
+    Ok(Some(session))
 }
 
 fn ready(writer: &mut BufWriter<TcpStream>) -> std::io::Result<()> {
@@ -152,6 +182,7 @@ fn ready(writer: &mut BufWriter<TcpStream>) -> std::io::Result<()> {
 /// PostgreSQL.
 fn simple_query(
     node: &Arc<Node>,
+    session: &Session,
     sql: &str,
     writer: &mut BufWriter<TcpStream>,
 ) -> std::io::Result<()> {
@@ -166,8 +197,11 @@ fn simple_query(
                 send_rows(writer, &batch.schema(), std::iter::once(Ok(batch)))
             }
             Ok(Outcome::Rows(mut query)) => {
+                session.running(Some(query.canceller()));
                 let schema = query.schema();
-                send_rows(writer, &schema, std::iter::from_fn(|| query.next_batch()))
+                let sent = send_rows(writer, &schema, std::iter::from_fn(|| query.next_batch()));
+                session.running(None);
+                sent
             }
             Err(error) => Ok(Err(error)),
         }?;
