@@ -65,12 +65,7 @@ impl Node {
     /// # Errors
     /// Planning errors, unreachable peers, or peers that planned differently.
     pub fn run(self: &Arc<Self>, sql: &str) -> QueryResult<Outcome> {
-        if self.is_shutting_down() {
-            return Err(QueryError::new(
-                ErrorCode::NodeLost,
-                format!("node {} is shutting down", self.config.node_id),
-            ));
-        }
+        self.refuse_if_shutting_down()?;
         let (plan, kind) = self.cluster.plan(sql)?;
         match kind {
             StatementKind::Explain => Ok(Outcome::Explain(explain_batch(&plan)?)),

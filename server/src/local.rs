@@ -170,11 +170,6 @@ impl LocalCluster {
         Client::connect(self.clients[node], Duration::from_secs(10))
     }
 
-    /// Sends SIGTERM to one node (to test what its peers do).
-    pub fn terminate_node(&mut self, node: usize) {
-        terminate(&self.children[node]);
-    }
-
     /// Waits for a node to exit by itself; `None` if it is still running at the end.
     pub fn wait_for_exit(
         &mut self,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use datafusion_expr::ScalarUDF;
 use percore_engine::catalog::tpch;
-use percore_engine::error::{ErrorCode, QueryError};
+use percore_engine::error::{ErrorCode, QueryError, QueryResult};
 use percore_engine::exec::query::QueryCanceller;
 use percore_engine::exec::remote::{adopt_data_connection, Transport, TransportConfig, DATA_HELLO};
 use percore_engine::exec::topology::Topology;
@@ -21,6 +21,13 @@ use crate::config::NodeConfig;
 use crate::control::CONTROL_HELLO;
 use crate::pgwire::Sessions;
 use crate::{pgwire, worker};
+
+/// The remote address of a connection, for log lines.
+pub(crate) fn peer_name(connection: &TcpStream) -> String {
+    connection
+        .peer_addr()
+        .map_or_else(|_| "?".into(), |a| a.to_string())
+}
 
 /// A peer must say what it is within this time, or its connection is dropped.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -144,8 +151,22 @@ impl Node {
         ((self.config.node_id as u64) << 48) | self.next_query.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub(crate) fn is_shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::Relaxed)
+    /// Refuses new work once the node is shutting down.
+    ///
+    /// # Errors
+    /// The error running queries get on shutdown.
+    pub(crate) fn refuse_if_shutting_down(&self) -> QueryResult<()> {
+        if self.shutting_down.load(Ordering::Relaxed) {
+            return Err(self.shutting_down_error());
+        }
+        Ok(())
+    }
+
+    fn shutting_down_error(&self) -> QueryError {
+        QueryError::new(
+            ErrorCode::NodeLost,
+            format!("node {} is shutting down", self.config.node_id),
+        )
     }
 
     pub(crate) fn track(&self, query_id: u64, canceller: QueryCanceller) {
@@ -164,10 +185,7 @@ impl Node {
     /// them to report it. New queries are refused from now on.
     pub fn shutdown(&self, grace: Duration) {
         self.shutting_down.store(true, Ordering::Relaxed);
-        let error = QueryError::new(
-            ErrorCode::NodeLost,
-            format!("node {} is shutting down", self.config.node_id),
-        );
+        let error = self.shutting_down_error();
         for canceller in self.lock_running().values() {
             canceller.fail(error.clone());
         }
@@ -207,9 +225,7 @@ impl Node {
     /// Reads the hello and hands the connection to the data plane or the control
     /// plane. Anything else is dropped; the node carries on.
     fn serve_internal(self: &Arc<Self>, mut connection: TcpStream) {
-        let peer = connection
-            .peer_addr()
-            .map_or_else(|_| "?".into(), |a| a.to_string());
+        let peer = peer_name(&connection);
         let mut hello = [0u8; 12];
         let read = connection
             .set_read_timeout(Some(HELLO_TIMEOUT))

@@ -12,16 +12,14 @@ use percore_engine::plan::explain::explain;
 use percore_engine::session::StatementKind;
 
 use crate::control::{fingerprint, read_message, write_message, Message, WireError};
-use crate::node::Node;
+use crate::node::{peer_name, Node};
 
 /// How long a prepared query waits for `Start` before it is abandoned.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 pub(crate) const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 
 pub(crate) fn serve(node: &Arc<Node>, connection: TcpStream) {
-    let peer = connection
-        .peer_addr()
-        .map_or_else(|_| "?".into(), |a| a.to_string());
+    let peer = peer_name(&connection);
     if let Err(error) = serve_query(node, connection) {
         eprintln!("percore: control connection from {peer} ended: {error}");
     }
@@ -132,12 +130,7 @@ fn prepare(
     sql: &str,
     cluster: &str,
 ) -> QueryResult<(PreparedQuery, u64)> {
-    if node.is_shutting_down() {
-        return Err(QueryError::new(
-            ErrorCode::NodeLost,
-            format!("node {} is shutting down", node.config.node_id),
-        ));
-    }
+    node.refuse_if_shutting_down()?;
     let ours = node.config.cluster_signature();
     if cluster != ours {
         return Err(QueryError::internal(format!(

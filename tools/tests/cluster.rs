@@ -28,6 +28,33 @@ fn run_long_query(cluster: &LocalCluster) -> std::thread::JoinHandle<(Outcome, D
     })
 }
 
+/// Sends `signal` to `node` while [`LONG_QUERY`] runs on node 0; how the query ended.
+fn signal_node_during_long_query(
+    cluster: &LocalCluster,
+    node: usize,
+    signal_number: libc::c_int,
+) -> (Outcome, Duration) {
+    let running = run_long_query(cluster);
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(cluster, node, signal_number);
+    running.join().unwrap()
+}
+
+fn signal(cluster: &LocalCluster, node: usize, signal_number: libc::c_int) {
+    // SAFETY: kill(2) on a child process this test started and has not reaped.
+    unsafe {
+        libc::kill(cluster.pid(node) as libc::pid_t, signal_number);
+    }
+}
+
+/// The query failed promptly with SQLSTATE 08006 naming the lost node.
+fn assert_node_lost(outcome: Outcome, elapsed: Duration, node: usize) {
+    let (state, message) = outcome.expect_err("the query cannot finish without the node");
+    assert_eq!(state, "08006", "{message}");
+    assert!(message.contains(&format!("node {node}")), "{message}");
+    assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
+}
+
 fn start(name: &str, options: LocalClusterOptions) -> LocalCluster {
     let mut options = options;
     let dir = std::env::temp_dir().join(format!("percore-{name}-{}", std::process::id()));
@@ -168,14 +195,8 @@ fn one_frame_credit_windows_and_tiny_batches_give_correct_answers() {
 #[test]
 fn a_lost_node_fails_running_queries_clearly_and_the_rest_stay_up() {
     let mut cluster = start("failure", LocalClusterOptions::new(3, 1, 0.01));
-    let running = run_long_query(&cluster);
-    std::thread::sleep(Duration::from_millis(1500));
-    cluster.terminate_node(2);
-    let (outcome, elapsed) = running.join().unwrap();
-    let (state, message) = outcome.expect_err("the query cannot finish without node 2");
-    assert_eq!(state, "08006", "{message}");
-    assert!(message.contains("node 2"), "{message}");
-    assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
+    let (outcome, elapsed) = signal_node_during_long_query(&cluster, 2, libc::SIGTERM);
+    assert_node_lost(outcome, elapsed, 2);
 
     // Node 0 and 1 are alive and say why a query cannot run.
     for node in 0..2 {
@@ -219,37 +240,17 @@ fn a_cancel_request_stops_a_running_query_on_every_node() {
 #[test]
 fn a_killed_node_is_noticed_by_the_coordinator() {
     let cluster = start("killed", LocalClusterOptions::new(2, 1, 0.01));
-    let running = run_long_query(&cluster);
-    std::thread::sleep(Duration::from_millis(1500));
     // SIGKILL, no goodbye: the coordinator sees the broken connections.
-    // SAFETY: kill(2) on a child process this test started.
-    unsafe {
-        libc::kill(cluster.pid(1) as libc::pid_t, libc::SIGKILL);
-    }
-    let (outcome, elapsed) = running.join().unwrap();
-    let (state, message) = outcome.expect_err("node 1 is gone");
-    assert_eq!(state, "08006", "{message}");
-    assert!(message.contains("node 1"), "{message}");
-    assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
+    let (outcome, elapsed) = signal_node_during_long_query(&cluster, 1, libc::SIGKILL);
+    assert_node_lost(outcome, elapsed, 1);
 }
 
 #[test]
 fn a_frozen_node_is_declared_lost_after_missed_heartbeats() {
     let cluster = start("frozen", LocalClusterOptions::new(2, 1, 0.01));
-    let running = run_long_query(&cluster);
-    std::thread::sleep(Duration::from_millis(1500));
     // SIGSTOP: the connections stay open, but node 1 says nothing any more.
-    // SAFETY: kill(2) on a child process this test started.
-    unsafe {
-        libc::kill(cluster.pid(1) as libc::pid_t, libc::SIGSTOP);
-    }
-    let (outcome, elapsed) = running.join().unwrap();
-    // SAFETY: as above; lets the node take the SIGTERM that stops the cluster.
-    unsafe {
-        libc::kill(cluster.pid(1) as libc::pid_t, libc::SIGCONT);
-    }
-    let (state, message) = outcome.expect_err("node 1 is frozen");
-    assert_eq!(state, "08006", "{message}");
-    assert!(message.contains("node 1"), "{message}");
-    assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
+    let (outcome, elapsed) = signal_node_during_long_query(&cluster, 1, libc::SIGSTOP);
+    // Lets the node take the SIGTERM that stops the cluster.
+    signal(&cluster, 1, libc::SIGCONT);
+    assert_node_lost(outcome, elapsed, 1);
 }

@@ -31,9 +31,8 @@ pub(crate) struct QueryState {
 }
 
 impl QueryState {
-    /// State for work outside a planned query (the exchange benchmark).
-    pub(crate) fn standalone() -> Arc<QueryState> {
-        let (all_finished, _) = flume::bounded(1);
+    /// A query with no task yet; `all_finished` hears when the last one ends.
+    fn new(all_finished: flume::Sender<()>) -> Arc<QueryState> {
         Arc::new(QueryState {
             cancelled: AtomicBool::new(false),
             first_error: Mutex::new(None),
@@ -41,6 +40,11 @@ impl QueryState {
             running_tasks: AtomicUsize::new(0),
             all_finished,
         })
+    }
+
+    /// State for work outside a planned query (the exchange benchmark).
+    pub(crate) fn standalone() -> Arc<QueryState> {
+        QueryState::new(flume::bounded(1).0)
     }
 
     pub fn check_cancelled(&self) -> TaskResult<()> {
@@ -185,13 +189,7 @@ pub fn prepare(
     }
     let (client_sender, client_receiver) = flume::bounded(capacity);
     let (all_finished, finished_signal) = flume::bounded(1);
-    let query = Arc::new(QueryState {
-        cancelled: AtomicBool::new(false),
-        first_error: Mutex::new(None),
-        stats: Mutex::new(Vec::new()),
-        running_tasks: AtomicUsize::new(0),
-        all_finished,
-    });
+    let query = QueryState::new(all_finished);
     let mut tasks = Vec::new();
     for stage in &plan.stages {
         let stage_arc = Arc::new(stage.clone());
@@ -258,7 +256,10 @@ pub fn prepare(
         finished_signal,
         query,
         done: false,
-        remote: remote.map(|r| (r.transport, r.query_id)),
+        remote: remote.map(|r| RemoteStreams {
+            transport: r.transport,
+            query_id: r.query_id,
+        }),
     };
     Ok(PreparedQuery {
         tasks,
@@ -279,17 +280,12 @@ impl PreparedQuery {
         }
         for (core, spec) in self.tasks.drain(..) {
             if let Err(error) = runtime.submit(core, spec) {
+                // Dropping the stream cancels the tasks already submitted.
                 stream.query.cancel();
-                // The tasks not submitted never finish: count them out.
                 return Err(error);
             }
         }
         Ok(stream)
-    }
-
-    /// Cancels the query before it starts.
-    pub fn canceller(&self) -> Option<QueryCanceller> {
-        self.stream.as_ref().map(QueryStream::canceller)
     }
 }
 
@@ -306,19 +302,33 @@ pub fn execute(
     prepare(plan, config, Topology::single(runtime.cores()), None)?.start(runtime)
 }
 
+/// A multi-node query's handle on its inbound streams.
+#[derive(Clone)]
+struct RemoteStreams {
+    transport: Arc<Transport>,
+    query_id: u64,
+}
+
+impl RemoteStreams {
+    /// Closes the query's inbound streams, waking the tasks that read them.
+    fn forget(&self) {
+        self.transport.forget_query(self.query_id);
+    }
+}
+
 /// Stops a query from another thread: a peer failed, the client went away.
 #[derive(Clone)]
 pub struct QueryCanceller {
     query: Arc<QueryState>,
-    remote: Option<(Arc<Transport>, u64)>,
+    remote: Option<RemoteStreams>,
 }
 
 impl QueryCanceller {
     /// Fails the query with `error` (unless a task failed first) and wakes every task.
     pub fn fail(&self, error: QueryError) {
         self.query.fail(TaskError::new(error.code, error.message));
-        if let Some((transport, query_id)) = &self.remote {
-            transport.forget_query(*query_id);
+        if let Some(remote) = &self.remote {
+            remote.forget();
         }
     }
 }
@@ -331,7 +341,7 @@ pub struct QueryStream {
     query: Arc<QueryState>,
     done: bool,
     /// Set for a multi-node query: its inbound streams are dropped when it ends.
-    remote: Option<(Arc<Transport>, u64)>,
+    remote: Option<RemoteStreams>,
 }
 
 impl QueryStream {
@@ -352,12 +362,6 @@ impl QueryStream {
         QueryCanceller {
             query: Arc::clone(&self.query),
             remote: self.remote.clone(),
-        }
-    }
-
-    fn forget_remote_streams(&self) {
-        if let Some((transport, query_id)) = &self.remote {
-            transport.forget_query(*query_id);
         }
     }
 
@@ -383,7 +387,9 @@ impl QueryStream {
         let (_, closed) = flume::bounded(1);
         drop(std::mem::replace(&mut self.results, closed));
         let _ = self.finished_signal.recv();
-        self.forget_remote_streams();
+        if let Some(remote) = &self.remote {
+            remote.forget();
+        }
         self.query
             .take_error()
             .map(|error| Err(QueryError::from(error)))
@@ -406,7 +412,9 @@ impl Drop for QueryStream {
     fn drop(&mut self) {
         if !self.done {
             self.query.cancel();
-            self.forget_remote_streams();
+            if let Some(remote) = &self.remote {
+                remote.forget();
+            }
         }
     }
 }

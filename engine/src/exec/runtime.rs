@@ -93,9 +93,7 @@ impl Runtime {
             .send(CoreCommand::Run(Box::new(spec)))
             .map_err(|_| QueryError::internal(format!("executor of core {core} has stopped")))
     }
-}
 
-impl Runtime {
     /// Runs `job` on `core`'s executor, beside the query tasks.
     ///
     /// # Errors

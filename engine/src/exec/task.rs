@@ -256,25 +256,28 @@ impl OutputSink {
                 let pieces = partitioner.split(&batch)?;
                 for (target, piece) in pieces.into_iter().enumerate() {
                     if let Some(piece) = piece {
-                        self.counters.sent_to(target, piece.num_rows());
-                        self.slots[target]
-                            .send(piece, query, &self.counters)
-                            .await?;
+                        self.send_to(target, piece, query).await?;
                     }
                 }
             }
             (Some(ExchangeKind::Broadcast), _) => {
-                for (target, slot) in self.slots.iter_mut().enumerate() {
-                    self.counters.sent_to(target, batch.num_rows());
-                    slot.send(batch.clone(), query, &self.counters).await?;
+                for target in 0..self.slots.len() {
+                    self.send_to(target, batch.clone(), query).await?;
                 }
             }
-            _ => {
-                self.counters.sent_to(0, batch.num_rows());
-                self.slots[0].send(batch, query, &self.counters).await?;
-            }
+            _ => self.send_to(0, batch, query).await?,
         }
         Ok(self.slots.iter().any(Slot::is_open))
+    }
+
+    async fn send_to(
+        &mut self,
+        target: usize,
+        batch: RecordBatch,
+        query: &QueryState,
+    ) -> TaskResult<()> {
+        self.counters.sent_to(target, batch.num_rows());
+        self.slots[target].send(batch, query, &self.counters).await
     }
 
     /// Tells remote consumers this source is done (local ones see the channel close).

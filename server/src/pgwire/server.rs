@@ -16,7 +16,7 @@ use percore_engine::sql::split_statements;
 use super::codec::{read_body, read_message, BodyReader, MessageBuilder};
 use super::sessions::{CancelKey, Session};
 use crate::coordinator::Outcome;
-use crate::node::Node;
+use crate::node::{peer_name, Node};
 
 const PROTOCOL_3: i32 = 196_608;
 const SSL_REQUEST: i32 = 80_877_103;
@@ -32,9 +32,7 @@ pub(crate) fn accept_clients(node: &Arc<Node>, listener: &TcpListener) {
         let _ = std::thread::Builder::new()
             .name("percore-client".into())
             .spawn(move || {
-                let peer = connection
-                    .peer_addr()
-                    .map_or_else(|_| "?".into(), |a| a.to_string());
+                let peer = peer_name(&connection);
                 if let Err(error) = serve_client(&node, connection) {
                     if error.kind() != std::io::ErrorKind::UnexpectedEof {
                         eprintln!("percore: client {peer} dropped: {error}");

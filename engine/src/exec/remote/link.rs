@@ -244,11 +244,15 @@ impl RemoteSender {
             if !self.acquire_credit(query).await? {
                 return Ok((false, bytes));
             }
-            let piece = compact_views(&batch.slice(offset, length))?;
-            self.writer.write(&piece)?;
+            if pieces == 1 {
+                self.writer.write(batch)?;
+            } else {
+                // A slice shares the whole batch's view buffers again.
+                self.writer
+                    .write(&compact_views(&batch.slice(offset, length))?)?;
+            }
             let payload = std::mem::take(self.writer.get_mut());
             bytes += (payload.len() + HEADER_BYTES) as u64;
-            self.transport.count_sent(payload.len() + HEADER_BYTES);
             self.link
                 .send(FrameKind::Data, self.stream, payload)
                 .await?;

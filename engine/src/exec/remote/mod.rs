@@ -113,12 +113,9 @@ pub struct Transport {
     pub stats: TransportStats,
 }
 
-/// Counters for EXPLAIN ANALYZE and the benchmark.
+/// What the data plane holds right now (per-query traffic is in the task stats).
 #[derive(Debug, Default)]
 pub struct TransportStats {
-    pub bytes_sent: AtomicU64,
-    pub frames_sent: AtomicU64,
-    pub bytes_received: AtomicU64,
     /// Received data frames whose batches no consumer has taken yet: what remote
     /// producers hold in this node's memory. Credits bound it.
     pub frames_in_flight: AtomicU64,
@@ -200,12 +197,5 @@ impl Transport {
     /// Inbound streams still open, for tests that check nothing leaks.
     pub fn open_inbound_streams(&self) -> usize {
         self.lock().len()
-    }
-
-    fn count_sent(&self, bytes: usize) {
-        self.stats
-            .bytes_sent
-            .fetch_add(bytes as u64, Ordering::Relaxed);
-        self.stats.frames_sent.fetch_add(1, Ordering::Relaxed);
     }
 }
