@@ -4,7 +4,9 @@
 pub mod catalog;
 pub mod error;
 pub mod exec;
+pub mod memory;
 pub mod operators;
 pub mod plan;
 pub mod session;
+pub mod settings;
 pub mod sql;

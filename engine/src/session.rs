@@ -10,7 +10,7 @@ use arrow::record_batch::RecordBatch;
 
 use crate::catalog::{tpch, Catalog, Table};
 use crate::error::{ErrorCode, QueryError, QueryResult};
-use crate::exec::query::{execute, prepare, PreparedQuery, QueryStream, RemoteParts};
+use crate::exec::query::{prepare, PreparedQuery, QueryStream, RemoteParts};
 use crate::exec::remote::Transport;
 use crate::exec::runtime::Runtime;
 use crate::exec::stats::TaskStats;
@@ -20,7 +20,11 @@ use crate::plan::analyze::{self, RunSummary};
 use crate::plan::explain::explain;
 use crate::plan::planner::{plan_query, PlannerSettings};
 use crate::plan::DistributedPlan;
-use crate::sql::{plan_statement, FunctionRegistry, Statement};
+use crate::memory::admission::{Admission, AdmissionRequest, Admitted, QueryInfo};
+use crate::memory::{MemorySettings, NodeMemory};
+use crate::plan::node::{AggregateMode, Node};
+use crate::settings::SessionSettings;
+use crate::sql::{plan_statement, session_statement, FunctionRegistry, SessionStatement, Statement};
 
 /// How to start an embedded cluster.
 #[derive(Debug, Clone)]
@@ -28,6 +32,7 @@ pub struct ClusterConfig {
     /// Executors (and partitions) in this process.
     pub cores: usize,
     pub exec: ExecConfig,
+    pub memory: MemorySettings,
 }
 
 impl ClusterConfig {
@@ -35,7 +40,18 @@ impl ClusterConfig {
         ClusterConfig {
             cores,
             exec: ExecConfig::default(),
+            memory: MemorySettings::default(),
         }
+    }
+
+    pub fn with_memory_per_core(mut self, bytes: usize) -> Self {
+        self.memory.per_core = bytes;
+        self
+    }
+
+    pub fn with_spill_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.memory.spill_dir = dir;
+        self
     }
 
     pub fn with_batch_rows(mut self, batch_rows: usize) -> Self {
@@ -60,6 +76,7 @@ pub struct Cluster {
     /// Where this process sits in the cluster; one node unless started by a node.
     topology: Topology,
     transport: Option<Arc<Transport>>,
+    memory: NodeMemory,
 }
 
 /// What a statement asks for.
@@ -113,6 +130,7 @@ impl Cluster {
         }
         let runtime = Runtime::start_at(config.cores, topology.node * config.cores)?;
         Ok(Cluster {
+            memory: NodeMemory::new(config.cores, config.memory.clone()),
             catalog: RwLock::new(catalog),
             functions: FunctionRegistry::new(),
             runtime,
@@ -134,7 +152,35 @@ impl Cluster {
         &self.config
     }
 
-    /// Wires this node's part of a planned query; see [`PreparedQuery::start`].
+    /// This node's memory budgets, spill disk and admission queue.
+    pub fn memory(&self) -> &NodeMemory {
+        &self.memory
+    }
+
+    /// Waits until the query's minimum reservation fits (see [`Admission`]). With
+    /// `force`, takes it at once: a peer's part of a query its coordinator admitted.
+    ///
+    /// # Errors
+    /// The admission queue is full or the wait timed out.
+    pub fn admit(
+        &self,
+        sql: &str,
+        plan: &DistributedPlan,
+        settings: &SessionSettings,
+        force: bool,
+    ) -> QueryResult<Admitted> {
+        let limit = settings
+            .memory_per_core
+            .unwrap_or(self.memory.settings.per_core);
+        let request = AdmissionRequest {
+            limit_per_core: limit,
+            min_per_core: minimum_reservation(plan, limit),
+            force,
+        };
+        Admission::admit(&self.memory, sql, request)
+    }
+
+    /// Wires this node's part of an admitted query; see [`PreparedQuery::start`].
     ///
     /// # Errors
     /// A plan that does not fit this cluster.
@@ -142,8 +188,40 @@ impl Cluster {
         &self,
         plan: &DistributedPlan,
         remote: Option<RemoteParts>,
+        admitted: Admitted,
     ) -> QueryResult<PreparedQuery> {
-        prepare(plan, self.config.exec, self.topology, remote)
+        prepare(plan, self.config.exec, self.topology, remote, admitted)
+    }
+
+    /// Admits, prepares and starts a single-node query.
+    fn execute(
+        &self,
+        sql: &str,
+        plan: &DistributedPlan,
+        settings: &SessionSettings,
+    ) -> QueryResult<QueryStream> {
+        let admitted = self.admit(sql, plan, settings, false)?;
+        self.prepare(plan, None, admitted)?.start(&self.runtime)
+    }
+
+    /// Runs `SET` and `SHOW QUERIES`; `None` for statements that are planned.
+    ///
+    /// # Errors
+    /// Syntax errors and bad settings.
+    pub fn session_statement(
+        &self,
+        sql: &str,
+        settings: &mut SessionSettings,
+    ) -> QueryResult<Option<RecordBatch>> {
+        Ok(match session_statement(sql)? {
+            None => None,
+            Some(SessionStatement::Set { name, value }) => {
+                Some(text_batch(&settings.set(&name, value.as_deref())?)?)
+            }
+            Some(SessionStatement::ShowQueries) => {
+                Some(queries_batch(&self.memory.admission.queries())?)
+            }
+        })
     }
 
     /// Generates TPC-H at `scale_factor`, one part per core, and starts the cluster.
@@ -215,22 +293,29 @@ impl Cluster {
         Ok((plan_query(&logical, &catalog, &settings)?, kind))
     }
 
-    /// Runs one statement.
+    /// Runs one statement with the default session settings.
     ///
     /// # Errors
     /// Planning errors; execution errors arrive through the stream.
     pub fn run(&self, sql: &str) -> QueryResult<StatementOutput> {
+        self.run_in(sql, &mut SessionSettings::default())
+    }
+
+    /// Runs one statement of a session (`SET` changes `settings`).
+    ///
+    /// # Errors
+    /// Planning errors; execution errors arrive through the stream.
+    pub fn run_in(&self, sql: &str, settings: &mut SessionSettings) -> QueryResult<StatementOutput> {
+        if let Some(batch) = self.session_statement(sql, settings)? {
+            return Ok(StatementOutput::Explain(batch));
+        }
         let (plan, kind) = self.plan(sql)?;
         match kind {
             StatementKind::Explain => Ok(StatementOutput::Explain(explain_batch(&plan)?)),
-            StatementKind::Query => Ok(StatementOutput::Rows(execute(
-                &self.runtime,
-                &plan,
-                self.config.exec,
-            )?)),
+            StatementKind::Query => Ok(StatementOutput::Rows(self.execute(sql, &plan, settings)?)),
             StatementKind::ExplainAnalyze => {
                 let started = Instant::now();
-                let mut stream = execute(&self.runtime, &plan, self.config.exec)?;
+                let mut stream = self.execute(sql, &plan, settings)?;
                 let mut rows = 0;
                 while let Some(batch) = stream.next_batch() {
                     rows += batch?.num_rows() as u64;
@@ -265,7 +350,19 @@ impl Cluster {
     /// # Errors
     /// Any planning or execution error.
     pub fn sql_with_stats(&self, sql: &str) -> QueryResult<(Vec<RecordBatch>, Vec<TaskStats>)> {
-        match self.run(sql)? {
+        self.sql_in(sql, &mut SessionSettings::default())
+    }
+
+    /// Like [`Cluster::sql_with_stats`], in a session.
+    ///
+    /// # Errors
+    /// Any planning or execution error.
+    pub fn sql_in(
+        &self,
+        sql: &str,
+        settings: &mut SessionSettings,
+    ) -> QueryResult<(Vec<RecordBatch>, Vec<TaskStats>)> {
+        match self.run_in(sql, settings)? {
             StatementOutput::Rows(mut stream) => {
                 let mut batches = Vec::new();
                 while let Some(batch) = stream.next_batch() {
@@ -294,4 +391,47 @@ pub fn text_batch(text: &str) -> QueryResult<RecordBatch> {
     let lines: StringArray = text.lines().map(Some).collect();
     let schema = Arc::new(Schema::new(vec![Field::new("plan", DataType::Utf8, false)]));
     Ok(RecordBatch::try_new(schema, vec![Arc::new(lines)])?)
+}
+
+/// Memory one operator needs to make progress while spilling: a few batches.
+const OPERATOR_MINIMUM: usize = 4 << 20;
+
+/// What a query must hold on each core to run at all: a few batches for each of its
+/// memory-holding operators, at most a quarter of its limit (so a query is never kept
+/// waiting for more than it may use).
+fn minimum_reservation(plan: &DistributedPlan, limit: usize) -> usize {
+    fn count(node: &Node) -> usize {
+        let own = match node {
+            Node::Aggregate(aggregate) => usize::from(aggregate.mode != AggregateMode::Partial),
+            Node::Sort { .. } | Node::HashJoin(_) | Node::NestedLoopJoin(_) => 1,
+            _ => 0,
+        };
+        own + node.children().into_iter().map(count).sum::<usize>()
+    }
+    let operators: usize = plan.stages.iter().map(|stage| count(&stage.root)).sum();
+    (operators * OPERATOR_MINIMUM).min(limit / 4)
+}
+
+/// SHOW QUERIES' result.
+fn queries_batch(queries: &[QueryInfo]) -> QueryResult<RecordBatch> {
+    use arrow::array::{UInt64Array};
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::UInt64, false),
+        Field::new("state", DataType::Utf8, false),
+        Field::new("elapsed_ms", DataType::UInt64, false),
+        Field::new("reserved_bytes", DataType::UInt64, false),
+        Field::new("sql", DataType::Utf8, false),
+    ]));
+    let columns: Vec<arrow::array::ArrayRef> = vec![
+        Arc::new(UInt64Array::from_iter_values(queries.iter().map(|q| q.id))),
+        Arc::new(StringArray::from_iter_values(queries.iter().map(|q| q.state))),
+        Arc::new(UInt64Array::from_iter_values(
+            queries.iter().map(|q| q.elapsed.as_millis() as u64),
+        )),
+        Arc::new(UInt64Array::from_iter_values(
+            queries.iter().map(|q| q.reserved as u64),
+        )),
+        Arc::new(StringArray::from_iter_values(queries.iter().map(|q| q.sql.as_str()))),
+    ];
+    Ok(RecordBatch::try_new(schema, columns)?)
 }

@@ -4,6 +4,9 @@
 //! ```toml
 //! cores_per_node = 1
 //! tpch = 0.01               # generate TPC-H at this scale factor
+//! memory_per_core = "1GiB"  # optional: each core's budget, shared by its queries
+//! spill_dir = "/var/tmp"    # optional: where operators spill (default: the temp dir)
+//! spill_disk_cap = "100GiB" # optional: the most spilled at once on this node
 //! [[nodes]]
 //! internal = "127.0.0.1:7100"   # control and data between nodes
 //! client = "127.0.0.1:5432"     # PostgreSQL protocol for clients
@@ -14,7 +17,34 @@
 
 use std::net::SocketAddr;
 
+use percore_engine::memory::{parse_byte_size, MemorySettings};
 use serde::Deserialize;
+
+/// Memory settings from their text forms; `None` keeps the default.
+///
+/// # Errors
+/// A size that does not parse, or a zero budget.
+pub fn memory_settings(
+    per_core: Option<&str>,
+    spill_dir: Option<std::path::PathBuf>,
+    spill_disk_cap: Option<&str>,
+) -> Result<MemorySettings, String> {
+    let mut settings = MemorySettings::default();
+    if let Some(text) = per_core {
+        settings.per_core = parse_byte_size(text).map_err(|e| format!("memory_per_core: {e}"))?;
+        if settings.per_core == 0 {
+            return Err("memory_per_core must be more than 0".into());
+        }
+    }
+    if let Some(dir) = spill_dir {
+        settings.spill_dir = dir;
+    }
+    if let Some(text) = spill_disk_cap {
+        settings.spill_disk_cap =
+            parse_byte_size(text).map_err(|e| format!("spill_disk_cap: {e}"))? as u64;
+    }
+    Ok(settings)
+}
 
 /// Everything a node needs to start; every node of a cluster must agree on all of it
 /// but `node_id` (checked when a query is prepared).
@@ -32,6 +62,8 @@ pub struct NodeConfig {
     pub exchange_buffer_batches: usize,
     /// Frames in flight per stream between nodes before the sender waits.
     pub credit_window: u32,
+    /// Memory budget per core and spilling; may differ between nodes.
+    pub memory: MemorySettings,
 }
 
 #[derive(Deserialize)]
@@ -45,6 +77,12 @@ struct FileConfig {
     exchange_buffer_batches: Option<usize>,
     #[serde(default)]
     credit_window: Option<u32>,
+    #[serde(default)]
+    memory_per_core: Option<String>,
+    #[serde(default)]
+    spill_dir: Option<std::path::PathBuf>,
+    #[serde(default)]
+    spill_disk_cap: Option<String>,
     nodes: Vec<FileNode>,
 }
 
@@ -80,6 +118,11 @@ impl NodeConfig {
                 .exchange_buffer_batches
                 .unwrap_or(defaults.exchange_buffer_batches),
             credit_window: file.credit_window.unwrap_or(defaults.credit_window),
+            memory: memory_settings(
+                file.memory_per_core.as_deref(),
+                file.spill_dir,
+                file.spill_disk_cap.as_deref(),
+            )?,
         };
         config.validate()?;
         Ok(config)
@@ -96,6 +139,7 @@ impl NodeConfig {
             batch_rows: 8192,
             exchange_buffer_batches: 4,
             credit_window: 4,
+            memory: MemorySettings::default(),
         }
     }
 

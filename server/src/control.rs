@@ -31,6 +31,9 @@ pub enum Message {
         coordinator: usize,
         sql: String,
         cluster: String,
+        /// The session's `percore.memory_per_core`, if set.
+        #[serde(default)]
+        memory_per_core: Option<usize>,
     },
     Prepared {
         fingerprint: u64,
@@ -129,6 +132,7 @@ mod tests {
     #[test]
     fn messages_round_trip_and_garbage_is_refused() {
         let message = Message::Prepare {
+            memory_per_core: Some(1 << 20),
             query_id: 7,
             coordinator: 1,
             sql: "select 1".into(),

@@ -19,6 +19,7 @@ use arrow::record_batch::RecordBatch;
 use percore_engine::error::{ErrorCode, QueryError, QueryResult};
 use percore_engine::exec::query::{QueryCanceller, QueryStream, RemoteParts};
 use percore_engine::exec::stats::TaskStats;
+use percore_engine::settings::SessionSettings;
 use percore_engine::plan::analyze::{self, RunSummary};
 use percore_engine::plan::explain::explain;
 use percore_engine::plan::DistributedPlan;
@@ -65,14 +66,29 @@ impl Node {
     /// # Errors
     /// Planning errors, unreachable peers, or peers that planned differently.
     pub fn run(self: &Arc<Self>, sql: &str) -> QueryResult<Outcome> {
+        self.run_in(sql, &mut SessionSettings::default())
+    }
+
+    /// Runs one statement of a session (`SET` changes `settings`).
+    ///
+    /// # Errors
+    /// As [`Node::run`].
+    pub fn run_in(
+        self: &Arc<Self>,
+        sql: &str,
+        settings: &mut SessionSettings,
+    ) -> QueryResult<Outcome> {
         self.refuse_if_shutting_down()?;
+        if let Some(batch) = self.cluster.session_statement(sql, settings)? {
+            return Ok(Outcome::Explain(batch));
+        }
         let (plan, kind) = self.cluster.plan(sql)?;
         match kind {
             StatementKind::Explain => Ok(Outcome::Explain(explain_batch(&plan)?)),
-            StatementKind::Query => Ok(Outcome::Rows(self.start_query(sql, &plan)?)),
+            StatementKind::Query => Ok(Outcome::Rows(self.start_query(sql, &plan, settings)?)),
             StatementKind::ExplainAnalyze => {
                 let started = Instant::now();
-                let mut query = self.start_query(sql, &plan)?;
+                let mut query = self.start_query(sql, &plan, settings)?;
                 let mut rows = 0;
                 while let Some(batch) = query.next_batch() {
                     rows += batch?.num_rows() as u64;
@@ -94,7 +110,11 @@ impl Node {
         self: &Arc<Self>,
         sql: &str,
         plan: &DistributedPlan,
+        settings: &SessionSettings,
     ) -> QueryResult<ClusterQuery> {
+        // The coordinator admits for the cluster: its peers take their share at once,
+        // so two coordinators never wait on each other's peers.
+        let admitted = self.cluster.admit(sql, plan, settings, false)?;
         let query_id = self.new_query_id();
         let me = self.config.node_id;
         let ours = fingerprint(&explain(plan));
@@ -108,6 +128,7 @@ impl Node {
                 coordinator: me,
                 sql: sql.to_string(),
                 cluster: self.config.cluster_signature(),
+                memory_per_core: settings.memory_per_core,
             };
             let connection = dispatch(node, address, me, &prepare).inspect_err(|error| {
                 cancel_all(&mut peers, error);
@@ -125,7 +146,7 @@ impl Node {
         };
         let prepared = self
             .cluster
-            .prepare(plan, Some(remote))
+            .prepare(plan, Some(remote), admitted)
             .inspect_err(|error| cancel_all(&mut peers, error))?;
         for index in 0..peers.len() {
             if let Err(error) = await_prepared(&mut peers[index], ours) {

@@ -88,6 +88,10 @@ impl Node {
         let cluster_config = ClusterConfig::new(config.cores_per_node)
             .with_batch_rows(config.batch_rows)
             .with_exchange_buffer_batches(config.exchange_buffer_batches);
+        let cluster_config = ClusterConfig {
+            memory: config.memory.clone(),
+            ..cluster_config
+        };
         let mut cluster = Cluster::start_node(
             Arc::new(catalog),
             cluster_config,

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use percore_engine::error::{ErrorCode, QueryError, QueryResult};
 use percore_engine::exec::query::{PreparedQuery, RemoteParts};
+use percore_engine::settings::SessionSettings;
 use percore_engine::plan::explain::explain;
 use percore_engine::session::StatementKind;
 
@@ -32,11 +33,12 @@ fn serve_query(node: &Arc<Node>, mut connection: TcpStream) -> std::io::Result<(
         coordinator,
         sql,
         cluster,
+        memory_per_core,
     } = read_message(&mut connection)?
     else {
         return Err(std::io::Error::other("expected Prepare"));
     };
-    let prepared = match prepare(node, query_id, coordinator, &sql, &cluster) {
+    let prepared = match prepare(node, query_id, coordinator, &sql, &cluster, memory_per_core) {
         Ok((prepared, fingerprint)) => {
             write_message(&mut connection, &Message::Prepared { fingerprint })?;
             prepared
@@ -129,6 +131,7 @@ fn prepare(
     coordinator: usize,
     sql: &str,
     cluster: &str,
+    memory_per_core: Option<usize>,
 ) -> QueryResult<(PreparedQuery, u64)> {
     node.refuse_if_shutting_down()?;
     let ours = node.config.cluster_signature();
@@ -150,5 +153,10 @@ fn prepare(
         query_id,
         coordinator,
     };
-    Ok((node.cluster.prepare(&plan, Some(remote))?, fingerprint))
+    let settings = SessionSettings { memory_per_core };
+    let admitted = node.cluster.admit(sql, &plan, &settings, true)?;
+    Ok((
+        node.cluster.prepare(&plan, Some(remote), admitted)?,
+        fingerprint,
+    ))
 }

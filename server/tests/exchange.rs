@@ -44,6 +44,7 @@ fn start_nodes(nodes: usize, credit_window: u32) -> Vec<Arc<Node>> {
                 batch_rows: 256,
                 exchange_buffer_batches: 1,
                 credit_window,
+                memory: Default::default(),
             };
             Node::start_with_functions(config, vec![slow_identity()]).expect("node starts")
         })

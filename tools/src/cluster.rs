@@ -39,6 +39,8 @@ pub struct NodeArgs {
     /// Frames in flight per stream between nodes before the sender waits for credit.
     #[arg(long, default_value_t = 4)]
     credit_window: u32,
+    #[command(flatten)]
+    memory: crate::memory_args::MemoryArgs,
 }
 
 #[derive(clap::Subcommand)]
@@ -74,6 +76,7 @@ fn node_config(args: &NodeArgs) -> Result<NodeConfig, String> {
         batch_rows: args.batch_size,
         exchange_buffer_batches: args.exchange_buffer,
         credit_window: args.credit_window,
+        memory: args.memory.settings()?,
     };
     config.validate()?;
     Ok(config)

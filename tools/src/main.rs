@@ -6,6 +6,7 @@
 mod bench;
 mod cluster;
 mod exchange_bench;
+mod memory_args;
 mod output;
 mod shell;
 
@@ -86,6 +87,8 @@ struct SqlArgs {
     /// Print each statement's row count and time to stderr.
     #[arg(long)]
     timing: bool,
+    #[command(flatten)]
+    memory: memory_args::MemoryArgs,
 }
 
 fn main() -> ExitCode {
@@ -127,9 +130,19 @@ fn run_sql(args: SqlArgs) -> ExitCode {
             eprintln!("percore: connected to {address}. End statements with ';', \\q quits.")
         });
     }
-    let config = ClusterConfig::new(cores)
-        .with_batch_rows(args.batch_size)
-        .with_exchange_buffer_batches(args.exchange_buffer);
+    let memory = match args.memory.settings() {
+        Ok(memory) => memory,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = ClusterConfig {
+        memory,
+        ..ClusterConfig::new(cores)
+            .with_batch_rows(args.batch_size)
+            .with_exchange_buffer_batches(args.exchange_buffer)
+    };
     let started = std::time::Instant::now();
     let cluster = match Cluster::start_tpch(args.tpch, config) {
         Ok(cluster) => cluster,
@@ -138,7 +151,11 @@ fn run_sql(args: SqlArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    run_statements(&cluster, &args, &options, || {
+    let embedded = shell::Embedded {
+        cluster: &cluster,
+        settings: Default::default(),
+    };
+    run_statements(embedded, &args, &options, || {
         eprintln!(
             "percore: TPC-H SF {} on {cores} cores, generated in {:.2}s. End statements with ';', \\q quits.",
             args.tpch,

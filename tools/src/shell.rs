@@ -10,6 +10,7 @@ use arrow::array::{ArrayRef, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use percore_engine::session::{Cluster, StatementOutput};
+use percore_engine::settings::SessionSettings;
 use percore_engine::sql::split_statements;
 use percore_server::pgwire::client::{Client, Reply};
 
@@ -21,9 +22,18 @@ pub trait Backend {
     fn run(&mut self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), String>;
 }
 
-impl Backend for &Cluster {
+/// An embedded cluster and the shell's session settings.
+pub struct Embedded<'a> {
+    pub cluster: &'a Cluster,
+    pub settings: SessionSettings,
+}
+
+impl Backend for Embedded<'_> {
     fn run(&mut self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), String> {
-        let output = Cluster::run(self, sql).map_err(|e| e.to_string())?;
+        let output = self
+            .cluster
+            .run_in(sql, &mut self.settings)
+            .map_err(|e| e.to_string())?;
         match output {
             StatementOutput::Explain(batch) => Ok((batch.schema(), vec![batch])),
             StatementOutput::Rows(stream) => {

@@ -3,10 +3,14 @@
 //! tasks; tasks yield between batches so exchanges, other tasks and cancellation are
 //! served on the same core.
 
+mod aggregate;
 mod exchange;
+mod join;
+mod operator_memory;
 pub mod query;
 pub mod remote;
 pub mod runtime;
+mod sort;
 pub mod stats;
 pub mod stream;
 pub mod task;

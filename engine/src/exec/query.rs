@@ -18,6 +18,8 @@ use super::task::{cancelled, Target, TaskOutput, TaskSpec};
 use super::topology::{stage_tasks, Topology};
 use super::ExecConfig;
 use crate::error::{QueryError, QueryResult, TaskError, TaskLocation, TaskResult};
+use crate::memory::admission::Admitted;
+use crate::memory::{MemoryPool, QueryMemory, SpillSpace};
 use crate::plan::{DistributedPlan, StageOutput};
 
 /// State every task of one query shares: the cancel flag and the first error.
@@ -28,12 +30,16 @@ pub(crate) struct QueryState {
     stats: Mutex<Vec<TaskStats>>,
     running_tasks: AtomicUsize,
     all_finished: flume::Sender<()>,
+    /// This node's share of the query's memory and its spill directory; dropped (spill
+    /// files removed) when the last task and the result stream are gone.
+    memory: Arc<QueryMemory>,
 }
 
 impl QueryState {
     /// A query with no task yet; `all_finished` hears when the last one ends.
-    fn new(all_finished: flume::Sender<()>) -> Arc<QueryState> {
+    fn new(all_finished: flume::Sender<()>, memory: Arc<QueryMemory>) -> Arc<QueryState> {
         Arc::new(QueryState {
+            memory,
             cancelled: AtomicBool::new(false),
             first_error: Mutex::new(None),
             stats: Mutex::new(Vec::new()),
@@ -43,8 +49,14 @@ impl QueryState {
     }
 
     /// State for work outside a planned query (the exchange benchmark).
-    pub(crate) fn standalone() -> Arc<QueryState> {
-        QueryState::new(flume::bounded(1).0)
+    pub(crate) fn standalone(cores: usize) -> Arc<QueryState> {
+        let pool = Arc::new(MemoryPool::new(cores, usize::MAX));
+        let memory = QueryMemory::unadmitted(&pool, SpillSpace::disabled());
+        QueryState::new(flume::bounded(1).0, memory)
+    }
+
+    pub fn memory(&self) -> &Arc<QueryMemory> {
+        &self.memory
     }
 
     pub fn check_cancelled(&self) -> TaskResult<()> {
@@ -121,6 +133,7 @@ pub fn prepare(
     config: ExecConfig,
     topology: Topology,
     remote: Option<RemoteParts>,
+    admitted: Admitted,
 ) -> QueryResult<PreparedQuery> {
     let partitions = plan.partitions;
     if partitions != topology.partitions() {
@@ -189,7 +202,7 @@ pub fn prepare(
     }
     let (client_sender, client_receiver) = flume::bounded(capacity);
     let (all_finished, finished_signal) = flume::bounded(1);
-    let query = QueryState::new(all_finished);
+    let query = QueryState::new(all_finished, Arc::clone(&admitted.memory));
     let mut tasks = Vec::new();
     for stage in &plan.stages {
         let stage_arc = Arc::new(stage.clone());
@@ -256,6 +269,7 @@ pub fn prepare(
         finished_signal,
         query,
         done: false,
+        _admitted: admitted,
         remote: remote.map(|r| RemoteStreams {
             transport: r.transport,
             query_id: r.query_id,
@@ -287,19 +301,6 @@ impl PreparedQuery {
         }
         Ok(stream)
     }
-}
-
-/// Starts every task of a single-node plan on `runtime`; results arrive through the
-/// stream.
-///
-/// # Errors
-/// When an executor has stopped.
-pub fn execute(
-    runtime: &Runtime,
-    plan: &DistributedPlan,
-    config: ExecConfig,
-) -> QueryResult<QueryStream> {
-    prepare(plan, config, Topology::single(runtime.cores()), None)?.start(runtime)
 }
 
 /// A multi-node query's handle on its inbound streams.
@@ -342,6 +343,8 @@ pub struct QueryStream {
     done: bool,
     /// Set for a multi-node query: its inbound streams are dropped when it ends.
     remote: Option<RemoteStreams>,
+    /// Lists the query in SHOW QUERIES while the stream lives.
+    _admitted: Admitted,
 }
 
 impl QueryStream {

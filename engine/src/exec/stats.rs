@@ -29,6 +29,21 @@ pub struct TaskStats {
     pub bytes_within_node: u64,
     /// Bytes written to the network (frames with Arrow IPC payloads).
     pub bytes_to_other_nodes: u64,
+    /// The most the query held on this task's core at once (as of the task's end).
+    pub core_peak_reserved: u64,
+    /// What each memory-holding operator of the task reserved and spilled.
+    pub operators: Vec<OperatorStats>,
+}
+
+/// Memory and spilling of one operator in one task.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OperatorStats {
+    pub operator: String,
+    pub peak_reserved: u64,
+    /// Spill files written.
+    pub spills: u64,
+    pub spilled_bytes: u64,
+    pub read_back_bytes: u64,
 }
 
 /// The live counters of a running task, shared by its streams on one core.
@@ -42,6 +57,7 @@ pub(crate) struct TaskCounters {
     pub rows_to_other_nodes: Cell<u64>,
     pub bytes_within_node: Cell<u64>,
     pub bytes_to_other_nodes: Cell<u64>,
+    pub operators: RefCell<Vec<OperatorStats>>,
 }
 
 pub(crate) fn add(cell: &Cell<u64>, value: u64) {

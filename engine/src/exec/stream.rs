@@ -11,17 +11,18 @@ use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
 
+use super::aggregate::AggregateStream;
 use super::exchange::{ExchangeStream, TaskInputs};
+use super::join::HashJoinStream;
+use super::sort::SortStream;
 use super::query::QueryState;
 use super::stats::TaskCounters;
 use super::ExecConfig;
 use crate::error::{TaskError, TaskLocation, TaskResult};
-use crate::operators::aggregate::HashAggregator;
-use crate::operators::join::{HashJoinProbe, JoinTable};
 use crate::operators::nested_loop::NestedLoopJoin;
 use crate::operators::sort::Sorter;
 use crate::operators::{evaluate, evaluate_mask, filter};
-use crate::plan::node::{HashJoinNode, JoinKind, NestedLoopJoinNode, Node, ScanNode};
+use crate::plan::node::{NestedLoopJoinNode, Node, ScanNode};
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
@@ -38,7 +39,7 @@ pub(crate) struct StreamContext {
     pub counters: Rc<TaskCounters>,
 }
 
-type Stream = Box<dyn BatchStream>;
+pub(crate) type Stream = Box<dyn BatchStream>;
 
 /// Builds the stream tree for one task from a stage's operator tree.
 pub(crate) fn build_stream(
@@ -83,29 +84,20 @@ pub(crate) fn build_stream(
                 }),
             })
         }
-        Node::Aggregate(aggregate) => Box::new(Blocking {
-            input: Some(build_stream(&aggregate.input, inputs, context)?),
-            kernel: Some(BlockingKernel::Aggregate(Box::new(
-                HashAggregator::try_new(aggregate, batch_rows)?,
-            ))),
-            output: VecDeque::new(),
-            query,
-        }),
+        Node::Aggregate(aggregate) => Box::new(AggregateStream::new(
+            build_stream(&aggregate.input, inputs, context)?,
+            aggregate,
+            context,
+        )),
         Node::Sort {
             input,
             exprs,
             fetch,
-        } => Box::new(Blocking {
-            input: Some(build_stream(input, inputs, context)?),
-            kernel: Some(BlockingKernel::Sort(Sorter::new(
-                exprs.clone(),
-                *fetch,
-                input.schema(),
-                batch_rows,
-            ))),
-            output: VecDeque::new(),
-            query,
-        }),
+        } => Box::new(SortStream::new(
+            build_stream(input, inputs, context)?,
+            Sorter::new(exprs.clone(), *fetch, input.schema(), batch_rows),
+            context,
+        )),
         Node::HashJoin(join) => Box::new(HashJoinStream::new(join, inputs, context)?),
         Node::NestedLoopJoin(join) => Box::new(NestedLoopStream::new(join, inputs, context)?),
         Node::Limit { input, skip, fetch } => Box::new(LimitStream {
@@ -255,126 +247,6 @@ impl BatchStream for MapStream {
                 if batch.num_rows() > 0 {
                     return Ok(Some(batch));
                 }
-            }
-            Ok(None)
-        })
-    }
-}
-
-enum BlockingKernel {
-    Aggregate(Box<HashAggregator>),
-    Sort(Sorter),
-}
-
-/// An operator that needs its whole input before it emits anything.
-struct Blocking {
-    input: Option<Stream>,
-    kernel: Option<BlockingKernel>,
-    output: VecDeque<RecordBatch>,
-    query: Arc<QueryState>,
-}
-
-impl BatchStream for Blocking {
-    fn next(&mut self) -> BoxFuture<'_, TaskResult<Option<RecordBatch>>> {
-        Box::pin(async move {
-            if let (Some(mut input), Some(mut kernel)) = (self.input.take(), self.kernel.take()) {
-                drain(&mut input, &self.query, |batch| match &mut kernel {
-                    BlockingKernel::Aggregate(aggregator) => aggregator.push(&batch),
-                    BlockingKernel::Sort(sorter) => sorter.push(batch),
-                })
-                .await?;
-                drop(input);
-                self.output = match kernel {
-                    BlockingKernel::Aggregate(aggregator) => (*aggregator).finish()?,
-                    BlockingKernel::Sort(sorter) => sorter.finish()?,
-                }
-                .into();
-            }
-            Ok(self.output.pop_front())
-        })
-    }
-}
-
-struct HashJoinStream {
-    build: Option<Stream>,
-    probe: Option<Stream>,
-    node: HashJoinNode,
-    prober: Option<HashJoinProbe>,
-    query: Arc<QueryState>,
-    finished: bool,
-}
-
-impl HashJoinStream {
-    fn new(
-        node: &HashJoinNode,
-        inputs: &mut TaskInputs,
-        context: &StreamContext,
-    ) -> TaskResult<Self> {
-        let left = build_stream(&node.left, inputs, context)?;
-        let right = build_stream(&node.right, inputs, context)?;
-        let (build, probe) = if node.build_left {
-            (left, right)
-        } else {
-            (right, left)
-        };
-        Ok(HashJoinStream {
-            build: Some(build),
-            probe: Some(probe),
-            node: node.clone(),
-            prober: None,
-            query: Arc::clone(&context.query),
-            finished: false,
-        })
-    }
-
-    async fn build_table(&mut self, build: Stream) -> TaskResult<()> {
-        let batches = collect(build, &self.query).await?;
-        let (schema, keys) = if self.node.build_left {
-            (
-                self.node.left.schema(),
-                self.node
-                    .on
-                    .iter()
-                    .map(|(l, _)| Arc::clone(l))
-                    .collect::<Vec<_>>(),
-            )
-        } else {
-            (
-                self.node.right.schema(),
-                self.node.on.iter().map(|(_, r)| Arc::clone(r)).collect(),
-            )
-        };
-        let table = JoinTable::build(schema, &batches, &keys)?;
-        // Nothing can match an empty build side: inner and semi joins are done, and
-        // dropping the probe input tells its producers to stop.
-        if table.num_rows() == 0 && matches!(self.node.kind, JoinKind::Inner | JoinKind::LeftSemi) {
-            self.probe = None;
-        }
-        self.prober = Some(HashJoinProbe::new(&self.node, table));
-        Ok(())
-    }
-}
-
-impl BatchStream for HashJoinStream {
-    fn next(&mut self) -> BoxFuture<'_, TaskResult<Option<RecordBatch>>> {
-        Box::pin(async move {
-            if let Some(build) = self.build.take() {
-                self.build_table(build).await?;
-            }
-            let prober = self.prober.as_mut().expect("built above");
-            if let Some(probe) = self.probe.as_mut() {
-                while let Some(batch) = probe.next().await? {
-                    let output = prober.probe(&batch)?;
-                    if output.num_rows() > 0 {
-                        return Ok(Some(output));
-                    }
-                    glommio::yield_if_needed().await;
-                }
-                self.probe = None;
-            }
-            if !self.finished {
-                self.finished = true;
-                return prober.finish();
             }
             Ok(None)
         })

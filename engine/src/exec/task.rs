@@ -98,6 +98,8 @@ pub(crate) async fn run_task(spec: TaskSpec) {
         rows_to_other_nodes: counters.rows_to_other_nodes.get(),
         bytes_within_node: counters.bytes_within_node.get(),
         bytes_to_other_nodes: counters.bytes_to_other_nodes.get(),
+        core_peak_reserved: query.memory().peak(location.core) as u64,
+        operators: counters.operators.take(),
     });
     query.task_finished();
 }

@@ -5,19 +5,20 @@
 use std::sync::Arc;
 
 use arrow::array::ArrayRef;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, Rows, SortField};
 use datafusion_expr::{EmitTo, GroupsAccumulator};
 use datafusion_functions_aggregate_common::aggregate::groups_accumulator::GroupsAccumulatorAdapter;
 use datafusion_physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion_physical_expr::expressions::Column;
 use datafusion_physical_expr::PhysicalExpr;
 use hashbrown::HashTable;
 
 use super::hash::stable_hash;
 use super::{evaluate, split_batch};
 use crate::error::TaskResult;
-use crate::plan::node::{AggregateMode, AggregateNode};
+use crate::plan::node::{AggregateMode, AggregateNode, Node};
 
 /// Accumulates batches into groups; `finish` emits one row per group.
 pub struct HashAggregator {
@@ -174,7 +175,22 @@ impl HashAggregator {
     }
 
     /// Emits every group, in batches of at most `batch_rows` rows.
-    pub fn finish(mut self) -> TaskResult<Vec<RecordBatch>> {
+    pub fn finish(self) -> TaskResult<Vec<RecordBatch>> {
+        let as_state = self.mode == AggregateMode::Partial;
+        self.emit(as_state)
+    }
+
+    /// Emits every group's key and partial state (the input of [`merge_node`]), to be
+    /// spilled and aggregated again later.
+    pub fn finish_state(self) -> TaskResult<Vec<RecordBatch>> {
+        self.emit(true)
+    }
+
+    pub fn is_global(&self) -> bool {
+        self.group_exprs.is_empty()
+    }
+
+    fn emit(mut self, as_state: bool) -> TaskResult<Vec<RecordBatch>> {
         if !self.received_input && self.group_exprs.is_empty() {
             self.accumulate(&RecordBatch::new_empty(Arc::clone(&self.input_schema)))?;
         }
@@ -187,23 +203,81 @@ impl HashAggregator {
                 .collect();
         }
         for accumulator in &mut self.accumulators {
-            match self.mode {
-                AggregateMode::Partial => columns.extend(accumulator.state(EmitTo::All)?),
-                AggregateMode::Final | AggregateMode::Single => {
-                    columns.push(accumulator.evaluate(EmitTo::All)?)
-                }
+            if as_state {
+                columns.extend(accumulator.state(EmitTo::All)?);
+            } else {
+                columns.push(accumulator.evaluate(EmitTo::All)?);
             }
         }
+        let schema = if as_state && self.mode != AggregateMode::Partial {
+            state_schema(
+                &self.schema,
+                self.group_exprs.len(),
+                &self.aggregates,
+            )?
+        } else {
+            Arc::clone(&self.schema)
+        };
         let options =
             arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(self.groups.count));
-        let batch = RecordBatch::try_new_with_options(Arc::clone(&self.schema), columns, &options)?;
+        let batch = RecordBatch::try_new_with_options(schema, columns, &options)?;
         Ok(split_batch(batch, self.batch_rows))
     }
 
-    /// Bytes of group keys and accumulator state held.
+    /// Bytes of group keys, the hash table and accumulator state held.
     pub fn memory_bytes(&self) -> usize {
         let keys = self.groups.keys.as_ref().map_or(0, Rows::size);
         keys + self.groups.table.capacity() * 4
             + self.accumulators.iter().map(|a| a.size()).sum::<usize>()
     }
+}
+
+/// Group columns as in the final output, then each aggregate's state fields: what a
+/// partial aggregate emits and a final one reads.
+///
+/// # Errors
+/// An aggregate whose state fields cannot be named.
+pub fn state_schema(
+    output: &Schema,
+    group_count: usize,
+    aggregates: &[Arc<AggregateFunctionExpr>],
+) -> TaskResult<SchemaRef> {
+    let mut fields: Vec<Arc<Field>> = output.fields()[..group_count].to_vec();
+    for aggregate in aggregates {
+        fields.extend(aggregate.state_fields()?);
+    }
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+/// The aggregate that merges `node`'s partial states (as [`HashAggregator::finish_state`]
+/// emits them) into `node`'s output: a final aggregate over the state columns.
+///
+/// # Errors
+/// An aggregate whose state fields cannot be named.
+pub fn merge_node(node: &AggregateNode) -> TaskResult<AggregateNode> {
+    if node.mode == AggregateMode::Final {
+        return Ok(node.clone());
+    }
+    let group_count = node.group_exprs.len();
+    let input_schema = state_schema(&node.schema, group_count, &node.aggregates)?;
+    let group_exprs = (0..group_count)
+        .map(|i| Arc::new(Column::new(input_schema.field(i).name(), i)) as Arc<dyn PhysicalExpr>)
+        .collect();
+    let mut state_offsets = Vec::with_capacity(node.aggregates.len());
+    let mut offset = group_count;
+    for aggregate in &node.aggregates {
+        state_offsets.push(offset);
+        offset += aggregate.state_fields()?.len();
+    }
+    Ok(AggregateNode {
+        input: Box::new(Node::Values {
+            batches: Vec::new(),
+            schema: input_schema,
+        }),
+        mode: AggregateMode::Final,
+        group_exprs,
+        aggregates: node.aggregates.clone(),
+        state_offsets,
+        schema: Arc::clone(&node.schema),
+    })
 }

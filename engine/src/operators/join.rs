@@ -39,6 +39,9 @@ pub struct JoinTable {
     has_null_key: bool,
     /// For full joins: build rows that found a match.
     matched: Vec<bool>,
+    /// Rows of the whole build side, when this table holds one spill partition of it
+    /// (NOT IN needs to know whether the whole side was empty).
+    total_rows: usize,
 }
 
 impl JoinTable {
@@ -72,7 +75,9 @@ impl JoinTable {
             keys,
             has_null_key: false,
             matched: Vec::new(),
+            total_rows: 0,
         };
+        table.total_rows = table.batch.num_rows();
         match &table.keys {
             BuildKeys::Int64(values) => {
                 let values = values.values();
@@ -99,6 +104,20 @@ impl JoinTable {
 
     pub fn num_rows(&self) -> usize {
         self.batch.num_rows()
+    }
+
+    /// Makes this table (one partition of a spilled build side) answer NOT IN for
+    /// the whole side: whether any of its keys was NULL, and how many rows it had.
+    pub fn with_whole_side(mut self, has_null_key: bool, total_rows: usize) -> Self {
+        self.has_null_key |= has_null_key;
+        self.total_rows = total_rows;
+        self
+    }
+
+    /// What building a table over `rows` rows of `batch_bytes` needs beyond the
+    /// batches themselves: their concatenated copy, the keys, and the chains.
+    pub fn build_overhead(batch_bytes: usize, rows: usize) -> usize {
+        batch_bytes + rows * 32
     }
 
     pub fn memory_bytes(&self) -> usize {
@@ -325,7 +344,7 @@ impl HashJoinProbe {
                 if self.null_aware && self.kind == JoinKind::LeftAnti {
                     // NULL NOT IN (non-empty set) is unknown, so the row is dropped.
                     if let Some(valid) = all_valid(&keys, batch.num_rows()) {
-                        if self.table.num_rows() > 0 {
+                        if self.table.total_rows > 0 {
                             for (row, is_valid) in valid.iter().enumerate() {
                                 matched[row] |= !is_valid;
                             }

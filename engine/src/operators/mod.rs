@@ -4,6 +4,7 @@
 pub mod aggregate;
 pub mod hash;
 pub mod join;
+pub mod merge;
 pub mod nested_loop;
 pub mod partition;
 pub mod sort;

@@ -17,6 +17,8 @@ pub struct HashPartitioner {
     keys: Vec<Arc<dyn PhysicalExpr>>,
     partitions: usize,
     converter: Option<RowConverter>,
+    /// `None` for exchanges; for spill partitioning, which bits of the hash to use.
+    spill_level: Option<u32>,
 }
 
 impl HashPartitioner {
@@ -25,6 +27,17 @@ impl HashPartitioner {
             keys,
             partitions,
             converter: None,
+            spill_level: None,
+        }
+    }
+
+    /// A partitioner for spilling at recursion `level`: it routes by other hash bits
+    /// than the exchange (whose rows all share this task's exchange partition) and
+    /// than every other level (whose rows all share a spill partition).
+    pub fn for_spill(keys: Vec<Arc<dyn PhysicalExpr>>, partitions: usize, level: u32) -> Self {
+        HashPartitioner {
+            spill_level: Some(level),
+            ..HashPartitioner::new(keys, partitions)
         }
     }
 
@@ -42,7 +55,12 @@ impl HashPartitioner {
         let rows = converter.convert_columns(&columns)?;
         let mut indices: Vec<Vec<u32>> = vec![Vec::new(); self.partitions];
         for (row_idx, row) in rows.iter().enumerate() {
-            let target = partition_of(stable_hash(row.as_ref()), self.partitions);
+            let hash = stable_hash(row.as_ref());
+            let target = match self.spill_level {
+                None => partition_of(hash, self.partitions),
+                // The exchange uses the high 32 bits; levels take rotations of the rest.
+                Some(level) => partition_of(hash.rotate_left(32 + 7 * level), self.partitions),
+            };
             indices[target].push(row_idx as u32);
         }
         indices

@@ -1,24 +1,80 @@
-//! Sort and top-k. Sort keys are row-encoded with arrow-row, so comparing two rows is
-//! one `memcmp` whatever the key types and directions.
+//! Sort and top-k. Sort keys are row-encoded with arrow-row as batches arrive, so
+//! comparing two rows is one `memcmp` whatever the key types and directions, and the
+//! sorted output is gathered batch by batch (no copy of the whole input). What is
+//! buffered can be taken out as a sorted run at any time: the caller spills runs when
+//! memory runs short and merges them with [`super::merge::Merger`].
 
-use arrow::array::UInt32Array;
-use arrow::compute::{concat_batches, take_record_batch};
+use std::sync::Arc;
+
+use arrow::array::ArrayRef;
+use arrow::compute::interleave_record_batch;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use arrow::row::{RowConverter, SortField};
+use arrow::row::{RowConverter, Rows, SortField};
 use datafusion_physical_expr::PhysicalSortExpr;
 
-use super::split_batch;
 use crate::error::TaskResult;
 
-/// Buffers batches and emits them sorted; with `fetch`, keeps only the first rows.
+/// Buffers batches with their encoded keys; with `fetch`, keeps only the first rows.
 pub struct Sorter {
-    exprs: Vec<PhysicalSortExpr>,
+    keys: SortKeys,
     fetch: Option<usize>,
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
+    rows: Vec<Rows>,
     buffered_rows: usize,
     batch_rows: usize,
+}
+
+/// Evaluates and row-encodes sort keys; shared by sorting and merging so both
+/// compare the same bytes.
+#[derive(Clone)]
+pub struct SortKeys {
+    exprs: Vec<PhysicalSortExpr>,
+    converter: Option<Arc<RowConverter>>,
+}
+
+impl SortKeys {
+    pub fn new(exprs: Vec<PhysicalSortExpr>) -> SortKeys {
+        SortKeys {
+            exprs,
+            converter: None,
+        }
+    }
+
+    /// The batch's sort keys, row-encoded.
+    pub fn encode(&mut self, batch: &RecordBatch) -> TaskResult<Rows> {
+        let columns = self
+            .exprs
+            .iter()
+            .map(|e| Ok(e.expr.evaluate(batch)?.into_array(batch.num_rows())?))
+            .collect::<TaskResult<Vec<ArrayRef>>>()?;
+        if self.converter.is_none() {
+            let fields = columns
+                .iter()
+                .zip(&self.exprs)
+                .map(|(column, expr)| {
+                    SortField::new_with_options(column.data_type().clone(), expr.options)
+                })
+                .collect();
+            self.converter = Some(Arc::new(RowConverter::new(fields)?));
+        }
+        let converter = self.converter.as_ref().expect("set above");
+        Ok(converter.convert_columns(&columns)?)
+    }
+}
+
+/// A batch and its encoded keys, ready to be buffered.
+pub struct Keyed {
+    pub batch: RecordBatch,
+    pub rows: Rows,
+}
+
+impl Keyed {
+    /// Memory the batch and its keys hold.
+    pub fn bytes(&self) -> usize {
+        self.batch.get_array_memory_size() + self.rows.size()
+    }
 }
 
 impl Sorter {
@@ -29,64 +85,130 @@ impl Sorter {
         batch_rows: usize,
     ) -> Self {
         Sorter {
-            exprs,
+            keys: SortKeys::new(exprs),
             fetch,
             schema,
             batches: Vec::new(),
+            rows: Vec::new(),
             buffered_rows: 0,
-            batch_rows,
+            batch_rows: batch_rows.max(1),
         }
     }
 
-    pub fn push(&mut self, batch: RecordBatch) -> TaskResult<()> {
-        if batch.num_rows() == 0 {
+    pub fn keys(&self) -> &SortKeys {
+        &self.keys
+    }
+
+    pub fn fetch(&self) -> Option<usize> {
+        self.fetch
+    }
+
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.batches.is_empty()
+    }
+
+    /// Encodes a batch's keys; the caller reserves [`Keyed::bytes`] and pushes it.
+    pub fn encode(&mut self, batch: RecordBatch) -> TaskResult<Keyed> {
+        let rows = self.keys.encode(&batch)?;
+        Ok(Keyed { batch, rows })
+    }
+
+    pub fn push(&mut self, keyed: Keyed) -> TaskResult<()> {
+        if keyed.batch.num_rows() == 0 {
             return Ok(());
         }
-        self.buffered_rows += batch.num_rows();
-        self.batches.push(batch);
+        self.buffered_rows += keyed.batch.num_rows();
+        self.batches.push(keyed.batch);
+        self.rows.push(keyed.rows);
         // Top-k keeps memory at a few times k by trimming as it goes.
         if let Some(fetch) = self.fetch {
             if self.buffered_rows > (2 * fetch).max(self.batch_rows) {
-                let trimmed = self.sort_buffered()?;
-                self.buffered_rows = trimmed.num_rows();
-                self.batches = vec![trimmed];
+                let trimmed: Vec<RecordBatch> = self.take_sorted()?.collect::<TaskResult<_>>()?;
+                for batch in trimmed {
+                    let keyed = self.encode(batch)?;
+                    self.buffered_rows += keyed.batch.num_rows();
+                    self.batches.push(keyed.batch);
+                    self.rows.push(keyed.rows);
+                }
             }
         }
         Ok(())
     }
 
-    pub fn finish(mut self) -> TaskResult<Vec<RecordBatch>> {
-        let sorted = self.sort_buffered()?;
-        Ok(split_batch(sorted, self.batch_rows))
+    /// Memory held by the buffered batches and their keys.
+    pub fn memory_bytes(&self) -> usize {
+        self.batches
+            .iter()
+            .map(RecordBatch::get_array_memory_size)
+            .sum::<usize>()
+            + self.rows.iter().map(Rows::size).sum::<usize>()
     }
 
-    fn sort_buffered(&mut self) -> TaskResult<RecordBatch> {
-        let batch = concat_batches(&self.schema, &self.batches)?;
-        let columns = self
-            .exprs
+    /// Sorts everything buffered (keeping `fetch` rows) and empties the buffer. The
+    /// run produces its output batch by batch.
+    pub fn take_sorted(&mut self) -> TaskResult<SortedRun> {
+        let batches = std::mem::take(&mut self.batches);
+        let rows = std::mem::take(&mut self.rows);
+        self.buffered_rows = 0;
+        let mut order: Vec<(usize, usize)> = rows
             .iter()
-            .map(|e| Ok(e.expr.evaluate(&batch)?.into_array(batch.num_rows())?))
-            .collect::<TaskResult<Vec<_>>>()?;
-        let fields = columns
-            .iter()
-            .zip(&self.exprs)
-            .map(|(column, expr)| {
-                SortField::new_with_options(column.data_type().clone(), expr.options)
-            })
+            .enumerate()
+            .flat_map(|(batch, rows)| (0..rows.num_rows()).map(move |row| (batch, row)))
             .collect();
-        let converter = RowConverter::new(fields)?;
-        let rows = converter.convert_columns(&columns)?;
-        let mut indices: Vec<u32> = (0..batch.num_rows() as u32).collect();
-        let limit = self.fetch.unwrap_or(indices.len()).min(indices.len());
-        if limit < indices.len() && limit > 0 {
-            indices.select_nth_unstable_by(limit - 1, |&a, &b| {
-                rows.row(a as usize).cmp(&rows.row(b as usize))
-            });
-            indices.truncate(limit);
+        let compare = |&(a, i): &(usize, usize), &(b, j): &(usize, usize)| {
+            rows[a].row(i).cmp(&rows[b].row(j))
+        };
+        let limit = self.fetch.unwrap_or(order.len()).min(order.len());
+        if limit < order.len() && limit > 0 {
+            order.select_nth_unstable_by(limit - 1, compare);
         }
-        indices.truncate(limit);
+        order.truncate(limit);
         // Stable, so equal keys keep their arrival order.
-        indices.sort_by(|&a, &b| rows.row(a as usize).cmp(&rows.row(b as usize)));
-        Ok(take_record_batch(&batch, &UInt32Array::from(indices))?)
+        order.sort_by(compare);
+        Ok(SortedRun {
+            batches,
+            order,
+            next: 0,
+            batch_rows: self.batch_rows,
+            schema: Arc::clone(&self.schema),
+        })
+    }
+}
+
+/// Sorted rows of buffered batches, gathered `batch_rows` at a time.
+pub struct SortedRun {
+    batches: Vec<RecordBatch>,
+    order: Vec<(usize, usize)>,
+    next: usize,
+    batch_rows: usize,
+    schema: SchemaRef,
+}
+
+impl SortedRun {
+    pub fn rows(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+}
+
+impl Iterator for SortedRun {
+    type Item = TaskResult<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next >= self.order.len() {
+            return None;
+        }
+        let end = (self.next + self.batch_rows).min(self.order.len());
+        let indices = &self.order[self.next..end];
+        self.next = end;
+        let batches: Vec<&RecordBatch> = self.batches.iter().collect();
+        Some(interleave_record_batch(&batches, indices).map_err(Into::into))
     }
 }

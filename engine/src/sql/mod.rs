@@ -33,6 +33,42 @@ pub enum Statement {
     },
 }
 
+/// A statement about the session or the node rather than data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionStatement {
+    /// `SET name = value` or `SET name TO DEFAULT` (`None` resets).
+    Set { name: String, value: Option<String> },
+    /// `SHOW QUERIES`: the queued and running queries of the node.
+    ShowQueries,
+}
+
+/// Recognizes `SET` and `SHOW QUERIES`; `None` for anything else (plan it).
+///
+/// # Errors
+/// Syntax errors, and SET with a value that is not one literal.
+pub fn session_statement(sql: &str) -> QueryResult<Option<SessionStatement>> {
+    let starts = sql.trim_start().get(..4).map(str::to_ascii_uppercase);
+    if !matches!(starts.as_deref(), Some("SET " | "SHOW")) {
+        return Ok(None);
+    }
+    guard::check(sql)?;
+    let statements = parse::parse(sql)?;
+    let [statement] = statements.as_slice() else {
+        return Ok(None);
+    };
+    Ok(match statement {
+        SqlStatement::Set(sqlparser::ast::Set::SingleAssignment {
+            variable, values, ..
+        }) => Some(setting(&variable.to_string(), values)?),
+        SqlStatement::ShowVariable { variable }
+            if variable.len() == 1 && variable[0].value.eq_ignore_ascii_case("queries") =>
+        {
+            Some(SessionStatement::ShowQueries)
+        }
+        _ => None,
+    })
+}
+
 /// Parses and plans one SQL statement into an optimized logical plan.
 ///
 /// # Errors
@@ -76,6 +112,34 @@ pub fn plan_statement(
         }
     } else {
         Statement::Query(Box::new(plan))
+    })
+}
+
+fn setting(name: &str, values: &[sqlparser::ast::Expr]) -> QueryResult<SessionStatement> {
+    use sqlparser::ast::{Expr, Value};
+    let value = match values {
+        [Expr::Value(value)] => match &value.value {
+            Value::SingleQuotedString(text) | Value::Number(text, _) => Some(text.clone()),
+            _ => None,
+        },
+        [Expr::Identifier(ident)] if ident.value.eq_ignore_ascii_case("default") => {
+            return Ok(SessionStatement::Set {
+                name: name.to_ascii_lowercase(),
+                value: None,
+            })
+        }
+        [Expr::Identifier(ident)] => Some(ident.value.clone()),
+        _ => None,
+    };
+    let value = value.ok_or_else(|| {
+        QueryError::new(
+            ErrorCode::Syntax,
+            format!("SET {name} takes one value, a number or a quoted string"),
+        )
+    })?;
+    Ok(SessionStatement::Set {
+        name: name.to_ascii_lowercase(),
+        value: Some(value),
     })
 }
 

@@ -15,6 +15,7 @@ use percore_engine::sql::split_statements;
 
 use super::codec::{read_body, read_message, BodyReader, MessageBuilder};
 use super::sessions::{CancelKey, Session};
+use percore_engine::settings::SessionSettings;
 use crate::coordinator::Outcome;
 use crate::node::{peer_name, Node};
 
@@ -55,12 +56,13 @@ fn serve_client(node: &Arc<Node>, connection: TcpStream) -> std::io::Result<()> 
     };
     // After an error in the extended protocol, everything up to Sync is skipped.
     let mut skipping_to_sync = false;
+    let mut settings = SessionSettings::default();
     loop {
         let (kind, body) = read_message(&mut reader)?;
         match kind {
             b'Q' => {
                 let sql = BodyReader::new(&body).cstr()?;
-                simple_query(node, &session, &sql, &mut writer)?;
+                simple_query(node, &session, &mut settings, &sql, &mut writer)?;
                 ready(&mut writer)?;
             }
             b'X' => return Ok(()),
@@ -181,6 +183,7 @@ fn ready(writer: &mut BufWriter<TcpStream>) -> std::io::Result<()> {
 fn simple_query(
     node: &Arc<Node>,
     session: &Session,
+    settings: &mut SessionSettings,
     sql: &str,
     writer: &mut BufWriter<TcpStream>,
 ) -> std::io::Result<()> {
@@ -189,7 +192,7 @@ fn simple_query(
         return MessageBuilder::new(b'I').write_to(writer);
     }
     for statement in statements {
-        let outcome = node.run(&statement);
+        let outcome = node.run_in(&statement, settings);
         let result = match outcome {
             Ok(Outcome::Explain(batch)) => {
                 send_rows(writer, &batch.schema(), std::iter::once(Ok(batch)))

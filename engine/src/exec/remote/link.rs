@@ -295,7 +295,7 @@ impl RemoteSender {
 /// String views point into shared data buffers, and Arrow IPC writes those buffers
 /// whole: a top-100 slice of a big join sent 12 GB for 100 rows (TPC-H Q2 on two
 /// nodes). Views that use less than half of what they hold are copied compactly first.
-fn compact_views(batch: &RecordBatch) -> TaskResult<RecordBatch> {
+pub(crate) fn compact_views(batch: &RecordBatch) -> TaskResult<RecordBatch> {
     fn wasteful<T: ByteViewType + ?Sized>(array: &GenericByteViewArray<T>) -> bool {
         let held: usize = array.data_buffers().iter().map(|b| b.len()).sum();
         let used: usize = array

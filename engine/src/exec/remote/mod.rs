@@ -8,7 +8,7 @@
 //! therefore stops its producers without holding up other streams on the socket, and
 //! at most `credit_window` frames per stream sit in the consumer's memory.
 
-mod ipc;
+pub(crate) mod ipc;
 mod link;
 mod receive;
 pub mod throughput;
@@ -24,6 +24,7 @@ use percore_net::{FrameKind, StreamId};
 
 pub(crate) use link::RemoteSender;
 pub use receive::adopt_data_connection;
+pub(crate) use link::compact_views;
 
 /// The first bytes on a data connection, before any frame.
 pub const DATA_HELLO: &[u8; 8] = b"PCRDATA1";

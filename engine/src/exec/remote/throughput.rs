@@ -89,7 +89,7 @@ pub fn measure(
         0,
         Box::new(move || {
             Box::pin(async move {
-                let query = QueryState::standalone();
+                let query = QueryState::standalone(1);
                 let result = async {
                     let schema = batch.schema();
                     let mut sender = RemoteSender::open(&sender_side, 1, stream, &schema).await?;

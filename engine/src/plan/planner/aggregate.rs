@@ -4,16 +4,16 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::{Field, Schema};
 use datafusion_expr::logical_plan::Aggregate;
 use datafusion_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion_expr::Expr;
-use datafusion_physical_expr::aggregate::{AggregateFunctionExpr, LoweredAggregateBuilder};
+use datafusion_physical_expr::aggregate::LoweredAggregateBuilder;
 use datafusion_physical_expr::expressions::Column;
 use datafusion_physical_expr::PhysicalExpr;
 
 use super::{arrow_schema, column_position, Planned, Planner};
 use crate::error::{QueryError, QueryResult};
+use crate::operators::aggregate::state_schema;
 use crate::plan::node::{AggregateMode, AggregateNode, Node};
 
 impl Planner<'_> {
@@ -100,7 +100,7 @@ impl Planner<'_> {
             return Ok(Planned { node, dist, rows });
         }
 
-        let partial_schema = partial_schema(&output_schema, group_count, &aggregates)?;
+        let partial_schema = state_schema(&output_schema, group_count, &aggregates)?;
         let partial = Planned {
             node: Node::Aggregate(AggregateNode {
                 input: Box::new(input.node),
@@ -146,17 +146,4 @@ impl Planner<'_> {
         });
         Ok(Planned { node, dist, rows })
     }
-}
-
-/// Group columns as in the final output, then each aggregate's state fields.
-fn partial_schema(
-    output: &Schema,
-    group_count: usize,
-    aggregates: &[Arc<AggregateFunctionExpr>],
-) -> QueryResult<arrow::datatypes::SchemaRef> {
-    let mut fields: Vec<Arc<Field>> = output.fields()[..group_count].to_vec();
-    for aggregate in aggregates {
-        fields.extend(aggregate.state_fields()?);
-    }
-    Ok(Arc::new(Schema::new(fields)))
 }

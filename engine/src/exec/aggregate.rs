@@ -1,0 +1,238 @@
+//! Hash aggregation under a memory budget. The aggregator's state is reserved after
+//! each batch (it only exists once the batch is in); when the reservation cannot grow:
+//! - a partial aggregate emits what it has and starts over (the final aggregate after
+//!   the exchange merges the pieces);
+//! - a single or final aggregate spills its groups' partial states, split by a hash of
+//!   the group keys into `SPILL_FANOUT` files, and starts over. After the input, each
+//!   file is aggregated again on its own (its groups are in no other file), spilling
+//!   again one level deeper (other hash bits) if it still does not fit.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use arrow::record_batch::RecordBatch;
+
+use super::operator_memory::OperatorMemory;
+use super::query::QueryState;
+use super::stream::{BatchStream, BoxFuture, Stream, StreamContext};
+use crate::error::TaskResult;
+use crate::memory::spill::{SpillFile, SpillReader, SpillWriter};
+use crate::operators::aggregate::{merge_node, HashAggregator};
+use crate::operators::partition::HashPartitioner;
+use crate::plan::node::{AggregateMode, AggregateNode};
+
+/// Files one spill splits the groups into.
+pub(crate) const SPILL_FANOUT: usize = 16;
+/// Spill levels before giving up: 16^4 partitions could not split the groups, so one
+/// group's own state is too large.
+const MAX_LEVEL: u32 = 4;
+
+pub(crate) struct AggregateStream {
+    input: Option<Stream>,
+    node: AggregateNode,
+    memory: OperatorMemory,
+    output: VecDeque<RecordBatch>,
+    /// Spilled partitions still to aggregate, with their level.
+    partitions: VecDeque<(SpillFile, u32)>,
+    query: Arc<QueryState>,
+    batch_rows: usize,
+}
+
+/// Where a phase reads its rows: the operator's input, or a spilled partition.
+enum Source<'a> {
+    Input(&'a mut Stream),
+    File(SpillReader),
+}
+
+impl Source<'_> {
+    async fn next(&mut self) -> TaskResult<Option<RecordBatch>> {
+        match self {
+            Source::Input(stream) => stream.next().await,
+            Source::File(reader) => reader.next().await,
+        }
+    }
+}
+
+/// What aggregating one source produced.
+enum Phase {
+    /// Everything fit: the output batches.
+    Done(Vec<RecordBatch>),
+    /// Some state was spilled: the partitions to aggregate next.
+    Spilled(Vec<SpillFile>),
+}
+
+impl AggregateStream {
+    pub fn new(input: Stream, node: &AggregateNode, context: &StreamContext) -> AggregateStream {
+        let name = match node.mode {
+            AggregateMode::Partial => "Aggregate (partial)",
+            AggregateMode::Final => "Aggregate (final)",
+            AggregateMode::Single => "Aggregate",
+        };
+        AggregateStream {
+            input: Some(input),
+            node: node.clone(),
+            memory: OperatorMemory::new(name, context),
+            output: VecDeque::new(),
+            partitions: VecDeque::new(),
+            query: Arc::clone(&context.query),
+            batch_rows: context.config.batch_rows,
+        }
+    }
+
+    /// A partial aggregate: aggregates until memory runs short, then emits.
+    async fn next_partial(&mut self) -> TaskResult<()> {
+        let Some(input) = self.input.as_mut() else {
+            return Ok(());
+        };
+        let mut aggregator = HashAggregator::try_new(&self.node, self.batch_rows)?;
+        let mut full = false;
+        while let Some(batch) = input.next().await? {
+            self.query.check_cancelled()?;
+            aggregator.push(&batch)?;
+            if !self.memory.reservation.try_resize(aggregator.memory_bytes()) {
+                full = true;
+                break;
+            }
+            glommio::yield_if_needed().await;
+        }
+        if !full {
+            self.input = None;
+        }
+        // When memory ran short, the groups so far go on; the final aggregate merges them.
+        self.output.extend(aggregator.finish()?);
+        self.memory.reservation.free();
+        Ok(())
+    }
+
+    /// Aggregates `source` with `node`; spills state into partitions at `level` when
+    /// memory runs short.
+    async fn phase(
+        &mut self,
+        mut source: Source<'_>,
+        node: &AggregateNode,
+        level: u32,
+    ) -> TaskResult<Phase> {
+        let mut aggregator = HashAggregator::try_new(node, self.batch_rows)?;
+        let mut writers: Option<Vec<SpillWriter>> = None;
+        while let Some(batch) = source.next().await? {
+            self.query.check_cancelled()?;
+            aggregator.push(&batch)?;
+            let held = aggregator.memory_bytes();
+            if !self.memory.reservation.try_resize(held) {
+                if aggregator.is_global() || level >= MAX_LEVEL {
+                    return Err(self.memory.exhausted(held - self.memory.reservation.size()));
+                }
+                let state = std::mem::replace(
+                    &mut aggregator,
+                    HashAggregator::try_new(node, self.batch_rows)?,
+                )
+                .finish_state()?;
+                let writers = match &mut writers {
+                    Some(writers) => writers,
+                    None => writers.insert(self.open_writers(node).await?),
+                };
+                self.spill_state(state, writers, node, level).await?;
+                self.memory.reservation.free();
+            }
+            glommio::yield_if_needed().await;
+        }
+        let Some(mut writers) = writers else {
+            return Ok(Phase::Done(aggregator.finish()?));
+        };
+        let state = aggregator.finish_state()?;
+        self.spill_state(state, &mut writers, node, level).await?;
+        self.memory.reservation.free();
+        let mut files = Vec::with_capacity(writers.len());
+        for writer in writers {
+            let file = writer.finish().await?;
+            if file.rows() > 0 {
+                self.memory.spilled(&file);
+                files.push(file);
+            }
+        }
+        Ok(Phase::Spilled(files))
+    }
+
+    async fn open_writers(&self, node: &AggregateNode) -> TaskResult<Vec<SpillWriter>> {
+        let schema = merge_node(node)?.input.schema();
+        let mut writers = Vec::with_capacity(SPILL_FANOUT);
+        for _ in 0..SPILL_FANOUT {
+            writers.push(SpillWriter::create(self.memory.space(), &schema).await?);
+        }
+        Ok(writers)
+    }
+
+    async fn spill_state(
+        &self,
+        state: Vec<RecordBatch>,
+        writers: &mut [SpillWriter],
+        node: &AggregateNode,
+        level: u32,
+    ) -> TaskResult<()> {
+        let merge = merge_node(node)?;
+        let mut partitioner =
+            HashPartitioner::for_spill(merge.group_exprs.clone(), writers.len(), level);
+        for batch in state {
+            for (writer, piece) in writers.iter_mut().zip(partitioner.split(&batch)?) {
+                if let Some(piece) = piece {
+                    writer.write(&piece).await?;
+                }
+            }
+            self.query.check_cancelled()?;
+        }
+        Ok(())
+    }
+
+    /// Produces the next output batches of a single or final aggregate.
+    async fn next_merged(&mut self) -> TaskResult<()> {
+        if let Some(mut input) = self.input.take() {
+            let node = self.node.clone();
+            let phase = self.phase(Source::Input(&mut input), &node, 0).await?;
+            drop(input);
+            self.absorb(phase, 1);
+            return Ok(());
+        }
+        if let Some((file, level)) = self.partitions.pop_front() {
+            let merge = merge_node(&self.node)?;
+            let reader = file.reader().await?;
+            self.memory.read_back(&file);
+            let phase = self.phase(Source::File(reader), &merge, level).await?;
+            drop(file);
+            self.absorb(phase, level + 1);
+        }
+        Ok(())
+    }
+
+    fn absorb(&mut self, phase: Phase, next_level: u32) {
+        match phase {
+            Phase::Done(batches) => self.output.extend(batches),
+            Phase::Spilled(files) => {
+                // Deeper partitions first, so few files exist at once.
+                for file in files.into_iter().rev() {
+                    self.partitions.push_front((file, next_level));
+                }
+            }
+        }
+    }
+}
+
+impl BatchStream for AggregateStream {
+    fn next(&mut self) -> BoxFuture<'_, TaskResult<Option<RecordBatch>>> {
+        Box::pin(async move {
+            loop {
+                if let Some(batch) = self.output.pop_front() {
+                    return Ok(Some(batch));
+                }
+                if self.input.is_none() && self.partitions.is_empty() {
+                    self.memory.reservation.free();
+                    return Ok(None);
+                }
+                if self.node.mode == AggregateMode::Partial {
+                    self.next_partial().await?;
+                } else {
+                    self.next_merged().await?;
+                }
+            }
+        })
+    }
+}

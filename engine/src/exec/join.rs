@@ -1,0 +1,516 @@
+//! The hash join under a memory budget. The build side is collected under the
+//! operator's reservation; if it (or the table over it) does not fit, the join turns
+//! into a grace hash join: both sides are split by a hash of the join keys into
+//! `SPILL_FANOUT` files each, and every pair of files is joined on its own (rows with
+//! equal keys meet in the same pair). A pair whose build side still does not fit is
+//! split again one level deeper, on other hash bits. When a single key holds more
+//! build rows than fit (splitting cannot help), an inner join reads that build side
+//! in chunks and scans the probe side once per chunk; other join kinds fail then.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use arrow::array::Array;
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use datafusion_physical_expr::PhysicalExpr;
+
+use super::aggregate::SPILL_FANOUT;
+use super::operator_memory::OperatorMemory;
+use super::query::QueryState;
+use super::stream::{build_stream, BatchStream, BoxFuture, Stream, StreamContext};
+use super::exchange::TaskInputs;
+use crate::error::TaskResult;
+use crate::memory::spill::{SpillFile, SpillReader, SpillWriter};
+use crate::operators::evaluate;
+use crate::operators::join::{HashJoinProbe, JoinTable};
+use crate::operators::partition::HashPartitioner;
+use crate::plan::node::{HashJoinNode, JoinKind};
+
+/// Split levels before a build side counts as one unsplittable key.
+const MAX_LEVEL: u32 = 3;
+
+pub(crate) struct HashJoinStream {
+    build: Option<Stream>,
+    probe: Option<Stream>,
+    node: HashJoinNode,
+    memory: OperatorMemory,
+    query: Arc<QueryState>,
+    state: State,
+    /// Whether some build key was NULL and how many build rows there were (NOT IN).
+    whole_side: (bool, usize),
+}
+
+enum State {
+    Start,
+    /// The build side fit: probe batches stream through its table.
+    InMemory { prober: HashJoinProbe, finished: bool },
+    /// Grace hash join: pairs of spilled partitions still to join, and the current one.
+    Partitioned {
+        pairs: VecDeque<Pair>,
+        current: Option<Box<PairJoin>>,
+    },
+    Done,
+}
+
+/// One partition of both sides.
+struct Pair {
+    build: Option<SpillFile>,
+    probe: Option<SpillFile>,
+    level: u32,
+}
+
+/// Joining one pair: its table (all of the build partition, or one chunk of it).
+struct PairJoin {
+    pair: Pair,
+    prober: HashJoinProbe,
+    probe: Option<SpillReader>,
+    finished: bool,
+    /// In chunked mode: the rest of the build partition and its next batch.
+    build_rest: Option<(SpillReader, RecordBatch)>,
+}
+
+/// A build side read under the reservation, up to what fits.
+struct Loaded {
+    batches: Vec<RecordBatch>,
+    rows: usize,
+    /// The batch that did not fit, if reading stopped early.
+    overflow: Option<RecordBatch>,
+}
+
+impl HashJoinStream {
+    pub fn new(
+        node: &HashJoinNode,
+        inputs: &mut TaskInputs,
+        context: &StreamContext,
+    ) -> TaskResult<Self> {
+        let left = build_stream(&node.left, inputs, context)?;
+        let right = build_stream(&node.right, inputs, context)?;
+        let (build, probe) = if node.build_left {
+            (left, right)
+        } else {
+            (right, left)
+        };
+        Ok(HashJoinStream {
+            build: Some(build),
+            probe: Some(probe),
+            node: node.clone(),
+            memory: OperatorMemory::new("HashJoin", context),
+            query: Arc::clone(&context.query),
+            state: State::Start,
+            whole_side: (false, 0),
+        })
+    }
+
+    fn build_keys(&self) -> Vec<Arc<dyn PhysicalExpr>> {
+        let side = |(l, r): &(Arc<dyn PhysicalExpr>, Arc<dyn PhysicalExpr>)| {
+            Arc::clone(if self.node.build_left { l } else { r })
+        };
+        self.node.on.iter().map(side).collect()
+    }
+
+    fn probe_keys(&self) -> Vec<Arc<dyn PhysicalExpr>> {
+        let side = |(l, r): &(Arc<dyn PhysicalExpr>, Arc<dyn PhysicalExpr>)| {
+            Arc::clone(if self.node.build_left { r } else { l })
+        };
+        self.node.on.iter().map(side).collect()
+    }
+
+    fn build_schema(&self) -> SchemaRef {
+        if self.node.build_left {
+            self.node.left.schema()
+        } else {
+            self.node.right.schema()
+        }
+    }
+
+    fn probe_schema(&self) -> SchemaRef {
+        if self.node.build_left {
+            self.node.right.schema()
+        } else {
+            self.node.left.schema()
+        }
+    }
+
+    /// Nothing can match an empty build side: inner and semi joins are done.
+    fn empty_build_ends_join(&self) -> bool {
+        self.whole_side.1 == 0 && matches!(self.node.kind, JoinKind::Inner | JoinKind::LeftSemi)
+    }
+
+    async fn start(&mut self) -> TaskResult<()> {
+        let mut build = self.build.take().expect("started once");
+        let mut loaded = Loaded {
+            batches: Vec::new(),
+            rows: 0,
+            overflow: None,
+        };
+        while let Some(batch) = build.next().await? {
+            self.query.check_cancelled()?;
+            self.note_whole_side(&batch)?;
+            if !self.memory.try_grow(table_bytes(&batch)) {
+                loaded.overflow = Some(batch);
+                break;
+            }
+            loaded.rows += batch.num_rows();
+            loaded.batches.push(batch);
+            glommio::yield_if_needed().await;
+        }
+        if loaded.overflow.is_some() {
+            return self.go_partitioned(loaded, build).await;
+        }
+        drop(build);
+        let table = self
+            .table(&loaded.batches)?
+            .with_whole_side(self.whole_side.0, self.whole_side.1);
+        if self.empty_build_ends_join() {
+            self.probe = None;
+        }
+        self.state = State::InMemory {
+            prober: HashJoinProbe::new(&self.node, table),
+            finished: false,
+        };
+        Ok(())
+    }
+
+    fn note_whole_side(&mut self, batch: &RecordBatch) -> TaskResult<()> {
+        self.whole_side.1 += batch.num_rows();
+        if self.node.null_aware && !self.whole_side.0 {
+            let keys = evaluate(&self.build_keys(), batch)?;
+            self.whole_side.0 = keys.iter().any(|k| k.null_count() > 0);
+        }
+        Ok(())
+    }
+
+    /// Builds the table over batches reserved with [`table_bytes`], then holds what
+    /// it really takes instead.
+    fn table(&mut self, batches: &[RecordBatch]) -> TaskResult<JoinTable> {
+        let table = JoinTable::build(self.build_schema(), batches, &self.build_keys())?;
+        let actual = table.memory_bytes();
+        if !self.memory.reservation.try_resize(actual) {
+            let extra = actual - self.memory.reservation.size();
+            self.memory.reservation.grow_forced(extra);
+        }
+        Ok(table)
+    }
+
+    /// Spills what was collected and the rest of the build side, then the probe side,
+    /// split into partitions.
+    async fn go_partitioned(&mut self, loaded: Loaded, mut rest: Stream) -> TaskResult<()> {
+        let mut writers = self.open_writers(&self.build_schema()).await?;
+        let mut partitioner = HashPartitioner::for_spill(self.build_keys(), SPILL_FANOUT, 0);
+        for batch in loaded.batches.iter().chain(&loaded.overflow) {
+            write_split(&mut partitioner, &mut writers, batch).await?;
+        }
+        drop(loaded);
+        self.memory.reservation.free();
+        while let Some(batch) = rest.next().await? {
+            self.query.check_cancelled()?;
+            self.note_whole_side(&batch)?;
+            write_split(&mut partitioner, &mut writers, &batch).await?;
+        }
+        drop(rest);
+        let build_files = self.finish_writers(writers).await?;
+        let mut probe_files: Vec<Option<SpillFile>> = (0..SPILL_FANOUT).map(|_| None).collect();
+        if self.empty_build_ends_join() {
+            self.probe = None;
+        }
+        if let Some(mut probe) = self.probe.take() {
+            let mut writers = self.open_writers(&self.probe_schema()).await?;
+            let mut partitioner = HashPartitioner::for_spill(self.probe_keys(), SPILL_FANOUT, 0);
+            while let Some(batch) = probe.next().await? {
+                self.query.check_cancelled()?;
+                write_split(&mut partitioner, &mut writers, &batch).await?;
+            }
+            probe_files = self.finish_writers(writers).await?;
+        }
+        let pairs = pair_up(build_files, probe_files, 0, self.node.kind);
+        self.state = State::Partitioned {
+            pairs,
+            current: None,
+        };
+        Ok(())
+    }
+
+    async fn open_writers(&self, schema: &SchemaRef) -> TaskResult<Vec<SpillWriter>> {
+        let mut writers = Vec::with_capacity(SPILL_FANOUT);
+        for _ in 0..SPILL_FANOUT {
+            writers.push(SpillWriter::create(self.memory.space(), schema).await?);
+        }
+        Ok(writers)
+    }
+
+    /// Finished files by partition; `None` for partitions that got no row.
+    async fn finish_writers(&mut self, writers: Vec<SpillWriter>) -> TaskResult<Vec<Option<SpillFile>>> {
+        let mut files = Vec::with_capacity(writers.len());
+        for writer in writers {
+            let file = writer.finish().await?;
+            if file.rows() == 0 {
+                files.push(None);
+                continue;
+            }
+            self.memory.spilled(&file);
+            files.push(Some(file));
+        }
+        Ok(files)
+    }
+
+    /// Reads a build partition while the reservation grows.
+    async fn load(&mut self, reader: &mut SpillReader, first: Option<RecordBatch>) -> TaskResult<Loaded> {
+        let mut loaded = Loaded {
+            batches: Vec::new(),
+            rows: 0,
+            overflow: None,
+        };
+        let mut next = first;
+        loop {
+            let batch = match next.take() {
+                Some(batch) => batch,
+                None => match reader.next().await? {
+                    Some(batch) => batch,
+                    None => return Ok(loaded),
+                },
+            };
+            self.query.check_cancelled()?;
+            let bytes = table_bytes(&batch);
+            // A chunk holds at least one batch, or it would never make progress.
+            if !self.memory.try_grow(bytes) {
+                if loaded.batches.is_empty() {
+                    return Err(self.memory.exhausted(bytes));
+                }
+                loaded.overflow = Some(batch);
+                return Ok(loaded);
+            }
+            loaded.rows += batch.num_rows();
+            loaded.batches.push(batch);
+        }
+    }
+
+    /// Starts joining the next pair: loads its build side, splits it further, or
+    /// falls back to chunks.
+    async fn open_pair(&mut self, pair: Pair) -> TaskResult<Option<Box<PairJoin>>> {
+        self.memory.reservation.free();
+        let Some(build) = &pair.build else {
+            // No build rows: probe rows find no match (outer and anti joins keep them).
+            let table = self.table(&[])?;
+            return Ok(Some(self.pair_join(pair, table, None).await?));
+        };
+        let mut reader = build.reader().await?;
+        self.memory.read_back(build);
+        let loaded = self.load(&mut reader, None).await?;
+        let Some(overflow) = loaded.overflow else {
+            let table = self.table(&loaded.batches)?;
+            return Ok(Some(self.pair_join(pair, table, None).await?));
+        };
+        if pair.level < MAX_LEVEL {
+            drop(loaded.batches);
+            self.memory.reservation.free();
+            self.split_pair(pair).await?;
+            return Ok(None);
+        }
+        if self.node.kind != JoinKind::Inner {
+            return Err(self.memory.exhausted(table_bytes(&overflow)));
+        }
+        // One key too large to split: join the build side chunk by chunk.
+        let table = self.table(&loaded.batches)?;
+        Ok(Some(self.pair_join(pair, table, Some((reader, overflow))).await?))
+    }
+
+    async fn pair_join(
+        &mut self,
+        pair: Pair,
+        table: JoinTable,
+        build_rest: Option<(SpillReader, RecordBatch)>,
+    ) -> TaskResult<Box<PairJoin>> {
+        let table = table.with_whole_side(self.whole_side.0, self.whole_side.1);
+        let probe = match &pair.probe {
+            Some(file) => {
+                self.memory.read_back(file);
+                Some(file.reader().await?)
+            }
+            None => None,
+        };
+        Ok(Box::new(PairJoin {
+            pair,
+            prober: HashJoinProbe::new(&self.node, table),
+            probe,
+            finished: false,
+            build_rest,
+        }))
+    }
+
+    /// Splits a pair that does not fit into pairs one level deeper.
+    async fn split_pair(&mut self, pair: Pair) -> TaskResult<()> {
+        let level = pair.level + 1;
+        let build = match &pair.build {
+            Some(file) => {
+                self.split_file(file, self.build_keys(), &self.build_schema(), level)
+                    .await?
+            }
+            None => (0..SPILL_FANOUT).map(|_| None).collect(),
+        };
+        let probe = match &pair.probe {
+            Some(file) => {
+                self.split_file(file, self.probe_keys(), &self.probe_schema(), level)
+                    .await?
+            }
+            None => (0..SPILL_FANOUT).map(|_| None).collect(),
+        };
+        let State::Partitioned { pairs, .. } = &mut self.state else {
+            unreachable!("pairs are split only when partitioned");
+        };
+        for deeper in pair_up(build, probe, level, self.node.kind).into_iter().rev() {
+            pairs.push_front(deeper);
+        }
+        Ok(())
+    }
+
+    async fn split_file(
+        &mut self,
+        file: &SpillFile,
+        keys: Vec<Arc<dyn PhysicalExpr>>,
+        schema: &SchemaRef,
+        level: u32,
+    ) -> TaskResult<Vec<Option<SpillFile>>> {
+        let mut reader = file.reader().await?;
+        self.memory.read_back(file);
+        let mut writers = self.open_writers(schema).await?;
+        let mut partitioner = HashPartitioner::for_spill(keys, SPILL_FANOUT, level);
+        while let Some(batch) = reader.next().await? {
+            self.query.check_cancelled()?;
+            write_split(&mut partitioner, &mut writers, &batch).await?;
+        }
+        self.finish_writers(writers).await
+    }
+
+    /// The next output batch of a partitioned join.
+    async fn next_partitioned(&mut self) -> TaskResult<Option<RecordBatch>> {
+        loop {
+            let State::Partitioned { pairs, current } = &mut self.state else {
+                return Ok(None);
+            };
+            let Some(join) = current.as_mut() else {
+                let Some(pair) = pairs.pop_front() else {
+                    return Ok(None);
+                };
+                let opened = self.open_pair(pair).await?;
+                if let State::Partitioned { current, .. } = &mut self.state {
+                    *current = opened;
+                }
+                continue;
+            };
+            if let Some(probe) = join.probe.as_mut() {
+                while let Some(batch) = probe.next().await? {
+                    self.query.check_cancelled()?;
+                    let output = join.prober.probe(&batch)?;
+                    if output.num_rows() > 0 {
+                        return Ok(Some(output));
+                    }
+                }
+                join.probe = None;
+            }
+            if !join.finished {
+                join.finished = true;
+                if let Some(batch) = join.prober.finish()? {
+                    return Ok(Some(batch));
+                }
+            }
+            let join = current.take().expect("checked above");
+            if let Some((reader, first)) = join.build_rest {
+                // Chunked: the next chunk of the build side against all the probe rows.
+                self.memory.reservation.free();
+                let pair = join.pair;
+                drop(join.prober);
+                let mut reader = reader;
+                let loaded = self.load(&mut reader, Some(first)).await?;
+                let table = self.table(&loaded.batches)?;
+                let rest = loaded.overflow.map(|batch| (reader, batch));
+                let next = self.pair_join(pair, table, rest).await?;
+                if let State::Partitioned { current, .. } = &mut self.state {
+                    *current = Some(next);
+                }
+            }
+        }
+    }
+}
+
+/// Pairs build and probe partitions, keeping the pairs that can produce rows.
+fn pair_up(
+    build: Vec<Option<SpillFile>>,
+    probe: Vec<Option<SpillFile>>,
+    level: u32,
+    kind: JoinKind,
+) -> VecDeque<Pair> {
+    let keeps_unmatched_probe = matches!(kind, JoinKind::Left | JoinKind::Full | JoinKind::LeftAnti);
+    let keeps_unmatched_build = kind == JoinKind::Full;
+    build
+        .into_iter()
+        .zip(probe)
+        .filter(|(build, probe)| match (build, probe) {
+            (Some(_), Some(_)) => true,
+            (Some(_), None) => keeps_unmatched_build,
+            (None, Some(_)) => keeps_unmatched_probe,
+            (None, None) => false,
+        })
+        .map(|(build, probe)| Pair { build, probe, level })
+        .collect()
+}
+
+/// What a build batch needs while its table is built: itself, its copy in the table,
+/// and the keys and chains.
+fn table_bytes(batch: &RecordBatch) -> usize {
+    let bytes = batch.get_array_memory_size();
+    bytes + JoinTable::build_overhead(bytes, batch.num_rows())
+}
+
+async fn write_split(
+    partitioner: &mut HashPartitioner,
+    writers: &mut [SpillWriter],
+    batch: &RecordBatch,
+) -> TaskResult<()> {
+    for (writer, piece) in writers.iter_mut().zip(partitioner.split(batch)?) {
+        if let Some(piece) = piece {
+            writer.write(&piece).await?;
+        }
+    }
+    Ok(())
+}
+
+impl BatchStream for HashJoinStream {
+    fn next(&mut self) -> BoxFuture<'_, TaskResult<Option<RecordBatch>>> {
+        Box::pin(async move {
+            if matches!(self.state, State::Start) {
+                self.start().await?;
+            }
+            let batch = match &mut self.state {
+                State::InMemory { prober, finished } => {
+                    let mut output = None;
+                    if let Some(probe) = self.probe.as_mut() {
+                        while let Some(batch) = probe.next().await? {
+                            let joined = prober.probe(&batch)?;
+                            if joined.num_rows() > 0 {
+                                output = Some(joined);
+                                break;
+                            }
+                            glommio::yield_if_needed().await;
+                        }
+                        if output.is_none() {
+                            self.probe = None;
+                        }
+                    }
+                    if output.is_none() && !*finished {
+                        *finished = true;
+                        output = prober.finish()?;
+                    }
+                    output
+                }
+                State::Partitioned { .. } => self.next_partitioned().await?,
+                State::Start | State::Done => None,
+            };
+            if batch.is_none() {
+                self.state = State::Done;
+                self.memory.reservation.free();
+            }
+            Ok(batch)
+        })
+    }
+}

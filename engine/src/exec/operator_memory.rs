@@ -1,0 +1,70 @@
+//! An operator's reservation on its task's core and the record of what it spilled,
+//! reported in the task's statistics when the operator is dropped.
+
+use std::rc::Rc;
+
+use super::stats::{OperatorStats, TaskCounters};
+use super::stream::StreamContext;
+use crate::error::TaskError;
+use crate::memory::spill::{SpillFile, SpillSpace};
+use crate::memory::{QueryMemory, Reservation};
+use std::sync::Arc;
+
+pub(crate) struct OperatorMemory {
+    pub reservation: Reservation,
+    memory: Arc<QueryMemory>,
+    stats: OperatorStats,
+    counters: Rc<TaskCounters>,
+}
+
+impl OperatorMemory {
+    pub fn new(operator: &str, context: &StreamContext) -> OperatorMemory {
+        let memory = Arc::clone(context.query.memory());
+        OperatorMemory {
+            reservation: Reservation::new(&memory, context.location.core),
+            memory,
+            stats: OperatorStats {
+                operator: operator.to_string(),
+                ..OperatorStats::default()
+            },
+            counters: Rc::clone(&context.counters),
+        }
+    }
+
+    pub fn space(&self) -> &SpillSpace {
+        self.memory.spill()
+    }
+
+    /// A second reservation on the same core, for memory with its own lifetime.
+    pub fn new_reservation(&self) -> Reservation {
+        Reservation::new(&self.memory, self.reservation.core())
+    }
+
+    /// Reserves `bytes` more, or the error naming this operator.
+    pub fn try_grow(&mut self, bytes: usize) -> bool {
+        self.reservation.try_grow(bytes)
+    }
+
+    pub fn exhausted(&self, request: usize) -> TaskError {
+        self.reservation.exhausted(&self.stats.operator, request)
+    }
+
+    pub fn spilled(&mut self, file: &SpillFile) {
+        self.stats.spills += 1;
+        self.stats.spilled_bytes += file.bytes();
+    }
+
+    pub fn read_back(&mut self, file: &SpillFile) {
+        self.stats.read_back_bytes += file.bytes();
+    }
+}
+
+impl Drop for OperatorMemory {
+    fn drop(&mut self) {
+        self.stats.peak_reserved = self.reservation.peak() as u64;
+        self.counters
+            .operators
+            .borrow_mut()
+            .push(std::mem::take(&mut self.stats));
+    }
+}
