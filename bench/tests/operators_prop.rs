@@ -1,6 +1,7 @@
 //! Goal: the distributed operators agree with a naive reference on random data. Each
 //! case runs through real exchanges on 3 partitions, with batches of 1 row or a few,
-//! and exchange buffers of a single batch (every producer waits on every consumer).
+//! and exchange buffers of a single batch (every producer waits on every consumer);
+//! and once more under a memory budget so small that the operators spill.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,18 +14,23 @@ use percore_engine::session::{Cluster, ClusterConfig};
 use proptest::prelude::*;
 
 const PARTITIONS: usize = 3;
+/// A budget per core of a few two-row batches: joins, aggregations and sorts spill.
+const SPILLING_BUDGET: usize = 2 << 10;
 
 type Row = (Option<i64>, i64);
 
 thread_local! {
     /// One set of clusters per test thread, so tests running in parallel do not see
     /// each other's tables.
-    static CLUSTERS: Vec<Cluster> = [1, 3]
+    static CLUSTERS: Vec<Cluster> = [(1, None), (3, None), (2, Some(SPILLING_BUDGET))]
         .into_iter()
-        .map(|batch_rows| {
-            let config = ClusterConfig::new(PARTITIONS)
+        .map(|(batch_rows, budget)| {
+            let mut config = ClusterConfig::new(PARTITIONS)
                 .with_batch_rows(batch_rows)
                 .with_exchange_buffer_batches(1);
+            if let Some(budget) = budget {
+                config = config.with_memory_per_core(budget);
+            }
             let catalog = percore_engine::catalog::Catalog::new(PARTITIONS);
             Cluster::start(Arc::new(catalog), config).expect("cluster starts")
         })

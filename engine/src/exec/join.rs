@@ -4,8 +4,10 @@
 //! `SPILL_FANOUT` files each, and every pair of files is joined on its own (rows with
 //! equal keys meet in the same pair). A pair whose build side still does not fit is
 //! split again one level deeper, on other hash bits. When a single key holds more
-//! build rows than fit (splitting cannot help), an inner join reads that build side
-//! in chunks and scans the probe side once per chunk; other join kinds fail then.
+//! build rows than fit (splitting cannot help), the pair's build side is read in
+//! chunks and the probe side scanned once per chunk, remembering which probe rows
+//! matched; a last pass over the probe side emits what outer, semi and anti joins
+//! keep of them.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -39,6 +41,7 @@ pub(crate) struct HashJoinStream {
     state: State,
     /// Whether some build key was NULL and how many build rows there were (NOT IN).
     whole_side: (bool, usize),
+    batch_rows: usize,
 }
 
 enum State {
@@ -68,6 +71,17 @@ struct PairJoin {
     finished: bool,
     /// In chunked mode: the rest of the build partition and its next batch.
     build_rest: Option<(SpillReader, RecordBatch)>,
+    /// In chunked mode: what the chunks so far matched.
+    chunked: Option<Chunked>,
+}
+
+/// Which probe rows of a pair matched any build chunk so far, by position in the
+/// probe file (read in the same order on every pass).
+struct Chunked {
+    matched: Vec<bool>,
+    position: usize,
+    /// The last pass, over the probe rows alone (unmatched or matched rows out).
+    final_pass: bool,
 }
 
 /// A build side read under the reservation, up to what fits.
@@ -99,6 +113,7 @@ impl HashJoinStream {
             query: Arc::clone(&context.query),
             state: State::Start,
             whole_side: (false, 0),
+            batch_rows: context.config.batch_rows,
         })
     }
 
@@ -273,10 +288,12 @@ impl HashJoinStream {
             self.query.check_cancelled()?;
             let bytes = table_bytes(&batch);
             // A chunk holds at least one batch, or it would never make progress.
-            if !self.memory.try_grow(bytes) {
-                if loaded.batches.is_empty() {
-                    return Err(self.memory.exhausted(bytes));
-                }
+            let fits = if loaded.batches.is_empty() {
+                self.memory.grow_first(bytes)
+            } else {
+                self.memory.try_grow(bytes)
+            };
+            if !fits {
                 loaded.overflow = Some(batch);
                 return Ok(loaded);
             }
@@ -296,6 +313,17 @@ impl HashJoinStream {
         };
         let mut reader = build.reader().await?;
         self.memory.read_back(build);
+        if build.rows() <= self.batch_rows {
+            // At most a batch: splitting cannot make it smaller than the one batch an
+            // operator may always hold (other operators may be holding the budget).
+            let mut batches = Vec::new();
+            while let Some(batch) = reader.next().await? {
+                self.memory.reservation.grow_forced(table_bytes(&batch));
+                batches.push(batch);
+            }
+            let table = self.table(&batches)?;
+            return Ok(Some(self.pair_join(pair, table, None).await?));
+        }
         let loaded = self.load(&mut reader, None).await?;
         let Some(overflow) = loaded.overflow else {
             let table = self.table(&loaded.batches)?;
@@ -306,9 +334,6 @@ impl HashJoinStream {
             self.memory.reservation.free();
             self.split_pair(pair).await?;
             return Ok(None);
-        }
-        if self.node.kind != JoinKind::Inner {
-            return Err(self.memory.exhausted(table_bytes(&overflow)));
         }
         // One key too large to split: join the build side chunk by chunk.
         let table = self.table(&loaded.batches)?;
@@ -329,12 +354,18 @@ impl HashJoinStream {
             }
             None => None,
         };
+        let chunked = build_rest.as_ref().map(|_| Chunked {
+            matched: Vec::new(),
+            position: 0,
+            final_pass: false,
+        });
         Ok(Box::new(PairJoin {
             pair,
             prober: HashJoinProbe::new(&self.node, table),
             probe,
             finished: false,
             build_rest,
+            chunked,
         }))
     }
 
@@ -401,8 +432,11 @@ impl HashJoinStream {
             if let Some(probe) = join.probe.as_mut() {
                 while let Some(batch) = probe.next().await? {
                     self.query.check_cancelled()?;
-                    let output = join.prober.probe(&batch)?;
-                    if output.num_rows() > 0 {
+                    let output = match &mut join.chunked {
+                        None => Some(join.prober.probe(&batch)?),
+                        Some(chunked) => chunked.probe(&mut join.prober, &batch)?,
+                    };
+                    if let Some(output) = output.filter(|b| b.num_rows() > 0) {
                         return Ok(Some(output));
                     }
                 }
@@ -410,26 +444,68 @@ impl HashJoinStream {
             }
             if !join.finished {
                 join.finished = true;
+                // Full joins: build rows (of this chunk) that matched no probe row.
                 if let Some(batch) = join.prober.finish()? {
                     return Ok(Some(batch));
                 }
             }
-            let join = current.take().expect("checked above");
-            if let Some((reader, first)) = join.build_rest {
-                // Chunked: the next chunk of the build side against all the probe rows.
-                self.memory.reservation.free();
-                let pair = join.pair;
-                drop(join.prober);
-                let mut reader = reader;
-                let loaded = self.load(&mut reader, Some(first)).await?;
-                let table = self.table(&loaded.batches)?;
-                let rest = loaded.overflow.map(|batch| (reader, batch));
-                let next = self.pair_join(pair, table, rest).await?;
-                if let State::Partitioned { current, .. } = &mut self.state {
-                    *current = Some(next);
+            let mut join = current.take().expect("checked above");
+            let Some(mut chunked) = join.chunked.take() else {
+                continue;
+            };
+            chunked.position = 0;
+            let next = match join.build_rest.take() {
+                Some((mut reader, first)) => {
+                    // The next chunk of the build side against all the probe rows.
+                    self.memory.reservation.free();
+                    drop(join.prober);
+                    let loaded = self.load(&mut reader, Some(first)).await?;
+                    let table = self.table(&loaded.batches)?;
+                    let mut next = self.pair_join(join.pair, table, None).await?;
+                    next.build_rest = loaded.overflow.map(|batch| (reader, batch));
+                    next.chunked = Some(chunked);
+                    next
                 }
+                None if chunked.final_pass || self.node.kind == JoinKind::Inner => continue,
+                None => {
+                    // Every chunk seen: the probe rows that come out matched or not.
+                    chunked.final_pass = true;
+                    join.probe = match &join.pair.probe {
+                        Some(file) => {
+                            self.memory.read_back(file);
+                            Some(file.reader().await?)
+                        }
+                        None => None,
+                    };
+                    join.finished = true;
+                    join.chunked = Some(chunked);
+                    join
+                }
+            };
+            if let State::Partitioned { current, .. } = &mut self.state {
+                *current = Some(next);
             }
         }
+    }
+}
+
+impl Chunked {
+    /// One probe batch of a chunked pair: the pairs it joined with this chunk, or on
+    /// the last pass, the probe rows the join kind keeps.
+    fn probe(&mut self, prober: &mut HashJoinProbe, batch: &RecordBatch) -> TaskResult<Option<RecordBatch>> {
+        let rows = self.position..self.position + batch.num_rows();
+        self.position = rows.end;
+        if self.final_pass {
+            return prober.probe_rest(batch, &self.matched[rows]);
+        }
+        let (pairs, matched) = prober.probe_chunk(batch)?;
+        if self.matched.len() < rows.end {
+            self.matched.resize(rows.end, false);
+        }
+        for (seen, now) in self.matched[rows].iter_mut().zip(matched) {
+            *seen |= now;
+        }
+        Ok(pairs)
     }
 }
 

@@ -40,9 +40,23 @@ impl OperatorMemory {
         Reservation::new(&self.memory, self.reservation.core())
     }
 
-    /// Reserves `bytes` more, or the error naming this operator.
+    /// Reserves `bytes` more if the budgets allow.
     pub fn try_grow(&mut self, bytes: usize) -> bool {
         self.reservation.try_grow(bytes)
+    }
+
+    /// Reserves `bytes`; when they do not fit but the operator holds nothing (it has
+    /// spilled all it could), takes them anyway: one batch per operator is the least
+    /// that makes progress, and part of the fixed overhead beyond the budgets.
+    pub fn grow_first(&mut self, bytes: usize) -> bool {
+        if self.reservation.try_grow(bytes) {
+            return true;
+        }
+        if self.reservation.size() == 0 {
+            self.reservation.grow_forced(bytes);
+            return true;
+        }
+        false
     }
 
     pub fn exhausted(&self, request: usize) -> TaskError {

@@ -70,9 +70,7 @@ impl SortStream {
             if !self.sorter.is_empty() {
                 self.spill_buffered().await?;
             }
-            if !self.memory.try_grow(bytes) {
-                return Err(self.memory.exhausted(bytes));
-            }
+            self.memory.grow_first(bytes);
         }
         self.sorter.push(keyed)?;
         // Top-k trimming shrinks what is held; views may also keep a little more.
@@ -103,7 +101,7 @@ impl SortStream {
             self.spill_buffered().await?;
         }
         loop {
-            let fan_in = self.reserve_fan_in()?;
+            let fan_in = self.reserve_fan_in();
             if fan_in.0 >= self.runs.len() {
                 let files = std::mem::take(&mut self.runs);
                 let state = self.open_merge(files, fan_in.1, self.sorter.fetch()).await?;
@@ -125,20 +123,21 @@ impl SortStream {
 
     /// How many runs can be merged at once: each needs about two of its largest batches
     /// in memory (the batch and its encoded keys), plus the output batch. At least two.
-    fn reserve_fan_in(&mut self) -> TaskResult<(usize, Reservation)> {
+    fn reserve_fan_in(&mut self) -> (usize, Reservation) {
         let mut reservation = self.memory.new_reservation();
         let mut fan_in = 0;
         for run in &self.runs {
             let need = 2 * run.largest_batch();
             if !reservation.try_grow(need) {
-                if fan_in < 2 {
-                    return Err(self.memory.exhausted(need));
+                if fan_in >= 2 {
+                    break;
                 }
-                break;
+                // A merge needs two runs to make progress.
+                reservation.grow_forced(need);
             }
             fan_in += 1;
         }
-        Ok((fan_in, reservation))
+        (fan_in, reservation)
     }
 
     async fn open_merge(

@@ -284,7 +284,8 @@ mod tests {
         drop(a);
         assert_eq!(pool.used(0), 400);
         second.free();
-        drop(b);
+        assert_eq!(pool.used(0), 400, "b's minimum stays while b lives");
+        drop((second, b));
         assert_eq!(pool.used(0), 0);
     }
 

@@ -27,8 +27,11 @@ pub struct SpillDisk {
     dir: PathBuf,
     cap: u64,
     used: AtomicU64,
-    next_query: AtomicU64,
 }
+
+/// Numbers every query's spill directory in this process: several nodes or clusters
+/// in one process may share a spill directory.
+static NEXT_SPACE: AtomicU64 = AtomicU64::new(0);
 
 impl SpillDisk {
     pub fn new(dir: PathBuf, cap: u64) -> Arc<SpillDisk> {
@@ -36,7 +39,6 @@ impl SpillDisk {
             dir,
             cap,
             used: AtomicU64::new(0),
-            next_query: AtomicU64::new(0),
         })
     }
 
@@ -72,7 +74,7 @@ pub struct SpillSpace {
 
 impl SpillSpace {
     pub fn new(disk: &Arc<SpillDisk>) -> SpillSpace {
-        let query = disk.next_query.fetch_add(1, Ordering::Relaxed);
+        let query = NEXT_SPACE.fetch_add(1, Ordering::Relaxed);
         SpillSpace {
             dir: disk
                 .dir

@@ -62,7 +62,7 @@ impl GroupTable {
                 .map(|c| SortField::new(c.data_type().clone()))
                 .collect();
             let converter = RowConverter::new(fields)?;
-            self.keys = Some(converter.empty_rows(1024, 16 * 1024));
+            self.keys = Some(converter.empty_rows(64, 1024));
             self.converter = Some(converter);
         }
         let converter = self.converter.as_ref().expect("set above");

@@ -283,27 +283,7 @@ impl HashJoinProbe {
             // x NOT IN (.. NULL ..) is never true.
             return Ok(RecordBatch::new_empty(Arc::clone(&self.schema)));
         }
-        let keys = evaluate(&self.probe_keys, batch)?;
-        let (mut probe_idx, mut build_idx) = self.table.matches(&keys, batch.num_rows())?;
-        if let Some(filter) = &self.filter {
-            let joined = self.combine(
-                batch,
-                &UInt32Array::from(probe_idx.clone()),
-                &UInt32Array::from(build_idx.clone()),
-                true,
-            )?;
-            let mask = evaluate_mask(filter, &joined)?;
-            let keep = |values: Vec<u32>| {
-                values
-                    .into_iter()
-                    .zip(mask.iter())
-                    .filter(|(_, m)| *m == Some(true))
-                    .map(|(v, _)| v)
-                    .collect::<Vec<_>>()
-            };
-            probe_idx = keep(probe_idx);
-            build_idx = keep(build_idx);
-        }
+        let (keys, probe_idx, build_idx) = self.matching_pairs(batch)?;
         match self.kind {
             JoinKind::Inner => self.combine(
                 batch,
@@ -356,6 +336,97 @@ impl HashJoinProbe {
                 Ok(filter_record_batch(batch, &mask)?)
             }
         }
+    }
+
+    /// Pairs of (probe row, build row) with equal keys that pass the join filter; also
+    /// the probe keys.
+    fn matching_pairs(&self, batch: &RecordBatch) -> TaskResult<(Vec<ArrayRef>, Vec<u32>, Vec<u32>)> {
+        let keys = evaluate(&self.probe_keys, batch)?;
+        let (mut probe_idx, mut build_idx) = self.table.matches(&keys, batch.num_rows())?;
+        if let Some(filter) = &self.filter {
+            let joined = self.combine(
+                batch,
+                &UInt32Array::from(probe_idx.clone()),
+                &UInt32Array::from(build_idx.clone()),
+                true,
+            )?;
+            let mask = evaluate_mask(filter, &joined)?;
+            let keep = |values: Vec<u32>| {
+                values
+                    .into_iter()
+                    .zip(mask.iter())
+                    .filter(|(_, m)| *m == Some(true))
+                    .map(|(v, _)| v)
+                    .collect::<Vec<_>>()
+            };
+            probe_idx = keep(probe_idx);
+            build_idx = keep(build_idx);
+        }
+        Ok((keys, probe_idx, build_idx))
+    }
+
+    /// For a build side joined in chunks: joins `batch` with this table (one chunk)
+    /// only. Returns the joined pairs (inner, left and full joins) and which probe rows
+    /// matched; [`HashJoinProbe::probe_rest`] adds the rest once every chunk was seen.
+    ///
+    /// # Errors
+    /// Key or filter evaluation errors.
+    pub fn probe_chunk(&mut self, batch: &RecordBatch) -> TaskResult<(Option<RecordBatch>, Vec<bool>)> {
+        let (keys, probe_idx, build_idx) = self.matching_pairs(batch)?;
+        let mut matched = vec![false; batch.num_rows()];
+        for &p in &probe_idx {
+            matched[p as usize] = true;
+        }
+        if self.null_aware && self.kind == JoinKind::LeftAnti && self.table.total_rows > 0 {
+            // NULL NOT IN (non-empty set) is unknown: such rows never come out.
+            if let Some(valid) = all_valid(&keys, batch.num_rows()) {
+                for (row, is_valid) in valid.iter().enumerate() {
+                    matched[row] |= !is_valid;
+                }
+            }
+        }
+        if self.kind == JoinKind::Full {
+            for &b in &build_idx {
+                self.table.matched[b as usize] = true;
+            }
+        }
+        let pairs = match self.kind {
+            JoinKind::Inner | JoinKind::Left | JoinKind::Full => Some(self.combine(
+                batch,
+                &UInt32Array::from(probe_idx),
+                &UInt32Array::from(build_idx),
+                false,
+            )?),
+            JoinKind::LeftSemi | JoinKind::LeftAnti => None,
+        };
+        Ok((pairs, matched))
+    }
+
+    /// After every chunk: the probe rows of `batch` a left, full, semi or anti join
+    /// outputs, given which matched some chunk.
+    ///
+    /// # Errors
+    /// Arrow errors building the output.
+    pub fn probe_rest(&self, batch: &RecordBatch, matched: &[bool]) -> TaskResult<Option<RecordBatch>> {
+        if self.null_aware && self.table.has_null_key {
+            return Ok(None);
+        }
+        let keep = |want: bool| -> BooleanArray { matched.iter().map(|&m| Some(m == want)).collect() };
+        Ok(match self.kind {
+            JoinKind::Inner => None,
+            JoinKind::LeftSemi => Some(filter_record_batch(batch, &keep(true))?),
+            JoinKind::LeftAnti => Some(filter_record_batch(batch, &keep(false))?),
+            JoinKind::Left | JoinKind::Full => {
+                let unmatched: Vec<Option<u32>> = matched
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| !**m)
+                    .map(|(row, _)| Some(row as u32))
+                    .collect();
+                let nulls = UInt32Array::from(vec![None::<u32>; unmatched.len()]);
+                Some(self.combine(batch, &UInt32Array::from(unmatched), &nulls, false)?)
+            }
+        })
     }
 
     /// For full joins, after the last probe batch: build rows that never matched,

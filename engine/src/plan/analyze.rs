@@ -3,6 +3,7 @@
 //! node or crossed between nodes, and time spent waiting for input, the network, or
 //! room downstream.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -29,6 +30,7 @@ pub fn render(plan: &DistributedPlan, stats: &[TaskStats], summary: RunSummary) 
         summary.rows,
         summary.elapsed.as_secs_f64() * 1e3
     );
+    let _ = writeln!(out, "{}", memory_line(stats));
     for stage in &plan.stages {
         let tasks: Vec<&TaskStats> = stats.iter().filter(|s| s.stage == stage.id.0).collect();
         if tasks.is_empty() {
@@ -51,6 +53,7 @@ pub fn render(plan: &DistributedPlan, stats: &[TaskStats], summary: RunSummary) 
             millis(max_of(|t| t.network_wait_us)),
             millis(max_of(|t| t.send_wait_us)),
         );
+        operator_lines(&mut out, &tasks);
         if let StageOutput::Exchange(id) = stage.output {
             let exchange = &plan.exchanges[id.0];
             let between: u64 = tasks.iter().map(|t| t.rows_to_other_nodes).sum();
@@ -84,6 +87,41 @@ pub fn render(plan: &DistributedPlan, stats: &[TaskStats], summary: RunSummary) 
     out.push('\n');
     out.push_str(&explain(plan));
     out
+}
+
+/// The query's peak reservation on every core, as `node.core=bytes`.
+fn memory_line(stats: &[TaskStats]) -> String {
+    let mut peaks: BTreeMap<(usize, usize), u64> = BTreeMap::new();
+    for task in stats {
+        let peak = peaks.entry((task.node, task.core)).or_default();
+        *peak = (*peak).max(task.core_peak_reserved);
+    }
+    let cores: Vec<String> = peaks
+        .iter()
+        .map(|((node, core), peak)| format!("{node}.{core}={}", bytes(*peak)))
+        .collect();
+    format!("Memory: peak reservation per node.core {}", cores.join(" "))
+}
+
+/// One line per memory-holding operator of a stage, summed over its tasks.
+fn operator_lines(out: &mut String, tasks: &[&TaskStats]) {
+    let mut operators: BTreeMap<&str, (u64, u64, u64, u64)> = BTreeMap::new();
+    for operator in tasks.iter().flat_map(|t| &t.operators) {
+        let entry = operators.entry(&operator.operator).or_default();
+        entry.0 = entry.0.max(operator.peak_reserved);
+        entry.1 += operator.spills;
+        entry.2 += operator.spilled_bytes;
+        entry.3 += operator.read_back_bytes;
+    }
+    for (name, (peak, spills, written, read)) in operators {
+        let _ = writeln!(
+            out,
+            "  {name}: peak reservation max {} per task, {spills} spill file(s), {} written, {} read back",
+            bytes(peak),
+            bytes(written),
+            bytes(read),
+        );
+    }
 }
 
 /// Max over mean: 1.00 is perfectly even.
