@@ -230,24 +230,30 @@ where
 /// Runs each query once on `cluster` and checks it against the reference at
 /// `scale_factor`; returns one line per query that failed or had no reference.
 pub fn check_queries(cluster: &Cluster, scale_factor: f64, queries: &[usize]) -> Vec<String> {
-    let mut failures = Vec::new();
-    for &query in queries {
-        let outcome = query_sql(query)
-            .map_err(|e| e.to_string())
-            .and_then(|sql| cluster.sql(&sql).map_err(|e| e.to_string()));
-        let check = match outcome {
-            Ok(batches) => verify(scale_factor, query, &batches),
-            Err(error) => Check::Failed(error),
-        };
-        match check {
-            Check::Passed => {}
-            Check::Failed(error) => failures.push(format!("Q{query}: {error}")),
-            Check::Unverified => {
-                failures.push(format!("Q{query}: no reference at SF {scale_factor}"))
-            }
-        }
+    queries
+        .iter()
+        .filter_map(|&query| check_query(cluster, scale_factor, query).err())
+        .collect()
+}
+
+/// Runs one query and checks it against the reference; returns what its tasks did.
+///
+/// # Errors
+/// The failure (or missing reference), naming the query.
+pub fn check_query(
+    cluster: &Cluster,
+    scale_factor: f64,
+    query: usize,
+) -> Result<Vec<TaskStats>, String> {
+    let outcome = query_sql(query)
+        .map_err(|e| e.to_string())
+        .and_then(|sql| cluster.sql_with_stats(&sql).map_err(|e| e.to_string()));
+    let (batches, stats) = outcome.map_err(|error| format!("Q{query}: {error}"))?;
+    match verify(scale_factor, query, &batches) {
+        Check::Passed => Ok(stats),
+        Check::Failed(error) => Err(format!("Q{query}: {error}")),
+        Check::Unverified => Err(format!("Q{query}: no reference at SF {scale_factor}")),
     }
-    failures
 }
 
 fn verify(scale_factor: f64, query: usize, batches: &[arrow::record_batch::RecordBatch]) -> Check {
