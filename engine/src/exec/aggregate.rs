@@ -6,6 +6,9 @@
 //!   the group keys into `SPILL_FANOUT` files, and starts over. After the input, each
 //!   file is aggregated again on its own (its groups are in no other file), spilling
 //!   again one level deeper (other hash bits) if it still does not fit.
+//!
+//! Groups leave an aggregator one batch at a time, so emitting holds one output batch
+//! beside the state, not a copy of it.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -31,7 +34,8 @@ pub(crate) struct AggregateStream {
     input: Option<Stream>,
     node: AggregateNode,
     memory: OperatorMemory,
-    output: VecDeque<RecordBatch>,
+    /// An aggregator whose groups are being emitted.
+    emitting: Option<HashAggregator>,
     /// Spilled partitions still to aggregate, with their level.
     partitions: VecDeque<(SpillFile, u32)>,
     query: Arc<QueryState>,
@@ -55,8 +59,8 @@ impl Source<'_> {
 
 /// What aggregating one source produced.
 enum Phase {
-    /// Everything fit: the output batches.
-    Done(Vec<RecordBatch>),
+    /// Everything fit: the aggregator holding every group.
+    Done(HashAggregator),
     /// Some state was spilled: the partitions to aggregate next.
     Spilled(Vec<SpillFile>),
 }
@@ -72,7 +76,7 @@ impl AggregateStream {
             input: Some(input),
             node: node.clone(),
             memory: OperatorMemory::new(name, context),
-            output: VecDeque::new(),
+            emitting: None,
             partitions: VecDeque::new(),
             query: Arc::clone(&context.query),
             batch_rows: context.config.batch_rows,
@@ -99,8 +103,7 @@ impl AggregateStream {
             self.input = None;
         }
         // When memory ran short, the groups so far go on; the final aggregate merges them.
-        self.output.extend(aggregator.finish()?);
-        self.memory.reservation.free();
+        self.emitting = Some(aggregator);
         Ok(())
     }
 
@@ -122,25 +125,23 @@ impl AggregateStream {
                 if aggregator.is_global() || level >= MAX_LEVEL {
                     return Err(self.memory.exhausted(held - self.memory.reservation.size()));
                 }
-                let state = std::mem::replace(
+                let full = std::mem::replace(
                     &mut aggregator,
                     HashAggregator::try_new(node, self.batch_rows)?,
-                )
-                .finish_state()?;
+                );
                 let writers = match &mut writers {
                     Some(writers) => writers,
                     None => writers.insert(self.open_writers(node).await?),
                 };
-                self.spill_state(state, writers, node, level).await?;
+                self.spill_state(full, writers, node, level).await?;
                 self.memory.reservation.free();
             }
             glommio::yield_if_needed().await;
         }
         let Some(mut writers) = writers else {
-            return Ok(Phase::Done(aggregator.finish()?));
+            return Ok(Phase::Done(aggregator));
         };
-        let state = aggregator.finish_state()?;
-        self.spill_state(state, &mut writers, node, level).await?;
+        self.spill_state(aggregator, &mut writers, node, level).await?;
         self.memory.reservation.free();
         let mut files = Vec::with_capacity(writers.len());
         for writer in writers {
@@ -162,9 +163,10 @@ impl AggregateStream {
         Ok(writers)
     }
 
+    /// Writes an aggregator's groups, as partial states, to the partition files.
     async fn spill_state(
         &self,
-        state: Vec<RecordBatch>,
+        mut aggregator: HashAggregator,
         writers: &mut [SpillWriter],
         node: &AggregateNode,
         level: u32,
@@ -172,7 +174,7 @@ impl AggregateStream {
         let merge = merge_node(node)?;
         let mut partitioner =
             HashPartitioner::for_spill(merge.group_exprs.clone(), writers.len(), level);
-        for batch in state {
+        while let Some(batch) = aggregator.emit_state_next()? {
             for (writer, piece) in writers.iter_mut().zip(partitioner.split(&batch)?) {
                 if let Some(piece) = piece {
                     writer.write(&piece).await?;
@@ -183,7 +185,8 @@ impl AggregateStream {
         Ok(())
     }
 
-    /// Produces the next output batches of a single or final aggregate.
+    /// Aggregates the input, or the next spilled partition, of a single or final
+    /// aggregate.
     async fn next_merged(&mut self) -> TaskResult<()> {
         if let Some(mut input) = self.input.take() {
             let node = self.node.clone();
@@ -205,7 +208,7 @@ impl AggregateStream {
 
     fn absorb(&mut self, phase: Phase, next_level: u32) {
         match phase {
-            Phase::Done(batches) => self.output.extend(batches),
+            Phase::Done(aggregator) => self.emitting = Some(aggregator),
             Phase::Spilled(files) => {
                 // Deeper partitions first, so few files exist at once.
                 for file in files.into_iter().rev() {
@@ -220,11 +223,14 @@ impl BatchStream for AggregateStream {
     fn next(&mut self) -> BoxFuture<'_, TaskResult<Option<RecordBatch>>> {
         Box::pin(async move {
             loop {
-                if let Some(batch) = self.output.pop_front() {
-                    return Ok(Some(batch));
+                if let Some(aggregator) = self.emitting.as_mut() {
+                    if let Some(batch) = aggregator.emit_next()? {
+                        return Ok(Some(batch));
+                    }
+                    self.emitting = None;
+                    self.memory.reservation.free();
                 }
                 if self.input.is_none() && self.partitions.is_empty() {
-                    self.memory.reservation.free();
                     return Ok(None);
                 }
                 if self.node.mode == AggregateMode::Partial {

@@ -3,6 +3,7 @@
 //! nodes (a channel bounded by their credit windows).
 
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
@@ -11,10 +12,36 @@ use super::remote::RemoteBatch;
 use super::stats::{self, TaskCounters};
 use super::stream::{BatchStream, BoxFuture};
 use crate::error::TaskResult;
+use crate::memory::size::batch_bytes;
+use crate::memory::{QueryMemory, Reservation};
 use crate::plan::ExchangeId;
 
+/// A batch waiting in a channel (an exchange or the results) with the memory it
+/// holds, charged to the producer's core until the consumer takes it.
+pub(crate) struct Charged {
+    pub batch: RecordBatch,
+    _reservation: Reservation,
+}
+
+impl Charged {
+    /// Charges `batch` to `core`: it exists already and cannot be spilled, so the
+    /// charge is forced; operators on that core then spill sooner.
+    pub fn new(batch: RecordBatch, memory: &Arc<QueryMemory>, core: usize) -> Charged {
+        let mut reservation = Reservation::new(memory, core);
+        reservation.grow_forced(batch_bytes(&batch));
+        Charged {
+            batch,
+            _reservation: reservation,
+        }
+    }
+
+    pub fn bytes(&self) -> usize {
+        self._reservation.size()
+    }
+}
+
 pub(crate) struct ExchangeInput {
-    pub local: flume::Receiver<RecordBatch>,
+    pub local: flume::Receiver<Charged>,
     pub remote: Option<flume::Receiver<RemoteBatch>>,
 }
 
@@ -22,7 +49,7 @@ pub(crate) struct ExchangeInput {
 pub(crate) type TaskInputs = Vec<(ExchangeId, ExchangeInput)>;
 
 pub(crate) struct ExchangeStream {
-    local: Option<flume::Receiver<RecordBatch>>,
+    local: Option<flume::Receiver<Charged>>,
     remote: Option<flume::Receiver<RemoteBatch>>,
     /// Alternates which side is polled first, so neither starves the other.
     remote_first: bool,
@@ -58,10 +85,13 @@ impl ExchangeStream {
         loop {
             let received = match (&self.local, &self.remote) {
                 (None, None) => return None,
-                (Some(local), None) => Received::Local(local.recv_async().await.ok()),
+                (Some(local), None) => {
+                    Received::Local(local.recv_async().await.ok().map(|c| c.batch))
+                }
                 (None, Some(remote)) => Received::Remote(remote.recv_async().await.ok()),
                 (Some(local), Some(remote)) => {
-                    let local = async { Received::Local(local.recv_async().await.ok()) };
+                    let local =
+                        async { Received::Local(local.recv_async().await.ok().map(|c| c.batch)) };
                     let remote = async { Received::Remote(remote.recv_async().await.ok()) };
                     self.remote_first = !self.remote_first;
                     if self.remote_first {

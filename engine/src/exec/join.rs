@@ -23,6 +23,7 @@ use super::query::QueryState;
 use super::stream::{build_stream, BatchStream, BoxFuture, Stream, StreamContext};
 use super::exchange::TaskInputs;
 use crate::error::TaskResult;
+use crate::memory::size::batch_bytes;
 use crate::memory::spill::{SpillFile, SpillReader, SpillWriter};
 use crate::operators::evaluate;
 use crate::operators::join::{HashJoinProbe, JoinTable};
@@ -534,7 +535,7 @@ fn pair_up(
 /// What a build batch needs while its table is built: itself, its copy in the table,
 /// and the keys and chains.
 fn table_bytes(batch: &RecordBatch) -> usize {
-    let bytes = batch.get_array_memory_size();
+    let bytes = batch_bytes(batch);
     bytes + JoinTable::build_overhead(bytes, batch.num_rows())
 }
 

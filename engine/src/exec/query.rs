@@ -10,7 +10,7 @@ use arrow::record_batch::RecordBatch;
 
 use percore_net::StreamId;
 
-use super::exchange::ExchangeInput;
+use super::exchange::{Charged, ExchangeInput};
 use super::remote::Transport;
 use super::runtime::Runtime;
 use super::stats::TaskStats;
@@ -87,9 +87,13 @@ impl QueryState {
             .push(stats);
     }
 
-    pub fn task_finished(&self) {
+    /// A task ended. The last one signals after letting go of the query, so whoever
+    /// waits for the signal finds the tasks' memory returned.
+    pub fn task_finished(self: Arc<Self>) {
         if self.running_tasks.fetch_sub(1, Ordering::AcqRel) == 1 {
-            let _ = self.all_finished.send(());
+            let signal = self.all_finished.clone();
+            drop(self);
+            let _ = signal.send(());
         }
     }
 
@@ -113,7 +117,7 @@ pub struct RemoteParts {
 
 /// A consumer task of an exchange, before a producer task gets its own copy.
 enum TargetSlot {
-    Local(flume::Sender<RecordBatch>),
+    Local(flume::Sender<Charged>),
     Remote(usize),
 }
 
@@ -186,6 +190,7 @@ pub fn prepare(
                         task as u16,
                         sender,
                         remote_sources,
+                        (Arc::clone(&admitted.memory), topology.task_core(target, task)),
                     );
                     Some(receiver)
                 }
@@ -337,7 +342,7 @@ impl QueryCanceller {
 /// The result of a running query, batch by batch. Dropping it cancels the query.
 pub struct QueryStream {
     schema: SchemaRef,
-    results: flume::Receiver<RecordBatch>,
+    results: flume::Receiver<Charged>,
     finished_signal: flume::Receiver<()>,
     query: Arc<QueryState>,
     done: bool,
@@ -374,11 +379,11 @@ impl QueryStream {
         if self.done {
             return None;
         }
-        if let Ok(batch) = self.results.recv() {
+        if let Ok(charged) = self.results.recv() {
             if self.query.cancelled.load(Ordering::Relaxed) {
                 return self.finish();
             }
-            return Some(Ok(batch));
+            return Some(Ok(charged.batch));
         }
         self.finish()
     }

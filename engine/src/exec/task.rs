@@ -12,7 +12,7 @@ use arrow::record_batch::RecordBatch;
 use futures_lite::FutureExt;
 use percore_net::StreamId;
 
-use super::exchange::TaskInputs;
+use super::exchange::{Charged, TaskInputs};
 use super::query::QueryState;
 use super::remote::{RemoteSender, Transport};
 use super::stats::{self, TaskCounters, TaskStats};
@@ -24,7 +24,7 @@ use crate::plan::{ExchangeKind, Stage};
 
 /// One consumer task of an exchange, as the producer sees it.
 pub(crate) enum Target {
-    Local(flume::Sender<RecordBatch>),
+    Local(flume::Sender<Charged>),
     /// On another node: a stream over the network, opened when the task starts.
     Remote {
         node: usize,
@@ -41,7 +41,7 @@ pub(crate) enum TaskOutput {
         schema: SchemaRef,
     },
     /// Straight to the client.
-    Client(flume::Sender<RecordBatch>),
+    Client(flume::Sender<Charged>),
 }
 
 /// Everything a core needs to run one task.
@@ -127,7 +127,13 @@ async fn drive(spec: TaskSpec, counters: Rc<TaskCounters>) -> TaskResult<()> {
     };
     let mut inputs = inputs;
     let mut root = build_stream(&stage.root, &mut inputs, &context)?;
-    let mut sink = OutputSink::open(output, transport.as_ref(), Rc::clone(&counters)).await?;
+    let mut sink = OutputSink::open(
+        output,
+        transport.as_ref(),
+        Rc::clone(&counters),
+        location.core,
+    )
+    .await?;
     while let Some(batch) = root.next().await? {
         query.check_cancelled()?;
         if batch.num_rows() == 0 {
@@ -149,10 +155,12 @@ struct OutputSink {
     slots: Vec<Slot>,
     partitioner: Option<HashPartitioner>,
     counters: Rc<TaskCounters>,
+    /// The task's core, charged for the batches it leaves in channels.
+    core: usize,
 }
 
 enum Slot {
-    Local(Option<flume::Sender<RecordBatch>>),
+    Local(Option<flume::Sender<Charged>>),
     Remote {
         sender: Box<RemoteSender>,
         open: bool,
@@ -173,13 +181,15 @@ impl Slot {
         batch: RecordBatch,
         query: &QueryState,
         counters: &TaskCounters,
+        core: usize,
     ) -> TaskResult<()> {
         let waiting = Instant::now();
         match self {
             Slot::Local(slot) => {
                 if let Some(sender) = slot {
-                    let bytes = batch.get_array_memory_size() as u64;
-                    if sender.send_async(batch).await.is_err() {
+                    let charged = Charged::new(batch, query.memory(), core);
+                    let bytes = charged.bytes() as u64;
+                    if sender.send_async(charged).await.is_err() {
                         *slot = None;
                     } else {
                         stats::add(&counters.bytes_within_node, bytes);
@@ -206,6 +216,7 @@ impl OutputSink {
         output: TaskOutput,
         transport: Option<&Arc<Transport>>,
         counters: Rc<TaskCounters>,
+        core: usize,
     ) -> TaskResult<Self> {
         let (kind, targets, schema) = match output {
             TaskOutput::Client(sender) => {
@@ -214,6 +225,7 @@ impl OutputSink {
                     slots: vec![Slot::Local(Some(sender))],
                     partitioner: None,
                     counters,
+                    core,
                 })
             }
             TaskOutput::Exchange {
@@ -248,6 +260,7 @@ impl OutputSink {
             slots,
             partitioner,
             counters,
+            core,
         })
     }
 
@@ -279,7 +292,9 @@ impl OutputSink {
         query: &QueryState,
     ) -> TaskResult<()> {
         self.counters.sent_to(target, batch.num_rows());
-        self.slots[target].send(batch, query, &self.counters).await
+        self.slots[target]
+            .send(batch, query, &self.counters, self.core)
+            .await
     }
 
     /// Tells remote consumers this source is done (local ones see the channel close).

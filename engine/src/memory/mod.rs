@@ -7,6 +7,7 @@
 pub mod admission;
 pub mod pool;
 pub mod query;
+pub mod size;
 pub mod spill;
 
 use std::fmt;

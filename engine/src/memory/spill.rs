@@ -14,6 +14,7 @@ use arrow::ipc::writer::StreamWriter;
 use arrow::record_batch::RecordBatch;
 use glommio::io::BufferedFile;
 
+use super::size::batch_bytes;
 use super::ByteSize;
 use crate::error::{ErrorCode, TaskError, TaskResult};
 use crate::exec::remote::compact_views;
@@ -166,7 +167,7 @@ impl SpillWriter {
             return Ok(());
         }
         let batch = compact_views(batch)?;
-        self.largest_batch = self.largest_batch.max(batch.get_array_memory_size());
+        self.largest_batch = self.largest_batch.max(batch_bytes(&batch));
         self.rows += batch.num_rows();
         self.encoder.write(&batch)?;
         let encoded = std::mem::take(self.encoder.get_mut());

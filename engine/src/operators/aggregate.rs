@@ -16,7 +16,7 @@ use datafusion_physical_expr::PhysicalExpr;
 use hashbrown::HashTable;
 
 use super::hash::stable_hash;
-use super::{evaluate, split_batch};
+use super::evaluate;
 use crate::error::TaskResult;
 use crate::plan::node::{AggregateMode, AggregateNode, Node};
 
@@ -35,6 +35,8 @@ pub struct HashAggregator {
     /// have seen its one group even when no row arrived).
     received_input: bool,
     batch_rows: usize,
+    /// Groups already emitted (they leave the accumulators from the front).
+    emitted: usize,
 }
 
 /// Group keys → dense group indices.
@@ -91,9 +93,12 @@ impl GroupTable {
         Ok(())
     }
 
-    fn key_columns(&self) -> TaskResult<Vec<ArrayRef>> {
+    /// The key columns of groups `range`.
+    fn key_columns(&self, range: std::ops::Range<usize>) -> TaskResult<Vec<ArrayRef>> {
         match (&self.converter, &self.keys) {
-            (Some(converter), Some(keys)) => Ok(converter.convert_rows(keys.iter())?),
+            (Some(converter), Some(keys)) => {
+                Ok(converter.convert_rows(range.map(|group| keys.row(group)))?)
+            }
             _ => Ok(Vec::new()),
         }
     }
@@ -143,6 +148,7 @@ impl HashAggregator {
             input_schema: node.input.schema(),
             received_input: false,
             batch_rows,
+            emitted: 0,
         })
     }
 
@@ -175,53 +181,60 @@ impl HashAggregator {
     }
 
     /// Emits every group, in batches of at most `batch_rows` rows.
-    pub fn finish(self) -> TaskResult<Vec<RecordBatch>> {
-        let as_state = self.mode == AggregateMode::Partial;
-        self.emit(as_state)
+    pub fn finish(mut self) -> TaskResult<Vec<RecordBatch>> {
+        let mut batches = Vec::new();
+        while let Some(batch) = self.emit_next()? {
+            batches.push(batch);
+        }
+        Ok(batches)
     }
 
-    /// Emits every group's key and partial state (the input of [`merge_node`]), to be
-    /// spilled and aggregated again later.
-    pub fn finish_state(self) -> TaskResult<Vec<RecordBatch>> {
-        self.emit(true)
+    /// The next batch of at most `batch_rows` groups: final values, or for a partial
+    /// aggregate the partial states. Emitting a batch at a time keeps the output's
+    /// memory to one batch beside the state (which shrinks as groups go).
+    pub fn emit_next(&mut self) -> TaskResult<Option<RecordBatch>> {
+        self.emit_batch(self.mode == AggregateMode::Partial)
+    }
+
+    /// Like [`HashAggregator::emit_next`], always as keys and partial states (the
+    /// input of [`merge_node`]), to be spilled and aggregated again later.
+    pub fn emit_state_next(&mut self) -> TaskResult<Option<RecordBatch>> {
+        self.emit_batch(true)
     }
 
     pub fn is_global(&self) -> bool {
         self.group_exprs.is_empty()
     }
 
-    fn emit(mut self, as_state: bool) -> TaskResult<Vec<RecordBatch>> {
+    fn emit_batch(&mut self, as_state: bool) -> TaskResult<Option<RecordBatch>> {
         if !self.received_input && self.group_exprs.is_empty() {
             self.accumulate(&RecordBatch::new_empty(Arc::clone(&self.input_schema)))?;
         }
-        let mut columns = self.groups.key_columns()?;
-        if columns.is_empty() && !self.group_exprs.is_empty() {
-            // No row arrived, so no group exists: empty key columns of the right types.
-            columns = self.schema.fields()[..self.group_exprs.len()]
-                .iter()
-                .map(|field| arrow::array::new_empty_array(field.data_type()))
-                .collect();
+        let start = self.emitted;
+        let count = self.batch_rows.max(1).min(self.groups.count - start);
+        if count == 0 {
+            return Ok(None);
         }
+        self.emitted += count;
+        let mut columns = self.groups.key_columns(start..start + count)?;
         for accumulator in &mut self.accumulators {
+            // Each emit takes the first groups left, so the state shrinks as it goes.
+            let emit = EmitTo::First(count);
             if as_state {
-                columns.extend(accumulator.state(EmitTo::All)?);
+                columns.extend(accumulator.state(emit)?);
             } else {
-                columns.push(accumulator.evaluate(EmitTo::All)?);
+                columns.push(accumulator.evaluate(emit)?);
             }
         }
         let schema = if as_state && self.mode != AggregateMode::Partial {
-            state_schema(
-                &self.schema,
-                self.group_exprs.len(),
-                &self.aggregates,
-            )?
+            state_schema(&self.schema, self.group_exprs.len(), &self.aggregates)?
         } else {
             Arc::clone(&self.schema)
         };
-        let options =
-            arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(self.groups.count));
-        let batch = RecordBatch::try_new_with_options(schema, columns, &options)?;
-        Ok(split_batch(batch, self.batch_rows))
+        let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(count));
+        Ok(Some(RecordBatch::try_new_with_options(
+            schema, columns, &options,
+        )?))
     }
 
     /// Bytes of group keys, the hash table and accumulator state held.

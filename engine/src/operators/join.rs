@@ -16,6 +16,7 @@ use hashbrown::HashTable;
 use super::hash::{hash_u64, stable_hash};
 use super::{evaluate, evaluate_mask};
 use crate::error::{TaskError, TaskResult};
+use crate::memory::size::batch_bytes;
 use crate::plan::node::{HashJoinNode, JoinKind};
 
 const NO_ROW: u32 = u32::MAX;
@@ -125,7 +126,7 @@ impl JoinTable {
             BuildKeys::Int64(values) => values.get_array_memory_size(),
             BuildKeys::Encoded { rows, .. } => rows.size(),
         };
-        self.batch.get_array_memory_size() + keys + self.heads.capacity() * 4 + self.next.len() * 4
+        batch_bytes(&self.batch) + keys + self.heads.capacity() * 4 + self.next.len() * 4
     }
 
     /// (probe row, build row) pairs with equal, non-null keys.

@@ -14,6 +14,7 @@ use arrow::row::{RowConverter, Rows, SortField};
 use datafusion_physical_expr::PhysicalSortExpr;
 
 use crate::error::TaskResult;
+use crate::memory::size::batch_bytes;
 
 /// Buffers batches with their encoded keys; with `fetch`, keeps only the first rows.
 pub struct Sorter {
@@ -73,7 +74,7 @@ pub struct Keyed {
 impl Keyed {
     /// Memory the batch and its keys hold.
     pub fn bytes(&self) -> usize {
-        self.batch.get_array_memory_size() + self.rows.size()
+        batch_bytes(&self.batch) + self.rows.size()
     }
 }
 
@@ -143,7 +144,7 @@ impl Sorter {
     pub fn memory_bytes(&self) -> usize {
         self.batches
             .iter()
-            .map(RecordBatch::get_array_memory_size)
+            .map(batch_bytes)
             .sum::<usize>()
             + self.rows.iter().map(Rows::size).sum::<usize>()
     }

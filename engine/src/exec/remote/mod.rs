@@ -22,6 +22,8 @@ use std::sync::{Arc, Mutex};
 use arrow::record_batch::RecordBatch;
 use percore_net::{FrameKind, StreamId};
 
+use crate::memory::{QueryMemory, Reservation};
+
 pub(crate) use link::RemoteSender;
 pub use receive::adopt_data_connection;
 pub(crate) use link::compact_views;
@@ -53,6 +55,16 @@ impl Default for TransportConfig {
 pub(crate) struct RemoteBatch {
     pub batch: RecordBatch,
     pub(crate) _credit: Option<CreditReturn>,
+    /// The batch's memory, charged to the consumer's core until it takes the batch.
+    pub(crate) _charge: Reservation,
+}
+
+/// Where a stream's batches are delivered and charged.
+#[derive(Clone)]
+pub(crate) struct InboundTarget {
+    pub sender: flume::WeakSender<RemoteBatch>,
+    pub memory: Arc<QueryMemory>,
+    pub core: usize,
 }
 
 /// Sends one credit back to the stream's sender when dropped.
@@ -96,6 +108,8 @@ impl Drop for CreditReturn {
 struct Inbound {
     sender: flume::Sender<RemoteBatch>,
     remaining_sources: usize,
+    memory: Arc<QueryMemory>,
+    core: usize,
 }
 
 type InboundKey = (u64, u32, u16);
@@ -159,10 +173,13 @@ impl Transport {
         target: u16,
         sender: flume::Sender<RemoteBatch>,
         remote_sources: usize,
+        charge_to: (Arc<QueryMemory>, usize),
     ) {
         self.lock().insert(
             (query, exchange, target),
             Inbound {
+                memory: charge_to.0,
+                core: charge_to.1,
                 sender,
                 remaining_sources: remote_sources,
             },
@@ -171,10 +188,14 @@ impl Transport {
 
     /// A weak handle: once the query is forgotten the channel closes even while a
     /// connection still remembers the stream.
-    fn inbound_sender(&self, stream: StreamId) -> Option<flume::WeakSender<RemoteBatch>> {
+    fn inbound_target(&self, stream: StreamId) -> Option<InboundTarget> {
         self.lock()
             .get(&inbound_key(stream))
-            .map(|inbound| inbound.sender.downgrade())
+            .map(|inbound| InboundTarget {
+                sender: inbound.sender.downgrade(),
+                memory: Arc::clone(&inbound.memory),
+                core: inbound.core,
+            })
     }
 
     /// A remote source task finished; the last one closes the consumer's channel.

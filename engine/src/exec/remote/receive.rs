@@ -11,7 +11,9 @@ use glommio::net::TcpStream;
 use percore_net::{FrameHeader, FrameKind, StreamId, HEADER_BYTES};
 
 use super::ipc::IpcStreamDecoder;
-use super::{CreditReturn, RemoteBatch, Transport};
+use super::{CreditReturn, InboundTarget, RemoteBatch, Transport};
+use crate::memory::size::batch_bytes;
+use crate::memory::Reservation;
 use crate::error::QueryResult;
 use crate::exec::runtime::Runtime;
 
@@ -42,7 +44,7 @@ pub fn adopt_data_connection(
 
 struct OpenStream {
     decoder: IpcStreamDecoder,
-    channel: Option<flume::WeakSender<RemoteBatch>>,
+    channel: Option<InboundTarget>,
 }
 
 async fn serve(connection: std::net::TcpStream, transport: &Arc<Transport>) -> Result<(), String> {
@@ -86,7 +88,7 @@ async fn serve(connection: std::net::TcpStream, transport: &Arc<Transport>) -> R
             FrameKind::Data => {
                 let open = streams.entry(stream).or_insert_with(|| OpenStream {
                     decoder: IpcStreamDecoder::default(),
-                    channel: transport.inbound_sender(stream),
+                    channel: transport.inbound_target(stream),
                 });
                 if let Err(error) = deliver(open, stream, payload, &replies, transport) {
                     break Err(error);
@@ -120,8 +122,9 @@ fn deliver(
         let _ = replies.send((FrameKind::Credit, stream));
         return Ok(());
     }
-    let consumer = open.channel.as_ref().and_then(flume::WeakSender::upgrade);
-    let Some(consumer) = consumer else {
+    let target = open.channel.as_ref();
+    let consumer = target.and_then(|target| target.sender.upgrade().map(|s| (s, target)));
+    let Some((consumer, target)) = consumer else {
         open.channel = None;
         let _ = replies.send((FrameKind::End, stream));
         return Ok(());
@@ -129,10 +132,13 @@ fn deliver(
     let last = batches.len().saturating_sub(1);
     for (index, batch) in batches.into_iter().enumerate() {
         let credit = (index == last).then(|| CreditReturn::new(stream, replies.clone(), transport));
+        let mut charge = Reservation::new(&target.memory, target.core);
+        charge.grow_forced(batch_bytes(&batch));
         if consumer
             .send(RemoteBatch {
                 batch,
                 _credit: credit,
+                _charge: charge,
             })
             .is_err()
         {

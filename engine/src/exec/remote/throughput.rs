@@ -55,7 +55,15 @@ pub fn measure(
         target_partition: 0,
     };
     let (deliver, delivered) = flume::unbounded();
-    receiver_side.register_inbound(1, 0, 0, deliver, 1);
+    let receiving_query = QueryState::standalone(1);
+    receiver_side.register_inbound(
+        1,
+        0,
+        0,
+        deliver,
+        1,
+        (Arc::clone(receiving_query.memory()), 0),
+    );
     let accepting = {
         let (receiving, transport) = (Arc::clone(&receiving), Arc::clone(&receiver_side));
         std::thread::spawn(move || -> std::io::Result<()> {
