@@ -3,7 +3,7 @@
 //! - a partial aggregate emits what it has and starts over (the final aggregate after
 //!   the exchange merges the pieces);
 //! - a single or final aggregate spills its groups' partial states, split by a hash of
-//!   the group keys into `SPILL_FANOUT` files, and starts over. After the input, each
+//!   the group keys into [`SPILL_FANOUT`] files, and starts over. After the input, each
 //!   file is aggregated again on its own (its groups are in no other file), spilling
 //!   again one level deeper (other hash bits) if it still does not fit.
 //!
@@ -19,13 +19,11 @@ use super::operator_memory::OperatorMemory;
 use super::query::QueryState;
 use super::stream::{BatchStream, BoxFuture, Stream, StreamContext};
 use crate::error::TaskResult;
-use crate::memory::spill::{SpillFile, SpillReader, SpillWriter};
+use super::partition_spill::PartitionWriters;
+use crate::memory::spill::{SpillFile, SpillReader};
 use crate::operators::aggregate::{merge_node, HashAggregator};
-use crate::operators::partition::HashPartitioner;
 use crate::plan::node::{AggregateMode, AggregateNode};
 
-/// Files one spill splits the groups into.
-pub(crate) const SPILL_FANOUT: usize = 16;
 /// Spill levels before giving up: 16^4 partitions could not split the groups, so one
 /// group's own state is too large.
 const MAX_LEVEL: u32 = 4;
@@ -116,7 +114,7 @@ impl AggregateStream {
         level: u32,
     ) -> TaskResult<Phase> {
         let mut aggregator = HashAggregator::try_new(node, self.batch_rows)?;
-        let mut writers: Option<Vec<SpillWriter>> = None;
+        let mut writers: Option<PartitionWriters> = None;
         while let Some(batch) = source.next().await? {
             self.query.check_cancelled()?;
             aggregator.push(&batch)?;
@@ -131,9 +129,9 @@ impl AggregateStream {
                 );
                 let writers = match &mut writers {
                     Some(writers) => writers,
-                    None => writers.insert(self.open_writers(node).await?),
+                    None => writers.insert(self.open_writers(node, level).await?),
                 };
-                self.spill_state(full, writers, node, level).await?;
+                self.spill_state(full, writers).await?;
                 self.memory.reservation.free();
             }
             glommio::yield_if_needed().await;
@@ -141,45 +139,27 @@ impl AggregateStream {
         let Some(mut writers) = writers else {
             return Ok(Phase::Done(aggregator));
         };
-        self.spill_state(aggregator, &mut writers, node, level).await?;
+        self.spill_state(aggregator, &mut writers).await?;
         self.memory.reservation.free();
-        let mut files = Vec::with_capacity(writers.len());
-        for writer in writers {
-            let file = writer.finish().await?;
-            if file.rows() > 0 {
-                self.memory.spilled(&file);
-                files.push(file);
-            }
-        }
-        Ok(Phase::Spilled(files))
+        let files = writers.finish(&mut self.memory).await?;
+        Ok(Phase::Spilled(files.into_iter().flatten().collect()))
     }
 
-    async fn open_writers(&self, node: &AggregateNode) -> TaskResult<Vec<SpillWriter>> {
-        let schema = merge_node(node)?.input.schema();
-        let mut writers = Vec::with_capacity(SPILL_FANOUT);
-        for _ in 0..SPILL_FANOUT {
-            writers.push(SpillWriter::create(self.memory.space(), &schema).await?);
-        }
-        Ok(writers)
+    /// Partition files for `node`'s partial states, split by their group keys.
+    async fn open_writers(&self, node: &AggregateNode, level: u32) -> TaskResult<PartitionWriters> {
+        let merge = merge_node(node)?;
+        let schema = merge.input.schema();
+        PartitionWriters::open(&self.memory, &schema, merge.group_exprs, level).await
     }
 
     /// Writes an aggregator's groups, as partial states, to the partition files.
     async fn spill_state(
         &self,
         mut aggregator: HashAggregator,
-        writers: &mut [SpillWriter],
-        node: &AggregateNode,
-        level: u32,
+        writers: &mut PartitionWriters,
     ) -> TaskResult<()> {
-        let merge = merge_node(node)?;
-        let mut partitioner =
-            HashPartitioner::for_spill(merge.group_exprs.clone(), writers.len(), level);
         while let Some(batch) = aggregator.emit_state_next()? {
-            for (writer, piece) in writers.iter_mut().zip(partitioner.split(&batch)?) {
-                if let Some(piece) = piece {
-                    writer.write(&piece).await?;
-                }
-            }
+            writers.write(&batch).await?;
             self.query.check_cancelled()?;
         }
         Ok(())

@@ -17,17 +17,16 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion_physical_expr::PhysicalExpr;
 
-use super::aggregate::SPILL_FANOUT;
+use super::partition_spill::{PartitionWriters, SPILL_FANOUT};
 use super::operator_memory::OperatorMemory;
 use super::query::QueryState;
 use super::stream::{build_stream, BatchStream, BoxFuture, Stream, StreamContext};
 use super::exchange::TaskInputs;
 use crate::error::TaskResult;
 use crate::memory::size::batch_bytes;
-use crate::memory::spill::{SpillFile, SpillReader, SpillWriter};
+use crate::memory::spill::{SpillFile, SpillReader};
 use crate::operators::evaluate;
 use crate::operators::join::{HashJoinProbe, JoinTable};
-use crate::operators::partition::HashPartitioner;
 use crate::plan::node::{HashJoinNode, JoinKind};
 
 /// Split levels before a build side counts as one unsplittable key.
@@ -212,32 +211,34 @@ impl HashJoinStream {
     /// Spills what was collected and the rest of the build side, then the probe side,
     /// split into partitions.
     async fn go_partitioned(&mut self, loaded: Loaded, mut rest: Stream) -> TaskResult<()> {
-        let mut writers = self.open_writers(&self.build_schema()).await?;
-        let mut partitioner = HashPartitioner::for_spill(self.build_keys(), SPILL_FANOUT, 0);
+        let mut writers =
+            PartitionWriters::open(&self.memory, &self.build_schema(), self.build_keys(), 0)
+                .await?;
         for batch in loaded.batches.iter().chain(&loaded.overflow) {
-            write_split(&mut partitioner, &mut writers, batch).await?;
+            writers.write(batch).await?;
         }
         drop(loaded);
         self.memory.reservation.free();
         while let Some(batch) = rest.next().await? {
             self.query.check_cancelled()?;
             self.note_whole_side(&batch)?;
-            write_split(&mut partitioner, &mut writers, &batch).await?;
+            writers.write(&batch).await?;
         }
         drop(rest);
-        let build_files = self.finish_writers(writers).await?;
+        let build_files = writers.finish(&mut self.memory).await?;
         let mut probe_files: Vec<Option<SpillFile>> = (0..SPILL_FANOUT).map(|_| None).collect();
         if self.empty_build_ends_join() {
             self.probe = None;
         }
         if let Some(mut probe) = self.probe.take() {
-            let mut writers = self.open_writers(&self.probe_schema()).await?;
-            let mut partitioner = HashPartitioner::for_spill(self.probe_keys(), SPILL_FANOUT, 0);
+            let mut writers =
+                PartitionWriters::open(&self.memory, &self.probe_schema(), self.probe_keys(), 0)
+                    .await?;
             while let Some(batch) = probe.next().await? {
                 self.query.check_cancelled()?;
-                write_split(&mut partitioner, &mut writers, &batch).await?;
+                writers.write(&batch).await?;
             }
-            probe_files = self.finish_writers(writers).await?;
+            probe_files = writers.finish(&mut self.memory).await?;
         }
         let pairs = pair_up(build_files, probe_files, 0, self.node.kind);
         self.state = State::Partitioned {
@@ -245,29 +246,6 @@ impl HashJoinStream {
             current: None,
         };
         Ok(())
-    }
-
-    async fn open_writers(&self, schema: &SchemaRef) -> TaskResult<Vec<SpillWriter>> {
-        let mut writers = Vec::with_capacity(SPILL_FANOUT);
-        for _ in 0..SPILL_FANOUT {
-            writers.push(SpillWriter::create(self.memory.space(), schema).await?);
-        }
-        Ok(writers)
-    }
-
-    /// Finished files by partition; `None` for partitions that got no row.
-    async fn finish_writers(&mut self, writers: Vec<SpillWriter>) -> TaskResult<Vec<Option<SpillFile>>> {
-        let mut files = Vec::with_capacity(writers.len());
-        for writer in writers {
-            let file = writer.finish().await?;
-            if file.rows() == 0 {
-                files.push(None);
-                continue;
-            }
-            self.memory.spilled(&file);
-            files.push(Some(file));
-        }
-        Ok(files)
     }
 
     /// Reads a build partition while the reservation grows.
@@ -405,13 +383,12 @@ impl HashJoinStream {
     ) -> TaskResult<Vec<Option<SpillFile>>> {
         let mut reader = file.reader().await?;
         self.memory.read_back(file);
-        let mut writers = self.open_writers(schema).await?;
-        let mut partitioner = HashPartitioner::for_spill(keys, SPILL_FANOUT, level);
+        let mut writers = PartitionWriters::open(&self.memory, schema, keys, level).await?;
         while let Some(batch) = reader.next().await? {
             self.query.check_cancelled()?;
-            write_split(&mut partitioner, &mut writers, &batch).await?;
+            writers.write(&batch).await?;
         }
-        self.finish_writers(writers).await
+        writers.finish(&mut self.memory).await
     }
 
     /// The next output batch of a partitioned join.
@@ -537,19 +514,6 @@ fn pair_up(
 fn table_bytes(batch: &RecordBatch) -> usize {
     let bytes = batch_bytes(batch);
     bytes + JoinTable::build_overhead(bytes, batch.num_rows())
-}
-
-async fn write_split(
-    partitioner: &mut HashPartitioner,
-    writers: &mut [SpillWriter],
-    batch: &RecordBatch,
-) -> TaskResult<()> {
-    for (writer, piece) in writers.iter_mut().zip(partitioner.split(batch)?) {
-        if let Some(piece) = piece {
-            writer.write(&piece).await?;
-        }
-    }
-    Ok(())
 }
 
 impl BatchStream for HashJoinStream {

@@ -7,6 +7,7 @@ mod aggregate;
 mod exchange;
 mod join;
 mod operator_memory;
+mod partition_spill;
 pub mod query;
 pub mod remote;
 pub mod runtime;

@@ -11,7 +11,7 @@ use super::operator_memory::OperatorMemory;
 use super::query::QueryState;
 use super::stream::{BatchStream, BoxFuture, Stream, StreamContext};
 use crate::error::TaskResult;
-use crate::memory::spill::{SpillFile, SpillReader, SpillWriter};
+use crate::memory::spill::{SpillFile, SpillReader, SpillWriter, RUN_BUFFER};
 use crate::memory::Reservation;
 use crate::operators::merge::{MergeStep, Merger};
 use crate::operators::sort::{SortKeys, SortedRun, Sorter};
@@ -111,7 +111,13 @@ impl SortStream {
             // Too many runs to read at once: merge the first ones into one run.
             let files: Vec<SpillFile> = self.runs.drain(..fan_in.0).collect();
             let mut state = self.open_merge(files, fan_in.1, None).await?;
-            let mut writer = SpillWriter::create(self.memory.space(), self.sorter.schema()).await?;
+            let mut writer = SpillWriter::create(
+                self.memory.space(),
+                self.sorter.schema(),
+                RUN_BUFFER,
+                self.memory.new_reservation(),
+            )
+            .await?;
             while let Some(batch) = next_merged(&mut state, &self.query).await? {
                 writer.write(&batch).await?;
             }
@@ -171,7 +177,13 @@ async fn write_run(
     memory: &OperatorMemory,
     query: &QueryState,
 ) -> TaskResult<SpillFile> {
-    let mut writer = SpillWriter::create(memory.space(), run.schema()).await?;
+    let mut writer = SpillWriter::create(
+        memory.space(),
+        run.schema(),
+        RUN_BUFFER,
+        memory.new_reservation(),
+    )
+    .await?;
     for batch in run {
         writer.write(&batch?).await?;
         query.check_cancelled()?;

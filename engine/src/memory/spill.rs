@@ -15,13 +15,15 @@ use arrow::record_batch::RecordBatch;
 use glommio::io::BufferedFile;
 
 use super::size::batch_bytes;
-use super::ByteSize;
+use super::{ByteSize, Reservation};
 use crate::error::{ErrorCode, TaskError, TaskResult};
 use crate::exec::remote::compact_views;
 use crate::exec::remote::ipc::IpcStreamDecoder;
 
-/// Bytes gathered before one write to the file.
-const WRITE_CHUNK: usize = 1 << 20;
+/// Bytes a writer gathers before one write to its file: large for a sorted run (one
+/// writer at a time), small for hash partitions (many writers at once).
+pub const RUN_BUFFER: usize = 1 << 20;
+pub const PARTITION_BUFFER: usize = 64 << 10;
 
 /// A node's spill directory and the cap on what all its queries may have on disk.
 pub struct SpillDisk {
@@ -138,12 +140,22 @@ pub struct SpillWriter {
     written: u64,
     rows: usize,
     largest_batch: usize,
+    buffer: usize,
+    /// Holds the buffer's memory on the operator's core while the writer lives.
+    _buffer_memory: Reservation,
 }
 
 impl SpillWriter {
+    /// A writer gathering `buffer` bytes per write; `memory` is charged for them.
+    ///
     /// # Errors
     /// When spilling is disabled or the file cannot be created.
-    pub async fn create(space: &SpillSpace, schema: &SchemaRef) -> TaskResult<SpillWriter> {
+    pub async fn create(
+        space: &SpillSpace,
+        schema: &SchemaRef,
+        buffer: usize,
+        mut memory: Reservation,
+    ) -> TaskResult<SpillWriter> {
         let (disk, path) = space.new_path()?;
         let file = BufferedFile::create(&path)
             .await
@@ -157,6 +169,12 @@ impl SpillWriter {
             written: 0,
             rows: 0,
             largest_batch: 0,
+            buffer,
+            _buffer_memory: {
+                // The encoded batch passes through too; one buffer's worth stands for it.
+                memory.grow_forced(2 * buffer);
+                memory
+            },
         })
     }
 
@@ -175,7 +193,7 @@ impl SpillWriter {
             .map_err(|_| spill_error("a spilled batch over 4 GiB".into()))?;
         self.pending.extend_from_slice(&length.to_le_bytes());
         self.pending.extend_from_slice(&encoded);
-        if self.pending.len() >= WRITE_CHUNK {
+        if self.pending.len() >= self.buffer {
             self.flush().await?;
         }
         Ok(())
