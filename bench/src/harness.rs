@@ -6,12 +6,13 @@ use std::time::Instant;
 
 use hdrhistogram::Histogram;
 use percore_engine::exec::stats::TaskStats;
+use percore_engine::memory::MemorySettings;
 use percore_engine::session::{Cluster, ClusterConfig};
 use percore_server::local::{LocalCluster, LocalClusterOptions};
 use percore_server::pgwire::client::first_result;
 
 use crate::answers::{compare, format_rows, load_answer, Rows};
-use crate::{query_sql, tpch_dir};
+use crate::{query_sql, rss, tpch_dir};
 
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
@@ -22,6 +23,8 @@ pub struct BenchOptions {
     pub batch_rows: usize,
     /// Clients running each query at the same time.
     pub concurrency: usize,
+    /// Budgets and spilling of the in-process cluster.
+    pub memory: MemorySettings,
 }
 
 /// How a query's answer compared with the reference.
@@ -40,8 +43,35 @@ pub struct QueryReport {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub check: Check,
-    /// Rows that went through exchanges (in-process runs only).
-    pub exchanged_rows: Option<u64>,
+    /// What the first run's tasks did (in-process runs only).
+    pub run: Option<RunStats>,
+    /// The process's peak resident memory over the query's runs (in-process runs).
+    pub peak_rss: Option<u64>,
+}
+
+/// What one run of a query did, from its task statistics.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RunStats {
+    /// Rows that went through exchanges.
+    pub exchanged_rows: u64,
+    /// The most the query reserved on any one core at once.
+    pub peak_reserved_per_core: u64,
+    /// Bytes written to spill files.
+    pub spilled_bytes: u64,
+}
+
+impl RunStats {
+    pub fn of(stats: &[TaskStats]) -> RunStats {
+        RunStats {
+            exchanged_rows: exchanged_rows(stats),
+            peak_reserved_per_core: stats.iter().map(|t| t.core_peak_reserved).max().unwrap_or(0),
+            spilled_bytes: stats
+                .iter()
+                .flat_map(|t| &t.operators)
+                .map(|o| o.spilled_bytes)
+                .sum(),
+        }
+    }
 }
 
 impl QueryReport {
@@ -64,7 +94,10 @@ pub fn run(
     mut progress: impl FnMut(&QueryReport),
 ) -> Result<(Vec<QueryReport>, f64), String> {
     let started = Instant::now();
-    let config = ClusterConfig::new(options.cores).with_batch_rows(options.batch_rows);
+    let config = ClusterConfig {
+        memory: options.memory.clone(),
+        ..ClusterConfig::new(options.cores).with_batch_rows(options.batch_rows)
+    };
     let cluster = Cluster::start_tpch(options.scale_factor, config).map_err(|e| e.to_string())?;
     let generation_s = started.elapsed().as_secs_f64();
     let mut reports = Vec::new();
@@ -77,17 +110,19 @@ pub fn run(
                 move |sql: &str| {
                     let (batches, stats) =
                         cluster.sql_with_stats(sql).map_err(|e| e.to_string())?;
-                    let exchanged = Some(exchanged_rows(&stats));
+                    let run = Some(RunStats::of(&stats));
                     if std::mem::take(&mut format) {
-                        Ok((format_rows(&batches)?, exchanged))
+                        Ok((format_rows(&batches)?, run))
                     } else {
                         let rows = batches.iter().map(|b| b.num_rows()).sum();
-                        Ok((vec![Vec::new(); rows], exchanged))
+                        Ok((vec![Vec::new(); rows], run))
                     }
                 }
             })
             .collect();
-        let report = measure_query(options, query, clients);
+        let rss_reset = rss::reset_peak();
+        let mut report = measure_query(options, query, clients);
+        report.peak_rss = rss_reset.then(rss::peak_bytes).flatten();
         progress(&report);
         reports.push(report);
     }
@@ -135,7 +170,7 @@ pub fn run_on_local_cluster(
 }
 
 /// One client's latencies and first result, or its error.
-type ClientOutcome = Result<(Histogram<u64>, Option<(Rows, Option<u64>)>), String>;
+type ClientOutcome = Result<(Histogram<u64>, Option<(Rows, Option<RunStats>)>), String>;
 
 /// Rows every task sent into an exchange (the final stage's rows to the client are
 /// not exchanged).
@@ -153,7 +188,7 @@ fn exchanged_rows(stats: &[TaskStats]) -> u64 {
 /// client's first result. Latencies of all clients go into one histogram.
 fn measure_query<E>(options: &BenchOptions, query: usize, clients: Vec<E>) -> QueryReport
 where
-    E: FnMut(&str) -> Result<(Rows, Option<u64>), String> + Send,
+    E: FnMut(&str) -> Result<(Rows, Option<RunStats>), String> + Send,
 {
     let mut report = QueryReport {
         query,
@@ -161,7 +196,8 @@ where
         p50_ms: 0.0,
         p99_ms: 0.0,
         check: Check::Unverified,
-        exchanged_rows: None,
+        run: None,
+        peak_rss: None,
     };
     let sql = match query_sql(query) {
         Ok(sql) => sql,
@@ -205,9 +241,9 @@ where
         match outcome {
             Ok((latencies, first)) => {
                 let _ = histogram.add(&latencies);
-                let (rows, exchanged) = first.unwrap_or_default();
+                let (rows, run) = first.unwrap_or_default();
                 report.rows = rows.len();
-                report.exchanged_rows = exchanged;
+                report.run = run;
                 match verify_rows(options.scale_factor, query, rows) {
                     Check::Failed(why) => {
                         report.check = Check::Failed(format!("client {client}: {why}"));
@@ -325,26 +361,29 @@ pub fn format_table(reports: &[QueryReport]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<6}{:>9}{:>12}{:>12}{:>9}{:>12}  check",
-        "query", "rows", "p50 ms", "p99 ms", "p99/p50", "exchanged"
+        "{:<6}{:>9}{:>11}{:>11}{:>9}{:>11}{:>14}{:>10}{:>10}  check",
+        "query", "rows", "p50 ms", "p99 ms", "p99/p50", "exchanged", "reserved/core", "spilled", "peak RSS"
     );
+    let mib = |bytes: u64| format!("{:.1}M", bytes as f64 / 1_048_576.0);
     for report in reports {
         let check = match &report.check {
             Check::Passed => "ok".to_string(),
             Check::Unverified => "no reference".to_string(),
             Check::Failed(error) => format!("FAILED: {}", error.lines().next().unwrap_or("")),
         };
+        let run = |field: fn(&RunStats) -> String| report.run.as_ref().map_or("-".into(), field);
         let _ = writeln!(
             out,
-            "Q{:<5}{:>9}{:>12.1}{:>12.1}{:>9.2}{:>12}  {check}",
+            "Q{:<5}{:>9}{:>11.1}{:>11.1}{:>9.2}{:>11}{:>14}{:>10}{:>10}  {check}",
             report.query,
             report.rows,
             report.p50_ms,
             report.p99_ms,
             report.tail_ratio(),
-            report
-                .exchanged_rows
-                .map_or_else(|| "-".to_string(), |rows| rows.to_string())
+            run(|r| r.exchanged_rows.to_string()),
+            run(|r| format!("{:.1}M", r.peak_reserved_per_core as f64 / 1_048_576.0)),
+            run(|r| format!("{:.1}M", r.spilled_bytes as f64 / 1_048_576.0)),
+            report.peak_rss.map_or("-".into(), mib),
         );
     }
     let total: f64 = reports.iter().map(|r| r.p50_ms).sum();
@@ -380,8 +419,13 @@ pub fn format_json(options: &BenchOptions, reports: &[QueryReport]) -> String {
                 Check::Failed(e) => ("failed", e.clone()),
             };
             format!(
-                "{{\"query\":{},\"rows\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"p99_over_p50\":{:.3},\"exchanged_rows\":{},\"check\":\"{check}\",\"error\":{}}}",
-                r.query, r.rows, r.p50_ms, r.p99_ms, r.tail_ratio(), r.exchanged_rows.map_or_else(|| "null".to_string(), |n| n.to_string()), json_string(&error)
+                "{{\"query\":{},\"rows\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"p99_over_p50\":{:.3},\"exchanged_rows\":{},\"peak_reserved_per_core\":{},\"spilled_bytes\":{},\"peak_rss\":{},\"check\":\"{check}\",\"error\":{}}}",
+                r.query, r.rows, r.p50_ms, r.p99_ms, r.tail_ratio(),
+                json_number(r.run.map(|s| s.exchanged_rows)),
+                json_number(r.run.map(|s| s.peak_reserved_per_core)),
+                json_number(r.run.map(|s| s.spilled_bytes)),
+                json_number(r.peak_rss),
+                json_string(&error)
             )
         })
         .collect();
@@ -394,6 +438,10 @@ pub fn format_json(options: &BenchOptions, reports: &[QueryReport]) -> String {
         options.concurrency,
         queries.join(",")
     )
+}
+
+fn json_number(value: Option<u64>) -> String {
+    value.map_or_else(|| "null".to_string(), |n| n.to_string())
 }
 
 fn json_string(text: &str) -> String {

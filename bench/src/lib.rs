@@ -2,6 +2,7 @@
 
 pub mod answers;
 pub mod harness;
+pub mod rss;
 
 use std::path::PathBuf;
 

@@ -1,7 +1,9 @@
 //! Goal: the harness measures what it says: concurrent clients all get verified
-//! answers, and the exchanged-row count follows the plan (none on one core).
+//! answers, the exchanged-row count follows the plan (none on one core), and a small
+//! budget shows up as spilled bytes and reservations held near it.
 
 use percore_bench::harness::{run, BenchOptions, Check};
+use percore_engine::memory::MemorySettings;
 
 fn options(cores: usize, concurrency: usize) -> BenchOptions {
     BenchOptions {
@@ -11,6 +13,7 @@ fn options(cores: usize, concurrency: usize) -> BenchOptions {
         queries: vec![3, 9, 18],
         batch_rows: 8192,
         concurrency,
+        memory: MemorySettings::default(),
     }
 }
 
@@ -24,13 +27,34 @@ fn concurrent_clients_are_all_verified_and_exchanges_are_counted() {
     // Q9 joins lineitem with part and partsupp on keys lineitem is not partitioned by.
     let q9 = reports.iter().find(|r| r.query == 9).unwrap();
     assert!(
-        q9.exchanged_rows.is_some_and(|rows| rows > 10_000),
+        q9.run.is_some_and(|run| run.exchanged_rows > 10_000),
         "{q9:?}"
     );
 
     let (reports, _) = run(&options(1, 1), |_| {}).expect("cluster starts");
     for report in &reports {
         assert!(matches!(report.check, Check::Passed), "{report:?}");
-        assert_eq!(report.exchanged_rows, Some(0), "{report:?}");
+        assert_eq!(report.run.map(|run| run.exchanged_rows), Some(0), "{report:?}");
     }
+}
+
+#[test]
+fn a_small_budget_is_reported_as_spills_and_bounded_reservations() {
+    let budget = 1 << 20;
+    let mut small = options(2, 1);
+    small.scale_factor = 0.1;
+    small.iterations = 1;
+    small.queries = vec![9, 13, 18];
+    small.memory.per_core = budget;
+    let (reports, _) = run(&small, |_| {}).expect("cluster starts");
+    for report in &reports {
+        assert!(matches!(report.check, Check::Passed), "{report:?}");
+        let run = report.run.expect("in-process runs report their tasks");
+        // Beyond the budget: the batches waiting in channels, each operator's first
+        // batch and its spill buffers (the fixed overhead in the README).
+        assert!(run.peak_reserved_per_core <= (budget + (16 << 20)) as u64, "{report:?}");
+        assert!(report.peak_rss.is_some(), "{report:?}");
+    }
+    let spilled: Vec<u64> = reports.iter().map(|r| r.run.unwrap().spilled_bytes).collect();
+    assert!(spilled.iter().all(|&bytes| bytes > 0), "Q9, Q13 and Q18 spill: {spilled:?}");
 }

@@ -12,6 +12,7 @@ fn tpch_sf1_two_cores_match_the_official_answers() {
         queries: (1..=22).collect(),
         batch_rows: 8192,
         concurrency: 1,
+        memory: Default::default(),
     };
     let (reports, _) = run(&options, |_| {}).expect("cluster starts");
     let failed: Vec<_> = reports

@@ -35,6 +35,8 @@ pub struct TpchArgs {
     /// Also write the report as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    memory: crate::memory_args::MemoryArgs,
 }
 
 pub fn run_tpch(args: TpchArgs) -> ExitCode {
@@ -51,7 +53,15 @@ pub fn run_tpch(args: TpchArgs) -> ExitCode {
         eprintln!("error: --cores and --batch-size must be at least 1");
         return ExitCode::from(2);
     }
+    let memory = match args.memory.settings() {
+        Ok(memory) => memory,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let options = BenchOptions {
+        memory,
         scale_factor: args.sf,
         iterations: args.iterations.max(1),
         cores,

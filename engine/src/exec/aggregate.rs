@@ -91,7 +91,7 @@ impl AggregateStream {
         while let Some(batch) = input.next().await? {
             self.query.check_cancelled()?;
             aggregator.push(&batch)?;
-            if !self.memory.reservation.try_resize(aggregator.memory_bytes()) {
+            if !self.memory.hold(aggregator.memory_bytes()) {
                 full = true;
                 break;
             }
@@ -119,7 +119,7 @@ impl AggregateStream {
             self.query.check_cancelled()?;
             aggregator.push(&batch)?;
             let held = aggregator.memory_bytes();
-            if !self.memory.reservation.try_resize(held) {
+            if !self.memory.hold(held) {
                 if aggregator.is_global() || level >= MAX_LEVEL {
                     return Err(self.memory.exhausted(held - self.memory.reservation.size()));
                 }

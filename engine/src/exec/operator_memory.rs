@@ -59,6 +59,20 @@ impl OperatorMemory {
         false
     }
 
+    /// Sets the reservation to what the operator holds now, with the same exception
+    /// as [`OperatorMemory::grow_first`]: holding nothing yet, it may take the bytes
+    /// beyond the budget.
+    pub fn hold(&mut self, bytes: usize) -> bool {
+        if self.reservation.try_resize(bytes) {
+            return true;
+        }
+        if self.reservation.size() == 0 {
+            self.reservation.grow_forced(bytes);
+            return true;
+        }
+        false
+    }
+
     pub fn exhausted(&self, request: usize) -> TaskError {
         self.reservation.exhausted(&self.stats.operator, request)
     }
