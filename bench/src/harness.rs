@@ -64,7 +64,11 @@ impl RunStats {
     pub fn of(stats: &[TaskStats]) -> RunStats {
         RunStats {
             exchanged_rows: exchanged_rows(stats),
-            peak_reserved_per_core: stats.iter().map(|t| t.core_peak_reserved).max().unwrap_or(0),
+            peak_reserved_per_core: stats
+                .iter()
+                .map(|t| t.core_peak_reserved)
+                .max()
+                .unwrap_or(0),
             spilled_bytes: stats
                 .iter()
                 .flat_map(|t| &t.operators)
@@ -362,7 +366,15 @@ pub fn format_table(reports: &[QueryReport]) -> String {
     let _ = writeln!(
         out,
         "{:<6}{:>9}{:>11}{:>11}{:>9}{:>11}{:>14}{:>10}{:>10}  check",
-        "query", "rows", "p50 ms", "p99 ms", "p99/p50", "exchanged", "reserved/core", "spilled", "peak RSS"
+        "query",
+        "rows",
+        "p50 ms",
+        "p99 ms",
+        "p99/p50",
+        "exchanged",
+        "reserved/core",
+        "spilled",
+        "peak RSS"
     );
     let mib = |bytes: u64| format!("{:.1}M", bytes as f64 / 1_048_576.0);
     for report in reports {

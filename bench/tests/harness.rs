@@ -34,7 +34,11 @@ fn concurrent_clients_are_all_verified_and_exchanges_are_counted() {
     let (reports, _) = run(&options(1, 1), |_| {}).expect("cluster starts");
     for report in &reports {
         assert!(matches!(report.check, Check::Passed), "{report:?}");
-        assert_eq!(report.run.map(|run| run.exchanged_rows), Some(0), "{report:?}");
+        assert_eq!(
+            report.run.map(|run| run.exchanged_rows),
+            Some(0),
+            "{report:?}"
+        );
     }
 }
 
@@ -52,9 +56,18 @@ fn a_small_budget_is_reported_as_spills_and_bounded_reservations() {
         let run = report.run.expect("in-process runs report their tasks");
         // Beyond the budget: the batches waiting in channels, each operator's first
         // batch and its spill buffers (the fixed overhead in the README).
-        assert!(run.peak_reserved_per_core <= (budget + (16 << 20)) as u64, "{report:?}");
+        assert!(
+            run.peak_reserved_per_core <= (budget + (16 << 20)) as u64,
+            "{report:?}"
+        );
         assert!(report.peak_rss.is_some(), "{report:?}");
     }
-    let spilled: Vec<u64> = reports.iter().map(|r| r.run.unwrap().spilled_bytes).collect();
-    assert!(spilled.iter().all(|&bytes| bytes > 0), "Q9, Q13 and Q18 spill: {spilled:?}");
+    let spilled: Vec<u64> = reports
+        .iter()
+        .map(|r| r.run.unwrap().spilled_bytes)
+        .collect();
+    assert!(
+        spilled.iter().all(|&bytes| bytes > 0),
+        "Q9, Q13 and Q18 spill: {spilled:?}"
+    );
 }

@@ -16,15 +16,17 @@ use crate::exec::runtime::Runtime;
 use crate::exec::stats::TaskStats;
 use crate::exec::topology::Topology;
 use crate::exec::ExecConfig;
-use crate::plan::analyze::{self, RunSummary};
-use crate::plan::explain::explain;
-use crate::plan::planner::{plan_query, PlannerSettings};
-use crate::plan::DistributedPlan;
 use crate::memory::admission::{Admission, AdmissionRequest, Admitted, QueryInfo};
 use crate::memory::{MemorySettings, NodeMemory};
+use crate::plan::analyze::{self, RunSummary};
+use crate::plan::explain::explain;
 use crate::plan::node::{AggregateMode, Node};
+use crate::plan::planner::{plan_query, PlannerSettings};
+use crate::plan::DistributedPlan;
 use crate::settings::SessionSettings;
-use crate::sql::{plan_statement, session_statement, FunctionRegistry, SessionStatement, Statement};
+use crate::sql::{
+    plan_statement, session_statement, FunctionRegistry, SessionStatement, Statement,
+};
 
 /// How to start an embedded cluster.
 #[derive(Debug, Clone)]
@@ -305,7 +307,11 @@ impl Cluster {
     ///
     /// # Errors
     /// Planning errors; execution errors arrive through the stream.
-    pub fn run_in(&self, sql: &str, settings: &mut SessionSettings) -> QueryResult<StatementOutput> {
+    pub fn run_in(
+        &self,
+        sql: &str,
+        settings: &mut SessionSettings,
+    ) -> QueryResult<StatementOutput> {
         if let Some(batch) = self.session_statement(sql, settings)? {
             return Ok(StatementOutput::Explain(batch));
         }
@@ -414,7 +420,7 @@ fn minimum_reservation(plan: &DistributedPlan, limit: usize) -> usize {
 
 /// SHOW QUERIES' result.
 fn queries_batch(queries: &[QueryInfo]) -> QueryResult<RecordBatch> {
-    use arrow::array::{UInt64Array};
+    use arrow::array::UInt64Array;
     let schema = Arc::new(Schema::new(vec![
         Field::new("id", DataType::UInt64, false),
         Field::new("state", DataType::Utf8, false),
@@ -424,14 +430,18 @@ fn queries_batch(queries: &[QueryInfo]) -> QueryResult<RecordBatch> {
     ]));
     let columns: Vec<arrow::array::ArrayRef> = vec![
         Arc::new(UInt64Array::from_iter_values(queries.iter().map(|q| q.id))),
-        Arc::new(StringArray::from_iter_values(queries.iter().map(|q| q.state))),
+        Arc::new(StringArray::from_iter_values(
+            queries.iter().map(|q| q.state),
+        )),
         Arc::new(UInt64Array::from_iter_values(
             queries.iter().map(|q| q.elapsed.as_millis() as u64),
         )),
         Arc::new(UInt64Array::from_iter_values(
             queries.iter().map(|q| q.reserved as u64),
         )),
-        Arc::new(StringArray::from_iter_values(queries.iter().map(|q| q.sql.as_str()))),
+        Arc::new(StringArray::from_iter_values(
+            queries.iter().map(|q| q.sql.as_str()),
+        )),
     ];
     Ok(RecordBatch::try_new(schema, columns)?)
 }

@@ -58,7 +58,11 @@ mod tests {
         assert_eq!(settings.memory_per_core, Some(64 << 20));
         assert!(settings.set(MEMORY_PER_CORE, Some("0")).is_err());
         assert!(settings.set(MEMORY_PER_CORE, Some("lots")).is_err());
-        assert_eq!(settings.memory_per_core, Some(64 << 20), "a bad value changes nothing");
+        assert_eq!(
+            settings.memory_per_core,
+            Some(64 << 20),
+            "a bad value changes nothing"
+        );
         settings.set(MEMORY_PER_CORE, None).unwrap();
         assert_eq!(settings, SessionSettings::default());
         let error = settings.set("work_mem", Some("1")).unwrap_err();

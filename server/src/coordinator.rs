@@ -19,11 +19,11 @@ use arrow::record_batch::RecordBatch;
 use percore_engine::error::{ErrorCode, QueryError, QueryResult};
 use percore_engine::exec::query::{QueryCanceller, QueryStream, RemoteParts};
 use percore_engine::exec::stats::TaskStats;
-use percore_engine::settings::SessionSettings;
 use percore_engine::plan::analyze::{self, RunSummary};
 use percore_engine::plan::explain::explain;
 use percore_engine::plan::DistributedPlan;
 use percore_engine::session::{explain_batch, text_batch, StatementKind};
+use percore_engine::settings::SessionSettings;
 
 use crate::control::{fingerprint, read_message, write_message, Message, WireError, CONTROL_HELLO};
 use crate::node::Node;

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use percore_engine::error::{ErrorCode, QueryError, QueryResult};
 use percore_engine::exec::query::{PreparedQuery, RemoteParts};
-use percore_engine::settings::SessionSettings;
 use percore_engine::plan::explain::explain;
 use percore_engine::session::StatementKind;
+use percore_engine::settings::SessionSettings;
 
 use crate::control::{fingerprint, read_message, write_message, Message, WireError};
 use crate::node::{peer_name, Node};

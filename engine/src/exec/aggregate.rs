@@ -16,10 +16,10 @@ use std::sync::Arc;
 use arrow::record_batch::RecordBatch;
 
 use super::operator_memory::OperatorMemory;
+use super::partition_spill::PartitionWriters;
 use super::query::QueryState;
 use super::stream::{BatchStream, BoxFuture, Stream, StreamContext};
 use crate::error::TaskResult;
-use super::partition_spill::PartitionWriters;
 use crate::memory::spill::{SpillFile, SpillReader};
 use crate::operators::aggregate::{merge_node, HashAggregator};
 use crate::plan::node::{AggregateMode, AggregateNode};
@@ -58,7 +58,7 @@ impl Source<'_> {
 /// What aggregating one source produced.
 enum Phase {
     /// Everything fit: the aggregator holding every group.
-    Done(HashAggregator),
+    Done(Box<HashAggregator>),
     /// Some state was spilled: the partitions to aggregate next.
     Spilled(Vec<SpillFile>),
 }
@@ -137,7 +137,7 @@ impl AggregateStream {
             glommio::yield_if_needed().await;
         }
         let Some(mut writers) = writers else {
-            return Ok(Phase::Done(aggregator));
+            return Ok(Phase::Done(Box::new(aggregator)));
         };
         self.spill_state(aggregator, &mut writers).await?;
         self.memory.reservation.free();
@@ -188,7 +188,7 @@ impl AggregateStream {
 
     fn absorb(&mut self, phase: Phase, next_level: u32) {
         match phase {
-            Phase::Done(aggregator) => self.emitting = Some(aggregator),
+            Phase::Done(aggregator) => self.emitting = Some(*aggregator),
             Phase::Spilled(files) => {
                 // Deeper partitions first, so few files exist at once.
                 for file in files.into_iter().rev() {

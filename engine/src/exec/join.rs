@@ -17,11 +17,11 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion_physical_expr::PhysicalExpr;
 
-use super::partition_spill::{PartitionWriters, SPILL_FANOUT};
+use super::exchange::TaskInputs;
 use super::operator_memory::OperatorMemory;
+use super::partition_spill::{PartitionWriters, SPILL_FANOUT};
 use super::query::QueryState;
 use super::stream::{build_stream, BatchStream, BoxFuture, Stream, StreamContext};
-use super::exchange::TaskInputs;
 use crate::error::TaskResult;
 use crate::memory::size::batch_bytes;
 use crate::memory::spill::{SpillFile, SpillReader};
@@ -47,7 +47,10 @@ pub(crate) struct HashJoinStream {
 enum State {
     Start,
     /// The build side fit: probe batches stream through its table.
-    InMemory { prober: HashJoinProbe, finished: bool },
+    InMemory {
+        prober: Box<HashJoinProbe>,
+        finished: bool,
+    },
     /// Grace hash join: pairs of spilled partitions still to join, and the current one.
     Partitioned {
         pairs: VecDeque<Pair>,
@@ -181,7 +184,7 @@ impl HashJoinStream {
             self.probe = None;
         }
         self.state = State::InMemory {
-            prober: HashJoinProbe::new(&self.node, table),
+            prober: Box::new(HashJoinProbe::new(&self.node, table)),
             finished: false,
         };
         Ok(())
@@ -249,7 +252,11 @@ impl HashJoinStream {
     }
 
     /// Reads a build partition while the reservation grows.
-    async fn load(&mut self, reader: &mut SpillReader, first: Option<RecordBatch>) -> TaskResult<Loaded> {
+    async fn load(
+        &mut self,
+        reader: &mut SpillReader,
+        first: Option<RecordBatch>,
+    ) -> TaskResult<Loaded> {
         let mut loaded = Loaded {
             batches: Vec::new(),
             rows: 0,
@@ -316,7 +323,10 @@ impl HashJoinStream {
         }
         // One key too large to split: join the build side chunk by chunk.
         let table = self.table(&loaded.batches)?;
-        Ok(Some(self.pair_join(pair, table, Some((reader, overflow))).await?))
+        Ok(Some(
+            self.pair_join(pair, table, Some((reader, overflow)))
+                .await?,
+        ))
     }
 
     async fn pair_join(
@@ -368,7 +378,10 @@ impl HashJoinStream {
         let State::Partitioned { pairs, .. } = &mut self.state else {
             unreachable!("pairs are split only when partitioned");
         };
-        for deeper in pair_up(build, probe, level, self.node.kind).into_iter().rev() {
+        for deeper in pair_up(build, probe, level, self.node.kind)
+            .into_iter()
+            .rev()
+        {
             pairs.push_front(deeper);
         }
         Ok(())
@@ -470,7 +483,11 @@ impl HashJoinStream {
 impl Chunked {
     /// One probe batch of a chunked pair: the pairs it joined with this chunk, or on
     /// the last pass, the probe rows the join kind keeps.
-    fn probe(&mut self, prober: &mut HashJoinProbe, batch: &RecordBatch) -> TaskResult<Option<RecordBatch>> {
+    fn probe(
+        &mut self,
+        prober: &mut HashJoinProbe,
+        batch: &RecordBatch,
+    ) -> TaskResult<Option<RecordBatch>> {
         let rows = self.position..self.position + batch.num_rows();
         self.position = rows.end;
         if self.final_pass {
@@ -494,7 +511,8 @@ fn pair_up(
     level: u32,
     kind: JoinKind,
 ) -> VecDeque<Pair> {
-    let keeps_unmatched_probe = matches!(kind, JoinKind::Left | JoinKind::Full | JoinKind::LeftAnti);
+    let keeps_unmatched_probe =
+        matches!(kind, JoinKind::Left | JoinKind::Full | JoinKind::LeftAnti);
     let keeps_unmatched_build = kind == JoinKind::Full;
     build
         .into_iter()
@@ -505,7 +523,11 @@ fn pair_up(
             (None, Some(_)) => keeps_unmatched_probe,
             (None, None) => false,
         })
-        .map(|(build, probe)| Pair { build, probe, level })
+        .map(|(build, probe)| Pair {
+            build,
+            probe,
+            level,
+        })
         .collect()
 }
 

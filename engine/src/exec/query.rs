@@ -190,7 +190,10 @@ pub fn prepare(
                         task as u16,
                         sender,
                         remote_sources,
-                        (Arc::clone(&admitted.memory), topology.task_core(target, task)),
+                        (
+                            Arc::clone(&admitted.memory),
+                            topology.task_core(target, task),
+                        ),
                     );
                     Some(receiver)
                 }

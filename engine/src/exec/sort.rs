@@ -104,7 +104,9 @@ impl SortStream {
             let fan_in = self.reserve_fan_in();
             if fan_in.0 >= self.runs.len() {
                 let files = std::mem::take(&mut self.runs);
-                let state = self.open_merge(files, fan_in.1, self.sorter.fetch()).await?;
+                let state = self
+                    .open_merge(files, fan_in.1, self.sorter.fetch())
+                    .await?;
                 self.output = Output::Merge(Box::new(state));
                 return Ok(());
             }
@@ -191,7 +193,10 @@ async fn write_run(
     writer.finish().await
 }
 
-async fn next_merged(state: &mut MergeState, query: &QueryState) -> TaskResult<Option<RecordBatch>> {
+async fn next_merged(
+    state: &mut MergeState,
+    query: &QueryState,
+) -> TaskResult<Option<RecordBatch>> {
     loop {
         match state.merger.next_step()? {
             MergeStep::Batch(batch) => return Ok(Some(batch)),

@@ -158,7 +158,11 @@ impl Admission {
                 let memory = entry.memory.as_ref().map(Weak::upgrade);
                 QueryInfo {
                     id,
-                    state: if entry.memory.is_some() { "running" } else { "queued" },
+                    state: if entry.memory.is_some() {
+                        "running"
+                    } else {
+                        "queued"
+                    },
                     elapsed: entry.since.elapsed(),
                     reserved: match memory {
                         Some(Some(memory)) => memory.used_total(),
@@ -225,12 +229,17 @@ mod tests {
         let third = Admission::admit(&node, "third", request(80)).err().unwrap();
         assert!(third.message.contains("queue full"), "{third}");
         drop(first);
-        waiter.join().unwrap().expect("admitted once the first ended");
+        waiter
+            .join()
+            .unwrap()
+            .expect("admitted once the first ended");
         assert!(node.admission.queries().is_empty());
 
         let impatient = node_memory(100, 50);
         let _hog = Admission::admit(&impatient, "hog", request(100)).unwrap();
-        let error = Admission::admit(&impatient, "late", request(1)).err().unwrap();
+        let error = Admission::admit(&impatient, "late", request(1))
+            .err()
+            .unwrap();
         assert_eq!(error.code, ErrorCode::ResourcesExhausted);
         assert!(error.message.contains("SHOW QUERIES"), "{error}");
     }

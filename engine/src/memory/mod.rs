@@ -121,7 +121,9 @@ mod tests {
         assert_eq!(parse_byte_size("64k"), Ok(64 << 10));
         assert_eq!(parse_byte_size("1000"), Ok(1000));
         assert!(parse_byte_size("lots").unwrap_err().contains("not a size"));
-        assert!(parse_byte_size("5 parsecs").unwrap_err().contains("parsecs"));
+        assert!(parse_byte_size("5 parsecs")
+            .unwrap_err()
+            .contains("parsecs"));
         assert!(parse_byte_size("1e30").is_err());
         assert_eq!(ByteSize(3 << 20).to_string(), "3.0 MiB");
     }

@@ -296,7 +296,9 @@ mod tests {
         let mut reservation = Reservation::new(&memory, 1);
         reservation.grow_forced(2000);
         assert_eq!(pool.used(1), 2000, "forced growth counts past the budget");
-        std::thread::spawn(move || drop(reservation)).join().unwrap();
+        std::thread::spawn(move || drop(reservation))
+            .join()
+            .unwrap();
         assert_eq!(pool.used(1), 0);
         assert_eq!(memory.peak(1), 2000);
     }

@@ -61,6 +61,9 @@ mod tests {
         assert_eq!(whole, 1000 * (16 + long.len()) + 1000 * 8);
         let tenth = batch_bytes(&batch.slice(0, 100));
         assert_eq!(tenth * 10, whole);
-        assert!(batch.slice(0, 100).get_array_memory_size() > whole / 2, "arrow counts it whole");
+        assert!(
+            batch.slice(0, 100).get_array_memory_size() > whole / 2,
+            "arrow counts it whole"
+        );
     }
 }

@@ -108,7 +108,10 @@ impl SpillSpace {
         let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
         if !*created {
             std::fs::create_dir_all(&self.dir).map_err(|e| {
-                spill_error(format!("cannot create spill directory {}: {e}", self.dir.display()))
+                spill_error(format!(
+                    "cannot create spill directory {}: {e}",
+                    self.dir.display()
+                ))
             })?;
             *created = true;
         }
@@ -157,9 +160,9 @@ impl SpillWriter {
         mut memory: Reservation,
     ) -> TaskResult<SpillWriter> {
         let (disk, path) = space.new_path()?;
-        let file = BufferedFile::create(&path)
-            .await
-            .map_err(|e| spill_error(format!("cannot create spill file {}: {e}", path.display())))?;
+        let file = BufferedFile::create(&path).await.map_err(|e| {
+            spill_error(format!("cannot create spill file {}: {e}", path.display()))
+        })?;
         Ok(SpillWriter {
             disk,
             path,
@@ -284,9 +287,12 @@ impl SpillFile {
     /// # Errors
     /// When the file cannot be opened.
     pub async fn reader(&self) -> TaskResult<SpillReader> {
-        let file = BufferedFile::open(&self.path)
-            .await
-            .map_err(|e| spill_error(format!("cannot open spill file {}: {e}", self.path.display())))?;
+        let file = BufferedFile::open(&self.path).await.map_err(|e| {
+            spill_error(format!(
+                "cannot open spill file {}: {e}",
+                self.path.display()
+            ))
+        })?;
         Ok(SpillReader {
             file,
             position: 0,

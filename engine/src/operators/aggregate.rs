@@ -15,8 +15,8 @@ use datafusion_physical_expr::expressions::Column;
 use datafusion_physical_expr::PhysicalExpr;
 use hashbrown::HashTable;
 
-use super::hash::stable_hash;
 use super::evaluate;
+use super::hash::stable_hash;
 use crate::error::TaskResult;
 use crate::plan::node::{AggregateMode, AggregateNode, Node};
 

@@ -341,7 +341,10 @@ impl HashJoinProbe {
 
     /// Pairs of (probe row, build row) with equal keys that pass the join filter; also
     /// the probe keys.
-    fn matching_pairs(&self, batch: &RecordBatch) -> TaskResult<(Vec<ArrayRef>, Vec<u32>, Vec<u32>)> {
+    fn matching_pairs(
+        &self,
+        batch: &RecordBatch,
+    ) -> TaskResult<(Vec<ArrayRef>, Vec<u32>, Vec<u32>)> {
         let keys = evaluate(&self.probe_keys, batch)?;
         let (mut probe_idx, mut build_idx) = self.table.matches(&keys, batch.num_rows())?;
         if let Some(filter) = &self.filter {
@@ -372,7 +375,10 @@ impl HashJoinProbe {
     ///
     /// # Errors
     /// Key or filter evaluation errors.
-    pub fn probe_chunk(&mut self, batch: &RecordBatch) -> TaskResult<(Option<RecordBatch>, Vec<bool>)> {
+    pub fn probe_chunk(
+        &mut self,
+        batch: &RecordBatch,
+    ) -> TaskResult<(Option<RecordBatch>, Vec<bool>)> {
         let (keys, probe_idx, build_idx) = self.matching_pairs(batch)?;
         let mut matched = vec![false; batch.num_rows()];
         for &p in &probe_idx {
@@ -408,11 +414,16 @@ impl HashJoinProbe {
     ///
     /// # Errors
     /// Arrow errors building the output.
-    pub fn probe_rest(&self, batch: &RecordBatch, matched: &[bool]) -> TaskResult<Option<RecordBatch>> {
+    pub fn probe_rest(
+        &self,
+        batch: &RecordBatch,
+        matched: &[bool],
+    ) -> TaskResult<Option<RecordBatch>> {
         if self.null_aware && self.table.has_null_key {
             return Ok(None);
         }
-        let keep = |want: bool| -> BooleanArray { matched.iter().map(|&m| Some(m == want)).collect() };
+        let keep =
+            |want: bool| -> BooleanArray { matched.iter().map(|&m| Some(m == want)).collect() };
         Ok(match self.kind {
             JoinKind::Inner => None,
             JoinKind::LeftSemi => Some(filter_record_batch(batch, &keep(true))?),

@@ -142,10 +142,7 @@ impl Sorter {
 
     /// Memory held by the buffered batches and their keys.
     pub fn memory_bytes(&self) -> usize {
-        self.batches
-            .iter()
-            .map(batch_bytes)
-            .sum::<usize>()
+        self.batches.iter().map(batch_bytes).sum::<usize>()
             + self.rows.iter().map(Rows::size).sum::<usize>()
     }
 

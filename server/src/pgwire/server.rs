@@ -15,9 +15,9 @@ use percore_engine::sql::split_statements;
 
 use super::codec::{read_body, read_message, BodyReader, MessageBuilder};
 use super::sessions::{CancelKey, Session};
-use percore_engine::settings::SessionSettings;
 use crate::coordinator::Outcome;
 use crate::node::{peer_name, Node};
+use percore_engine::settings::SessionSettings;
 
 const PROTOCOL_3: i32 = 196_608;
 const SSL_REQUEST: i32 = 80_877_103;

@@ -24,9 +24,9 @@ use percore_net::{FrameKind, StreamId};
 
 use crate::memory::{QueryMemory, Reservation};
 
+pub(crate) use link::compact_views;
 pub(crate) use link::RemoteSender;
 pub use receive::adopt_data_connection;
-pub(crate) use link::compact_views;
 
 /// The first bytes on a data connection, before any frame.
 pub const DATA_HELLO: &[u8; 8] = b"PCRDATA1";

@@ -12,10 +12,10 @@ use percore_net::{FrameHeader, FrameKind, StreamId, HEADER_BYTES};
 
 use super::ipc::IpcStreamDecoder;
 use super::{CreditReturn, InboundTarget, RemoteBatch, Transport};
-use crate::memory::size::batch_bytes;
-use crate::memory::Reservation;
 use crate::error::QueryResult;
 use crate::exec::runtime::Runtime;
+use crate::memory::size::batch_bytes;
+use crate::memory::Reservation;
 
 /// Serves a data connection whose hello the caller has read, on `core`'s executor.
 ///
