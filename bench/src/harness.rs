@@ -148,6 +148,14 @@ pub fn run_on_local_cluster(
     let started = Instant::now();
     let mut cluster_options = LocalClusterOptions::new(nodes, options.cores, options.scale_factor);
     cluster_options.batch_rows = options.batch_rows;
+    cluster_options.extra_args = vec![
+        "--memory-per-core".into(),
+        options.memory.per_core.to_string(),
+        "--spill-dir".into(),
+        options.memory.spill_dir.display().to_string(),
+        "--spill-disk-cap".into(),
+        options.memory.spill_disk_cap.to_string(),
+    ];
     let cluster = LocalCluster::start(binary, &cluster_options)?;
     let generation_s = started.elapsed().as_secs_f64();
     let mut clients = (0..options.concurrency.max(1))

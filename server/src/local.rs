@@ -18,6 +18,8 @@ pub struct LocalClusterOptions {
     pub batch_rows: usize,
     pub exchange_buffer_batches: usize,
     pub credit_window: u32,
+    /// Flags passed to every node as they are (`--memory-per-core 64MiB`, ...).
+    pub extra_args: Vec<String>,
     /// Each node's stderr goes to `node-N.log` here; inherited when `None`.
     pub log_dir: Option<PathBuf>,
     pub startup_timeout: Duration,
@@ -32,6 +34,7 @@ impl LocalClusterOptions {
             batch_rows: 8192,
             exchange_buffer_batches: 4,
             credit_window: 4,
+            extra_args: Vec::new(),
             log_dir: None,
             startup_timeout: Duration::from_secs(300),
         }
@@ -102,6 +105,7 @@ impl LocalCluster {
                     &options.exchange_buffer_batches.to_string(),
                 ])
                 .args(["--credit-window", &options.credit_window.to_string()])
+                .args(&options.extra_args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(stderr)

@@ -58,6 +58,8 @@ pub struct UpArgs {
     /// TPC-H scale factor.
     #[arg(long, default_value_t = 0.1)]
     tpch: f64,
+    #[command(flatten)]
+    memory: crate::memory_args::MemoryArgs,
 }
 
 fn node_config(args: &NodeArgs) -> Result<NodeConfig, String> {
@@ -127,7 +129,12 @@ pub fn run(action: ClusterAction) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let options = LocalClusterOptions::new(args.nodes, args.cores_per_node, args.tpch);
+    if let Err(error) = args.memory.settings() {
+        eprintln!("error: {error}");
+        return ExitCode::from(2);
+    }
+    let mut options = LocalClusterOptions::new(args.nodes, args.cores_per_node, args.tpch);
+    options.extra_args = args.memory.to_args();
     let mut cluster = match LocalCluster::start(&binary, &options) {
         Ok(cluster) => cluster,
         Err(error) => {

@@ -18,6 +18,21 @@ pub struct MemoryArgs {
 }
 
 impl MemoryArgs {
+    /// The same flags, for a node process.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(size) = &self.memory_per_core {
+            args.extend(["--memory-per-core".to_string(), size.clone()]);
+        }
+        if let Some(dir) = &self.spill_dir {
+            args.extend(["--spill-dir".to_string(), dir.display().to_string()]);
+        }
+        if let Some(size) = &self.spill_disk_cap {
+            args.extend(["--spill-disk-cap".to_string(), size.clone()]);
+        }
+        args
+    }
+
     /// # Errors
     /// A size that does not parse, named with its flag.
     pub fn settings(&self) -> Result<MemorySettings, String> {

@@ -182,14 +182,34 @@ fn three_nodes_answer_all_tpch_queries_and_survive_bad_peers() {
 }
 
 #[test]
-fn one_frame_credit_windows_and_tiny_batches_give_correct_answers() {
+fn one_frame_credit_windows_tiny_batches_and_small_budgets_give_correct_answers() {
     let mut options = LocalClusterOptions::new(3, 1, 0.01);
     options.credit_window = 1;
     options.exchange_buffer_batches = 1;
     options.batch_rows = 64;
+    options.extra_args = vec!["--memory-per-core".into(), "256KiB".into()];
     let cluster = start("credit", options);
     let failures = check_tpch(&cluster, 3, &[3, 5, 9, 13, 18, 21]);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // A session's budget reaches every node: the joins spill on all three.
+    let mut client = cluster.connect(1).expect("node accepts clients");
+    let set = query(&mut client, "SET percore.memory_per_core = '32KiB'").expect("SET");
+    assert_eq!(set, vec![vec!["percore.memory_per_core = 32.0 KiB".to_string()]]);
+    let sql = format!("EXPLAIN ANALYZE {}", query_sql(18).unwrap());
+    let plan = query(&mut client, &sql).expect("EXPLAIN ANALYZE");
+    let text: Vec<&str> = plan.iter().map(|row| row[0].as_str()).collect();
+    let spilling = text
+        .iter()
+        .filter(|line| line.contains("HashJoin") && !line.contains(" 0 spill file(s)"))
+        .count();
+    assert!(spilling > 0, "{}", text.join("\n"));
+    let peaks = text.iter().find(|line| line.starts_with("Memory:")).unwrap();
+    for node in 0..3 {
+        assert!(peaks.contains(&format!("{node}.0=")), "{peaks}");
+    }
+    let shown = query(&mut client, "SHOW QUERIES").expect("SHOW QUERIES");
+    assert!(shown.is_empty(), "nothing runs now: {shown:?}");
 }
 
 #[test]
