@@ -47,6 +47,8 @@ pub struct QueryReport {
     pub run: Option<RunStats>,
     /// The process's peak resident memory over the query's runs (in-process runs).
     pub peak_rss: Option<u64>,
+    /// Resident memory just before the query: the data and what the allocator kept.
+    pub idle_rss: Option<u64>,
 }
 
 /// What one run of a query did, from its task statistics.
@@ -125,8 +127,10 @@ pub fn run(
             })
             .collect();
         let rss_reset = rss::reset_peak();
+        let idle_rss = rss::current_bytes();
         let mut report = measure_query(options, query, clients);
         report.peak_rss = rss_reset.then(rss::peak_bytes).flatten();
+        report.idle_rss = idle_rss;
         progress(&report);
         reports.push(report);
     }
@@ -210,6 +214,7 @@ where
         check: Check::Unverified,
         run: None,
         peak_rss: None,
+        idle_rss: None,
     };
     let sql = match query_sql(query) {
         Ok(sql) => sql,
@@ -394,7 +399,7 @@ pub fn format_table(reports: &[QueryReport]) -> String {
         let run = |field: fn(&RunStats) -> String| report.run.as_ref().map_or("-".into(), field);
         let _ = writeln!(
             out,
-            "Q{:<5}{:>9}{:>11.1}{:>11.1}{:>9.2}{:>11}{:>14}{:>10}{:>10}  {check}",
+            "Q{:<5}{:>9}{:>11.1}{:>11.1}{:>9.2}{:>11}{:>14}{:>10}{:>10}{:>10}  {check}",
             report.query,
             report.rows,
             report.p50_ms,
@@ -404,6 +409,10 @@ pub fn format_table(reports: &[QueryReport]) -> String {
             run(|r| format!("{:.1}M", r.peak_reserved_per_core as f64 / 1_048_576.0)),
             run(|r| format!("{:.1}M", r.spilled_bytes as f64 / 1_048_576.0)),
             report.peak_rss.map_or("-".into(), mib),
+            report
+                .peak_rss
+                .zip(report.idle_rss)
+                .map_or("-".into(), |(peak, idle)| mib(peak.saturating_sub(idle))),
         );
     }
     let total: f64 = reports.iter().map(|r| r.p50_ms).sum();
@@ -439,12 +448,13 @@ pub fn format_json(options: &BenchOptions, reports: &[QueryReport]) -> String {
                 Check::Failed(e) => ("failed", e.clone()),
             };
             format!(
-                "{{\"query\":{},\"rows\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"p99_over_p50\":{:.3},\"exchanged_rows\":{},\"peak_reserved_per_core\":{},\"spilled_bytes\":{},\"peak_rss\":{},\"check\":\"{check}\",\"error\":{}}}",
+                "{{\"query\":{},\"rows\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"p99_over_p50\":{:.3},\"exchanged_rows\":{},\"peak_reserved_per_core\":{},\"spilled_bytes\":{},\"peak_rss\":{},\"idle_rss\":{},\"check\":\"{check}\",\"error\":{}}}",
                 r.query, r.rows, r.p50_ms, r.p99_ms, r.tail_ratio(),
                 json_number(r.run.map(|s| s.exchanged_rows)),
                 json_number(r.run.map(|s| s.peak_reserved_per_core)),
                 json_number(r.run.map(|s| s.spilled_bytes)),
                 json_number(r.peak_rss),
+                json_number(r.idle_rss),
                 json_string(&error)
             )
         })
