@@ -297,6 +297,8 @@ impl SpillFile {
             file,
             position: 0,
             end: self.bytes,
+            chunk: Vec::new(),
+            chunk_start: 0,
             decoder: IpcStreamDecoder::default(),
             decoded: VecDeque::new(),
         })
@@ -310,11 +312,18 @@ impl Drop for SpillFile {
     }
 }
 
-/// Reads a spill file back, one batch in memory at a time.
+/// Bytes read from disk at once: many small frames (hash partitions of batches) come
+/// in one read instead of one round trip through the ring each.
+const READ_AHEAD: usize = 256 << 10;
+
+/// Reads a spill file back, one batch in memory at a time (plus a read-ahead chunk).
 pub struct SpillReader {
     file: BufferedFile,
     position: u64,
     end: u64,
+    /// Bytes of the file from `chunk_start`, read ahead.
+    chunk: Vec<u8>,
+    chunk_start: u64,
     decoder: IpcStreamDecoder,
     decoded: VecDeque<RecordBatch>,
 }
@@ -327,12 +336,12 @@ impl SpillReader {
             if self.position >= self.end {
                 return Ok(None);
             }
-            let header = self.read(self.position, 4).await?;
+            let header = self.bytes(self.position, 4).await?;
             let length = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as u64;
             if length > self.end - self.position - 4 {
                 return Err(TaskError::internal("a spill frame runs past its file"));
             }
-            let payload = self.read(self.position + 4, length as usize).await?;
+            let payload = self.bytes(self.position + 4, length as usize).await?.to_vec();
             self.position += 4 + length;
             let batches = self
                 .decoder
@@ -341,6 +350,18 @@ impl SpillReader {
             self.decoded.extend(batches);
         }
         Ok(self.decoded.pop_front())
+    }
+
+    /// `length` bytes at `position`, from the read-ahead chunk or a new one.
+    async fn bytes(&mut self, position: u64, length: usize) -> TaskResult<&[u8]> {
+        let chunk_end = self.chunk_start + self.chunk.len() as u64;
+        if position < self.chunk_start || position + length as u64 > chunk_end {
+            let wanted = (length.max(READ_AHEAD) as u64).min(self.end - position) as usize;
+            self.chunk = self.read(position, wanted).await?;
+            self.chunk_start = position;
+        }
+        let at = (position - self.chunk_start) as usize;
+        Ok(&self.chunk[at..at + length])
     }
 
     async fn read(&self, position: u64, length: usize) -> TaskResult<Vec<u8>> {
