@@ -83,6 +83,7 @@ fn untracked_memory_stays_within_the_stated_bound() {
     let cluster = Cluster::start_tpch(0.1, config).expect("cluster starts");
     let queries = [
         percore_bench::query_sql(9).unwrap(),
+        percore_bench::query_sql(10).unwrap(),
         percore_bench::query_sql(13).unwrap(),
         percore_bench::query_sql(18).unwrap(),
         percore_bench::query_sql(21).unwrap(),

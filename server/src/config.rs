@@ -226,4 +226,23 @@ mod tests {
             .unwrap_err();
         assert!(error.contains("bogus"), "{error}");
     }
+
+    #[test]
+    fn reads_memory_settings_and_names_bad_ones() {
+        let nodes = "[[nodes]]\ninternal = \"127.0.0.1:7100\"\nclient = \"127.0.0.1:5432\"";
+        let text = format!(
+            "cores_per_node = 1\ntpch = 0.01\nmemory_per_core = \"64MiB\"\n\
+             spill_dir = \"/var/tmp\"\nspill_disk_cap = \"2GiB\"\n{nodes}"
+        );
+        let config = NodeConfig::from_toml(&text, 0).unwrap();
+        assert_eq!(config.memory.per_core, 64 << 20);
+        assert_eq!(
+            config.memory.spill_dir,
+            std::path::PathBuf::from("/var/tmp")
+        );
+        assert_eq!(config.memory.spill_disk_cap, 2 << 30);
+        let text = format!("cores_per_node = 1\ntpch = 0.01\nmemory_per_core = \"lots\"\n{nodes}");
+        let error = NodeConfig::from_toml(&text, 0).unwrap_err();
+        assert!(error.contains("memory_per_core"), "{error}");
+    }
 }

@@ -195,7 +195,10 @@ fn one_frame_credit_windows_tiny_batches_and_small_budgets_give_correct_answers(
     // A session's budget reaches every node: the joins spill on all three.
     let mut client = cluster.connect(1).expect("node accepts clients");
     let set = query(&mut client, "SET percore.memory_per_core = '32KiB'").expect("SET");
-    assert_eq!(set, vec![vec!["percore.memory_per_core = 32.0 KiB".to_string()]]);
+    assert_eq!(
+        set,
+        vec![vec!["percore.memory_per_core = 32.0 KiB".to_string()]]
+    );
     let sql = format!("EXPLAIN ANALYZE {}", query_sql(18).unwrap());
     let plan = query(&mut client, &sql).expect("EXPLAIN ANALYZE");
     let text: Vec<&str> = plan.iter().map(|row| row[0].as_str()).collect();
@@ -204,7 +207,10 @@ fn one_frame_credit_windows_tiny_batches_and_small_budgets_give_correct_answers(
         .filter(|line| line.contains("HashJoin") && !line.contains(" 0 spill file(s)"))
         .count();
     assert!(spilling > 0, "{}", text.join("\n"));
-    let peaks = text.iter().find(|line| line.starts_with("Memory:")).unwrap();
+    let peaks = text
+        .iter()
+        .find(|line| line.starts_with("Memory:"))
+        .unwrap();
     for node in 0..3 {
         assert!(peaks.contains(&format!("{node}.0=")), "{peaks}");
     }

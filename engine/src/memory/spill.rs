@@ -341,7 +341,10 @@ impl SpillReader {
             if length > self.end - self.position - 4 {
                 return Err(TaskError::internal("a spill frame runs past its file"));
             }
-            let payload = self.bytes(self.position + 4, length as usize).await?.to_vec();
+            let payload = self
+                .bytes(self.position + 4, length as usize)
+                .await?
+                .to_vec();
             self.position += 4 + length;
             let batches = self
                 .decoder
