@@ -25,6 +25,8 @@ pub struct BenchOptions {
     pub concurrency: usize,
     /// Budgets and spilling of the in-process cluster.
     pub memory: MemorySettings,
+    /// Also run every query on DataFusion, same data and cores, alternating.
+    pub datafusion_baseline: bool,
 }
 
 /// How a query's answer compared with the reference.
@@ -49,6 +51,8 @@ pub struct QueryReport {
     pub peak_rss: Option<u64>,
     /// Resident memory just before the query: the data and what the allocator kept.
     pub idle_rss: Option<u64>,
+    /// DataFusion's median on the same query, data and cores, and its answer's check.
+    pub baseline: Option<(f64, Check)>,
 }
 
 /// What one run of a query did, from its task statistics.
@@ -106,6 +110,7 @@ pub fn run(
     };
     let cluster = Cluster::start_tpch(options.scale_factor, config).map_err(|e| e.to_string())?;
     let generation_s = started.elapsed().as_secs_f64();
+    let baseline = Baseline::start(options, &cluster)?;
     let mut reports = Vec::new();
     for &query in &options.queries {
         let clients = (0..options.concurrency.max(1))
@@ -131,10 +136,57 @@ pub fn run(
         let mut report = measure_query(options, query, clients);
         report.peak_rss = rss_reset.then(rss::peak_bytes).flatten();
         report.idle_rss = idle_rss;
+        report.baseline = baseline.measure(options, query);
         progress(&report);
         reports.push(report);
     }
     Ok((reports, generation_s))
+}
+
+/// The engines run beside Percore, when asked for and built in.
+struct Baseline {
+    #[cfg(feature = "datafusion-baseline")]
+    datafusion: Option<crate::baseline::DataFusionBaseline>,
+}
+
+impl Baseline {
+    fn start(options: &BenchOptions, cluster: &Cluster) -> Result<Baseline, String> {
+        #[cfg(feature = "datafusion-baseline")]
+        {
+            let datafusion = match options.datafusion_baseline {
+                true => Some(crate::baseline::DataFusionBaseline::new(
+                    &cluster.catalog(),
+                    &percore_engine::catalog::tpch::TABLES,
+                    options.cores,
+                )?),
+                false => None,
+            };
+            Ok(Baseline { datafusion })
+        }
+        #[cfg(not(feature = "datafusion-baseline"))]
+        {
+            let _ = cluster;
+            match options.datafusion_baseline {
+                true => Err("this build has no DataFusion baseline: build with \
+                     `--features datafusion-baseline`"
+                    .to_string()),
+                false => Ok(Baseline {}),
+            }
+        }
+    }
+
+    #[cfg_attr(not(feature = "datafusion-baseline"), allow(clippy::unused_self))]
+    fn measure(&self, options: &BenchOptions, query: usize) -> Option<(f64, Check)> {
+        #[cfg(feature = "datafusion-baseline")]
+        if let Some(datafusion) = &self.datafusion {
+            let sql = query_sql(query).ok()?;
+            let report =
+                datafusion.measure(options.scale_factor, query, &sql, options.iterations);
+            return Some((report.p50_ms, report.check));
+        }
+        let _ = (options, query);
+        None
+    }
 }
 
 /// Starts `nodes` node processes of `binary` on loopback, each with `options.cores`
@@ -215,6 +267,7 @@ where
         run: None,
         peak_rss: None,
         idle_rss: None,
+        baseline: None,
     };
     let sql = match query_sql(query) {
         Ok(sql) => sql,
@@ -434,6 +487,48 @@ pub fn format_table(reports: &[QueryReport]) -> String {
          worst p99/p50 {worst:.2}",
         reports.len()
     );
+    out.push_str(&format_baseline(reports));
+    out
+}
+
+/// DataFusion against Percore per query (medians), when the baseline ran.
+fn format_baseline(reports: &[QueryReport]) -> String {
+    let compared: Vec<(&QueryReport, f64, &Check)> = reports
+        .iter()
+        .filter_map(|r| r.baseline.as_ref().map(|(p50, check)| (r, *p50, check)))
+        .collect();
+    if compared.is_empty() {
+        return String::new();
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n{:<6}{:>14}{:>16}{:>18}  DataFusion's answer",
+        "query", "Percore ms", "DataFusion ms", "DataFusion/Percore"
+    );
+    for (report, datafusion, check) in &compared {
+        let check = match check {
+            Check::Passed => "ok".to_string(),
+            Check::Unverified => "no reference".to_string(),
+            Check::Failed(error) => format!("FAILED: {}", error.lines().next().unwrap_or("")),
+        };
+        let _ = writeln!(
+            out,
+            "Q{:<5}{:>14.1}{:>16.1}{:>18.2}  {check}",
+            report.query,
+            report.p50_ms,
+            datafusion,
+            datafusion / report.p50_ms.max(1e-3)
+        );
+    }
+    let percore: f64 = compared.iter().map(|(r, _, _)| r.p50_ms).sum();
+    let datafusion: f64 = compared.iter().map(|(_, p50, _)| p50).sum();
+    let _ = writeln!(
+        out,
+        "total of medians: Percore {percore:.1} ms, DataFusion {datafusion:.1} ms, \
+         DataFusion/Percore {:.2}",
+        datafusion / percore.max(1e-3)
+    );
     out
 }
 
@@ -448,13 +543,14 @@ pub fn format_json(options: &BenchOptions, reports: &[QueryReport]) -> String {
                 Check::Failed(e) => ("failed", e.clone()),
             };
             format!(
-                "{{\"query\":{},\"rows\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"p99_over_p50\":{:.3},\"exchanged_rows\":{},\"peak_reserved_per_core\":{},\"spilled_bytes\":{},\"peak_rss\":{},\"idle_rss\":{},\"check\":\"{check}\",\"error\":{}}}",
+                "{{\"query\":{},\"rows\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"p99_over_p50\":{:.3},\"exchanged_rows\":{},\"peak_reserved_per_core\":{},\"spilled_bytes\":{},\"peak_rss\":{},\"idle_rss\":{},\"datafusion_p50_ms\":{},\"check\":\"{check}\",\"error\":{}}}",
                 r.query, r.rows, r.p50_ms, r.p99_ms, r.tail_ratio(),
                 json_number(r.run.map(|s| s.exchanged_rows)),
                 json_number(r.run.map(|s| s.peak_reserved_per_core)),
                 json_number(r.run.map(|s| s.spilled_bytes)),
                 json_number(r.peak_rss),
                 json_number(r.idle_rss),
+                r.baseline.as_ref().map_or_else(|| "null".to_string(), |(p50, _)| format!("{p50:.3}")),
                 json_string(&error)
             )
         })

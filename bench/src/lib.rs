@@ -1,6 +1,8 @@
 //! TPC-H harness support: the 22 queries, reference answers, and result comparison.
 
 pub mod answers;
+#[cfg(feature = "datafusion-baseline")]
+pub mod baseline;
 pub mod harness;
 pub mod rss;
 

@@ -5,7 +5,7 @@
 //! cores_per_node = 1
 //! tpch = 0.01               # generate TPC-H at this scale factor
 //! memory_per_core = "1GiB"  # optional: each core's budget, shared by its queries
-//! spill_dir = "/var/tmp"    # optional: where operators spill (default: the temp dir)
+//! spill_dir = "/var/tmp"    # optional: where operators spill (default: /var/tmp)
 //! spill_disk_cap = "100GiB" # optional: the most spilled at once on this node
 //! [[nodes]]
 //! internal = "127.0.0.1:7100"   # control and data between nodes

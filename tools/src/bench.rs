@@ -37,6 +37,11 @@ pub struct TpchArgs {
     json: Option<std::path::PathBuf>,
     #[command(flatten)]
     memory: crate::memory_args::MemoryArgs,
+    /// Also run every query on this engine, in the same process on the same data and
+    /// cores, alternating with Percore: `datafusion` (needs a build with
+    /// `--features datafusion-baseline`).
+    #[arg(long, value_parser = ["datafusion"])]
+    baseline: Option<String>,
 }
 
 pub fn run_tpch(args: TpchArgs) -> ExitCode {
@@ -60,7 +65,12 @@ pub fn run_tpch(args: TpchArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.baseline.is_some() && args.nodes.is_some() {
+        eprintln!("error: --baseline runs in process only, not with --nodes");
+        return ExitCode::from(2);
+    }
     let options = BenchOptions {
+        datafusion_baseline: args.baseline.is_some(),
         memory,
         scale_factor: args.sf,
         iterations: args.iterations.max(1),

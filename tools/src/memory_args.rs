@@ -9,7 +9,7 @@ pub struct MemoryArgs {
     /// 2GiB). Operators spill to disk beyond it. Default: 2GiB.
     #[arg(long)]
     pub memory_per_core: Option<String>,
-    /// Where operators spill. Default: the system's temp directory.
+    /// Where operators spill. Default: /var/tmp (else the system's temp directory).
     #[arg(long)]
     pub spill_dir: Option<std::path::PathBuf>,
     /// The most this process keeps in spill files at once (e.g. 50GiB). Default: 100GiB.

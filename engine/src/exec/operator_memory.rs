@@ -49,14 +49,7 @@ impl OperatorMemory {
     /// spilled all it could), takes them anyway: one batch per operator is the least
     /// that makes progress, and part of the fixed overhead beyond the budgets.
     pub fn grow_first(&mut self, bytes: usize) -> bool {
-        if self.reservation.try_grow(bytes) {
-            return true;
-        }
-        if self.reservation.size() == 0 {
-            self.reservation.grow_forced(bytes);
-            return true;
-        }
-        false
+        self.hold(self.reservation.size() + bytes)
     }
 
     /// Sets the reservation to what the operator holds now, with the same exception

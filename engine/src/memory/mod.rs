@@ -37,11 +37,22 @@ impl Default for MemorySettings {
     fn default() -> Self {
         MemorySettings {
             per_core: 2 << 30,
-            spill_dir: std::env::temp_dir(),
+            spill_dir: default_spill_dir(),
             spill_disk_cap: 100 << 30,
             admission_timeout: Duration::from_secs(60),
             admission_queue: 64,
         }
+    }
+}
+
+/// `/var/tmp` where it exists: `/tmp` is often a memory file system, and spilling
+/// there would spend the memory the budget saved.
+fn default_spill_dir() -> PathBuf {
+    let var_tmp = PathBuf::from("/var/tmp");
+    if var_tmp.is_dir() {
+        var_tmp
+    } else {
+        std::env::temp_dir()
     }
 }
 
