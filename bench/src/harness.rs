@@ -503,7 +503,7 @@ fn format_baseline(reports: &[QueryReport]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n{:<6}{:>14}{:>16}{:>18}  DataFusion's answer",
+        "\n{:<6}{:>14}{:>16}{:>20}  DataFusion's answer",
         "query", "Percore ms", "DataFusion ms", "DataFusion/Percore"
     );
     for (report, datafusion, check) in &compared {
@@ -514,7 +514,7 @@ fn format_baseline(reports: &[QueryReport]) -> String {
         };
         let _ = writeln!(
             out,
-            "Q{:<5}{:>14.1}{:>16.1}{:>18.2}  {check}",
+            "Q{:<5}{:>14.1}{:>16.1}{:>20.2}  {check}",
             report.query,
             report.p50_ms,
             datafusion,
