@@ -180,8 +180,7 @@ impl Baseline {
         #[cfg(feature = "datafusion-baseline")]
         if let Some(datafusion) = &self.datafusion {
             let sql = query_sql(query).ok()?;
-            let report =
-                datafusion.measure(options.scale_factor, query, &sql, options.iterations);
+            let report = datafusion.measure(options.scale_factor, query, &sql, options.iterations);
             return Some((report.p50_ms, report.check));
         }
         let _ = (options, query);
