@@ -156,7 +156,7 @@ fn sort_aggregation_and_joins_spill_and_agree_with_an_unbounded_run() {
         &bounded,
         "SELECT l_comment, count(*), sum(l_extendedprice), min(l_shipdate), max(l_partkey) \
          FROM lineitem GROUP BY l_comment",
-        "Aggregate (final)",
+        "Aggregate(Final)",
         false,
     );
     agree(

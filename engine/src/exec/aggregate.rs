@@ -64,12 +64,13 @@ enum Phase {
 }
 
 impl AggregateStream {
-    pub fn new(input: Stream, node: &AggregateNode, context: &StreamContext) -> AggregateStream {
-        let name = match node.mode {
-            AggregateMode::Partial => "Aggregate (partial)",
-            AggregateMode::Final => "Aggregate (final)",
-            AggregateMode::Single => "Aggregate",
-        };
+    /// `name` is the operator as EXPLAIN shows it.
+    pub fn new(
+        input: Stream,
+        node: &AggregateNode,
+        name: &str,
+        context: &StreamContext,
+    ) -> AggregateStream {
         AggregateStream {
             input: Some(input),
             node: node.clone(),

@@ -96,8 +96,10 @@ struct Loaded {
 }
 
 impl HashJoinStream {
+    /// `name` is the operator as EXPLAIN shows it.
     pub fn new(
         node: &HashJoinNode,
+        name: &str,
         inputs: &mut TaskInputs,
         context: &StreamContext,
     ) -> TaskResult<Self> {
@@ -112,7 +114,7 @@ impl HashJoinStream {
             build: Some(build),
             probe: Some(probe),
             node: node.clone(),
-            memory: OperatorMemory::new("HashJoin", context),
+            memory: OperatorMemory::new(name, context),
             query: Arc::clone(&context.query),
             state: State::Start,
             whole_side: (false, 0),

@@ -42,11 +42,12 @@ struct MergeState {
 }
 
 impl SortStream {
-    pub fn new(input: Stream, sorter: Sorter, context: &StreamContext) -> SortStream {
+    /// `name` is the operator as EXPLAIN shows it.
+    pub fn new(input: Stream, sorter: Sorter, name: &str, context: &StreamContext) -> SortStream {
         SortStream {
             input: Some(input),
             sorter,
-            memory: OperatorMemory::new("Sort", context),
+            memory: OperatorMemory::new(name, context),
             runs: Vec::new(),
             output: Output::Pending,
             query: Arc::clone(&context.query),

@@ -22,6 +22,7 @@ use crate::error::{TaskError, TaskLocation, TaskResult};
 use crate::operators::nested_loop::NestedLoopJoin;
 use crate::operators::sort::Sorter;
 use crate::operators::{evaluate, evaluate_mask, filter};
+use crate::plan::explain::describe;
 use crate::plan::node::{NestedLoopJoinNode, Node, ScanNode};
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
@@ -87,6 +88,7 @@ pub(crate) fn build_stream(
         Node::Aggregate(aggregate) => Box::new(AggregateStream::new(
             build_stream(&aggregate.input, inputs, context)?,
             aggregate,
+            &describe(node),
             context,
         )),
         Node::Sort {
@@ -96,9 +98,12 @@ pub(crate) fn build_stream(
         } => Box::new(SortStream::new(
             build_stream(input, inputs, context)?,
             Sorter::new(exprs.clone(), *fetch, input.schema(), batch_rows),
+            &describe(node),
             context,
         )),
-        Node::HashJoin(join) => Box::new(HashJoinStream::new(join, inputs, context)?),
+        Node::HashJoin(join) => {
+            Box::new(HashJoinStream::new(join, &describe(node), inputs, context)?)
+        }
         Node::NestedLoopJoin(join) => Box::new(NestedLoopStream::new(join, inputs, context)?),
         Node::Limit { input, skip, fetch } => Box::new(LimitStream {
             input: Some(build_stream(input, inputs, context)?),

@@ -64,9 +64,10 @@ fn join_exprs<T: ToString>(items: impl IntoIterator<Item = T>) -> String {
         .join(", ")
 }
 
-fn write_node(out: &mut String, node: &Node, depth: usize, plan: &DistributedPlan) {
-    let indent = "  ".repeat(depth);
-    let line = match node {
+/// One node's line in EXPLAIN (without its children); also names operators in
+/// EXPLAIN ANALYZE's memory lines.
+pub(crate) fn describe(node: &Node) -> String {
+    match node {
         Node::Scan(scan) => {
             let columns = join_exprs(scan.schema.fields().iter().map(|f| f.name()));
             let filters = if scan.filters.is_empty() {
@@ -115,6 +116,13 @@ fn write_node(out: &mut String, node: &Node, depth: usize, plan: &DistributedPla
         }
         Node::Limit { skip, fetch, .. } => format!("Limit skip={skip} fetch={fetch:?}"),
         Node::Union { inputs, .. } => format!("Union ({} inputs)", inputs.len()),
+        Node::ExchangeRead { exchange, .. } => format!("ExchangeRead #{}", exchange.0),
+    }
+}
+
+fn write_node(out: &mut String, node: &Node, depth: usize, plan: &DistributedPlan) {
+    let indent = "  ".repeat(depth);
+    let line = match node {
         Node::ExchangeRead { exchange, .. } => {
             let exchange = &plan.exchanges[exchange.0];
             format!(
@@ -124,6 +132,7 @@ fn write_node(out: &mut String, node: &Node, depth: usize, plan: &DistributedPla
                 exchange.source.0
             )
         }
+        other => describe(other),
     };
     let _ = writeln!(out, "{indent}{line}");
     for child in node.children() {
