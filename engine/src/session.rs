@@ -217,9 +217,10 @@ impl Cluster {
     ) -> QueryResult<Option<RecordBatch>> {
         Ok(match session_statement(sql)? {
             None => None,
-            Some(SessionStatement::Set { name, value }) => {
-                Some(text_batch(&settings.set(&name, value.as_deref())?)?)
-            }
+            Some(SessionStatement::Set { name, value }) => Some(lines_batch(
+                "setting",
+                &settings.set(&name, value.as_deref())?,
+            )?),
             Some(SessionStatement::ShowQueries) => {
                 Some(queries_batch(&self.memory.admission.queries())?)
             }
@@ -394,8 +395,13 @@ pub fn explain_batch(plan: &DistributedPlan) -> QueryResult<RecordBatch> {
 /// # Errors
 /// Never in practice (the batch is built from a valid schema).
 pub fn text_batch(text: &str) -> QueryResult<RecordBatch> {
+    lines_batch("plan", text)
+}
+
+/// Text as a one-column batch named `column`, one row per line.
+fn lines_batch(column: &str, text: &str) -> QueryResult<RecordBatch> {
     let lines: StringArray = text.lines().map(Some).collect();
-    let schema = Arc::new(Schema::new(vec![Field::new("plan", DataType::Utf8, false)]));
+    let schema = Arc::new(Schema::new(vec![Field::new(column, DataType::Utf8, false)]));
     Ok(RecordBatch::try_new(schema, vec![Arc::new(lines)])?)
 }
 
