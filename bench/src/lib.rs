@@ -5,6 +5,7 @@ pub mod answers;
 pub mod baseline;
 pub mod harness;
 pub mod rss;
+pub mod tables;
 
 use std::path::PathBuf;
 

@@ -6,10 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{Int64Array, RecordBatch};
-use arrow::datatypes::{DataType, Field, Schema};
 use percore_bench::answers::{compare, format_rows};
 use percore_bench::harness::check_query;
+use percore_bench::tables::key_value_table;
 use percore_engine::catalog::Table;
 use percore_engine::error::ErrorCode;
 use percore_engine::exec::stats::TaskStats;
@@ -181,28 +180,10 @@ fn sort_aggregation_and_joins_spill_and_agree_with_an_unbounded_run() {
 /// `rows` rows of (k, v) where k is 1 for `hot` of every 10 rows and unique otherwise,
 /// dealt over two partitions in batches of 8192.
 fn keyed_table(name: &str, rows: i64, hot: i64) -> Table {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("k", DataType::Int64, false),
-        Field::new("v", DataType::Int64, false),
-    ]));
-    let key = |i: i64| if i % 10 < hot { 1 } else { i };
-    let partitions = (0..2)
-        .map(|part| {
-            let rows: Vec<i64> = (0..rows).filter(|i| i % 2 == part).collect();
-            rows.chunks(8192)
-                .map(|chunk| {
-                    let keys = Int64Array::from_iter_values(chunk.iter().map(|&i| key(i)));
-                    let values = Int64Array::from_iter_values(chunk.iter().copied());
-                    RecordBatch::try_new(
-                        Arc::clone(&schema),
-                        vec![Arc::new(keys), Arc::new(values)],
-                    )
-                    .unwrap()
-                })
-                .collect()
-        })
+    let rows: Vec<(Option<i64>, i64)> = (0..rows)
+        .map(|i| (Some(if i % 10 < hot { 1 } else { i }), i))
         .collect();
-    Table::unkeyed(name, schema, partitions)
+    key_value_table(name, 2, 8192, &rows)
 }
 
 fn single_row(cluster: &Cluster, sql: &str) -> (Vec<String>, Vec<TaskStats>) {

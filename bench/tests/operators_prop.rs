@@ -6,9 +6,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{Int64Array, RecordBatch};
-use arrow::datatypes::{DataType, Field, Schema};
 use percore_bench::answers::{compare, format_rows, Rows};
+use percore_bench::tables::key_value_table;
 use percore_engine::catalog::Table;
 use percore_engine::session::{Cluster, ClusterConfig};
 use proptest::prelude::*;
@@ -39,31 +38,7 @@ thread_local! {
 
 /// Deals rows round-robin over the partitions, in batches of two rows.
 fn table(name: &str, rows: &[Row]) -> Table {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("k", DataType::Int64, true),
-        Field::new("v", DataType::Int64, false),
-    ]));
-    let mut partitions: Vec<Vec<Row>> = vec![Vec::new(); PARTITIONS];
-    for (i, row) in rows.iter().enumerate() {
-        partitions[i % PARTITIONS].push(*row);
-    }
-    let partitions = partitions
-        .into_iter()
-        .map(|rows| {
-            rows.chunks(2)
-                .map(|chunk| {
-                    let keys: Int64Array = chunk.iter().map(|r| r.0).collect();
-                    let values: Int64Array = chunk.iter().map(|r| Some(r.1)).collect();
-                    RecordBatch::try_new(
-                        Arc::clone(&schema),
-                        vec![Arc::new(keys), Arc::new(values)],
-                    )
-                    .unwrap()
-                })
-                .collect()
-        })
-        .collect();
-    Table::unkeyed(name, schema, partitions)
+    key_value_table(name, PARTITIONS, 2, rows)
 }
 
 fn cell(value: Option<i64>) -> String {

@@ -30,7 +30,10 @@ const MAX_LEVEL: u32 = 4;
 
 pub(crate) struct AggregateStream {
     input: Option<Stream>,
-    node: AggregateNode,
+    node: Arc<AggregateNode>,
+    /// The aggregate over `node`'s partial states: what spilled partitions go through
+    /// (for a final aggregate, `node` itself).
+    merge: Arc<AggregateNode>,
     memory: OperatorMemory,
     /// An aggregator whose groups are being emitted.
     emitting: Option<HashAggregator>,
@@ -70,16 +73,17 @@ impl AggregateStream {
         node: &AggregateNode,
         name: &str,
         context: &StreamContext,
-    ) -> AggregateStream {
-        AggregateStream {
+    ) -> TaskResult<AggregateStream> {
+        Ok(AggregateStream {
             input: Some(input),
-            node: node.clone(),
+            merge: Arc::new(merge_node(node)?),
+            node: Arc::new(node.clone()),
             memory: OperatorMemory::new(name, context),
             emitting: None,
             partitions: VecDeque::new(),
             query: Arc::clone(&context.query),
             batch_rows: context.config.batch_rows,
-        }
+        })
     }
 
     /// A partial aggregate: aggregates until memory runs short, then emits.
@@ -130,7 +134,7 @@ impl AggregateStream {
                 );
                 let writers = match &mut writers {
                     Some(writers) => writers,
-                    None => writers.insert(self.open_writers(node, level).await?),
+                    None => writers.insert(self.open_writers(level).await?),
                 };
                 self.spill_state(full, writers).await?;
                 self.memory.reservation.free();
@@ -146,11 +150,12 @@ impl AggregateStream {
         Ok(Phase::Spilled(files.into_iter().flatten().collect()))
     }
 
-    /// Partition files for `node`'s partial states, split by their group keys.
-    async fn open_writers(&self, node: &AggregateNode, level: u32) -> TaskResult<PartitionWriters> {
-        let merge = merge_node(node)?;
-        let schema = merge.input.schema();
-        PartitionWriters::open(&self.memory, &schema, merge.group_exprs, level).await
+    /// Partition files for partial states, split by their group keys (the state
+    /// spilled from the input and from a partition has the same columns).
+    async fn open_writers(&self, level: u32) -> TaskResult<PartitionWriters> {
+        let schema = self.merge.input.schema();
+        let keys = self.merge.group_exprs.clone();
+        PartitionWriters::open(&self.memory, &schema, keys, level).await
     }
 
     /// Writes an aggregator's groups, as partial states, to the partition files.
@@ -170,16 +175,15 @@ impl AggregateStream {
     /// aggregate.
     async fn next_merged(&mut self) -> TaskResult<()> {
         if let Some(mut input) = self.input.take() {
-            let node = self.node.clone();
+            let node = Arc::clone(&self.node);
             let phase = self.phase(Source::Input(&mut input), &node, 0).await?;
             drop(input);
             self.absorb(phase, 1);
             return Ok(());
         }
         if let Some((file, level)) = self.partitions.pop_front() {
-            let merge = merge_node(&self.node)?;
-            let reader = file.reader().await?;
-            self.memory.read_back(&file);
+            let merge = Arc::clone(&self.merge);
+            let reader = self.memory.read(&file).await?;
             let phase = self.phase(Source::File(reader), &merge, level).await?;
             drop(file);
             self.absorb(phase, level + 1);

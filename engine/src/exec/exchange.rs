@@ -12,7 +12,6 @@ use super::remote::RemoteBatch;
 use super::stats::{self, TaskCounters};
 use super::stream::{BatchStream, BoxFuture};
 use crate::error::TaskResult;
-use crate::memory::size::batch_bytes;
 use crate::memory::{QueryMemory, Reservation};
 use crate::plan::ExchangeId;
 
@@ -20,23 +19,19 @@ use crate::plan::ExchangeId;
 /// holds, charged to the producer's core until the consumer takes it.
 pub(crate) struct Charged {
     pub batch: RecordBatch,
-    _reservation: Reservation,
+    reservation: Reservation,
 }
 
 impl Charged {
-    /// Charges `batch` to `core`: it exists already and cannot be spilled, so the
-    /// charge is forced; operators on that core then spill sooner.
     pub fn new(batch: RecordBatch, memory: &Arc<QueryMemory>, core: usize) -> Charged {
-        let mut reservation = Reservation::new(memory, core);
-        reservation.grow_forced(batch_bytes(&batch));
         Charged {
+            reservation: Reservation::for_batch(memory, core, &batch),
             batch,
-            _reservation: reservation,
         }
     }
 
     pub fn bytes(&self) -> usize {
-        self._reservation.size()
+        self.reservation.size()
     }
 }
 

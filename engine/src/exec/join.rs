@@ -299,8 +299,7 @@ impl HashJoinStream {
             let table = self.table(&[])?;
             return Ok(Some(self.pair_join(pair, table, None).await?));
         };
-        let mut reader = build.reader().await?;
-        self.memory.read_back(build);
+        let mut reader = self.memory.read(build).await?;
         if build.rows() <= self.batch_rows {
             // At most a batch: splitting cannot make it smaller than the one batch an
             // operator may always hold (other operators may be holding the budget).
@@ -338,13 +337,7 @@ impl HashJoinStream {
         build_rest: Option<(SpillReader, RecordBatch)>,
     ) -> TaskResult<Box<PairJoin>> {
         let table = table.with_whole_side(self.whole_side.0, self.whole_side.1);
-        let probe = match &pair.probe {
-            Some(file) => {
-                self.memory.read_back(file);
-                Some(file.reader().await?)
-            }
-            None => None,
-        };
+        let probe = self.memory.read_some(pair.probe.as_ref()).await?;
         let chunked = build_rest.as_ref().map(|_| Chunked {
             matched: Vec::new(),
             position: 0,
@@ -396,8 +389,7 @@ impl HashJoinStream {
         schema: &SchemaRef,
         level: u32,
     ) -> TaskResult<Vec<Option<SpillFile>>> {
-        let mut reader = file.reader().await?;
-        self.memory.read_back(file);
+        let mut reader = self.memory.read(file).await?;
         let mut writers = PartitionWriters::open(&self.memory, schema, keys, level).await?;
         while let Some(batch) = reader.next().await? {
             self.query.check_cancelled()?;
@@ -463,13 +455,7 @@ impl HashJoinStream {
                 None => {
                     // Every chunk seen: the probe rows that come out matched or not.
                     chunked.final_pass = true;
-                    join.probe = match &join.pair.probe {
-                        Some(file) => {
-                            self.memory.read_back(file);
-                            Some(file.reader().await?)
-                        }
-                        None => None,
-                    };
+                    join.probe = self.memory.read_some(join.pair.probe.as_ref()).await?;
                     join.finished = true;
                     join.chunked = Some(chunked);
                     join

@@ -5,8 +5,8 @@ use std::rc::Rc;
 
 use super::stats::{OperatorStats, TaskCounters};
 use super::stream::StreamContext;
-use crate::error::TaskError;
-use crate::memory::spill::{SpillFile, SpillSpace};
+use crate::error::{TaskError, TaskResult};
+use crate::memory::spill::{SpillFile, SpillReader, SpillSpace};
 use crate::memory::{QueryMemory, Reservation};
 use std::sync::Arc;
 
@@ -75,8 +75,18 @@ impl OperatorMemory {
         self.stats.spilled_bytes += file.bytes();
     }
 
-    pub fn read_back(&mut self, file: &SpillFile) {
+    /// Opens a spill file to read it back, counting its bytes as read back.
+    pub async fn read(&mut self, file: &SpillFile) -> TaskResult<SpillReader> {
         self.stats.read_back_bytes += file.bytes();
+        file.reader().await
+    }
+
+    /// Opens `file` when there is one (a partition that got rows).
+    pub async fn read_some(&mut self, file: Option<&SpillFile>) -> TaskResult<Option<SpillReader>> {
+        match file {
+            Some(file) => self.read(file).await.map(Some),
+            None => Ok(None),
+        }
     }
 }
 

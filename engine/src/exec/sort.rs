@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
 use super::operator_memory::OperatorMemory;
@@ -114,13 +115,7 @@ impl SortStream {
             // Too many runs to read at once: merge the first ones into one run.
             let files: Vec<SpillFile> = self.runs.drain(..fan_in.0).collect();
             let mut state = self.open_merge(files, fan_in.1, None).await?;
-            let mut writer = SpillWriter::create(
-                self.memory.space(),
-                self.sorter.schema(),
-                RUN_BUFFER,
-                self.memory.new_reservation(),
-            )
-            .await?;
+            let mut writer = run_writer(&self.memory, self.sorter.schema()).await?;
             while let Some(batch) = next_merged(&mut state, &self.query).await? {
                 writer.write(&batch).await?;
             }
@@ -157,8 +152,7 @@ impl SortStream {
     ) -> TaskResult<MergeState> {
         let mut readers = Vec::with_capacity(files.len());
         for file in &files {
-            readers.push(file.reader().await?);
-            self.memory.read_back(file);
+            readers.push(self.memory.read(file).await?);
         }
         Ok(MergeState {
             merger: Merger::new(
@@ -180,18 +174,17 @@ async fn write_run(
     memory: &OperatorMemory,
     query: &QueryState,
 ) -> TaskResult<SpillFile> {
-    let mut writer = SpillWriter::create(
-        memory.space(),
-        run.schema(),
-        RUN_BUFFER,
-        memory.new_reservation(),
-    )
-    .await?;
+    let mut writer = run_writer(memory, run.schema()).await?;
     for batch in run {
         writer.write(&batch?).await?;
         query.check_cancelled()?;
     }
     writer.finish().await
+}
+
+/// A spill file for one sorted run, its buffer charged to the operator.
+async fn run_writer(memory: &OperatorMemory, schema: &SchemaRef) -> TaskResult<SpillWriter> {
+    SpillWriter::create(memory.space(), schema, RUN_BUFFER, memory.new_reservation()).await
 }
 
 async fn next_merged(

@@ -90,7 +90,7 @@ pub(crate) fn build_stream(
             aggregate,
             &describe(node),
             context,
-        )),
+        )?),
         Node::Sort {
             input,
             exprs,

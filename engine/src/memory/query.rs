@@ -5,7 +5,10 @@
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+use arrow::record_batch::RecordBatch;
+
 use super::pool::MemoryPool;
+use super::size::batch_bytes;
 use super::spill::SpillSpace;
 use super::ByteSize;
 use crate::error::{ErrorCode, TaskError};
@@ -61,10 +64,6 @@ impl QueryMemory {
     /// node's whole budget, nothing held up front.
     pub fn unadmitted(pool: &Arc<MemoryPool>, spill: SpillSpace) -> Arc<QueryMemory> {
         QueryMemory::try_admit(pool, usize::MAX, 0, spill, true).expect("forced")
-    }
-
-    pub fn limit_per_core(&self) -> usize {
-        self.limit_per_core
     }
 
     pub fn spill(&self) -> &SpillSpace {
@@ -148,6 +147,14 @@ impl Reservation {
             bytes: 0,
             peak: 0,
         }
+    }
+
+    /// Charges `batch`, which exists already and cannot be spilled, to `core`: forced,
+    /// so operators on that core spill sooner instead.
+    pub fn for_batch(memory: &Arc<QueryMemory>, core: usize, batch: &RecordBatch) -> Reservation {
+        let mut reservation = Reservation::new(memory, core);
+        reservation.grow_forced(batch_bytes(batch));
+        reservation
     }
 
     pub fn size(&self) -> usize {

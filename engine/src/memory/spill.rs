@@ -4,7 +4,7 @@
 //! ended, failed or was cancelled); each file is removed as soon as it is dropped.
 
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -43,10 +43,6 @@ impl SpillDisk {
             cap,
             used: AtomicU64::new(0),
         })
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// Bytes of spill files on disk now.

@@ -122,22 +122,24 @@ impl Sorter {
         if keyed.batch.num_rows() == 0 {
             return Ok(());
         }
-        self.buffered_rows += keyed.batch.num_rows();
-        self.batches.push(keyed.batch);
-        self.rows.push(keyed.rows);
+        self.buffer(keyed);
         // Top-k keeps memory at a few times k by trimming as it goes.
         if let Some(fetch) = self.fetch {
             if self.buffered_rows > (2 * fetch).max(self.batch_rows) {
                 let trimmed: Vec<RecordBatch> = self.take_sorted()?.collect::<TaskResult<_>>()?;
                 for batch in trimmed {
                     let keyed = self.encode(batch)?;
-                    self.buffered_rows += keyed.batch.num_rows();
-                    self.batches.push(keyed.batch);
-                    self.rows.push(keyed.rows);
+                    self.buffer(keyed);
                 }
             }
         }
         Ok(())
+    }
+
+    fn buffer(&mut self, keyed: Keyed) {
+        self.buffered_rows += keyed.batch.num_rows();
+        self.batches.push(keyed.batch);
+        self.rows.push(keyed.rows);
     }
 
     /// Memory held by the buffered batches and their keys.

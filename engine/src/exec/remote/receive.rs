@@ -14,7 +14,6 @@ use super::ipc::IpcStreamDecoder;
 use super::{CreditReturn, InboundTarget, RemoteBatch, Transport};
 use crate::error::QueryResult;
 use crate::exec::runtime::Runtime;
-use crate::memory::size::batch_bytes;
 use crate::memory::Reservation;
 
 /// Serves a data connection whose hello the caller has read, on `core`'s executor.
@@ -132,8 +131,7 @@ fn deliver(
     let last = batches.len().saturating_sub(1);
     for (index, batch) in batches.into_iter().enumerate() {
         let credit = (index == last).then(|| CreditReturn::new(stream, replies.clone(), transport));
-        let mut charge = Reservation::new(&target.memory, target.core);
-        charge.grow_forced(batch_bytes(&batch));
+        let charge = Reservation::for_batch(&target.memory, target.core, &batch);
         if consumer
             .send(RemoteBatch {
                 batch,
