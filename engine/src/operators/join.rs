@@ -13,6 +13,7 @@ use arrow::row::{RowConverter, Rows, SortField};
 use datafusion_physical_expr::PhysicalExpr;
 use hashbrown::HashTable;
 
+use super::compact::compact_views;
 use super::hash::{hash_u64, stable_hash};
 use super::{evaluate, evaluate_mask};
 use crate::error::{TaskError, TaskResult};
@@ -52,7 +53,8 @@ impl JoinTable {
         batches: &[RecordBatch],
         keys: &[Arc<dyn PhysicalExpr>],
     ) -> TaskResult<Self> {
-        let batch = concat_batches(&schema, batches)?;
+        // Probe batches take from this batch many times: one buffer per string column.
+        let batch = compact_views(concat_batches(&schema, batches)?)?;
         let key_columns = evaluate(keys, &batch)?;
         let valid = all_valid(&key_columns, batch.num_rows());
         let keys = match key_columns.as_slice() {

@@ -2,6 +2,7 @@
 //! `exec` drives them, one batch at a time, on the core that owns the partition.
 
 pub mod aggregate;
+pub mod compact;
 pub mod hash;
 pub mod join;
 pub mod merge;
