@@ -1,22 +1,18 @@
-//! Hash aggregation. Group keys are row-encoded (arrow-row) into one growing buffer and
-//! looked up through a hash table of group indices; aggregate state lives in
-//! DataFusion's `GroupsAccumulator`s, one per aggregate, indexed by group.
+//! Hash aggregation. Group keys map to dense group indices (`group_table`); aggregate
+//! state lives in DataFusion's `GroupsAccumulator`s, one per aggregate, indexed by group.
 
 use std::sync::Arc;
 
-use arrow::array::ArrayRef;
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use arrow::row::{RowConverter, Rows, SortField};
 use datafusion_expr::{EmitTo, GroupsAccumulator};
 use datafusion_functions_aggregate_common::aggregate::groups_accumulator::GroupsAccumulatorAdapter;
 use datafusion_physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion_physical_expr::expressions::Column;
 use datafusion_physical_expr::PhysicalExpr;
-use hashbrown::HashTable;
 
 use super::evaluate;
-use super::hash::stable_hash;
+use super::group_table::GroupTable;
 use crate::error::TaskResult;
 use crate::plan::node::{AggregateMode, AggregateNode, Node};
 
@@ -37,71 +33,6 @@ pub struct HashAggregator {
     batch_rows: usize,
     /// Groups already emitted (they leave the accumulators from the front).
     emitted: usize,
-}
-
-/// Group keys → dense group indices.
-struct GroupTable {
-    converter: Option<RowConverter>,
-    keys: Option<Rows>,
-    table: HashTable<u32>,
-    count: usize,
-    /// Scratch: group index of each row of the current batch.
-    indices: Vec<usize>,
-}
-
-impl GroupTable {
-    /// Maps every row of `columns` to its group, creating groups as needed.
-    fn assign(&mut self, columns: &[ArrayRef], num_rows: usize) -> TaskResult<()> {
-        self.indices.clear();
-        if columns.is_empty() {
-            self.count = 1;
-            self.indices.resize(num_rows, 0);
-            return Ok(());
-        }
-        if self.converter.is_none() {
-            let fields = columns
-                .iter()
-                .map(|c| SortField::new(c.data_type().clone()))
-                .collect();
-            let converter = RowConverter::new(fields)?;
-            self.keys = Some(converter.empty_rows(64, 1024));
-            self.converter = Some(converter);
-        }
-        let converter = self.converter.as_ref().expect("set above");
-        let keys = self.keys.as_mut().expect("set with the converter");
-        let rows = converter.convert_columns(columns)?;
-        for row in rows.iter() {
-            let bytes = row.as_ref();
-            let hash = stable_hash(bytes);
-            let found = self
-                .table
-                .find(hash, |&group| keys.row(group as usize).as_ref() == bytes);
-            let group = match found {
-                Some(&group) => group as usize,
-                None => {
-                    let group = self.count;
-                    keys.push(row);
-                    self.count += 1;
-                    self.table.insert_unique(hash, group as u32, |&g| {
-                        stable_hash(keys.row(g as usize).as_ref())
-                    });
-                    group
-                }
-            };
-            self.indices.push(group);
-        }
-        Ok(())
-    }
-
-    /// The key columns of groups `range`.
-    fn key_columns(&self, range: std::ops::Range<usize>) -> TaskResult<Vec<ArrayRef>> {
-        match (&self.converter, &self.keys) {
-            (Some(converter), Some(keys)) => {
-                Ok(converter.convert_rows(range.map(|group| keys.row(group)))?)
-            }
-            _ => Ok(Vec::new()),
-        }
-    }
 }
 
 impl HashAggregator {
@@ -136,14 +67,8 @@ impl HashAggregator {
             aggregates: node.aggregates.clone(),
             state_columns,
             accumulators,
-            groups: GroupTable {
-                converter: None,
-                keys: None,
-                table: HashTable::new(),
-                // A global aggregate has its one group even when no row arrives.
-                count: usize::from(global),
-                indices: Vec::new(),
-            },
+            // A global aggregate has its one group even when no row arrives.
+            groups: GroupTable::new(global),
             schema: Arc::clone(&node.schema),
             input_schema: node.input.schema(),
             received_input: false,
@@ -163,17 +88,17 @@ impl HashAggregator {
         self.received_input = true;
         let keys = evaluate(&self.group_exprs, batch)?;
         self.groups.assign(&keys, batch.num_rows())?;
-        let group_count = self.groups.count;
+        let group_count = self.groups.count();
         for (aggregate_idx, accumulator) in self.accumulators.iter_mut().enumerate() {
             let aggregate = &self.aggregates[aggregate_idx];
             match self.mode {
                 AggregateMode::Partial | AggregateMode::Single => {
                     let values = evaluate(&aggregate.expressions(), batch)?;
-                    accumulator.update_batch(&values, &self.groups.indices, None, group_count)?;
+                    accumulator.update_batch(&values, self.groups.indices(), None, group_count)?;
                 }
                 AggregateMode::Final => {
                     let states = &batch.columns()[self.state_columns[aggregate_idx].clone()];
-                    accumulator.merge_batch(states, &self.groups.indices, group_count)?;
+                    accumulator.merge_batch(states, self.groups.indices(), group_count)?;
                 }
             }
         }
@@ -211,7 +136,7 @@ impl HashAggregator {
             self.accumulate(&RecordBatch::new_empty(Arc::clone(&self.input_schema)))?;
         }
         let start = self.emitted;
-        let count = self.batch_rows.max(1).min(self.groups.count - start);
+        let count = self.batch_rows.max(1).min(self.groups.count() - start);
         if count == 0 {
             return Ok(None);
         }
@@ -239,9 +164,7 @@ impl HashAggregator {
 
     /// Bytes of group keys, the hash table and accumulator state held.
     pub fn memory_bytes(&self) -> usize {
-        let keys = self.groups.keys.as_ref().map_or(0, Rows::size);
-        keys + self.groups.table.capacity() * 4
-            + self.accumulators.iter().map(|a| a.size()).sum::<usize>()
+        self.groups.memory_bytes() + self.accumulators.iter().map(|a| a.size()).sum::<usize>()
     }
 }
 
