@@ -67,9 +67,19 @@ fn join_on_non_partition_keys_hashes_both_large_sides() {
     );
     assert_eq!(plan.matches(" hash(").count(), 2, "{plan}");
     assert!(
-        plan.contains("not partitioned on them and too large to broadcast"),
+        plan.contains("not partitioned on them; hashing moves fewer rows than a broadcast"),
         "{plan}"
     );
+}
+
+#[test]
+fn a_side_already_hashed_on_the_join_keys_stays_put_instead_of_being_broadcast() {
+    // Q20: the per-(part, supplier) sums leave their aggregation hashed on the join
+    // keys; only the few partsupp rows move to them.
+    let cluster = Cluster::start_tpch(0.01, ClusterConfig::new(2)).unwrap();
+    let plan = explain(&cluster, &tpch_query(20));
+    assert!(!plan.contains("broadcast to stage"), "{plan}");
+    assert!(plan.contains("hash(ps_partkey@0, ps_suppkey@1)"), "{plan}");
 }
 
 #[test]

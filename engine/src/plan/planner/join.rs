@@ -172,8 +172,28 @@ impl Planner<'_> {
             });
         }
         let partitions = self.settings.partitions as f64;
+        let (left_keys, right_keys): (Vec<usize>, Vec<usize>) =
+            column_pairs.iter().copied().unzip();
+        let complete_pairs = column_pairs.len() == on.len();
+        let left_hashed = complete_pairs && left.dist.is_hashed_on(&left_keys);
+        let right_hashed = complete_pairs && right.dist.is_hashed_on(&right_keys);
+        // Rows moved plus rows built into hash tables. Hashing moves the sides not
+        // already hashed on their keys and builds one side once; a broadcast sends
+        // the small side to every partition and builds it on every partition.
+        let hash_cost = if left_hashed || right_hashed {
+            let moved = |rows: f64, hashed: bool| if hashed { 0.0 } else { rows };
+            moved(left.rows, left_hashed)
+                + moved(right.rows, right_hashed)
+                + left.rows.min(right.rows)
+        } else {
+            // Neither side in place: the simple rule, broadcast when the copies are
+            // fewer rows than the large side.
+            f64::INFINITY
+        };
         let broadcast_pays = |small: f64, large: f64| {
-            small <= self.settings.broadcast_rows_max && small * partitions < large
+            small <= self.settings.broadcast_rows_max
+                && small * partitions < large
+                && 2.0 * small * partitions < hash_cost
         };
         if right_may_be_replicated
             && left.dist.is_partitioned()
@@ -239,7 +259,7 @@ impl Planner<'_> {
             Placement::HashBoth => {
                 let (left_keys, right_keys): (Vec<_>, Vec<_>) = on.iter().cloned().unzip();
                 let reason = |side: &str, rows: f64| {
-                    format!("join keys: {side} side (~{rows:.0} rows) is not partitioned on them and too large to broadcast")
+                    format!("join keys: {side} side (~{rows:.0} rows) is not partitioned on them; hashing moves fewer rows than a broadcast")
                 };
                 let left_reason = reason("left", left.rows);
                 let right_reason = reason("right", right.rows);
