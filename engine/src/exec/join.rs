@@ -152,9 +152,12 @@ impl HashJoinStream {
         }
     }
 
-    /// Nothing can match an empty build side: inner and semi joins are done.
+    /// Nothing can match an empty build side: inner and semi joins are done, and so
+    /// is any join that outputs only build rows.
     fn empty_build_ends_join(&self) -> bool {
-        self.whole_side.1 == 0 && matches!(self.node.kind, JoinKind::Inner | JoinKind::LeftSemi)
+        self.whole_side.1 == 0
+            && (matches!(self.node.kind, JoinKind::Inner | JoinKind::LeftSemi)
+                || self.node.outputs_build_rows_by_match())
     }
 
     async fn start(&mut self) -> TaskResult<()> {
@@ -245,7 +248,7 @@ impl HashJoinStream {
             }
             probe_files = writers.finish(&mut self.memory).await?;
         }
-        let pairs = pair_up(build_files, probe_files, 0, self.node.kind);
+        let pairs = pair_up(build_files, probe_files, 0, &self.node);
         self.state = State::Partitioned {
             pairs,
             current: None,
@@ -373,10 +376,7 @@ impl HashJoinStream {
         let State::Partitioned { pairs, .. } = &mut self.state else {
             unreachable!("pairs are split only when partitioned");
         };
-        for deeper in pair_up(build, probe, level, self.node.kind)
-            .into_iter()
-            .rev()
-        {
+        for deeper in pair_up(build, probe, level, &self.node).into_iter().rev() {
             pairs.push_front(deeper);
         }
         Ok(())
@@ -451,7 +451,12 @@ impl HashJoinStream {
                     next.chunked = Some(chunked);
                     next
                 }
-                None if chunked.final_pass || self.node.kind == JoinKind::Inner => continue,
+                None if chunked.final_pass
+                    || self.node.kind == JoinKind::Inner
+                    || self.node.outputs_build_rows_by_match() =>
+                {
+                    continue
+                }
                 None => {
                     // Every chunk seen: the probe rows that come out matched or not.
                     chunked.final_pass = true;
@@ -497,11 +502,16 @@ fn pair_up(
     build: Vec<Option<SpillFile>>,
     probe: Vec<Option<SpillFile>>,
     level: u32,
-    kind: JoinKind,
+    node: &HashJoinNode,
 ) -> VecDeque<Pair> {
-    let keeps_unmatched_probe =
-        matches!(kind, JoinKind::Left | JoinKind::Full | JoinKind::LeftAnti);
-    let keeps_unmatched_build = kind == JoinKind::Full;
+    let by_build = node.outputs_build_rows_by_match();
+    let keeps_unmatched_probe = !by_build
+        && matches!(
+            node.kind,
+            JoinKind::Left | JoinKind::Full | JoinKind::LeftAnti
+        );
+    let keeps_unmatched_build =
+        node.kind == JoinKind::Full || (by_build && node.kind == JoinKind::LeftAnti);
     build
         .into_iter()
         .zip(probe)

@@ -251,7 +251,7 @@ pub struct HashJoinProbe {
     probe_keys: Vec<Arc<dyn PhysicalExpr>>,
     filter: Option<Arc<dyn PhysicalExpr>>,
     kind: JoinKind,
-    /// The probe side is the join's left input (false only for inner joins built left).
+    /// The probe side is the join's left input (false for joins built left).
     probe_is_left: bool,
     null_aware: bool,
     schema: SchemaRef,
@@ -266,7 +266,7 @@ impl HashJoinProbe {
             .map(|(l, r)| Arc::clone(if probe_is_left { l } else { r }))
             .collect();
         let mut table = table;
-        if node.kind == JoinKind::Full {
+        if node.kind == JoinKind::Full || node.outputs_build_rows_by_match() {
             table.matched = vec![false; table.num_rows()];
         }
         HashJoinProbe {
@@ -287,6 +287,10 @@ impl HashJoinProbe {
             return Ok(RecordBatch::new_empty(Arc::clone(&self.schema)));
         }
         let (keys, probe_idx, build_idx) = self.matching_pairs(batch)?;
+        if self.keeps_build_rows_by_match() {
+            self.mark_build_matches(&build_idx);
+            return Ok(RecordBatch::new_empty(Arc::clone(&self.schema)));
+        }
         match self.kind {
             JoinKind::Inner => self.combine(
                 batch,
@@ -300,9 +304,7 @@ impl HashJoinProbe {
                     matched[p as usize] = true;
                 }
                 if self.kind == JoinKind::Full {
-                    for &b in &build_idx {
-                        self.table.matched[b as usize] = true;
-                    }
+                    self.mark_build_matches(&build_idx);
                 }
                 let mut probe_all: Vec<Option<u32>> = probe_idx.into_iter().map(Some).collect();
                 let mut build_all: Vec<Option<u32>> = build_idx.into_iter().map(Some).collect();
@@ -394,10 +396,8 @@ impl HashJoinProbe {
                 }
             }
         }
-        if self.kind == JoinKind::Full {
-            for &b in &build_idx {
-                self.table.matched[b as usize] = true;
-            }
+        if self.kind == JoinKind::Full || self.keeps_build_rows_by_match() {
+            self.mark_build_matches(&build_idx);
         }
         let pairs = match self.kind {
             JoinKind::Inner | JoinKind::Left | JoinKind::Full => Some(self.combine(
@@ -421,7 +421,7 @@ impl HashJoinProbe {
         batch: &RecordBatch,
         matched: &[bool],
     ) -> TaskResult<Option<RecordBatch>> {
-        if self.null_aware && self.table.has_null_key {
+        if self.null_aware && self.table.has_null_key || self.keeps_build_rows_by_match() {
             return Ok(None);
         }
         let keep =
@@ -443,9 +443,34 @@ impl HashJoinProbe {
         })
     }
 
-    /// For full joins, after the last probe batch: build rows that never matched,
-    /// with NULL probe-side columns.
+    /// A semi or anti join built on its left input outputs build rows, once every
+    /// probe row was seen.
+    fn keeps_build_rows_by_match(&self) -> bool {
+        !self.probe_is_left && matches!(self.kind, JoinKind::LeftSemi | JoinKind::LeftAnti)
+    }
+
+    fn mark_build_matches(&mut self, build_idx: &[u32]) {
+        for &b in build_idx {
+            self.table.matched[b as usize] = true;
+        }
+    }
+
+    /// After the last probe batch: for full joins, build rows that never matched, with
+    /// NULL probe-side columns; for semi and anti joins built on the left, the build
+    /// rows that matched (semi) or did not (anti).
     pub fn finish(&mut self) -> TaskResult<Option<RecordBatch>> {
+        if self.keeps_build_rows_by_match() {
+            let want = self.kind == JoinKind::LeftSemi;
+            let mask: BooleanArray = self
+                .table
+                .matched
+                .iter()
+                .map(|&m| Some(m == want))
+                .collect();
+            let rows = filter_record_batch(&self.table.batch, &mask)?;
+            let rows = rows.with_schema(Arc::clone(&self.schema))?;
+            return Ok((rows.num_rows() > 0).then_some(rows));
+        }
         if self.kind != JoinKind::Full {
             return Ok(None);
         }

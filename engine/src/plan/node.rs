@@ -70,11 +70,21 @@ pub struct HashJoinNode {
     /// Extra condition over `left ++ right` columns.
     pub filter: Option<Arc<dyn PhysicalExpr>>,
     pub kind: JoinKind,
-    /// For inner joins: build the hash table on the left side (it is smaller).
+    /// Build the hash table on the left side (it is smaller): for inner joins, and for
+    /// semi and anti joins (not NOT IN), which then output build rows by whether the
+    /// probe side matched them.
     pub build_left: bool,
     /// `NOT IN` semantics: any null key on the right empties the result.
     pub null_aware: bool,
     pub schema: SchemaRef,
+}
+
+impl HashJoinNode {
+    /// A semi or anti join built on its left input: its output is the build rows that
+    /// matched (or not), known only after the whole probe side.
+    pub fn outputs_build_rows_by_match(&self) -> bool {
+        self.build_left && matches!(self.kind, JoinKind::LeftSemi | JoinKind::LeftAnti)
+    }
 }
 
 #[derive(Debug, Clone)]

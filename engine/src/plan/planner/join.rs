@@ -83,7 +83,10 @@ impl Planner<'_> {
             })
         } else {
             Node::HashJoin(HashJoinNode {
-                build_left: kind == JoinKind::Inner && left.rows < right.rows,
+                build_left: left.rows < right.rows
+                    && (kind == JoinKind::Inner
+                        || matches!(kind, JoinKind::LeftSemi | JoinKind::LeftAnti)
+                            && !join.null_aware),
                 left: Box::new(left.node),
                 right: Box::new(right.node),
                 on,
