@@ -17,8 +17,8 @@ use glommio::io::BufferedFile;
 use super::size::batch_bytes;
 use super::{ByteSize, Reservation};
 use crate::error::{ErrorCode, TaskError, TaskResult};
-use crate::exec::remote::compact_views;
 use crate::exec::remote::ipc::IpcStreamDecoder;
+use crate::operators::compact::{compact_views, Compact};
 
 /// Bytes a writer gathers before one write to its file: large for a sorted run (one
 /// writer at a time), small for hash partitions (many writers at once).
@@ -183,7 +183,7 @@ impl SpillWriter {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let batch = compact_views(batch)?;
+        let batch = compact_views(batch, Compact::Wasteful)?;
         self.largest_batch = self.largest_batch.max(batch_bytes(&batch));
         self.rows += batch.num_rows();
         self.encoder.write(&batch)?;

@@ -1,60 +1,73 @@
-//! Compacting string views before a batch is kept and taken from many times.
-//!
-//! A string-view column references its data buffers whole. A scan slice of a large
-//! generated or loaded batch references every buffer of that batch, and
-//! concatenating N such slices references N copies of the list. `take` copies the
-//! list of buffers into every batch it produces (and dropping that batch walks it
-//! again), so a join build side made of slices made each probe batch pay for
-//! thousands of buffer handles: Q10 at SF 1 spent 70% of its time there.
+//! Compacting string views. A string-view column references its data buffers whole,
+//! so a slice of a large batch (a scan slice, a top-k, a hash partition's piece)
+//! keeps and carries all of them. That costs in two places:
+//! - Arrow IPC writes every referenced buffer whole: a top-100 slice of a big join
+//!   sent 12 GB for 100 rows (TPC-H Q2 on two nodes), and spill files grew alike.
+//! - `take` copies the list of buffers into every batch it produces (and dropping the
+//!   batch walks it again). A join build side concatenated from N scan slices holds
+//!   N copies of the list, and each probe batch paid for thousands of buffer handles:
+//!   Q10 at SF 1 spent 70% of its time there.
 
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, GenericByteViewArray};
 use arrow::datatypes::{ByteViewType, DataType};
 use arrow::error::ArrowError;
-use arrow::record_batch::RecordBatch;
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
-/// A copy of `batch` whose string and binary view columns each hold their bytes in
-/// one buffer of exactly the bytes their rows use. Other columns are shared.
-pub fn compact_views(batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
-    if !batch.columns().iter().any(needs_compaction) {
-        return Ok(batch);
+/// When a view column is copied into one compact buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compact {
+    /// Its buffers hold more than twice the bytes its rows use (before writing IPC).
+    Wasteful,
+    /// Also when it references more than one buffer (before taking from it often).
+    ToOneBuffer,
+}
+
+/// `batch` with its string and binary view columns copied compactly where `when`
+/// says so; other columns, and batches needing nothing, are shared, not copied.
+pub fn compact_views(batch: &RecordBatch, when: Compact) -> Result<RecordBatch, ArrowError> {
+    if !batch.columns().iter().any(|c| needs_compaction(c, when)) {
+        return Ok(batch.clone());
     }
     let columns = batch
         .columns()
         .iter()
         .map(|column| match column.data_type() {
-            DataType::Utf8View if needs_compaction(column) => {
+            DataType::Utf8View if needs_compaction(column, when) => {
                 Arc::new(column.as_string_view().gc()) as ArrayRef
             }
-            DataType::BinaryView if needs_compaction(column) => {
+            DataType::BinaryView if needs_compaction(column, when) => {
                 Arc::new(column.as_binary_view().gc()) as ArrayRef
             }
             _ => Arc::clone(column),
         })
         .collect();
-    RecordBatch::try_new(batch.schema(), columns)
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    RecordBatch::try_new_with_options(batch.schema(), columns, &options)
 }
 
-fn needs_compaction(column: &ArrayRef) -> bool {
+fn needs_compaction(column: &ArrayRef, when: Compact) -> bool {
     match column.data_type() {
-        DataType::Utf8View => views_need_compaction(column.as_string_view()),
-        DataType::BinaryView => views_need_compaction(column.as_binary_view()),
+        DataType::Utf8View => views_need_compaction(column.as_string_view(), when),
+        DataType::BinaryView => views_need_compaction(column.as_binary_view(), when),
         _ => false,
     }
 }
 
-/// More than one buffer, or a buffer holding more than the rows use.
-fn views_need_compaction<T: ByteViewType + ?Sized>(array: &GenericByteViewArray<T>) -> bool {
-    match array.data_buffers() {
-        [] => false,
-        [only] => only.len() > array.total_buffer_bytes_used() * 2,
-        _ => true,
-    }
+fn views_need_compaction<T: ByteViewType + ?Sized>(
+    array: &GenericByteViewArray<T>,
+    when: Compact,
+) -> bool {
+    let buffers = array.data_buffers();
+    let held: usize = buffers.iter().map(|b| b.len()).sum();
+    let wasteful = held > 2 * array.total_buffer_bytes_used() + 4096;
+    wasteful || (when == Compact::ToOneBuffer && buffers.len() > 1)
 }
 
 #[cfg(test)]
 mod tests {
+    use arrow::array::StringViewArray;
     use arrow::compute::concat_batches;
     use arrow::datatypes::{Field, Schema};
 
@@ -62,33 +75,46 @@ mod tests {
 
     fn strings(rows: usize) -> RecordBatch {
         let values = (0..rows).map(|i| format!("a value longer than twelve bytes {i}"));
-        let column = arrow::array::StringViewArray::from_iter_values(values);
+        let column = StringViewArray::from_iter_values(values);
         let schema = Schema::new(vec![Field::new("s", DataType::Utf8View, false)]);
         RecordBatch::try_new(Arc::new(schema), vec![Arc::new(column)]).unwrap()
+    }
+
+    fn buffers(batch: &RecordBatch) -> usize {
+        batch.column(0).as_string_view().data_buffers().len()
+    }
+
+    fn held(batch: &RecordBatch) -> usize {
+        let column = batch.column(0).as_string_view();
+        column.data_buffers().iter().map(|b| b.len()).sum()
+    }
+
+    #[test]
+    fn a_small_slice_does_not_carry_the_whole_buffer() {
+        let batch = strings(10_000);
+        assert!(held(&batch) > 250_000);
+        let slice = batch.slice(100, 10);
+        let compact = compact_views(&slice, Compact::Wasteful).unwrap();
+        assert_eq!(compact, slice, "same values");
+        assert!(held(&compact) < 1_000, "{} bytes", held(&compact));
+        // A batch that uses its buffers is left as it is.
+        let whole = compact_views(&batch, Compact::Wasteful).unwrap();
+        assert!(Arc::ptr_eq(whole.column(0), batch.column(0)));
     }
 
     #[test]
     fn concatenated_slices_end_up_in_one_buffer_with_the_same_rows() {
         let whole = strings(100_000);
-        let slices: Vec<_> = (0..10).map(|i| whole.slice(i * 1000, 1000)).collect();
+        let slices: Vec<_> = (0..10).map(|i| whole.slice(i * 10_000, 10_000)).collect();
         let concatenated = concat_batches(&whole.schema(), &slices).unwrap();
-        let buffers = |batch: &RecordBatch| batch.column(0).as_string_view().data_buffers().len();
         assert!(buffers(&concatenated) > 10, "{}", buffers(&concatenated));
 
-        let compact = compact_views(concatenated.clone()).unwrap();
+        let compact = compact_views(&concatenated, Compact::ToOneBuffer).unwrap();
         assert_eq!(buffers(&compact), 1);
         assert_eq!(compact, concatenated);
         let used = compact.column(0).as_string_view().total_buffer_bytes_used();
-        assert_eq!(
-            compact.column(0).as_string_view().data_buffers()[0].len(),
-            used
-        );
-    }
-
-    #[test]
-    fn compact_columns_are_shared_not_copied() {
-        let batch = compact_views(strings(10)).unwrap();
-        let again = compact_views(batch.clone()).unwrap();
-        assert!(Arc::ptr_eq(batch.column(0), again.column(0)));
+        assert_eq!(held(&compact), used);
+        let again = compact_views(&compact, Compact::ToOneBuffer).unwrap();
+        assert!(Arc::ptr_eq(again.column(0), compact.column(0)));
     }
 }

@@ -13,7 +13,7 @@ use arrow::row::{RowConverter, Rows, SortField};
 use datafusion_physical_expr::PhysicalExpr;
 use hashbrown::HashTable;
 
-use super::compact::compact_views;
+use super::compact::{compact_views, Compact};
 use super::hash::{hash_u64, stable_hash};
 use super::{evaluate, evaluate_mask};
 use crate::error::{TaskError, TaskResult};
@@ -54,7 +54,7 @@ impl JoinTable {
         keys: &[Arc<dyn PhysicalExpr>],
     ) -> TaskResult<Self> {
         // Probe batches take from this batch many times: one buffer per string column.
-        let batch = compact_views(concat_batches(&schema, batches)?)?;
+        let batch = compact_views(&concat_batches(&schema, batches)?, Compact::ToOneBuffer)?;
         let key_columns = evaluate(keys, &batch)?;
         let valid = all_valid(&key_columns, batch.num_rows());
         let keys = match key_columns.as_slice() {

@@ -10,7 +10,7 @@ use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion_physical_expr::PhysicalExpr;
 
-use super::compact::compact_views;
+use super::compact::{compact_views, Compact};
 use super::evaluate_mask;
 use crate::error::TaskResult;
 use crate::plan::node::{JoinKind, NestedLoopJoinNode};
@@ -30,7 +30,8 @@ impl NestedLoopJoin {
         right_batches: &[RecordBatch],
         batch_rows: usize,
     ) -> TaskResult<Self> {
-        let right = compact_views(concat_batches(&node.right.schema(), right_batches)?)?;
+        let right = concat_batches(&node.right.schema(), right_batches)?;
+        let right = compact_views(&right, Compact::ToOneBuffer)?;
         Ok(NestedLoopJoin {
             right,
             filter: node.filter.clone(),

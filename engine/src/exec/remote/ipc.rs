@@ -21,7 +21,7 @@ use super::validate::validate_batch;
 const CONTINUATION: [u8; 4] = [0xff; 4];
 
 #[derive(Default)]
-pub(crate) struct IpcStreamDecoder {
+pub struct IpcStreamDecoder {
     schema: Option<SchemaRef>,
 }
 

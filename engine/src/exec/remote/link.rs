@@ -7,10 +7,9 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{Array, ArrayRef, AsArray, GenericByteViewArray};
-use arrow::datatypes::{ByteViewType, DataType, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use arrow::ipc::writer::StreamWriter;
-use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use arrow::record_batch::RecordBatch;
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use glommio::sync::Semaphore;
@@ -19,6 +18,7 @@ use percore_net::{FrameHeader, FrameKind, StreamId, HEADER_BYTES};
 use super::{Transport, DATA_HELLO};
 use crate::error::{ErrorCode, TaskError, TaskResult};
 use crate::exec::query::QueryState;
+use crate::operators::compact::{compact_views, Compact};
 
 thread_local! {
     /// This core's connections, by peer node.
@@ -235,7 +235,7 @@ impl RemoteSender {
     ) -> TaskResult<(bool, u64)> {
         let target = self.transport.config().target_frame_bytes.max(1);
         // Size the pieces by what the rows use, not by buffers they merely share.
-        let batch = &compact_views(batch)?;
+        let batch = &compact_views(batch, Compact::Wasteful)?;
         let pieces = batch.get_array_memory_size().div_ceil(target).max(1);
         let rows_per_piece = batch.num_rows().div_ceil(pieces).max(1);
         let (mut offset, mut bytes) = (0, 0u64);
@@ -248,8 +248,10 @@ impl RemoteSender {
                 self.writer.write(batch)?;
             } else {
                 // A slice shares the whole batch's view buffers again.
-                self.writer
-                    .write(&compact_views(&batch.slice(offset, length))?)?;
+                self.writer.write(&compact_views(
+                    &batch.slice(offset, length),
+                    Compact::Wasteful,
+                )?)?;
             }
             let payload = std::mem::take(self.writer.get_mut());
             bytes += (payload.len() + HEADER_BYTES) as u64;
@@ -292,95 +294,8 @@ impl RemoteSender {
     }
 }
 
-/// String views point into shared data buffers, and Arrow IPC writes those buffers
-/// whole: a top-100 slice of a big join sent 12 GB for 100 rows (TPC-H Q2 on two
-/// nodes). Views that use less than half of what they hold are copied compactly first.
-pub(crate) fn compact_views(batch: &RecordBatch) -> TaskResult<RecordBatch> {
-    fn wasteful<T: ByteViewType + ?Sized>(array: &GenericByteViewArray<T>) -> bool {
-        let held: usize = array.data_buffers().iter().map(|b| b.len()).sum();
-        let used: usize = array
-            .views()
-            .iter()
-            .map(|view| match *view as u32 {
-                length if length > 12 => length as usize,
-                _ => 0,
-            })
-            .sum();
-        held > 2 * used + 4096
-    }
-    let mut changed = false;
-    let columns: Vec<ArrayRef> = batch
-        .columns()
-        .iter()
-        .map(|column| match column.data_type() {
-            DataType::Utf8View if wasteful(column.as_string_view()) => {
-                changed = true;
-                Arc::new(column.as_string_view().gc()) as ArrayRef
-            }
-            DataType::BinaryView if wasteful(column.as_binary_view()) => {
-                changed = true;
-                Arc::new(column.as_binary_view().gc()) as ArrayRef
-            }
-            _ => Arc::clone(column),
-        })
-        .collect();
-    if !changed {
-        return Ok(batch.clone());
-    }
-    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    Ok(RecordBatch::try_new_with_options(
-        batch.schema(),
-        columns,
-        &options,
-    )?)
-}
-
 impl Drop for RemoteSender {
     fn drop(&mut self) {
         self.link.streams.borrow_mut().remove(&self.stream);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use arrow::array::StringViewArray;
-    use arrow::datatypes::{Field, Schema};
-
-    use super::*;
-
-    fn view_bytes(batch: &RecordBatch) -> usize {
-        batch
-            .column(0)
-            .as_string_view()
-            .data_buffers()
-            .iter()
-            .map(|b| b.len())
-            .sum()
-    }
-
-    #[test]
-    fn a_small_slice_does_not_carry_the_whole_string_buffer() {
-        let strings: Vec<String> = (0..10_000)
-            .map(|i| format!("a long string number {i:08}"))
-            .collect();
-        let array = StringViewArray::from_iter_values(&strings);
-        let schema = Arc::new(Schema::new(vec![Field::new(
-            "s",
-            DataType::Utf8View,
-            false,
-        )]));
-        let batch = RecordBatch::try_new(schema, vec![Arc::new(array)]).unwrap();
-        assert!(view_bytes(&batch) > 250_000);
-        let slice = batch.slice(100, 10);
-        let compact = compact_views(&slice).unwrap();
-        assert_eq!(compact, slice, "same values");
-        assert!(
-            view_bytes(&compact) < 1_000,
-            "{} bytes",
-            view_bytes(&compact)
-        );
-        // A batch that uses its buffers is left as it is.
-        let whole = compact_views(&batch).unwrap();
-        assert_eq!(view_bytes(&whole), view_bytes(&batch));
     }
 }

@@ -8,7 +8,7 @@
 //! therefore stops its producers without holding up other streams on the socket, and
 //! at most `credit_window` frames per stream sit in the consumer's memory.
 
-pub(crate) mod ipc;
+pub mod ipc;
 mod link;
 mod receive;
 pub mod throughput;
@@ -24,7 +24,6 @@ use percore_net::{FrameKind, StreamId};
 
 use crate::memory::{QueryMemory, Reservation};
 
-pub(crate) use link::compact_views;
 pub(crate) use link::RemoteSender;
 pub use receive::adopt_data_connection;
 
