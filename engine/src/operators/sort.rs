@@ -154,21 +154,36 @@ impl Sorter {
         let batches = std::mem::take(&mut self.batches);
         let rows = std::mem::take(&mut self.rows);
         self.buffered_rows = 0;
-        let mut order: Vec<(usize, usize)> = rows
+        // Each row's first 16 key bytes, compared as one integer, settle most
+        // comparisons without touching the encoded rows (row format is memcomparable).
+        let mut keyed: Vec<(u128, u32, u32)> = rows
             .iter()
             .enumerate()
-            .flat_map(|(batch, rows)| (0..rows.num_rows()).map(move |row| (batch, row)))
+            .flat_map(|(batch, rows)| {
+                rows.iter()
+                    .enumerate()
+                    .map(move |(row, bytes)| (prefix(bytes.as_ref()), batch as u32, row as u32))
+            })
             .collect();
-        let compare = |&(a, i): &(usize, usize), &(b, j): &(usize, usize)| {
-            rows[a].row(i).cmp(&rows[b].row(j))
+        let compare = |a: &(u128, u32, u32), b: &(u128, u32, u32)| {
+            a.0.cmp(&b.0)
+                .then_with(|| {
+                    let (a_rows, b_rows) = (&rows[a.1 as usize], &rows[b.1 as usize]);
+                    a_rows.row(a.2 as usize).cmp(&b_rows.row(b.2 as usize))
+                })
+                // Equal keys keep their arrival order: the sort is stable.
+                .then_with(|| (a.1, a.2).cmp(&(b.1, b.2)))
         };
-        let limit = self.fetch.unwrap_or(order.len()).min(order.len());
-        if limit < order.len() && limit > 0 {
-            order.select_nth_unstable_by(limit - 1, compare);
+        let limit = self.fetch.unwrap_or(keyed.len()).min(keyed.len());
+        if limit < keyed.len() && limit > 0 {
+            keyed.select_nth_unstable_by(limit - 1, compare);
         }
-        order.truncate(limit);
-        // Stable, so equal keys keep their arrival order.
-        order.sort_by(compare);
+        keyed.truncate(limit);
+        keyed.sort_unstable_by(compare);
+        let order = keyed
+            .into_iter()
+            .map(|(_, batch, row)| (batch as usize, row as usize))
+            .collect();
         Ok(SortedRun {
             batches,
             order,
@@ -177,6 +192,15 @@ impl Sorter {
             schema: Arc::clone(&self.schema),
         })
     }
+}
+
+/// The first 16 bytes of an encoded row as a big-endian integer (zero-padded), so that
+/// integer order is byte order.
+fn prefix(bytes: &[u8]) -> u128 {
+    let mut first = [0u8; 16];
+    let length = bytes.len().min(16);
+    first[..length].copy_from_slice(&bytes[..length]);
+    u128::from_be_bytes(first)
 }
 
 /// Sorted rows of buffered batches, gathered `batch_rows` at a time.
