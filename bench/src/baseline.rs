@@ -12,19 +12,12 @@ use hdrhistogram::Histogram;
 use percore_engine::catalog::{Catalog, TablePartitioning};
 
 use crate::answers::format_rows;
-use crate::harness::{verify_rows, Check};
+use crate::harness::{verify_rows, BaselineEngine, BaselineResult, Check};
 
 /// DataFusion over the same data, with its own Tokio runtime of `cores` threads.
 pub struct DataFusionBaseline {
     context: SessionContext,
     runtime: tokio::runtime::Runtime,
-}
-
-/// One query's DataFusion timings and whether its answer matched the reference.
-#[derive(Debug, Clone)]
-pub struct BaselineReport {
-    pub p50_ms: f64,
-    pub check: Check,
 }
 
 impl DataFusionBaseline {
@@ -55,15 +48,16 @@ impl DataFusionBaseline {
         }
         Ok(DataFusionBaseline { context, runtime })
     }
+}
 
-    /// Runs `sql` `iterations` times and checks the first answer.
-    pub fn measure(
-        &self,
+impl BaselineEngine for DataFusionBaseline {
+    fn measure(
+        &mut self,
         scale_factor: f64,
         query: usize,
         sql: &str,
         iterations: usize,
-    ) -> BaselineReport {
+    ) -> BaselineResult {
         let mut histogram =
             Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
         let mut check = Check::Unverified;
@@ -88,7 +82,8 @@ impl DataFusionBaseline {
                 Ok(_) => {}
             }
         }
-        BaselineReport {
+        BaselineResult {
+            engine: "DataFusion",
             p50_ms: histogram.value_at_quantile(0.5) as f64 / 1e3,
             check,
         }

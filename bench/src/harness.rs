@@ -25,8 +25,40 @@ pub struct BenchOptions {
     pub concurrency: usize,
     /// Budgets and spilling of the in-process cluster.
     pub memory: MemorySettings,
-    /// Also run every query on DataFusion, same data and cores, alternating.
-    pub datafusion_baseline: bool,
+    /// Also run every query on this engine, same data and cores, alternating.
+    pub baseline: Option<BaselineKind>,
+}
+
+/// An engine run beside Percore by `bench tpch --baseline`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BaselineKind {
+    /// DataFusion in this process over the very same batches (needs the
+    /// `datafusion-baseline` feature).
+    DataFusion,
+    /// DuckDB through its Python package, over Parquet files of the same data, loaded
+    /// into DuckDB's own memory first.
+    DuckDb,
+}
+
+/// What a baseline engine did with one query.
+#[derive(Debug, Clone)]
+pub struct BaselineResult {
+    pub engine: &'static str,
+    pub p50_ms: f64,
+    /// Its first answer against the reference.
+    pub check: Check,
+}
+
+/// A baseline engine, ready with the data loaded.
+pub trait BaselineEngine {
+    /// Runs `sql` (TPC-H query `query`) `iterations` times and checks the first answer.
+    fn measure(
+        &mut self,
+        scale_factor: f64,
+        query: usize,
+        sql: &str,
+        iterations: usize,
+    ) -> BaselineResult;
 }
 
 /// How a query's answer compared with the reference.
@@ -51,8 +83,8 @@ pub struct QueryReport {
     pub peak_rss: Option<u64>,
     /// Resident memory just before the query: the data and what the allocator kept.
     pub idle_rss: Option<u64>,
-    /// DataFusion's median on the same query, data and cores, and its answer's check.
-    pub baseline: Option<(f64, Check)>,
+    /// The baseline engine's median on the same query, data and cores, and its check.
+    pub baseline: Option<BaselineResult>,
 }
 
 /// What one run of a query did, from its task statistics.
@@ -110,7 +142,7 @@ pub fn run(
     };
     let cluster = Cluster::start_tpch(options.scale_factor, config).map_err(|e| e.to_string())?;
     let generation_s = started.elapsed().as_secs_f64();
-    let baseline = Baseline::start(options, &cluster)?;
+    let mut baseline = start_baseline(options, &cluster)?;
     let mut reports = Vec::new();
     for &query in &options.queries {
         let clients = (0..options.concurrency.max(1))
@@ -136,55 +168,51 @@ pub fn run(
         let mut report = measure_query(options, query, clients);
         report.peak_rss = rss_reset.then(rss::peak_bytes).flatten();
         report.idle_rss = idle_rss;
-        report.baseline = baseline.measure(options, query);
+        report.baseline = match baseline.as_mut() {
+            Some(engine) => Some(engine.measure(
+                options.scale_factor,
+                query,
+                &query_sql(query).map_err(|e| format!("Q{query}: {e}"))?,
+                options.iterations,
+            )),
+            None => None,
+        };
         progress(&report);
         reports.push(report);
     }
     Ok((reports, generation_s))
 }
 
-/// The engines run beside Percore, when asked for and built in.
-struct Baseline {
-    #[cfg(feature = "datafusion-baseline")]
-    datafusion: Option<crate::baseline::DataFusionBaseline>,
-}
-
-impl Baseline {
-    fn start(options: &BenchOptions, cluster: &Cluster) -> Result<Baseline, String> {
-        #[cfg(feature = "datafusion-baseline")]
-        {
-            let datafusion = match options.datafusion_baseline {
-                true => Some(crate::baseline::DataFusionBaseline::new(
-                    &cluster.catalog(),
-                    &percore_engine::catalog::tpch::TABLES,
-                    options.cores,
-                )?),
-                false => None,
-            };
-            Ok(Baseline { datafusion })
+/// The engine to run beside Percore, when asked for (and built in).
+fn start_baseline(
+    options: &BenchOptions,
+    cluster: &Cluster,
+) -> Result<Option<Box<dyn BaselineEngine>>, String> {
+    let tables = &percore_engine::catalog::tpch::TABLES;
+    match options.baseline {
+        None => Ok(None),
+        Some(BaselineKind::DuckDb) => {
+            let dir = options.memory.spill_dir.join(format!(
+                "percore-duckdb-{}-sf{}",
+                std::process::id(),
+                options.scale_factor
+            ));
+            let duckdb = crate::duckdb::DuckDbBaseline::start(
+                &cluster.catalog(),
+                tables,
+                options.cores,
+                dir,
+            )?;
+            Ok(Some(Box::new(duckdb)))
         }
+        #[cfg(feature = "datafusion-baseline")]
+        Some(BaselineKind::DataFusion) => Ok(Some(Box::new(
+            crate::baseline::DataFusionBaseline::new(&cluster.catalog(), tables, options.cores)?,
+        ))),
         #[cfg(not(feature = "datafusion-baseline"))]
-        {
-            let _ = cluster;
-            match options.datafusion_baseline {
-                true => Err("this build has no DataFusion baseline: build with \
-                     `--features datafusion-baseline`"
-                    .to_string()),
-                false => Ok(Baseline {}),
-            }
-        }
-    }
-
-    #[cfg_attr(not(feature = "datafusion-baseline"), allow(clippy::unused_self))]
-    fn measure(&self, options: &BenchOptions, query: usize) -> Option<(f64, Check)> {
-        #[cfg(feature = "datafusion-baseline")]
-        if let Some(datafusion) = &self.datafusion {
-            let sql = query_sql(query).ok()?;
-            let report = datafusion.measure(options.scale_factor, query, &sql, options.iterations);
-            return Some((report.p50_ms, report.check));
-        }
-        let _ = (options, query);
-        None
+        Some(BaselineKind::DataFusion) => Err("this build has no DataFusion baseline: build \
+             with `--features datafusion-baseline`"
+            .to_string()),
     }
 }
 
@@ -490,23 +518,27 @@ pub fn format_table(reports: &[QueryReport]) -> String {
     out
 }
 
-/// DataFusion against Percore per query (medians), when the baseline ran.
+/// The baseline engine against Percore per query (medians), when one ran.
 fn format_baseline(reports: &[QueryReport]) -> String {
-    let compared: Vec<(&QueryReport, f64, &Check)> = reports
+    let compared: Vec<(&QueryReport, &BaselineResult)> = reports
         .iter()
-        .filter_map(|r| r.baseline.as_ref().map(|(p50, check)| (r, *p50, check)))
+        .filter_map(|r| r.baseline.as_ref().map(|baseline| (r, baseline)))
         .collect();
-    if compared.is_empty() {
+    let Some((_, first)) = compared.first() else {
         return String::new();
-    }
+    };
+    let engine = first.engine;
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n{:<6}{:>14}{:>16}{:>20}  DataFusion's answer",
-        "query", "Percore ms", "DataFusion ms", "DataFusion/Percore"
+        "\n{:<6}{:>14}{:>16}{:>20}  {engine}'s answer",
+        "query",
+        "Percore ms",
+        format!("{engine} ms"),
+        format!("{engine}/Percore")
     );
-    for (report, datafusion, check) in &compared {
-        let check = match check {
+    for (report, baseline) in &compared {
+        let check = match &baseline.check {
             Check::Passed => "ok".to_string(),
             Check::Unverified => "no reference".to_string(),
             Check::Failed(error) => format!("FAILED: {}", error.lines().next().unwrap_or("")),
@@ -516,17 +548,17 @@ fn format_baseline(reports: &[QueryReport]) -> String {
             "Q{:<5}{:>14.1}{:>16.1}{:>20.2}  {check}",
             report.query,
             report.p50_ms,
-            datafusion,
-            datafusion / report.p50_ms.max(1e-3)
+            baseline.p50_ms,
+            baseline.p50_ms / report.p50_ms.max(1e-3)
         );
     }
-    let percore: f64 = compared.iter().map(|(r, _, _)| r.p50_ms).sum();
-    let datafusion: f64 = compared.iter().map(|(_, p50, _)| p50).sum();
+    let percore: f64 = compared.iter().map(|(r, _)| r.p50_ms).sum();
+    let other: f64 = compared.iter().map(|(_, b)| b.p50_ms).sum();
     let _ = writeln!(
         out,
-        "total of medians: Percore {percore:.1} ms, DataFusion {datafusion:.1} ms, \
-         DataFusion/Percore {:.2}",
-        datafusion / percore.max(1e-3)
+        "total of medians: Percore {percore:.1} ms, {engine} {other:.1} ms, \
+         {engine}/Percore {:.2}",
+        other / percore.max(1e-3)
     );
     out
 }
@@ -542,14 +574,19 @@ pub fn format_json(options: &BenchOptions, reports: &[QueryReport]) -> String {
                 Check::Failed(e) => ("failed", e.clone()),
             };
             format!(
-                "{{\"query\":{},\"rows\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"p99_over_p50\":{:.3},\"exchanged_rows\":{},\"peak_reserved_per_core\":{},\"spilled_bytes\":{},\"peak_rss\":{},\"idle_rss\":{},\"datafusion_p50_ms\":{},\"check\":\"{check}\",\"error\":{}}}",
+                "{{\"query\":{},\"rows\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"p99_over_p50\":{:.3},\"exchanged_rows\":{},\"peak_reserved_per_core\":{},\"spilled_bytes\":{},\"peak_rss\":{},\"idle_rss\":{},\"baseline\":{},\"check\":\"{check}\",\"error\":{}}}",
                 r.query, r.rows, r.p50_ms, r.p99_ms, r.tail_ratio(),
                 json_number(r.run.map(|s| s.exchanged_rows)),
                 json_number(r.run.map(|s| s.peak_reserved_per_core)),
                 json_number(r.run.map(|s| s.spilled_bytes)),
                 json_number(r.peak_rss),
                 json_number(r.idle_rss),
-                r.baseline.as_ref().map_or_else(|| "null".to_string(), |(p50, _)| format!("{p50:.3}")),
+                r.baseline.as_ref().map_or_else(|| "null".to_string(), |b| format!(
+                    "{{\"engine\":{},\"p50_ms\":{:.3},\"check\":\"{}\"}}",
+                    json_string(b.engine),
+                    b.p50_ms,
+                    match b.check { Check::Passed => "passed", Check::Unverified => "unverified", Check::Failed(_) => "failed" }
+                )),
                 json_string(&error)
             )
         })

@@ -3,6 +3,8 @@
 pub mod answers;
 #[cfg(feature = "datafusion-baseline")]
 pub mod baseline;
+pub mod duckdb;
+pub mod export;
 pub mod harness;
 pub mod rss;
 pub mod tables;

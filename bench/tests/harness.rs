@@ -14,7 +14,7 @@ fn options(cores: usize, concurrency: usize) -> BenchOptions {
         batch_rows: 8192,
         concurrency,
         memory: MemorySettings::default(),
-        datafusion_baseline: false,
+        baseline: None,
     }
 }
 

@@ -13,7 +13,7 @@ fn tpch_sf1_two_cores_match_the_official_answers() {
         batch_rows: 8192,
         concurrency: 1,
         memory: Default::default(),
-        datafusion_baseline: false,
+        baseline: None,
     };
     let (reports, _) = run(&options, |_| {}).expect("cluster starts");
     let failed: Vec<_> = reports

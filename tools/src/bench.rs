@@ -3,8 +3,16 @@
 use std::process::ExitCode;
 
 use percore_bench::harness::{
-    format_json, format_table, run, run_on_local_cluster, BenchOptions, Check, QueryReport,
+    format_json, format_table, run, run_on_local_cluster, BaselineKind, BenchOptions, Check,
+    QueryReport,
 };
+
+/// Engines `--baseline` can run beside Percore.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Baseline {
+    Datafusion,
+    Duckdb,
+}
 
 #[derive(clap::Args)]
 pub struct TpchArgs {
@@ -37,11 +45,12 @@ pub struct TpchArgs {
     json: Option<std::path::PathBuf>,
     #[command(flatten)]
     memory: crate::memory_args::MemoryArgs,
-    /// Also run every query on this engine, in the same process on the same data and
-    /// cores, alternating with Percore: `datafusion` (needs a build with
-    /// `--features datafusion-baseline`).
-    #[arg(long, value_parser = ["datafusion"])]
-    baseline: Option<String>,
+    /// Also run every query on this engine, on the same data and cores, alternating
+    /// with Percore: `datafusion` (in this process; needs a build with `--features
+    /// datafusion-baseline`) or `duckdb` (needs `python3` with `pip install duckdb`;
+    /// the data goes to it as Parquet under --spill-dir, loaded into its memory).
+    #[arg(long, value_enum)]
+    baseline: Option<Baseline>,
 }
 
 pub fn run_tpch(args: TpchArgs) -> ExitCode {
@@ -70,7 +79,10 @@ pub fn run_tpch(args: TpchArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let options = BenchOptions {
-        datafusion_baseline: args.baseline.is_some(),
+        baseline: args.baseline.map(|b| match b {
+            Baseline::Datafusion => BaselineKind::DataFusion,
+            Baseline::Duckdb => BaselineKind::DuckDb,
+        }),
         memory,
         scale_factor: args.sf,
         iterations: args.iterations.max(1),

@@ -1,0 +1,169 @@
+//! DuckDB as a baseline, through its Python package: the catalog's tables are written
+//! as Parquet (the very rows Percore scans), a `python3` child process loads them into
+//! DuckDB's own memory with as many threads as Percore has cores, and then runs one
+//! query per request, timing each run inside DuckDB's process (no pipe or Python
+//! start-up in the figures; converting the first run's rows to text is not timed).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+use hdrhistogram::Histogram;
+use percore_engine::catalog::Catalog;
+use serde_json::Value;
+
+use crate::export::{write_tables, FileFormat};
+use crate::harness::{verify_rows, BaselineEngine, BaselineResult, Check};
+
+const RUNNER: &str = include_str!("duckdb_runner.py");
+
+pub struct DuckDbBaseline {
+    child: Child,
+    requests: ChildStdin,
+    replies: BufReader<ChildStdout>,
+    /// The Parquet files, removed when the baseline is dropped.
+    data: PathBuf,
+    pub version: String,
+}
+
+impl DuckDbBaseline {
+    /// Writes `tables` to `data` as Parquet and starts DuckDB over them.
+    ///
+    /// # Errors
+    /// When the files cannot be written, `python3` cannot start, or the `duckdb`
+    /// package is missing (the message says how to install it).
+    pub fn start(
+        catalog: &Catalog,
+        tables: &[&str],
+        cores: usize,
+        data: PathBuf,
+    ) -> Result<Self, String> {
+        write_tables(catalog, tables, &data, FileFormat::Parquet)?;
+        let spawned = Command::new("python3")
+            .arg("-c")
+            .arg(RUNNER)
+            .arg(&data)
+            .arg(cores.max(1).to_string())
+            .arg(tables.join(","))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(error) => {
+                let _ = std::fs::remove_dir_all(&data);
+                return Err(format!(
+                    "cannot run python3 for the DuckDB baseline: {error}"
+                ));
+            }
+        };
+        let requests = child.stdin.take().expect("stdin is piped");
+        let replies = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        let mut baseline = DuckDbBaseline {
+            child,
+            requests,
+            replies,
+            data,
+            version: String::new(),
+        };
+        let ready = baseline.reply()?;
+        match ready.get("ready").and_then(Value::as_str) {
+            Some(version) => baseline.version = version.to_string(),
+            None => return Err(format!("DuckDB did not start: {}", describe_error(&ready))),
+        }
+        Ok(baseline)
+    }
+
+    fn reply(&mut self) -> Result<Value, String> {
+        let mut line = String::new();
+        let read = self
+            .replies
+            .read_line(&mut line)
+            .map_err(|e| format!("reading from DuckDB: {e}"))?;
+        if read == 0 {
+            return Err("DuckDB's process ended (see its output above)".into());
+        }
+        serde_json::from_str(&line).map_err(|e| format!("DuckDB replied with bad JSON: {e}"))
+    }
+
+    fn run(
+        &mut self,
+        sql: &str,
+        iterations: usize,
+    ) -> Result<(Vec<f64>, Vec<Vec<String>>), String> {
+        let request = serde_json::json!({ "sql": sql, "iterations": iterations });
+        writeln!(self.requests, "{request}")
+            .and_then(|()| self.requests.flush())
+            .map_err(|e| format!("writing to DuckDB: {e}"))?;
+        let reply = self.reply()?;
+        if reply.get("error").is_some() {
+            return Err(describe_error(&reply));
+        }
+        let times = reply["ms"]
+            .as_array()
+            .ok_or("DuckDB replied without times")?
+            .iter()
+            .filter_map(Value::as_f64)
+            .collect();
+        let rows = reply["rows"]
+            .as_array()
+            .ok_or("DuckDB replied without rows")?
+            .iter()
+            .map(|row| {
+                row.as_array()
+                    .map(|cells| {
+                        cells
+                            .iter()
+                            .map(|c| c.as_str().unwrap_or("").to_string())
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+            .collect();
+        Ok((times, rows))
+    }
+}
+
+fn describe_error(reply: &Value) -> String {
+    reply
+        .get("error")
+        .and_then(Value::as_str)
+        .unwrap_or("no reason given")
+        .to_string()
+}
+
+impl BaselineEngine for DuckDbBaseline {
+    fn measure(
+        &mut self,
+        scale_factor: f64,
+        query: usize,
+        sql: &str,
+        iterations: usize,
+    ) -> BaselineResult {
+        let (p50_ms, check) = match self.run(sql, iterations.max(1)) {
+            Ok((times, rows)) => {
+                let mut histogram =
+                    Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
+                for ms in times {
+                    histogram.saturating_record(((ms * 1e3) as u64).max(1));
+                }
+                let p50 = histogram.value_at_quantile(0.5) as f64 / 1e3;
+                (p50, verify_rows(scale_factor, query, rows))
+            }
+            Err(error) => (0.0, Check::Failed(format!("DuckDB: {error}"))),
+        };
+        BaselineResult {
+            engine: "DuckDB",
+            p50_ms,
+            check,
+        }
+    }
+}
+
+impl Drop for DuckDbBaseline {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}

@@ -1,0 +1,42 @@
+# Runs TPC-H queries on DuckDB for `percore bench tpch --baseline duckdb`.
+# argv: data directory (one <table>.parquet per table), threads, tables (comma-separated).
+# Loads every table into DuckDB's own memory, prints {"ready": ...}, then answers one
+# JSON request per stdin line, {"sql": ..., "iterations": n}, with
+# {"ms": [...], "rows": [[str, ...], ...]} (the first run's rows) or {"error": ...}.
+import json
+import sys
+import time
+
+try:
+    import duckdb
+except ImportError as error:
+    print(json.dumps({"error": f"the duckdb Python package is not installed ({error}); "
+                               "pip install duckdb"}), flush=True)
+    sys.exit(0)
+
+data, threads, tables = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(",")
+connection = duckdb.connect()
+connection.execute(f"SET threads = {threads}")
+for table in tables:
+    connection.execute(
+        f"CREATE TABLE {table} AS SELECT * FROM read_parquet('{data}/{table}.parquet')")
+print(json.dumps({"ready": duckdb.__version__}), flush=True)
+
+
+def cell(value):
+    return "NULL" if value is None else str(value)
+
+
+for line in sys.stdin:
+    request = json.loads(line)
+    try:
+        times, rows = [], None
+        for _ in range(max(1, request["iterations"])):
+            started = time.perf_counter()
+            result = connection.execute(request["sql"]).fetchall()
+            times.append((time.perf_counter() - started) * 1000.0)
+            if rows is None:
+                rows = [[cell(value) for value in row] for row in result]
+        print(json.dumps({"ms": times, "rows": rows}), flush=True)
+    except Exception as error:  # noqa: BLE001 - reported to the harness as the answer
+        print(json.dumps({"error": str(error)}), flush=True)
