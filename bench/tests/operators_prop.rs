@@ -123,6 +123,34 @@ proptest! {
     }
 
     #[test]
+    fn joins_with_grouped_subqueries_match_reference(left in rows(), right in rows()) {
+        // The outer side is filtered and reads another table than the aggregate, so the
+        // aggregate's input is first reduced to the outer keys (semi-join reduction).
+        let sums = |k: i64| right.iter().filter(|r| r.0 == Some(k)).map(|r| r.1).sum::<i64>();
+        let has_group = |k: i64| right.iter().any(|r| r.0 == Some(k));
+        let mut inner = Vec::new();
+        let mut left_outer = Vec::new();
+        let mut above_average = Vec::new();
+        for l in left.iter().filter(|l| l.1 > -20) {
+            match l.0.filter(|&k| has_group(k)) {
+                Some(k) => {
+                    inner.push(vec![k.to_string(), l.1.to_string(), sums(k).to_string()]);
+                    left_outer.push(vec![k.to_string(), l.1.to_string(), sums(k).to_string()]);
+                    let values: Vec<i64> = right.iter().filter(|r| r.0 == Some(k)).map(|r| r.1).collect();
+                    if (l.1 as f64) > values.iter().sum::<i64>() as f64 / values.len() as f64 {
+                        above_average.push(vec![k.to_string(), l.1.to_string()]);
+                    }
+                }
+                None => left_outer.push(vec![cell(l.0), l.1.to_string(), "NULL".into()]),
+            }
+        }
+        let grouped = "(select k, sum(v) as s from b group by k) g";
+        check(&format!("select a.k, a.v, g.s from a join {grouped} on a.k = g.k where a.v > -20"), &left, &right, inner, false)?;
+        check(&format!("select a.k, a.v, g.s from a left join {grouped} on a.k = g.k where a.v > -20"), &left, &right, left_outer, false)?;
+        check("select a.k, a.v from a where a.v > -20 and a.v > (select avg(b.v) from b where b.k = a.k)", &left, &right, above_average, false)?;
+    }
+
+    #[test]
     fn joins_with_extra_conditions_and_right_joins_match_reference(left in rows(), right in rows()) {
         // a.k = b.k AND a.v < b.v, as a LEFT join and as a RIGHT join.
         let matches = |l: &Row, r: &Row| l.0.is_some() && l.0 == r.0 && l.1 < r.1;

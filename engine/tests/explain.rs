@@ -74,12 +74,31 @@ fn join_on_non_partition_keys_hashes_both_large_sides() {
 
 #[test]
 fn a_side_already_hashed_on_the_join_keys_stays_put_instead_of_being_broadcast() {
-    // Q20: the per-(part, supplier) sums leave their aggregation hashed on the join
-    // keys; only the few partsupp rows move to them.
+    // The per-(part, supplier) sums leave their aggregation hashed on the join keys;
+    // partsupp moves to them rather than being sent whole to every partition.
     let cluster = Cluster::start_tpch(0.01, ClusterConfig::new(2)).unwrap();
-    let plan = explain(&cluster, &tpch_query(20));
+    let plan = explain(
+        &cluster,
+        "select count(*) from partsupp, (select l_partkey, l_suppkey, sum(l_quantity) q \
+         from lineitem group by l_partkey, l_suppkey) t \
+         where ps_partkey = t.l_partkey and ps_suppkey = t.l_suppkey and ps_availqty > t.q",
+    );
     assert!(!plan.contains("broadcast to stage"), "{plan}");
     assert!(plan.contains("hash(ps_partkey@0, ps_suppkey@1)"), "{plan}");
+}
+
+#[test]
+fn grouped_subqueries_are_reduced_to_the_outer_keys_only_when_the_outer_side_is_cheap() {
+    let cluster = Cluster::start_tpch(0.01, ClusterConfig::new(2)).unwrap();
+    // Q20: lineitem is cut to the (part, supplier) pairs of forest parts before the sums.
+    let plan = explain(&cluster, &tpch_query(20));
+    assert!(
+        plan.contains("HashJoin(LeftSemi) on [l_partkey@0 = __semi_join_key_0@0, l_suppkey@1 = __semi_join_key_1@1]"),
+        "{plan}"
+    );
+    // Q17's outer side reads lineitem itself: reducing would read it twice.
+    let plan = explain(&cluster, &tpch_query(17));
+    assert!(!plan.contains("__semi_join_key"), "{plan}");
 }
 
 #[test]
