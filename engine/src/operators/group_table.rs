@@ -1,13 +1,18 @@
 //! Group keys -> dense group indices, for hash aggregation. One `Int64` key (the
-//! surrogate keys most GROUP BYs use) is hashed and compared as an integer; any other
-//! key list is row-encoded (arrow-row) into one growing buffer and compared as bytes.
+//! surrogate keys most GROUP BYs use) is hashed and compared as an integer. A few short
+//! keys (integers, dates, strings of at most 12 bytes, no NULLs: flags, statuses,
+//! years) are packed into one 16-byte word per column. Anything else is row-encoded
+//! (arrow-row) into one growing buffer and compared as bytes; short keys switch to
+//! that for good when a batch brings a long string or a NULL.
 
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Int64Array};
+use arrow::array::{
+    Array, ArrayRef, AsArray, Date32Array, Int32Array, Int64Array, StringViewArray,
+};
 use arrow::buffer::NullBuffer;
-use arrow::datatypes::{DataType, Int64Type};
+use arrow::datatypes::{DataType, Date32Type, Int32Type, Int64Type};
 use arrow::row::{RowConverter, Rows, SortField};
 use hashbrown::HashTable;
 
@@ -30,11 +35,19 @@ enum GroupKeys {
         /// The group of NULL keys; it stays out of the hash table.
         null_group: Option<usize>,
     },
+    /// Short keys: `values[group * types.len() + column]` is the packed value.
+    Short {
+        types: Vec<DataType>,
+        values: Vec<u128>,
+    },
     Encoded {
         converter: RowConverter,
         rows: Rows,
     },
 }
+
+/// At most this many short key columns are packed (wider keys are row-encoded).
+const SHORT_COLUMNS_MAX: usize = 4;
 
 impl GroupTable {
     /// `global`: no key columns, one group that exists even before any row.
@@ -67,8 +80,36 @@ impl GroupTable {
         if matches!(self.keys, GroupKeys::Undecided) {
             self.keys = GroupKeys::for_columns(columns)?;
         }
+        if matches!(self.keys, GroupKeys::Short { .. }) && !are_short(columns) {
+            self.encode_groups()?;
+        }
         match &mut self.keys {
             GroupKeys::Undecided => unreachable!("decided above"),
+            GroupKeys::Short { types, values } => {
+                let width = types.len();
+                let packed = pack(columns, num_rows);
+                for key in packed.chunks_exact(width) {
+                    let hash = hash_short(key);
+                    let found = self.table.find(hash, |&g| {
+                        let g = g as usize;
+                        &values[g * width..(g + 1) * width] == key
+                    });
+                    let group = match found {
+                        Some(&group) => group as usize,
+                        None => {
+                            let group = self.count;
+                            values.extend_from_slice(key);
+                            self.count += 1;
+                            self.table.insert_unique(hash, group as u32, |&g| {
+                                let g = g as usize;
+                                hash_short(&values[g * width..(g + 1) * width])
+                            });
+                            group
+                        }
+                    };
+                    self.indices.push(group);
+                }
+            }
             GroupKeys::Int64 { values, null_group } => {
                 let column = columns[0].as_primitive::<Int64Type>();
                 for (row, &value) in column.values().iter().enumerate() {
@@ -140,10 +181,39 @@ impl GroupTable {
                     Arc::new(Int64Array::new(values.into(), nulls)) as ArrayRef
                 ])
             }
+            GroupKeys::Short { types, values } => types
+                .iter()
+                .enumerate()
+                .map(|(column, data_type)| {
+                    let packed = range.clone().map(|g| values[g * types.len() + column]);
+                    unpack(data_type, packed)
+                })
+                .collect(),
             GroupKeys::Encoded { converter, rows } => {
                 Ok(converter.convert_rows(range.map(|group| rows.row(group)))?)
             }
         }
+    }
+
+    /// Moves every group's key from packed words to row-encoding (a batch brought a key
+    /// that does not pack), and re-hashes them.
+    fn encode_groups(&mut self) -> TaskResult<()> {
+        let GroupKeys::Short { types, .. } = &self.keys else {
+            return Ok(());
+        };
+        let fields = types.iter().map(|t| SortField::new(t.clone())).collect();
+        let converter = RowConverter::new(fields)?;
+        let columns = self.key_columns(0..self.count)?;
+        let rows = converter.convert_columns(&columns)?;
+        self.table.clear();
+        for group in 0..self.count {
+            let hash = stable_hash(rows.row(group).as_ref());
+            self.table.insert_unique(hash, group as u32, |&g| {
+                stable_hash(rows.row(g as usize).as_ref())
+            });
+        }
+        self.keys = GroupKeys::Encoded { converter, rows };
+        Ok(())
     }
 
     /// Bytes of the keys and the hash table.
@@ -151,6 +221,7 @@ impl GroupTable {
         let keys = match &self.keys {
             GroupKeys::Undecided => 0,
             GroupKeys::Int64 { values, .. } => values.capacity() * 8,
+            GroupKeys::Short { values, .. } => values.capacity() * 16,
             GroupKeys::Encoded { rows, .. } => rows.size(),
         };
         keys + self.table.capacity() * 4 + self.indices.capacity() * 8
@@ -167,6 +238,12 @@ impl GroupKeys {
                 });
             }
         }
+        if columns.len() <= SHORT_COLUMNS_MAX && are_short(columns) {
+            return Ok(GroupKeys::Short {
+                types: columns.iter().map(|c| c.data_type().clone()).collect(),
+                values: Vec::new(),
+            });
+        }
         let fields = columns
             .iter()
             .map(|c| SortField::new(c.data_type().clone()))
@@ -175,6 +252,98 @@ impl GroupKeys {
         let rows = converter.empty_rows(64, 1024);
         Ok(GroupKeys::Encoded { converter, rows })
     }
+}
+
+/// Whether every value of `columns` packs into a word: integers and dates, strings of
+/// at most 12 bytes (held inside their view), and no NULLs.
+fn are_short(columns: &[ArrayRef]) -> bool {
+    columns.iter().all(|column| {
+        column.null_count() == 0
+            && match column.data_type() {
+                DataType::Int64 | DataType::Int32 | DataType::Date32 => true,
+                DataType::Utf8View => column
+                    .as_string_view()
+                    .views()
+                    .iter()
+                    .all(|&view| view as u32 <= 12),
+                _ => false,
+            }
+    })
+}
+
+/// Row-major packed keys: `columns.len()` words per row.
+fn pack(columns: &[ArrayRef], num_rows: usize) -> Vec<u128> {
+    let width = columns.len();
+    let mut packed = vec![0u128; num_rows * width];
+    for (position, column) in columns.iter().enumerate() {
+        let slots = packed.iter_mut().skip(position).step_by(width);
+        match column.data_type() {
+            DataType::Int64 => {
+                let values = column.as_primitive::<Int64Type>().values();
+                slots
+                    .zip(values)
+                    .for_each(|(slot, &v)| *slot = u128::from(v as u64));
+            }
+            DataType::Int32 => {
+                let values = column.as_primitive::<Int32Type>().values();
+                slots
+                    .zip(values)
+                    .for_each(|(slot, &v)| *slot = u128::from(v as u32));
+            }
+            DataType::Date32 => {
+                let values = column.as_primitive::<Date32Type>().values();
+                slots
+                    .zip(values)
+                    .for_each(|(slot, &v)| *slot = u128::from(v as u32));
+            }
+            DataType::Utf8View => {
+                let views = column.as_string_view().views();
+                slots
+                    .zip(views.iter())
+                    .for_each(|(slot, &view)| *slot = inline_view(view));
+            }
+            other => unreachable!("are_short admits no {other}"),
+        }
+    }
+    packed
+}
+
+/// An inline string view (length, then up to 12 bytes) with the bytes past the
+/// length cleared, so that equal strings are equal words.
+fn inline_view(view: u128) -> u128 {
+    let length = (view as u32).min(12);
+    let kept_bits = 32 + 8 * length;
+    if kept_bits == 128 {
+        view
+    } else {
+        view & ((1u128 << kept_bits) - 1)
+    }
+}
+
+fn unpack(data_type: &DataType, packed: impl Iterator<Item = u128>) -> TaskResult<ArrayRef> {
+    Ok(match data_type {
+        DataType::Int64 => Arc::new(Int64Array::from_iter_values(
+            packed.map(|v| v as u64 as i64),
+        )),
+        DataType::Int32 => Arc::new(Int32Array::from_iter_values(
+            packed.map(|v| v as u32 as i32),
+        )),
+        DataType::Date32 => Arc::new(Date32Array::from_iter_values(
+            packed.map(|v| v as u32 as i32),
+        )),
+        DataType::Utf8View => Arc::new(StringViewArray::try_new(
+            packed.collect::<Vec<_>>().into(),
+            vec![],
+            None,
+        )?),
+        other => unreachable!("are_short admits no {other}"),
+    })
+}
+
+fn hash_short(key: &[u128]) -> u64 {
+    key.iter().fold(0x51_7cc1_b727_220a, |hash, &word| {
+        hash_u64(hash ^ (word as u64) ^ ((word >> 64) as u64).rotate_left(29))
+    })
 }
 
 #[cfg(test)]
@@ -203,6 +372,56 @@ mod tests {
         assert_eq!(keys[0].as_primitive::<Int64Type>(), &expected);
         let tail = table.key_columns(2..4).unwrap();
         assert_eq!(tail[0].null_count(), 0);
+    }
+
+    #[test]
+    fn short_keys_are_packed_until_a_long_string_or_null_arrives() {
+        let mut table = GroupTable::new(false);
+        let flags =
+            |values: Vec<Option<&str>>| -> ArrayRef { Arc::new(StringViewArray::from(values)) };
+        let years = |values: Vec<i32>| -> ArrayRef { Arc::new(Int32Array::from(values)) };
+        let first = [
+            flags(vec![Some("A"), Some("N"), Some("A")]),
+            years(vec![1995, 1995, 1995]),
+        ];
+        table.assign(&first, 3).unwrap();
+        assert!(matches!(table.keys, GroupKeys::Short { .. }));
+        assert_eq!(table.indices(), &[0, 1, 0]);
+        // A string of 12 bytes still fits in its view.
+        let second = [
+            flags(vec![Some("twelve bytes"), Some("N")]),
+            years(vec![1996, 1995]),
+        ];
+        table.assign(&second, 2).unwrap();
+        assert_eq!(table.indices(), &[2, 1]);
+        // A long string moves every group to row-encoding; old groups stay found.
+        let third = [
+            flags(vec![Some("a string over twelve bytes"), Some("A"), None]),
+            years(vec![1, 1995, 1995]),
+        ];
+        table.assign(&third, 3).unwrap();
+        assert!(matches!(table.keys, GroupKeys::Encoded { .. }));
+        assert_eq!(table.indices(), &[3, 0, 4]);
+        let keys = table.key_columns(0..5).unwrap();
+        let expected = StringViewArray::from(vec![
+            Some("A"),
+            Some("N"),
+            Some("twelve bytes"),
+            Some("a string over twelve bytes"),
+            None,
+        ]);
+        assert_eq!(keys[0].as_string_view(), &expected);
+        assert_eq!(
+            keys[1].as_primitive::<Int32Type>(),
+            &Int32Array::from(vec![1995, 1995, 1996, 1, 1995])
+        );
+    }
+
+    #[test]
+    fn inline_views_compare_equal_whatever_their_padding() {
+        let clean = inline_view(StringViewArray::from(vec!["ab"]).views()[0]);
+        let dirty = clean | (0xff << 100);
+        assert_eq!(inline_view(dirty), clean);
     }
 
     #[test]
