@@ -144,6 +144,16 @@ proptest! {
                 None => left_outer.push(vec![cell(l.0), l.1.to_string(), "NULL".into()]),
             }
         }
+        let mut repeated_keys = Vec::new();
+        for l in &left {
+            for r in right.iter().filter(|r| l.0.is_some() && r.0 == l.0) {
+                if right.iter().filter(|x| x.0 == l.0).count() > 1 {
+                    repeated_keys.push(vec![cell(l.0), l.1.to_string(), r.1.to_string()]);
+                }
+            }
+        }
+        // The IN (.. HAVING ..) semi join moves below the inner join, onto `a`.
+        check("select a.k, a.v, b.v from a join b on a.k = b.k where a.k in (select k from b group by k having count(*) > 1)", &left, &right, repeated_keys, false)?;
         let grouped = "(select k, sum(v) as s from b group by k) g";
         check(&format!("select a.k, a.v, g.s from a join {grouped} on a.k = g.k where a.v > -20"), &left, &right, inner, false)?;
         check(&format!("select a.k, a.v, g.s from a left join {grouped} on a.k = g.k where a.v > -20"), &left, &right, left_outer, false)?;

@@ -102,6 +102,22 @@ fn grouped_subqueries_are_reduced_to_the_outer_keys_only_when_the_outer_side_is_
 }
 
 #[test]
+fn an_in_subquery_over_an_aggregate_filters_its_table_before_the_joins() {
+    let cluster = Cluster::start_tpch(0.01, ClusterConfig::new(2)).unwrap();
+    // Q18: the 57 big orders are picked from orders itself, not from the join of all
+    // of customer, orders and lineitem.
+    let plan = explain(&cluster, &tpch_query(18));
+    let semi = plan.find("HashJoin(LeftSemi)").expect("a semi join");
+    let next_line = plan[semi..].lines().nth(1).unwrap();
+    assert!(next_line.trim_start().starts_with("Scan orders"), "{plan}");
+    // Q21's EXISTS reads all of lineitem: it stays above the joins that cut it down.
+    let plan = explain(&cluster, &tpch_query(21));
+    let semi = plan.find("HashJoin(LeftSemi)").expect("a semi join");
+    let next_line = plan[semi..].lines().nth(1).unwrap();
+    assert!(!next_line.contains("Scan lineitem"), "{plan}");
+}
+
+#[test]
 fn one_core_plans_have_no_exchanges() {
     let cluster = Cluster::start_tpch(0.01, ClusterConfig::new(1)).unwrap();
     for number in [3, 9, 18, 21] {

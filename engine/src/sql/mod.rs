@@ -5,6 +5,7 @@
 pub mod guard;
 pub mod parse;
 pub mod provider;
+mod semi_join_pushdown;
 mod semi_join_reduction;
 mod split;
 
@@ -164,6 +165,7 @@ fn to_logical_plan(
     let config = OptimizerContext::new_with_config_options(options).with_skip_failing_rules(false);
     let plan = Analyzer::new().execute_and_check(plan, &config.options(), |_, _| {})?;
     let plan = Optimizer::new().optimize(plan, &config, observe_rule)?;
+    let plan = semi_join_pushdown::apply(plan)?;
     Ok(semi_join_reduction::apply(plan)?)
 }
 
