@@ -1,11 +1,13 @@
 //! `percore`: the one binary. `percore sql` runs SQL against an embedded local
 //! cluster (one executor per core) over generated TPC-H data, or against a running
 //! cluster with `--connect`; `percore node` runs one node of a cluster; `percore
-//! cluster up` runs a whole cluster of nodes on this machine.
+//! cluster up` runs a whole cluster of nodes on this machine; `percore bench` runs
+//! the benchmarks; `percore gen` writes TPC-H to files.
 
 mod bench;
 mod cluster;
 mod exchange_bench;
+mod gen;
 mod memory_args;
 mod output;
 mod shell;
@@ -46,6 +48,9 @@ enum Command {
         #[command(subcommand)]
         action: cluster::ClusterAction,
     },
+    /// Write TPC-H as Parquet or CSV files, one per table (the rows the other commands
+    /// generate in memory).
+    Gen(gen::GenArgs),
 }
 
 #[derive(Subcommand)]
@@ -103,6 +108,7 @@ fn main() -> ExitCode {
         } => exchange_bench::run(args),
         Command::Node(args) => cluster::run_node(args),
         Command::Cluster { action } => cluster::run(action),
+        Command::Gen(args) => gen::run(args),
     }
 }
 
