@@ -92,6 +92,9 @@ pub struct QueryReport {
 pub struct RunStats {
     /// Rows that went through exchanges.
     pub exchanged_rows: u64,
+    /// Bytes those rows took: their in-memory size within a node, frames on the
+    /// wire between nodes.
+    pub shuffled_bytes: u64,
     /// The most the query reserved on any one core at once.
     pub peak_reserved_per_core: u64,
     /// Bytes written to spill files.
@@ -102,6 +105,7 @@ impl RunStats {
     pub fn of(stats: &[TaskStats]) -> RunStats {
         RunStats {
             exchanged_rows: exchanged_rows(stats),
+            shuffled_bytes: shuffled_bytes(stats),
             peak_reserved_per_core: stats
                 .iter()
                 .map(|t| t.core_peak_reserved)
@@ -275,6 +279,15 @@ fn exchanged_rows(stats: &[TaskStats]) -> u64 {
         .iter()
         .filter(|s| Some(s.stage) != final_stage)
         .flat_map(|s| &s.rows_per_target)
+        .sum()
+}
+
+fn shuffled_bytes(stats: &[TaskStats]) -> u64 {
+    let final_stage = stats.iter().map(|s| s.stage).max();
+    stats
+        .iter()
+        .filter(|s| Some(s.stage) != final_stage)
+        .map(|s| s.bytes_within_node + s.bytes_to_other_nodes)
         .sum()
 }
 
@@ -458,16 +471,18 @@ pub fn format_table(reports: &[QueryReport]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<6}{:>9}{:>11}{:>11}{:>9}{:>11}{:>14}{:>10}{:>10}  check",
+        "{:<6}{:>9}{:>11}{:>11}{:>9}{:>11}{:>10}{:>14}{:>10}{:>10}{:>10}  check",
         "query",
         "rows",
         "p50 ms",
         "p99 ms",
         "p99/p50",
         "exchanged",
+        "shuffled",
         "reserved/core",
         "spilled",
-        "peak RSS"
+        "peak RSS",
+        "RSS+"
     );
     let mib = |bytes: u64| format!("{:.1}M", bytes as f64 / 1_048_576.0);
     for report in reports {
@@ -479,13 +494,14 @@ pub fn format_table(reports: &[QueryReport]) -> String {
         let run = |field: fn(&RunStats) -> String| report.run.as_ref().map_or("-".into(), field);
         let _ = writeln!(
             out,
-            "Q{:<5}{:>9}{:>11.1}{:>11.1}{:>9.2}{:>11}{:>14}{:>10}{:>10}{:>10}  {check}",
+            "Q{:<5}{:>9}{:>11.1}{:>11.1}{:>9.2}{:>11}{:>10}{:>14}{:>10}{:>10}{:>10}  {check}",
             report.query,
             report.rows,
             report.p50_ms,
             report.p99_ms,
             report.tail_ratio(),
             run(|r| r.exchanged_rows.to_string()),
+            run(|r| format!("{:.1}M", r.shuffled_bytes as f64 / 1_048_576.0)),
             run(|r| format!("{:.1}M", r.peak_reserved_per_core as f64 / 1_048_576.0)),
             run(|r| format!("{:.1}M", r.spilled_bytes as f64 / 1_048_576.0)),
             report.peak_rss.map_or("-".into(), mib),
@@ -574,9 +590,10 @@ pub fn format_json(options: &BenchOptions, reports: &[QueryReport]) -> String {
                 Check::Failed(e) => ("failed", e.clone()),
             };
             format!(
-                "{{\"query\":{},\"rows\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"p99_over_p50\":{:.3},\"exchanged_rows\":{},\"peak_reserved_per_core\":{},\"spilled_bytes\":{},\"peak_rss\":{},\"idle_rss\":{},\"baseline\":{},\"check\":\"{check}\",\"error\":{}}}",
+                "{{\"query\":{},\"rows\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"p99_over_p50\":{:.3},\"exchanged_rows\":{},\"shuffled_bytes\":{},\"peak_reserved_per_core\":{},\"spilled_bytes\":{},\"peak_rss\":{},\"idle_rss\":{},\"baseline\":{},\"check\":\"{check}\",\"error\":{}}}",
                 r.query, r.rows, r.p50_ms, r.p99_ms, r.tail_ratio(),
                 json_number(r.run.map(|s| s.exchanged_rows)),
+                json_number(r.run.map(|s| s.shuffled_bytes)),
                 json_number(r.run.map(|s| s.peak_reserved_per_core)),
                 json_number(r.run.map(|s| s.spilled_bytes)),
                 json_number(r.peak_rss),

@@ -31,13 +31,21 @@ fn concurrent_clients_are_all_verified_and_exchanges_are_counted() {
         q9.run.is_some_and(|run| run.exchanged_rows > 10_000),
         "{q9:?}"
     );
+    // Every exchanged row takes bytes: at least its 8-byte key.
+    assert!(
+        q9.run
+            .is_some_and(|run| run.shuffled_bytes >= 8 * run.exchanged_rows),
+        "{q9:?}"
+    );
 
     let (reports, _) = run(&options(1, 1), |_| {}).expect("cluster starts");
     for report in &reports {
         assert!(matches!(report.check, Check::Passed), "{report:?}");
         assert_eq!(
-            report.run.map(|run| run.exchanged_rows),
-            Some(0),
+            report
+                .run
+                .map(|run| (run.exchanged_rows, run.shuffled_bytes)),
+            Some((0, 0)),
             "{report:?}"
         );
     }

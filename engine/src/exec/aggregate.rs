@@ -124,10 +124,17 @@ impl AggregateStream {
             self.query.check_cancelled()?;
             aggregator.push(&batch)?;
             let held = aggregator.memory_bytes();
-            if !self.memory.hold(held) {
-                if aggregator.is_global() || level >= MAX_LEVEL {
-                    return Err(self.memory.exhausted(held - self.memory.reservation.size()));
-                }
+            if self.memory.hold(held) {
+                // Fits.
+            } else if aggregator.group_count() <= self.batch_rows {
+                // Up to one output batch of groups is held even beyond the budget
+                // (the allowance of an operator's first batch): when other operators
+                // hold the core, spilling less would write a file per input batch.
+                let extra = held - self.memory.reservation.size();
+                self.memory.reservation.grow_forced(extra);
+            } else if aggregator.is_global() || level >= MAX_LEVEL {
+                return Err(self.memory.exhausted(held - self.memory.reservation.size()));
+            } else {
                 let full = std::mem::replace(
                     &mut aggregator,
                     HashAggregator::try_new(node, self.batch_rows)?,

@@ -172,7 +172,8 @@ impl Reservation {
 
     /// Reserves `bytes` more if the query's and the core's budgets allow.
     pub fn try_grow(&mut self, bytes: usize) -> bool {
-        let granted = self.memory.grow(self.core, bytes, false);
+        // Nothing more is always granted, also on a core others pushed over budget.
+        let granted = bytes == 0 || self.memory.grow(self.core, bytes, false);
         if granted {
             self.bytes += bytes;
             self.peak = self.peak.max(self.bytes);

@@ -127,6 +127,11 @@ impl HashAggregator {
         self.emit_batch(true)
     }
 
+    /// Groups held (emitted ones included until the aggregator is dropped).
+    pub fn group_count(&self) -> usize {
+        self.groups.count()
+    }
+
     pub fn is_global(&self) -> bool {
         self.group_exprs.is_empty()
     }
