@@ -77,11 +77,17 @@ fn serve_query(node: &Arc<Node>, mut connection: TcpStream) -> std::io::Result<(
             }
         })
     };
+    // Stopped through a channel, so that a finished query does not wait out a sleep.
+    let (stop_heartbeat, heartbeat_stopped) = std::sync::mpsc::channel::<()>();
     let heartbeat = {
         let (done, writer) = (Arc::clone(&done), Arc::clone(&writer));
         std::thread::spawn(move || {
             while !done.load(Ordering::Relaxed) {
-                std::thread::sleep(HEARTBEAT_EVERY);
+                if heartbeat_stopped.recv_timeout(HEARTBEAT_EVERY)
+                    != Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                {
+                    return;
+                }
                 let mut writer = writer.lock().unwrap_or_else(|e| e.into_inner());
                 if done.load(Ordering::Relaxed)
                     || write_message(&mut *writer, &Message::Heartbeat).is_err()
@@ -105,11 +111,15 @@ fn serve_query(node: &Arc<Node>, mut connection: TcpStream) -> std::io::Result<(
         error: outcome.err().map(|e| WireError::from(&e)),
         stats: stream.stats(),
     };
+    // The query's memory, spill files and SHOW QUERIES entry go now, not when the
+    // coordinator gets around to closing the connection.
+    drop(stream);
     let finished = {
         let mut writer = writer.lock().unwrap_or_else(|e| e.into_inner());
         done.store(true, Ordering::Relaxed);
         write_message(&mut *writer, &finished)
     };
+    let _ = stop_heartbeat.send(());
     let _ = heartbeat.join();
     // The coordinator closes the connection once it has every Finished.
     let _ = listener.join();
