@@ -8,11 +8,12 @@ use std::time::Instant;
 
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use hdrhistogram::Histogram;
 use percore_engine::catalog::{Catalog, TablePartitioning};
 
 use crate::answers::format_rows;
-use crate::harness::{verify_rows, BaselineEngine, BaselineResult, Check};
+use crate::harness::{
+    latency_histogram, quantile_ms, verify_rows, BaselineEngine, BaselineResult, Check,
+};
 
 /// DataFusion over the same data, with its own Tokio runtime of `cores` threads.
 pub struct DataFusionBaseline {
@@ -58,8 +59,7 @@ impl BaselineEngine for DataFusionBaseline {
         sql: &str,
         iterations: usize,
     ) -> BaselineResult {
-        let mut histogram =
-            Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
+        let mut histogram = latency_histogram();
         let mut check = Check::Unverified;
         for iteration in 0..iterations.max(1) {
             let started = Instant::now();
@@ -84,7 +84,7 @@ impl BaselineEngine for DataFusionBaseline {
         }
         BaselineResult {
             engine: "DataFusion",
-            p50_ms: histogram.value_at_quantile(0.5) as f64 / 1e3,
+            p50_ms: quantile_ms(&histogram, 0.5),
             check,
         }
     }

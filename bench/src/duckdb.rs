@@ -8,12 +8,13 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
-use hdrhistogram::Histogram;
 use percore_engine::catalog::Catalog;
 use serde_json::Value;
 
 use crate::export::{write_tables, FileFormat};
-use crate::harness::{verify_rows, BaselineEngine, BaselineResult, Check};
+use crate::harness::{
+    latency_histogram, quantile_ms, verify_rows, BaselineEngine, BaselineResult, Check,
+};
 
 const RUNNER: &str = include_str!("duckdb_runner.py");
 
@@ -23,7 +24,6 @@ pub struct DuckDbBaseline {
     replies: BufReader<ChildStdout>,
     /// The Parquet files, removed when the baseline is dropped.
     data: PathBuf,
-    pub version: String,
 }
 
 impl DuckDbBaseline {
@@ -64,12 +64,10 @@ impl DuckDbBaseline {
             requests,
             replies,
             data,
-            version: String::new(),
         };
         let ready = baseline.reply()?;
-        match ready.get("ready").and_then(Value::as_str) {
-            Some(version) => baseline.version = version.to_string(),
-            None => return Err(format!("DuckDB did not start: {}", describe_error(&ready))),
+        if ready.get("ready").is_none() {
+            return Err(format!("DuckDB did not start: {}", describe_error(&ready)));
         }
         Ok(baseline)
     }
@@ -142,12 +140,11 @@ impl BaselineEngine for DuckDbBaseline {
     ) -> BaselineResult {
         let (p50_ms, check) = match self.run(sql, iterations.max(1)) {
             Ok((times, rows)) => {
-                let mut histogram =
-                    Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
+                let mut histogram = latency_histogram();
                 for ms in times {
                     histogram.saturating_record(((ms * 1e3) as u64).max(1));
                 }
-                let p50 = histogram.value_at_quantile(0.5) as f64 / 1e3;
+                let p50 = quantile_ms(&histogram, 0.5);
                 (p50, verify_rows(scale_factor, query, rows))
             }
             Err(error) => (0.0, Check::Failed(format!("DuckDB: {error}"))),

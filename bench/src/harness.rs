@@ -70,6 +70,36 @@ pub enum Check {
     Unverified,
 }
 
+impl Check {
+    /// The word for machines: passed, failed or unverified.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Check::Passed => "passed",
+            Check::Failed(_) => "failed",
+            Check::Unverified => "unverified",
+        }
+    }
+
+    /// The column for people: ok, no reference, or the failure's first line.
+    fn summary(&self) -> String {
+        match self {
+            Check::Passed => "ok".to_string(),
+            Check::Unverified => "no reference".to_string(),
+            Check::Failed(error) => format!("FAILED: {}", error.lines().next().unwrap_or("")),
+        }
+    }
+}
+
+/// Latencies in microseconds, up to an hour (longer runs clamp to the hour).
+pub fn latency_histogram() -> Histogram<u64> {
+    Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds")
+}
+
+/// The histogram's `quantile` in milliseconds.
+pub fn quantile_ms(histogram: &Histogram<u64>, quantile: f64) -> f64 {
+    histogram.value_at_quantile(quantile) as f64 / 1e3
+}
+
 #[derive(Debug, Clone)]
 pub struct QueryReport {
     pub query: usize,
@@ -271,22 +301,21 @@ pub fn run_on_local_cluster(
 /// One client's latencies and first result, or its error.
 type ClientOutcome = Result<(Histogram<u64>, Option<(Rows, Option<RunStats>)>), String>;
 
-/// Rows every task sent into an exchange (the final stage's rows to the client are
-/// not exchanged).
-fn exchanged_rows(stats: &[TaskStats]) -> u64 {
+/// Tasks that sent into an exchange: all but the final stage's, whose rows go to the
+/// client.
+fn exchanging_tasks(stats: &[TaskStats]) -> impl Iterator<Item = &TaskStats> {
     let final_stage = stats.iter().map(|s| s.stage).max();
-    stats
-        .iter()
-        .filter(|s| Some(s.stage) != final_stage)
+    stats.iter().filter(move |s| Some(s.stage) != final_stage)
+}
+
+fn exchanged_rows(stats: &[TaskStats]) -> u64 {
+    exchanging_tasks(stats)
         .flat_map(|s| &s.rows_per_target)
         .sum()
 }
 
 fn shuffled_bytes(stats: &[TaskStats]) -> u64 {
-    let final_stage = stats.iter().map(|s| s.stage).max();
-    stats
-        .iter()
-        .filter(|s| Some(s.stage) != final_stage)
+    exchanging_tasks(stats)
         .map(|s| s.bytes_within_node + s.bytes_to_other_nodes)
         .sum()
 }
@@ -322,9 +351,7 @@ where
             .map(|mut execute| {
                 let sql = &sql;
                 scope.spawn(move || {
-                    // Micros, up to an hour; longer runs clamp to the hour.
-                    let mut histogram = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
-                        .expect("valid bounds");
+                    let mut histogram = latency_histogram();
                     let mut first = None;
                     for _ in 0..options.iterations.max(1) {
                         let started = Instant::now();
@@ -345,8 +372,7 @@ where
             })
             .collect()
     });
-    let mut histogram =
-        Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
+    let mut histogram = latency_histogram();
     for (client, outcome) in outcomes.into_iter().enumerate() {
         match outcome {
             Ok((latencies, first)) => {
@@ -368,8 +394,8 @@ where
             }
         }
     }
-    report.p50_ms = histogram.value_at_quantile(0.5) as f64 / 1e3;
-    report.p99_ms = histogram.value_at_quantile(0.99) as f64 / 1e3;
+    report.p50_ms = quantile_ms(&histogram, 0.5);
+    report.p99_ms = quantile_ms(&histogram, 0.99);
     report
 }
 
@@ -486,11 +512,7 @@ pub fn format_table(reports: &[QueryReport]) -> String {
     );
     let mib = |bytes: u64| format!("{:.1}M", bytes as f64 / 1_048_576.0);
     for report in reports {
-        let check = match &report.check {
-            Check::Passed => "ok".to_string(),
-            Check::Unverified => "no reference".to_string(),
-            Check::Failed(error) => format!("FAILED: {}", error.lines().next().unwrap_or("")),
-        };
+        let check = report.check.summary();
         let run = |field: fn(&RunStats) -> String| report.run.as_ref().map_or("-".into(), field);
         let _ = writeln!(
             out,
@@ -554,11 +576,7 @@ fn format_baseline(reports: &[QueryReport]) -> String {
         format!("{engine}/Percore")
     );
     for (report, baseline) in &compared {
-        let check = match &baseline.check {
-            Check::Passed => "ok".to_string(),
-            Check::Unverified => "no reference".to_string(),
-            Check::Failed(error) => format!("FAILED: {}", error.lines().next().unwrap_or("")),
-        };
+        let check = baseline.check.summary();
         let _ = writeln!(
             out,
             "Q{:<5}{:>14.1}{:>16.1}{:>20.2}  {check}",
@@ -584,10 +602,10 @@ pub fn format_json(options: &BenchOptions, reports: &[QueryReport]) -> String {
     let queries: Vec<String> = reports
         .iter()
         .map(|r| {
-            let (check, error) = match &r.check {
-                Check::Passed => ("passed", String::new()),
-                Check::Unverified => ("unverified", String::new()),
-                Check::Failed(e) => ("failed", e.clone()),
+            let check = r.check.label();
+            let error = match &r.check {
+                Check::Failed(e) => e.clone(),
+                _ => String::new(),
             };
             format!(
                 "{{\"query\":{},\"rows\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"p99_over_p50\":{:.3},\"exchanged_rows\":{},\"shuffled_bytes\":{},\"peak_reserved_per_core\":{},\"spilled_bytes\":{},\"peak_rss\":{},\"idle_rss\":{},\"baseline\":{},\"check\":\"{check}\",\"error\":{}}}",
@@ -602,7 +620,7 @@ pub fn format_json(options: &BenchOptions, reports: &[QueryReport]) -> String {
                     "{{\"engine\":{},\"p50_ms\":{:.3},\"check\":\"{}\"}}",
                     json_string(b.engine),
                     b.p50_ms,
-                    match b.check { Check::Passed => "passed", Check::Unverified => "unverified", Check::Failed(_) => "failed" }
+                    b.check.label()
                 )),
                 json_string(&error)
             )

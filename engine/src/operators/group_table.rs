@@ -89,24 +89,15 @@ impl GroupTable {
                 let width = types.len();
                 let packed = pack(columns, num_rows);
                 for key in packed.chunks_exact(width) {
-                    let hash = hash_short(key);
-                    let found = self.table.find(hash, |&g| {
-                        let g = g as usize;
-                        &values[g * width..(g + 1) * width] == key
-                    });
-                    let group = match found {
-                        Some(&group) => group as usize,
-                        None => {
-                            let group = self.count;
-                            values.extend_from_slice(key);
-                            self.count += 1;
-                            self.table.insert_unique(hash, group as u32, |&g| {
-                                let g = g as usize;
-                                hash_short(&values[g * width..(g + 1) * width])
-                            });
-                            group
-                        }
-                    };
+                    let group = group_of(
+                        &mut self.table,
+                        &mut self.count,
+                        values,
+                        hash_short(key),
+                        |values, g| &values[g * width..(g + 1) * width] == key,
+                        |values, g| hash_short(&values[g * width..(g + 1) * width]),
+                        |values| values.extend_from_slice(key),
+                    );
                     self.indices.push(group);
                 }
             }
@@ -120,20 +111,15 @@ impl GroupTable {
                             self.count - 1
                         })
                     } else {
-                        let hash = hash_u64(value as u64);
-                        let found = self.table.find(hash, |&g| values[g as usize] == value);
-                        match found {
-                            Some(&group) => group as usize,
-                            None => {
-                                let group = self.count;
-                                values.push(value);
-                                self.count += 1;
-                                self.table.insert_unique(hash, group as u32, |&g| {
-                                    hash_u64(values[g as usize] as u64)
-                                });
-                                group
-                            }
-                        }
+                        group_of(
+                            &mut self.table,
+                            &mut self.count,
+                            values,
+                            hash_u64(value as u64),
+                            |values, g| values[g] == value,
+                            |values, g| hash_u64(values[g] as u64),
+                            |values| values.push(value),
+                        )
                     };
                     self.indices.push(group);
                 }
@@ -145,22 +131,15 @@ impl GroupTable {
                 let rows = converter.convert_columns(columns)?;
                 for row in rows.iter() {
                     let bytes = row.as_ref();
-                    let hash = stable_hash(bytes);
-                    let found = self
-                        .table
-                        .find(hash, |&group| keys.row(group as usize).as_ref() == bytes);
-                    let group = match found {
-                        Some(&group) => group as usize,
-                        None => {
-                            let group = self.count;
-                            keys.push(row);
-                            self.count += 1;
-                            self.table.insert_unique(hash, group as u32, |&g| {
-                                stable_hash(keys.row(g as usize).as_ref())
-                            });
-                            group
-                        }
-                    };
+                    let group = group_of(
+                        &mut self.table,
+                        &mut self.count,
+                        keys,
+                        stable_hash(bytes),
+                        |keys, g| keys.row(g).as_ref() == bytes,
+                        |keys, g| stable_hash(keys.row(g).as_ref()),
+                        |keys| keys.push(row),
+                    );
                     self.indices.push(group);
                 }
             }
@@ -226,6 +205,29 @@ impl GroupTable {
         };
         keys + self.table.capacity() * 4 + self.indices.capacity() * 8
     }
+}
+
+/// The group of the key with `hash` (equal to group `g`'s when `is_key(keys, g)`),
+/// a new one after `push(keys)` when there is none. The key store is passed to each
+/// closure rather than captured, so that reading and appending can share it.
+fn group_of<K>(
+    table: &mut HashTable<u32>,
+    count: &mut usize,
+    keys: &mut K,
+    hash: u64,
+    is_key: impl Fn(&K, usize) -> bool,
+    hash_of: impl Fn(&K, usize) -> u64,
+    push: impl FnOnce(&mut K),
+) -> usize {
+    if let Some(&group) = table.find(hash, |&g| is_key(keys, g as usize)) {
+        return group as usize;
+    }
+    push(keys);
+    let group = *count;
+    *count += 1;
+    let keys = &*keys;
+    table.insert_unique(hash, group as u32, |&g| hash_of(keys, g as usize));
+    group
 }
 
 impl GroupKeys {

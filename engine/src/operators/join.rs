@@ -253,6 +253,8 @@ pub struct HashJoinProbe {
     kind: JoinKind,
     /// The probe side is the join's left input (false for joins built left).
     probe_is_left: bool,
+    /// A semi or anti join built on its left: outputs build rows after the probe side.
+    outputs_build_rows: bool,
     null_aware: bool,
     schema: SchemaRef,
 }
@@ -275,6 +277,7 @@ impl HashJoinProbe {
             filter: node.filter.clone(),
             kind: node.kind,
             probe_is_left,
+            outputs_build_rows: node.outputs_build_rows_by_match(),
             null_aware: node.null_aware,
             schema: Arc::clone(&node.schema),
         }
@@ -287,7 +290,7 @@ impl HashJoinProbe {
             return Ok(RecordBatch::new_empty(Arc::clone(&self.schema)));
         }
         let (keys, probe_idx, build_idx) = self.matching_pairs(batch)?;
-        if self.keeps_build_rows_by_match() {
+        if self.outputs_build_rows {
             self.mark_build_matches(&build_idx);
             return Ok(RecordBatch::new_empty(Arc::clone(&self.schema)));
         }
@@ -396,7 +399,7 @@ impl HashJoinProbe {
                 }
             }
         }
-        if self.kind == JoinKind::Full || self.keeps_build_rows_by_match() {
+        if self.kind == JoinKind::Full || self.outputs_build_rows {
             self.mark_build_matches(&build_idx);
         }
         let pairs = match self.kind {
@@ -421,7 +424,7 @@ impl HashJoinProbe {
         batch: &RecordBatch,
         matched: &[bool],
     ) -> TaskResult<Option<RecordBatch>> {
-        if self.null_aware && self.table.has_null_key || self.keeps_build_rows_by_match() {
+        if self.null_aware && self.table.has_null_key || self.outputs_build_rows {
             return Ok(None);
         }
         let keep =
@@ -443,12 +446,6 @@ impl HashJoinProbe {
         })
     }
 
-    /// A semi or anti join built on its left input outputs build rows, once every
-    /// probe row was seen.
-    fn keeps_build_rows_by_match(&self) -> bool {
-        !self.probe_is_left && matches!(self.kind, JoinKind::LeftSemi | JoinKind::LeftAnti)
-    }
-
     fn mark_build_matches(&mut self, build_idx: &[u32]) {
         for &b in build_idx {
             self.table.matched[b as usize] = true;
@@ -459,7 +456,7 @@ impl HashJoinProbe {
     /// NULL probe-side columns; for semi and anti joins built on the left, the build
     /// rows that matched (semi) or did not (anti).
     pub fn finish(&mut self) -> TaskResult<Option<RecordBatch>> {
-        if self.keeps_build_rows_by_match() {
+        if self.outputs_build_rows {
             let want = self.kind == JoinKind::LeftSemi;
             let mask: BooleanArray = self
                 .table

@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use datafusion_common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion_common::tree_node::{Transformed, TreeNode};
 use datafusion_common::{Column, Result};
 use datafusion_expr::logical_plan::{Join, JoinType, LogicalPlan};
 use datafusion_expr::Expr;
@@ -75,16 +75,13 @@ fn pushed_down(join: &Join) -> Result<Option<LogicalPlan>> {
 /// Whether `plan` aggregates, or filters rows above its scans (a HAVING, a filter over
 /// a join): a set much smaller than the tables it reads.
 fn is_reduced(plan: &LogicalPlan) -> bool {
-    let mut reduced = false;
-    let _ = plan.apply(|node| {
-        reduced = matches!(node, LogicalPlan::Aggregate(_) | LogicalPlan::Filter(_));
-        Ok(if reduced {
-            TreeNodeRecursion::Stop
-        } else {
-            TreeNodeRecursion::Continue
-        })
-    });
-    reduced
+    plan.exists(|node| {
+        Ok(matches!(
+            node,
+            LogicalPlan::Aggregate(_) | LogicalPlan::Filter(_)
+        ))
+    })
+    .unwrap_or(false)
 }
 
 /// `join` applied to `input` instead of its left side, pushed further if it may.

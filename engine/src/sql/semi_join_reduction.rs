@@ -168,18 +168,12 @@ fn scanned_tables(plan: &LogicalPlan) -> Vec<String> {
 /// Whether some filter cuts `plan`'s rows: a filter node, or a scan with pushed-down
 /// filters.
 fn is_filtered(plan: &LogicalPlan) -> bool {
-    let mut filtered = false;
-    let _ = plan.apply(|node| {
-        filtered = match node {
+    plan.exists(|node| {
+        Ok(match node {
             LogicalPlan::Filter(_) => true,
             LogicalPlan::TableScan(scan) => !scan.filters.is_empty(),
             _ => false,
-        };
-        Ok(if filtered {
-            TreeNodeRecursion::Stop
-        } else {
-            TreeNodeRecursion::Continue
         })
-    });
-    filtered
+    })
+    .unwrap_or(false)
 }
