@@ -2,6 +2,7 @@
 //! partitioned. The planner reads the partitioning to avoid exchanges: two tables
 //! partitioned on the same key domain are joined where they lie.
 
+mod statistics;
 pub mod tpch;
 
 use std::collections::BTreeMap;
@@ -9,6 +10,8 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
+
+pub use statistics::TableStatistics;
 
 /// How a table's rows are spread over the partitions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +38,7 @@ pub struct Table {
     pub partitions: Vec<Vec<RecordBatch>>,
     /// Logical rows (a replicated table counts its rows once).
     pub row_count: usize,
+    pub statistics: TableStatistics,
 }
 
 impl Table {
@@ -47,6 +51,7 @@ impl Table {
             partitioning: TablePartitioning::Unkeyed,
             partitions,
             row_count,
+            statistics: TableStatistics::default(),
         }
     }
 }

@@ -17,7 +17,7 @@ use tpchgen_arrow::{
     SupplierArrow,
 };
 
-use super::{Catalog, Table, TablePartitioning};
+use super::{Catalog, Table, TablePartitioning, TableStatistics};
 
 /// The eight TPC-H tables, in generation order.
 pub const TABLES: [&str; 8] = [
@@ -113,6 +113,7 @@ fn generate_table(
         partitioning,
         partitions: parts,
         row_count,
+        statistics: statistics(name, scale_factor),
     })
 }
 
@@ -131,6 +132,86 @@ fn nominal_rows(name: &str, sf: f64) -> usize {
         other => unreachable!("not a TPC-H table: {other}"),
     };
     usize::try_from(rows).unwrap_or(0)
+}
+
+/// Distinct counts and ranges by the TPC-H specification's value rules (clause 4.2.3),
+/// for the columns queries join, filter and group on. Dates are days since 1970.
+fn statistics(name: &str, sf: f64) -> TableStatistics {
+    let rows = |table: &str| nominal_rows(table, sf) as f64;
+    let (part, supplier, customer, orders) = (
+        rows("part"),
+        rows("supplier"),
+        rows("customer"),
+        rows("orders"),
+    );
+    let stats = TableStatistics::default();
+    match name {
+        "nation" => stats
+            .with_distinct(&["n_nationkey"], 25.0)
+            .with_distinct(&["n_name"], 25.0)
+            .with_distinct(&["n_regionkey"], 5.0),
+        "region" => stats
+            .with_distinct(&["r_regionkey"], 5.0)
+            .with_distinct(&["r_name"], 5.0),
+        "part" => stats
+            .with_distinct(&["p_partkey"], part)
+            .with_distinct(&["p_name"], part)
+            .with_distinct(&["p_mfgr"], 5.0)
+            .with_distinct(&["p_brand"], 25.0)
+            .with_distinct(&["p_type"], 150.0)
+            .with_distinct(&["p_size"], 50.0)
+            .with_distinct(&["p_container"], 40.0)
+            .with_range("p_size", 1.0, 50.0)
+            .with_range("p_retailprice", 900.0, 2100.0),
+        "supplier" => stats
+            .with_distinct(&["s_suppkey"], supplier)
+            .with_distinct(&["s_name"], supplier)
+            .with_distinct(&["s_nationkey"], 25.0)
+            .with_range("s_acctbal", -999.99, 9999.99),
+        "partsupp" => stats
+            .with_distinct(&["ps_partkey"], part)
+            .with_distinct(&["ps_suppkey"], supplier)
+            .with_distinct(&["ps_partkey", "ps_suppkey"], 4.0 * part)
+            .with_range("ps_availqty", 1.0, 9999.0)
+            .with_range("ps_supplycost", 1.0, 1000.0),
+        "customer" => stats
+            .with_distinct(&["c_custkey"], customer)
+            .with_distinct(&["c_name"], customer)
+            .with_distinct(&["c_nationkey"], 25.0)
+            .with_distinct(&["c_mktsegment"], 5.0)
+            .with_range("c_acctbal", -999.99, 9999.99),
+        // Only two in three customers have orders.
+        "orders" => stats
+            .with_distinct(&["o_orderkey"], orders)
+            .with_distinct(&["o_custkey"], customer * 2.0 / 3.0)
+            .with_distinct(&["o_orderstatus"], 3.0)
+            .with_distinct(&["o_orderpriority"], 5.0)
+            .with_distinct(&["o_shippriority"], 1.0)
+            .with_distinct(&["o_orderdate"], 2406.0)
+            .with_range("o_orderdate", 8035.0, 10440.0),
+        "lineitem" => stats
+            .with_distinct(&["l_orderkey"], orders)
+            .with_distinct(&["l_partkey"], part)
+            .with_distinct(&["l_suppkey"], supplier)
+            // Every lineitem's part and supplier is a partsupp row.
+            .with_distinct(&["l_partkey", "l_suppkey"], 4.0 * part)
+            .with_distinct(&["l_orderkey", "l_linenumber"], rows("lineitem"))
+            .with_distinct(&["l_linenumber"], 7.0)
+            .with_distinct(&["l_quantity"], 50.0)
+            .with_distinct(&["l_discount"], 11.0)
+            .with_distinct(&["l_tax"], 9.0)
+            .with_distinct(&["l_returnflag"], 3.0)
+            .with_distinct(&["l_linestatus"], 2.0)
+            .with_distinct(&["l_shipinstruct"], 4.0)
+            .with_distinct(&["l_shipmode"], 7.0)
+            .with_distinct(&["l_shipdate"], 2526.0)
+            .with_range("l_quantity", 1.0, 50.0)
+            .with_range("l_discount", 0.0, 0.1)
+            .with_range("l_shipdate", 8036.0, 10561.0)
+            .with_range("l_commitdate", 8065.0, 10530.0)
+            .with_range("l_receiptdate", 8037.0, 10591.0),
+        _ => stats,
+    }
 }
 
 fn key_range(column: &str, domain: &str) -> TablePartitioning {

@@ -2,6 +2,7 @@
 //! exchanges. Nothing here executes; `exec` runs it and `planner` builds it.
 
 pub mod analyze;
+pub mod cardinality;
 pub mod distribution;
 pub mod explain;
 pub mod node;

@@ -3,6 +3,7 @@
 //! parser's time grows exponentially on some short inputs.
 
 pub mod guard;
+mod join_order;
 pub mod parse;
 pub mod provider;
 mod semi_join_pushdown;
@@ -166,7 +167,8 @@ fn to_logical_plan(
     let plan = Analyzer::new().execute_and_check(plan, &config.options(), |_, _| {})?;
     let plan = Optimizer::new().optimize(plan, &config, observe_rule)?;
     let plan = semi_join_pushdown::apply(plan)?;
-    Ok(semi_join_reduction::apply(plan)?)
+    let plan = semi_join_reduction::apply(plan)?;
+    Ok(join_order::apply(plan, catalog)?)
 }
 
 fn observe_rule(_plan: &LogicalPlan, _rule: &dyn OptimizerRule) {}

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use datafusion_expr::logical_plan::Aggregate;
+use datafusion_expr::logical_plan::{Aggregate, LogicalPlan};
 use datafusion_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion_expr::Expr;
 use datafusion_physical_expr::aggregate::LoweredAggregateBuilder;
@@ -49,11 +49,9 @@ impl Planner<'_> {
             }
             aggregates.push(lowered.aggregate);
         }
-        let rows = if group_count == 0 {
-            1.0
-        } else {
-            (input.rows * 0.1).max(1.0)
-        };
+        let rows = self
+            .cardinality
+            .rows(&LogicalPlan::Aggregate(aggregate.clone()));
         let describe = format!(
             "aggregate by [{}]",
             aggregate

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{Field, Schema};
 use datafusion_common::{DFSchema, JoinType};
-use datafusion_expr::logical_plan::Join;
+use datafusion_expr::logical_plan::{Join, LogicalPlan};
 
 use datafusion_physical_expr::expressions::Column;
 use datafusion_physical_expr::PhysicalExpr;
@@ -68,7 +68,7 @@ impl Planner<'_> {
         };
         let left_width = left_schema.fields().len();
         let describe = describe_join(join, kind);
-        let rows = estimate_rows(kind, left.rows, right.rows);
+        let rows = self.cardinality.rows(&LogicalPlan::Join(join.clone()));
 
         let placement =
             self.choose_placement(&left, &right, &on, kind, join.null_aware, &describe)?;
@@ -189,13 +189,14 @@ impl Planner<'_> {
                 + moved(right.rows, right_hashed)
                 + left.rows.min(right.rows)
         } else {
-            // Neither side in place: the simple rule, broadcast when the copies are
-            // fewer rows than the large side.
+            // Neither side in place: broadcast when it moves fewer rows than hashing
+            // both sides would, `small * (P - 1) < (small + large) * (P - 1) / P`. The
+            // large side then also keeps its partitioning for the joins above.
             f64::INFINITY
         };
         let broadcast_pays = |small: f64, large: f64| {
             small <= self.settings.broadcast_rows_max
-                && small * partitions < large
+                && small * (partitions - 1.0) < large
                 && 2.0 * small * partitions < hash_cost
         };
         if right_may_be_replicated
@@ -297,15 +298,6 @@ fn joined_distribution(left: &Planned, right: &Planned, kind: JoinKind) -> Distr
 
 fn column_index(expr: &Arc<dyn PhysicalExpr>) -> Option<usize> {
     expr.downcast_ref::<Column>().map(Column::index)
-}
-
-fn estimate_rows(kind: JoinKind, left: f64, right: f64) -> f64 {
-    match kind {
-        JoinKind::Inner => left.max(right),
-        JoinKind::Left => left,
-        JoinKind::Full => left + right,
-        JoinKind::LeftSemi | JoinKind::LeftAnti => left * 0.5,
-    }
 }
 
 /// The output schema in the order the join node produces it (its left input first).

@@ -22,6 +22,7 @@ use datafusion_expr::{Expr, LogicalPlan};
 use datafusion_physical_expr::expressions::Column;
 use datafusion_physical_expr::{create_physical_expr, create_physical_sort_exprs, PhysicalExpr};
 
+use super::cardinality::Cardinality;
 use super::distribution::Distribution;
 use super::node::{Node, ScanNode};
 use super::{
@@ -66,6 +67,7 @@ pub fn plan_query(
 ) -> QueryResult<DistributedPlan> {
     let mut planner = Planner {
         catalog,
+        cardinality: Cardinality::new(catalog),
         settings,
         props: ExecutionProps::new(),
         stages: Vec::new(),
@@ -95,6 +97,7 @@ pub fn plan_query(
 
 pub(crate) struct Planner<'a> {
     catalog: &'a Catalog,
+    cardinality: Cardinality<'a>,
     settings: &'a PlannerSettings,
     props: ExecutionProps,
     stages: Vec<Stage>,
@@ -139,7 +142,7 @@ impl Planner<'_> {
                         predicate,
                     },
                     dist: input.dist,
-                    rows: input.rows * 0.33,
+                    rows: self.cardinality.rows(logical),
                 })
             }
             LogicalPlan::SubqueryAlias(alias) => self.plan(&alias.input),
@@ -218,7 +221,7 @@ impl Planner<'_> {
             &table.schema.project(&read_columns)?,
         )?;
         let filters = self.physical_exprs(&scan.filters, &read_schema)?;
-        let rows = table.row_count as f64 * if filters.is_empty() { 1.0 } else { 0.33 };
+        let rows = self.cardinality.rows(&LogicalPlan::TableScan(scan.clone()));
         let dist = if self.settings.partitions == 1 {
             Distribution::Single
         } else {

@@ -1,0 +1,417 @@
+//! Row estimates for logical plans, from table row counts and declared column
+//! statistics. Join ordering compares the results of candidate joins by them, and
+//! the physical planner sizes join sides (which to build, which to broadcast).
+//!
+//! The rules are the textbook ones: an equality filter keeps 1/distinct of the rows,
+//! a range the covered fraction of the column's range, and an equi-join of `L` and
+//! `R` yields `|L| * |R| / max(distinct(L.key), distinct(R.key))`. A column with no
+//! declared statistics is taken as unique on its side, filters on it as keeping a
+//! third. Estimates only steer choices; no result depends on them.
+
+use datafusion_common::{Column, ScalarValue};
+use datafusion_expr::logical_plan::{Join, JoinType, LogicalPlan};
+use datafusion_expr::{Between, BinaryExpr, Expr, Operator};
+
+use crate::catalog::{Catalog, Table};
+
+/// What a filter keeps when nothing better is known.
+const UNKNOWN_SELECTIVITY: f64 = 0.33;
+/// What a LIKE keeps.
+const LIKE_SELECTIVITY: f64 = 0.1;
+/// Groups per input row when the group columns' distinct counts are unknown.
+const UNKNOWN_GROUP_SHARE: f64 = 0.1;
+/// What a semi or anti join keeps of its left side.
+const SEMI_JOIN_SELECTIVITY: f64 = 0.5;
+
+/// Estimates rows over one catalog.
+pub struct Cardinality<'a> {
+    catalog: &'a Catalog,
+}
+
+impl<'a> Cardinality<'a> {
+    pub fn new(catalog: &'a Catalog) -> Self {
+        Cardinality { catalog }
+    }
+
+    /// The rows `plan` is expected to produce.
+    pub fn rows(&self, plan: &LogicalPlan) -> f64 {
+        match plan {
+            LogicalPlan::TableScan(scan) => {
+                let Some(table) = self.catalog.table(scan.table_name.table()) else {
+                    return 1000.0;
+                };
+                let rows = table.row_count as f64;
+                let filters: Vec<&Expr> = scan.filters.iter().collect();
+                let rows = rows * self.conjunction(&filters, plan, rows);
+                scan.fetch.map_or(rows, |fetch| rows.min(fetch as f64))
+            }
+            LogicalPlan::Filter(filter) => {
+                let rows = self.rows(&filter.input);
+                rows * self.selectivity(&filter.predicate, &filter.input, rows)
+            }
+            LogicalPlan::Join(join) => self.join_rows(join),
+            LogicalPlan::Aggregate(aggregate) => {
+                let input = self.rows(&aggregate.input);
+                if aggregate.group_expr.is_empty() {
+                    return 1.0;
+                }
+                let columns: Option<Vec<Column>> = aggregate
+                    .group_expr
+                    .iter()
+                    .map(|e| e.try_as_col().cloned())
+                    .collect();
+                let groups = columns
+                    .and_then(|columns| self.distinct(&aggregate.input, &columns, input))
+                    .unwrap_or(input * UNKNOWN_GROUP_SHARE);
+                groups.min(input).max(1.0)
+            }
+            LogicalPlan::Limit(limit) => {
+                let rows = self.rows(&limit.input);
+                match limit.get_fetch_type() {
+                    Ok(datafusion_expr::logical_plan::FetchType::Literal(Some(fetch))) => {
+                        rows.min(fetch as f64)
+                    }
+                    _ => rows,
+                }
+            }
+            LogicalPlan::Sort(sort) => {
+                let rows = self.rows(&sort.input);
+                sort.fetch.map_or(rows, |fetch| rows.min(fetch as f64))
+            }
+            LogicalPlan::EmptyRelation(empty) => f64::from(u8::from(empty.produce_one_row)),
+            LogicalPlan::Values(values) => values.values.len() as f64,
+            other => other
+                .inputs()
+                .into_iter()
+                .map(|input| self.rows(input))
+                .sum::<f64>()
+                .max(1.0),
+        }
+    }
+
+    fn join_rows(&self, join: &Join) -> f64 {
+        let left = self.rows(&join.left);
+        let right = self.rows(&join.right);
+        let semi = |kept: f64| kept * SEMI_JOIN_SELECTIVITY;
+        match join.join_type {
+            JoinType::LeftSemi | JoinType::LeftAnti | JoinType::LeftMark => return semi(left),
+            JoinType::RightSemi | JoinType::RightAnti | JoinType::RightMark => return semi(right),
+            _ => {}
+        }
+        let inner = self.inner_join_rows(join, left, right);
+        match join.join_type {
+            JoinType::Left => inner.max(left),
+            JoinType::Right => inner.max(right),
+            JoinType::Full => inner.max(left + right),
+            _ => inner,
+        }
+    }
+
+    /// `|L| * |R| / max(distinct(L keys), distinct(R keys))`, times the filter's share.
+    fn inner_join_rows(&self, join: &Join, left: f64, right: f64) -> f64 {
+        let mut rows = left * right;
+        if !join.on.is_empty() {
+            let keys = |side: &LogicalPlan, rows: f64, pick: fn(&(Expr, Expr)) -> &Expr| {
+                let columns: Option<Vec<Column>> = join
+                    .on
+                    .iter()
+                    .map(|pair| pick(pair).try_as_col().cloned())
+                    .collect();
+                columns
+                    .and_then(|columns| self.distinct(side, &columns, rows))
+                    .unwrap_or(rows)
+            };
+            let left_keys = keys(&join.left, left, |(l, _)| l);
+            let right_keys = keys(&join.right, right, |(_, r)| r);
+            rows /= left_keys.max(right_keys).max(1.0);
+        }
+        if let Some(filter) = &join.filter {
+            let plan = LogicalPlan::Join(join.clone());
+            rows *= self.selectivity(filter, &plan, rows);
+        }
+        rows
+    }
+
+    /// Distinct value combinations of `columns` in `plan`'s output of `rows` rows:
+    /// declared for the set when all come from one table, else the product of each
+    /// column's; `None` when a column's is unknown.
+    pub fn distinct(&self, plan: &LogicalPlan, columns: &[Column], rows: f64) -> Option<f64> {
+        let origins: Vec<(&Table, String)> = columns
+            .iter()
+            .map(|column| self.origin(plan, column))
+            .collect::<Option<_>>()?;
+        let one_table = origins
+            .windows(2)
+            .all(|pair| std::ptr::eq(pair[0].0, pair[1].0));
+        let declared_set = one_table.then(|| {
+            let names: Vec<&str> = origins.iter().map(|(_, name)| name.as_str()).collect();
+            origins[0].0.statistics.distinct(&names)
+        });
+        let count = match declared_set.flatten() {
+            Some(count) => count,
+            None => origins
+                .iter()
+                .map(|(table, name)| table.statistics.distinct(&[name.as_str()]))
+                .product::<Option<f64>>()?,
+        };
+        Some(count.min(rows).max(1.0))
+    }
+
+    /// The table and column a plan's output column reads unchanged, if any.
+    fn origin(&self, plan: &LogicalPlan, column: &Column) -> Option<(&'a Table, String)> {
+        match plan {
+            LogicalPlan::TableScan(scan) => {
+                let table = self.catalog.table(scan.table_name.table())?;
+                table.schema.index_of(&column.name).ok()?;
+                Some((table.as_ref(), column.name.clone()))
+            }
+            LogicalPlan::Projection(projection) => {
+                let index = projection.schema.index_of_column(column).ok()?;
+                let source = unaliased(&projection.expr[index]).try_as_col()?;
+                self.origin(&projection.input, source)
+            }
+            LogicalPlan::Aggregate(aggregate) => {
+                let index = aggregate.schema.index_of_column(column).ok()?;
+                let source = unaliased(aggregate.group_expr.get(index)?).try_as_col()?;
+                self.origin(&aggregate.input, source)
+            }
+            LogicalPlan::SubqueryAlias(alias) => {
+                let index = alias.schema.index_of_column(column).ok()?;
+                let source = Column::from(alias.input.schema().qualified_field(index));
+                self.origin(&alias.input, &source)
+            }
+            LogicalPlan::Join(join) => {
+                let side = if join.left.schema().has_column(column) {
+                    &join.left
+                } else {
+                    &join.right
+                };
+                self.origin(side, column)
+            }
+            LogicalPlan::Filter(_) | LogicalPlan::Sort(_) | LogicalPlan::Limit(_) => {
+                self.origin(plan.inputs()[0], column)
+            }
+            _ => None,
+        }
+    }
+
+    /// The share of `plan`'s `rows` rows that `predicate` keeps.
+    pub fn selectivity(&self, predicate: &Expr, plan: &LogicalPlan, rows: f64) -> f64 {
+        let share = match predicate {
+            Expr::BinaryExpr(BinaryExpr {
+                left,
+                op: Operator::And,
+                right,
+            }) => return self.conjunction(&[left, right], plan, rows),
+            Expr::BinaryExpr(BinaryExpr {
+                left,
+                op: Operator::Or,
+                right,
+            }) => {
+                let left = self.selectivity(left, plan, rows);
+                let right = self.selectivity(right, plan, rows);
+                left + right - left * right
+            }
+            Expr::Not(inner) => 1.0 - self.selectivity(inner, plan, rows),
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                self.comparison(left, *op, right, plan, rows)
+            }
+            Expr::Between(Between {
+                expr,
+                negated,
+                low,
+                high,
+            }) => {
+                let inside = self
+                    .range_share(expr, Some(low), Some(high), plan)
+                    .unwrap_or(UNKNOWN_SELECTIVITY);
+                if *negated {
+                    1.0 - inside
+                } else {
+                    inside
+                }
+            }
+            Expr::InList(list) => {
+                let one = self.equality_share(&list.expr, plan, rows);
+                let inside = (one * list.list.len() as f64).min(1.0);
+                if list.negated {
+                    1.0 - inside
+                } else {
+                    inside
+                }
+            }
+            Expr::Like(like) if like.negated => 1.0 - LIKE_SELECTIVITY,
+            Expr::Like(_) => LIKE_SELECTIVITY,
+            Expr::IsNotNull(_) => 0.95,
+            Expr::IsNull(_) => 0.05,
+            Expr::Literal(ScalarValue::Boolean(Some(keep)), _) => f64::from(u8::from(*keep)),
+            _ => UNKNOWN_SELECTIVITY,
+        };
+        share.clamp(0.0, 1.0)
+    }
+
+    /// AND: range bounds on one column cover one interval together (a BETWEEN written
+    /// as two comparisons); other conjuncts multiply.
+    fn conjunction(&self, terms: &[&Expr], plan: &LogicalPlan, rows: f64) -> f64 {
+        let mut conjuncts = Vec::new();
+        for term in terms {
+            conjuncts.extend(datafusion_expr::utils::split_conjunction(term));
+        }
+        let mut bounds: Vec<(&Column, Option<&Expr>, Option<&Expr>)> = Vec::new();
+        let mut share = 1.0;
+        for conjunct in conjuncts {
+            match range_bound(conjunct) {
+                Some((column, bound, is_lower)) if self.column_range(column, plan).is_some() => {
+                    let index = match bounds.iter().position(|(c, _, _)| *c == column) {
+                        Some(index) => index,
+                        None => {
+                            bounds.push((column, None, None));
+                            bounds.len() - 1
+                        }
+                    };
+                    if is_lower {
+                        bounds[index].1 = Some(bound);
+                    } else {
+                        bounds[index].2 = Some(bound);
+                    }
+                }
+                _ => share *= self.selectivity(conjunct, plan, rows),
+            }
+        }
+        for (column, low, high) in bounds {
+            let expr = Expr::Column(column.clone());
+            share *= self
+                .range_share(&expr, low, high, plan)
+                .unwrap_or(UNKNOWN_SELECTIVITY);
+        }
+        share.clamp(0.0, 1.0)
+    }
+
+    fn comparison(
+        &self,
+        left: &Expr,
+        op: Operator,
+        right: &Expr,
+        plan: &LogicalPlan,
+        rows: f64,
+    ) -> f64 {
+        let (column, op, value) = match (literal_value(right), literal_value(left)) {
+            (Some(_), _) => (left, op, right),
+            (None, Some(_)) => match op.swap() {
+                Some(swapped) => (right, swapped, left),
+                None => return UNKNOWN_SELECTIVITY,
+            },
+            (None, None) if op == Operator::Eq => {
+                // Two columns equal: the larger distinct count bounds the matches.
+                let share = |e: &Expr| 1.0 / self.distinct_of(e, plan, rows).unwrap_or(3.0);
+                return share(left).min(share(right));
+            }
+            (None, None) => return UNKNOWN_SELECTIVITY,
+        };
+        match op {
+            Operator::Eq => self.equality_share(column, plan, rows),
+            Operator::NotEq => 1.0 - self.equality_share(column, plan, rows),
+            Operator::Lt | Operator::LtEq => self
+                .range_share(column, None, Some(value), plan)
+                .unwrap_or(UNKNOWN_SELECTIVITY),
+            Operator::Gt | Operator::GtEq => self
+                .range_share(column, Some(value), None, plan)
+                .unwrap_or(UNKNOWN_SELECTIVITY),
+            _ => UNKNOWN_SELECTIVITY,
+        }
+    }
+
+    /// The share `column = constant` keeps: one distinct value's.
+    fn equality_share(&self, expr: &Expr, plan: &LogicalPlan, rows: f64) -> f64 {
+        self.distinct_of(expr, plan, rows)
+            .map_or(0.1, |distinct| 1.0 / distinct)
+    }
+
+    fn distinct_of(&self, expr: &Expr, plan: &LogicalPlan, rows: f64) -> Option<f64> {
+        let column = unaliased(expr).try_as_col()?;
+        self.distinct(plan, std::slice::from_ref(column), rows.max(1.0))
+    }
+
+    fn column_range(&self, column: &Column, plan: &LogicalPlan) -> Option<(f64, f64)> {
+        let (table, name) = self.origin(plan, column)?;
+        table.statistics.range(&name)
+    }
+
+    /// The share of the column's declared range within `low..=high`.
+    fn range_share(
+        &self,
+        expr: &Expr,
+        low: Option<&Expr>,
+        high: Option<&Expr>,
+        plan: &LogicalPlan,
+    ) -> Option<f64> {
+        let column = unaliased(expr).try_as_col()?;
+        let (min, max) = self.column_range(column, plan)?;
+        let low = match low {
+            Some(bound) => literal_value(bound)?.max(min),
+            None => min,
+        };
+        let high = match high {
+            Some(bound) => literal_value(bound)?.min(max),
+            None => max,
+        };
+        let width = (max - min).max(f64::EPSILON);
+        Some(((high - low) / width).clamp(0.0, 1.0))
+    }
+}
+
+/// `(column, bound, is_lower)` for `column >= constant` and the like.
+fn range_bound(expr: &Expr) -> Option<(&Column, &Expr, bool)> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = expr else {
+        return None;
+    };
+    let (column, op, bound) = match (unaliased(left).try_as_col(), literal_value(right)) {
+        (Some(column), Some(_)) => (column, *op, right.as_ref()),
+        _ => (unaliased(right).try_as_col()?, op.swap()?, left.as_ref()),
+    };
+    literal_value(bound)?;
+    match op {
+        Operator::Gt | Operator::GtEq => Some((column, bound, true)),
+        Operator::Lt | Operator::LtEq => Some((column, bound, false)),
+        _ => None,
+    }
+}
+
+fn unaliased(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Alias(alias) => unaliased(&alias.expr),
+        Expr::Cast(cast) => unaliased(&cast.expr),
+        Expr::TryCast(cast) => unaliased(&cast.expr),
+        other => other,
+    }
+}
+
+/// A constant as a number on the scale of the declared ranges (dates in days).
+fn literal_value(expr: &Expr) -> Option<f64> {
+    let Expr::Literal(value, _) = unaliased(expr) else {
+        return None;
+    };
+    match value {
+        ScalarValue::Date32(Some(days)) => Some(f64::from(*days)),
+        ScalarValue::Decimal128(Some(units), _, scale) => {
+            Some(*units as f64 / 10f64.powi(i32::from(*scale)))
+        }
+        ScalarValue::Int8(_)
+        | ScalarValue::Int16(_)
+        | ScalarValue::Int32(_)
+        | ScalarValue::Int64(_)
+        | ScalarValue::UInt8(_)
+        | ScalarValue::UInt16(_)
+        | ScalarValue::UInt32(_)
+        | ScalarValue::UInt64(_)
+        | ScalarValue::Float32(_)
+        | ScalarValue::Float64(_) => value
+            .cast_to(&arrow::datatypes::DataType::Float64)
+            .ok()
+            .and_then(|v| match v {
+                ScalarValue::Float64(v) => v,
+                _ => None,
+            }),
+        _ => None,
+    }
+}
