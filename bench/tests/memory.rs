@@ -105,7 +105,9 @@ fn tpch_sf01_answers_under_a_budget_that_forces_spilling() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    for query in [7, 9, 10, 13] {
+    // The joins that build large sides. (Q7 was one until join ordering: its
+    // largest build is now the filtered customers of two nations.)
+    for query in [9, 10, 13] {
         assert!(
             spills(&stats[query], "HashJoin") > 0,
             "Q{query}'s joins spilled"

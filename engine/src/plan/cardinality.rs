@@ -415,3 +415,80 @@ fn literal_value(expr: &Expr) -> Option<f64> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion_common::tree_node::{TreeNode, TreeNodeRecursion};
+
+    use super::*;
+    use crate::catalog::tpch;
+    use crate::sql::{plan_statement, FunctionRegistry, Statement};
+
+    fn estimate(sql: &str) -> f64 {
+        let catalog = tpch::generate(0.01, 1, 1024).unwrap();
+        let Statement::Query(plan) =
+            plan_statement(sql, &catalog, &FunctionRegistry::new()).unwrap()
+        else {
+            unreachable!("a query")
+        };
+        // Below the projection and any reordering wrapper: the rows of the first node
+        // that is not a projection.
+        let mut rows = None;
+        plan.apply(|node| {
+            if matches!(node, LogicalPlan::Projection(_)) {
+                return Ok(TreeNodeRecursion::Continue);
+            }
+            rows = Some(Cardinality::new(&catalog).rows(node));
+            Ok(TreeNodeRecursion::Stop)
+        })
+        .unwrap();
+        rows.unwrap()
+    }
+
+    #[test]
+    fn equality_keeps_one_distinct_value() {
+        assert_eq!(
+            estimate("select * from nation where n_name = 'FRANCE'"),
+            1.0
+        );
+        // 1500 customers at SF 0.01, five market segments.
+        assert_eq!(
+            estimate("select * from customer where c_mktsegment = 'BUILDING'"),
+            300.0
+        );
+    }
+
+    #[test]
+    fn range_bounds_on_one_column_cover_one_interval() {
+        // One year of the 2405 days orders span.
+        let rows = estimate(
+            "select * from orders where o_orderdate >= date '1994-01-01' \
+             and o_orderdate < date '1995-01-01'",
+        );
+        let expected = 15000.0 * 365.0 / 2405.0;
+        assert!((rows - expected).abs() < 1.0, "{rows} vs {expected}");
+    }
+
+    #[test]
+    fn key_joins_divide_by_the_larger_distinct_count() {
+        // 100 suppliers in 25 nations; one nation: 4 suppliers.
+        let rows = estimate(
+            "select * from supplier, nation where s_nationkey = n_nationkey \
+             and n_name = 'FRANCE'",
+        );
+        assert_eq!(rows, 4.0);
+        // Every lineitem has one partsupp row: the declared pair count, not the product.
+        let rows = estimate(
+            "select * from lineitem, partsupp where l_partkey = ps_partkey \
+             and l_suppkey = ps_suppkey",
+        );
+        assert!((rows - 60_000.0).abs() < 1000.0, "{rows}");
+    }
+
+    #[test]
+    fn unknown_groups_and_filters_fall_back_to_fixed_shares() {
+        assert_eq!(estimate("select count(*) from lineitem"), 1.0);
+        let rows = estimate("select * from part where p_comment > 'x'");
+        assert!((rows - 2000.0 * UNKNOWN_SELECTIVITY).abs() < 1.0, "{rows}");
+    }
+}

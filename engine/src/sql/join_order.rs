@@ -332,3 +332,82 @@ fn pruned(plan: LogicalPlan, needed: &[Column]) -> Result<LogicalPlan> {
         Arc::new(plan),
     )?))
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion_common::tree_node::TreeNode;
+
+    use super::*;
+    use crate::catalog::tpch;
+    use crate::sql::{plan_statement, FunctionRegistry, Statement};
+
+    fn logical(sql: &str, catalog: &Catalog) -> LogicalPlan {
+        match plan_statement(sql, catalog, &FunctionRegistry::new()).unwrap() {
+            Statement::Query(plan) => *plan,
+            Statement::Explain { .. } => unreachable!("a query"),
+        }
+    }
+
+    /// The input of the join on `key = ...` that holds `key`'s table's side.
+    fn join_side_with(plan: &LogicalPlan, key: &str) -> LogicalPlan {
+        let mut side = None;
+        plan.apply(|node| {
+            if let LogicalPlan::Join(join) = node {
+                for (l, r) in &join.on {
+                    for (expr, input) in [(l, &join.left), (r, &join.right)] {
+                        if expr.to_string() == key {
+                            side = Some(input.as_ref().clone());
+                        }
+                    }
+                }
+            }
+            Ok(datafusion_common::tree_node::TreeNodeRecursion::Continue)
+        })
+        .unwrap();
+        side.unwrap_or_else(|| panic!("no join on {key} in\n{}", plan.display_indent()))
+    }
+
+    fn scans(plan: &LogicalPlan) -> Vec<String> {
+        let mut tables = Vec::new();
+        plan.apply(|node| {
+            if let LogicalPlan::TableScan(scan) = node {
+                tables.push(scan.table_name.table().to_string());
+            }
+            Ok(datafusion_common::tree_node::TreeNodeRecursion::Continue)
+        })
+        .unwrap();
+        tables.sort();
+        tables
+    }
+
+    #[test]
+    fn filtered_nations_meet_supplier_and_customer_before_lineitem() {
+        let catalog = tpch::generate(0.01, 1, 1024).unwrap();
+        let sql = include_str!("../../../bench/tpch/queries/q07.sql");
+        let plan = logical(sql, &catalog);
+        // Written order joins lineitem with supplier alone, orders and customer next.
+        let supplier_side = join_side_with(&plan, "supplier.s_suppkey");
+        assert_eq!(scans(&supplier_side), ["nation", "supplier"]);
+        let customer_side = join_side_with(&plan, "customer.c_custkey");
+        assert_eq!(scans(&customer_side), ["customer", "nation"]);
+    }
+
+    #[test]
+    fn reordered_region_keeps_its_columns_in_order() {
+        let catalog = tpch::generate(0.01, 1, 1024).unwrap();
+        let sql = "select * from lineitem, orders, customer, nation \
+                   where l_orderkey = o_orderkey and o_custkey = c_custkey \
+                   and c_nationkey = n_nationkey and n_name = 'FRANCE'";
+        let plan = logical(sql, &catalog);
+        let names: Vec<String> = plan
+            .schema()
+            .columns()
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        assert_eq!(names.first().map(String::as_str), Some("l_orderkey"));
+        assert_eq!(names.last().map(String::as_str), Some("n_comment"));
+        let customer_side = join_side_with(&plan, "customer.c_custkey");
+        assert_eq!(scans(&customer_side), ["customer", "nation"]);
+    }
+}
