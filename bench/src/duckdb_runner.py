@@ -17,6 +17,8 @@ except ImportError as error:
 data, threads, tables = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(",")
 connection = duckdb.connect()
 connection.execute(f"SET threads = {threads}")
+# Its progress bar writes to stdout, which carries the JSON replies.
+connection.execute("SET enable_progress_bar = false")
 for table in tables:
     connection.execute(
         f"CREATE TABLE {table} AS SELECT * FROM read_parquet('{data}/{table}.parquet')")

@@ -73,6 +73,11 @@ enum Condition {
         expr: Expr,
         inputs: u64,
     },
+    /// Columns of different inputs all equal to each other: `a = b` and `b = c` also
+    /// join `a`'s input with `c`'s (Q9: the filtered parts with partsupp directly).
+    Same {
+        members: Vec<(Column, u64)>,
+    },
 }
 
 impl Condition {
@@ -80,6 +85,13 @@ impl Condition {
         match self {
             Condition::Equal { left, right, .. } => left.clone().eq(right.clone()),
             Condition::Filter { expr, .. } => expr.clone(),
+            Condition::Same { members } => {
+                let first = Expr::Column(members[0].0.clone());
+                let equalities = members[1..]
+                    .iter()
+                    .map(|(column, _)| first.clone().eq(Expr::Column(column.clone())));
+                conjunction(equalities).expect("a class has two members or more")
+            }
         }
     }
 
@@ -91,6 +103,7 @@ impl Condition {
                 ..
             } => left_inputs | right_inputs,
             Condition::Filter { inputs, .. } => *inputs,
+            Condition::Same { members } => members.iter().fold(0, |bits, (_, b)| bits | b),
         }
     }
 }
@@ -151,16 +164,52 @@ impl Region {
         Some(bits)
     }
 
+    /// Both sides as columns, when they are columns of the same type.
+    fn same_typed_columns<'e>(
+        &self,
+        left: &'e Expr,
+        right: &'e Expr,
+    ) -> Option<(&'e Column, &'e Column)> {
+        let (Expr::Column(l), Expr::Column(r)) = (left, right) else {
+            return None;
+        };
+        let type_of = |column: &Column| {
+            self.inputs.iter().find_map(|input| {
+                let schema = input.schema();
+                schema
+                    .has_column(column)
+                    .then(|| {
+                        schema
+                            .qualified_field_from_column(column)
+                            .ok()
+                            .map(|(_, f)| f.data_type().clone())
+                    })
+                    .flatten()
+            })
+        };
+        let (left_type, right_type) = (type_of(l)?, type_of(r)?);
+        (left_type == right_type).then_some((l, r))
+    }
+
     /// The region rebuilt in greedy order, producing `output` columns in that order;
     /// `None` when the inputs do not all connect through join keys.
     fn order(self, output: Vec<Column>, estimate: &Cardinality) -> Result<Option<LogicalPlan>> {
         let mut conditions = Vec::new();
+        let mut classes: Vec<Vec<(Column, u64)>> = Vec::new();
         for (left, right) in &self.equalities {
             let (Some(left_inputs), Some(right_inputs)) =
                 (self.inputs_of(left), self.inputs_of(right))
             else {
                 return Ok(None);
             };
+            if let Some((left, right)) = self.same_typed_columns(left, right) {
+                add_equality(
+                    &mut classes,
+                    (left.clone(), left_inputs),
+                    (right.clone(), right_inputs),
+                );
+                continue;
+            }
             conditions.push(Condition::Equal {
                 left: left.clone(),
                 right: right.clone(),
@@ -176,6 +225,9 @@ impl Region {
                 expr: filter.clone(),
                 inputs,
             });
+        }
+        for class in classes {
+            conditions.extend(class_conditions(class));
         }
         let mut parts: Vec<Part> = self
             .inputs
@@ -226,6 +278,45 @@ impl Region {
     }
 }
 
+/// Records `a = b` in the classes of equal columns, merging the classes they join.
+fn add_equality(classes: &mut Vec<Vec<(Column, u64)>>, a: (Column, u64), b: (Column, u64)) {
+    let find = |classes: &Vec<Vec<(Column, u64)>>, column: &Column| {
+        classes
+            .iter()
+            .position(|class| class.iter().any(|(c, _)| c == column))
+    };
+    match (find(classes, &a.0), find(classes, &b.0)) {
+        (Some(i), Some(j)) if i == j => {}
+        (Some(i), Some(j)) => {
+            let merged = classes.remove(i.max(j));
+            classes[i.min(j)].extend(merged);
+        }
+        (Some(i), None) => classes[i].push(b),
+        (None, Some(j)) => classes[j].push(a),
+        (None, None) => classes.push(vec![a, b]),
+    }
+}
+
+/// A class as conditions: equalities between columns of one input filter that input;
+/// one column per input then stands for it among the inputs.
+fn class_conditions(class: Vec<(Column, u64)>) -> Vec<Condition> {
+    let mut conditions = Vec::new();
+    let mut members: Vec<(Column, u64)> = Vec::new();
+    for (column, input) in class {
+        match members.iter().find(|(_, other)| *other == input) {
+            Some((first, _)) => conditions.push(Condition::Filter {
+                expr: Expr::Column(first.clone()).eq(Expr::Column(column)),
+                inputs: input,
+            }),
+            None => members.push((column, input)),
+        }
+    }
+    if members.len() > 1 {
+        conditions.push(Condition::Same { members });
+    }
+    conditions
+}
+
 /// The connected pair `(i, j)`, `i < j`, whose join is smallest, and that join.
 fn best_pair(
     parts: &[Part],
@@ -264,7 +355,8 @@ fn join_parts(a: &Part, b: &Part, conditions: &[Condition]) -> Result<Option<Log
     let mut on = Vec::new();
     let mut filters = Vec::new();
     for condition in conditions {
-        if condition.inputs() & !both != 0 {
+        let connects_here = matches!(condition, Condition::Same { .. });
+        if condition.inputs() & !both != 0 && !connects_here {
             continue;
         }
         match condition {
@@ -283,6 +375,17 @@ fn join_parts(a: &Part, b: &Part, conditions: &[Condition]) -> Result<Option<Log
                 }
             }
             Condition::Filter { .. } => filters.push(condition.as_filter()),
+            Condition::Same { members } => {
+                let in_part = |part: &Part| {
+                    members
+                        .iter()
+                        .find(|(_, input)| inside(*input, part))
+                        .map(|(column, _)| Expr::Column(column.clone()))
+                };
+                if let (Some(l), Some(r)) = (in_part(left), in_part(right)) {
+                    on.push((l, r));
+                }
+            }
         }
     }
     if on.is_empty() {
