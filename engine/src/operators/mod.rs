@@ -3,6 +3,7 @@
 
 pub mod aggregate;
 pub mod compact;
+pub mod decimal;
 pub mod group_table;
 pub mod hash;
 pub mod join;

@@ -14,6 +14,7 @@ use datafusion_physical_expr::PhysicalExpr;
 use super::{arrow_schema, column_position, Planned, Planner};
 use crate::error::{QueryError, QueryResult};
 use crate::operators::aggregate::state_schema;
+use crate::operators::decimal::with_fast_decimals;
 use crate::plan::node::{AggregateMode, AggregateNode, Node};
 
 impl Planner<'_> {
@@ -47,7 +48,20 @@ impl Planner<'_> {
             if !lowered.order_bys.is_empty() {
                 return Err(QueryError::unsupported("ORDER BY inside aggregate calls"));
             }
-            aggregates.push(lowered.aggregate);
+            let arguments = lowered
+                .aggregate
+                .expressions()
+                .into_iter()
+                .map(|argument| with_fast_decimals(argument, input_schema.as_arrow()))
+                .collect::<Result<Vec<_>, _>>()?;
+            let aggregate = match lowered
+                .aggregate
+                .with_new_expressions(arguments, Vec::new())
+            {
+                Some(fast) => Arc::new(fast),
+                None => lowered.aggregate,
+            };
+            aggregates.push(aggregate);
         }
         let rows = self
             .cardinality

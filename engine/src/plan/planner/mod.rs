@@ -31,6 +31,7 @@ use super::{
 };
 use crate::catalog::{Catalog, TablePartitioning};
 use crate::error::{QueryError, QueryResult};
+use crate::operators::decimal::with_fast_decimals;
 
 /// Settings that change plans; every node must use the same ones.
 #[derive(Debug, Clone)]
@@ -432,12 +433,13 @@ impl Planner<'_> {
         expr: &Expr,
         schema: &DFSchema,
     ) -> QueryResult<Arc<dyn PhysicalExpr>> {
-        Ok(create_physical_expr(
+        let expr = create_physical_expr(
             expr,
             schema,
             &self.props,
             &PhysicalPlanningContext::default(),
-        )?)
+        )?;
+        Ok(with_fast_decimals(expr, schema.as_arrow())?)
     }
 
     pub(crate) fn physical_exprs(
