@@ -157,7 +157,8 @@ impl HashJoinStream {
     fn empty_build_ends_join(&self) -> bool {
         self.whole_side.1 == 0
             && (matches!(self.node.kind, JoinKind::Inner | JoinKind::LeftSemi)
-                || self.node.outputs_build_rows_by_match())
+                || self.node.outputs_build_rows_by_match()
+                || self.node.left_outer_on_build())
     }
 
     async fn start(&mut self) -> TaskResult<()> {
@@ -453,7 +454,8 @@ impl HashJoinStream {
                 }
                 None if chunked.final_pass
                     || self.node.kind == JoinKind::Inner
-                    || self.node.outputs_build_rows_by_match() =>
+                    || self.node.outputs_build_rows_by_match()
+                    || self.node.left_outer_on_build() =>
                 {
                     continue
                 }
@@ -506,12 +508,14 @@ fn pair_up(
 ) -> VecDeque<Pair> {
     let by_build = node.outputs_build_rows_by_match();
     let keeps_unmatched_probe = !by_build
+        && !node.left_outer_on_build()
         && matches!(
             node.kind,
             JoinKind::Left | JoinKind::Full | JoinKind::LeftAnti
         );
-    let keeps_unmatched_build =
-        node.kind == JoinKind::Full || (by_build && node.kind == JoinKind::LeftAnti);
+    let keeps_unmatched_build = node.kind == JoinKind::Full
+        || (by_build && node.kind == JoinKind::LeftAnti)
+        || node.left_outer_on_build();
     build
         .into_iter()
         .zip(probe)

@@ -255,6 +255,12 @@ pub struct HashJoinProbe {
     probe_is_left: bool,
     /// A semi or anti join built on its left: outputs build rows after the probe side.
     outputs_build_rows: bool,
+    /// Full joins and left joins built on the left: build rows that matched nothing
+    /// come out after the probe side.
+    unmatched_build_out: bool,
+    /// Left and full joins probing with their left side: probe rows that matched
+    /// nothing come out with NULL build columns.
+    unmatched_probe_out: bool,
     null_aware: bool,
     schema: SchemaRef,
 }
@@ -267,8 +273,11 @@ impl HashJoinProbe {
             .iter()
             .map(|(l, r)| Arc::clone(if probe_is_left { l } else { r }))
             .collect();
+        let unmatched_build_out = node.kind == JoinKind::Full || node.left_outer_on_build();
+        let unmatched_probe_out =
+            matches!(node.kind, JoinKind::Left | JoinKind::Full) && !node.left_outer_on_build();
         let mut table = table;
-        if node.kind == JoinKind::Full || node.outputs_build_rows_by_match() {
+        if unmatched_build_out || node.outputs_build_rows_by_match() {
             table.matched = vec![false; table.num_rows()];
         }
         HashJoinProbe {
@@ -278,6 +287,8 @@ impl HashJoinProbe {
             kind: node.kind,
             probe_is_left,
             outputs_build_rows: node.outputs_build_rows_by_match(),
+            unmatched_build_out,
+            unmatched_probe_out,
             null_aware: node.null_aware,
             schema: Arc::clone(&node.schema),
         }
@@ -294,20 +305,28 @@ impl HashJoinProbe {
             self.mark_build_matches(&build_idx);
             return Ok(RecordBatch::new_empty(Arc::clone(&self.schema)));
         }
-        match self.kind {
-            JoinKind::Inner => self.combine(
+        if self.unmatched_build_out {
+            self.mark_build_matches(&build_idx);
+        }
+        let pairs_only = match self.kind {
+            JoinKind::Inner => true,
+            JoinKind::Left | JoinKind::Full => !self.unmatched_probe_out,
+            JoinKind::LeftSemi | JoinKind::LeftAnti => false,
+        };
+        if pairs_only {
+            return self.combine(
                 batch,
                 &UInt32Array::from(probe_idx),
                 &UInt32Array::from(build_idx),
                 false,
-            ),
-            JoinKind::Left | JoinKind::Full => {
+            );
+        }
+        match self.kind {
+            // Inner joins output pairs only (above); these keep unmatched probe rows.
+            JoinKind::Inner | JoinKind::Left | JoinKind::Full => {
                 let mut matched = vec![false; batch.num_rows()];
                 for &p in &probe_idx {
                     matched[p as usize] = true;
-                }
-                if self.kind == JoinKind::Full {
-                    self.mark_build_matches(&build_idx);
                 }
                 let mut probe_all: Vec<Option<u32>> = probe_idx.into_iter().map(Some).collect();
                 let mut build_all: Vec<Option<u32>> = build_idx.into_iter().map(Some).collect();
@@ -399,7 +418,7 @@ impl HashJoinProbe {
                 }
             }
         }
-        if self.kind == JoinKind::Full || self.outputs_build_rows {
+        if self.unmatched_build_out || self.outputs_build_rows {
             self.mark_build_matches(&build_idx);
         }
         let pairs = match self.kind {
@@ -424,7 +443,10 @@ impl HashJoinProbe {
         batch: &RecordBatch,
         matched: &[bool],
     ) -> TaskResult<Option<RecordBatch>> {
-        if self.null_aware && self.table.has_null_key || self.outputs_build_rows {
+        if self.null_aware && self.table.has_null_key
+            || self.outputs_build_rows
+            || self.kind == JoinKind::Left && !self.unmatched_probe_out
+        {
             return Ok(None);
         }
         let keep =
@@ -468,7 +490,7 @@ impl HashJoinProbe {
             let rows = rows.with_schema(Arc::clone(&self.schema))?;
             return Ok((rows.num_rows() > 0).then_some(rows));
         }
-        if self.kind != JoinKind::Full {
+        if !self.unmatched_build_out {
             return Ok(None);
         }
         let unmatched: Vec<Option<u32>> = self

@@ -85,6 +85,13 @@ impl HashJoinNode {
     pub fn outputs_build_rows_by_match(&self) -> bool {
         self.build_left && matches!(self.kind, JoinKind::LeftSemi | JoinKind::LeftAnti)
     }
+
+    /// A left join built on its (smaller) left input: matched pairs stream out, and
+    /// the left rows that matched nothing come out after the probe side, as a full
+    /// join's unmatched build rows do. Right rows that match nothing are dropped.
+    pub fn left_outer_on_build(&self) -> bool {
+        self.build_left && self.kind == JoinKind::Left
+    }
 }
 
 #[derive(Debug, Clone)]

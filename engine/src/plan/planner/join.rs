@@ -84,7 +84,7 @@ impl Planner<'_> {
         } else {
             Node::HashJoin(HashJoinNode {
                 build_left: left.rows < right.rows
-                    && (kind == JoinKind::Inner
+                    && (matches!(kind, JoinKind::Inner | JoinKind::Left)
                         || matches!(kind, JoinKind::LeftSemi | JoinKind::LeftAnti)
                             && !join.null_aware),
                 left: Box::new(left.node),
