@@ -25,12 +25,10 @@ fn concurrent_clients_are_all_verified_and_exchanges_are_counted() {
         assert!(matches!(report.check, Check::Passed), "{report:?}");
         assert!(report.p99_ms >= report.p50_ms, "{report:?}");
     }
-    // Q9 joins lineitem with part and partsupp on keys lineitem is not partitioned by.
+    // Q9 broadcasts the green parts' partsupp rows (with their suppliers) to every
+    // core and hashes its partial groups.
     let q9 = reports.iter().find(|r| r.query == 9).unwrap();
-    assert!(
-        q9.run.is_some_and(|run| run.exchanged_rows > 10_000),
-        "{q9:?}"
-    );
+    assert!(q9.run.is_some_and(|run| run.exchanged_rows > 500), "{q9:?}");
     // Every exchanged row takes bytes: at least its 8-byte key.
     assert!(
         q9.run
@@ -57,7 +55,9 @@ fn a_small_budget_is_reported_as_spills_and_bounded_reservations() {
     let mut small = options(2, 1);
     small.scale_factor = 0.1;
     small.iterations = 1;
-    small.queries = vec![9, 13, 18];
+    // Joins building large sides (Q9's orders side, Q10's customers) and Q18's
+    // aggregation by order.
+    small.queries = vec![9, 10, 18];
     small.memory.per_core = budget;
     let (reports, _) = run(&small, |_| {}).expect("cluster starts");
     for report in &reports {
@@ -77,6 +77,6 @@ fn a_small_budget_is_reported_as_spills_and_bounded_reservations() {
         .collect();
     assert!(
         spilled.iter().all(|&bytes| bytes > 0),
-        "Q9, Q13 and Q18 spill: {spilled:?}"
+        "Q9, Q10 and Q18 spill: {spilled:?}"
     );
 }
