@@ -507,15 +507,9 @@ fn pair_up(
     node: &HashJoinNode,
 ) -> VecDeque<Pair> {
     let by_build = node.outputs_build_rows_by_match();
-    let keeps_unmatched_probe = !by_build
-        && !node.left_outer_on_build()
-        && matches!(
-            node.kind,
-            JoinKind::Left | JoinKind::Full | JoinKind::LeftAnti
-        );
-    let keeps_unmatched_build = node.kind == JoinKind::Full
-        || (by_build && node.kind == JoinKind::LeftAnti)
-        || node.left_outer_on_build();
+    let anti = node.kind == JoinKind::LeftAnti;
+    let keeps_unmatched_probe = node.outputs_unmatched_probe_rows() || (anti && !by_build);
+    let keeps_unmatched_build = node.outputs_unmatched_build_rows() || (anti && by_build);
     build
         .into_iter()
         .zip(probe)

@@ -255,11 +255,9 @@ pub struct HashJoinProbe {
     probe_is_left: bool,
     /// A semi or anti join built on its left: outputs build rows after the probe side.
     outputs_build_rows: bool,
-    /// Full joins and left joins built on the left: build rows that matched nothing
-    /// come out after the probe side.
+    /// [`HashJoinNode::outputs_unmatched_build_rows`]: after the probe side.
     unmatched_build_out: bool,
-    /// Left and full joins probing with their left side: probe rows that matched
-    /// nothing come out with NULL build columns.
+    /// [`HashJoinNode::outputs_unmatched_probe_rows`].
     unmatched_probe_out: bool,
     null_aware: bool,
     schema: SchemaRef,
@@ -273,11 +271,8 @@ impl HashJoinProbe {
             .iter()
             .map(|(l, r)| Arc::clone(if probe_is_left { l } else { r }))
             .collect();
-        let unmatched_build_out = node.kind == JoinKind::Full || node.left_outer_on_build();
-        let unmatched_probe_out =
-            matches!(node.kind, JoinKind::Left | JoinKind::Full) && !node.left_outer_on_build();
         let mut table = table;
-        if unmatched_build_out || node.outputs_build_rows_by_match() {
+        if node.outputs_unmatched_build_rows() || node.outputs_build_rows_by_match() {
             table.matched = vec![false; table.num_rows()];
         }
         HashJoinProbe {
@@ -287,8 +282,8 @@ impl HashJoinProbe {
             kind: node.kind,
             probe_is_left,
             outputs_build_rows: node.outputs_build_rows_by_match(),
-            unmatched_build_out,
-            unmatched_probe_out,
+            unmatched_build_out: node.outputs_unmatched_build_rows(),
+            unmatched_probe_out: node.outputs_unmatched_probe_rows(),
             null_aware: node.null_aware,
             schema: Arc::clone(&node.schema),
         }

@@ -16,6 +16,8 @@ use crate::catalog::{Catalog, Table};
 
 /// What a filter keeps when nothing better is known.
 const UNKNOWN_SELECTIVITY: f64 = 0.33;
+/// What `column = constant` keeps when the column's distinct count is unknown.
+const UNKNOWN_EQUALITY_SELECTIVITY: f64 = 0.1;
 /// What a LIKE keeps.
 const LIKE_SELECTIVITY: f64 = 0.1;
 /// Groups per input row when the group columns' distinct counts are unknown.
@@ -49,7 +51,7 @@ impl<'a> Cardinality<'a> {
                 let rows = self.rows(&filter.input);
                 rows * self.selectivity(&filter.predicate, &filter.input, rows)
             }
-            LogicalPlan::Join(join) => self.join_rows(join),
+            LogicalPlan::Join(join) => self.join_rows(plan, join),
             LogicalPlan::Aggregate(aggregate) => {
                 let input = self.rows(&aggregate.input);
                 if aggregate.group_expr.is_empty() {
@@ -89,7 +91,8 @@ impl<'a> Cardinality<'a> {
         }
     }
 
-    fn join_rows(&self, join: &Join) -> f64 {
+    /// `plan` is `join` itself (the scope its filter's columns resolve in).
+    fn join_rows(&self, plan: &LogicalPlan, join: &Join) -> f64 {
         let left = self.rows(&join.left);
         let right = self.rows(&join.right);
         let semi = |kept: f64| kept * SEMI_JOIN_SELECTIVITY;
@@ -98,7 +101,7 @@ impl<'a> Cardinality<'a> {
             JoinType::RightSemi | JoinType::RightAnti | JoinType::RightMark => return semi(right),
             _ => {}
         }
-        let inner = self.inner_join_rows(join, left, right);
+        let inner = self.inner_join_rows(plan, join, left, right);
         match join.join_type {
             JoinType::Left => inner.max(left),
             JoinType::Right => inner.max(right),
@@ -108,7 +111,7 @@ impl<'a> Cardinality<'a> {
     }
 
     /// `|L| * |R| / max(distinct(L keys), distinct(R keys))`, times the filter's share.
-    fn inner_join_rows(&self, join: &Join, left: f64, right: f64) -> f64 {
+    fn inner_join_rows(&self, plan: &LogicalPlan, join: &Join, left: f64, right: f64) -> f64 {
         let mut rows = left * right;
         if !join.on.is_empty() {
             let keys = |side: &LogicalPlan, rows: f64, pick: fn(&(Expr, Expr)) -> &Expr| {
@@ -126,8 +129,7 @@ impl<'a> Cardinality<'a> {
             rows /= left_keys.max(right_keys).max(1.0);
         }
         if let Some(filter) = &join.filter {
-            let plan = LogicalPlan::Join(join.clone());
-            rows *= self.selectivity(filter, &plan, rows);
+            rows *= self.selectivity(filter, plan, rows);
         }
         rows
     }
@@ -295,18 +297,14 @@ impl<'a> Cardinality<'a> {
         plan: &LogicalPlan,
         rows: f64,
     ) -> f64 {
-        let (column, op, value) = match (literal_value(right), literal_value(left)) {
-            (Some(_), _) => (left, op, right),
-            (None, Some(_)) => match op.swap() {
-                Some(swapped) => (right, swapped, left),
-                None => return UNKNOWN_SELECTIVITY,
-            },
-            (None, None) if op == Operator::Eq => {
+        let Some((column, op, value)) = against_constant(left, op, right) else {
+            if op == Operator::Eq && literal_value(left).is_none() && literal_value(right).is_none()
+            {
                 // Two columns equal: the larger distinct count bounds the matches.
                 let share = |e: &Expr| 1.0 / self.distinct_of(e, plan, rows).unwrap_or(3.0);
                 return share(left).min(share(right));
             }
-            (None, None) => return UNKNOWN_SELECTIVITY,
+            return UNKNOWN_SELECTIVITY;
         };
         match op {
             Operator::Eq => self.equality_share(column, plan, rows),
@@ -324,7 +322,7 @@ impl<'a> Cardinality<'a> {
     /// The share `column = constant` keeps: one distinct value's.
     fn equality_share(&self, expr: &Expr, plan: &LogicalPlan, rows: f64) -> f64 {
         self.distinct_of(expr, plan, rows)
-            .map_or(0.1, |distinct| 1.0 / distinct)
+            .map_or(UNKNOWN_EQUALITY_SELECTIVITY, |distinct| 1.0 / distinct)
     }
 
     fn distinct_of(&self, expr: &Expr, plan: &LogicalPlan, rows: f64) -> Option<f64> {
@@ -365,15 +363,28 @@ fn range_bound(expr: &Expr) -> Option<(&Column, &Expr, bool)> {
     let Expr::BinaryExpr(BinaryExpr { left, op, right }) = expr else {
         return None;
     };
-    let (column, op, bound) = match (unaliased(left).try_as_col(), literal_value(right)) {
-        (Some(column), Some(_)) => (column, *op, right.as_ref()),
-        _ => (unaliased(right).try_as_col()?, op.swap()?, left.as_ref()),
-    };
-    literal_value(bound)?;
+    let (side, op, bound) = against_constant(left, *op, right)?;
+    let column = unaliased(side).try_as_col()?;
     match op {
         Operator::Gt | Operator::GtEq => Some((column, bound, true)),
         Operator::Lt | Operator::LtEq => Some((column, bound, false)),
         _ => None,
+    }
+}
+
+/// `left op right` as `(other side, op, constant side)`, the operator turned round
+/// when the constant is on the left; `None` when neither side is a constant.
+fn against_constant<'e>(
+    left: &'e Expr,
+    op: Operator,
+    right: &'e Expr,
+) -> Option<(&'e Expr, Operator, &'e Expr)> {
+    if literal_value(right).is_some() {
+        Some((left, op, right))
+    } else if literal_value(left).is_some() {
+        Some((right, op.swap()?, left))
+    } else {
+        None
     }
 }
 

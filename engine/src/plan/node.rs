@@ -92,6 +92,18 @@ impl HashJoinNode {
     pub fn left_outer_on_build(&self) -> bool {
         self.build_left && self.kind == JoinKind::Left
     }
+
+    /// Build rows that matched nothing come out, with NULL probe columns: full joins
+    /// and left joins built on their left.
+    pub fn outputs_unmatched_build_rows(&self) -> bool {
+        self.kind == JoinKind::Full || self.left_outer_on_build()
+    }
+
+    /// Probe rows that matched nothing come out, with NULL build columns: left and
+    /// full joins probing with their left side.
+    pub fn outputs_unmatched_probe_rows(&self) -> bool {
+        matches!(self.kind, JoinKind::Left | JoinKind::Full) && !self.left_outer_on_build()
+    }
 }
 
 #[derive(Debug, Clone)]
