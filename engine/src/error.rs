@@ -19,6 +19,9 @@ pub enum ErrorCode {
     Cancelled,
     /// A limit was hit: SQL size, nesting, planning deadline, memory (SQLSTATE 53000).
     ResourcesExhausted,
+    /// The statement is too complex to plan: its text nests or chains expressions
+    /// beyond a limit (SQLSTATE 54001, as PostgreSQL's "statement too complex").
+    TooComplex,
     /// A node of the cluster became unreachable or is shutting down (SQLSTATE 08006).
     NodeLost,
     /// A bug in Percore: a broken invariant or a caught panic (SQLSTATE XX000).
@@ -35,6 +38,7 @@ impl ErrorCode {
             ErrorCode::DataException => "22000",
             ErrorCode::Cancelled => "57014",
             ErrorCode::ResourcesExhausted => "53000",
+            ErrorCode::TooComplex => "54001",
             ErrorCode::NodeLost => "08006",
             ErrorCode::Internal => "XX000",
         }
@@ -43,13 +47,14 @@ impl ErrorCode {
     /// The code for a SQLSTATE this module produces (errors crossing between nodes
     /// travel as SQLSTATE and message); anything else is internal.
     pub fn from_sqlstate(sqlstate: &str) -> ErrorCode {
-        const ALL: [ErrorCode; 8] = [
+        const ALL: [ErrorCode; 9] = [
             ErrorCode::Syntax,
             ErrorCode::Semantic,
             ErrorCode::Unsupported,
             ErrorCode::DataException,
             ErrorCode::Cancelled,
             ErrorCode::ResourcesExhausted,
+            ErrorCode::TooComplex,
             ErrorCode::NodeLost,
             ErrorCode::Internal,
         ];
@@ -57,6 +62,15 @@ impl ErrorCode {
             .find(|code| code.sqlstate() == sqlstate)
             .unwrap_or(ErrorCode::Internal)
     }
+}
+
+/// The text a panic was raised with, for the error that reports it.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic without a message")
 }
 
 /// Where in the cluster a task ran: enough to find its log lines.

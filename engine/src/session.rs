@@ -25,7 +25,8 @@ use crate::plan::planner::{plan_query, PlannerSettings};
 use crate::plan::DistributedPlan;
 use crate::settings::SessionSettings;
 use crate::sql::{
-    plan_statement, session_statement, FunctionRegistry, SessionStatement, Statement,
+    parse_statement, plan_isolated, plan_parsed, FunctionRegistry, ParsedStatement,
+    SessionStatement, Statement,
 };
 
 /// How to start an embedded cluster.
@@ -72,7 +73,8 @@ pub struct Cluster {
     /// Swapped whole when a table is added: a running query keeps the snapshot it
     /// was planned against.
     catalog: RwLock<Arc<Catalog>>,
-    functions: FunctionRegistry,
+    /// Shared with the planning threads.
+    functions: Arc<FunctionRegistry>,
     runtime: Runtime,
     config: ClusterConfig,
     /// Where this process sits in the cluster; one node unless started by a node.
@@ -134,7 +136,7 @@ impl Cluster {
         Ok(Cluster {
             memory: NodeMemory::new(config.cores, config.memory.clone()),
             catalog: RwLock::new(catalog),
-            functions: FunctionRegistry::new(),
+            functions: Arc::new(FunctionRegistry::new()),
             runtime,
             config,
             topology,
@@ -206,25 +208,30 @@ impl Cluster {
         self.prepare(plan, None, admitted)?.start(&self.runtime)
     }
 
-    /// Runs `SET` and `SHOW QUERIES`; `None` for statements that are planned.
+    /// Guards and parses one statement, once: it is then either run by the session
+    /// ([`Cluster::session_statement`]) or planned ([`Cluster::plan_parsed`]).
     ///
     /// # Errors
-    /// Syntax errors and bad settings.
+    /// Limits (54001 for statements too complex), syntax errors, bad SET values.
+    pub fn parse(&self, sql: &str) -> QueryResult<ParsedStatement> {
+        parse_statement(sql)
+    }
+
+    /// Runs `SET` and `SHOW QUERIES`.
+    ///
+    /// # Errors
+    /// Bad settings.
     pub fn session_statement(
         &self,
-        sql: &str,
+        statement: &SessionStatement,
         settings: &mut SessionSettings,
-    ) -> QueryResult<Option<RecordBatch>> {
-        Ok(match session_statement(sql)? {
-            None => None,
-            Some(SessionStatement::Set { name, value }) => Some(lines_batch(
-                "setting",
-                &settings.set(&name, value.as_deref())?,
-            )?),
-            Some(SessionStatement::ShowQueries) => {
-                Some(queries_batch(&self.memory.admission.queries())?)
+    ) -> QueryResult<RecordBatch> {
+        match statement {
+            SessionStatement::Set { name, value } => {
+                lines_batch("setting", &settings.set(name, value.as_deref())?)
             }
-        })
+            SessionStatement::ShowQueries => queries_batch(&self.memory.admission.queries()),
+        }
     }
 
     /// Generates TPC-H at `scale_factor`, one part per core, and starts the cluster.
@@ -249,7 +256,7 @@ impl Cluster {
 
     /// Adds a scalar function that SQL can call by name from now on.
     pub fn register_scalar_function(&mut self, udf: Arc<datafusion_expr::ScalarUDF>) {
-        self.functions.register_scalar(udf);
+        Arc::make_mut(&mut self.functions).register_scalar(udf);
     }
 
     /// Adds (or replaces) a table; queries planned afterwards see it.
@@ -278,22 +285,42 @@ impl Cluster {
     /// Plans a statement into its distributed plan without running it.
     ///
     /// # Errors
-    /// Syntax, name and unsupported-feature errors.
+    /// Syntax, name and unsupported-feature errors; session statements.
     pub fn plan(&self, sql: &str) -> QueryResult<(DistributedPlan, StatementKind)> {
+        match self.parse(sql)? {
+            ParsedStatement::Plannable(statement) => self.plan_parsed(*statement),
+            ParsedStatement::Session(_) => Err(QueryError::unsupported(
+                "planning SET or SHOW QUERIES; they are session statements",
+            )),
+        }
+    }
+
+    /// Plans a parsed statement on a planning thread (a deep stack, panics caught, a
+    /// deadline; see [`plan_isolated`]).
+    ///
+    /// # Errors
+    /// Name and unsupported-feature errors, planner panics, the planning deadline.
+    pub fn plan_parsed(
+        &self,
+        statement: sqlparser::ast::Statement,
+    ) -> QueryResult<(DistributedPlan, StatementKind)> {
         let catalog = self.catalog();
-        let (logical, kind) = match plan_statement(sql, &catalog, &self.functions)? {
-            Statement::Query(plan) => (plan, StatementKind::Query),
-            Statement::Explain { plan, analyze } => (
-                plan,
-                if analyze {
-                    StatementKind::ExplainAnalyze
-                } else {
-                    StatementKind::Explain
-                },
-            ),
-        };
+        let functions = Arc::clone(&self.functions);
         let settings = PlannerSettings::new(self.topology.partitions());
-        Ok((plan_query(&logical, &catalog, &settings)?, kind))
+        plan_isolated(move || {
+            let (logical, kind) = match plan_parsed(statement, &catalog, &functions)? {
+                Statement::Query(plan) => (plan, StatementKind::Query),
+                Statement::Explain { plan, analyze } => (
+                    plan,
+                    if analyze {
+                        StatementKind::ExplainAnalyze
+                    } else {
+                        StatementKind::Explain
+                    },
+                ),
+            };
+            Ok((plan_query(&logical, &catalog, &settings)?, kind))
+        })
     }
 
     /// Runs one statement with the default session settings.
@@ -313,10 +340,14 @@ impl Cluster {
         sql: &str,
         settings: &mut SessionSettings,
     ) -> QueryResult<StatementOutput> {
-        if let Some(batch) = self.session_statement(sql, settings)? {
-            return Ok(StatementOutput::Explain(batch));
-        }
-        let (plan, kind) = self.plan(sql)?;
+        let statement = match self.parse(sql)? {
+            ParsedStatement::Session(statement) => {
+                let batch = self.session_statement(&statement, settings)?;
+                return Ok(StatementOutput::Explain(batch));
+            }
+            ParsedStatement::Plannable(statement) => statement,
+        };
+        let (plan, kind) = self.plan_parsed(*statement)?;
         match kind {
             StatementKind::Explain => Ok(StatementOutput::Explain(explain_batch(&plan)?)),
             StatementKind::Query => Ok(StatementOutput::Rows(self.execute(sql, &plan, settings)?)),

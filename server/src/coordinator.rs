@@ -24,6 +24,7 @@ use percore_engine::plan::explain::explain;
 use percore_engine::plan::DistributedPlan;
 use percore_engine::session::{explain_batch, text_batch, StatementKind};
 use percore_engine::settings::SessionSettings;
+use percore_engine::sql::ParsedStatement;
 
 use crate::control::{fingerprint, read_message, write_message, Message, WireError, CONTROL_HELLO};
 use crate::node::Node;
@@ -79,10 +80,14 @@ impl Node {
         settings: &mut SessionSettings,
     ) -> QueryResult<Outcome> {
         self.refuse_if_shutting_down()?;
-        if let Some(batch) = self.cluster.session_statement(sql, settings)? {
-            return Ok(Outcome::Explain(batch));
-        }
-        let (plan, kind) = self.cluster.plan(sql)?;
+        let statement = match self.cluster.parse(sql)? {
+            ParsedStatement::Session(statement) => {
+                let batch = self.cluster.session_statement(&statement, settings)?;
+                return Ok(Outcome::Explain(batch));
+            }
+            ParsedStatement::Plannable(statement) => statement,
+        };
+        let (plan, kind) = self.cluster.plan_parsed(*statement)?;
         match kind {
             StatementKind::Explain => Ok(Outcome::Explain(explain_batch(&plan)?)),
             StatementKind::Query => Ok(Outcome::Rows(self.start_query(sql, &plan, settings)?)),

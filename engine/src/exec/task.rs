@@ -72,14 +72,10 @@ pub(crate) async fn run_task(spec: TaskSpec) {
     let error = match outcome {
         Ok(Ok(())) => None,
         Ok(Err(error)) => Some(error),
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_string());
-            Some(TaskError::internal(format!("operator panicked: {message}")))
-        }
+        Err(panic) => Some(TaskError::internal(format!(
+            "operator panicked: {}",
+            crate::error::panic_message(panic.as_ref())
+        ))),
     };
     if let Some(error) = error {
         query.fail(error.at(location));

@@ -3,7 +3,9 @@
 //! parser's time grows exponentially on some short inputs.
 
 pub mod guard;
+mod isolated;
 mod join_order;
+mod literals;
 pub mod parse;
 pub mod provider;
 mod semi_join_pushdown;
@@ -20,6 +22,7 @@ use sqlparser::ast::Statement as SqlStatement;
 
 use crate::catalog::Catalog;
 use crate::error::{ErrorCode, QueryError, QueryResult};
+pub use isolated::{plan_isolated, PLANNING_DEADLINE};
 pub use provider::FunctionRegistry;
 use provider::PlanningContext;
 pub use split::split_statements;
@@ -45,20 +48,36 @@ pub enum SessionStatement {
     ShowQueries,
 }
 
-/// Recognizes `SET` and `SHOW QUERIES`; `None` for anything else (plan it).
+/// One statement, guarded and parsed once: run by the session itself, or planned.
+#[derive(Debug)]
+pub enum ParsedStatement {
+    Session(SessionStatement),
+    Plannable(Box<SqlStatement>),
+}
+
+/// Guards and parses one statement (see [`guard::check`]).
 ///
 /// # Errors
-/// Syntax errors, and SET with a value that is not one literal.
-pub fn session_statement(sql: &str) -> QueryResult<Option<SessionStatement>> {
-    let starts = sql.trim_start().get(..4).map(str::to_ascii_uppercase);
-    if !matches!(starts.as_deref(), Some("SET " | "SHOW")) {
-        return Ok(None);
-    }
+/// Limits, syntax errors, more or fewer than one statement, and SET with a value that
+/// is not one literal.
+pub fn parse_statement(sql: &str) -> QueryResult<ParsedStatement> {
     guard::check(sql)?;
-    let statements = parse::parse(sql)?;
-    let [statement] = statements.as_slice() else {
-        return Ok(None);
-    };
+    let mut statements = parse::parse(sql)?;
+    if statements.len() != 1 {
+        return Err(QueryError::new(
+            ErrorCode::Syntax,
+            format!("expected one statement, found {}", statements.len()),
+        ));
+    }
+    let statement = statements.remove(0);
+    Ok(match session_statement(&statement)? {
+        Some(session) => ParsedStatement::Session(session),
+        None => ParsedStatement::Plannable(Box::new(statement)),
+    })
+}
+
+/// `SET` and `SHOW QUERIES`; `None` for anything else (plan it).
+fn session_statement(statement: &SqlStatement) -> QueryResult<Option<SessionStatement>> {
     Ok(match statement {
         SqlStatement::Set(sqlparser::ast::Set::SingleAssignment {
             variable, values, ..
@@ -75,22 +94,31 @@ pub fn session_statement(sql: &str) -> QueryResult<Option<SessionStatement>> {
 /// Parses and plans one SQL statement into an optimized logical plan.
 ///
 /// # Errors
-/// Syntax errors, unknown names, more than one statement, and unsupported statements.
+/// Syntax errors, unknown names, more than one statement, session statements, and
+/// unsupported statements.
 pub fn plan_statement(
     sql: &str,
     catalog: &Catalog,
     functions: &FunctionRegistry,
 ) -> QueryResult<Statement> {
-    guard::check(sql)?;
-    let mut statements = parse::parse(sql)?;
-    if statements.len() != 1 {
-        return Err(QueryError::new(
-            ErrorCode::Syntax,
-            format!("expected one statement, found {}", statements.len()),
-        ));
+    match parse_statement(sql)? {
+        ParsedStatement::Plannable(statement) => plan_parsed(*statement, catalog, functions),
+        ParsedStatement::Session(_) => Err(QueryError::unsupported(
+            "SET and SHOW QUERIES here; they are session statements",
+        )),
     }
-    let statement = statements.remove(0);
-    let (statement, explain, analyze) = match statement {
+}
+
+/// Plans one parsed statement into an optimized logical plan.
+///
+/// # Errors
+/// Unknown names, type errors and unsupported statements.
+pub fn plan_parsed(
+    statement: SqlStatement,
+    catalog: &Catalog,
+    functions: &FunctionRegistry,
+) -> QueryResult<Statement> {
+    let (mut statement, explain, analyze) = match statement {
         SqlStatement::Explain {
             statement, analyze, ..
         } => (*statement, true, analyze),
@@ -107,6 +135,7 @@ pub fn plan_statement(
             )));
         }
     };
+    literals::exponents_as_doubles(&mut statement);
     let plan = to_logical_plan(statement, catalog, functions)?;
     Ok(if explain {
         Statement::Explain {
@@ -156,6 +185,9 @@ fn to_logical_plan(
     options
         .optimizer
         .enable_physical_uncorrelated_scalar_subquery = false;
+    // `0.1` is the exact decimal 0.1, as in PostgreSQL: compared with a DECIMAL column
+    // or added to another literal it must not pass through a binary float.
+    options.sql_parser.parse_float_as_decimal = true;
     let options = std::sync::Arc::new(options);
     let context = PlanningContext {
         catalog,

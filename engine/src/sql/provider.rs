@@ -35,6 +35,7 @@ impl TableSource for CatalogTableSource {
 }
 
 /// The function registries, built once per process.
+#[derive(Clone)]
 pub struct FunctionRegistry {
     scalars: HashMap<String, Arc<ScalarUDF>>,
     aggregates: HashMap<String, Arc<AggregateUDF>>,
