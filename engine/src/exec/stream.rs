@@ -9,7 +9,9 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
+use datafusion_physical_expr::PhysicalExpr;
 
 use super::aggregate::AggregateStream;
 use super::exchange::{ExchangeStream, TaskInputs};
@@ -73,18 +75,19 @@ pub(crate) fn build_stream(
             let (exprs, schema) = (exprs.clone(), Arc::clone(schema));
             Box::new(MapStream {
                 input: build_stream(input, inputs, context)?,
-                map: Box::new(move |batch| {
-                    let columns = evaluate(&exprs, &batch)?;
-                    let options = arrow::record_batch::RecordBatchOptions::new()
-                        .with_row_count(Some(batch.num_rows()));
-                    Ok(RecordBatch::try_new_with_options(
-                        Arc::clone(&schema),
-                        columns,
-                        &options,
-                    )?)
-                }),
+                map: Box::new(move |batch| project(&exprs, &schema, &batch)),
             })
         }
+        Node::Expand {
+            input,
+            projections,
+            schema,
+        } => Box::new(ExpandStream {
+            input: build_stream(input, inputs, context)?,
+            projections: projections.clone(),
+            schema: Arc::clone(schema),
+            pending: VecDeque::new(),
+        }),
         Node::Aggregate(aggregate) => Box::new(AggregateStream::new(
             build_stream(&aggregate.input, inputs, context)?,
             aggregate,
@@ -134,6 +137,51 @@ pub(crate) fn build_stream(
             Box::new(ExchangeStream::new(input, Rc::clone(&context.counters)))
         }
     })
+}
+
+/// Emits each input batch once per projection, one output batch at a time.
+struct ExpandStream {
+    input: Stream,
+    projections: Vec<Vec<Arc<dyn PhysicalExpr>>>,
+    schema: SchemaRef,
+    pending: VecDeque<RecordBatch>,
+}
+
+impl BatchStream for ExpandStream {
+    fn next(&mut self) -> BoxFuture<'_, TaskResult<Option<RecordBatch>>> {
+        Box::pin(async move {
+            loop {
+                if let Some(batch) = self.pending.pop_front() {
+                    return Ok(Some(batch));
+                }
+                let Some(batch) = self.input.next().await? else {
+                    return Ok(None);
+                };
+                if batch.num_rows() == 0 {
+                    continue;
+                }
+                for exprs in &self.projections {
+                    self.pending.push_back(project(exprs, &self.schema, &batch)?);
+                }
+            }
+        })
+    }
+}
+
+/// Evaluates `exprs` over `batch` into a batch of `schema` with as many rows.
+fn project(
+    exprs: &[Arc<dyn PhysicalExpr>],
+    schema: &SchemaRef,
+    batch: &RecordBatch,
+) -> TaskResult<RecordBatch> {
+    let columns = evaluate(exprs, batch)?;
+    let options =
+        arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(RecordBatch::try_new_with_options(
+        Arc::clone(schema),
+        columns,
+        &options,
+    )?)
 }
 
 /// Drains a stream, yielding to the executor and checking cancellation per batch.

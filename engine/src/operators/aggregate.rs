@@ -21,6 +21,7 @@ pub struct HashAggregator {
     mode: AggregateMode,
     group_exprs: Vec<Arc<dyn PhysicalExpr>>,
     aggregates: Vec<Arc<AggregateFunctionExpr>>,
+    filters: Vec<Option<Arc<dyn PhysicalExpr>>>,
     /// For `Final`: the input columns holding each aggregate's partial state.
     state_columns: Vec<std::ops::Range<usize>>,
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
@@ -65,6 +66,7 @@ impl HashAggregator {
             mode: node.mode,
             group_exprs: node.group_exprs.clone(),
             aggregates: node.aggregates.clone(),
+            filters: node.filters.clone(),
             state_columns,
             accumulators,
             // A global aggregate has its one group even when no row arrives.
@@ -94,7 +96,17 @@ impl HashAggregator {
             match self.mode {
                 AggregateMode::Partial | AggregateMode::Single => {
                     let values = evaluate(&aggregate.expressions(), batch)?;
-                    accumulator.update_batch(&values, self.groups.indices(), None, group_count)?;
+                    // The accumulator skips rows whose filter is false (NULL made false).
+                    let filter = match &self.filters[aggregate_idx] {
+                        Some(filter) => Some(super::evaluate_mask(filter, batch)?),
+                        None => None,
+                    };
+                    accumulator.update_batch(
+                        &values,
+                        self.groups.indices(),
+                        filter.as_ref(),
+                        group_count,
+                    )?;
                 }
                 AggregateMode::Final => {
                     let states = &batch.columns()[self.state_columns[aggregate_idx].clone()];
@@ -218,6 +230,7 @@ pub fn merge_node(node: &AggregateNode) -> TaskResult<AggregateNode> {
         mode: AggregateMode::Final,
         group_exprs,
         aggregates: node.aggregates.clone(),
+        filters: vec![None; node.aggregates.len()],
         state_offsets,
         schema: Arc::clone(&node.schema),
     })

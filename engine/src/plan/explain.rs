@@ -116,6 +116,10 @@ pub(crate) fn describe(node: &Node) -> String {
         }
         Node::Limit { skip, fetch, .. } => format!("Limit skip={skip} fetch={fetch:?}"),
         Node::Union { inputs, .. } => format!("Union ({} inputs)", inputs.len()),
+        Node::Expand { projections, .. } => {
+            let sets = projections.iter().map(|p| format!("[{}]", join_exprs(p)));
+            format!("Expand ({} grouping sets) {}", projections.len(), join_exprs(sets))
+        }
         Node::ExchangeRead { exchange, .. } => format!("ExchangeRead #{}", exchange.0),
     }
 }

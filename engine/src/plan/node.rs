@@ -56,6 +56,9 @@ pub struct AggregateNode {
     /// Group keys over the input (for `Final`, the first input columns).
     pub group_exprs: Vec<Arc<dyn PhysicalExpr>>,
     pub aggregates: Vec<Arc<AggregateFunctionExpr>>,
+    /// Each aggregate's `FILTER (WHERE ..)` over the input; applied where rows are
+    /// accumulated (`Single`, `Partial`), never to partial states (`Final`).
+    pub filters: Vec<Option<Arc<dyn PhysicalExpr>>>,
     /// For `Final`: first input column of each aggregate's partial state.
     pub state_offsets: Vec<usize>,
     pub schema: SchemaRef,
@@ -134,6 +137,13 @@ pub enum Node {
         exprs: Vec<Arc<dyn PhysicalExpr>>,
         schema: SchemaRef,
     },
+    /// Each input row once per projection (grouping sets: one per set), so a batch of
+    /// input becomes that many batches of its size.
+    Expand {
+        input: Box<Node>,
+        projections: Vec<Vec<Arc<dyn PhysicalExpr>>>,
+        schema: SchemaRef,
+    },
     Aggregate(AggregateNode),
     HashJoin(HashJoinNode),
     NestedLoopJoin(NestedLoopJoinNode),
@@ -165,6 +175,7 @@ impl Node {
             Node::Values { schema, .. }
             | Node::Project { schema, .. }
             | Node::Union { schema, .. }
+            | Node::Expand { schema, .. }
             | Node::ExchangeRead { schema, .. } => Arc::clone(schema),
             Node::Filter { input, .. } | Node::Sort { input, .. } | Node::Limit { input, .. } => {
                 input.schema()
@@ -180,6 +191,7 @@ impl Node {
             Node::Scan(_) | Node::Values { .. } | Node::ExchangeRead { .. } => vec![],
             Node::Filter { input, .. }
             | Node::Project { input, .. }
+            | Node::Expand { input, .. }
             | Node::Sort { input, .. }
             | Node::Limit { input, .. } => vec![input],
             Node::Aggregate(node) => vec![&node.input],

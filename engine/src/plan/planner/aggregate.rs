@@ -19,19 +19,33 @@ use crate::plan::node::{AggregateMode, AggregateNode, Node};
 
 impl Planner<'_> {
     pub(super) fn plan_aggregate(&mut self, aggregate: &Aggregate) -> QueryResult<Planned> {
-        if aggregate
-            .group_expr
-            .iter()
-            .any(|e| matches!(e, Expr::GroupingSet(_)))
-        {
-            return Err(QueryError::unsupported("GROUPING SETS, ROLLUP and CUBE"));
-        }
         let input = self.plan(&aggregate.input)?;
         let input_schema = aggregate.input.schema();
-        let group_exprs = self.physical_exprs(&aggregate.group_expr, input_schema)?;
+        // Group i passes input column group_columns[i] through, if it is a plain column.
+        let (input, group_exprs, group_columns) = match aggregate.group_expr.as_slice() {
+            [Expr::GroupingSet(set)] => {
+                let expanded = self.expand_grouping_sets(input, set, aggregate)?;
+                // Rows of one group now come from every partition (NULLed keys).
+                let none = vec![None; expanded.group_exprs.len()];
+                (expanded.planned, expanded.group_exprs, none)
+            }
+            group_expr if group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) => {
+                return Err(QueryError::unsupported(
+                    "grouping sets beside other GROUP BY expressions",
+                ));
+            }
+            group_expr => {
+                let columns = group_expr
+                    .iter()
+                    .map(|expr| column_position(expr, input_schema))
+                    .collect();
+                (input, self.physical_exprs(group_expr, input_schema)?, columns)
+            }
+        };
         let output_schema = arrow_schema(&aggregate.schema);
         let group_count = group_exprs.len();
         let mut aggregates = Vec::with_capacity(aggregate.aggr_expr.len());
+        let mut filters = Vec::with_capacity(aggregate.aggr_expr.len());
         for (i, expr) in aggregate.aggr_expr.iter().enumerate() {
             let lowered = LoweredAggregateBuilder::new(
                 expr,
@@ -42,9 +56,7 @@ impl Planner<'_> {
             )
             .with_name(output_schema.field(group_count + i).name())
             .build()?;
-            if lowered.filter.is_some() {
-                return Err(QueryError::unsupported("FILTER (WHERE ..) on aggregates"));
-            }
+            filters.push(lowered.filter.clone());
             if !lowered.order_bys.is_empty() {
                 return Err(QueryError::unsupported("ORDER BY inside aggregate calls"));
             }
@@ -76,12 +88,6 @@ impl Planner<'_> {
                 .join(", ")
         );
 
-        // Group i passes input column group_columns[i] through, if it is a plain column.
-        let group_columns: Vec<Option<usize>> = aggregate
-            .group_expr
-            .iter()
-            .map(|expr| column_position(expr, input_schema))
-            .collect();
         let co_located = group_count > 0
             && input
                 .dist
@@ -106,6 +112,7 @@ impl Planner<'_> {
                 mode: AggregateMode::Single,
                 group_exprs,
                 aggregates,
+                filters,
                 state_offsets: Vec::new(),
                 schema: output_schema,
             });
@@ -119,6 +126,7 @@ impl Planner<'_> {
                 mode: AggregateMode::Partial,
                 group_exprs,
                 aggregates: aggregates.clone(),
+                filters,
                 state_offsets: Vec::new(),
                 schema: Arc::clone(&partial_schema),
             }),
@@ -152,6 +160,7 @@ impl Planner<'_> {
             input: Box::new(exchanged.node),
             mode: AggregateMode::Final,
             group_exprs: group_keys,
+            filters: vec![None; aggregates.len()],
             aggregates,
             state_offsets,
             schema: output_schema,

@@ -7,6 +7,7 @@
 //! records each exchange it could not avoid with the reason.
 
 mod aggregate;
+mod grouping_sets;
 mod join;
 
 use std::sync::Arc;

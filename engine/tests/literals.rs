@@ -1,0 +1,72 @@
+//! Goal: numeric literals mean what they say. `0.1` is the exact decimal 0.1, so a
+//! DECIMAL column compares with it exactly; exponent notation is a double.
+
+use arrow::util::display::array_value_to_string;
+use percore_engine::session::{Cluster, ClusterConfig};
+
+fn cluster() -> Cluster {
+    Cluster::start_tpch(0.01, ClusterConfig::new(2)).expect("cluster starts")
+}
+
+fn values(cluster: &Cluster, sql: &str) -> Vec<String> {
+    let batches = cluster.sql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let batch = &batches[0];
+    (0..batch.num_columns())
+        .map(|column| array_value_to_string(batch.column(column), 0).unwrap())
+        .collect()
+}
+
+#[test]
+fn decimal_literals_are_exact() {
+    let cluster = cluster();
+    assert_eq!(
+        values(&cluster, "select 0.1 + 0.2 = 0.3, 1.1 * 3 = 3.3, 0.3 - 0.1 = 0.2"),
+        ["true", "true", "true"]
+    );
+    assert_eq!(
+        values(&cluster, "select arrow_typeof(0.1), arrow_typeof(157562.13), arrow_typeof(7)"),
+        ["Decimal128(1, 1)", "Decimal128(8, 2)", "Int64"]
+    );
+    // A float stays a float: PostgreSQL compares numeric with float8 as float8.
+    assert_eq!(
+        values(&cluster, "select 0.1::double + 0.2::double = 0.3::double"),
+        ["false"]
+    );
+}
+
+#[test]
+fn exponent_literals_are_doubles() {
+    let cluster = cluster();
+    assert_eq!(
+        values(&cluster, "select 1.5e3 + 1, 1e300 > 1e299, arrow_typeof(1e3), 2E-2 * 100"),
+        ["1501.0", "true", "Float64", "2.0"]
+    );
+    // Decimals of negative scale used to reach DataFusion's casts, which panicked.
+    assert_eq!(
+        values(&cluster, "select max(o_totalprice * 1e3) > 0, sum(o_totalprice + 1e2) > 0 from orders"),
+        ["true", "true"]
+    );
+}
+
+/// Every comparison with a price taken from the data splits the rows exactly.
+#[test]
+fn a_decimal_column_compares_exactly_with_literals_from_its_data() {
+    let cluster = cluster();
+    let total: u64 = values(&cluster, "select count(*) from orders")[0].parse().unwrap();
+    let mut prices = values(&cluster, "select min(o_totalprice), max(o_totalprice) from orders");
+    prices.extend(values(
+        &cluster,
+        "select o_totalprice from orders order by o_orderkey limit 1 offset 100",
+    ));
+    for price in prices {
+        let count = |op: &str| -> u64 {
+            let sql = format!("select count(*) from orders where o_totalprice {op} {price}");
+            values(&cluster, &sql)[0].parse().unwrap()
+        };
+        let (below, equal, above) = (count("<"), count("="), count(">"));
+        assert!(equal >= 1, "{price}: no row equals it");
+        assert_eq!(below + equal + above, total, "{price}");
+        assert_eq!(count("<="), below + equal, "{price}");
+        assert_eq!(count("<>"), below + above, "{price}");
+    }
+}
