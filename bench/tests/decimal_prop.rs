@@ -106,7 +106,11 @@ fn data() -> impl Strategy<Value = Vec<Option<i64>>> {
     prop::collection::vec(
         prop::option::weighted(
             0.9,
-            prop_oneof![-3i64..3, 15_756_210i64..15_756_216, -99_999_999_999_999i64..99_999_999_999_999],
+            prop_oneof![
+                -3i64..3,
+                15_756_210i64..15_756_216,
+                -99_999_999_999_999i64..99_999_999_999_999
+            ],
         ),
         1..40,
     )
@@ -115,14 +119,20 @@ fn data() -> impl Strategy<Value = Vec<Option<i64>>> {
 /// A literal near a data value: the value itself, a cent or a finer step away, or
 /// its integer part.
 fn literal_near(cents: i64) -> impl Strategy<Value = (Exact, u32)> {
-    let value = Exact { units: i128::from(cents), scale: SCALE };
+    let value = Exact {
+        units: i128::from(cents),
+        scale: SCALE,
+    };
     prop_oneof![
         Just(value),
         (-1i128..=1, 1u32..=6).prop_map(move |(step, scale)| Exact {
             units: value.at_scale(SCALE + scale) + step,
             scale: SCALE + scale,
         }),
-        Just(Exact { units: i128::from(cents.div_euclid(100)), scale: 0 }),
+        Just(Exact {
+            units: i128::from(cents.div_euclid(100)),
+            scale: 0
+        }),
     ]
     .prop_flat_map(|exact| (Just(exact), 0u32..3))
 }

@@ -108,36 +108,60 @@ fn statements_too_complex_are_refused_and_long_lists_answer() {
     // ALL branches, 30 nested subqueries, 12 nested IN subqueries, 50 nested CASEs.
     let ors: Vec<String> = (0..400).map(|k| format!("l_orderkey = {k}")).collect();
     let keys: Vec<String> = (0..400).map(|k| k.to_string()).collect();
-    let by_or = one_value(&cluster, &format!("select count(*) from lineitem where {}", ors.join(" or ")));
+    let by_or = one_value(
+        &cluster,
+        &format!("select count(*) from lineitem where {}", ors.join(" or ")),
+    );
     let by_in = one_value(
         &cluster,
-        &format!("select count(*) from lineitem where l_orderkey in ({})", keys.join(",")),
+        &format!(
+            "select count(*) from lineitem where l_orderkey in ({})",
+            keys.join(",")
+        ),
     );
     assert_eq!(by_or, by_in);
     assert_ne!(by_in, "0");
     let keys: Vec<String> = (0..20_000).map(|k| k.to_string()).collect();
-    let long_in = format!("select count(*) from orders where o_orderkey in ({})", keys.join(","));
-    let expected = one_value(&cluster, "select count(*) from orders where o_orderkey < 20000");
+    let long_in = format!(
+        "select count(*) from orders where o_orderkey in ({})",
+        keys.join(",")
+    );
+    let expected = one_value(
+        &cluster,
+        "select count(*) from orders where o_orderkey < 20000",
+    );
     assert_eq!(one_value(&cluster, &long_in), expected);
     let branches: Vec<String> = (0..200).map(|i| format!("select {i} as x")).collect();
     let unions = format!("select sum(x) from ({}) t", branches.join(" union all "));
-    assert_eq!(one_value(&cluster, &unions), (0..200).sum::<i64>().to_string());
+    assert_eq!(
+        one_value(&cluster, &unions),
+        (0..200).sum::<i64>().to_string()
+    );
     let mut nested = "nation".to_string();
     for level in 0..30 {
         nested = format!("(select * from {nested}) t{level}");
     }
-    assert_eq!(one_value(&cluster, &format!("select count(*) from {nested}")), "25");
+    assert_eq!(
+        one_value(&cluster, &format!("select count(*) from {nested}")),
+        "25"
+    );
     let mut subquery = "select n_nationkey from nation".to_string();
     for _ in 0..12 {
         subquery = format!("select n_nationkey from nation where n_nationkey in ({subquery})");
     }
-    assert_eq!(one_value(&cluster, &format!("select count(*) from ({subquery}) t")), "25");
+    assert_eq!(
+        one_value(&cluster, &format!("select count(*) from ({subquery}) t")),
+        "25"
+    );
     let mut case = "n_nationkey".to_string();
     for bound in 0..50 {
         case = format!("case when n_nationkey >= {bound} then {case} else -1 end");
     }
     // The outermost CASE asks n_nationkey >= 49: -1 for each of the 25 nations.
-    assert_eq!(one_value(&cluster, &format!("select sum({case}) from nation")), "-25");
+    assert_eq!(
+        one_value(&cluster, &format!("select sum({case}) from nation")),
+        "-25"
+    );
     assert_alive(&cluster);
 }
 

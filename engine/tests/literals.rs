@@ -20,11 +20,17 @@ fn values(cluster: &Cluster, sql: &str) -> Vec<String> {
 fn decimal_literals_are_exact() {
     let cluster = cluster();
     assert_eq!(
-        values(&cluster, "select 0.1 + 0.2 = 0.3, 1.1 * 3 = 3.3, 0.3 - 0.1 = 0.2"),
+        values(
+            &cluster,
+            "select 0.1 + 0.2 = 0.3, 1.1 * 3 = 3.3, 0.3 - 0.1 = 0.2"
+        ),
         ["true", "true", "true"]
     );
     assert_eq!(
-        values(&cluster, "select arrow_typeof(0.1), arrow_typeof(157562.13), arrow_typeof(7)"),
+        values(
+            &cluster,
+            "select arrow_typeof(0.1), arrow_typeof(157562.13), arrow_typeof(7)"
+        ),
         ["Decimal128(1, 1)", "Decimal128(8, 2)", "Int64"]
     );
     // A float stays a float: PostgreSQL compares numeric with float8 as float8.
@@ -38,12 +44,18 @@ fn decimal_literals_are_exact() {
 fn exponent_literals_are_doubles() {
     let cluster = cluster();
     assert_eq!(
-        values(&cluster, "select 1.5e3 + 1, 1e300 > 1e299, arrow_typeof(1e3), 2E-2 * 100"),
+        values(
+            &cluster,
+            "select 1.5e3 + 1, 1e300 > 1e299, arrow_typeof(1e3), 2E-2 * 100"
+        ),
         ["1501.0", "true", "Float64", "2.0"]
     );
     // Decimals of negative scale used to reach DataFusion's casts, which panicked.
     assert_eq!(
-        values(&cluster, "select max(o_totalprice * 1e3) > 0, sum(o_totalprice + 1e2) > 0 from orders"),
+        values(
+            &cluster,
+            "select max(o_totalprice * 1e3) > 0, sum(o_totalprice + 1e2) > 0 from orders"
+        ),
         ["true", "true"]
     );
 }
@@ -52,8 +64,13 @@ fn exponent_literals_are_doubles() {
 #[test]
 fn a_decimal_column_compares_exactly_with_literals_from_its_data() {
     let cluster = cluster();
-    let total: u64 = values(&cluster, "select count(*) from orders")[0].parse().unwrap();
-    let mut prices = values(&cluster, "select min(o_totalprice), max(o_totalprice) from orders");
+    let total: u64 = values(&cluster, "select count(*) from orders")[0]
+        .parse()
+        .unwrap();
+    let mut prices = values(
+        &cluster,
+        "select min(o_totalprice), max(o_totalprice) from orders",
+    );
     prices.extend(values(
         &cluster,
         "select o_totalprice from orders order by o_orderkey limit 1 offset 100",

@@ -178,7 +178,10 @@ fn three_nodes_answer_all_tpch_queries_and_survive_bad_peers() {
     let chain = format!("SELECT 1 {}", "OR 1=1 ".repeat(20_000));
     let error = query(&mut client, &chain).unwrap_err();
     assert_eq!(error.0, "54001", "{error:?}");
-    assert_eq!(query(&mut client, "select 0.1 + 0.2 = 0.3").unwrap(), [["t"]]);
+    assert_eq!(
+        query(&mut client, "select 0.1 + 0.2 = 0.3").unwrap(),
+        [["t"]]
+    );
     let plan = query(&mut client, &format!("explain {}", query_sql(3).unwrap())).unwrap();
     assert!(
         plan.iter().any(|row| row[0].contains("Exchanges avoided")),

@@ -161,7 +161,8 @@ impl BatchStream for ExpandStream {
                     continue;
                 }
                 for exprs in &self.projections {
-                    self.pending.push_back(project(exprs, &self.schema, &batch)?);
+                    self.pending
+                        .push_back(project(exprs, &self.schema, &batch)?);
                 }
             }
         })

@@ -118,7 +118,11 @@ pub(crate) fn describe(node: &Node) -> String {
         Node::Union { inputs, .. } => format!("Union ({} inputs)", inputs.len()),
         Node::Expand { projections, .. } => {
             let sets = projections.iter().map(|p| format!("[{}]", join_exprs(p)));
-            format!("Expand ({} grouping sets) {}", projections.len(), join_exprs(sets))
+            format!(
+                "Expand ({} grouping sets) {}",
+                projections.len(),
+                join_exprs(sets)
+            )
         }
         Node::ExchangeRead { exchange, .. } => format!("ExchangeRead #{}", exchange.0),
     }

@@ -126,7 +126,9 @@ pub fn expression_depth(tokens: &[Token]) -> usize {
     let mut deepest = 0;
     for token in tokens {
         let nested = groups.len() > 1;
-        let innermost = groups.last_mut().expect("the outermost group is never closed");
+        let innermost = groups
+            .last_mut()
+            .expect("the outermost group is never closed");
         match token {
             Token::LParen => {
                 enclosing += innermost.depth();
@@ -284,7 +286,11 @@ mod tests {
         let inner = format!("({})", vec!["a"; 40].join(" + "));
         let outer = format!("select {}", vec![inner.as_str(); 40].join(" * "));
         assert!(depth(&outer) >= 40 + 39);
-        let cases = format!("select {}1{}", "case when x then ".repeat(30), " end".repeat(30));
+        let cases = format!(
+            "select {}1{}",
+            "case when x then ".repeat(30),
+            " end".repeat(30)
+        );
         assert!((30..40).contains(&depth(&cases)));
     }
 

@@ -39,7 +39,11 @@ impl Planner<'_> {
                     .iter()
                     .map(|expr| column_position(expr, input_schema))
                     .collect();
-                (input, self.physical_exprs(group_expr, input_schema)?, columns)
+                (
+                    input,
+                    self.physical_exprs(group_expr, input_schema)?,
+                    columns,
+                )
             }
         };
         let output_schema = arrow_schema(&aggregate.schema);

@@ -57,7 +57,11 @@ impl Planner<'_> {
             let data_type = expr.data_type(arrow_input)?;
             fields.push(Field::new(format!("__group_{i}"), data_type, true));
         }
-        fields.push(Field::new(Aggregate::INTERNAL_GROUPING_ID, id_type.clone(), false));
+        fields.push(Field::new(
+            Aggregate::INTERNAL_GROUPING_ID,
+            id_type.clone(),
+            false,
+        ));
         let schema = Arc::new(Schema::new(fields));
 
         let mut seen_masks: Vec<u64> = Vec::new();
@@ -107,9 +111,8 @@ impl Planner<'_> {
 
 /// For each grouping set, which of the distinct expressions it holds.
 fn member_sets(set: &GroupingSet, distinct: &[Expr]) -> QueryResult<Vec<Vec<bool>>> {
-    let members = |exprs: &[Expr]| -> Vec<bool> {
-        distinct.iter().map(|d| exprs.contains(d)).collect()
-    };
+    let members =
+        |exprs: &[Expr]| -> Vec<bool> { distinct.iter().map(|d| exprs.contains(d)).collect() };
     Ok(match set {
         GroupingSet::GroupingSets(sets) => sets.iter().map(|s| members(s)).collect(),
         GroupingSet::Rollup(exprs) => (0..=exprs.len())
@@ -136,7 +139,8 @@ fn member_sets(set: &GroupingSet, distinct: &[Expr]) -> QueryResult<Vec<Vec<bool
 }
 
 fn grouping_id(id: u64, data_type: &DataType) -> QueryResult<ScalarValue> {
-    let out_of_range = || QueryError::internal(format!("grouping id {id} does not fit {data_type}"));
+    let out_of_range =
+        || QueryError::internal(format!("grouping id {id} does not fit {data_type}"));
     Ok(match data_type {
         DataType::UInt8 => ScalarValue::UInt8(Some(u8::try_from(id).map_err(|_| out_of_range())?)),
         DataType::UInt16 => {
@@ -146,10 +150,6 @@ fn grouping_id(id: u64, data_type: &DataType) -> QueryResult<ScalarValue> {
             ScalarValue::UInt32(Some(u32::try_from(id).map_err(|_| out_of_range())?))
         }
         DataType::UInt64 => ScalarValue::UInt64(Some(id)),
-        other => {
-            return Err(QueryError::internal(format!(
-                "grouping id of type {other}"
-            )))
-        }
+        other => return Err(QueryError::internal(format!("grouping id of type {other}"))),
     })
 }
