@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use arrow::array::BooleanArray;
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use datafusion_expr::{EmitTo, GroupsAccumulator};
@@ -62,7 +63,7 @@ impl HashAggregator {
                 }
             })
             .collect::<TaskResult<Vec<_>>>()?;
-        Ok(HashAggregator {
+        let mut aggregator = HashAggregator {
             mode: node.mode,
             group_exprs: node.group_exprs.clone(),
             aggregates: node.aggregates.clone(),
@@ -76,7 +77,14 @@ impl HashAggregator {
             received_input: false,
             batch_rows,
             emitted: 0,
-        })
+        };
+        if let (Some(seed), AggregateMode::Partial | AggregateMode::Single) =
+            (&node.seed_groups, node.mode)
+        {
+            let none = BooleanArray::from(vec![false; seed.num_rows()]);
+            aggregator.accumulate_filtered(seed, Some(&none))?;
+        }
+        Ok(aggregator)
     }
 
     pub fn push(&mut self, batch: &RecordBatch) -> TaskResult<()> {
@@ -87,6 +95,16 @@ impl HashAggregator {
     }
 
     fn accumulate(&mut self, batch: &RecordBatch) -> TaskResult<()> {
+        self.accumulate_filtered(batch, None)
+    }
+
+    /// Accumulates `batch`; with `only`, just the rows it selects reach the
+    /// aggregates, though every row's group is created.
+    fn accumulate_filtered(
+        &mut self,
+        batch: &RecordBatch,
+        only: Option<&BooleanArray>,
+    ) -> TaskResult<()> {
         self.received_input = true;
         let keys = evaluate(&self.group_exprs, batch)?;
         self.groups.assign(&keys, batch.num_rows())?;
@@ -97,9 +115,13 @@ impl HashAggregator {
                 AggregateMode::Partial | AggregateMode::Single => {
                     let values = evaluate(&aggregate.expressions(), batch)?;
                     // The accumulator skips rows whose filter is false (NULL made false).
-                    let filter = match &self.filters[aggregate_idx] {
-                        Some(filter) => Some(super::evaluate_mask(filter, batch)?),
-                        None => None,
+                    let filter = match (&self.filters[aggregate_idx], only) {
+                        (Some(filter), Some(only)) => Some(arrow::compute::and(
+                            &super::evaluate_mask(filter, batch)?,
+                            only,
+                        )?),
+                        (Some(filter), None) => Some(super::evaluate_mask(filter, batch)?),
+                        (None, only) => only.cloned(),
                     };
                     accumulator.update_batch(
                         &values,
@@ -231,6 +253,7 @@ pub fn merge_node(node: &AggregateNode) -> TaskResult<AggregateNode> {
         group_exprs,
         aggregates: node.aggregates.clone(),
         filters: vec![None; node.aggregates.len()],
+        seed_groups: None,
         state_offsets,
         schema: Arc::clone(&node.schema),
     })

@@ -59,6 +59,10 @@ pub struct AggregateNode {
     /// Each aggregate's `FILTER (WHERE ..)` over the input; applied where rows are
     /// accumulated (`Single`, `Partial`), never to partial states (`Final`).
     pub filters: Vec<Option<Arc<dyn PhysicalExpr>>>,
+    /// Input rows whose groups exist even when no row arrives (the grand total of a
+    /// grouping set): they create their groups without reaching any aggregate. Every
+    /// partition's `Partial` seeds them, which merges as nothing; `Final` never.
+    pub seed_groups: Option<RecordBatch>,
     /// For `Final`: first input column of each aggregate's partial state.
     pub state_offsets: Vec<usize>,
     pub schema: SchemaRef,

@@ -22,12 +22,18 @@ impl Planner<'_> {
         let input = self.plan(&aggregate.input)?;
         let input_schema = aggregate.input.schema();
         // Group i passes input column group_columns[i] through, if it is a plain column.
-        let (input, group_exprs, group_columns) = match aggregate.group_expr.as_slice() {
+        let (input, group_exprs, group_columns, seed_groups) = match aggregate.group_expr.as_slice()
+        {
             [Expr::GroupingSet(set)] => {
                 let expanded = self.expand_grouping_sets(input, set, aggregate)?;
                 // Rows of one group now come from every partition (NULLed keys).
                 let none = vec![None; expanded.group_exprs.len()];
-                (expanded.planned, expanded.group_exprs, none)
+                (
+                    expanded.planned,
+                    expanded.group_exprs,
+                    none,
+                    expanded.grand_totals,
+                )
             }
             group_expr if group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) => {
                 return Err(QueryError::unsupported(
@@ -39,11 +45,8 @@ impl Planner<'_> {
                     .iter()
                     .map(|expr| column_position(expr, input_schema))
                     .collect();
-                (
-                    input,
-                    self.physical_exprs(group_expr, input_schema)?,
-                    columns,
-                )
+                let exprs = self.physical_exprs(group_expr, input_schema)?;
+                (input, exprs, columns, None)
             }
         };
         let output_schema = arrow_schema(&aggregate.schema);
@@ -117,6 +120,7 @@ impl Planner<'_> {
                 group_exprs,
                 aggregates,
                 filters,
+                seed_groups,
                 state_offsets: Vec::new(),
                 schema: output_schema,
             });
@@ -131,6 +135,7 @@ impl Planner<'_> {
                 group_exprs,
                 aggregates: aggregates.clone(),
                 filters,
+                seed_groups,
                 state_offsets: Vec::new(),
                 schema: Arc::clone(&partial_schema),
             }),
@@ -165,6 +170,7 @@ impl Planner<'_> {
             mode: AggregateMode::Final,
             group_exprs: group_keys,
             filters: vec![None; aggregates.len()],
+            seed_groups: None,
             aggregates,
             state_offsets,
             schema: output_schema,

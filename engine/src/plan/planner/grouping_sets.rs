@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use arrow::array::{new_null_array, ArrayRef, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion_common::{DFSchema, ScalarValue};
 use datafusion_expr::{Aggregate, Expr, GroupingSet};
@@ -22,6 +23,9 @@ pub(super) struct Expanded {
     pub planned: Planned,
     /// Group keys over the expanded rows: the group expressions and the id.
     pub group_exprs: Vec<Arc<dyn PhysicalExpr>>,
+    /// One expanded row per empty grouping set, all NULL but the id: the grand total
+    /// has a row even when no input does, as in PostgreSQL.
+    pub grand_totals: Option<RecordBatch>,
 }
 
 impl Planner<'_> {
@@ -48,10 +52,11 @@ impl Planner<'_> {
         let input_columns = input_schema.fields().len();
         let arrow_input = input_schema.as_arrow();
 
+        // Nullable throughout, so the grand-total rows can be all NULL.
         let mut fields: Vec<Field> = arrow_input
             .fields()
             .iter()
-            .map(|f| f.as_ref().clone())
+            .map(|f| f.as_ref().clone().with_nullable(true))
             .collect();
         for (i, expr) in group_values.iter().enumerate() {
             let data_type = expr.data_type(arrow_input)?;
@@ -65,6 +70,7 @@ impl Planner<'_> {
         let schema = Arc::new(Schema::new(fields));
 
         let mut seen_masks: Vec<u64> = Vec::new();
+        let mut grand_total_ids = Vec::new();
         let mut projections = Vec::with_capacity(sets.len());
         for members in &sets {
             let mut projection: Vec<Arc<dyn PhysicalExpr>> = (0..input_columns)
@@ -84,13 +90,27 @@ impl Planner<'_> {
             }
             let repeats = seen_masks.iter().filter(|&&m| m == mask).count() as u64;
             seen_masks.push(mask);
-            let id = mask | (repeats << distinct.len());
-            projection.push(Arc::new(Literal::new(grouping_id(id, &id_type)?)));
+            let id = grouping_id(mask | (repeats << distinct.len()), &id_type)?;
+            if members.iter().all(|member| !member) {
+                grand_total_ids.push(id.clone());
+            }
+            projection.push(Arc::new(Literal::new(id)));
             projections.push(projection);
         }
         let group_exprs = (input_columns..schema.fields().len())
             .map(|i| Arc::new(Column::new(schema.field(i).name(), i)) as Arc<dyn PhysicalExpr>)
             .collect();
+        let grand_totals = if grand_total_ids.is_empty() {
+            None
+        } else {
+            let count = grand_total_ids.len();
+            let mut columns: Vec<ArrayRef> = schema.fields()[..schema.fields().len() - 1]
+                .iter()
+                .map(|field| new_null_array(field.data_type(), count))
+                .collect();
+            columns.push(ScalarValue::iter_to_array(grand_total_ids)?);
+            Some(RecordBatch::try_new(Arc::clone(&schema), columns)?)
+        };
         let rows = input.rows * sets.len() as f64;
         let planned = Planned {
             node: Node::Expand {
@@ -105,6 +125,7 @@ impl Planner<'_> {
         Ok(Expanded {
             planned,
             group_exprs,
+            grand_totals,
         })
     }
 }
