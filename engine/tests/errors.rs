@@ -52,6 +52,13 @@ fn unsupported_features_name_what_is_missing() {
     assert!(error.message.contains("window"), "{error}");
     let error = error_of(&cluster, "insert into nation values (1, 'x', 1, 'y')");
     assert_eq!(error.code, ErrorCode::Unsupported, "{error}");
+    let sql = "select count(distinct n_name, n_regionkey) from nation";
+    let error = error_of(&cluster, sql);
+    assert_eq!(error.code, ErrorCode::Unsupported, "{error}");
+    assert!(
+        error.message.contains("DISTINCT over several arguments"),
+        "{error}"
+    );
     assert_alive(&cluster);
 }
 

@@ -63,6 +63,13 @@ impl Planner<'_> {
             )
             .with_name(output_schema.field(group_count + i).name())
             .build()?;
+            if lowered.aggregate.is_distinct() && lowered.aggregate.expressions().len() > 1 {
+                // DataFusion's accumulators refuse it only once rows arrive.
+                return Err(QueryError::unsupported(format!(
+                    "DISTINCT over several arguments in {}",
+                    lowered.aggregate.name()
+                )));
+            }
             filters.push(lowered.filter.clone());
             if !lowered.order_bys.is_empty() {
                 return Err(QueryError::unsupported("ORDER BY inside aggregate calls"));
