@@ -287,12 +287,7 @@ impl Cluster {
     /// # Errors
     /// Syntax, name and unsupported-feature errors; session statements.
     pub fn plan(&self, sql: &str) -> QueryResult<(DistributedPlan, StatementKind)> {
-        match self.parse(sql)? {
-            ParsedStatement::Plannable(statement) => self.plan_parsed(*statement),
-            ParsedStatement::Session(_) => Err(QueryError::unsupported(
-                "planning SET or SHOW QUERIES; they are session statements",
-            )),
-        }
+        self.plan_parsed(self.parse(sql)?.into_plannable()?)
     }
 
     /// Plans a parsed statement on a planning thread (a deep stack, panics caught, a

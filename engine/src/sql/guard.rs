@@ -9,7 +9,7 @@
 
 use sqlparser_current::dialect::GenericDialect;
 use sqlparser_current::keywords::Keyword;
-use sqlparser_current::tokenizer::{Token, Tokenizer};
+use sqlparser_current::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use crate::error::{ErrorCode, QueryError, QueryResult};
 
@@ -17,16 +17,18 @@ use crate::error::{ErrorCode, QueryError, QueryResult};
 pub const MAX_SQL_BYTES: usize = 1 << 20;
 /// Deepest parenthesis nesting accepted; also the parser's recursion limit.
 pub const MAX_NESTING: usize = 64;
-/// Deepest expression tree accepted, as estimated by [`expression_depth`]. DuckDB's
+/// Deepest expression tree accepted, as estimated by [`nesting`]. DuckDB's
 /// default `max_expression_depth` is the same; 5,000 overflowed an 8 MiB stack here.
 pub const MAX_EXPRESSION_DEPTH: usize = 1000;
 
-/// Refuses text that is too long, nested too deeply or chains too many operators.
+/// Refuses text that is too long, nested too deeply or chains too many operators;
+/// returns its tokens (with locations, for the parser's messages), so the text is
+/// tokenized once.
 ///
 /// # Errors
 /// `ResourcesExhausted` for the size, `TooComplex` (54001) for nesting and depth,
 /// `Syntax` for text that does not tokenize.
-pub fn check(sql: &str) -> QueryResult<()> {
+pub fn check(sql: &str) -> QueryResult<Vec<TokenWithSpan>> {
     if sql.len() > MAX_SQL_BYTES {
         return Err(QueryError::new(
             ErrorCode::ResourcesExhausted,
@@ -36,48 +38,42 @@ pub fn check(sql: &str) -> QueryResult<()> {
             ),
         ));
     }
-    let depth = max_paren_depth(sql);
-    if depth > MAX_NESTING {
-        return Err(QueryError::new(
-            ErrorCode::TooComplex,
-            format!("statement too complex: SQL nesting depth {depth} exceeds the limit of {MAX_NESTING}"),
-        ));
-    }
     let tokens = Tokenizer::new(&GenericDialect {}, sql)
-        .tokenize()
+        .tokenize_with_location()
         .map_err(|e| QueryError::new(ErrorCode::Syntax, format!("syntax error: {e}")))?;
-    let depth = expression_depth(&tokens);
-    if depth > MAX_EXPRESSION_DEPTH {
+    let nesting = nesting(tokens.iter().map(|t| &t.token));
+    if nesting.parentheses > MAX_NESTING {
         return Err(QueryError::new(
             ErrorCode::TooComplex,
             format!(
-                "statement too complex: an expression about {depth} levels deep exceeds the \
-                 limit of {MAX_EXPRESSION_DEPTH} (long chains of AND, OR, +, || or UNION \
-                 nest one level per operator; a long OR of equalities can be an IN list)"
+                "statement too complex: SQL nesting depth {} exceeds the limit of {MAX_NESTING}",
+                nesting.parentheses
             ),
         ));
     }
-    Ok(())
+    if nesting.expression > MAX_EXPRESSION_DEPTH {
+        return Err(QueryError::new(
+            ErrorCode::TooComplex,
+            format!(
+                "statement too complex: an expression about {} levels deep exceeds the \
+                 limit of {MAX_EXPRESSION_DEPTH} (long chains of AND, OR, +, || or UNION \
+                 nest one level per operator; a long OR of equalities can be an IN list)",
+                nesting.expression
+            ),
+        ));
+    }
+    Ok(tokens)
 }
 
-/// Parenthesis depth outside string literals and quoted identifiers.
-fn max_paren_depth(sql: &str) -> usize {
-    let (mut depth, mut max_depth) = (0usize, 0usize);
-    let mut quote: Option<char> = None;
-    for ch in sql.chars() {
-        match (quote, ch) {
-            (Some(open), c) if c == open => quote = None,
-            (Some(_), _) => {}
-            (None, '\'' | '"') => quote = Some(ch),
-            (None, '(') => {
-                depth += 1;
-                max_depth = max_depth.max(depth);
-            }
-            (None, ')') => depth = depth.saturating_sub(1),
-            (None, _) => {}
-        }
-    }
-    max_depth
+/// How deeply a statement nests, read off its tokens.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Nesting {
+    /// Deepest parenthesis nesting (strings, quoted names and comments aside).
+    pub parentheses: usize,
+    /// An upper estimate of the deepest expression or plan tree the parser and
+    /// planner build: within each group, every operator of a chain adds a level (the
+    /// parser builds chains left-deep; see [`Group`]), and groups add up as they nest.
+    pub expression: usize,
 }
 
 /// One level of parentheses or one CASE ... END.
@@ -116,14 +112,13 @@ impl Group {
     }
 }
 
-/// An upper estimate of the deepest expression or plan tree the parser and planner
-/// build from these tokens: within each group, every operator of a chain adds a level
-/// (the parser builds chains left-deep; see [`Group`]), and groups add up as they nest.
-pub fn expression_depth(tokens: &[Token]) -> usize {
+/// Measures [`Nesting`] in one pass over the tokens.
+pub fn nesting<'a>(tokens: impl IntoIterator<Item = &'a Token>) -> Nesting {
     let mut groups = vec![Group::default()];
     // The depth of all groups but the innermost, kept so each token costs O(1).
     let mut enclosing = 0;
-    let mut deepest = 0;
+    let mut parentheses = 0;
+    let mut measured = Nesting::default();
     for token in tokens {
         let nested = groups.len() > 1;
         let innermost = groups
@@ -133,6 +128,8 @@ pub fn expression_depth(tokens: &[Token]) -> usize {
             Token::LParen => {
                 enclosing += innermost.depth();
                 groups.push(Group::default());
+                parentheses += 1;
+                measured.parentheses = measured.parentheses.max(parentheses);
             }
             Token::Word(word) if word.quote_style.is_none() && word.keyword == Keyword::CASE => {
                 enclosing += innermost.depth();
@@ -141,9 +138,10 @@ pub fn expression_depth(tokens: &[Token]) -> usize {
                     ..Group::default()
                 });
             }
-            Token::RParen if nested => {
+            Token::RParen if nested && !innermost.opened_by_case => {
                 groups.pop();
                 enclosing -= groups.last().map_or(0, Group::depth);
+                parentheses -= 1;
             }
             Token::Word(word)
                 if word.quote_style.is_none()
@@ -188,9 +186,9 @@ pub fn expression_depth(tokens: &[Token]) -> usize {
             _ => {}
         }
         let innermost = groups.last().map_or(0, Group::depth);
-        deepest = deepest.max(enclosing + innermost);
+        measured.expression = measured.expression.max(enclosing + innermost);
     }
-    deepest
+    measured
 }
 
 /// Tokens that join or wrap operands: everything but words, literals and punctuation.
@@ -235,13 +233,18 @@ fn is_operator(token: &Token) -> bool {
 mod tests {
     use super::*;
 
+    fn measure(sql: &str) -> Nesting {
+        nesting(&Tokenizer::new(&GenericDialect {}, sql).tokenize().unwrap())
+    }
+
     fn depth(sql: &str) -> usize {
-        expression_depth(&Tokenizer::new(&GenericDialect {}, sql).tokenize().unwrap())
+        measure(sql).expression
     }
 
     #[test]
-    fn depth_ignores_parentheses_in_strings() {
-        assert_eq!(max_paren_depth("select ((1)), '((((('"), 2);
+    fn depth_ignores_parentheses_in_strings_names_and_comments() {
+        let sql = "select ((1)), '(((((', \"((\" -- ((((\n";
+        assert_eq!(measure(sql).parentheses, 2);
     }
 
     #[test]

@@ -55,14 +55,29 @@ pub enum ParsedStatement {
     Plannable(Box<SqlStatement>),
 }
 
+impl ParsedStatement {
+    /// The statement to plan.
+    ///
+    /// # Errors
+    /// `Unsupported` for a session statement, which is run, not planned.
+    pub fn into_plannable(self) -> QueryResult<SqlStatement> {
+        match self {
+            ParsedStatement::Plannable(statement) => Ok(*statement),
+            ParsedStatement::Session(_) => Err(QueryError::unsupported(
+                "planning SET or SHOW QUERIES; they are session statements",
+            )),
+        }
+    }
+}
+
 /// Guards and parses one statement (see [`guard::check`]).
 ///
 /// # Errors
 /// Limits, syntax errors, more or fewer than one statement, and SET with a value that
 /// is not one literal.
 pub fn parse_statement(sql: &str) -> QueryResult<ParsedStatement> {
-    guard::check(sql)?;
-    let mut statements = parse::parse(sql)?;
+    let tokens = guard::check(sql)?;
+    let mut statements = parse::parse(sql, tokens)?;
     if statements.len() != 1 {
         return Err(QueryError::new(
             ErrorCode::Syntax,
@@ -101,12 +116,7 @@ pub fn plan_statement(
     catalog: &Catalog,
     functions: &FunctionRegistry,
 ) -> QueryResult<Statement> {
-    match parse_statement(sql)? {
-        ParsedStatement::Plannable(statement) => plan_parsed(*statement, catalog, functions),
-        ParsedStatement::Session(_) => Err(QueryError::unsupported(
-            "SET and SHOW QUERIES here; they are session statements",
-        )),
-    }
+    plan_parsed(parse_statement(sql)?.into_plannable()?, catalog, functions)
 }
 
 /// Plans one parsed statement into an optimized logical plan.

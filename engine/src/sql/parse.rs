@@ -10,19 +10,21 @@
 use sqlparser::ast::Statement;
 use sqlparser_current::dialect::GenericDialect as CurrentDialect;
 use sqlparser_current::parser::Parser as CurrentParser;
+use sqlparser_current::tokenizer::TokenWithSpan;
 
 use super::guard::MAX_NESTING;
 use crate::error::{ErrorCode, QueryError, QueryResult};
 
 /// Parses SQL text into statements in the AST version DataFusion's planner takes.
+/// `tokens` are the text's, from [`super::guard::check`].
 ///
 /// # Errors
 /// Syntax errors, with the parser's message.
-pub fn parse(sql: &str) -> QueryResult<Vec<Statement>> {
+pub fn parse(sql: &str, tokens: Vec<TokenWithSpan>) -> QueryResult<Vec<Statement>> {
     CurrentParser::new(&CurrentDialect {})
         .with_recursion_limit(MAX_NESTING)
-        .try_with_sql(sql)
-        .and_then(|mut parser| parser.parse_statements())
+        .with_tokens_with_locations(tokens)
+        .parse_statements()
         .map_err(syntax_error)?;
     sqlparser::parser::Parser::new(&sqlparser::dialect::GenericDialect {})
         .with_recursion_limit(MAX_NESTING)
@@ -40,6 +42,11 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
+    use crate::sql::guard;
+
+    fn parse(sql: &str) -> QueryResult<Vec<Statement>> {
+        super::parse(sql, guard::check(sql)?)
+    }
 
     /// Regression: inputs that made sqlparser 0.62 run for minutes. The bound is loose
     /// on purpose (an unoptimized build on a shared machine): the failure it guards

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use arrow::array::{new_null_array, ArrayRef, RecordBatch};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::{Field, Schema};
 use datafusion_common::{DFSchema, ScalarValue};
 use datafusion_expr::{Aggregate, Expr, GroupingSet};
 use datafusion_physical_expr::expressions::{Column, Literal};
@@ -69,15 +69,14 @@ impl Planner<'_> {
         ));
         let schema = Arc::new(Schema::new(fields));
 
+        let input_passed: Vec<Arc<dyn PhysicalExpr>> = (0..input_columns)
+            .map(|i| Arc::new(Column::new(arrow_input.field(i).name(), i)) as Arc<dyn PhysicalExpr>)
+            .collect();
         let mut seen_masks: Vec<u64> = Vec::new();
         let mut grand_total_ids = Vec::new();
         let mut projections = Vec::with_capacity(sets.len());
         for members in &sets {
-            let mut projection: Vec<Arc<dyn PhysicalExpr>> = (0..input_columns)
-                .map(|i| {
-                    Arc::new(Column::new(arrow_input.field(i).name(), i)) as Arc<dyn PhysicalExpr>
-                })
-                .collect();
+            let mut projection = input_passed.clone();
             let mut mask = 0u64;
             for (i, (value, member)) in group_values.iter().zip(members).enumerate() {
                 if *member {
@@ -90,7 +89,9 @@ impl Planner<'_> {
             }
             let repeats = seen_masks.iter().filter(|&&m| m == mask).count() as u64;
             seen_masks.push(mask);
-            let id = grouping_id(mask | (repeats << distinct.len()), &id_type)?;
+            // A checked cast: an id that does not fit DataFusion's type is an error.
+            let id =
+                ScalarValue::UInt64(Some(mask | (repeats << distinct.len()))).cast_to(&id_type)?;
             if members.iter().all(|member| !member) {
                 grand_total_ids.push(id.clone());
             }
@@ -156,21 +157,5 @@ fn member_sets(set: &GroupingSet, distinct: &[Expr]) -> QueryResult<Vec<Vec<bool
                 })
                 .collect()
         }
-    })
-}
-
-fn grouping_id(id: u64, data_type: &DataType) -> QueryResult<ScalarValue> {
-    let out_of_range =
-        || QueryError::internal(format!("grouping id {id} does not fit {data_type}"));
-    Ok(match data_type {
-        DataType::UInt8 => ScalarValue::UInt8(Some(u8::try_from(id).map_err(|_| out_of_range())?)),
-        DataType::UInt16 => {
-            ScalarValue::UInt16(Some(u16::try_from(id).map_err(|_| out_of_range())?))
-        }
-        DataType::UInt32 => {
-            ScalarValue::UInt32(Some(u32::try_from(id).map_err(|_| out_of_range())?))
-        }
-        DataType::UInt64 => ScalarValue::UInt64(Some(id)),
-        other => return Err(QueryError::internal(format!("grouping id of type {other}"))),
     })
 }
