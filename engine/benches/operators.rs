@@ -9,8 +9,9 @@ use arrow::array::{Int64Array, RecordBatch, StringViewArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use percore_engine::catalog::{Catalog, Table};
+use percore_engine::exec::ExecConfig;
 use percore_engine::operators::aggregate::HashAggregator;
-use percore_engine::operators::join::{HashJoinProbe, JoinTable};
+use percore_engine::operators::join::{HashJoinProbe, JoinTable, ProbeMode};
 use percore_engine::operators::sort::Sorter;
 use percore_engine::operators::{evaluate, filter};
 use percore_engine::plan::node::{AggregateNode, HashJoinNode};
@@ -189,11 +190,16 @@ fn hash_join(c: &mut Criterion, kernels: &Kernels) {
         b.iter_batched(
             || JoinTable::build(build_node.schema(), &build, &build_keys).unwrap(),
             |table| {
-                let mut prober = HashJoinProbe::new(&node, table);
-                probe
-                    .iter()
-                    .map(|batch| prober.probe(batch).unwrap().num_rows())
-                    .sum::<usize>()
+                let limit = ExecConfig::default().output_limit();
+                let mut prober = HashJoinProbe::new(&node, table, limit, ProbeMode::Whole);
+                let mut rows = 0;
+                for batch in &probe {
+                    prober.push(batch.clone()).unwrap();
+                    while let Some(output) = prober.next_output().unwrap() {
+                        rows += output.num_rows();
+                    }
+                }
+                rows
             },
             BatchSize::LargeInput,
         )

@@ -10,6 +10,7 @@
 //! keep of them.
 
 use std::collections::VecDeque;
+use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::Array;
@@ -26,7 +27,8 @@ use crate::error::TaskResult;
 use crate::memory::size::batch_bytes;
 use crate::memory::spill::{SpillFile, SpillReader};
 use crate::operators::evaluate;
-use crate::operators::join::{HashJoinProbe, JoinTable};
+use crate::operators::join::{HashJoinProbe, JoinTable, ProbeMode};
+use crate::operators::output_limit::OutputLimit;
 use crate::plan::node::{HashJoinNode, JoinKind};
 
 /// Split levels before a build side counts as one unsplittable key.
@@ -42,6 +44,7 @@ pub(crate) struct HashJoinStream {
     /// Whether some build key was NULL and how many build rows there were (NOT IN).
     whole_side: (bool, usize),
     batch_rows: usize,
+    limit: OutputLimit,
 }
 
 enum State {
@@ -83,6 +86,8 @@ struct PairJoin {
 struct Chunked {
     matched: Vec<bool>,
     position: usize,
+    /// The probe rows of the batch being joined with the current chunk.
+    in_progress: Range<usize>,
     /// The last pass, over the probe rows alone (unmatched or matched rows out).
     final_pass: bool,
 }
@@ -119,6 +124,7 @@ impl HashJoinStream {
             state: State::Start,
             whole_side: (false, 0),
             batch_rows: context.config.batch_rows,
+            limit: context.config.output_limit(),
         })
     }
 
@@ -190,7 +196,12 @@ impl HashJoinStream {
             self.probe = None;
         }
         self.state = State::InMemory {
-            prober: Box::new(HashJoinProbe::new(&self.node, table)),
+            prober: Box::new(HashJoinProbe::new(
+                &self.node,
+                table,
+                self.limit,
+                ProbeMode::Whole,
+            )),
             finished: false,
         };
         Ok(())
@@ -301,7 +312,7 @@ impl HashJoinStream {
         let Some(build) = &pair.build else {
             // No build rows: probe rows find no match (outer and anti joins keep them).
             let table = self.table(&[])?;
-            return Ok(Some(self.pair_join(pair, table, None).await?));
+            return Ok(Some(self.pair_join(pair, table, None, None).await?));
         };
         let mut reader = self.memory.read(build).await?;
         if build.rows() <= self.batch_rows {
@@ -313,12 +324,12 @@ impl HashJoinStream {
                 batches.push(batch);
             }
             let table = self.table(&batches)?;
-            return Ok(Some(self.pair_join(pair, table, None).await?));
+            return Ok(Some(self.pair_join(pair, table, None, None).await?));
         }
         let loaded = self.load(&mut reader, None).await?;
         let Some(overflow) = loaded.overflow else {
             let table = self.table(&loaded.batches)?;
-            return Ok(Some(self.pair_join(pair, table, None).await?));
+            return Ok(Some(self.pair_join(pair, table, None, None).await?));
         };
         if pair.level < MAX_LEVEL {
             drop(loaded.batches);
@@ -329,7 +340,7 @@ impl HashJoinStream {
         // One key too large to split: join the build side chunk by chunk.
         let table = self.table(&loaded.batches)?;
         Ok(Some(
-            self.pair_join(pair, table, Some((reader, overflow)))
+            self.pair_join(pair, table, Some((reader, overflow)), None)
                 .await?,
         ))
     }
@@ -339,17 +350,26 @@ impl HashJoinStream {
         pair: Pair,
         table: JoinTable,
         build_rest: Option<(SpillReader, RecordBatch)>,
+        chunked: Option<Chunked>,
     ) -> TaskResult<Box<PairJoin>> {
         let table = table.with_whole_side(self.whole_side.0, self.whole_side.1);
         let probe = self.memory.read_some(pair.probe.as_ref()).await?;
-        let chunked = build_rest.as_ref().map(|_| Chunked {
-            matched: Vec::new(),
-            position: 0,
-            final_pass: false,
+        let chunked = chunked.or_else(|| {
+            build_rest.as_ref().map(|_| Chunked {
+                matched: Vec::new(),
+                position: 0,
+                in_progress: 0..0,
+                final_pass: false,
+            })
         });
+        let mode = if chunked.is_some() {
+            ProbeMode::Chunk
+        } else {
+            ProbeMode::Whole
+        };
         Ok(Box::new(PairJoin {
             pair,
-            prober: HashJoinProbe::new(&self.node, table),
+            prober: HashJoinProbe::new(&self.node, table, self.limit, mode),
             probe,
             finished: false,
             build_rest,
@@ -402,6 +422,7 @@ impl HashJoinStream {
     /// The next output batch of a partitioned join.
     async fn next_partitioned(&mut self) -> TaskResult<Option<RecordBatch>> {
         loop {
+            glommio::yield_if_needed().await;
             let State::Partitioned { pairs, current } = &mut self.state else {
                 return Ok(None);
             };
@@ -415,24 +436,17 @@ impl HashJoinStream {
                 }
                 continue;
             };
-            if let Some(probe) = join.probe.as_mut() {
-                while let Some(batch) = probe.next().await? {
-                    self.query.check_cancelled()?;
-                    let output = match &mut join.chunked {
-                        None => Some(join.prober.probe(&batch)?),
-                        Some(chunked) => chunked.probe(&mut join.prober, &batch)?,
-                    };
-                    if let Some(output) = output.filter(|b| b.num_rows() > 0) {
-                        return Ok(Some(output));
-                    }
+            if let Some(output) = join.next_probe_output(&self.query).await? {
+                if output.num_rows() > 0 {
+                    return Ok(Some(output));
                 }
-                join.probe = None;
+                continue;
             }
             if !join.finished {
-                join.finished = true;
                 // Full joins: build rows (of this chunk) that matched no probe row.
-                if let Some(batch) = join.prober.finish()? {
-                    return Ok(Some(batch));
+                match join.prober.finish()? {
+                    Some(batch) => return Ok(Some(batch)),
+                    None => join.finished = true,
                 }
             }
             let mut join = current.take().expect("checked above");
@@ -447,10 +461,9 @@ impl HashJoinStream {
                     drop(join.prober);
                     let loaded = self.load(&mut reader, Some(first)).await?;
                     let table = self.table(&loaded.batches)?;
-                    let mut next = self.pair_join(join.pair, table, None).await?;
-                    next.build_rest = loaded.overflow.map(|batch| (reader, batch));
-                    next.chunked = Some(chunked);
-                    next
+                    let rest = loaded.overflow.map(|batch| (reader, batch));
+                    self.pair_join(join.pair, table, rest, Some(chunked))
+                        .await?
                 }
                 None if chunked.final_pass
                     || self.node.kind == JoinKind::Inner
@@ -475,27 +488,61 @@ impl HashJoinStream {
     }
 }
 
+impl PairJoin {
+    /// The next piece of this pair's pass over its probe side (empty when a step
+    /// found nothing to output), or `None` once the probe side is done.
+    async fn next_probe_output(&mut self, query: &QueryState) -> TaskResult<Option<RecordBatch>> {
+        loop {
+            query.check_cancelled()?;
+            if let Some(output) = self.prober.next_output()? {
+                return Ok(Some(output));
+            }
+            if let (Some(chunked), Some(matched)) = (&mut self.chunked, self.prober.take_matched())
+            {
+                chunked.merge(&matched);
+            }
+            let Some(probe) = self.probe.as_mut() else {
+                return Ok(None);
+            };
+            let Some(batch) = probe.next().await? else {
+                self.probe = None;
+                return Ok(None);
+            };
+            match &mut self.chunked {
+                Some(chunked) if chunked.final_pass => {
+                    let rows = chunked.advance(batch.num_rows());
+                    let rest = self.prober.probe_rest(&batch, &chunked.matched[rows])?;
+                    if let Some(rest) = rest {
+                        return Ok(Some(rest));
+                    }
+                }
+                Some(chunked) => {
+                    chunked.in_progress = chunked.advance(batch.num_rows());
+                    self.prober.push(batch)?;
+                }
+                None => self.prober.push(batch)?,
+            }
+        }
+    }
+}
+
 impl Chunked {
-    /// One probe batch of a chunked pair: the pairs it joined with this chunk, or on
-    /// the last pass, the probe rows the join kind keeps.
-    fn probe(
-        &mut self,
-        prober: &mut HashJoinProbe,
-        batch: &RecordBatch,
-    ) -> TaskResult<Option<RecordBatch>> {
-        let rows = self.position..self.position + batch.num_rows();
-        self.position = rows.end;
-        if self.final_pass {
-            return prober.probe_rest(batch, &self.matched[rows]);
+    /// The positions of the next `rows` probe rows.
+    fn advance(&mut self, rows: usize) -> Range<usize> {
+        let range = self.position..self.position + rows;
+        self.position = range.end;
+        if self.matched.len() < range.end {
+            self.matched.resize(range.end, false);
         }
-        let (pairs, matched) = prober.probe_chunk(batch)?;
-        if self.matched.len() < rows.end {
-            self.matched.resize(rows.end, false);
-        }
-        for (seen, now) in self.matched[rows].iter_mut().zip(matched) {
+        range
+    }
+
+    /// Adds what the batch in progress matched in the current chunk.
+    fn merge(&mut self, matched: &[bool]) {
+        let seen = &mut self.matched[self.in_progress.clone()];
+        for (seen, now) in seen.iter_mut().zip(matched) {
             *seen |= now;
         }
-        Ok(pairs)
     }
 }
 
@@ -541,27 +588,32 @@ impl BatchStream for HashJoinStream {
                 self.start().await?;
             }
             let batch = match &mut self.state {
-                State::InMemory { prober, finished } => {
-                    let mut output = None;
+                State::InMemory { prober, finished } => loop {
+                    self.query.check_cancelled()?;
+                    if let Some(output) = prober.next_output()? {
+                        if output.num_rows() > 0 {
+                            break Some(output);
+                        }
+                        glommio::yield_if_needed().await;
+                        continue;
+                    }
                     if let Some(probe) = self.probe.as_mut() {
-                        while let Some(batch) = probe.next().await? {
-                            let joined = prober.probe(&batch)?;
-                            if joined.num_rows() > 0 {
-                                output = Some(joined);
-                                break;
+                        match probe.next().await? {
+                            Some(batch) => {
+                                prober.push(batch)?;
+                                continue;
                             }
-                            glommio::yield_if_needed().await;
-                        }
-                        if output.is_none() {
-                            self.probe = None;
+                            None => self.probe = None,
                         }
                     }
-                    if output.is_none() && !*finished {
-                        *finished = true;
-                        output = prober.finish()?;
+                    if *finished {
+                        break None;
                     }
-                    output
-                }
+                    match prober.finish()? {
+                        Some(output) => break Some(output),
+                        None => *finished = true,
+                    }
+                },
                 State::Partitioned { .. } => self.next_partitioned().await?,
                 State::Start | State::Done => None,
             };

@@ -6,6 +6,7 @@
 mod aggregate;
 mod exchange;
 mod join;
+mod nested_loop;
 mod operator_memory;
 mod partition_spill;
 pub mod query;
@@ -17,11 +18,16 @@ pub mod stream;
 pub mod task;
 pub mod topology;
 
+use crate::operators::output_limit::OutputLimit;
+
 /// Execution settings shared by every task of a query.
 #[derive(Debug, Clone, Copy)]
 pub struct ExecConfig {
     /// Rows per batch that operators emit (scans slice table batches to it).
     pub batch_rows: usize,
+    /// Bytes an operator whose output outgrows its input (joins) puts in one batch;
+    /// with wide rows this bound, not `batch_rows`, sizes its batches.
+    pub batch_bytes: usize,
     /// Batches an exchange channel holds per consumer before its producers wait.
     pub exchange_buffer_batches: usize,
 }
@@ -30,7 +36,15 @@ impl Default for ExecConfig {
     fn default() -> Self {
         ExecConfig {
             batch_rows: 8192,
+            batch_bytes: 4 << 20,
             exchange_buffer_batches: 4,
         }
+    }
+}
+
+impl ExecConfig {
+    /// The bound on each batch an operator emits.
+    pub fn output_limit(&self) -> OutputLimit {
+        OutputLimit::new(self.batch_rows, self.batch_bytes)
     }
 }

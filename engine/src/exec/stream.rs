@@ -16,16 +16,16 @@ use datafusion_physical_expr::PhysicalExpr;
 use super::aggregate::AggregateStream;
 use super::exchange::{ExchangeStream, TaskInputs};
 use super::join::HashJoinStream;
+use super::nested_loop::NestedLoopStream;
 use super::query::QueryState;
 use super::sort::SortStream;
 use super::stats::TaskCounters;
 use super::ExecConfig;
 use crate::error::{TaskError, TaskLocation, TaskResult};
-use crate::operators::nested_loop::NestedLoopJoin;
 use crate::operators::sort::Sorter;
 use crate::operators::{evaluate, evaluate_mask, filter};
 use crate::plan::explain::describe;
-use crate::plan::node::{NestedLoopJoinNode, Node, ScanNode};
+use crate::plan::node::{Node, ScanNode};
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
@@ -86,7 +86,7 @@ pub(crate) fn build_stream(
             input: build_stream(input, inputs, context)?,
             projections: projections.clone(),
             schema: Arc::clone(schema),
-            pending: VecDeque::new(),
+            current: None,
         }),
         Node::Aggregate(aggregate) => Box::new(AggregateStream::new(
             build_stream(&aggregate.input, inputs, context)?,
@@ -107,7 +107,12 @@ pub(crate) fn build_stream(
         Node::HashJoin(join) => {
             Box::new(HashJoinStream::new(join, &describe(node), inputs, context)?)
         }
-        Node::NestedLoopJoin(join) => Box::new(NestedLoopStream::new(join, inputs, context)?),
+        Node::NestedLoopJoin(join) => Box::new(NestedLoopStream::new(
+            join,
+            &describe(node),
+            inputs,
+            context,
+        )?),
         Node::Limit { input, skip, fetch } => Box::new(LimitStream {
             input: Some(build_stream(input, inputs, context)?),
             skip: *skip,
@@ -139,30 +144,32 @@ pub(crate) fn build_stream(
     })
 }
 
-/// Emits each input batch once per projection, one output batch at a time.
+/// Emits each input batch once per projection, one output batch at a time: the
+/// input batch is kept and projected again on each call.
 struct ExpandStream {
     input: Stream,
     projections: Vec<Vec<Arc<dyn PhysicalExpr>>>,
     schema: SchemaRef,
-    pending: VecDeque<RecordBatch>,
+    /// The input batch being expanded and the projection it goes through next.
+    current: Option<(RecordBatch, usize)>,
 }
 
 impl BatchStream for ExpandStream {
     fn next(&mut self) -> BoxFuture<'_, TaskResult<Option<RecordBatch>>> {
         Box::pin(async move {
             loop {
-                if let Some(batch) = self.pending.pop_front() {
-                    return Ok(Some(batch));
+                if let Some((batch, projection)) = self.current.as_mut() {
+                    if let Some(exprs) = self.projections.get(*projection) {
+                        *projection += 1;
+                        return Ok(Some(project(exprs, &self.schema, batch)?));
+                    }
+                    self.current = None;
                 }
                 let Some(batch) = self.input.next().await? else {
                     return Ok(None);
                 };
-                if batch.num_rows() == 0 {
-                    continue;
-                }
-                for exprs in &self.projections {
-                    self.pending
-                        .push_back(project(exprs, &self.schema, &batch)?);
+                if batch.num_rows() > 0 {
+                    self.current = Some((batch, 0));
                 }
             }
         })
@@ -183,31 +190,6 @@ fn project(
         columns,
         &options,
     )?)
-}
-
-/// Drains a stream, yielding to the executor and checking cancellation per batch.
-async fn drain(
-    stream: &mut Stream,
-    query: &QueryState,
-    mut each: impl FnMut(RecordBatch) -> TaskResult<()>,
-) -> TaskResult<()> {
-    while let Some(batch) = stream.next().await? {
-        query.check_cancelled()?;
-        each(batch)?;
-        glommio::yield_if_needed().await;
-    }
-    Ok(())
-}
-
-/// Reads a whole input (a join's buffered side).
-async fn collect(mut stream: Stream, query: &QueryState) -> TaskResult<Vec<RecordBatch>> {
-    let mut batches = Vec::new();
-    drain(&mut stream, query, |batch| {
-        batches.push(batch);
-        Ok(())
-    })
-    .await?;
-    Ok(batches)
 }
 
 struct ScanStream {
@@ -303,59 +285,6 @@ impl BatchStream for MapStream {
                 }
             }
             Ok(None)
-        })
-    }
-}
-
-struct NestedLoopStream {
-    right: Option<Stream>,
-    left: Stream,
-    node: NestedLoopJoinNode,
-    join: Option<NestedLoopJoin>,
-    pending: VecDeque<RecordBatch>,
-    context: (Arc<QueryState>, usize),
-}
-
-impl NestedLoopStream {
-    fn new(
-        node: &NestedLoopJoinNode,
-        inputs: &mut TaskInputs,
-        context: &StreamContext,
-    ) -> TaskResult<Self> {
-        Ok(NestedLoopStream {
-            left: build_stream(&node.left, inputs, context)?,
-            right: Some(build_stream(&node.right, inputs, context)?),
-            node: node.clone(),
-            join: None,
-            pending: VecDeque::new(),
-            context: (Arc::clone(&context.query), context.config.batch_rows),
-        })
-    }
-}
-
-impl BatchStream for NestedLoopStream {
-    fn next(&mut self) -> BoxFuture<'_, TaskResult<Option<RecordBatch>>> {
-        Box::pin(async move {
-            if let Some(right) = self.right.take() {
-                let batches = collect(right, &self.context.0).await?;
-                self.join = Some(NestedLoopJoin::try_new(
-                    &self.node,
-                    &batches,
-                    self.context.1,
-                )?);
-            }
-            loop {
-                if let Some(batch) = self.pending.pop_front() {
-                    if batch.num_rows() > 0 {
-                        return Ok(Some(batch));
-                    }
-                    continue;
-                }
-                let Some(left) = self.left.next().await? else {
-                    return Ok(None);
-                };
-                self.pending = self.join.as_ref().expect("built above").join(&left)?.into();
-            }
         })
     }
 }

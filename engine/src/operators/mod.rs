@@ -9,6 +9,7 @@ pub mod hash;
 pub mod join;
 pub mod merge;
 pub mod nested_loop;
+pub mod output_limit;
 pub mod partition;
 pub mod sort;
 

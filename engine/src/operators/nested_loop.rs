@@ -1,6 +1,9 @@
 //! Nested-loop join for joins without equality keys (cross joins from scalar
-//! subqueries, inequality joins). The right side is buffered whole, so the planner
-//! only gives it small, replicated or single-partition inputs.
+//! subqueries, inequality joins). The right side is buffered whole (and reserved by
+//! the stream that runs this), so the planner only gives it small, replicated or
+//! single-partition inputs. A left batch's pairs with it come out in pieces within
+//! the [`OutputLimit`]: 8192 left rows against 10,000 right rows are 82 million
+//! pairs, which must never be one batch.
 
 use std::sync::Arc;
 
@@ -12,6 +15,7 @@ use datafusion_physical_expr::PhysicalExpr;
 
 use super::compact::{compact_views, Compact};
 use super::evaluate_mask;
+use super::output_limit::{row_bytes, OutputLimit};
 use crate::error::TaskResult;
 use crate::plan::node::{JoinKind, NestedLoopJoinNode};
 
@@ -21,81 +25,115 @@ pub struct NestedLoopJoin {
     filter: Option<Arc<dyn PhysicalExpr>>,
     kind: JoinKind,
     schema: SchemaRef,
-    batch_rows: usize,
+    limit: OutputLimit,
+    right_row_bytes: usize,
+    cursor: Option<Cursor>,
+}
+
+/// A left batch in progress: its pairs are numbered left row by left row, each
+/// against every right row in order.
+struct Cursor {
+    left: RecordBatch,
+    next_pair: usize,
+    pairs_per_output: usize,
+    /// Left rows that matched some right row (passed the filter).
+    matched: Vec<bool>,
 }
 
 impl NestedLoopJoin {
     pub fn try_new(
         node: &NestedLoopJoinNode,
         right_batches: &[RecordBatch],
-        batch_rows: usize,
+        limit: OutputLimit,
     ) -> TaskResult<Self> {
         let right = concat_batches(&node.right.schema(), right_batches)?;
         let right = compact_views(&right, Compact::ToOneBuffer)?;
         Ok(NestedLoopJoin {
+            right_row_bytes: row_bytes(&right),
             right,
             filter: node.filter.clone(),
             kind: node.kind,
             schema: Arc::clone(&node.schema),
-            batch_rows: batch_rows.max(1),
+            limit,
+            cursor: None,
         })
     }
 
-    /// Joins one left batch; output pieces are bounded by `batch_rows` pairs each.
-    pub fn join(&self, left: &RecordBatch) -> TaskResult<Vec<RecordBatch>> {
+    /// Starts joining `left`; its output then comes from
+    /// [`NestedLoopJoin::next_output`] until that returns `None`.
+    pub fn push(&mut self, left: RecordBatch) {
+        debug_assert!(self.cursor.is_none(), "the previous batch is not done");
+        self.cursor = Some(Cursor {
+            pairs_per_output: self.limit.rows_for(row_bytes(&left) + self.right_row_bytes),
+            matched: vec![false; left.num_rows()],
+            next_pair: 0,
+            left,
+        });
+    }
+
+    /// The next piece of the pushed batch's output: `Some` while the batch is in
+    /// progress (an empty batch when this step found nothing to output), `None` once
+    /// it is done.
+    ///
+    /// # Errors
+    /// Filter evaluation and Arrow errors.
+    pub fn next_output(&mut self) -> TaskResult<Option<RecordBatch>> {
+        let Some(mut cursor) = self.cursor.take() else {
+            return Ok(None);
+        };
         let right_rows = self.right.num_rows();
-        let mut matched = vec![false; left.num_rows()];
-        let mut output = Vec::new();
-        let left_rows_per_chunk = (self.batch_rows / right_rows.max(1)).max(1);
-        let mut start = 0;
-        while start < left.num_rows() && right_rows > 0 {
-            let end = (start + left_rows_per_chunk).min(left.num_rows());
-            let pairs = (end - start) * right_rows;
-            let left_idx: UInt32Array = (start..end)
-                .flat_map(|l| std::iter::repeat_n(l as u32, right_rows))
-                .collect();
-            let right_idx: UInt32Array = (0..end - start)
-                .flat_map(|_| 0..right_rows as u32)
-                .collect();
-            let joined = combine(left, &self.right, &left_idx, &right_idx, pairs)?;
-            let mask = match &self.filter {
-                Some(filter) => evaluate_mask(filter, &joined)?,
-                None => BooleanArray::from(vec![true; pairs]),
-            };
-            for (pair, keep) in mask.iter().enumerate() {
-                if keep == Some(true) {
-                    matched[left_idx.value(pair) as usize] = true;
-                }
-            }
-            if matches!(self.kind, JoinKind::Inner | JoinKind::Left) {
-                let kept = filter_record_batch(&joined, &mask)?;
-                output.push(self.conform(kept)?);
-            }
-            start = end;
+        let pairs = cursor.left.num_rows() * right_rows;
+        if cursor.next_pair >= pairs {
+            return self.rest(&cursor).map(Some);
         }
+        let range = cursor.next_pair..pairs.min(cursor.next_pair + cursor.pairs_per_output);
+        cursor.next_pair = range.end;
+        let left_idx: UInt32Array = range.clone().map(|k| (k / right_rows) as u32).collect();
+        let right_idx: UInt32Array = range.map(|k| (k % right_rows) as u32).collect();
+        let joined = combine(&cursor.left, &self.right, &left_idx, &right_idx)?;
+        let mask = match &self.filter {
+            Some(filter) => evaluate_mask(filter, &joined)?,
+            None => BooleanArray::from(vec![true; joined.num_rows()]),
+        };
+        for (left_row, keep) in left_idx.values().iter().zip(mask.iter()) {
+            if keep == Some(true) {
+                cursor.matched[*left_row as usize] = true;
+            }
+        }
+        let output = match self.kind {
+            JoinKind::Inner | JoinKind::Left => {
+                self.conform(filter_record_batch(&joined, &mask)?)?
+            }
+            _ => RecordBatch::new_empty(Arc::clone(&self.schema)),
+        };
+        self.cursor = Some(cursor);
+        Ok(Some(output))
+    }
+
+    /// What a left batch adds once its pairs are out: left rows that matched nothing
+    /// (left joins, with NULL right columns), or the rows a semi or anti join keeps.
+    fn rest(&self, cursor: &Cursor) -> TaskResult<RecordBatch> {
+        let left = &cursor.left;
         match self.kind {
-            JoinKind::Inner => {}
+            JoinKind::Inner => Ok(RecordBatch::new_empty(Arc::clone(&self.schema))),
             JoinKind::Left => {
-                let unmatched: UInt32Array = matched
+                let unmatched: UInt32Array = cursor
+                    .matched
                     .iter()
                     .enumerate()
                     .filter(|(_, m)| !**m)
                     .map(|(row, _)| row as u32)
                     .collect();
-                if !unmatched.is_empty() {
-                    let nulls = UInt32Array::from(vec![None::<u32>; unmatched.len()]);
-                    let padded = combine(left, &self.right, &unmatched, &nulls, unmatched.len())?;
-                    output.push(self.conform(padded)?);
-                }
+                let nulls = UInt32Array::new_null(unmatched.len());
+                self.conform(combine(left, &self.right, &unmatched, &nulls)?)
             }
             JoinKind::LeftSemi | JoinKind::LeftAnti => {
                 let want = self.kind == JoinKind::LeftSemi;
-                let mask: BooleanArray = matched.iter().map(|&m| Some(m == want)).collect();
-                output.push(filter_record_batch(left, &mask)?);
+                let mask: BooleanArray = cursor.matched.iter().map(|&m| Some(m == want)).collect();
+                Ok(filter_record_batch(left, &mask)?)
             }
             JoinKind::Full => unreachable!("the planner rejects FULL JOIN without keys"),
         }
-        Ok(output)
     }
 
     /// Puts a joined batch under the join's schema (which may be non-nullable where the
@@ -115,7 +153,6 @@ fn combine(
     right: &RecordBatch,
     left_idx: &UInt32Array,
     right_idx: &UInt32Array,
-    rows: usize,
 ) -> TaskResult<RecordBatch> {
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(left.num_columns() + right.num_columns());
     for column in left.columns() {
@@ -131,7 +168,7 @@ fn combine(
         .chain(right.schema().fields())
         .map(|f| f.as_ref().clone().with_nullable(true))
         .collect();
-    let options = RecordBatchOptions::new().with_row_count(Some(rows));
+    let options = RecordBatchOptions::new().with_row_count(Some(left_idx.len()));
     Ok(RecordBatch::try_new_with_options(
         Arc::new(Schema::new(fields)),
         columns,
