@@ -1,7 +1,9 @@
 //! Goal: the distributed operators agree with a naive reference on random data. Each
 //! case runs through real exchanges on 3 partitions, with batches of 1 row or a few,
 //! and exchange buffers of a single batch (every producer waits on every consumer);
-//! and once more under a memory budget so small that the operators spill.
+//! and once more under a memory budget so small that the operators spill. No batch
+//! of a result holds more rows than the batch size, however much a join fans out
+//! (join inputs include tables where every row has the same key).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -59,6 +61,12 @@ fn check(
             let batches = cluster
                 .sql(sql)
                 .map_err(|e| TestCaseError::fail(format!("{sql}: {e}")))?;
+            let bound = cluster.config().exec.batch_rows;
+            let largest = batches.iter().map(|b| b.num_rows()).max().unwrap_or(0);
+            prop_assert!(
+                largest <= bound,
+                "{sql}: a batch of {largest} rows, bound {bound}"
+            );
             let actual = format_rows(&batches).map_err(TestCaseError::fail)?;
             compare(&actual, &expected, ordered)
                 .map_err(|e| TestCaseError::fail(format!("{sql}: {e}")))?;
@@ -69,6 +77,16 @@ fn check(
 
 fn rows() -> impl Strategy<Value = Vec<Row>> {
     prop::collection::vec((prop::option::weighted(0.9, 0i64..6), -50i64..50), 0..24)
+}
+
+/// Join inputs: random keys, or (as often) nearly every row with the same key, so a
+/// probe batch of one row matches every row of the other side.
+fn join_rows() -> impl Strategy<Value = Vec<Row>> {
+    let same_key = prop::collection::vec(
+        (prop::option::weighted(0.95, Just(7i64)), -50i64..50),
+        0..40,
+    );
+    prop_oneof![rows(), same_key]
 }
 
 proptest! {
@@ -149,7 +167,7 @@ proptest! {
     }
 
     #[test]
-    fn inner_and_outer_joins_match_nested_loops(left in rows(), right in rows()) {
+    fn inner_and_outer_joins_match_nested_loops(left in join_rows(), right in join_rows()) {
         let equal = |l: &Row, r: &Row| l.0.is_some() && l.0 == r.0;
         let mut inner = Vec::new();
         let mut left_outer = Vec::new();
@@ -214,7 +232,7 @@ proptest! {
     }
 
     #[test]
-    fn joins_with_extra_conditions_and_right_joins_match_reference(left in rows(), right in rows()) {
+    fn joins_with_extra_conditions_and_right_joins_match_reference(left in join_rows(), right in join_rows()) {
         // a.k = b.k AND a.v < b.v, as a LEFT join and as a RIGHT join.
         let matches = |l: &Row, r: &Row| l.0.is_some() && l.0 == r.0 && l.1 < r.1;
         let full_row = |l: Option<&Row>, r: Option<&Row>| {
@@ -239,10 +257,28 @@ proptest! {
         let on = "on a.k = b.k and a.v < b.v";
         check(&format!("select a.k, a.v, b.k, b.v from a left join b {on}"), &left, &right, left_join, false)?;
         check(&format!("select a.k, a.v, b.k, b.v from a right join b {on}"), &left, &right, right_join, false)?;
+        // No equality at all: nested-loop joins, every pair tested.
+        let mut inequality = Vec::new();
+        let mut inequality_left = Vec::new();
+        for l in &left {
+            let found: Vec<&Row> = right.iter().filter(|r| l.1 < r.1).collect();
+            inequality.extend(found.iter().map(|r| full_row(Some(l), Some(r))));
+            if found.is_empty() {
+                inequality_left.push(full_row(Some(l), None));
+            }
+        }
+        inequality_left.extend(inequality.iter().cloned());
+        check("select a.k, a.v, b.k, b.v from a join b on a.v < b.v", &left, &right, inequality, false)?;
+        check("select a.k, a.v, b.k, b.v from a left join b on a.v < b.v", &left, &right, inequality_left, false)?;
+        let cross: Rows = left
+            .iter()
+            .flat_map(|l| right.iter().map(move |r| full_row(Some(l), Some(r))))
+            .collect();
+        check("select a.k, a.v, b.k, b.v from a cross join b", &left, &right, cross, false)?;
     }
 
     #[test]
-    fn semi_anti_and_not_in_match_reference(left in rows(), right in rows()) {
+    fn semi_anti_and_not_in_match_reference(left in join_rows(), right in join_rows()) {
         let has_match = |l: &Row| l.0.is_some() && right.iter().any(|r| r.0 == l.0);
         let as_row = |l: &Row| vec![cell(l.0), l.1.to_string()];
         let semi: Rows = left.iter().filter(|l| has_match(l)).map(as_row).collect();

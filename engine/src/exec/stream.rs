@@ -23,7 +23,7 @@ use super::stats::TaskCounters;
 use super::ExecConfig;
 use crate::error::{TaskError, TaskLocation, TaskResult};
 use crate::operators::sort::Sorter;
-use crate::operators::{evaluate, evaluate_mask, filter};
+use crate::operators::{evaluate, evaluate_mask, filter, split_batch};
 use crate::plan::explain::describe;
 use crate::plan::node::{Node, ScanNode};
 
@@ -59,7 +59,12 @@ pub(crate) fn build_stream(
             batch_rows,
             query,
         )),
-        Node::Values { batches, .. } => Box::new(Buffered(batches.iter().cloned().collect())),
+        Node::Values { batches, .. } => Box::new(Buffered(
+            batches
+                .iter()
+                .flat_map(|batch| split_batch(batch.clone(), batch_rows))
+                .collect(),
+        )),
         Node::Filter { input, predicate } => {
             let predicate = Arc::clone(predicate);
             Box::new(MapStream {
