@@ -3,6 +3,7 @@
 pub mod answers;
 #[cfg(feature = "datafusion-baseline")]
 pub mod baseline;
+pub mod cancel;
 pub mod duckdb;
 pub mod export;
 pub mod harness;

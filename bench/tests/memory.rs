@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use percore_bench::answers::{compare, format_rows};
+use percore_bench::cancel::measure_cancels;
 use percore_bench::harness::check_query;
 use percore_bench::tables::key_value_table;
 use percore_engine::catalog::Table;
@@ -340,6 +341,19 @@ fn spill_files_go_when_a_query_fails_or_is_cancelled() {
     assert!(dir.files() > 0, "the sort spilled before its first batch");
     drop(stream);
     assert_eq!(dir.wait_empty(), 0, "a cancelled query's files are removed");
+}
+
+#[test]
+fn a_cancelled_fan_out_join_stops_and_releases_its_memory() {
+    let dir = SpillDir::new("cancel-fan-out");
+    let cluster = tpch(0.05, Some(64 * MIB), &dir);
+    // Every probe row matches ~300 rows: 90 million pairs, seconds of work.
+    let fan_out = "SELECT count(*), max(length(a.l_comment) + length(b.l_comment)) \
+                   FROM lineitem a JOIN lineitem b ON a.l_suppkey = b.l_suppkey";
+    let report = measure_cancels(&cluster, fan_out, 4, Duration::from_millis(400))
+        .expect("each run stops with a cancel error and no memory left reserved");
+    assert_eq!(report.latencies_ms.len(), 4, "{report:?}");
+    assert_eq!(dir.wait_empty(), 0);
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! the benchmarks; `percore gen` writes TPC-H to files.
 
 mod bench;
+mod cancel_bench;
 mod cluster;
 mod exchange_bench;
 mod gen;
@@ -60,6 +61,8 @@ enum BenchSuite {
     Tpch(bench::TpchArgs),
     /// Measure the network exchange's throughput on loopback against raw TCP.
     Exchange(exchange_bench::ExchangeArgs),
+    /// Measure how long running queries take to stop once cancelled (p50/p99).
+    Cancel(cancel_bench::CancelArgs),
 }
 
 #[derive(clap::Args)]
@@ -106,6 +109,9 @@ fn main() -> ExitCode {
         Command::Bench {
             suite: BenchSuite::Exchange(args),
         } => exchange_bench::run(args),
+        Command::Bench {
+            suite: BenchSuite::Cancel(args),
+        } => cancel_bench::run(args),
         Command::Node(args) => cluster::run_node(args),
         Command::Cluster { action } => cluster::run(action),
         Command::Gen(args) => gen::run(args),
