@@ -1,7 +1,7 @@
 //! Probing a built [`JoinTable`], resumable. A probe batch goes in with
 //! [`HashJoinProbe::push`] and its output comes out of [`HashJoinProbe::next_output`]
 //! in pieces within the [`OutputLimit`], however many build rows its rows match: the
-//! prober keeps its place (the probe row, and the build row next in that row's chain)
+//! prober keeps its place (the probe row, and how many of its matches are out)
 //! between pieces. A key with a million matches on each side so becomes many batches
 //! of bounded size, each one reserved-or-bounded memory and one cancellation check
 //! apart, never one batch of a trillion pairs.
@@ -14,7 +14,7 @@ use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion_physical_expr::PhysicalExpr;
 
-use super::table::{all_valid, JoinTable, NO_ROW};
+use super::table::{all_valid, JoinTable, KeyRange};
 use crate::error::TaskResult;
 use crate::operators::output_limit::{row_bytes, OutputLimit};
 use crate::operators::{evaluate, evaluate_mask};
@@ -65,12 +65,12 @@ pub struct HashJoinProbe {
 /// A probe batch in progress and the place its output has reached.
 struct Cursor {
     batch: RecordBatch,
-    /// Per probe row, the head of its key's chain (or `NO_ROW`).
-    heads: Vec<u32>,
+    /// Per probe row, the build rows with its key.
+    ranges: Vec<KeyRange>,
     /// The probe row whose pairs come next.
     row: usize,
-    /// The build row of `row`'s chain that comes next; `NO_ROW` at the chain's head.
-    chain: u32,
+    /// How many of `row`'s build rows are out already.
+    offset: u32,
     /// Probe rows that matched a build row (and passed the join filter).
     matched: Vec<bool>,
     pairs_per_output: usize,
@@ -81,28 +81,33 @@ impl Cursor {
     /// The next (probe row, build row) pairs with equal keys, at most a piece's worth.
     /// With `first_only`, one pair per probe row (semi and anti joins only ask whether
     /// there is a match).
-    fn next_pairs(&mut self, table: &JoinTable, first_only: bool) -> (UInt32Array, UInt32Array) {
+    fn next_pairs(&mut self, first_only: bool) -> (UInt32Array, UInt32Array) {
         let max = self.pairs_per_output;
-        let capacity = max.min(self.heads.len() - self.row);
+        let capacity = max.min(self.ranges.len() - self.row);
         let (mut probe, mut build) = (Vec::with_capacity(capacity), Vec::with_capacity(capacity));
-        while probe.len() < max && self.row < self.heads.len() {
-            let next = if self.chain == NO_ROW {
-                self.heads[self.row]
-            } else {
-                self.chain
-            };
-            if next == NO_ROW {
+        while probe.len() < max && self.row < self.ranges.len() {
+            let [start, length] = self.ranges[self.row];
+            if length <= 1 {
+                // The common case of unique keys (or no match) without the loop below.
+                if length == 1 {
+                    probe.push(self.row as u32);
+                    build.push(start);
+                }
                 self.row += 1;
                 continue;
             }
-            probe.push(self.row as u32);
-            build.push(next);
-            self.chain = if first_only { NO_ROW } else { table.next(next) };
-            if self.chain == NO_ROW {
+            let length = if first_only { 1 } else { length };
+            let count = (length - self.offset).min((max - probe.len()) as u32);
+            let first = start + self.offset;
+            probe.extend(std::iter::repeat_n(self.row as u32, count as usize));
+            build.extend(first..first + count);
+            self.offset += count;
+            if self.offset == length {
                 self.row += 1;
+                self.offset = 0;
             }
         }
-        self.pairs_done = self.row == self.heads.len();
+        self.pairs_done = self.row == self.ranges.len();
         (UInt32Array::from(probe), UInt32Array::from(build))
     }
 }
@@ -157,7 +162,7 @@ impl HashJoinProbe {
             return Ok(());
         }
         let keys = evaluate(&self.probe_keys, &batch)?;
-        let heads = self.table.heads(&keys, rows)?;
+        let ranges = self.table.ranges(&keys, rows)?;
         let mut matched = vec![false; rows];
         if self.null_aware && self.kind == JoinKind::LeftAnti && self.table.total_rows > 0 {
             // NULL NOT IN (non-empty set) is unknown: the row counts as matched, so it
@@ -173,9 +178,9 @@ impl HashJoinProbe {
             .rows_for(row_bytes(&batch) + self.build_row_bytes);
         self.cursor = Some(Cursor {
             batch,
-            heads,
+            ranges,
             row: 0,
-            chain: NO_ROW,
+            offset: 0,
             matched,
             pairs_per_output,
             pairs_done: false,
@@ -222,7 +227,7 @@ impl HashJoinProbe {
         let first_only = matches!(self.kind, JoinKind::LeftSemi | JoinKind::LeftAnti)
             && !self.outputs_build_rows
             && self.filter.is_none();
-        let (probe_idx, build_idx) = cursor.next_pairs(&self.table, first_only);
+        let (probe_idx, build_idx) = cursor.next_pairs(first_only);
         let (probe_idx, build_idx) = self.filtered(&cursor.batch, probe_idx, build_idx)?;
         for &row in probe_idx.values() {
             cursor.matched[row as usize] = true;
