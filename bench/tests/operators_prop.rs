@@ -329,3 +329,39 @@ proptest! {
         check(&sql, &left, &[], top, true)?;
     }
 }
+
+/// At the default batch size (8192 rows), one key shared by 300 rows on each side
+/// makes 90,000 pairs per join: they come out in batches of at most 8192 rows.
+#[test]
+fn joins_on_one_shared_key_emit_bounded_batches_at_the_default_size() {
+    let config = ClusterConfig::new(PARTITIONS);
+    let bound = config.exec.batch_rows;
+    let catalog = percore_engine::catalog::Catalog::new(PARTITIONS);
+    let cluster = Cluster::start(Arc::new(catalog), config).expect("cluster starts");
+    let rows: Vec<Row> = (0..300).map(|v| (Some(7), v)).collect();
+    cluster
+        .register_table(key_value_table("a", PARTITIONS, 300, &rows))
+        .unwrap();
+    cluster
+        .register_table(key_value_table("b", PARTITIONS, 300, &rows))
+        .unwrap();
+    let pairs = 300 * 300;
+    let queries = [
+        ("select a.v, b.v from a join b on a.k = b.k", pairs),
+        ("select a.v, b.v from a left join b on a.k = b.k", pairs),
+        ("select a.v, b.v from a full join b on a.k = b.k", pairs),
+        (
+            "select a.v, b.v from a join b on a.k = b.k and a.v <= b.v",
+            300 * 301 / 2,
+        ),
+        ("select a.v, b.v from a cross join b", pairs),
+        ("select a.v, b.v from a join b on a.v < b.v + 1000", pairs),
+    ];
+    for (sql, expected) in queries {
+        let batches = cluster.sql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        assert_eq!(rows, expected, "{sql}");
+        let largest = batches.iter().map(|b| b.num_rows()).max().unwrap_or(0);
+        assert!(largest <= bound, "{sql}: a batch of {largest} rows");
+    }
+}
