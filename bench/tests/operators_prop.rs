@@ -297,6 +297,50 @@ proptest! {
     }
 
     #[test]
+    fn window_functions_match_reference(left in rows()) {
+        // Per window partition (k, NULL its own), the rows in order of v. Rows tied on
+        // v are equal in every output column, so each result is one multiset.
+        let mut partitions: BTreeMap<Option<i64>, Vec<i64>> = BTreeMap::new();
+        for (k, v) in &left {
+            partitions.entry(*k).or_default().push(*v);
+        }
+        let mut expected = Vec::new();
+        let mut first_by_desc = Vec::new();
+        for (k, values) in &mut partitions {
+            values.sort_unstable();
+            for (i, &v) in values.iter().enumerate() {
+                let rank = values.iter().filter(|&&w| w < v).count() + 1;
+                let mut distinct: Vec<i64> = values.iter().copied().filter(|&w| w <= v).collect();
+                distinct.dedup();
+                let running: i64 = values.iter().filter(|&&w| w <= v).sum();
+                let lag = i.checked_sub(1).map(|j| values[j]);
+                let pair = v + lag.unwrap_or(0);
+                expected.push(vec![
+                    cell(*k), v.to_string(), (i + 1).to_string(), rank.to_string(),
+                    distinct.len().to_string(), values.len().to_string(), running.to_string(),
+                    cell(lag), pair.to_string(),
+                ]);
+            }
+            first_by_desc.push(vec![cell(*k), values.last().expect("non-empty").to_string()]);
+        }
+        let sql = "select k, v, row_number() over w, rank() over w, dense_rank() over w, \
+                   count(*) over (partition by k), sum(v) over w, lag(v) over w, \
+                   sum(v) over (partition by k order by v rows between 1 preceding and current row) \
+                   from a window w as (partition by k order by v)";
+        check(sql, &left, &[], expected, false)?;
+        let sql = "select k, v from a qualify row_number() over (partition by k order by v desc) = 1";
+        check(sql, &left, &[], first_by_desc, false)?;
+        // One partition over everything: gathered to one task.
+        let mut all: Vec<i64> = left.iter().map(|r| r.1).collect();
+        all.sort_unstable();
+        let global: Rows = all
+            .iter()
+            .map(|&v| vec![v.to_string(), (all.iter().filter(|&&w| w < v).count() + 1).to_string()])
+            .collect();
+        check("select v, rank() over (order by v) from a", &left, &[], global, false)?;
+    }
+
+    #[test]
     fn union_and_values_match_reference(left in rows(), right in rows()) {
         let keys = |rows: &[Row]| rows.iter().map(|r| cell(r.0)).collect::<Vec<_>>();
         let mut all: Vec<String> = keys(&left);

@@ -441,7 +441,7 @@ fn minimum_reservation(plan: &DistributedPlan, limit: usize) -> usize {
     fn count(node: &Node) -> usize {
         let own = match node {
             Node::Aggregate(aggregate) => usize::from(aggregate.mode != AggregateMode::Partial),
-            Node::Sort { .. } | Node::HashJoin(_) | Node::NestedLoopJoin(_) => 1,
+            Node::Sort { .. } | Node::HashJoin(_) | Node::NestedLoopJoin(_) | Node::Window(_) => 1,
             _ => 0,
         };
         own + node.children().into_iter().map(count).sum::<usize>()

@@ -17,6 +17,7 @@ pub mod stats;
 pub mod stream;
 pub mod task;
 pub mod topology;
+mod window;
 
 use crate::operators::output_limit::OutputLimit;
 

@@ -20,6 +20,7 @@ use super::nested_loop::NestedLoopStream;
 use super::query::QueryState;
 use super::sort::SortStream;
 use super::stats::TaskCounters;
+use super::window::WindowStream;
 use super::ExecConfig;
 use crate::error::{TaskError, TaskLocation, TaskResult};
 use crate::operators::sort::Sorter;
@@ -93,6 +94,12 @@ pub(crate) fn build_stream(
             schema: Arc::clone(schema),
             current: None,
         }),
+        Node::Window(window) => Box::new(WindowStream::new(
+            build_stream(&window.input, inputs, context)?,
+            window,
+            &describe(node),
+            context,
+        )),
         Node::Aggregate(aggregate) => Box::new(AggregateStream::new(
             build_stream(&aggregate.input, inputs, context)?,
             aggregate,

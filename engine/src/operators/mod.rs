@@ -12,6 +12,7 @@ pub mod nested_loop;
 pub mod output_limit;
 pub mod partition;
 pub mod sort;
+pub mod window;
 
 use std::sync::Arc;
 

@@ -124,6 +124,18 @@ pub(crate) fn describe(node: &Node) -> String {
                 join_exprs(sets)
             )
         }
+        Node::Window(node) => {
+            let functions = node.exprs.iter().map(|e| e.name().to_string());
+            let partition = if node.partition_by.is_empty() {
+                "none (one partition)".to_string()
+            } else {
+                join_exprs(&node.partition_by)
+            };
+            format!(
+                "Window [{}] partition by [{partition}]",
+                join_exprs(functions)
+            )
+        }
         Node::ExchangeRead { exchange, .. } => format!("ExchangeRead #{}", exchange.0),
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion_physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion_physical_expr::window::WindowExpr;
 use datafusion_physical_expr::{PhysicalExpr, PhysicalSortExpr};
 
 use super::ExchangeId;
@@ -65,6 +66,19 @@ pub struct AggregateNode {
     pub seed_groups: Option<RecordBatch>,
     /// For `Final`: first input column of each aggregate's partial state.
     pub state_offsets: Vec<usize>,
+    pub schema: SchemaRef,
+}
+
+/// Window functions sharing one `PARTITION BY` and `ORDER BY`. The input arrives
+/// sorted by the partition keys, then the order keys (a sort below it), with every
+/// row of a window partition in one task (a hash exchange on the partition keys, or
+/// a gather when there are none); each window partition is evaluated on its own and
+/// its rows come out with one column per function appended.
+#[derive(Debug, Clone)]
+pub struct WindowNode {
+    pub input: Box<Node>,
+    pub partition_by: Vec<Arc<dyn PhysicalExpr>>,
+    pub exprs: Vec<Arc<dyn WindowExpr>>,
     pub schema: SchemaRef,
 }
 
@@ -149,6 +163,7 @@ pub enum Node {
         schema: SchemaRef,
     },
     Aggregate(AggregateNode),
+    Window(WindowNode),
     HashJoin(HashJoinNode),
     NestedLoopJoin(NestedLoopJoinNode),
     Sort {
@@ -185,6 +200,7 @@ impl Node {
                 input.schema()
             }
             Node::Aggregate(node) => Arc::clone(&node.schema),
+            Node::Window(node) => Arc::clone(&node.schema),
             Node::HashJoin(node) => Arc::clone(&node.schema),
             Node::NestedLoopJoin(node) => Arc::clone(&node.schema),
         }
@@ -199,6 +215,7 @@ impl Node {
             | Node::Sort { input, .. }
             | Node::Limit { input, .. } => vec![input],
             Node::Aggregate(node) => vec![&node.input],
+            Node::Window(node) => vec![&node.input],
             Node::HashJoin(node) => vec![&node.left, &node.right],
             Node::NestedLoopJoin(node) => vec![&node.left, &node.right],
             Node::Union { inputs, .. } => inputs.iter().collect(),

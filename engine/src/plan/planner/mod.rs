@@ -9,6 +9,7 @@
 mod aggregate;
 mod grouping_sets;
 mod join;
+mod window;
 
 use std::sync::Arc;
 
@@ -174,9 +175,7 @@ impl Planner<'_> {
                 })
             }
             LogicalPlan::Values(values) => self.plan_values(values),
-            LogicalPlan::Window(_) => {
-                Err(QueryError::unsupported("window functions (OVER clauses)"))
-            }
+            LogicalPlan::Window(window) => self.plan_window(window),
             LogicalPlan::Distinct(_) => Err(QueryError::unsupported("DISTINCT ON")),
             LogicalPlan::Unnest(_) => Err(QueryError::unsupported("UNNEST")),
             LogicalPlan::RecursiveQuery(_) => Err(QueryError::unsupported("recursive CTEs")),
