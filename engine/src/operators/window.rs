@@ -92,7 +92,7 @@ pub fn partition_ranges(
     partition_by: &[Arc<dyn PhysicalExpr>],
 ) -> TaskResult<Vec<Range<usize>>> {
     if partition_by.is_empty() || batch.num_rows() == 0 {
-        return Ok(vec![0..batch.num_rows()]);
+        return Ok(std::iter::once(0..batch.num_rows()).collect());
     }
     let keys = evaluate(partition_by, batch)?;
     Ok(arrow::compute::partition(&keys)?.ranges())
