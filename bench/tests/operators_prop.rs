@@ -54,13 +54,35 @@ fn check(
     expected: Rows,
     ordered: bool,
 ) -> Result<(), TestCaseError> {
+    check_refusing(sql, left, right, expected, ordered, None)
+}
+
+/// Like [`check`], but under the spilling budget the query may instead fail with
+/// 53000 naming the operator `may_refuse` (one that must hold what it works on).
+fn check_refusing(
+    sql: &str,
+    left: &[Row],
+    right: &[Row],
+    expected: Rows,
+    ordered: bool,
+    may_refuse: Option<&str>,
+) -> Result<(), TestCaseError> {
     CLUSTERS.with(|clusters| {
         for cluster in clusters {
             cluster.register_table(table("a", left)).unwrap();
             cluster.register_table(table("b", right)).unwrap();
-            let batches = cluster
-                .sql(sql)
-                .map_err(|e| TestCaseError::fail(format!("{sql}: {e}")))?;
+            let budgeted = cluster.config().memory.per_core == SPILLING_BUDGET;
+            let batches = match cluster.sql(sql) {
+                Ok(batches) => batches,
+                Err(e)
+                    if budgeted
+                        && e.code == percore_engine::error::ErrorCode::ResourcesExhausted
+                        && may_refuse.is_some_and(|operator| e.message.contains(operator)) =>
+                {
+                    continue
+                }
+                Err(e) => return Err(TestCaseError::fail(format!("{sql}: {e}"))),
+            };
             let bound = cluster.config().exec.batch_rows;
             let largest = batches.iter().map(|b| b.num_rows()).max().unwrap_or(0);
             prop_assert!(
@@ -327,9 +349,11 @@ proptest! {
                    count(*) over (partition by k), sum(v) over w, lag(v) over w, \
                    sum(v) over (partition by k order by v rows between 1 preceding and current row) \
                    from a window w as (partition by k order by v)";
-        check(sql, &left, &[], expected, false)?;
+        // Under the 2 KiB budget a window partition may not fit beside the sorts.
+        let window = Some("Window [");
+        check_refusing(sql, &left, &[], expected, false, window)?;
         let sql = "select k, v from a qualify row_number() over (partition by k order by v desc) = 1";
-        check(sql, &left, &[], first_by_desc, false)?;
+        check_refusing(sql, &left, &[], first_by_desc, false, window)?;
         // One partition over everything: gathered to one task.
         let mut all: Vec<i64> = left.iter().map(|r| r.1).collect();
         all.sort_unstable();
@@ -337,7 +361,7 @@ proptest! {
             .iter()
             .map(|&v| vec![v.to_string(), (all.iter().filter(|&&w| w < v).count() + 1).to_string()])
             .collect();
-        check("select v, rank() over (order by v) from a", &left, &[], global, false)?;
+        check_refusing("select v, rank() over (order by v) from a", &left, &[], global, false, window)?;
     }
 
     #[test]
@@ -352,6 +376,15 @@ proptest! {
         let union: Rows = distinct.into_iter().map(|k| vec![k]).collect();
         check("select k from a union all select k as other_name from b", &left, &right, union_all, false)?;
         check("select k from a union select k from b", &left, &right, union, false)?;
+        // INTERSECT and EXCEPT compare rows with NULLs equal to each other.
+        let right_keys: Vec<Option<i64>> = right.iter().map(|r| r.0).collect();
+        let mut left_keys: Vec<Option<i64>> = left.iter().map(|r| r.0).collect();
+        left_keys.sort();
+        left_keys.dedup();
+        let intersect: Rows = left_keys.iter().filter(|k| right_keys.contains(k)).map(|k| vec![cell(*k)]).collect();
+        let except: Rows = left_keys.iter().filter(|k| !right_keys.contains(k)).map(|k| vec![cell(*k)]).collect();
+        check("select k from a intersect select k from b", &left, &right, intersect, false)?;
+        check("select k from a except select k from b", &left, &right, except, false)?;
         let values = vec![vec!["1".to_string(), "x".to_string()], vec!["2".to_string(), "y".to_string()]];
         check("select * from (values (1, 'x'), (2, 'y')) as t(n, s)", &left, &right, values, false)?;
     }

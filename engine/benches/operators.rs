@@ -183,12 +183,12 @@ fn hash_join(c: &mut Criterion, kernels: &Kernels) {
     let mut group = c.benchmark_group("hash_join");
     group.throughput(Throughput::Elements(build_total as u64));
     group.bench_function("build", |b| {
-        b.iter(|| JoinTable::build(build_node.schema(), &build, &build_keys).unwrap())
+        b.iter(|| JoinTable::build(build_node.schema(), &build, &build_keys, false).unwrap())
     });
     group.throughput(Throughput::Elements(probe_total as u64));
     group.bench_function("probe", |b| {
         b.iter_batched(
-            || JoinTable::build(build_node.schema(), &build, &build_keys).unwrap(),
+            || JoinTable::build(build_node.schema(), &build, &build_keys, false).unwrap(),
             |table| {
                 let limit = ExecConfig::default().output_limit();
                 let mut prober = HashJoinProbe::new(&node, table, limit, ProbeMode::Whole);

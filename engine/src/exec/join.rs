@@ -219,7 +219,12 @@ impl HashJoinStream {
     /// Builds the table over batches reserved with [`table_bytes`], then holds what
     /// it really takes instead.
     fn table(&mut self, batches: &[RecordBatch]) -> TaskResult<JoinTable> {
-        let table = JoinTable::build(self.build_schema(), batches, &self.build_keys())?;
+        let table = JoinTable::build(
+            self.build_schema(),
+            batches,
+            &self.build_keys(),
+            self.node.nulls_equal,
+        )?;
         let actual = table.memory_bytes();
         if !self.memory.reservation.try_resize(actual) {
             let extra = actual - self.memory.reservation.size();

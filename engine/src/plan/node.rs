@@ -97,6 +97,9 @@ pub struct HashJoinNode {
     pub build_left: bool,
     /// `NOT IN` semantics: any null key on the right empties the result.
     pub null_aware: bool,
+    /// NULL keys equal each other (INTERSECT and EXCEPT compare rows so), instead of
+    /// matching nothing.
+    pub nulls_equal: bool,
     pub schema: SchemaRef,
 }
 

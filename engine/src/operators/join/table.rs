@@ -33,9 +33,11 @@ enum BuildKeys {
 }
 
 impl BuildKeys {
-    fn new(columns: &[ArrayRef]) -> TaskResult<Self> {
+    /// With `nulls_equal`, keys are row-encoded, where a NULL is a value of its own
+    /// (an integer column's NULL slots hold arbitrary values).
+    fn new(columns: &[ArrayRef], nulls_equal: bool) -> TaskResult<Self> {
         Ok(match columns {
-            [single] if single.data_type() == &DataType::Int64 => {
+            [single] if single.data_type() == &DataType::Int64 && !nulls_equal => {
                 BuildKeys::Int64(single.as_primitive::<Int64Type>().clone())
             }
             _ => {
@@ -87,22 +89,30 @@ pub struct JoinTable {
     ranges: HashTable<KeyRange>,
     /// Whether any build row has a NULL key (NOT IN then returns nothing).
     pub(super) has_null_key: bool,
+    /// NULL keys equal each other (INTERSECT, EXCEPT).
+    nulls_equal: bool,
     /// Rows of the whole build side, when this table holds one spill partition of it
     /// (NOT IN needs to know whether the whole side was empty).
     pub(super) total_rows: usize,
 }
 
 impl JoinTable {
-    /// Builds the table from every batch of the build side.
+    /// Builds the table from every batch of the build side; with `nulls_equal`, NULL
+    /// keys match each other.
     pub fn build(
         schema: SchemaRef,
         batches: &[RecordBatch],
         keys: &[Arc<dyn PhysicalExpr>],
+        nulls_equal: bool,
     ) -> TaskResult<Self> {
         let key_columns = concat_keys(&schema, keys, batches)?;
         let num_rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        let valid = all_valid(&key_columns, num_rows);
-        let input_keys = BuildKeys::new(&key_columns)?;
+        let valid = if nulls_equal {
+            None
+        } else {
+            all_valid(&key_columns, num_rows)
+        };
+        let input_keys = BuildKeys::new(&key_columns, nulls_equal)?;
         let grouped = input_keys.with_functions(|hash_of, equal| {
             Grouped::new(num_rows, valid.as_deref(), hash_of, equal)
         });
@@ -123,7 +133,7 @@ impl JoinTable {
                 .collect::<TaskResult<Vec<_>>>()?;
             (
                 reorder(&schema, batches, order.values())?,
-                BuildKeys::new(&key_columns)?,
+                BuildKeys::new(&key_columns, nulls_equal)?,
             )
         };
         let batch = compact_views(&batch, Compact::ToOneBuffer)?;
@@ -131,6 +141,7 @@ impl JoinTable {
             keys,
             ranges: grouped.ranges,
             has_null_key: grouped.null_rows > 0,
+            nulls_equal,
             total_rows: batch.num_rows(),
             batch,
         })
@@ -166,7 +177,11 @@ impl JoinTable {
         probe_keys: &[ArrayRef],
         num_rows: usize,
     ) -> TaskResult<Vec<KeyRange>> {
-        let valid = all_valid(probe_keys, num_rows);
+        let valid = if self.nulls_equal {
+            None
+        } else {
+            all_valid(probe_keys, num_rows)
+        };
         let mismatch = |error: String| {
             TaskError::internal(format!(
                 "join keys of different types on the two sides: {error}"

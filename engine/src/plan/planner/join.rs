@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use arrow::datatypes::{Field, Schema};
-use datafusion_common::{DFSchema, JoinType};
+use datafusion_common::{DFSchema, JoinType, NullEquality};
 use datafusion_expr::logical_plan::{Join, LogicalPlan};
 
 use datafusion_physical_expr::expressions::Column;
@@ -93,6 +93,7 @@ impl Planner<'_> {
                 filter,
                 kind,
                 null_aware: join.null_aware,
+                nulls_equal: join.null_equality == NullEquality::NullEqualsNull,
                 schema: Arc::clone(&node_schema),
             })
         };
