@@ -8,6 +8,7 @@ use arrow::array::StringArray;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 
+use crate::catalog::parquet_table::open_parquet_table;
 use crate::catalog::{tpch, Catalog, Table};
 use crate::error::{ErrorCode, QueryError, QueryResult};
 use crate::exec::query::{prepare, PreparedQuery, QueryStream, RemoteParts};
@@ -231,7 +232,64 @@ impl Cluster {
                 lines_batch("setting", &settings.set(name, value.as_deref())?)
             }
             SessionStatement::ShowQueries => queries_batch(&self.memory.admission.queries()),
+            SessionStatement::ShowTables => tables_batch(&self.catalog()),
+            SessionStatement::CreateExternalTable {
+                name,
+                location,
+                if_not_exists,
+                or_replace,
+            } => {
+                self.refuse_ddl_across_nodes("CREATE EXTERNAL TABLE")?;
+                if self.catalog().table(name).is_some() && !or_replace {
+                    if *if_not_exists {
+                        return lines_batch("result", &format!("table {name} exists"));
+                    }
+                    return Err(QueryError::new(
+                        ErrorCode::Semantic,
+                        format!("table {name} already exists"),
+                    ));
+                }
+                let table = open_parquet_table(name, location, self.topology.partitions())?;
+                let summary = match &table.parquet {
+                    Some(source) => format!(
+                        "created table {name}: {} rows in {} file(s), {} row group(s)",
+                        table.row_count,
+                        source.files.len(),
+                        source.row_groups()
+                    ),
+                    None => format!("created table {name}"),
+                };
+                self.register_table(table)?;
+                lines_batch("result", &summary)
+            }
+            SessionStatement::DropTable { name, if_exists } => {
+                self.refuse_ddl_across_nodes("DROP TABLE")?;
+                let mut catalog = self.catalog.write().unwrap_or_else(|e| e.into_inner());
+                let mut updated = Catalog::clone(&catalog);
+                if !updated.remove(name) {
+                    if *if_exists {
+                        return lines_batch("result", &format!("no table {name}"));
+                    }
+                    return Err(QueryError::new(
+                        ErrorCode::Semantic,
+                        format!("table '{name}' not found"),
+                    ));
+                }
+                *catalog = Arc::new(updated);
+                lines_batch("result", &format!("dropped table {name}"))
+            }
         }
+    }
+
+    /// DDL changes this node's catalog only: on a cluster of several nodes the others
+    /// would plan without it, so it is refused there until DDL runs on every node.
+    fn refuse_ddl_across_nodes(&self, statement: &str) -> QueryResult<()> {
+        if self.topology.nodes > 1 {
+            return Err(QueryError::unsupported(format!(
+                "{statement} on a cluster of several nodes (each node's catalog would differ)"
+            )));
+        }
+        Ok(())
     }
 
     /// Generates TPC-H at `scale_factor`, one part per core, and starts the cluster.
@@ -429,6 +487,46 @@ fn lines_batch(column: &str, text: &str) -> QueryResult<RecordBatch> {
     let lines: StringArray = text.lines().map(Some).collect();
     let schema = Arc::new(Schema::new(vec![Field::new(column, DataType::Utf8, false)]));
     Ok(RecordBatch::try_new(schema, vec![Arc::new(lines)])?)
+}
+
+/// SHOW TABLES' result: name, rows, columns and source of each table.
+fn tables_batch(catalog: &Catalog) -> QueryResult<RecordBatch> {
+    use arrow::array::UInt64Array;
+    let tables: Vec<_> = catalog.tables().collect();
+    let names: StringArray = tables.iter().map(|t| Some(t.name.as_str())).collect();
+    let rows: UInt64Array = tables.iter().map(|t| Some(t.row_count as u64)).collect();
+    let columns: UInt64Array = tables
+        .iter()
+        .map(|t| Some(t.schema.fields().len() as u64))
+        .collect();
+    let sources: StringArray = tables
+        .iter()
+        .map(|t| {
+            Some(match &t.parquet {
+                Some(source) => format!(
+                    "parquet: {} file(s), {} row group(s)",
+                    source.files.len(),
+                    source.row_groups()
+                ),
+                None => "memory".to_string(),
+            })
+        })
+        .collect();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("table", DataType::Utf8, false),
+        Field::new("rows", DataType::UInt64, false),
+        Field::new("columns", DataType::UInt64, false),
+        Field::new("source", DataType::Utf8, false),
+    ]));
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(names),
+            Arc::new(rows),
+            Arc::new(columns),
+            Arc::new(sources),
+        ],
+    )?)
 }
 
 /// Memory one operator needs to make progress while spilling: a few batches.

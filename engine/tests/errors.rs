@@ -49,7 +49,10 @@ fn unsupported_features_name_what_is_missing() {
     let sql = "select n_name, sum(distinct n_regionkey) over (order by n_name) from nation";
     let error = error_of(&cluster, sql);
     assert_eq!(error.code, ErrorCode::Unsupported, "{error}");
-    assert!(error.message.contains("DISTINCT in window function"), "{error}");
+    assert!(
+        error.message.contains("DISTINCT in window function"),
+        "{error}"
+    );
     let error = error_of(&cluster, "insert into nation values (1, 'x', 1, 'y')");
     assert_eq!(error.code, ErrorCode::Unsupported, "{error}");
     let sql = "select count(distinct n_name, n_regionkey) from nation";

@@ -169,9 +169,9 @@ impl NodeConfig {
                 u16::MAX
             ));
         }
-        if !(self.tpch_scale.is_finite() && self.tpch_scale > 0.0) {
+        if !(self.tpch_scale.is_finite() && self.tpch_scale >= 0.0) {
             return Err(format!(
-                "the TPC-H scale factor must be positive, got {}",
+                "the TPC-H scale factor must be positive (0: no TPC-H tables), got {}",
                 self.tpch_scale
             ));
         }

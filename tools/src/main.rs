@@ -71,7 +71,8 @@ struct SqlArgs {
     /// an embedded cluster.
     #[arg(long)]
     connect: Option<String>,
-    /// Generate TPC-H at this scale factor, each core generating its own partition.
+    /// Generate TPC-H at this scale factor, each core generating its own partition;
+    /// 0 generates nothing (create your own tables: CREATE EXTERNAL TABLE).
     #[arg(long, default_value_t = 0.1)]
     tpch: f64,
     /// Executors (cores, and partitions per table). Default: all available cores.

@@ -2,6 +2,7 @@
 //! partitioned. The planner reads the partitioning to avoid exchanges: two tables
 //! partitioned on the same key domain are joined where they lie.
 
+pub mod parquet_table;
 mod statistics;
 pub mod tpch;
 
@@ -39,6 +40,9 @@ pub struct Table {
     /// Logical rows (a replicated table counts its rows once).
     pub row_count: usize,
     pub statistics: TableStatistics,
+    /// For an external table: its files, read by scans at query time (`partitions`
+    /// then hold no batches).
+    pub parquet: Option<Arc<parquet_table::ParquetSource>>,
 }
 
 impl Table {
@@ -52,6 +56,7 @@ impl Table {
             partitions,
             row_count,
             statistics: TableStatistics::default(),
+            parquet: None,
         }
     }
 }
@@ -79,6 +84,16 @@ impl Catalog {
         assert_eq!(table.partitions.len(), self.partition_count);
         self.tables
             .insert(table.name.to_ascii_lowercase(), Arc::new(table));
+    }
+
+    /// Removes a table; whether it was there.
+    pub fn remove(&mut self, name: &str) -> bool {
+        self.tables.remove(&name.to_ascii_lowercase()).is_some()
+    }
+
+    /// The tables, by name.
+    pub fn tables(&self) -> impl Iterator<Item = &Arc<Table>> {
+        self.tables.values()
     }
 
     pub fn table(&self, name: &str) -> Option<&Arc<Table>> {

@@ -27,7 +27,8 @@ pub const TABLES: [&str; 8] = [
 /// Generates TPC-H at `scale_factor` into `partitions` partitions.
 ///
 /// # Errors
-/// When the scale factor is not positive and finite, or generation fails.
+/// When the scale factor is negative or not finite, or generation fails. A scale
+/// factor of 0 gives an empty catalog.
 pub fn generate(
     scale_factor: f64,
     partitions: usize,
@@ -40,20 +41,25 @@ pub fn generate(
 /// the other partitions stay empty here. Replicated tables are generated whole.
 ///
 /// # Errors
-/// When the scale factor is not positive and finite, or generation fails.
+/// When the scale factor is negative or not finite, or generation fails. A scale
+/// factor of 0 gives an empty catalog.
 pub fn generate_partitions(
     scale_factor: f64,
     partitions: usize,
     local: Range<usize>,
     batch_rows: usize,
 ) -> Result<Catalog, ArrowError> {
-    if !(scale_factor.is_finite() && scale_factor > 0.0) {
+    if !(scale_factor.is_finite() && scale_factor >= 0.0) {
         return Err(ArrowError::InvalidArgumentError(format!(
-            "TPC-H scale factor must be positive, got {scale_factor}"
+            "TPC-H scale factor must be positive (or 0 for none), got {scale_factor}"
         )));
     }
     assert!(partitions > 0, "at least one partition");
     let mut catalog = Catalog::new(partitions);
+    if scale_factor == 0.0 {
+        // No generated data: the user's own tables are the only ones.
+        return Ok(catalog);
+    }
     for name in TABLES {
         catalog.insert(generate_table(
             name,
@@ -114,6 +120,7 @@ fn generate_table(
         partitions: parts,
         row_count,
         statistics: statistics(name, scale_factor),
+        parquet: None,
     })
 }
 

@@ -17,6 +17,7 @@ use super::aggregate::AggregateStream;
 use super::exchange::{ExchangeStream, TaskInputs};
 use super::join::HashJoinStream;
 use super::nested_loop::NestedLoopStream;
+use super::parquet_scan::ParquetScanStream;
 use super::query::QueryState;
 use super::sort::SortStream;
 use super::stats::TaskCounters;
@@ -54,12 +55,21 @@ pub(crate) fn build_stream(
     let batch_rows = context.config.batch_rows;
     let query = Arc::clone(&context.query);
     Ok(match node {
-        Node::Scan(scan) => Box::new(ScanStream::new(
-            scan,
-            context.location.partition,
-            batch_rows,
-            query,
-        )),
+        Node::Scan(scan) => match &scan.table.parquet {
+            Some(source) => Box::new(ParquetScanStream::new(
+                scan,
+                source,
+                context.location.partition,
+                batch_rows,
+                query,
+            )),
+            None => Box::new(ScanStream::new(
+                scan,
+                context.location.partition,
+                batch_rows,
+                query,
+            )),
+        },
         Node::Values { batches, .. } => Box::new(Buffered(
             batches
                 .iter()

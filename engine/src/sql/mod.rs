@@ -46,6 +46,17 @@ pub enum SessionStatement {
     Set { name: String, value: Option<String> },
     /// `SHOW QUERIES`: the queued and running queries of the node.
     ShowQueries,
+    /// `CREATE EXTERNAL TABLE name STORED AS PARQUET LOCATION 'path'`.
+    CreateExternalTable {
+        name: String,
+        location: String,
+        if_not_exists: bool,
+        or_replace: bool,
+    },
+    /// `DROP TABLE [IF EXISTS] name`.
+    DropTable { name: String, if_exists: bool },
+    /// `SHOW TABLES`: the tables, their rows and where they come from.
+    ShowTables,
 }
 
 /// One statement, guarded and parsed once: run by the session itself, or planned.
@@ -102,7 +113,60 @@ fn session_statement(statement: &SqlStatement) -> QueryResult<Option<SessionStat
         {
             Some(SessionStatement::ShowQueries)
         }
+        SqlStatement::ShowTables { .. } => Some(SessionStatement::ShowTables),
+        SqlStatement::CreateTable(create) if create.external => Some(external_table(create)?),
+        SqlStatement::Drop {
+            object_type: sqlparser::ast::ObjectType::Table,
+            if_exists,
+            names,
+            ..
+        } => match names.as_slice() {
+            [name] => Some(SessionStatement::DropTable {
+                name: name.to_string(),
+                if_exists: *if_exists,
+            }),
+            _ => {
+                return Err(QueryError::unsupported(
+                    "DROP TABLE of several tables in one statement",
+                ))
+            }
+        },
         _ => None,
+    })
+}
+
+fn external_table(create: &sqlparser::ast::CreateTable) -> QueryResult<SessionStatement> {
+    use sqlparser::ast::FileFormat;
+    if !create.columns.is_empty() {
+        return Err(QueryError::unsupported(
+            "column definitions in CREATE EXTERNAL TABLE (the schema comes from the files)",
+        ));
+    }
+    match create.file_format {
+        Some(FileFormat::PARQUET) => {}
+        Some(other) => {
+            return Err(QueryError::unsupported(format!(
+                "external tables STORED AS {other} (Parquet only so far)"
+            )))
+        }
+        None => {
+            return Err(QueryError::new(
+                ErrorCode::Syntax,
+                "CREATE EXTERNAL TABLE needs STORED AS PARQUET",
+            ))
+        }
+    }
+    let location = create.location.clone().ok_or_else(|| {
+        QueryError::new(
+            ErrorCode::Syntax,
+            "CREATE EXTERNAL TABLE needs LOCATION 'path'",
+        )
+    })?;
+    Ok(SessionStatement::CreateExternalTable {
+        name: create.name.to_string(),
+        location,
+        if_not_exists: create.if_not_exists,
+        or_replace: create.or_replace,
     })
 }
 

@@ -1,0 +1,233 @@
+//! External Parquet tables: files queried where they lie. Creating the table reads
+//! every file's footer once (schema, row groups, row counts); each row group is
+//! assigned to one partition, round-robin in file and row-group order, so every node
+//! computes the same assignment from the same files. Scans read their partition's
+//! row groups at query time (`exec::parquet_scan`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::file::metadata::ParquetMetaDataReader;
+
+use super::{Table, TablePartitioning, TableStatistics};
+use crate::error::{ErrorCode, QueryError, QueryResult};
+
+/// One Parquet file of a table, with its footer.
+#[derive(Debug)]
+pub struct ParquetFile {
+    pub path: PathBuf,
+    pub size: u64,
+    /// The footer, and the Arrow schema the table reads it as.
+    pub metadata: ArrowReaderMetadata,
+}
+
+/// The files of an external table and which row groups each partition reads.
+#[derive(Debug)]
+pub struct ParquetSource {
+    pub files: Vec<ParquetFile>,
+    /// Per partition: (file, row group) pairs, in file order.
+    pub assignments: Vec<Vec<(usize, usize)>>,
+}
+
+impl ParquetSource {
+    pub fn row_groups(&self) -> usize {
+        self.assignments.iter().map(Vec::len).sum()
+    }
+}
+
+/// Opens the Parquet files at `location` (a file, a directory of `.parquet` files, or
+/// a path whose file name has `*` wildcards) as table `name` over `partitions`.
+///
+/// # Errors
+/// A location that matches no file, a file that cannot be read or is not Parquet,
+/// and files whose schemas differ; each names the file.
+pub fn open_parquet_table(name: &str, location: &str, partitions: usize) -> QueryResult<Table> {
+    let paths = list_files(location)?;
+    let mut files = Vec::with_capacity(paths.len());
+    for path in paths {
+        files.push(read_footer(&path)?);
+    }
+    let schema = Arc::clone(files[0].metadata.schema());
+    if let Some(other) = files
+        .iter()
+        .find(|f| f.metadata.schema().fields() != schema.fields())
+    {
+        return Err(QueryError::new(
+            ErrorCode::Semantic,
+            format!(
+                "the files of table {name} disagree on the schema: {} has {}, {} has {}",
+                files[0].path.display(),
+                describe_schema(&schema),
+                other.path.display(),
+                describe_schema(other.metadata.schema())
+            ),
+        ));
+    }
+    let partitions = partitions.max(1);
+    let mut assignments = vec![Vec::new(); partitions];
+    let mut next = 0;
+    let mut row_count = 0;
+    for (index, file) in files.iter().enumerate() {
+        for (group, meta) in file.metadata.metadata().row_groups().iter().enumerate() {
+            assignments[next % partitions].push((index, group));
+            next += 1;
+            row_count += meta.num_rows().max(0) as usize;
+        }
+    }
+    Ok(Table {
+        name: name.to_string(),
+        schema,
+        partitioning: TablePartitioning::Unkeyed,
+        partitions: vec![Vec::new(); partitions],
+        row_count,
+        statistics: TableStatistics::default(),
+        parquet: Some(Arc::new(ParquetSource { files, assignments })),
+    })
+}
+
+fn describe_schema(schema: &Schema) -> String {
+    let fields: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| format!("{} {}", f.name(), f.data_type()))
+        .collect();
+    format!("({})", fields.join(", "))
+}
+
+fn location_error(message: String) -> QueryError {
+    QueryError::new(ErrorCode::Semantic, message)
+}
+
+/// The files `location` names, sorted by path (the same list on every node).
+fn list_files(location: &str) -> QueryResult<Vec<PathBuf>> {
+    let path = Path::new(location);
+    let mut files = if path.is_dir() {
+        let entries = std::fs::read_dir(path)
+            .map_err(|e| location_error(format!("cannot list {location}: {e}")))?;
+        entries
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "parquet"))
+            .collect::<Vec<_>>()
+    } else if path
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().contains('*'))
+    {
+        let pattern = path
+            .file_name()
+            .expect("checked")
+            .to_string_lossy()
+            .to_string();
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| location_error(format!("cannot list {}: {e}", dir.display())))?;
+        entries
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|p| {
+                p.is_file()
+                    && p.file_name()
+                        .is_some_and(|n| wildcard_match(&pattern, &n.to_string_lossy()))
+            })
+            .collect()
+    } else if path.is_file() {
+        vec![path.to_path_buf()]
+    } else {
+        return Err(location_error(format!(
+            "LOCATION {location}: no such file or directory"
+        )));
+    };
+    files.sort();
+    if files.is_empty() {
+        return Err(location_error(format!(
+            "LOCATION {location} matches no Parquet file"
+        )));
+    }
+    Ok(files)
+}
+
+/// Whether `name` matches `pattern`, where `*` matches any run of characters.
+fn wildcard_match(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if parts.len() == 1 {
+        return pattern == name;
+    }
+    if !name.starts_with(first) || name.len() < first.len() + last.len() || !name.ends_with(last) {
+        return false;
+    }
+    let mut rest = &name[first.len()..name.len() - last.len()];
+    for middle in &parts[1..parts.len() - 1] {
+        match rest.find(middle) {
+            Some(at) => rest = &rest[at + middle.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Reads a file's footer. Strings and binaries are read as views, as Percore's own
+/// tables hold them.
+fn read_footer(path: &Path) -> QueryResult<ParquetFile> {
+    let file_error = |what: String| {
+        QueryError::new(
+            ErrorCode::Semantic,
+            format!("cannot read Parquet file {}: {what}", path.display()),
+        )
+    };
+    let file = std::fs::File::open(path).map_err(|e| file_error(e.to_string()))?;
+    let size = file
+        .metadata()
+        .map_err(|e| file_error(e.to_string()))?
+        .len();
+    let metadata = ParquetMetaDataReader::new()
+        .parse_and_finish(&file)
+        .map_err(|e| file_error(e.to_string()))?;
+    let metadata = Arc::new(metadata);
+    let plain = ArrowReaderMetadata::try_new(Arc::clone(&metadata), ArrowReaderOptions::new())
+        .map_err(|e| file_error(e.to_string()))?;
+    let viewed = with_views(plain.schema());
+    let metadata =
+        ArrowReaderMetadata::try_new(metadata, ArrowReaderOptions::new().with_schema(viewed))
+            .map_err(|e| file_error(e.to_string()))?;
+    Ok(ParquetFile {
+        path: path.to_path_buf(),
+        size,
+        metadata,
+    })
+}
+
+fn with_views(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let data_type = match field.data_type() {
+                DataType::Utf8 | DataType::LargeUtf8 => DataType::Utf8View,
+                DataType::Binary | DataType::LargeBinary => DataType::BinaryView,
+                other => other.clone(),
+            };
+            field.as_ref().clone().with_data_type(data_type)
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wildcard_match;
+
+    #[test]
+    fn wildcards_match_runs_of_characters() {
+        assert!(wildcard_match("*.parquet", "part-1.parquet"));
+        assert!(wildcard_match("part-*-x*.parquet", "part-1-x2.parquet"));
+        assert!(!wildcard_match("*.parquet", "part-1.csv"));
+        assert!(!wildcard_match("a*a", "a"));
+        assert!(wildcard_match("exact", "exact"));
+    }
+}
