@@ -143,6 +143,46 @@ fn directories_and_wildcards_name_several_files() {
 }
 
 #[test]
+fn row_groups_outside_a_filter_are_skipped_by_their_statistics() {
+    let dir = Dir::new("prune");
+    let catalog = tpch::generate(0.01, 2, 8192).expect("TPC-H generates");
+    let orders = catalog.table("orders").unwrap();
+    // Orders in key order, 1000 rows per row group: 15 row groups.
+    let properties = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_size(1000)
+        .build();
+    let file = std::fs::File::create(dir.0.join("orders.parquet")).unwrap();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(file, orders.schema.clone(), Some(properties))
+            .unwrap();
+    for batch in orders.partitions.iter().flatten() {
+        writer.write(batch).unwrap();
+    }
+    writer.close().unwrap();
+    let cluster = empty_cluster(2);
+    run(
+        &cluster,
+        &format!(
+            "CREATE EXTERNAL TABLE orders STORED AS PARQUET LOCATION '{}'",
+            dir.path("orders.parquet")
+        ),
+    )
+    .unwrap();
+    // Order keys are 1..60000 with gaps: keys below 4000 sit in the first row group.
+    let sql = "select count(*), max(o_orderkey) from orders where o_orderkey < 4000";
+    let pruned = run(&cluster, sql).unwrap();
+    let expected = run(&cluster, "select count(*), max(o_orderkey) from (select o_orderkey from orders) t where o_orderkey + 0 < 4000").unwrap();
+    assert_eq!(pruned, expected);
+    let analyzed = run(&cluster, &format!("explain analyze {sql}")).unwrap();
+    let line = analyzed
+        .iter()
+        .map(|row| row.join(" "))
+        .find(|line| line.contains("row group(s) read"))
+        .unwrap_or_else(|| panic!("{analyzed:?}"));
+    assert!(line.contains("1 row group(s) read, 14 skipped"), "{line}");
+}
+
+#[test]
 fn bad_files_and_locations_are_named_and_the_node_lives() {
     let dir = Dir::new("bad");
     tpch_files(&dir.0);

@@ -5,6 +5,7 @@
 //! memory, in batches of the batch size. Pushed-down filters run on the decoded
 //! batches as for in-memory tables.
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
@@ -15,14 +16,19 @@ use parquet::arrow::ProjectionMask;
 use parquet::errors::ParquetError;
 use parquet::file::reader::{ChunkReader, Length};
 
+use super::parquet_prune::may_match;
 use super::query::QueryState;
-use super::stream::{BatchStream, BoxFuture};
+use super::stats::{OperatorStats, TaskCounters};
+use super::stream::{BatchStream, BoxFuture, StreamContext};
 use crate::catalog::parquet_table::{ParquetFile, ParquetSource};
 use crate::error::{ErrorCode, TaskError, TaskResult};
 use crate::operators::evaluate_mask;
 use crate::plan::node::ScanNode;
 
 pub(crate) struct ParquetScanStream {
+    /// Row groups read and skipped, reported when the scan is dropped.
+    stats: OperatorStats,
+    counters: Rc<TaskCounters>,
     source: Arc<ParquetSource>,
     /// This partition's (file, row group) pairs, and the next one to read.
     row_groups: Vec<(usize, usize)>,
@@ -36,29 +42,55 @@ pub(crate) struct ParquetScanStream {
 }
 
 impl ParquetScanStream {
+    /// `name` is the operator as EXPLAIN shows it.
     pub fn new(
         node: &ScanNode,
         source: &Arc<ParquetSource>,
-        partition: usize,
-        batch_rows: usize,
-        query: Arc<QueryState>,
-    ) -> Self {
+        name: &str,
+        context: &StreamContext,
+    ) -> TaskResult<Self> {
         let mut decoded_columns = node.read_columns.clone();
         decoded_columns.sort_unstable();
-        ParquetScanStream {
-            row_groups: source
-                .assignments
-                .get(partition)
-                .cloned()
-                .unwrap_or_default(),
+        let assigned = source
+            .assignments
+            .get(context.location.partition)
+            .cloned()
+            .unwrap_or_default();
+        let read_schema = node.table.schema.project(&node.read_columns)?;
+        let mut row_groups = Vec::with_capacity(assigned.len());
+        for (file_index, file) in source.files.iter().enumerate() {
+            let groups: Vec<usize> = assigned
+                .iter()
+                .filter(|(f, _)| *f == file_index)
+                .map(|(_, g)| *g)
+                .collect();
+            let keep = may_match(file, &groups, &node.filters, &read_schema);
+            row_groups.extend(
+                groups
+                    .iter()
+                    .zip(keep)
+                    .filter(|(_, keep)| *keep)
+                    .map(|(g, _)| (file_index, *g)),
+            );
+        }
+        let stats = OperatorStats {
+            operator: name.to_string(),
+            row_groups_read: row_groups.len() as u64,
+            row_groups_skipped: (assigned.len() - row_groups.len()) as u64,
+            ..OperatorStats::default()
+        };
+        Ok(ParquetScanStream {
+            stats,
+            counters: Rc::clone(&context.counters),
+            row_groups,
             source: Arc::clone(source),
             next_group: 0,
             reader: None,
             node: node.clone(),
             decoded_columns,
-            batch_rows: batch_rows.max(1),
-            query,
-        }
+            batch_rows: context.config.batch_rows.max(1),
+            query: Arc::clone(&context.query),
+        })
     }
 
     /// Opens the next row group: reads its projected column chunks.
@@ -113,6 +145,15 @@ impl ParquetScanStream {
         }
         let batch = batch.project(&self.node.output_columns)?;
         Ok(batch.with_schema(Arc::clone(&self.node.schema))?)
+    }
+}
+
+impl Drop for ParquetScanStream {
+    fn drop(&mut self) {
+        self.counters
+            .operators
+            .borrow_mut()
+            .push(std::mem::take(&mut self.stats));
     }
 }
 

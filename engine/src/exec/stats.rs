@@ -44,6 +44,11 @@ pub struct OperatorStats {
     pub spills: u64,
     pub spilled_bytes: u64,
     pub read_back_bytes: u64,
+    /// For scans of Parquet files: row groups read, and skipped by their statistics.
+    #[serde(default)]
+    pub row_groups_read: u64,
+    #[serde(default)]
+    pub row_groups_skipped: u64,
 }
 
 /// The live counters of a running task, shared by its streams on one core.

@@ -59,10 +59,9 @@ pub(crate) fn build_stream(
             Some(source) => Box::new(ParquetScanStream::new(
                 scan,
                 source,
-                context.location.partition,
-                batch_rows,
-                query,
-            )),
+                &describe(node),
+                context,
+            )?),
             None => Box::new(ScanStream::new(
                 scan,
                 context.location.partition,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::explain::explain;
 use super::{DistributedPlan, StageOutput};
-use crate::exec::stats::TaskStats;
+use crate::exec::stats::{OperatorStats, TaskStats};
 
 /// How the query ran as a whole.
 #[derive(Debug, Clone, Copy)]
@@ -103,23 +103,35 @@ fn memory_line(stats: &[TaskStats]) -> String {
     format!("Memory: peak reservation per node.core {}", cores.join(" "))
 }
 
-/// One line per memory-holding operator of a stage, summed over its tasks.
+/// One line per memory-holding operator or file scan of a stage, summed over its
+/// tasks.
 fn operator_lines(out: &mut String, tasks: &[&TaskStats]) {
-    let mut operators: BTreeMap<&str, (u64, u64, u64, u64)> = BTreeMap::new();
+    let mut operators: BTreeMap<&str, OperatorStats> = BTreeMap::new();
     for operator in tasks.iter().flat_map(|t| &t.operators) {
         let entry = operators.entry(&operator.operator).or_default();
-        entry.0 = entry.0.max(operator.peak_reserved);
-        entry.1 += operator.spills;
-        entry.2 += operator.spilled_bytes;
-        entry.3 += operator.read_back_bytes;
+        entry.peak_reserved = entry.peak_reserved.max(operator.peak_reserved);
+        entry.spills += operator.spills;
+        entry.spilled_bytes += operator.spilled_bytes;
+        entry.read_back_bytes += operator.read_back_bytes;
+        entry.row_groups_read += operator.row_groups_read;
+        entry.row_groups_skipped += operator.row_groups_skipped;
     }
-    for (name, (peak, spills, written, read)) in operators {
+    for (name, stats) in operators {
+        if stats.row_groups_read + stats.row_groups_skipped > 0 {
+            let _ = writeln!(
+                out,
+                "  {name}: {} row group(s) read, {} skipped by their statistics",
+                stats.row_groups_read, stats.row_groups_skipped
+            );
+            continue;
+        }
         let _ = writeln!(
             out,
-            "  {name}: peak reservation max {} per task, {spills} spill file(s), {} written, {} read back",
-            bytes(peak),
-            bytes(written),
-            bytes(read),
+            "  {name}: peak reservation max {} per task, {} spill file(s), {} written, {} read back",
+            bytes(stats.peak_reserved),
+            stats.spills,
+            bytes(stats.spilled_bytes),
+            bytes(stats.read_back_bytes),
         );
     }
 }
