@@ -75,7 +75,7 @@ fn write_table(
         FileFormat::Parquet => {
             let properties = WriterProperties::builder()
                 .set_compression(Compression::SNAPPY)
-                .set_max_row_group_size(ROW_GROUP_ROWS)
+                .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
                 .build();
             let mut writer = ArrowWriter::try_new(file, table.schema.clone(), Some(properties))?;
             for batch in batches {

@@ -149,7 +149,7 @@ fn row_groups_outside_a_filter_are_skipped_by_their_statistics() {
     let orders = catalog.table("orders").unwrap();
     // Orders in key order, 1000 rows per row group: 15 row groups.
     let properties = parquet::file::properties::WriterProperties::builder()
-        .set_max_row_group_size(1000)
+        .set_max_row_group_row_count(Some(1000))
         .build();
     let file = std::fs::File::create(dir.0.join("orders.parquet")).unwrap();
     let mut writer =
