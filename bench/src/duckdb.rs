@@ -22,8 +22,8 @@ pub struct DuckDbBaseline {
     child: Child,
     requests: ChildStdin,
     replies: BufReader<ChildStdout>,
-    /// The Parquet files, removed when the baseline is dropped.
-    data: PathBuf,
+    /// The Parquet files it wrote, removed when the baseline is dropped.
+    written: Option<PathBuf>,
 }
 
 impl DuckDbBaseline {
@@ -39,19 +39,41 @@ impl DuckDbBaseline {
         data: PathBuf,
     ) -> Result<Self, String> {
         write_tables(catalog, tables, &data, FileFormat::Parquet)?;
+        Self::spawn(&data, tables, cores, "load", Some(data.clone()))
+    }
+
+    /// Starts DuckDB over the `<table>.parquet` files in `dir`, read by every query
+    /// (views, not loaded), as Percore's external tables read them.
+    ///
+    /// # Errors
+    /// As for [`DuckDbBaseline::start`].
+    pub fn on_files(dir: &std::path::Path, tables: &[&str], cores: usize) -> Result<Self, String> {
+        Self::spawn(dir, tables, cores, "files", None)
+    }
+
+    fn spawn(
+        data: &std::path::Path,
+        tables: &[&str],
+        cores: usize,
+        mode: &str,
+        written: Option<PathBuf>,
+    ) -> Result<Self, String> {
         let spawned = Command::new("python3")
             .arg("-c")
             .arg(RUNNER)
-            .arg(&data)
+            .arg(data)
             .arg(cores.max(1).to_string())
             .arg(tables.join(","))
+            .arg(mode)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn();
         let mut child = match spawned {
             Ok(child) => child,
             Err(error) => {
-                let _ = std::fs::remove_dir_all(&data);
+                if let Some(written) = &written {
+                    let _ = std::fs::remove_dir_all(written);
+                }
                 return Err(format!(
                     "cannot run python3 for the DuckDB baseline: {error}"
                 ));
@@ -63,7 +85,7 @@ impl DuckDbBaseline {
             child,
             requests,
             replies,
-            data,
+            written,
         };
         let ready = baseline.reply()?;
         if ready.get("ready").is_none() {
@@ -161,6 +183,8 @@ impl Drop for DuckDbBaseline {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data);
+        if let Some(written) = &self.written {
+            let _ = std::fs::remove_dir_all(written);
+        }
     }
 }

@@ -1,6 +1,7 @@
 # Runs TPC-H queries on DuckDB for `percore bench tpch --baseline duckdb`.
-# argv: data directory (one <table>.parquet per table), threads, tables (comma-separated).
-# Loads every table into DuckDB's own memory, prints {"ready": ...}, then answers one
+# argv: data directory (one <table>.parquet per table), threads, tables (comma-separated),
+# and "load" (every table into DuckDB's own memory) or "files" (views over the files,
+# read by every query). Prints {"ready": ...}, then answers one
 # JSON request per stdin line, {"sql": ..., "iterations": n}, with
 # {"ms": [...], "rows": [[str, ...], ...]} (the first run's rows) or {"error": ...}.
 import json
@@ -15,13 +16,14 @@ except ImportError as error:
     sys.exit(0)
 
 data, threads, tables = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(",")
+kind = "VIEW" if len(sys.argv) > 4 and sys.argv[4] == "files" else "TABLE"
 connection = duckdb.connect()
 connection.execute(f"SET threads = {threads}")
 # Its progress bar writes to stdout, which carries the JSON replies.
 connection.execute("SET enable_progress_bar = false")
 for table in tables:
     connection.execute(
-        f"CREATE TABLE {table} AS SELECT * FROM read_parquet('{data}/{table}.parquet')")
+        f"CREATE {kind} {table} AS SELECT * FROM read_parquet('{data}/{table}.parquet')")
 print(json.dumps({"ready": duckdb.__version__}), flush=True)
 
 

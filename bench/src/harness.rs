@@ -27,6 +27,9 @@ pub struct BenchOptions {
     pub memory: MemorySettings,
     /// Also run every query on this engine, same data and cores, alternating.
     pub baseline: Option<BaselineKind>,
+    /// Read the tables from `<table>.parquet` files in this directory (external
+    /// tables, read by every query) instead of generating them in memory.
+    pub parquet: Option<std::path::PathBuf>,
 }
 
 /// An engine run beside Percore by `bench tpch --baseline`.
@@ -174,7 +177,10 @@ pub fn run(
         memory: options.memory.clone(),
         ..ClusterConfig::new(options.cores).with_batch_rows(options.batch_rows)
     };
-    let cluster = Cluster::start_tpch(options.scale_factor, config).map_err(|e| e.to_string())?;
+    let cluster = match &options.parquet {
+        None => Cluster::start_tpch(options.scale_factor, config).map_err(|e| e.to_string())?,
+        Some(dir) => tables_from_parquet(dir, options.cores, config)?,
+    };
     let generation_s = started.elapsed().as_secs_f64();
     let mut baseline = start_baseline(options, &cluster)?;
     let mut reports = Vec::new();
@@ -217,6 +223,35 @@ pub fn run(
     Ok((reports, generation_s))
 }
 
+/// An empty cluster with the TPC-H tables as external tables over `dir`.
+fn tables_from_parquet(
+    dir: &std::path::Path,
+    cores: usize,
+    config: ClusterConfig,
+) -> Result<Cluster, String> {
+    let catalog = percore_engine::catalog::Catalog::new(cores);
+    let cluster =
+        Cluster::start(std::sync::Arc::new(catalog), config).map_err(|e| e.to_string())?;
+    let mut settings = percore_engine::settings::SessionSettings::default();
+    for table in percore_engine::catalog::tpch::TABLES {
+        let path = dir.join(format!("{table}.parquet"));
+        let sql = format!(
+            "CREATE EXTERNAL TABLE {table} STORED AS PARQUET LOCATION '{}'",
+            path.display()
+        );
+        let statement = match cluster.parse(&sql).map_err(|e| e.to_string())? {
+            percore_engine::sql::ParsedStatement::Session(statement) => statement,
+            percore_engine::sql::ParsedStatement::Plannable(_) => {
+                return Err("CREATE EXTERNAL TABLE did not parse as DDL".to_string())
+            }
+        };
+        cluster
+            .session_statement(&statement, &mut settings)
+            .map_err(|e| format!("{table}: {e}"))?;
+    }
+    Ok(cluster)
+}
+
 /// The engine to run beside Percore, when asked for (and built in).
 fn start_baseline(
     options: &BenchOptions,
@@ -225,6 +260,14 @@ fn start_baseline(
     let tables = &percore_engine::catalog::tpch::TABLES;
     match options.baseline {
         None => Ok(None),
+        Some(BaselineKind::DuckDb) if options.parquet.is_some() => {
+            let dir = options.parquet.as_deref().expect("checked");
+            Ok(Some(Box::new(crate::duckdb::DuckDbBaseline::on_files(
+                dir,
+                tables,
+                options.cores,
+            )?)))
+        }
         Some(BaselineKind::DuckDb) => {
             let dir = options.memory.spill_dir.join(format!(
                 "percore-duckdb-{}-sf{}",
@@ -239,6 +282,9 @@ fn start_baseline(
             )?;
             Ok(Some(Box::new(duckdb)))
         }
+        Some(BaselineKind::DataFusion) if options.parquet.is_some() => Err(
+            "the DataFusion baseline runs over in-memory tables, not with --parquet".to_string(),
+        ),
         #[cfg(feature = "datafusion-baseline")]
         Some(BaselineKind::DataFusion) => Ok(Some(Box::new(
             crate::baseline::DataFusionBaseline::new(&cluster.catalog(), tables, options.cores)?,

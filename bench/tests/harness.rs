@@ -15,6 +15,7 @@ fn options(cores: usize, concurrency: usize) -> BenchOptions {
         concurrency,
         memory: MemorySettings::default(),
         baseline: None,
+        parquet: None,
     }
 }
 

@@ -14,6 +14,7 @@ fn tpch_sf1_two_cores_match_the_official_answers() {
         concurrency: 1,
         memory: Default::default(),
         baseline: None,
+        parquet: None,
     };
     let (reports, _) = run(&options, |_| {}).expect("cluster starts");
     let failed: Vec<_> = reports

@@ -51,6 +51,12 @@ pub struct TpchArgs {
     /// the data goes to it as Parquet under --spill-dir, loaded into its memory).
     #[arg(long, value_enum)]
     baseline: Option<Baseline>,
+    /// Read the tables from `<table>.parquet` files in this directory (as `percore
+    /// gen` writes them), queried where they lie as external tables, instead of
+    /// generating TPC-H in memory; --sf says which answers to check against. With
+    /// --baseline duckdb, DuckDB reads the same files in every query too.
+    #[arg(long)]
+    parquet: Option<std::path::PathBuf>,
 }
 
 pub fn run_tpch(args: TpchArgs) -> ExitCode {
@@ -74,6 +80,10 @@ pub fn run_tpch(args: TpchArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.parquet.is_some() && args.nodes.is_some() {
+        eprintln!("error: --parquet runs in process only, not with --nodes");
+        return ExitCode::from(2);
+    }
     if args.baseline.is_some() && args.nodes.is_some() {
         eprintln!("error: --baseline runs in process only, not with --nodes");
         return ExitCode::from(2);
@@ -90,6 +100,7 @@ pub fn run_tpch(args: TpchArgs) -> ExitCode {
         queries,
         batch_rows: args.batch_size,
         concurrency: args.concurrency.max(1),
+        parquet: args.parquet,
     };
     let progress = |report: &QueryReport| {
         eprintln!("  Q{:02}: p50 {:.1} ms", report.query, report.p50_ms);
