@@ -76,13 +76,14 @@ pub fn open_parquet_table(name: &str, location: &str, partitions: usize) -> Quer
             row_count += meta.num_rows().max(0) as usize;
         }
     }
+    let statistics = footer_statistics(&schema, &files, row_count);
     Ok(Table {
         name: name.to_string(),
         schema,
         partitioning: TablePartitioning::Unkeyed,
         partitions: vec![Vec::new(); partitions],
         row_count,
-        statistics: TableStatistics::default(),
+        statistics,
         parquet: Some(Arc::new(ParquetSource { files, assignments })),
     })
 }
@@ -230,4 +231,78 @@ mod tests {
         assert!(!wildcard_match("a*a", "a"));
         assert!(wildcard_match("exact", "exact"));
     }
+}
+
+/// Statistics from the files' footers: each numeric or date column's range (from the
+/// row groups' min/max), and for integer and date columns a distinct count taken as
+/// the range's width, at most the non-null rows (exact for dense keys; the textbook
+/// guess without a sketch). Every node reads the same footers, so plans agree.
+fn footer_statistics(schema: &Schema, files: &[ParquetFile], rows: usize) -> TableStatistics {
+    let mut statistics = TableStatistics::default();
+    for field in schema.fields() {
+        let Some((min, max, nulls)) = column_range(field.name(), files) else {
+            continue;
+        };
+        statistics = statistics.with_range(field.name(), min, max);
+        let discrete = field.data_type().is_integer()
+            || matches!(field.data_type(), DataType::Date32 | DataType::Date64);
+        if discrete {
+            let values = rows.saturating_sub(nulls) as f64;
+            let width = (max - min + 1.0).max(1.0);
+            statistics = statistics.with_distinct(&[field.name()], width.min(values.max(1.0)));
+        }
+    }
+    statistics
+}
+
+/// The column's smallest and largest value over every row group, as `f64` (dates in
+/// days), and its null count; `None` when some row group has no statistics for it.
+fn column_range(name: &str, files: &[ParquetFile]) -> Option<(f64, f64, usize)> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::Float64Type;
+    use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+
+    let as_numbers = |array: arrow::array::ArrayRef| -> Option<arrow::array::Float64Array> {
+        let array = match array.data_type() {
+            DataType::Date32 => arrow::compute::cast(&array, &DataType::Int32).ok()?,
+            DataType::Date64 => {
+                let millis = arrow::compute::cast(&array, &DataType::Int64).ok()?;
+                arrow::compute::kernels::numeric::div(
+                    &millis,
+                    &arrow::array::Int64Array::new_scalar(86_400_000),
+                )
+                .ok()?
+            }
+            _ => array,
+        };
+        let numbers = arrow::compute::cast(&array, &DataType::Float64).ok()?;
+        Some(numbers.as_primitive::<Float64Type>().clone())
+    };
+    let (mut min, mut max, mut nulls) = (f64::INFINITY, f64::NEG_INFINITY, 0usize);
+    for file in files {
+        let metadata = file.metadata.metadata();
+        let converter = StatisticsConverter::try_new(
+            name,
+            file.metadata.schema(),
+            metadata.file_metadata().schema_descr(),
+        )
+        .ok()?;
+        let groups = metadata.row_groups();
+        if groups.is_empty() {
+            continue;
+        }
+        let mins = as_numbers(converter.row_group_mins(groups.iter()).ok()?)?;
+        let maxes = as_numbers(converter.row_group_maxes(groups.iter()).ok()?)?;
+        if mins.null_count() > 0 || maxes.null_count() > 0 {
+            return None;
+        }
+        min = mins.values().iter().copied().fold(min, f64::min);
+        max = maxes.values().iter().copied().fold(max, f64::max);
+        let counts = converter.row_group_null_counts(groups.iter()).ok()?;
+        nulls += counts
+            .iter()
+            .map(|c| c.unwrap_or(0) as usize)
+            .sum::<usize>();
+    }
+    (min <= max).then_some((min, max, nulls))
 }
