@@ -219,20 +219,6 @@ fn with_views(schema: &SchemaRef) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::wildcard_match;
-
-    #[test]
-    fn wildcards_match_runs_of_characters() {
-        assert!(wildcard_match("*.parquet", "part-1.parquet"));
-        assert!(wildcard_match("part-*-x*.parquet", "part-1-x2.parquet"));
-        assert!(!wildcard_match("*.parquet", "part-1.csv"));
-        assert!(!wildcard_match("a*a", "a"));
-        assert!(wildcard_match("exact", "exact"));
-    }
-}
-
 /// Statistics from the files' footers: each numeric or date column's range (from the
 /// row groups' min/max), and for integer and date columns a distinct count taken as
 /// the range's width, at most the non-null rows (exact for dense keys; the textbook
@@ -305,4 +291,18 @@ fn column_range(name: &str, files: &[ParquetFile]) -> Option<(f64, f64, usize)> 
             .sum::<usize>();
     }
     (min <= max).then_some((min, max, nulls))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wildcard_match;
+
+    #[test]
+    fn wildcards_match_runs_of_characters() {
+        assert!(wildcard_match("*.parquet", "part-1.parquet"));
+        assert!(wildcard_match("part-*-x*.parquet", "part-1-x2.parquet"));
+        assert!(!wildcard_match("*.parquet", "part-1.csv"));
+        assert!(!wildcard_match("a*a", "a"));
+        assert!(wildcard_match("exact", "exact"));
+    }
 }
