@@ -80,6 +80,13 @@ pub fn run_tpch(args: TpchArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if !(args.sf.is_finite() && args.sf > 0.0) {
+        eprintln!(
+            "error: --sf must be positive (it names the reference answers), got {}",
+            args.sf
+        );
+        return ExitCode::from(2);
+    }
     if args.parquet.is_some() && args.nodes.is_some() {
         eprintln!("error: --parquet runs in process only, not with --nodes");
         return ExitCode::from(2);

@@ -42,6 +42,13 @@ pub fn run(args: GenArgs) -> ExitCode {
         eprintln!("error: --cores must be at least 1");
         return ExitCode::from(2);
     }
+    if !(args.sf.is_finite() && args.sf > 0.0) {
+        eprintln!(
+            "error: the TPC-H scale factor must be positive, got {}",
+            args.sf
+        );
+        return ExitCode::from(2);
+    }
     let format = match args.format {
         Format::Parquet => FileFormat::Parquet,
         Format::Csv => FileFormat::Csv,
