@@ -16,10 +16,19 @@ use percore_engine::sql::ParsedStatement;
 
 /// Queries that fail today, and why (issue 12).
 const KNOWN_FAILING: &[(usize, &str)] = &[
-    (10, "EXISTS subqueries inside OR: mark joins are not implemented"),
-    (35, "EXISTS subqueries inside OR: mark joins are not implemented"),
+    (
+        10,
+        "EXISTS subqueries inside OR: mark joins are not implemented",
+    ),
+    (
+        35,
+        "EXISTS subqueries inside OR: mark joins are not implemented",
+    ),
     (45, "IN subquery inside OR: mark joins are not implemented"),
-    (66, "decimal division truncates at scale s1 + 4 (0.075248 for 0.0752490982...)"),
+    (
+        66,
+        "decimal division truncates at scale s1 + 4 (0.075248 for 0.0752490982...)",
+    ),
 ];
 
 fn tpcds_dir() -> PathBuf {

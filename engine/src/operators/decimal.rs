@@ -20,7 +20,10 @@ use datafusion_expr::{ColumnarValue, Operator};
 use datafusion_physical_expr::expressions::BinaryExpr;
 use datafusion_physical_expr::PhysicalExpr;
 
-/// Replaces every decimal `+`, `-` and `*` in `expr` with [`DecimalArithmetic`].
+use super::decimal_divide::DecimalDivide;
+
+/// Replaces every decimal `+`, `-` and `*` in `expr` with [`DecimalArithmetic`], and
+/// every decimal `/` with the rounding [`DecimalDivide`].
 ///
 /// # Errors
 /// When a subexpression's type cannot be derived from `schema`.
@@ -29,6 +32,9 @@ pub fn with_fast_decimals(
     schema: &Schema,
 ) -> Result<Arc<dyn PhysicalExpr>> {
     expr.transform_up(|node| {
+        if let Some(divide) = DecimalDivide::try_new(&node, schema)? {
+            return Ok(Transformed::yes(Arc::new(divide) as Arc<dyn PhysicalExpr>));
+        }
         Ok(match DecimalArithmetic::try_new(&node, schema)? {
             Some(fast) => Transformed::yes(Arc::new(fast) as Arc<dyn PhysicalExpr>),
             None => Transformed::no(node),

@@ -4,6 +4,7 @@
 pub mod aggregate;
 pub mod compact;
 pub mod decimal;
+mod decimal_divide;
 pub mod group_table;
 pub mod hash;
 pub mod join;
