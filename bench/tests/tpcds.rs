@@ -25,10 +25,6 @@ const KNOWN_FAILING: &[(usize, &str)] = &[
         "EXISTS subqueries inside OR: mark joins are not implemented",
     ),
     (45, "IN subquery inside OR: mark joins are not implemented"),
-    (
-        66,
-        "decimal division truncates at scale s1 + 4 (0.075248 for 0.0752490982...)",
-    ),
 ];
 
 fn tpcds_dir() -> PathBuf {
