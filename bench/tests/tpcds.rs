@@ -15,25 +15,15 @@ use percore_engine::settings::SessionSettings;
 use percore_engine::sql::ParsedStatement;
 
 /// Queries that fail today, and why (issue 12).
-const KNOWN_FAILING: &[(usize, &str)] = &[
-    (
-        10,
-        "EXISTS subqueries inside OR: mark joins are not implemented",
-    ),
-    (
-        35,
-        "EXISTS subqueries inside OR: mark joins are not implemented",
-    ),
-    (45, "IN subquery inside OR: mark joins are not implemented"),
-];
+const KNOWN_FAILING: &[(usize, &str)] = &[];
 
 fn tpcds_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tpcds")
 }
 
-fn cluster_with_tables(cores: usize) -> Cluster {
-    let cluster = Cluster::start(Arc::new(Catalog::new(cores)), ClusterConfig::new(cores))
-        .expect("cluster starts");
+fn cluster_with_tables(config: ClusterConfig) -> Cluster {
+    let cores = config.cores;
+    let cluster = Cluster::start(Arc::new(Catalog::new(cores)), config).expect("cluster starts");
     let data = tpcds_dir().join("data/sf0.01");
     let mut names: Vec<String> = std::fs::read_dir(&data)
         .expect("fixtures")
@@ -81,9 +71,8 @@ fn check(cluster: &Cluster, query: usize) -> Result<(), String> {
     compare(&actual, &expected, ordered)
 }
 
-#[test]
-fn tpcds_sf001_answers() {
-    let cluster = cluster_with_tables(2);
+fn check_all(config: ClusterConfig) {
+    let cluster = cluster_with_tables(config);
     let mut unexpected = Vec::new();
     let mut passed = 0;
     for query in 1..=99 {
@@ -105,4 +94,23 @@ fn tpcds_sf001_answers() {
         KNOWN_FAILING.len()
     );
     assert!(unexpected.is_empty(), "{}", unexpected.join("\n"));
+}
+
+#[test]
+fn tpcds_sf001_two_cores() {
+    check_all(ClusterConfig::new(2));
+}
+
+#[test]
+fn tpcds_sf001_one_core() {
+    check_all(ClusterConfig::new(1));
+}
+
+#[test]
+fn tpcds_sf001_three_partitions_small_batches_one_batch_exchanges() {
+    check_all(
+        ClusterConfig::new(3)
+            .with_batch_rows(100)
+            .with_exchange_buffer_batches(1),
+    );
 }

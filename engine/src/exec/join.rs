@@ -559,7 +559,8 @@ fn pair_up(
     node: &HashJoinNode,
 ) -> VecDeque<Pair> {
     let by_build = node.outputs_build_rows_by_match();
-    let anti = node.kind == JoinKind::LeftAnti;
+    // Mark joins keep every probe row, as anti joins keep the unmatched ones.
+    let anti = matches!(node.kind, JoinKind::LeftAnti | JoinKind::LeftMark);
     let keeps_unmatched_probe = node.outputs_unmatched_probe_rows() || (anti && !by_build);
     let keeps_unmatched_build = node.outputs_unmatched_build_rows() || (anti && by_build);
     build

@@ -132,7 +132,9 @@ impl NestedLoopJoin {
                 let mask: BooleanArray = cursor.matched.iter().map(|&m| Some(m == want)).collect();
                 Ok(filter_record_batch(left, &mask)?)
             }
-            JoinKind::Full => unreachable!("the planner rejects FULL JOIN without keys"),
+            JoinKind::Full | JoinKind::LeftMark => {
+                unreachable!("the planner rejects FULL and mark joins without keys")
+            }
         }
     }
 

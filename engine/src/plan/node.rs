@@ -36,6 +36,9 @@ pub enum JoinKind {
     LeftSemi,
     /// Left rows with no match.
     LeftAnti,
+    /// Every left row once, with a boolean column saying whether it has a match
+    /// (`EXISTS` and `IN` subqueries inside `OR`, decorrelated).
+    LeftMark,
 }
 
 #[derive(Debug, Clone)]

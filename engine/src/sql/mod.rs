@@ -6,6 +6,7 @@ pub mod guard;
 mod isolated;
 mod join_order;
 mod literals;
+mod mark_nulls;
 pub mod parse;
 pub mod provider;
 mod semi_join_pushdown;
@@ -269,6 +270,7 @@ fn to_logical_plan(
         options: (*options).clone(),
     };
     let plan = SqlToRel::new(&context).sql_statement_to_plan(statement)?;
+    mark_nulls::refuse_negated_nullable_in(&plan)?;
     let config = OptimizerContext::new_with_config_options(options).with_skip_failing_rules(false);
     let plan = Analyzer::new().execute_and_check(plan, &config.options(), |_, _| {})?;
     let plan = Optimizer::new().optimize(plan, &config, observe_rule)?;

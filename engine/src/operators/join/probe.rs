@@ -224,8 +224,10 @@ impl HashJoinProbe {
     /// The pairs a piece holds (after the join filter), recording what they matched;
     /// for joins that output pairs, those pairs as a batch.
     fn pairs_output(&mut self, cursor: &mut Cursor) -> TaskResult<RecordBatch> {
-        let first_only = matches!(self.kind, JoinKind::LeftSemi | JoinKind::LeftAnti)
-            && !self.outputs_build_rows
+        let first_only = matches!(
+            self.kind,
+            JoinKind::LeftSemi | JoinKind::LeftAnti | JoinKind::LeftMark
+        ) && !self.outputs_build_rows
             && self.filter.is_none();
         let (probe_idx, build_idx) = cursor.next_pairs(first_only);
         let (probe_idx, build_idx) = self.filtered(&cursor.batch, probe_idx, build_idx)?;
@@ -241,7 +243,7 @@ impl HashJoinProbe {
             JoinKind::Inner | JoinKind::Left | JoinKind::Full => {
                 self.combine(&cursor.batch, &probe_idx, &build_idx, false)
             }
-            JoinKind::LeftSemi | JoinKind::LeftAnti => Ok(self.empty()),
+            JoinKind::LeftSemi | JoinKind::LeftAnti | JoinKind::LeftMark => Ok(self.empty()),
         }
     }
 
@@ -293,6 +295,16 @@ impl HashJoinProbe {
             JoinKind::Inner => None,
             JoinKind::LeftSemi => Some(filter_record_batch(batch, &keep(true))?),
             JoinKind::LeftAnti => Some(filter_record_batch(batch, &keep(false))?),
+            JoinKind::LeftMark => {
+                let mut columns = batch.columns().to_vec();
+                columns.push(Arc::new(keep(true)) as ArrayRef);
+                let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+                Some(RecordBatch::try_new_with_options(
+                    Arc::clone(&self.schema),
+                    columns,
+                    &options,
+                )?)
+            }
             JoinKind::Left | JoinKind::Full => {
                 let unmatched: UInt32Array = matched
                     .iter()

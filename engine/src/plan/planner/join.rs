@@ -41,9 +41,8 @@ impl Planner<'_> {
             JoinType::RightSemi => (&join.right, &join.left, JoinKind::LeftSemi, true),
             JoinType::LeftAnti => (&join.left, &join.right, JoinKind::LeftAnti, false),
             JoinType::RightAnti => (&join.right, &join.left, JoinKind::LeftAnti, true),
-            JoinType::LeftMark | JoinType::RightMark => {
-                return Err(QueryError::unsupported("mark joins (subqueries inside OR)"))
-            }
+            JoinType::LeftMark => (&join.left, &join.right, JoinKind::LeftMark, false),
+            JoinType::RightMark => (&join.right, &join.left, JoinKind::LeftMark, true),
         };
         let left = self.plan(left_logical)?;
         let right = self.plan(right_logical)?;
@@ -64,6 +63,8 @@ impl Planner<'_> {
             .transpose()?;
         let node_schema = match kind {
             JoinKind::LeftSemi | JoinKind::LeftAnti => arrow_schema(left_schema),
+            // The kept side's columns, then the mark.
+            JoinKind::LeftMark => arrow_schema(&join.schema),
             _ => join_output_schema(&join.schema, left_schema, swapped),
         };
         let left_width = left_schema.fields().len();
@@ -98,7 +99,12 @@ impl Planner<'_> {
             })
         };
         let planned = Planned { node, dist, rows };
-        if swapped && !matches!(kind, JoinKind::LeftSemi | JoinKind::LeftAnti) {
+        if swapped
+            && !matches!(
+                kind,
+                JoinKind::LeftSemi | JoinKind::LeftAnti | JoinKind::LeftMark
+            )
+        {
             return Ok(restore_column_order(planned, join, left_width));
         }
         Ok(planned)
@@ -129,12 +135,21 @@ impl Planner<'_> {
             .collect();
         let right_may_be_replicated = matches!(
             kind,
-            JoinKind::Inner | JoinKind::Left | JoinKind::LeftSemi | JoinKind::LeftAnti
+            JoinKind::Inner
+                | JoinKind::Left
+                | JoinKind::LeftSemi
+                | JoinKind::LeftAnti
+                | JoinKind::LeftMark
         );
         let left_may_be_replicated = kind == JoinKind::Inner;
         if on.is_empty() {
             if kind == JoinKind::Full {
                 return Err(QueryError::unsupported("FULL JOIN without equality keys"));
+            }
+            if kind == JoinKind::LeftMark {
+                return Err(QueryError::unsupported(
+                    "a subquery inside OR correlated without an equality",
+                ));
             }
             // A nested-loop join buffers its right side whole on every partition.
             return Ok(match (&left.dist, &right.dist) {
@@ -293,7 +308,9 @@ fn joined_distribution(left: &Planned, right: &Planned, kind: JoinKind) -> Distr
             .dist
             .merged_with(&right.dist, left.node.schema().fields().len()),
         JoinKind::Full => Distribution::any(),
-        JoinKind::Left | JoinKind::LeftSemi | JoinKind::LeftAnti => left.dist.clone(),
+        JoinKind::Left | JoinKind::LeftSemi | JoinKind::LeftAnti | JoinKind::LeftMark => {
+            left.dist.clone()
+        }
     }
 }
 
