@@ -106,7 +106,12 @@ impl DuckDbBaseline {
         serde_json::from_str(&line).map_err(|e| format!("DuckDB replied with bad JSON: {e}"))
     }
 
-    fn run(
+    /// Runs `sql` `iterations` times: each run's milliseconds and the first run's
+    /// rows as text (NULL as `NULL`).
+    ///
+    /// # Errors
+    /// DuckDB's error, or a broken pipe to it.
+    pub fn run_sql(
         &mut self,
         sql: &str,
         iterations: usize,
@@ -160,7 +165,7 @@ impl BaselineEngine for DuckDbBaseline {
         sql: &str,
         iterations: usize,
     ) -> BaselineResult {
-        let (p50_ms, check) = match self.run(sql, iterations.max(1)) {
+        let (p50_ms, check) = match self.run_sql(sql, iterations.max(1)) {
             Ok((times, rows)) => {
                 let mut histogram = latency_histogram();
                 for ms in times {

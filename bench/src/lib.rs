@@ -9,6 +9,7 @@ pub mod export;
 pub mod harness;
 pub mod rss;
 pub mod tables;
+pub mod tpcds;
 
 use std::path::PathBuf;
 

@@ -1,83 +1,34 @@
 //! Goal: the 99 TPC-DS queries over the SF 0.01 tables (Parquet files in
 //! `bench/tpcds/data/sf0.01`, DuckDB's dsdgen output) as external tables give the
-//! official answers (`bench/tpcds/answers/sf0.01`): numbers within a relative 1e-6
-//! (1e-5 for the decimal divisions noted in the README), NULL as an empty field, row
-//! order as the query's ORDER BY fixes it. Queries that do not pass yet are listed
-//! with the reason; one of them passing fails the test too, so the list stays true.
+//! official answers (`bench/tpcds/answers/sf0.01`), on 1, 2 and 3 partitions (the
+//! last with batches of 100 rows and one-batch exchange buffers). Queries that do not
+//! pass yet would be listed with the reason; one of them passing fails the test too,
+//! so the list stays true.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use percore_bench::answers::format_rows;
+use percore_bench::harness::Check;
+use percore_bench::tpcds::{cluster_over, query_sql, tpcds_dir, verify};
+use percore_engine::session::ClusterConfig;
 
-use percore_bench::answers::{compare, format_rows, load_answer, Rows};
-use percore_engine::catalog::Catalog;
-use percore_engine::session::{Cluster, ClusterConfig};
-use percore_engine::settings::SessionSettings;
-use percore_engine::sql::ParsedStatement;
-
-/// Queries that fail today, and why (issue 12).
+/// Queries that fail today, and why.
 const KNOWN_FAILING: &[(usize, &str)] = &[];
 
-fn tpcds_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tpcds")
-}
-
-fn cluster_with_tables(config: ClusterConfig) -> Cluster {
-    let cores = config.cores;
-    let cluster = Cluster::start(Arc::new(Catalog::new(cores)), config).expect("cluster starts");
-    let data = tpcds_dir().join("data/sf0.01");
-    let mut names: Vec<String> = std::fs::read_dir(&data)
-        .expect("fixtures")
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().to_string();
-            name.strip_suffix(".parquet").map(str::to_string)
-        })
-        .collect();
-    names.sort();
-    let mut settings = SessionSettings::default();
-    for name in names {
-        let sql = format!(
-            "CREATE EXTERNAL TABLE {name} STORED AS PARQUET LOCATION '{}'",
-            data.join(format!("{name}.parquet")).display()
-        );
-        let ParsedStatement::Session(statement) = cluster.parse(&sql).expect("parses") else {
-            panic!("not DDL: {sql}");
-        };
-        cluster
-            .session_statement(&statement, &mut settings)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-    }
-    cluster
-}
-
-/// NULL prints as an empty field in the reference.
-fn as_reference(rows: Rows) -> Rows {
-    rows.into_iter()
-        .map(|row| {
-            row.into_iter()
-                .map(|cell| if cell == "NULL" { String::new() } else { cell })
-                .collect()
-        })
-        .collect()
-}
-
-fn check(cluster: &Cluster, query: usize) -> Result<(), String> {
-    let path = tpcds_dir().join(format!("queries/q{query:02}.sql"));
-    let sql = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
-    let batches = cluster.sql(&sql).map_err(|e| e.to_string())?;
-    let actual = as_reference(format_rows(&batches)?);
-    let expected = load_answer(&tpcds_dir().join(format!("answers/sf0.01/q{query:02}.csv")))?;
-    let ordered = sql.to_ascii_lowercase().contains("order by");
-    compare(&actual, &expected, ordered)
-}
-
 fn check_all(config: ClusterConfig) {
-    let cluster = cluster_with_tables(config);
+    let cluster = cluster_over(&tpcds_dir().join("data/sf0.01"), config).expect("tables");
     let mut unexpected = Vec::new();
     let mut passed = 0;
     for query in 1..=99 {
+        let sql = query_sql(query).expect("query file");
+        let outcome = match cluster.sql(&sql) {
+            Ok(batches) => match verify(0.01, query, &sql, format_rows(&batches).unwrap()) {
+                Check::Passed => Ok(()),
+                Check::Failed(why) => Err(why),
+                Check::Unverified => Err("no answer file".to_string()),
+            },
+            Err(error) => Err(error.to_string()),
+        };
         let known = KNOWN_FAILING.iter().find(|(q, _)| *q == query);
-        match (check(&cluster, query), known) {
+        match (outcome, known) {
             (Ok(()), None) => passed += 1,
             (Ok(()), Some(_)) => {
                 unexpected.push(format!("q{query:02} passes now: take it off KNOWN_FAILING"))

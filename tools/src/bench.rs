@@ -152,3 +152,91 @@ pub fn run_tpch(args: TpchArgs) -> ExitCode {
         ExitCode::SUCCESS
     }
 }
+
+/// `percore bench tpcds`: the 99 TPC-DS queries over Parquet files.
+#[derive(clap::Args)]
+pub struct TpcdsArgs {
+    /// Directory of `<table>.parquet` files (`python3 ../shared/tpcds/gen.py SF DIR`
+    /// writes them; the SF 0.01 tables are in bench/tpcds/data/sf0.01).
+    #[arg(long)]
+    data: std::path::PathBuf,
+    /// The scale factor of the data: answers are checked at 0.01 and 1.
+    #[arg(long, default_value_t = 1.0)]
+    sf: f64,
+    /// Runs of each query; the report shows the median.
+    #[arg(long, default_value_t = 3)]
+    iterations: usize,
+    /// Executors (cores). Default: all available cores.
+    #[arg(long)]
+    cores: Option<usize>,
+    /// Comma-separated query numbers (default: all 99).
+    #[arg(long, value_delimiter = ',')]
+    queries: Option<Vec<usize>>,
+    /// Rows per batch.
+    #[arg(long, default_value_t = 8192)]
+    batch_size: usize,
+    /// Also run every query on DuckDB over the same files (`pip install duckdb`).
+    #[arg(long, value_enum)]
+    baseline: Option<Baseline>,
+    #[command(flatten)]
+    memory: crate::memory_args::MemoryArgs,
+}
+
+pub fn run_tpcds(args: TpcdsArgs) -> ExitCode {
+    let cores = args
+        .cores
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let queries = args.queries.unwrap_or_else(|| (1..=99).collect());
+    if let Some(bad) = queries.iter().find(|q| !(1..=99).contains(*q)) {
+        eprintln!("error: TPC-DS has queries 1 to 99, not {bad}");
+        return ExitCode::from(2);
+    }
+    if cores == 0 || args.batch_size == 0 {
+        eprintln!("error: --cores and --batch-size must be at least 1");
+        return ExitCode::from(2);
+    }
+    if matches!(args.baseline, Some(Baseline::Datafusion)) {
+        eprintln!("error: bench tpcds runs DuckDB beside it, not DataFusion");
+        return ExitCode::from(2);
+    }
+    let memory = match args.memory.settings() {
+        Ok(memory) => memory,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = percore_bench::tpcds::TpcdsOptions {
+        scale_factor: args.sf,
+        data: args.data,
+        cores,
+        iterations: args.iterations.max(1),
+        queries,
+        batch_rows: args.batch_size,
+        memory,
+        duckdb: args.baseline.is_some(),
+    };
+    eprintln!(
+        "TPC-DS SF {} from {} on {cores} cores, {} iterations per query",
+        options.scale_factor,
+        options.data.display(),
+        options.iterations
+    );
+    let progress = |report: &percore_bench::tpcds::TpcdsReport| {
+        eprintln!("  q{:02}: p50 {:.1} ms", report.query, report.p50_ms);
+    };
+    match percore_bench::tpcds::run(&options, progress) {
+        Ok(reports) => {
+            print!("{}", percore_bench::tpcds::format_table(&reports));
+            if reports.iter().any(|r| matches!(r.check, Check::Failed(_))) {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
+    }
+}

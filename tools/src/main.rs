@@ -59,6 +59,9 @@ enum BenchSuite {
     /// Run the TPC-H queries on an embedded local cluster, verify every answer, and
     /// report latency percentiles.
     Tpch(bench::TpchArgs),
+    /// Run the 99 TPC-DS queries over Parquet files, verify the answers (SF 0.01 and
+    /// 1), and time them, DuckDB beside them if asked.
+    Tpcds(bench::TpcdsArgs),
     /// Measure the network exchange's throughput on loopback against raw TCP.
     Exchange(exchange_bench::ExchangeArgs),
     /// Measure how long running queries take to stop once cancelled (p50/p99).
@@ -113,6 +116,9 @@ fn main() -> ExitCode {
         Command::Bench {
             suite: BenchSuite::Cancel(args),
         } => cancel_bench::run(args),
+        Command::Bench {
+            suite: BenchSuite::Tpcds(args),
+        } => bench::run_tpcds(args),
         Command::Node(args) => cluster::run_node(args),
         Command::Cluster { action } => cluster::run(action),
         Command::Gen(args) => gen::run(args),
