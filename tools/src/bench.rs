@@ -60,10 +60,10 @@ pub struct TpchArgs {
 }
 
 pub fn run_tpch(args: TpchArgs) -> ExitCode {
-    let cores = args.cores.unwrap_or_else(|| match args.nodes {
-        Some(_) => 1,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    });
+    let cores = match args.nodes {
+        Some(_) => args.cores.unwrap_or(1),
+        None => crate::memory_args::cores_or_all(args.cores),
+    };
     let queries = args.queries.unwrap_or_else(|| (1..=22).collect());
     if let Some(bad) = queries.iter().find(|q| !(1..=22).contains(*q)) {
         eprintln!("error: TPC-H has queries 1 to 22, not {bad}");
@@ -73,12 +73,9 @@ pub fn run_tpch(args: TpchArgs) -> ExitCode {
         eprintln!("error: --cores and --batch-size must be at least 1");
         return ExitCode::from(2);
     }
-    let memory = match args.memory.settings() {
+    let memory = match args.memory.settings_or_exit() {
         Ok(memory) => memory,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     if !(args.sf.is_finite() && args.sf > 0.0) {
         eprintln!(
@@ -183,9 +180,7 @@ pub struct TpcdsArgs {
 }
 
 pub fn run_tpcds(args: TpcdsArgs) -> ExitCode {
-    let cores = args
-        .cores
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let cores = crate::memory_args::cores_or_all(args.cores);
     let queries = args.queries.unwrap_or_else(|| (1..=99).collect());
     if let Some(bad) = queries.iter().find(|q| !(1..=99).contains(*q)) {
         eprintln!("error: TPC-DS has queries 1 to 99, not {bad}");
@@ -199,12 +194,9 @@ pub fn run_tpcds(args: TpcdsArgs) -> ExitCode {
         eprintln!("error: bench tpcds runs DuckDB beside it, not DataFusion");
         return ExitCode::from(2);
     }
-    let memory = match args.memory.settings() {
+    let memory = match args.memory.settings_or_exit() {
         Ok(memory) => memory,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let options = percore_bench::tpcds::TpcdsOptions {
         scale_factor: args.sf,

@@ -37,19 +37,14 @@ pub struct CancelArgs {
 }
 
 pub fn run(args: CancelArgs) -> ExitCode {
-    let cores = args
-        .cores
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let cores = crate::memory_args::cores_or_all(args.cores);
     if cores == 0 || args.cancels == 0 {
         eprintln!("error: --cores and --cancels must be at least 1");
         return ExitCode::from(2);
     }
-    let memory = match args.memory.settings() {
+    let memory = match args.memory.settings_or_exit() {
         Ok(memory) => memory,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let mut statements = Vec::new();
     for number in &args.queries {

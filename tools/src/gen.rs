@@ -35,9 +35,7 @@ enum Format {
 }
 
 pub fn run(args: GenArgs) -> ExitCode {
-    let cores = args
-        .cores
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let cores = crate::memory_args::cores_or_all(args.cores);
     if cores == 0 {
         eprintln!("error: --cores must be at least 1");
         return ExitCode::from(2);

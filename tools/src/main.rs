@@ -126,9 +126,7 @@ fn main() -> ExitCode {
 }
 
 fn run_sql(args: SqlArgs) -> ExitCode {
-    let cores = args
-        .cores
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let cores = crate::memory_args::cores_or_all(args.cores);
     if cores == 0 || args.batch_size == 0 || args.exchange_buffer == 0 {
         eprintln!("error: --cores, --batch-size and --exchange-buffer must be at least 1");
         return ExitCode::from(2);

@@ -44,3 +44,18 @@ impl MemoryArgs {
         .map_err(|e| format!("--{}", e.replace('_', "-")))
     }
 }
+
+/// The cores to use: those asked for, or every one the machine has.
+pub fn cores_or_all(cores: Option<usize>) -> usize {
+    cores.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+impl MemoryArgs {
+    /// [`MemoryArgs::settings`], the error printed as a command-line error (exit 2).
+    pub fn settings_or_exit(&self) -> Result<MemorySettings, std::process::ExitCode> {
+        self.settings().map_err(|error| {
+            eprintln!("error: {error}");
+            std::process::ExitCode::from(2)
+        })
+    }
+}

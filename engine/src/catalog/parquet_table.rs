@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::file::metadata::ParquetMetaDataReader;
 
@@ -21,6 +22,19 @@ pub struct ParquetFile {
     pub size: u64,
     /// The footer, and the Arrow schema the table reads it as.
     pub metadata: ArrowReaderMetadata,
+}
+
+impl ParquetFile {
+    /// Reads `column`'s statistics from the row groups' metadata, if the file has
+    /// the column.
+    pub fn statistics(&self, column: &str) -> Option<StatisticsConverter<'_>> {
+        StatisticsConverter::try_new(
+            column,
+            self.metadata.schema(),
+            self.metadata.metadata().file_metadata().schema_descr(),
+        )
+        .ok()
+    }
 }
 
 /// The files of an external table and which row groups each partition reads.
@@ -246,8 +260,6 @@ fn footer_statistics(schema: &Schema, files: &[ParquetFile], rows: usize) -> Tab
 fn column_range(name: &str, files: &[ParquetFile]) -> Option<(f64, f64, usize)> {
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::Float64Type;
-    use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
-
     let as_numbers = |array: arrow::array::ArrayRef| -> Option<arrow::array::Float64Array> {
         let array = match array.data_type() {
             DataType::Date32 => arrow::compute::cast(&array, &DataType::Int32).ok()?,
@@ -267,12 +279,7 @@ fn column_range(name: &str, files: &[ParquetFile]) -> Option<(f64, f64, usize)> 
     let (mut min, mut max, mut nulls) = (f64::INFINITY, f64::NEG_INFINITY, 0usize);
     for file in files {
         let metadata = file.metadata.metadata();
-        let converter = StatisticsConverter::try_new(
-            name,
-            file.metadata.schema(),
-            metadata.file_metadata().schema_descr(),
-        )
-        .ok()?;
+        let converter = file.statistics(name)?;
         let groups = metadata.row_groups();
         if groups.is_empty() {
             continue;

@@ -12,7 +12,6 @@ use arrow::datatypes::Schema;
 use datafusion_expr::Operator;
 use datafusion_physical_expr::expressions::{BinaryExpr, Column, Literal};
 use datafusion_physical_expr::{split_conjunction, PhysicalExpr};
-use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 
 use crate::catalog::parquet_table::ParquetFile;
 
@@ -74,12 +73,7 @@ fn possible(
 ) -> Option<BooleanArray> {
     let name = read_schema.fields().get(column.index())?.name();
     let metadata = file.metadata.metadata();
-    let converter = StatisticsConverter::try_new(
-        name,
-        file.metadata.schema(),
-        metadata.file_metadata().schema_descr(),
-    )
-    .ok()?;
+    let converter = file.statistics(name)?;
     let groups = row_groups.iter().map(|&g| metadata.row_group(g));
     let mins = converter.row_group_mins(groups.clone()).ok()?;
     let maxes = converter.row_group_maxes(groups).ok()?;

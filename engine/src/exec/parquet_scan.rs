@@ -19,10 +19,9 @@ use parquet::file::reader::{ChunkReader, Length};
 use super::parquet_prune::may_match;
 use super::query::QueryState;
 use super::stats::{OperatorStats, TaskCounters};
-use super::stream::{BatchStream, BoxFuture, StreamContext};
+use super::stream::{filter_and_project, BatchStream, BoxFuture, StreamContext};
 use crate::catalog::parquet_table::{ParquetFile, ParquetSource};
 use crate::error::{ErrorCode, TaskError, TaskResult};
-use crate::operators::evaluate_mask;
 use crate::plan::node::ScanNode;
 
 pub(crate) struct ParquetScanStream {
@@ -135,16 +134,7 @@ impl ParquetScanStream {
                     .expect("read columns are decoded")
             })
             .collect();
-        let mut batch = batch.project(&positions)?;
-        if let Some((first, rest)) = self.node.filters.split_first() {
-            let mut mask = evaluate_mask(first, &batch)?;
-            for predicate in rest {
-                mask = arrow::compute::and(&mask, &evaluate_mask(predicate, &batch)?)?;
-            }
-            batch = arrow::compute::filter_record_batch(&batch, &mask)?;
-        }
-        let batch = batch.project(&self.node.output_columns)?;
-        Ok(batch.with_schema(Arc::clone(&self.node.schema))?)
+        filter_and_project(&self.node, batch.project(&positions)?)
     }
 }
 

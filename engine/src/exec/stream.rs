@@ -250,18 +250,24 @@ impl ScanStream {
     }
 
     fn process(&self, batch: RecordBatch) -> TaskResult<RecordBatch> {
-        let mut batch = batch.project(&self.node.read_columns)?;
-        // One mask for all pushed-down predicates, so the columns are copied once.
-        if let Some((first, rest)) = self.node.filters.split_first() {
-            let mut mask = evaluate_mask(first, &batch)?;
-            for predicate in rest {
-                mask = arrow::compute::and(&mask, &evaluate_mask(predicate, &batch)?)?;
-            }
-            batch = arrow::compute::filter_record_batch(&batch, &mask)?;
-        }
-        let batch = batch.project(&self.node.output_columns)?;
-        Ok(batch.with_schema(Arc::clone(&self.node.schema))?)
+        filter_and_project(&self.node, batch.project(&self.node.read_columns)?)
     }
+}
+
+/// A scan's pushed-down filters over a batch of its read columns, then its output
+/// columns under its schema.
+pub(crate) fn filter_and_project(node: &ScanNode, batch: RecordBatch) -> TaskResult<RecordBatch> {
+    let mut batch = batch;
+    // One mask for all pushed-down predicates, so the columns are copied once.
+    if let Some((first, rest)) = node.filters.split_first() {
+        let mut mask = evaluate_mask(first, &batch)?;
+        for predicate in rest {
+            mask = arrow::compute::and(&mask, &evaluate_mask(predicate, &batch)?)?;
+        }
+        batch = arrow::compute::filter_record_batch(&batch, &mask)?;
+    }
+    let batch = batch.project(&node.output_columns)?;
+    Ok(batch.with_schema(Arc::clone(&node.schema))?)
 }
 
 impl BatchStream for ScanStream {
