@@ -70,6 +70,12 @@ impl OperatorMemory {
         self.reservation.exhausted(&self.stats.operator, request)
     }
 
+    /// For a file scan: row groups it will read, and skipped by their statistics.
+    pub fn row_groups(&mut self, read: usize, skipped: usize) {
+        self.stats.row_groups_read += read as u64;
+        self.stats.row_groups_skipped += skipped as u64;
+    }
+
     pub fn spilled(&mut self, file: &SpillFile) {
         self.stats.spills += 1;
         self.stats.spilled_bytes += file.bytes();

@@ -2,10 +2,11 @@
 //! partition, one at a time: the byte ranges of the projected columns' chunks come
 //! through glommio's io_uring file API (the core never blocks on a read, so its
 //! heartbeats and exchanges go on), then the `parquet` crate decodes them from
-//! memory, in batches of the batch size. Pushed-down filters run on the decoded
-//! batches as for in-memory tables.
+//! memory, in batches of the batch size. The fetched bytes are reserved while their
+//! row group is decoded (one row group at a time is the least a scan needs, so it may
+//! take it beyond the budget, as any operator's first batch). Pushed-down filters
+//! run on the decoded batches as for in-memory tables.
 
-use std::rc::Rc;
 use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
@@ -16,18 +17,18 @@ use parquet::arrow::ProjectionMask;
 use parquet::errors::ParquetError;
 use parquet::file::reader::{ChunkReader, Length};
 
+use super::operator_memory::OperatorMemory;
 use super::parquet_prune::may_match;
 use super::query::QueryState;
-use super::stats::{OperatorStats, TaskCounters};
 use super::stream::{filter_and_project, BatchStream, BoxFuture, StreamContext};
 use crate::catalog::parquet_table::{ParquetFile, ParquetSource};
 use crate::error::{ErrorCode, TaskError, TaskResult};
 use crate::plan::node::ScanNode;
 
 pub(crate) struct ParquetScanStream {
-    /// Row groups read and skipped, reported when the scan is dropped.
-    stats: OperatorStats,
-    counters: Rc<TaskCounters>,
+    /// The fetched column chunks of the row group being decoded; row groups read and
+    /// skipped (reported when the scan is dropped).
+    memory: OperatorMemory,
     source: Arc<ParquetSource>,
     /// This partition's (file, row group) pairs, and the next one to read.
     row_groups: Vec<(usize, usize)>,
@@ -72,15 +73,10 @@ impl ParquetScanStream {
                     .map(|(g, _)| (file_index, *g)),
             );
         }
-        let stats = OperatorStats {
-            operator: name.to_string(),
-            row_groups_read: row_groups.len() as u64,
-            row_groups_skipped: (assigned.len() - row_groups.len()) as u64,
-            ..OperatorStats::default()
-        };
+        let mut memory = OperatorMemory::new(name, context);
+        memory.row_groups(row_groups.len(), assigned.len() - row_groups.len());
         Ok(ParquetScanStream {
-            stats,
-            counters: Rc::clone(&context.counters),
+            memory,
             row_groups,
             source: Arc::clone(source),
             next_group: 0,
@@ -108,6 +104,12 @@ impl ParquetScanStream {
             if mask.leaf_included(leaf) {
                 ranges.push(row_group.column(leaf).byte_range());
             }
+        }
+        self.memory.reservation.free();
+        let bytes: u64 = ranges.iter().map(|(_, length)| length).sum();
+        let bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+        if !self.memory.grow_first(bytes) {
+            return Err(self.memory.exhausted(bytes));
         }
         let fetched = fetch(file, &ranges).await?;
         let reader =
@@ -138,15 +140,6 @@ impl ParquetScanStream {
     }
 }
 
-impl Drop for ParquetScanStream {
-    fn drop(&mut self) {
-        self.counters
-            .operators
-            .borrow_mut()
-            .push(std::mem::take(&mut self.stats));
-    }
-}
-
 impl BatchStream for ParquetScanStream {
     fn next(&mut self) -> BoxFuture<'_, TaskResult<Option<RecordBatch>>> {
         Box::pin(async move {
@@ -170,6 +163,7 @@ impl BatchStream for ParquetScanStream {
                     }
                 }
                 if !self.open_next().await? {
+                    self.memory.reservation.free();
                     return Ok(None);
                 }
             }
