@@ -8,6 +8,7 @@ use arrow::array::StringArray;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 
+use crate::catalog::csv_table::open_csv_table;
 use crate::catalog::parquet_table::open_parquet_table;
 use crate::catalog::{tpch, Catalog, Table};
 use crate::error::{ErrorCode, QueryError, QueryResult};
@@ -26,7 +27,7 @@ use crate::plan::planner::{plan_query, PlannerSettings};
 use crate::plan::DistributedPlan;
 use crate::settings::SessionSettings;
 use crate::sql::{
-    parse_statement, plan_isolated, plan_parsed, FunctionRegistry, ParsedStatement,
+    parse_statement, plan_isolated, plan_parsed, ExternalFormat, FunctionRegistry, ParsedStatement,
     SessionStatement, Statement,
 };
 
@@ -236,6 +237,7 @@ impl Cluster {
             SessionStatement::CreateExternalTable {
                 name,
                 location,
+                format,
                 if_not_exists,
                 or_replace,
             } => {
@@ -249,15 +251,27 @@ impl Cluster {
                         format!("table {name} already exists"),
                     ));
                 }
-                let table = open_parquet_table(name, location, self.topology.partitions())?;
-                let summary = match &table.parquet {
-                    Some(source) => format!(
+                let partitions = self.topology.partitions();
+                let table = match format {
+                    ExternalFormat::Parquet => open_parquet_table(name, location, partitions)?,
+                    ExternalFormat::Csv(options) => {
+                        open_csv_table(name, location, partitions, *options)?
+                    }
+                };
+                let summary = match (&table.parquet, &table.csv) {
+                    (Some(source), _) => format!(
                         "created table {name}: {} rows in {} file(s), {} row group(s)",
                         table.row_count,
                         source.files.len(),
                         source.row_groups()
                     ),
-                    None => format!("created table {name}"),
+                    (None, Some(source)) => format!(
+                        "created table {name}: {} column(s), about {} rows in {} CSV file(s)",
+                        table.schema.fields().len(),
+                        table.row_count,
+                        source.files.len()
+                    ),
+                    (None, None) => format!("created table {name}"),
                 };
                 self.register_table(table)?;
                 lines_batch("result", &summary)
@@ -502,13 +516,14 @@ fn tables_batch(catalog: &Catalog) -> QueryResult<RecordBatch> {
     let sources: StringArray = tables
         .iter()
         .map(|t| {
-            Some(match &t.parquet {
-                Some(source) => format!(
+            Some(match (&t.parquet, &t.csv) {
+                (Some(source), _) => format!(
                     "parquet: {} file(s), {} row group(s)",
                     source.files.len(),
                     source.row_groups()
                 ),
-                None => "memory".to_string(),
+                (None, Some(source)) => format!("csv: {} file(s)", source.files.len()),
+                (None, None) => "memory".to_string(),
             })
         })
         .collect();

@@ -2,6 +2,7 @@
 //! partitioned. The planner reads the partitioning to avoid exchanges: two tables
 //! partitioned on the same key domain are joined where they lie.
 
+pub mod csv_table;
 pub mod parquet_table;
 mod statistics;
 pub mod tpch;
@@ -43,6 +44,8 @@ pub struct Table {
     /// For an external table: its files, read by scans at query time (`partitions`
     /// then hold no batches).
     pub parquet: Option<Arc<parquet_table::ParquetSource>>,
+    /// For an external CSV table: its files.
+    pub csv: Option<Arc<csv_table::CsvSource>>,
 }
 
 impl Table {
@@ -57,6 +60,7 @@ impl Table {
             row_count,
             statistics: TableStatistics::default(),
             parquet: None,
+            csv: None,
         }
     }
 }

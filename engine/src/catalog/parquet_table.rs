@@ -58,7 +58,7 @@ impl ParquetSource {
 /// A location that matches no file, a file that cannot be read or is not Parquet,
 /// and files whose schemas differ; each names the file.
 pub fn open_parquet_table(name: &str, location: &str, partitions: usize) -> QueryResult<Table> {
-    let paths = list_files(location)?;
+    let paths = list_files(location, "parquet")?;
     let mut files = Vec::with_capacity(paths.len());
     for path in paths {
         files.push(read_footer(&path)?);
@@ -99,6 +99,7 @@ pub fn open_parquet_table(name: &str, location: &str, partitions: usize) -> Quer
         row_count,
         statistics,
         parquet: Some(Arc::new(ParquetSource { files, assignments })),
+        csv: None,
     })
 }
 
@@ -115,8 +116,9 @@ fn location_error(message: String) -> QueryError {
     QueryError::new(ErrorCode::Semantic, message)
 }
 
-/// The files `location` names, sorted by path (the same list on every node).
-fn list_files(location: &str) -> QueryResult<Vec<PathBuf>> {
+/// The files `location` names (in a directory, those ending in `.extension`), sorted
+/// by path: the same list on every node.
+pub(super) fn list_files(location: &str, extension: &str) -> QueryResult<Vec<PathBuf>> {
     let path = Path::new(location);
     let mut files = if path.is_dir() {
         let entries = std::fs::read_dir(path)
@@ -124,7 +126,7 @@ fn list_files(location: &str) -> QueryResult<Vec<PathBuf>> {
         entries
             .flatten()
             .map(|entry| entry.path())
-            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "parquet"))
+            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == extension))
             .collect::<Vec<_>>()
     } else if path
         .file_name()
@@ -160,7 +162,7 @@ fn list_files(location: &str) -> QueryResult<Vec<PathBuf>> {
     files.sort();
     if files.is_empty() {
         return Err(location_error(format!(
-            "LOCATION {location} matches no Parquet file"
+            "LOCATION {location} matches no .{extension} file"
         )));
     }
     Ok(files)
@@ -217,7 +219,7 @@ fn read_footer(path: &Path) -> QueryResult<ParquetFile> {
     })
 }
 
-fn with_views(schema: &SchemaRef) -> SchemaRef {
+pub(super) fn with_views(schema: &SchemaRef) -> SchemaRef {
     let fields: Vec<Field> = schema
         .fields()
         .iter()

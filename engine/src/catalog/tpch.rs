@@ -121,6 +121,7 @@ fn generate_table(
         row_count,
         statistics: statistics(name, scale_factor),
         parquet: None,
+        csv: None,
     })
 }
 

@@ -4,6 +4,7 @@
 //! served on the same core.
 
 mod aggregate;
+mod csv_scan;
 mod exchange;
 mod join;
 mod nested_loop;

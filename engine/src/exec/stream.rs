@@ -14,6 +14,7 @@ use arrow::record_batch::RecordBatch;
 use datafusion_physical_expr::PhysicalExpr;
 
 use super::aggregate::AggregateStream;
+use super::csv_scan::CsvScanStream;
 use super::exchange::{ExchangeStream, TaskInputs};
 use super::join::HashJoinStream;
 use super::nested_loop::NestedLoopStream;
@@ -55,14 +56,15 @@ pub(crate) fn build_stream(
     let batch_rows = context.config.batch_rows;
     let query = Arc::clone(&context.query);
     Ok(match node {
-        Node::Scan(scan) => match &scan.table.parquet {
-            Some(source) => Box::new(ParquetScanStream::new(
+        Node::Scan(scan) => match (&scan.table.parquet, &scan.table.csv) {
+            (Some(source), _) => Box::new(ParquetScanStream::new(
                 scan,
                 source,
                 &describe(node),
                 context,
             )?),
-            None => Box::new(ScanStream::new(
+            (None, Some(source)) => Box::new(CsvScanStream::new(scan, source, context)),
+            (None, None) => Box::new(ScanStream::new(
                 scan,
                 context.location.partition,
                 batch_rows,

@@ -21,6 +21,7 @@ use datafusion_optimizer::{OptimizerConfig, OptimizerContext, OptimizerRule};
 use datafusion_sql::planner::SqlToRel;
 use sqlparser::ast::Statement as SqlStatement;
 
+use crate::catalog::csv_table::CsvOptions;
 use crate::catalog::Catalog;
 use crate::error::{ErrorCode, QueryError, QueryResult};
 pub use isolated::{plan_isolated, PLANNING_DEADLINE};
@@ -47,10 +48,11 @@ pub enum SessionStatement {
     Set { name: String, value: Option<String> },
     /// `SHOW QUERIES`: the queued and running queries of the node.
     ShowQueries,
-    /// `CREATE EXTERNAL TABLE name STORED AS PARQUET LOCATION 'path'`.
+    /// `CREATE EXTERNAL TABLE name STORED AS PARQUET | CSV LOCATION 'path'`.
     CreateExternalTable {
         name: String,
         location: String,
+        format: ExternalFormat,
         if_not_exists: bool,
         or_replace: bool,
     },
@@ -59,6 +61,27 @@ pub enum SessionStatement {
     /// `SHOW TABLES`: the tables, their rows and where they come from.
     ShowTables,
 }
+
+/// What an external table's files hold.
+#[derive(Debug, Clone, Copy)]
+pub enum ExternalFormat {
+    Parquet,
+    Csv(CsvOptions),
+}
+
+impl PartialEq for ExternalFormat {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (ExternalFormat::Parquet, ExternalFormat::Parquet) => true,
+            (ExternalFormat::Csv(a), ExternalFormat::Csv(b)) => {
+                a.header == b.header && a.delimiter == b.delimiter
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Eq for ExternalFormat {}
 
 /// One statement, guarded and parsed once: run by the session itself, or planned.
 #[derive(Debug)]
@@ -143,20 +166,21 @@ fn external_table(create: &sqlparser::ast::CreateTable) -> QueryResult<SessionSt
             "column definitions in CREATE EXTERNAL TABLE (the schema comes from the files)",
         ));
     }
-    match create.file_format {
-        Some(FileFormat::PARQUET) => {}
+    let format = match create.file_format {
+        Some(FileFormat::PARQUET) => ExternalFormat::Parquet,
+        Some(FileFormat::TEXTFILE) => ExternalFormat::Csv(csv_options(&create.table_options)?),
         Some(other) => {
             return Err(QueryError::unsupported(format!(
-                "external tables STORED AS {other} (Parquet only so far)"
+                "external tables STORED AS {other} (PARQUET or CSV)"
             )))
         }
         None => {
             return Err(QueryError::new(
                 ErrorCode::Syntax,
-                "CREATE EXTERNAL TABLE needs STORED AS PARQUET",
+                "CREATE EXTERNAL TABLE needs STORED AS PARQUET or STORED AS CSV",
             ))
         }
-    }
+    };
     let location = create.location.clone().ok_or_else(|| {
         QueryError::new(
             ErrorCode::Syntax,
@@ -166,9 +190,65 @@ fn external_table(create: &sqlparser::ast::CreateTable) -> QueryResult<SessionSt
     Ok(SessionStatement::CreateExternalTable {
         name: create.name.to_string(),
         location,
+        format,
         if_not_exists: create.if_not_exists,
         or_replace: create.or_replace,
     })
+}
+
+/// `OPTIONS (header = 'true', delimiter = ',')` of a CSV table.
+fn csv_options(options: &sqlparser::ast::CreateTableOptions) -> QueryResult<CsvOptions> {
+    use sqlparser::ast::{CreateTableOptions, Expr, SqlOption, Value};
+    let mut csv = CsvOptions::default();
+    let list = match options {
+        CreateTableOptions::None => return Ok(csv),
+        CreateTableOptions::Options(list) | CreateTableOptions::With(list) => list,
+        other => {
+            return Err(QueryError::unsupported(format!(
+                "table options {other}; use OPTIONS (header = 'true', delimiter = ',')"
+            )))
+        }
+    };
+    for option in list {
+        let SqlOption::KeyValue { key, value } = option else {
+            return Err(QueryError::unsupported(format!("CSV option {option}")));
+        };
+        let text = match value {
+            Expr::Value(value) => match &value.value {
+                Value::SingleQuotedString(text) => text.clone(),
+                Value::Boolean(flag) => flag.to_string(),
+                other => other.to_string(),
+            },
+            other => other.to_string(),
+        };
+        let bad = |what: &str| {
+            QueryError::new(
+                ErrorCode::Syntax,
+                format!("CSV option {key} takes {what}, not {text}"),
+            )
+        };
+        match key.value.to_ascii_lowercase().as_str() {
+            "header" => {
+                csv.header = match text.to_ascii_lowercase().as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(bad("'true' or 'false'")),
+                }
+            }
+            "delimiter" => {
+                let [byte] = text.as_bytes() else {
+                    return Err(bad("one ASCII character"));
+                };
+                csv.delimiter = *byte;
+            }
+            other => {
+                return Err(QueryError::unsupported(format!(
+                    "CSV option {other} (header and delimiter are known)"
+                )))
+            }
+        }
+    }
+    Ok(csv)
 }
 
 /// Parses and plans one SQL statement into an optimized logical plan.

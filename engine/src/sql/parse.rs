@@ -20,7 +20,14 @@ use crate::error::{ErrorCode, QueryError, QueryResult};
 ///
 /// # Errors
 /// Syntax errors, with the parser's message.
-pub fn parse(sql: &str, tokens: Vec<TokenWithSpan>) -> QueryResult<Vec<Statement>> {
+pub fn parse(sql: &str, mut tokens: Vec<TokenWithSpan>) -> QueryResult<Vec<Statement>> {
+    let rewritten = csv_as_textfile(&mut tokens).then(|| {
+        tokens
+            .iter()
+            .map(|token| token.token.to_string())
+            .collect::<String>()
+    });
+    let sql = rewritten.as_deref().unwrap_or(sql);
     CurrentParser::new(&CurrentDialect {})
         .with_recursion_limit(MAX_NESTING)
         .with_tokens_with_locations(tokens)
@@ -31,6 +38,34 @@ pub fn parse(sql: &str, tokens: Vec<TokenWithSpan>) -> QueryResult<Vec<Statement
         .try_with_sql(sql)
         .and_then(|mut parser| parser.parse_statements())
         .map_err(syntax_error)
+}
+
+/// `STORED AS CSV` (DataFusion's spelling, which sqlparser lacks) becomes Hive's
+/// `STORED AS TEXTFILE`, which it parses; returns whether anything changed.
+fn csv_as_textfile(tokens: &mut [TokenWithSpan]) -> bool {
+    use sqlparser_current::tokenizer::{Token, Word};
+    let words: Vec<usize> = tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !matches!(t.token, Token::Whitespace(_)))
+        .map(|(at, _)| at)
+        .collect();
+    let is = |tokens: &[TokenWithSpan], at: usize, text: &str| {
+        matches!(&tokens[at].token, Token::Word(Word { value, quote_style: None, .. })
+            if value.eq_ignore_ascii_case(text))
+    };
+    let mut changed = false;
+    for window in words.windows(3) {
+        let stored_as_csv = is(tokens, window[0], "stored")
+            && is(tokens, window[1], "as")
+            && is(tokens, window[2], "csv");
+        if let (true, Token::Word(word)) = (stored_as_csv, &mut tokens[window[2]].token) {
+            word.value = "TEXTFILE".to_string();
+            word.keyword = sqlparser_current::keywords::Keyword::TEXTFILE;
+            changed = true;
+        }
+    }
+    changed
 }
 
 fn syntax_error(error: impl std::fmt::Display) -> QueryError {
