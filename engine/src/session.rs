@@ -234,6 +234,13 @@ impl Cluster {
             }
             SessionStatement::ShowQueries => queries_batch(&self.memory.admission.queries()),
             SessionStatement::ShowTables => tables_batch(&self.catalog()),
+            SessionStatement::Describe { name } => {
+                let catalog = self.catalog();
+                let table = catalog.table(name).ok_or_else(|| {
+                    QueryError::new(ErrorCode::Semantic, format!("table '{name}' not found"))
+                })?;
+                columns_batch(&table.schema)
+            }
             SessionStatement::CreateExternalTable {
                 name,
                 location,
@@ -501,6 +508,35 @@ fn lines_batch(column: &str, text: &str) -> QueryResult<RecordBatch> {
     let lines: StringArray = text.lines().map(Some).collect();
     let schema = Arc::new(Schema::new(vec![Field::new(column, DataType::Utf8, false)]));
     Ok(RecordBatch::try_new(schema, vec![Arc::new(lines)])?)
+}
+
+/// DESCRIBE's result: each column's name, type and whether it may be NULL.
+fn columns_batch(schema: &Schema) -> QueryResult<RecordBatch> {
+    use arrow::array::BooleanArray;
+    let names: StringArray = schema
+        .fields()
+        .iter()
+        .map(|f| Some(f.name().as_str()))
+        .collect();
+    let types: StringArray = schema
+        .fields()
+        .iter()
+        .map(|f| Some(f.data_type().to_string()))
+        .collect();
+    let nullable: BooleanArray = schema
+        .fields()
+        .iter()
+        .map(|f| Some(f.is_nullable()))
+        .collect();
+    let described = Arc::new(Schema::new(vec![
+        Field::new("column", DataType::Utf8, false),
+        Field::new("type", DataType::Utf8, false),
+        Field::new("nullable", DataType::Boolean, false),
+    ]));
+    Ok(RecordBatch::try_new(
+        described,
+        vec![Arc::new(names), Arc::new(types), Arc::new(nullable)],
+    )?)
 }
 
 /// SHOW TABLES' result: name, rows, columns and source of each table.

@@ -60,6 +60,8 @@ pub enum SessionStatement {
     DropTable { name: String, if_exists: bool },
     /// `SHOW TABLES`: the tables, their rows and where they come from.
     ShowTables,
+    /// `DESCRIBE name`: a table's columns.
+    Describe { name: String },
 }
 
 /// What an external table's files hold.
@@ -138,6 +140,9 @@ fn session_statement(statement: &SqlStatement) -> QueryResult<Option<SessionStat
             Some(SessionStatement::ShowQueries)
         }
         SqlStatement::ShowTables { .. } => Some(SessionStatement::ShowTables),
+        SqlStatement::ExplainTable { table_name, .. } => Some(SessionStatement::Describe {
+            name: table_name.to_string(),
+        }),
         SqlStatement::CreateTable(create) if create.external => Some(external_table(create)?),
         SqlStatement::Drop {
             object_type: sqlparser::ast::ObjectType::Table,
