@@ -131,8 +131,14 @@ fn directories_and_wildcards_name_several_files() {
     assert_eq!(tables.len(), 2, "{tables:?}");
     let described = run(&cluster, "DESCRIBE twice").unwrap();
     assert_eq!(described.len(), 9, "{described:?}");
-    assert_eq!(described[0][..2], ["o_orderkey".to_string(), "Int64".to_string()]);
-    assert_eq!(described[8][..2], ["o_comment".to_string(), "Utf8View".to_string()]);
+    assert_eq!(
+        described[0][..2],
+        ["o_orderkey".to_string(), "Int64".to_string()]
+    );
+    assert_eq!(
+        described[8][..2],
+        ["o_comment".to_string(), "Utf8View".to_string()]
+    );
     let error = run(
         &cluster,
         &format!(

@@ -127,6 +127,12 @@ pub fn interactive(backend: &mut dyn Backend, options: &Options) {
         if buffer.trim().is_empty() && matches!(trimmed, "\\q" | "quit" | "exit") {
             break;
         }
+        if buffer.trim().is_empty() {
+            if let Some(statement) = meta_command(trimmed) {
+                run_statement(backend, &statement, options);
+                continue;
+            }
+        }
         buffer.push_str(&line);
         buffer.push('\n');
         if trimmed.ends_with(';') {
@@ -139,6 +145,20 @@ pub fn interactive(backend: &mut dyn Backend, options: &Options) {
     if !buffer.trim().is_empty() {
         run_script(backend, &buffer, options);
     }
+}
+
+/// psql's `\d` (the tables) and `\d name` (a table's columns), as statements.
+fn meta_command(line: &str) -> Option<String> {
+    let rest = line.strip_prefix("\\d")?;
+    let name = rest.trim().trim_end_matches(';').trim();
+    if !rest.is_empty() && !rest.starts_with(char::is_whitespace) {
+        return None;
+    }
+    Some(if name.is_empty() {
+        "SHOW TABLES".to_string()
+    } else {
+        format!("DESCRIBE {name}")
+    })
 }
 
 fn run_statement(backend: &mut dyn Backend, sql: &str, options: &Options) -> bool {
