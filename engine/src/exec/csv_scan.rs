@@ -12,7 +12,7 @@ use arrow::record_batch::RecordBatch;
 use glommio::io::BufferedFile;
 
 use super::query::QueryState;
-use super::stream::{filter_and_project, BatchStream, BoxFuture, StreamContext};
+use super::stream::{BatchStream, BoxFuture, DecodedColumns, StreamContext};
 use crate::catalog::csv_table::{CsvFile, CsvSource};
 use crate::error::{ErrorCode, TaskError, TaskResult};
 use crate::plan::node::ScanNode;
@@ -27,7 +27,7 @@ pub(crate) struct CsvScanStream {
     current: Option<OpenFile>,
     node: ScanNode,
     /// The table columns read, in table order (how they are decoded).
-    decoded_columns: Vec<usize>,
+    decoded_columns: DecodedColumns,
     batch_rows: usize,
     query: Arc<QueryState>,
 }
@@ -45,9 +45,7 @@ struct OpenFile {
 
 impl CsvScanStream {
     pub fn new(node: &ScanNode, source: &Arc<CsvSource>, context: &StreamContext) -> Self {
-        let mut decoded_columns = node.read_columns.clone();
-        decoded_columns.sort_unstable();
-        decoded_columns.dedup();
+        let decoded_columns = DecodedColumns::of(node);
         CsvScanStream {
             files: source
                 .assignments
@@ -77,7 +75,7 @@ impl CsvScanStream {
             .with_header(self.source.options.header)
             .with_delimiter(self.source.options.delimiter)
             .with_batch_size(self.batch_rows)
-            .with_projection(self.decoded_columns.clone())
+            .with_projection(self.decoded_columns.columns.clone())
             .build_decoder();
         self.current = Some(OpenFile {
             index,
@@ -129,18 +127,7 @@ impl CsvScanStream {
     }
 
     fn process(&self, batch: RecordBatch) -> TaskResult<RecordBatch> {
-        let positions: Vec<usize> = self
-            .node
-            .read_columns
-            .iter()
-            .map(|c| {
-                self.decoded_columns
-                    .iter()
-                    .position(|d| d == c)
-                    .expect("read columns are decoded")
-            })
-            .collect();
-        filter_and_project(&self.node, batch.project(&positions)?)
+        self.decoded_columns.scan(&self.node, batch)
     }
 }
 

@@ -225,11 +225,7 @@ impl HashJoinStream {
             &self.build_keys(),
             self.node.nulls_equal,
         )?;
-        let actual = table.memory_bytes();
-        if !self.memory.reservation.try_resize(actual) {
-            let extra = actual - self.memory.reservation.size();
-            self.memory.reservation.grow_forced(extra);
-        }
+        self.memory.hold_exactly(table.memory_bytes());
         Ok(table)
     }
 

@@ -66,6 +66,16 @@ impl OperatorMemory {
         false
     }
 
+    /// Sets the reservation to what the operator holds now, beyond the budget when it
+    /// must: the bytes are there already (a table built, a batch taken in), and a
+    /// reservation that told less would hide them.
+    pub fn hold_exactly(&mut self, bytes: usize) {
+        if !self.reservation.try_resize(bytes) {
+            let extra = bytes.saturating_sub(self.reservation.size());
+            self.reservation.grow_forced(extra);
+        }
+    }
+
     pub fn exhausted(&self, request: usize) -> TaskError {
         self.reservation.exhausted(&self.stats.operator, request)
     }

@@ -20,7 +20,7 @@ use parquet::file::reader::{ChunkReader, Length};
 use super::operator_memory::OperatorMemory;
 use super::parquet_prune::may_match;
 use super::query::QueryState;
-use super::stream::{filter_and_project, BatchStream, BoxFuture, StreamContext};
+use super::stream::{BatchStream, BoxFuture, DecodedColumns, StreamContext};
 use crate::catalog::parquet_table::{ParquetFile, ParquetSource};
 use crate::error::{ErrorCode, TaskError, TaskResult};
 use crate::plan::node::ScanNode;
@@ -36,7 +36,7 @@ pub(crate) struct ParquetScanStream {
     reader: Option<ParquetRecordBatchReader>,
     node: ScanNode,
     /// The table columns read, in file order (how they are decoded).
-    decoded_columns: Vec<usize>,
+    decoded_columns: DecodedColumns,
     batch_rows: usize,
     query: Arc<QueryState>,
 }
@@ -49,8 +49,7 @@ impl ParquetScanStream {
         name: &str,
         context: &StreamContext,
     ) -> TaskResult<Self> {
-        let mut decoded_columns = node.read_columns.clone();
-        decoded_columns.sort_unstable();
+        let decoded_columns = DecodedColumns::of(node);
         let assigned = source
             .assignments
             .get(context.location.partition)
@@ -97,7 +96,7 @@ impl ParquetScanStream {
         let file = &self.source.files[file_index];
         let metadata = file.metadata.metadata();
         let schema = metadata.file_metadata().schema_descr();
-        let mask = ProjectionMask::roots(schema, self.decoded_columns.iter().copied());
+        let mask = ProjectionMask::roots(schema, self.decoded_columns.columns.iter().copied());
         let row_group = metadata.row_group(group);
         let mut ranges = Vec::new();
         for leaf in 0..row_group.num_columns() {
@@ -124,19 +123,7 @@ impl ParquetScanStream {
     }
 
     fn process(&self, batch: RecordBatch) -> TaskResult<RecordBatch> {
-        // Decoded columns come in file order; the scan's `read_columns` order them.
-        let positions: Vec<usize> = self
-            .node
-            .read_columns
-            .iter()
-            .map(|c| {
-                self.decoded_columns
-                    .iter()
-                    .position(|d| d == c)
-                    .expect("read columns are decoded")
-            })
-            .collect();
-        filter_and_project(&self.node, batch.project(&positions)?)
+        self.decoded_columns.scan(&self.node, batch)
     }
 }
 

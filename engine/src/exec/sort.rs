@@ -77,11 +77,7 @@ impl SortStream {
         self.sorter.push(keyed)?;
         // Top-k trimming shrinks what is held; views may also keep a little more.
         let held = self.sorter.memory_bytes();
-        if !self.memory.reservation.try_resize(held) {
-            self.memory
-                .reservation
-                .grow_forced(held - self.memory.reservation.size());
-        }
+        self.memory.hold_exactly(held);
         Ok(())
     }
 

@@ -256,6 +256,37 @@ impl ScanStream {
     }
 }
 
+/// The columns a file scan decodes: its read columns in table order, as file
+/// readers return them, and where each read column stands among them.
+pub(crate) struct DecodedColumns {
+    pub columns: Vec<usize>,
+    positions: Vec<usize>,
+}
+
+impl DecodedColumns {
+    pub fn of(node: &ScanNode) -> Self {
+        let mut columns = node.read_columns.clone();
+        columns.sort_unstable();
+        columns.dedup();
+        let positions = node
+            .read_columns
+            .iter()
+            .map(|c| {
+                columns
+                    .binary_search(c)
+                    .expect("every read column is decoded")
+            })
+            .collect();
+        DecodedColumns { columns, positions }
+    }
+
+    /// A decoded batch through the scan: its read columns in the scan's order, the
+    /// pushed-down filters, the output columns.
+    pub fn scan(&self, node: &ScanNode, decoded: RecordBatch) -> TaskResult<RecordBatch> {
+        filter_and_project(node, decoded.project(&self.positions)?)
+    }
+}
+
 /// A scan's pushed-down filters over a batch of its read columns, then its output
 /// columns under its schema.
 pub(crate) fn filter_and_project(node: &ScanNode, batch: RecordBatch) -> TaskResult<RecordBatch> {

@@ -110,10 +110,7 @@ impl WindowStream {
             .chain(&self.ready)
             .map(batch_bytes)
             .sum();
-        if !self.memory.reservation.try_resize(held) {
-            let extra = held.saturating_sub(self.memory.reservation.size());
-            self.memory.reservation.grow_forced(extra);
-        }
+        self.memory.hold_exactly(held);
     }
 }
 

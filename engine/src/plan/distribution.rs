@@ -64,6 +64,15 @@ impl Distribution {
         }
     }
 
+    /// Whether all rows with equal values in `columns` share a partition: the rows are
+    /// partitioned on keys that are all among them (`None` is a column with no
+    /// input position, an expression).
+    pub fn partitioned_within(&self, columns: &[Option<usize>]) -> bool {
+        self.key_sets()
+            .iter()
+            .any(|keys| keys.iter().all(|key| columns.contains(&Some(*key))))
+    }
+
     /// Whether the rows are hash-partitioned on exactly `columns`.
     pub fn is_hashed_on(&self, columns: &[usize]) -> bool {
         matches!(self, Distribution::Partitioned { scheme: Scheme::Hash, key_sets }

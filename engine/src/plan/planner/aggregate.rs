@@ -102,12 +102,7 @@ impl Planner<'_> {
                 .join(", ")
         );
 
-        let co_located = group_count > 0
-            && input
-                .dist
-                .key_sets()
-                .iter()
-                .any(|keys| keys.iter().all(|key| group_columns.contains(&Some(*key))));
+        let co_located = group_count > 0 && input.dist.partitioned_within(&group_columns);
         if !input.dist.is_partitioned() || co_located {
             if co_located {
                 self.avoided(

@@ -144,12 +144,7 @@ impl Planner<'_> {
             .iter()
             .map(|key| key.downcast_ref::<Column>().map(Column::index))
             .collect();
-        let co_located = input
-            .dist
-            .key_sets()
-            .iter()
-            .any(|keys| keys.iter().all(|key| key_columns.contains(&Some(*key))));
-        if co_located {
+        if input.dist.partitioned_within(&key_columns) {
             self.avoided(
                 format!("window [{names}]"),
                 format!(
