@@ -179,7 +179,7 @@ pub fn run(
     };
     let cluster = match &options.parquet {
         None => Cluster::start_tpch(options.scale_factor, config).map_err(|e| e.to_string())?,
-        Some(dir) => tables_from_parquet(dir, options.cores, config)?,
+        Some(dir) => tables_from_parquet(dir, config)?,
     };
     let generation_s = started.elapsed().as_secs_f64();
     let mut baseline = start_baseline(options, &cluster)?;
@@ -224,30 +224,20 @@ pub fn run(
 }
 
 /// An empty cluster with the TPC-H tables as external tables over `dir`.
-fn tables_from_parquet(
-    dir: &std::path::Path,
-    cores: usize,
-    config: ClusterConfig,
-) -> Result<Cluster, String> {
-    let catalog = percore_engine::catalog::Catalog::new(cores);
-    let cluster =
-        Cluster::start(std::sync::Arc::new(catalog), config).map_err(|e| e.to_string())?;
-    let mut settings = percore_engine::settings::SessionSettings::default();
-    for table in percore_engine::catalog::tpch::TABLES {
-        let path = dir.join(format!("{table}.parquet"));
-        let sql = format!(
-            "CREATE EXTERNAL TABLE {table} STORED AS PARQUET LOCATION '{}'",
-            path.display()
-        );
-        let statement = match cluster.parse(&sql).map_err(|e| e.to_string())? {
-            percore_engine::sql::ParsedStatement::Session(statement) => statement,
-            percore_engine::sql::ParsedStatement::Plannable(_) => {
-                return Err("CREATE EXTERNAL TABLE did not parse as DDL".to_string())
-            }
-        };
-        cluster
-            .session_statement(&statement, &mut settings)
-            .map_err(|e| format!("{table}: {e}"))?;
+fn tables_from_parquet(dir: &std::path::Path, config: ClusterConfig) -> Result<Cluster, String> {
+    let cluster = crate::external::cluster_over(dir, config)?;
+    let catalog = cluster.catalog();
+    let missing: Vec<&str> = percore_engine::catalog::tpch::TABLES
+        .iter()
+        .copied()
+        .filter(|table| catalog.table(table).is_none())
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "{} has no {} (one <table>.parquet per TPC-H table)",
+            dir.display(),
+            missing.join(", ")
+        ));
     }
     Ok(cluster)
 }

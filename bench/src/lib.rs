@@ -6,6 +6,7 @@ pub mod baseline;
 pub mod cancel;
 pub mod duckdb;
 pub mod export;
+pub mod external;
 pub mod harness;
 pub mod rss;
 pub mod tables;

@@ -5,16 +5,13 @@
 //! field, row order where the query orders. DuckDB can run beside it over the same
 //! files.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
-use percore_engine::catalog::Catalog;
 use percore_engine::memory::MemorySettings;
-use percore_engine::session::{Cluster, ClusterConfig};
-use percore_engine::settings::SessionSettings;
-use percore_engine::sql::ParsedStatement;
+use percore_engine::session::ClusterConfig;
 
 use crate::answers::{compare, format_rows, load_answer, Rows};
+pub use crate::external::{cluster_over, tables_in};
 use crate::harness::{latency_histogram, quantile_ms, Check};
 
 /// The project's TPC-DS kit: queries, answers, the SF 0.01 tables.
@@ -28,51 +25,6 @@ pub fn tpcds_dir() -> PathBuf {
 /// When the file is missing.
 pub fn query_sql(number: usize) -> std::io::Result<String> {
     std::fs::read_to_string(tpcds_dir().join(format!("queries/q{number:02}.sql")))
-}
-
-/// The tables of a data directory: every `<table>.parquet` in it, sorted.
-///
-/// # Errors
-/// When the directory cannot be read or holds no Parquet file.
-pub fn tables_in(data: &Path) -> Result<Vec<String>, String> {
-    let entries =
-        std::fs::read_dir(data).map_err(|e| format!("cannot list {}: {e}", data.display()))?;
-    let mut names: Vec<String> = entries
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().to_string();
-            name.strip_suffix(".parquet").map(str::to_string)
-        })
-        .collect();
-    names.sort();
-    if names.is_empty() {
-        return Err(format!("no .parquet files in {}", data.display()));
-    }
-    Ok(names)
-}
-
-/// An empty cluster with one external table per file of `data`.
-///
-/// # Errors
-/// When the cluster cannot start or a table cannot be created.
-pub fn cluster_over(data: &Path, config: ClusterConfig) -> Result<Cluster, String> {
-    let catalog = Catalog::new(config.cores);
-    let cluster = Cluster::start(Arc::new(catalog), config).map_err(|e| e.to_string())?;
-    let mut settings = SessionSettings::default();
-    for name in tables_in(data)? {
-        let sql = format!(
-            "CREATE EXTERNAL TABLE {name} STORED AS PARQUET LOCATION '{}'",
-            data.join(format!("{name}.parquet")).display()
-        );
-        let ParsedStatement::Session(statement) = cluster.parse(&sql).map_err(|e| e.to_string())?
-        else {
-            return Err(format!("not DDL: {sql}"));
-        };
-        cluster
-            .session_statement(&statement, &mut settings)
-            .map_err(|e| format!("{name}: {e}"))?;
-    }
-    Ok(cluster)
 }
 
 /// Checks rows (NULL printed as `NULL`) against the answer at `scale_factor`.

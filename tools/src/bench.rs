@@ -153,7 +153,7 @@ pub fn run_tpch(args: TpchArgs) -> ExitCode {
 /// `percore bench tpcds`: the 99 TPC-DS queries over Parquet files.
 #[derive(clap::Args)]
 pub struct TpcdsArgs {
-    /// Directory of `<table>.parquet` files (`python3 ../shared/tpcds/gen.py SF DIR`
+    /// Directory of `<table>.parquet` files (`python3 bench/tpcds/gen.py SF DIR`
     /// writes them; the SF 0.01 tables are in bench/tpcds/data/sf0.01).
     #[arg(long)]
     data: std::path::PathBuf,
