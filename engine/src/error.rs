@@ -22,6 +22,9 @@ pub enum ErrorCode {
     /// The statement is too complex to plan: its text nests or chains expressions
     /// beyond a limit (SQLSTATE 54001, as PostgreSQL's "statement too complex").
     TooComplex,
+    /// Another statement holds what this one needs (a DDL statement running on the
+    /// cluster); retrying later succeeds (SQLSTATE 55P03, lock not available).
+    Busy,
     /// A node of the cluster became unreachable or is shutting down (SQLSTATE 08006).
     NodeLost,
     /// A bug in Percore: a broken invariant or a caught panic (SQLSTATE XX000).
@@ -39,6 +42,7 @@ impl ErrorCode {
             ErrorCode::Cancelled => "57014",
             ErrorCode::ResourcesExhausted => "53000",
             ErrorCode::TooComplex => "54001",
+            ErrorCode::Busy => "55P03",
             ErrorCode::NodeLost => "08006",
             ErrorCode::Internal => "XX000",
         }
@@ -47,7 +51,7 @@ impl ErrorCode {
     /// The code for a SQLSTATE this module produces (errors crossing between nodes
     /// travel as SQLSTATE and message); anything else is internal.
     pub fn from_sqlstate(sqlstate: &str) -> ErrorCode {
-        const ALL: [ErrorCode; 9] = [
+        const ALL: [ErrorCode; 10] = [
             ErrorCode::Syntax,
             ErrorCode::Semantic,
             ErrorCode::Unsupported,
@@ -55,6 +59,7 @@ impl ErrorCode {
             ErrorCode::Cancelled,
             ErrorCode::ResourcesExhausted,
             ErrorCode::TooComplex,
+            ErrorCode::Busy,
             ErrorCode::NodeLost,
             ErrorCode::Internal,
         ];

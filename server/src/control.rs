@@ -9,7 +9,18 @@
 //!                                    <-   Heartbeat (every second while running)
 //!   Cancel (on any failure)          ->
 //!                                    <-   Finished {error or none, task stats}
+//!   Commit {rows} (a load that ended well) -> registers its partitions
+//!                                    <-   Finished {error or none}
+//!
+//! DDL (CREATE EXTERNAL TABLE, DROP TABLE):
+//!   Ddl {sql, cluster}               ->   checks it, builds the change
+//!                                    <-   Prepared {fingerprint of the change} | Finished {error}
+//!   Commit {rows: 0} | Cancel        ->   makes the change | forgets it
+//!                                    <-   Finished {error or none}
 //! ```
+//!
+//! A node holds its DDL lock from the first message of a DDL statement or load to
+//! its end, so the catalog changes one statement at a time on every node.
 
 use std::io::{Read, Write};
 
@@ -38,6 +49,16 @@ pub enum Message {
     Prepared {
         fingerprint: u64,
     },
+    /// A statement that changes the catalog (not a load, which is a `Prepare`).
+    Ddl {
+        sql: String,
+        cluster: String,
+    },
+    /// Make the prepared catalog change; `rows` is a load's row count in the whole
+    /// cluster (every node records the same).
+    Commit {
+        rows: u64,
+    },
     Start,
     Cancel {
         error: WireError,
@@ -48,6 +69,9 @@ pub enum Message {
         /// What this node's tasks did, for EXPLAIN ANALYZE.
         #[serde(default)]
         stats: Vec<TaskStats>,
+        /// For a load: the rows this node kept (a replicated table's once).
+        #[serde(default)]
+        kept_rows: u64,
     },
 }
 

@@ -42,13 +42,28 @@ pub enum Outcome {
     Explain(RecordBatch),
 }
 
-/// How a peer's part of the query ended, and what its tasks did.
-type PeerOutcome = (QueryResult<()>, Vec<TaskStats>);
+/// How a peer's part of the query ended, what its tasks did, and for a load the
+/// rows it kept.
+struct PeerOutcome {
+    result: QueryResult<()>,
+    stats: Vec<TaskStats>,
+    kept_rows: u64,
+}
 
-struct Peer {
-    node: usize,
-    connection: TcpStream,
+pub(crate) struct Peer {
+    pub(crate) node: usize,
+    pub(crate) connection: TcpStream,
     watcher: Option<JoinHandle<PeerOutcome>>,
+}
+
+impl Peer {
+    pub(crate) fn new(node: usize, connection: TcpStream) -> Peer {
+        Peer {
+            node,
+            connection,
+            watcher: None,
+        }
+    }
 }
 
 /// A running query, read batch by batch. Dropping it cancels the query everywhere.
@@ -58,6 +73,10 @@ pub struct ClusterQuery {
     stream: QueryStream,
     peers: Vec<Peer>,
     peer_stats: Vec<TaskStats>,
+    /// For a load: the rows the peers kept, summed.
+    peer_kept_rows: u64,
+    /// A load keeps its peer connections open after the query for the commit.
+    keep_peers: bool,
     done: bool,
 }
 
@@ -81,6 +100,9 @@ impl Node {
     ) -> QueryResult<Outcome> {
         self.refuse_if_shutting_down()?;
         let statement = match self.cluster.parse(sql)? {
+            ParsedStatement::Session(statement) if statement.changes_catalog() => {
+                return self.run_ddl(sql, &statement);
+            }
             ParsedStatement::Session(statement) => {
                 let batch = self.cluster.session_statement(&statement, settings)?;
                 return Ok(Outcome::Explain(batch));
@@ -91,6 +113,7 @@ impl Node {
         match kind {
             StatementKind::Explain => Ok(Outcome::Explain(explain_batch(&plan)?)),
             StatementKind::Query => Ok(Outcome::Rows(self.start_query(sql, &plan, settings)?)),
+            StatementKind::CreateTable => self.run_load(sql, &plan, settings),
             StatementKind::ExplainAnalyze => {
                 let started = Instant::now();
                 let mut query = self.start_query(sql, &plan, settings)?;
@@ -111,7 +134,7 @@ impl Node {
     }
 
     /// Prepares the query on every node, checks their plans match, and starts it.
-    fn start_query(
+    pub(crate) fn start_query(
         self: &Arc<Self>,
         sql: &str,
         plan: &DistributedPlan,
@@ -138,11 +161,7 @@ impl Node {
             let connection = dispatch(node, address, me, &prepare).inspect_err(|error| {
                 cancel_all(&mut peers, error);
             })?;
-            peers.push(Peer {
-                node,
-                connection,
-                watcher: None,
-            });
+            peers.push(Peer::new(node, connection));
         }
         let remote = RemoteParts {
             transport: Arc::clone(&self.transport),
@@ -154,7 +173,7 @@ impl Node {
             .prepare(plan, Some(remote), admitted)
             .inspect_err(|error| cancel_all(&mut peers, error))?;
         for index in 0..peers.len() {
-            if let Err(error) = await_prepared(&mut peers[index], ours) {
+            if let Err(error) = await_prepared(&mut peers[index], ours, PLANNED_DIFFERENTLY) {
                 cancel_all(&mut peers, &error);
                 return Err(error);
             }
@@ -182,13 +201,15 @@ impl Node {
             stream,
             peers,
             peer_stats: Vec::new(),
+            peer_kept_rows: 0,
+            keep_peers: plan.store.is_some(),
             done: false,
         })
     }
 }
 
 /// Connects to a peer's internal port and sends it the query.
-fn dispatch(
+pub(crate) fn dispatch(
     node: usize,
     address: std::net::SocketAddr,
     me: usize,
@@ -210,15 +231,20 @@ fn dispatch(
     Ok(connection)
 }
 
-fn await_prepared(peer: &mut Peer, ours: u64) -> QueryResult<()> {
+/// What a peer whose plan differs is told.
+const PLANNED_DIFFERENTLY: &str = "planned the query differently; are all nodes running the \
+     same build and data?";
+
+/// Waits for a peer's `Prepared` and checks its fingerprint is ours; `mismatch` says
+/// what a different one means.
+pub(crate) fn await_prepared(peer: &mut Peer, ours: u64, mismatch: &str) -> QueryResult<()> {
     peer.connection
         .set_read_timeout(Some(PREPARE_TIMEOUT))
         .map_err(|e| lost(peer.node, &e))?;
     match read_message(&mut peer.connection).map_err(|e| lost(peer.node, &e))? {
         Message::Prepared { fingerprint } if fingerprint == ours => Ok(()),
         Message::Prepared { fingerprint } => Err(QueryError::internal(format!(
-            "node {} planned the query differently (plan fingerprint {fingerprint:016x}, \
-             the coordinator's {ours:016x}); are all nodes running the same build and data?",
+            "node {} {mismatch} (fingerprint {fingerprint:016x}, the coordinator's {ours:016x})",
             peer.node
         ))),
         Message::Finished {
@@ -240,15 +266,16 @@ fn watch(peer: &Peer, canceller: QueryCanceller) -> QueryResult<JoinHandle<PeerO
         .set_read_timeout(Some(HEARTBEAT_EVERY * MISSED_HEARTBEATS))
         .map_err(|e| lost(node, &e))?;
     Ok(std::thread::spawn(move || {
-        let mut stats = Vec::new();
+        let (mut stats, mut kept_rows) = (Vec::new(), 0);
         let outcome = loop {
             match read_message(&mut reader) {
                 Ok(Message::Heartbeat) => continue,
                 Ok(Message::Finished {
                     error,
                     stats: reported,
+                    kept_rows: kept,
                 }) => {
-                    stats = reported;
+                    (stats, kept_rows) = (reported, kept);
                     break error.map_or(Ok(()), |error| Err(QueryError::from(error)));
                 }
                 Ok(other) => {
@@ -262,11 +289,15 @@ fn watch(peer: &Peer, canceller: QueryCanceller) -> QueryResult<JoinHandle<PeerO
         if let Err(error) = &outcome {
             canceller.fail(error.clone());
         }
-        (outcome, stats)
+        PeerOutcome {
+            result: outcome,
+            stats,
+            kept_rows,
+        }
     }))
 }
 
-fn lost(node: usize, error: &std::io::Error) -> QueryError {
+pub(crate) fn lost(node: usize, error: &std::io::Error) -> QueryError {
     QueryError::new(
         ErrorCode::NodeLost,
         format!("node {node} lost during the query: {error}"),
@@ -274,7 +305,7 @@ fn lost(node: usize, error: &std::io::Error) -> QueryError {
 }
 
 /// Best effort: a peer that cannot be told will notice its coordinator is gone.
-fn cancel_all(peers: &mut [Peer], error: &QueryError) {
+pub(crate) fn cancel_all(peers: &mut [Peer], error: &QueryError) {
     let cancel = Message::Cancel {
         error: WireError::from(error),
     };
@@ -339,9 +370,10 @@ impl ClusterQuery {
         let mut first = Ok(());
         for peer in &mut self.peers {
             let outcome = match peer.watcher.take().map(JoinHandle::join) {
-                Some(Ok((outcome, stats))) => {
-                    self.peer_stats.extend(stats);
-                    outcome
+                Some(Ok(outcome)) => {
+                    self.peer_stats.extend(outcome.stats);
+                    self.peer_kept_rows += outcome.kept_rows;
+                    outcome.result
                 }
                 Some(Err(_)) => Err(QueryError::internal("a peer watcher panicked")),
                 None => Ok(()),
@@ -356,9 +388,23 @@ impl ClusterQuery {
     fn finish(&mut self) {
         self.done = true;
         self.node.untrack(self.query_id);
-        for peer in &self.peers {
-            let _ = peer.connection.shutdown(std::net::Shutdown::Both);
+        if !self.keep_peers {
+            for peer in &self.peers {
+                let _ = peer.connection.shutdown(std::net::Shutdown::Both);
+            }
         }
+    }
+
+    /// For a load that ended without error: this node's partitions of the new table,
+    /// and the rows every peer kept.
+    pub(crate) fn take_table(&mut self) -> Option<(Vec<Vec<RecordBatch>>, u64)> {
+        let partitions = self.stream.take_table()?;
+        Some((partitions, self.peer_kept_rows))
+    }
+
+    /// The peers' connections, for a load's commit.
+    pub(crate) fn peers_mut(&mut self) -> &mut [Peer] {
+        &mut self.peers
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod config;
 pub mod control;
 pub mod coordinator;
+mod ddl;
 pub mod local;
 pub mod node;
 pub mod pgwire;

@@ -3,14 +3,18 @@
 
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use arrow::datatypes::SchemaRef;
+use percore_engine::catalog::loaded::loaded_rows;
 use percore_engine::error::{ErrorCode, QueryError, QueryResult};
 use percore_engine::exec::query::{PreparedQuery, RemoteParts};
 use percore_engine::plan::explain::explain;
+use percore_engine::plan::StoreTarget;
 use percore_engine::session::StatementKind;
 use percore_engine::settings::SessionSettings;
+use percore_engine::sql::ParsedStatement;
 
 use crate::control::{fingerprint, read_message, write_message, Message, WireError};
 use crate::node::{peer_name, Node};
@@ -19,29 +23,93 @@ use crate::node::{peer_name, Node};
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 pub(crate) const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 
-pub(crate) fn serve(node: &Arc<Node>, connection: TcpStream) {
+pub(crate) fn serve(node: &Arc<Node>, mut connection: TcpStream) {
     let peer = peer_name(&connection);
-    if let Err(error) = serve_query(node, connection) {
+    let served = connection
+        .set_read_timeout(Some(START_TIMEOUT))
+        .and_then(|()| read_message(&mut connection))
+        .and_then(|first| match first {
+            Message::Prepare {
+                query_id,
+                coordinator,
+                sql,
+                cluster,
+                memory_per_core,
+            } => {
+                let query = QueryRequest {
+                    query_id,
+                    coordinator,
+                    sql: &sql,
+                    cluster: &cluster,
+                    memory_per_core,
+                };
+                serve_query(node, connection, &query)
+            }
+            Message::Ddl { sql, cluster } => serve_ddl(node, connection, &sql, &cluster),
+            other => Err(std::io::Error::other(format!(
+                "expected Prepare or Ddl, got {other:?}"
+            ))),
+        });
+    if let Err(error) = served {
         eprintln!("percore: control connection from {peer} ended: {error}");
     }
 }
 
-fn serve_query(node: &Arc<Node>, mut connection: TcpStream) -> std::io::Result<()> {
-    connection.set_read_timeout(Some(START_TIMEOUT))?;
-    let Message::Prepare {
-        query_id,
-        coordinator,
-        sql,
-        cluster,
-        memory_per_core,
-    } = read_message(&mut connection)?
-    else {
-        return Err(std::io::Error::other("expected Prepare"));
+/// A query the coordinator asked this node to prepare.
+struct QueryRequest<'a> {
+    query_id: u64,
+    coordinator: usize,
+    sql: &'a str,
+    cluster: &'a str,
+    memory_per_core: Option<usize>,
+}
+
+/// A DDL statement: check and build the change, report its fingerprint, make it on
+/// Commit. The DDL lock is held throughout; Cancel or a lost coordinator drops it.
+fn serve_ddl(
+    node: &Arc<Node>,
+    mut connection: TcpStream,
+    sql: &str,
+    cluster: &str,
+) -> std::io::Result<()> {
+    let prepared = check_cluster(node, cluster)
+        .and_then(|()| node.cluster.lock_ddl())
+        .and_then(|guard| {
+            let ParsedStatement::Session(statement) = node.cluster.parse(sql)? else {
+                return Err(QueryError::internal("Ddl with a statement that is not DDL"));
+            };
+            Ok((guard, node.cluster.prepare_change(&statement)?))
+        });
+    let (_ddl, change) = match prepared {
+        Ok(prepared) => prepared,
+        Err(error) => return finished_with(&mut connection, &error),
     };
-    let prepared = match prepare(node, query_id, coordinator, &sql, &cluster, memory_per_core) {
-        Ok((prepared, fingerprint)) => {
+    let fingerprint = fingerprint(&change.identity);
+    write_message(&mut connection, &Message::Prepared { fingerprint })?;
+    match read_message(&mut connection)? {
+        Message::Commit { .. } => {
+            let applied = node.cluster.apply_change(change).map(|_| ());
+            finished_or(&mut connection, applied)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn serve_query(
+    node: &Arc<Node>,
+    mut connection: TcpStream,
+    request: &QueryRequest<'_>,
+) -> std::io::Result<()> {
+    let (query_id, coordinator) = (request.query_id, request.coordinator);
+    let (prepared, load, _ddl) = match prepare(node, request) {
+        Ok(Prepared {
+            query,
+            fingerprint,
+            load,
+            ddl,
+        }) => {
             write_message(&mut connection, &Message::Prepared { fingerprint })?;
-            prepared
+            (query, load, ddl)
         }
         Err(error) => return finished_with(&mut connection, &error),
     };
@@ -64,17 +132,25 @@ fn serve_query(node: &Arc<Node>, mut connection: TcpStream) -> std::io::Result<(
         let (done, canceller) = (Arc::clone(&done), canceller.clone());
         let mut reader = connection.try_clone()?;
         std::thread::spawn(move || {
-            let error = match read_message(&mut reader) {
-                Ok(Message::Cancel { error }) => QueryError::from(error),
-                Ok(other) => QueryError::internal(format!("unexpected {other:?} while running")),
-                Err(error) => QueryError::new(
-                    ErrorCode::NodeLost,
-                    format!("coordinator node {coordinator} lost: {error}"),
+            let (error, commit) = match read_message(&mut reader) {
+                Ok(Message::Cancel { error }) => (QueryError::from(error), None),
+                Ok(Message::Commit { rows }) => (QueryError::internal("committed"), Some(rows)),
+                Ok(other) => (
+                    QueryError::internal(format!("unexpected {other:?} while running")),
+                    None,
+                ),
+                Err(error) => (
+                    QueryError::new(
+                        ErrorCode::NodeLost,
+                        format!("coordinator node {coordinator} lost: {error}"),
+                    ),
+                    None,
                 ),
             };
             if !done.load(Ordering::Relaxed) {
                 canceller.fail(error);
             }
+            commit
         })
     };
     // Stopped through a channel, so that a finished query does not wait out a sleep.
@@ -107,9 +183,18 @@ fn serve_query(node: &Arc<Node>, mut connection: TcpStream) -> std::io::Result<(
         }
     }
     node.untrack(query_id);
+    let kept = match (&load, outcome.is_ok()) {
+        (Some(_), true) => stream.take_table(),
+        _ => None,
+    };
+    let kept_rows = match (&load, &kept) {
+        (Some(load), Some(partitions)) => loaded_rows(&load.store, partitions) as u64,
+        _ => 0,
+    };
     let finished = Message::Finished {
         error: outcome.err().map(|e| WireError::from(&e)),
         stats: stream.stats(),
+        kept_rows,
     };
     // The query's memory, spill files and SHOW QUERIES entry go now, not when the
     // coordinator gets around to closing the connection.
@@ -121,28 +206,38 @@ fn serve_query(node: &Arc<Node>, mut connection: TcpStream) -> std::io::Result<(
     };
     let _ = stop_heartbeat.send(());
     let _ = heartbeat.join();
-    // The coordinator closes the connection once it has every Finished.
-    let _ = listener.join();
-    finished
+    // The coordinator closes the connection once it has every Finished, or (for a
+    // load that ended well everywhere) sends Commit.
+    let commit = listener.join().ok().flatten();
+    finished?;
+    if let (Some(load), Some(partitions), Some(rows)) = (load, kept, commit) {
+        let change = node.cluster.loaded_change(
+            &load.store,
+            load.schema,
+            partitions,
+            usize::try_from(rows).unwrap_or(usize::MAX),
+        );
+        let applied = node.cluster.apply_change(change).map(|_| ());
+        let mut writer = writer.lock().unwrap_or_else(|e| e.into_inner());
+        return finished_or(&mut writer, applied);
+    }
+    Ok(())
 }
 
 fn finished_with(connection: &mut TcpStream, error: &QueryError) -> std::io::Result<()> {
+    finished_or(connection, Err(error.clone()))
+}
+
+fn finished_or(connection: &mut TcpStream, outcome: QueryResult<()>) -> std::io::Result<()> {
     let finished = Message::Finished {
-        error: Some(WireError::from(error)),
+        error: outcome.err().map(|error| WireError::from(&error)),
         stats: Vec::new(),
+        kept_rows: 0,
     };
     write_message(connection, &finished)
 }
 
-/// Plans the query exactly as the coordinator did and wires this node's exchanges.
-fn prepare(
-    node: &Arc<Node>,
-    query_id: u64,
-    coordinator: usize,
-    sql: &str,
-    cluster: &str,
-    memory_per_core: Option<usize>,
-) -> QueryResult<(PreparedQuery, u64)> {
+fn check_cluster(node: &Node, cluster: &str) -> QueryResult<()> {
     node.refuse_if_shutting_down()?;
     let ours = node.config.cluster_signature();
     if cluster != ours {
@@ -151,22 +246,67 @@ fn prepare(
             node.config.node_id
         )));
     }
-    let (plan, kind) = node.cluster.plan(sql)?;
+    Ok(())
+}
+
+/// The table a load on this node fills.
+struct Load {
+    store: StoreTarget,
+    schema: SchemaRef,
+}
+
+/// A query planned and wired on this node.
+struct Prepared<'a> {
+    query: PreparedQuery,
+    fingerprint: u64,
+    load: Option<Load>,
+    /// Held through a load, as on the coordinator.
+    ddl: Option<MutexGuard<'a, ()>>,
+}
+
+/// Plans the query exactly as the coordinator did and wires this node's exchanges.
+fn prepare<'a>(node: &'a Arc<Node>, request: &QueryRequest<'_>) -> QueryResult<Prepared<'a>> {
+    check_cluster(node, request.cluster)?;
+    let (plan, kind) = node.cluster.plan(request.sql)?;
     if kind == StatementKind::Explain {
         return Err(QueryError::internal(
             "EXPLAIN is answered by the coordinator",
         ));
     }
+    let (load, ddl) = match &plan.store {
+        Some(store) => {
+            let guard = node.cluster.lock_ddl()?;
+            // The coordinator found the name free; a node that has it differs.
+            node.cluster
+                .check_new_table(&store.name, false, store.or_replace)
+                .map_err(|error| {
+                    QueryError::internal(format!(
+                        "node {}: {} (its catalog differs from the coordinator's)",
+                        node.config.node_id, error.message
+                    ))
+                })?;
+            let load = Load {
+                store: store.clone(),
+                schema: Arc::clone(&plan.schema),
+            };
+            (Some(load), Some(guard))
+        }
+        None => (None, None),
+    };
     let fingerprint = fingerprint(&explain(&plan));
     let remote = RemoteParts {
         transport: Arc::clone(&node.transport),
-        query_id,
-        coordinator,
+        query_id: request.query_id,
+        coordinator: request.coordinator,
     };
-    let settings = SessionSettings { memory_per_core };
-    let admitted = node.cluster.admit(sql, &plan, &settings, true)?;
-    Ok((
-        node.cluster.prepare(&plan, Some(remote), admitted)?,
+    let settings = SessionSettings {
+        memory_per_core: request.memory_per_core,
+    };
+    let admitted = node.cluster.admit(request.sql, &plan, &settings, true)?;
+    Ok(Prepared {
+        query: node.cluster.prepare(&plan, Some(remote), admitted)?,
         fingerprint,
-    ))
+        load,
+        ddl,
+    })
 }

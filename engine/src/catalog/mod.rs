@@ -3,6 +3,7 @@
 //! partitioned on the same key domain are joined where they lie.
 
 pub mod csv_table;
+pub mod loaded;
 pub mod parquet_table;
 mod statistics;
 pub mod tpch;
@@ -24,10 +25,27 @@ pub enum TablePartitioning {
         columns: Vec<String>,
         domain: String,
     },
+    /// Partition `p` holds the rows whose `columns` hash to `p` (the hash exchanges
+    /// use): a scan is laid out as a hash exchange on them would leave it.
+    Hash { columns: Vec<String> },
     /// Every partition holds every row (small dimension tables).
     Replicated,
     /// Rows spread over the partitions with no key (round-robin, file order).
     Unkeyed,
+}
+
+impl TablePartitioning {
+    /// For SHOW TABLES and EXPLAIN.
+    pub fn describe(&self) -> String {
+        match self {
+            TablePartitioning::KeyRange { columns, domain } => {
+                format!("{domain} ranges on ({})", columns.join(", "))
+            }
+            TablePartitioning::Hash { columns } => format!("hash on ({})", columns.join(", ")),
+            TablePartitioning::Replicated => "replicated".to_string(),
+            TablePartitioning::Unkeyed => "no key".to_string(),
+        }
+    }
 }
 
 /// One table: its schema, partitioning, and the batches of every partition.

@@ -18,6 +18,7 @@ pub mod runtime;
 mod sort;
 pub mod stats;
 pub mod stream;
+pub mod table_sink;
 pub mod task;
 pub mod topology;
 mod window;

@@ -14,6 +14,7 @@ use super::exchange::{Charged, ExchangeInput};
 use super::remote::Transport;
 use super::runtime::Runtime;
 use super::stats::TaskStats;
+use super::table_sink::TableSink;
 use super::task::{cancelled, Target, TaskOutput, TaskSpec};
 use super::topology::{stage_tasks, Topology};
 use super::ExecConfig;
@@ -209,6 +210,7 @@ pub fn prepare(
         targets.push(exchange_targets);
     }
     let (client_sender, client_receiver) = flume::bounded(capacity);
+    let table = plan.store.as_ref().map(|_| TableSink::new(partitions));
     let (all_finished, finished_signal) = flume::bounded(1);
     let query = QueryState::new(all_finished, Arc::clone(&admitted.memory));
     let mut tasks = Vec::new();
@@ -231,6 +233,10 @@ pub fn prepare(
                 .collect();
             let output = match stage.output {
                 StageOutput::Client => TaskOutput::Client(client_sender.clone()),
+                StageOutput::Store => match &table {
+                    Some(table) => TaskOutput::Store(Arc::clone(table)),
+                    None => return Err(QueryError::internal("a Store stage without a table")),
+                },
                 StageOutput::Exchange(id) => TaskOutput::Exchange {
                     kind: plan.exchanges[id.0].kind.clone(),
                     targets: targets[id.0]
@@ -277,6 +283,7 @@ pub fn prepare(
         finished_signal,
         query,
         done: false,
+        table,
         _admitted: admitted,
         remote: remote.map(|r| RemoteStreams {
             transport: r.transport,
@@ -351,6 +358,8 @@ pub struct QueryStream {
     done: bool,
     /// Set for a multi-node query: its inbound streams are dropped when it ends.
     remote: Option<RemoteStreams>,
+    /// For `CREATE TABLE .. AS`: the partitions this node's tasks kept.
+    table: Option<Arc<TableSink>>,
     /// Lists the query in SHOW QUERIES while the stream lives.
     _admitted: Admitted,
 }
@@ -404,6 +413,15 @@ impl QueryStream {
         self.query
             .take_error()
             .map(|error| Err(QueryError::from(error)))
+    }
+
+    /// For a load that ended without error: this node's partitions of the new table
+    /// (every partition index; empty where other nodes hold the rows).
+    pub fn take_table(&mut self) -> Option<Vec<Vec<RecordBatch>>> {
+        if !self.done {
+            return None;
+        }
+        self.table.as_ref().map(|table| table.take())
     }
 
     /// Reads every batch.

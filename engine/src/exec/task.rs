@@ -17,8 +17,10 @@ use super::query::QueryState;
 use super::remote::{RemoteSender, Transport};
 use super::stats::{self, TaskCounters, TaskStats};
 use super::stream::{build_stream, StreamContext};
+use super::table_sink::{PartitionWriter, TableSink};
 use super::ExecConfig;
 use crate::error::{ErrorCode, TaskError, TaskLocation, TaskResult};
+use crate::memory::query::Reservation;
 use crate::operators::partition::HashPartitioner;
 use crate::plan::{ExchangeKind, Stage};
 
@@ -42,6 +44,8 @@ pub(crate) enum TaskOutput {
     },
     /// Straight to the client.
     Client(flume::Sender<Charged>),
+    /// Kept as this task's partition of a table being loaded.
+    Store(Arc<TableSink>),
 }
 
 /// Everything a core needs to run one task.
@@ -123,6 +127,17 @@ async fn drive(spec: TaskSpec, counters: Rc<TaskCounters>) -> TaskResult<()> {
     };
     let mut inputs = inputs;
     let mut root = build_stream(&stage.root, &mut inputs, &context)?;
+    if let TaskOutput::Store(table) = output {
+        let reservation = Reservation::new(query.memory(), location.core);
+        let mut writer = PartitionWriter::new(stage.root.schema(), config.batch_rows, reservation);
+        while let Some(batch) = root.next().await? {
+            query.check_cancelled()?;
+            stats::add(&counters.rows_out, batch.num_rows() as u64);
+            writer.push(batch)?;
+            glommio::yield_if_needed().await;
+        }
+        return writer.finish(&table, location.partition);
+    }
     let mut sink = OutputSink::open(
         output,
         transport.as_ref(),
@@ -215,6 +230,9 @@ impl OutputSink {
         core: usize,
     ) -> TaskResult<Self> {
         let (kind, targets, schema) = match output {
+            TaskOutput::Store(_) => {
+                return Err(TaskError::internal("a load's output is kept, not sent"))
+            }
             TaskOutput::Client(sender) => {
                 return Ok(OutputSink {
                     kind: None,

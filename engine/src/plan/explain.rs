@@ -23,6 +23,14 @@ pub fn explain(plan: &DistributedPlan) -> String {
         };
         let output = match stage.output {
             StageOutput::Client => "results to the client".to_string(),
+            StageOutput::Store => match &plan.store {
+                Some(store) => format!(
+                    "kept as table {} ({})",
+                    store.name,
+                    store.partitioning.describe()
+                ),
+                None => "kept".to_string(),
+            },
             StageOutput::Exchange(id) => {
                 let exchange = &plan.exchanges[id.0];
                 let keys = match &exchange.kind {

@@ -70,6 +70,9 @@ pub enum StageOutput {
     Exchange(ExchangeId),
     /// The final stage streams to the client.
     Client,
+    /// The final stage's tasks keep their rows: they become partitions of a new
+    /// table (`CREATE TABLE .. AS`), one per task.
+    Store,
 }
 
 /// A pipeline tree that runs as one task per partition of its placement.
@@ -88,6 +91,15 @@ pub struct AvoidedExchange {
     pub reason: String,
 }
 
+/// The table a plan's `Store` stage fills, and how its rows are laid out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreTarget {
+    pub name: String,
+    pub partitioning: crate::catalog::TablePartitioning,
+    pub if_not_exists: bool,
+    pub or_replace: bool,
+}
+
 /// A query's whole distributed plan. Stages are in dependency order: every stage's
 /// inputs come from stages with smaller ids; the last stage is the client's.
 #[derive(Debug, Clone)]
@@ -97,4 +109,6 @@ pub struct DistributedPlan {
     pub avoided: Vec<AvoidedExchange>,
     pub partitions: usize,
     pub schema: SchemaRef,
+    /// For `CREATE TABLE .. AS`: the table the final stage fills.
+    pub store: Option<StoreTarget>,
 }

@@ -2,6 +2,7 @@
 //! optimized over our catalog. Guards run before the parser sees the text, because the
 //! parser's time grows exponentially on some short inputs.
 
+mod create_table;
 pub mod guard;
 mod isolated;
 mod join_order;
@@ -24,6 +25,7 @@ use sqlparser::ast::Statement as SqlStatement;
 use crate::catalog::csv_table::CsvOptions;
 use crate::catalog::Catalog;
 use crate::error::{ErrorCode, QueryError, QueryResult};
+pub use create_table::{CreateTarget, LoadLayout};
 pub use isolated::{plan_isolated, PLANNING_DEADLINE};
 pub use provider::FunctionRegistry;
 use provider::PlanningContext;
@@ -38,6 +40,12 @@ pub enum Statement {
     Explain {
         plan: Box<LogicalPlan>,
         analyze: bool,
+    },
+    /// `CREATE TABLE .. AS query` (or its EXPLAIN): the query's rows become a table.
+    CreateTableAs {
+        plan: Box<LogicalPlan>,
+        target: CreateTarget,
+        explain: bool,
     },
 }
 
@@ -62,6 +70,16 @@ pub enum SessionStatement {
     ShowTables,
     /// `DESCRIBE name`: a table's columns.
     Describe { name: String },
+}
+
+impl SessionStatement {
+    /// Whether it changes the catalog (and so must run on every node of a cluster).
+    pub fn changes_catalog(&self) -> bool {
+        matches!(
+            self,
+            SessionStatement::CreateExternalTable { .. } | SessionStatement::DropTable { .. }
+        )
+    }
 }
 
 /// What an external table's files hold.
@@ -278,11 +296,23 @@ pub fn plan_parsed(
     catalog: &Catalog,
     functions: &FunctionRegistry,
 ) -> QueryResult<Statement> {
-    let (mut statement, explain, analyze) = match statement {
+    let (statement, explain, analyze) = match statement {
         SqlStatement::Explain {
             statement, analyze, ..
         } => (*statement, true, analyze),
-        SqlStatement::Query(_) => (statement, false, false),
+        other => (other, false, false),
+    };
+    let (mut statement, target) = match statement {
+        SqlStatement::CreateTable(create) if !create.external => {
+            if analyze {
+                return Err(QueryError::unsupported(
+                    "EXPLAIN ANALYZE of CREATE TABLE (it would create the table)",
+                ));
+            }
+            let (target, query) = create_table::create_table_as(create)?;
+            (query, Some(target))
+        }
+        SqlStatement::Query(_) => (statement, None),
         other => {
             let kind = other.to_string();
             let kind: String = kind
@@ -291,12 +321,19 @@ pub fn plan_parsed(
                 .collect::<Vec<_>>()
                 .join(" ");
             return Err(QueryError::unsupported(format!(
-                "statement '{kind}'; only queries and EXPLAIN run"
+                "statement '{kind}'; only queries, EXPLAIN and CREATE TABLE .. AS run"
             )));
         }
     };
     literals::exponents_as_doubles(&mut statement);
     let plan = to_logical_plan(statement, catalog, functions)?;
+    if let Some(target) = target {
+        return Ok(Statement::CreateTableAs {
+            plan: Box::new(plan),
+            target,
+            explain,
+        });
+    }
     Ok(if explain {
         Statement::Explain {
             plan: Box::new(plan),

@@ -21,7 +21,9 @@ use crate::error::{ErrorCode, QueryError, QueryResult};
 /// # Errors
 /// Syntax errors, with the parser's message.
 pub fn parse(sql: &str, mut tokens: Vec<TokenWithSpan>) -> QueryResult<Vec<Statement>> {
-    let rewritten = csv_as_textfile(&mut tokens).then(|| {
+    let csv = csv_as_textfile(&mut tokens);
+    let partitioned = partitioned_as_partition(&mut tokens);
+    let rewritten = (csv || partitioned).then(|| {
         tokens
             .iter()
             .map(|token| token.token.to_string())
@@ -62,6 +64,35 @@ fn csv_as_textfile(tokens: &mut [TokenWithSpan]) -> bool {
         if let (true, Token::Word(word)) = (stored_as_csv, &mut tokens[window[2]].token) {
             word.value = "TEXTFILE".to_string();
             word.keyword = sqlparser_current::keywords::Keyword::TEXTFILE;
+            changed = true;
+        }
+    }
+    changed
+}
+
+/// `PARTITIONED BY HASH (..)` (or `RANGE`, `REPLICATED`) of `CREATE TABLE .. AS`
+/// becomes `PARTITION BY HASH (..)`, which the parser takes as an expression. Hive's
+/// `PARTITIONED BY (column type)` is left alone. Returns whether anything changed.
+fn partitioned_as_partition(tokens: &mut [TokenWithSpan]) -> bool {
+    use sqlparser_current::tokenizer::{Token, Word};
+    let words: Vec<usize> = tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !matches!(t.token, Token::Whitespace(_)))
+        .map(|(at, _)| at)
+        .collect();
+    let is = |tokens: &[TokenWithSpan], at: usize, texts: &[&str]| {
+        matches!(&tokens[at].token, Token::Word(Word { value, quote_style: None, .. })
+            if texts.iter().any(|text| value.eq_ignore_ascii_case(text)))
+    };
+    let mut changed = false;
+    for window in words.windows(3) {
+        let clause = is(tokens, window[0], &["partitioned"])
+            && is(tokens, window[1], &["by"])
+            && is(tokens, window[2], &["hash", "range", "replicated"]);
+        if let (true, Token::Word(word)) = (clause, &mut tokens[window[0]].token) {
+            word.value = "PARTITION".to_string();
+            word.keyword = sqlparser_current::keywords::Keyword::PARTITION;
             changed = true;
         }
     }

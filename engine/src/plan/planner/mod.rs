@@ -9,9 +9,12 @@
 mod aggregate;
 mod grouping_sets;
 mod join;
+mod load;
 mod window;
 
 use std::sync::Arc;
+
+pub use load::plan_load;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
@@ -29,7 +32,7 @@ use super::distribution::Distribution;
 use super::node::{Node, ScanNode};
 use super::{
     AvoidedExchange, DistributedPlan, Exchange, ExchangeId, ExchangeKind, Placement, Stage,
-    StageId, StageOutput,
+    StageId, StageOutput, StoreTarget,
 };
 use crate::catalog::{Catalog, TablePartitioning};
 use crate::error::{QueryError, QueryResult};
@@ -68,34 +71,11 @@ pub fn plan_query(
     catalog: &Catalog,
     settings: &PlannerSettings,
 ) -> QueryResult<DistributedPlan> {
-    let mut planner = Planner {
-        catalog,
-        cardinality: Cardinality::new(catalog),
-        settings,
-        props: ExecutionProps::new(),
-        stages: Vec::new(),
-        exchanges: Vec::new(),
-        avoided: Vec::new(),
-    };
+    let mut planner = Planner::new(catalog, settings);
     let root = planner.plan(logical)?;
     let root =
         planner.complete_on_coordinator(root, "query results are returned by the coordinator");
-    let schema = root.node.schema();
-    let final_stage = StageId(planner.stages.len());
-    planner.stages.push(Stage {
-        id: final_stage,
-        root: root.node,
-        placement: Placement::Coordinator,
-        output: StageOutput::Client,
-    });
-    planner.link_exchange_targets();
-    Ok(DistributedPlan {
-        stages: planner.stages,
-        exchanges: planner.exchanges,
-        avoided: planner.avoided,
-        partitions: settings.partitions,
-        schema,
-    })
+    Ok(planner.finish(root.node, Placement::Coordinator, StageOutput::Client, None))
 }
 
 pub(crate) struct Planner<'a> {
@@ -108,7 +88,46 @@ pub(crate) struct Planner<'a> {
     avoided: Vec<AvoidedExchange>,
 }
 
-impl Planner<'_> {
+impl<'a> Planner<'a> {
+    fn new(catalog: &'a Catalog, settings: &'a PlannerSettings) -> Self {
+        Planner {
+            catalog,
+            cardinality: Cardinality::new(catalog),
+            settings,
+            props: ExecutionProps::new(),
+            stages: Vec::new(),
+            exchanges: Vec::new(),
+            avoided: Vec::new(),
+        }
+    }
+
+    /// Adds the final stage and links every exchange to the stage reading it.
+    fn finish(
+        mut self,
+        root: Node,
+        placement: Placement,
+        output: StageOutput,
+        store: Option<StoreTarget>,
+    ) -> DistributedPlan {
+        let schema = root.schema();
+        let final_stage = StageId(self.stages.len());
+        self.stages.push(Stage {
+            id: final_stage,
+            root,
+            placement,
+            output,
+        });
+        self.link_exchange_targets();
+        DistributedPlan {
+            stages: self.stages,
+            exchanges: self.exchanges,
+            avoided: self.avoided,
+            partitions: self.settings.partitions,
+            schema,
+            store,
+        }
+    }
+
     fn plan(&mut self, logical: &LogicalPlan) -> QueryResult<Planned> {
         match logical {
             LogicalPlan::TableScan(scan) => self.plan_scan(scan),
@@ -230,15 +249,14 @@ impl Planner<'_> {
                 TablePartitioning::Replicated => Distribution::Replicated,
                 TablePartitioning::Unkeyed => Distribution::any(),
                 TablePartitioning::KeyRange { columns, domain } => {
-                    let positions: Option<Vec<usize>> = columns
-                        .iter()
-                        .map(|name| {
-                            let index = table.schema.index_of(name).ok()?;
-                            projection.iter().position(|&p| p == index)
-                        })
-                        .collect();
-                    match positions {
+                    match projected_positions(&table.schema, &projection, columns) {
                         Some(columns) => Distribution::key_range(columns, domain.clone()),
+                        None => Distribution::any(),
+                    }
+                }
+                TablePartitioning::Hash { columns } => {
+                    match projected_positions(&table.schema, &projection, columns) {
+                        Some(columns) => Distribution::hash(columns),
                         None => Distribution::any(),
                     }
                 }
@@ -552,6 +570,21 @@ fn collect_exchange_reads(node: &Node, reads: &mut Vec<ExchangeId>) {
     for child in node.children() {
         collect_exchange_reads(child, reads);
     }
+}
+
+/// Where the named table columns are in a scan's output; `None` if one is not read.
+fn projected_positions(
+    schema: &Schema,
+    projection: &[usize],
+    columns: &[String],
+) -> Option<Vec<usize>> {
+    columns
+        .iter()
+        .map(|name| {
+            let index = schema.index_of(name).ok()?;
+            projection.iter().position(|&p| p == index)
+        })
+        .collect()
 }
 
 /// The input position of a projection expression that only passes a column through.

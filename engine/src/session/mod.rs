@@ -1,15 +1,16 @@
 //! The embedded cluster a user talks to: a catalog, a runtime of per-core executors,
 //! and the path from SQL text to result batches.
 
-use std::sync::{Arc, RwLock};
-use std::time::Instant;
+mod catalog_change;
+
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
 
 use arrow::array::StringArray;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 
-use crate::catalog::csv_table::open_csv_table;
-use crate::catalog::parquet_table::open_parquet_table;
+use crate::catalog::loaded::loaded_rows;
 use crate::catalog::{tpch, Catalog, Table};
 use crate::error::{ErrorCode, QueryError, QueryResult};
 use crate::exec::query::{prepare, PreparedQuery, QueryStream, RemoteParts};
@@ -23,11 +24,11 @@ use crate::memory::{MemorySettings, NodeMemory};
 use crate::plan::analyze::{self, RunSummary};
 use crate::plan::explain::explain;
 use crate::plan::node::{AggregateMode, Node};
-use crate::plan::planner::{plan_query, PlannerSettings};
+use crate::plan::planner::{plan_load, plan_query, PlannerSettings};
 use crate::plan::DistributedPlan;
 use crate::settings::SessionSettings;
 use crate::sql::{
-    parse_statement, plan_isolated, plan_parsed, ExternalFormat, FunctionRegistry, ParsedStatement,
+    parse_statement, plan_isolated, plan_parsed, FunctionRegistry, ParsedStatement,
     SessionStatement, Statement,
 };
 
@@ -83,6 +84,9 @@ pub struct Cluster {
     topology: Topology,
     transport: Option<Arc<Transport>>,
     memory: NodeMemory,
+    /// Held while a DDL statement changes the catalog (on a cluster, on every node
+    /// from its first step to its commit), so two never interleave.
+    ddl: Mutex<()>,
 }
 
 /// What a statement asks for.
@@ -92,6 +96,8 @@ pub enum StatementKind {
     Explain,
     /// Run the query, then show the plan with what each stage did.
     ExplainAnalyze,
+    /// `CREATE TABLE .. AS`: run the query, keep its rows as a table.
+    CreateTable,
 }
 
 /// What running a statement produced.
@@ -143,6 +149,7 @@ impl Cluster {
             config,
             topology,
             transport,
+            ddl: Mutex::new(()),
         })
     }
 
@@ -241,73 +248,73 @@ impl Cluster {
                 })?;
                 columns_batch(&table.schema)
             }
-            SessionStatement::CreateExternalTable {
-                name,
-                location,
-                format,
-                if_not_exists,
-                or_replace,
-            } => {
-                self.refuse_ddl_across_nodes("CREATE EXTERNAL TABLE")?;
-                if self.catalog().table(name).is_some() && !or_replace {
-                    if *if_not_exists {
-                        return lines_batch("result", &format!("table {name} exists"));
-                    }
-                    return Err(QueryError::new(
-                        ErrorCode::Semantic,
-                        format!("table {name} already exists"),
-                    ));
-                }
-                let partitions = self.topology.partitions();
-                let table = match format {
-                    ExternalFormat::Parquet => open_parquet_table(name, location, partitions)?,
-                    ExternalFormat::Csv(options) => {
-                        open_csv_table(name, location, partitions, *options)?
-                    }
-                };
-                let summary = match (&table.parquet, &table.csv) {
-                    (Some(source), _) => format!(
-                        "created table {name}: {} rows in {} file(s), {} row group(s)",
-                        table.row_count,
-                        source.files.len(),
-                        source.row_groups()
-                    ),
-                    (None, Some(source)) => format!(
-                        "created table {name}: {} column(s), about {} rows in {} CSV file(s)",
-                        table.schema.fields().len(),
-                        table.row_count,
-                        source.files.len()
-                    ),
-                    (None, None) => format!("created table {name}"),
-                };
-                self.register_table(table)?;
-                lines_batch("result", &summary)
-            }
-            SessionStatement::DropTable { name, if_exists } => {
-                self.refuse_ddl_across_nodes("DROP TABLE")?;
-                let mut catalog = self.catalog.write().unwrap_or_else(|e| e.into_inner());
-                let mut updated = Catalog::clone(&catalog);
-                if !updated.remove(name) {
-                    if *if_exists {
-                        return lines_batch("result", &format!("no table {name}"));
-                    }
-                    return Err(QueryError::new(
-                        ErrorCode::Semantic,
-                        format!("table '{name}' not found"),
-                    ));
-                }
-                *catalog = Arc::new(updated);
-                lines_batch("result", &format!("dropped table {name}"))
+            SessionStatement::CreateExternalTable { .. } | SessionStatement::DropTable { .. } => {
+                self.refuse_ddl_across_nodes(statement)?;
+                let _ddl = self.lock_ddl()?;
+                let change = self.prepare_change(statement)?;
+                lines_batch("result", &self.apply_change(change)?)
             }
         }
     }
 
-    /// DDL changes this node's catalog only: on a cluster of several nodes the others
-    /// would plan without it, so it is refused there until DDL runs on every node.
-    fn refuse_ddl_across_nodes(&self, statement: &str) -> QueryResult<()> {
+    /// Waits (a little) until no other DDL statement runs on this node.
+    ///
+    /// # Errors
+    /// `Busy` when another one still runs after a few seconds.
+    pub fn lock_ddl(&self) -> QueryResult<MutexGuard<'_, ()>> {
+        let deadline = Instant::now() + DDL_WAIT;
+        loop {
+            match self.ddl.try_lock() {
+                Ok(guard) => return Ok(guard),
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                    return Ok(poisoned.into_inner())
+                }
+                Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    return Err(QueryError::new(
+                        ErrorCode::Busy,
+                        format!(
+                            "another statement is changing the catalog on node {}; retry",
+                            self.topology.node
+                        ),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Whether a table may be created under `name`: `Ok(None)` to go on, `Ok(Some)`
+    /// with the message to answer when it exists and `IF NOT EXISTS` says to do
+    /// nothing.
+    ///
+    /// # Errors
+    /// The name is taken and neither `IF NOT EXISTS` nor `OR REPLACE` was given.
+    pub fn check_new_table(
+        &self,
+        name: &str,
+        if_not_exists: bool,
+        or_replace: bool,
+    ) -> QueryResult<Option<String>> {
+        if self.catalog().table(name).is_none() || or_replace {
+            return Ok(None);
+        }
+        if if_not_exists {
+            return Ok(Some(format!("table {name} exists")));
+        }
+        Err(QueryError::new(
+            ErrorCode::Semantic,
+            format!("table {name} already exists"),
+        ))
+    }
+
+    /// DDL changes one node's catalog at a time: on a cluster, the coordinator runs it
+    /// on every node ([`Cluster::prepare_change`], then [`Cluster::apply_change`]).
+    fn refuse_ddl_across_nodes(&self, statement: &SessionStatement) -> QueryResult<()> {
         if self.topology.nodes > 1 {
-            return Err(QueryError::unsupported(format!(
-                "{statement} on a cluster of several nodes (each node's catalog would differ)"
+            return Err(QueryError::internal(format!(
+                "{statement:?} reached one node of a cluster; DDL runs through the coordinator"
             )));
         }
         Ok(())
@@ -383,6 +390,18 @@ impl Cluster {
         let settings = PlannerSettings::new(self.topology.partitions());
         plan_isolated(move || {
             let (logical, kind) = match plan_parsed(statement, &catalog, &functions)? {
+                Statement::CreateTableAs {
+                    plan,
+                    target,
+                    explain,
+                } => {
+                    let kind = if explain {
+                        StatementKind::Explain
+                    } else {
+                        StatementKind::CreateTable
+                    };
+                    return Ok((plan_load(&plan, &catalog, &settings, &target)?, kind));
+                }
                 Statement::Query(plan) => (plan, StatementKind::Query),
                 Statement::Explain { plan, analyze } => (
                     plan,
@@ -425,6 +444,9 @@ impl Cluster {
         match kind {
             StatementKind::Explain => Ok(StatementOutput::Explain(explain_batch(&plan)?)),
             StatementKind::Query => Ok(StatementOutput::Rows(self.execute(sql, &plan, settings)?)),
+            StatementKind::CreateTable => Ok(StatementOutput::Explain(
+                self.create_table_as(sql, &plan, settings)?,
+            )),
             StatementKind::ExplainAnalyze => {
                 let started = Instant::now();
                 let mut stream = self.execute(sql, &plan, settings)?;
@@ -442,6 +464,35 @@ impl Cluster {
                 Ok(StatementOutput::Explain(text_batch(&text)?))
             }
         }
+    }
+
+    /// Runs a single-node `CREATE TABLE .. AS` and registers the table it made.
+    fn create_table_as(
+        &self,
+        sql: &str,
+        plan: &DistributedPlan,
+        settings: &SessionSettings,
+    ) -> QueryResult<RecordBatch> {
+        let store = plan
+            .store
+            .as_ref()
+            .ok_or_else(|| QueryError::internal("CREATE TABLE without a target"))?;
+        let _ddl = self.lock_ddl()?;
+        if let Some(done) =
+            self.check_new_table(&store.name, store.if_not_exists, store.or_replace)?
+        {
+            return lines_batch("result", &done);
+        }
+        let mut stream = self.execute(sql, plan, settings)?;
+        while let Some(batch) = stream.next_batch() {
+            batch?;
+        }
+        let partitions = stream
+            .take_table()
+            .ok_or_else(|| QueryError::internal("a load that kept no partitions"))?;
+        let rows = loaded_rows(store, &partitions);
+        let change = self.loaded_change(store, Arc::clone(&plan.schema), partitions, rows);
+        lines_batch("result", &self.apply_change(change)?)
     }
 
     /// The data plane of a multi-node cluster.
@@ -487,6 +538,9 @@ impl Cluster {
     }
 }
 
+/// How long a DDL statement waits for another one to finish before giving up.
+const DDL_WAIT: Duration = Duration::from_secs(5);
+
 /// EXPLAIN's output: the plan text, one row per line.
 ///
 /// # Errors
@@ -504,7 +558,7 @@ pub fn text_batch(text: &str) -> QueryResult<RecordBatch> {
 }
 
 /// Text as a one-column batch named `column`, one row per line.
-fn lines_batch(column: &str, text: &str) -> QueryResult<RecordBatch> {
+pub fn lines_batch(column: &str, text: &str) -> QueryResult<RecordBatch> {
     let lines: StringArray = text.lines().map(Some).collect();
     let schema = Arc::new(Schema::new(vec![Field::new(column, DataType::Utf8, false)]));
     Ok(RecordBatch::try_new(schema, vec![Arc::new(lines)])?)
@@ -559,7 +613,7 @@ fn tables_batch(catalog: &Catalog) -> QueryResult<RecordBatch> {
                     source.row_groups()
                 ),
                 (None, Some(source)) => format!("csv: {} file(s)", source.files.len()),
-                (None, None) => "memory".to_string(),
+                (None, None) => format!("memory, {}", t.partitioning.describe()),
             })
         })
         .collect();

@@ -1,0 +1,178 @@
+//! Statements that change the catalog, in two steps so that a cluster runs them on
+//! every node or on none: [`Cluster::prepare_change`] checks the statement and builds
+//! the change (opening files, reading footers) without touching the catalog, and says
+//! what it will do in a form nodes compare; [`Cluster::apply_change`] makes it. The
+//! caller holds [`Cluster::lock_ddl`] across both.
+
+use std::fmt::Write;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+
+use super::Cluster;
+use crate::catalog::csv_table::open_csv_table;
+use crate::catalog::loaded::{loaded_summary, loaded_table};
+use crate::catalog::parquet_table::open_parquet_table;
+use crate::catalog::{Catalog, Table};
+use crate::error::{ErrorCode, QueryError, QueryResult};
+use crate::plan::StoreTarget;
+use crate::sql::{ExternalFormat, SessionStatement};
+
+enum Change {
+    Create(Table),
+    Drop(String),
+    /// `IF [NOT] EXISTS` found nothing to do.
+    Nothing,
+}
+
+/// A checked catalog change, not yet made.
+pub struct CatalogChange {
+    change: Change,
+    /// What the statement answers once the change is made.
+    pub summary: String,
+    /// Everything that must agree between nodes: the table's name, layout, schema,
+    /// rows and files. Nodes that would make different changes do not make any.
+    pub identity: String,
+}
+
+impl Cluster {
+    /// Checks a DDL statement and builds its change.
+    ///
+    /// # Errors
+    /// Names taken or unknown, files missing or unreadable, statements that are not DDL.
+    pub fn prepare_change(&self, statement: &SessionStatement) -> QueryResult<CatalogChange> {
+        match statement {
+            SessionStatement::CreateExternalTable {
+                name,
+                location,
+                format,
+                if_not_exists,
+                or_replace,
+            } => {
+                if let Some(done) = self.check_new_table(name, *if_not_exists, *or_replace)? {
+                    return Ok(nothing(done));
+                }
+                let partitions = self.topology.partitions();
+                let table = match format {
+                    ExternalFormat::Parquet => open_parquet_table(name, location, partitions)?,
+                    ExternalFormat::Csv(options) => {
+                        open_csv_table(name, location, partitions, *options)?
+                    }
+                };
+                let summary = match (&table.parquet, &table.csv) {
+                    (Some(source), _) => format!(
+                        "created table {name}: {} rows in {} file(s), {} row group(s)",
+                        table.row_count,
+                        source.files.len(),
+                        source.row_groups()
+                    ),
+                    (None, Some(source)) => format!(
+                        "created table {name}: {} column(s), about {} rows in {} CSV file(s)",
+                        table.schema.fields().len(),
+                        table.row_count,
+                        source.files.len()
+                    ),
+                    (None, None) => format!("created table {name}"),
+                };
+                Ok(create(table, summary))
+            }
+            SessionStatement::DropTable { name, if_exists } => {
+                if self.catalog().table(name).is_none() {
+                    if *if_exists {
+                        return Ok(nothing(format!("no table {name}")));
+                    }
+                    return Err(QueryError::new(
+                        ErrorCode::Semantic,
+                        format!("table '{name}' not found"),
+                    ));
+                }
+                Ok(CatalogChange {
+                    identity: format!("drop {}", name.to_ascii_lowercase()),
+                    summary: format!("dropped table {name}"),
+                    change: Change::Drop(name.clone()),
+                })
+            }
+            other => Err(QueryError::internal(format!(
+                "{other:?} does not change the catalog"
+            ))),
+        }
+    }
+
+    /// The table a finished load made, from this node's partitions and the whole
+    /// cluster's row count.
+    pub fn loaded_change(
+        &self,
+        store: &StoreTarget,
+        schema: SchemaRef,
+        partitions: Vec<Vec<RecordBatch>>,
+        row_count: usize,
+    ) -> CatalogChange {
+        let table = loaded_table(store, schema, partitions, row_count);
+        let summary = loaded_summary(&table);
+        create(table, summary)
+    }
+
+    /// Makes a prepared change; returns what the statement answers.
+    ///
+    /// # Errors
+    /// A table whose partitions do not fit this cluster.
+    pub fn apply_change(&self, change: CatalogChange) -> QueryResult<String> {
+        match change.change {
+            Change::Create(table) => self.register_table(table)?,
+            Change::Drop(name) => {
+                let mut catalog = self.catalog.write().unwrap_or_else(|e| e.into_inner());
+                let mut updated = Catalog::clone(&catalog);
+                updated.remove(&name);
+                *catalog = Arc::new(updated);
+            }
+            Change::Nothing => {}
+        }
+        Ok(change.summary)
+    }
+}
+
+fn nothing(summary: String) -> CatalogChange {
+    CatalogChange {
+        identity: summary.clone(),
+        summary,
+        change: Change::Nothing,
+    }
+}
+
+fn create(table: Table, summary: String) -> CatalogChange {
+    CatalogChange {
+        identity: identity(&table),
+        summary,
+        change: Change::Create(table),
+    }
+}
+
+fn identity(table: &Table) -> String {
+    let mut text = format!(
+        "create {} {} rows={}",
+        table.name.to_ascii_lowercase(),
+        table.partitioning.describe(),
+        table.row_count
+    );
+    for field in table.schema.fields() {
+        let _ = write!(
+            text,
+            " {}:{}:{}",
+            field.name(),
+            field.data_type(),
+            field.is_nullable()
+        );
+    }
+    if let Some(source) = &table.parquet {
+        for file in &source.files {
+            let _ = write!(text, " {}:{}", file.path.display(), file.size);
+        }
+    }
+    if let Some(source) = &table.csv {
+        for file in &source.files {
+            let _ = write!(text, " {}:{}", file.path.display(), file.size);
+        }
+    }
+    text
+}
