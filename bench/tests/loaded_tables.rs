@@ -1,0 +1,268 @@
+//! Goal: `CREATE TABLE .. AS` loads a query's rows once, laid out for the joins to
+//! come. TPC-H loaded from Parquet files, hash-partitioned on its join keys, answers
+//! all 22 queries; a join of two tables loaded on the same key runs without an
+//! exchange; a load that fails (bad data, memory) leaves no table; bad statements are
+//! named.
+
+use percore_bench::harness::check_queries;
+use percore_engine::error::ErrorCode;
+use percore_engine::session::{Cluster, ClusterConfig};
+
+mod common;
+
+use common::{empty_cluster, run, tpch_files, Dir, TABLES};
+
+/// How each TPC-H table is loaded: partitioned on its first key, the small ones on
+/// every partition.
+fn layout(table: &str) -> &'static str {
+    match table {
+        "nation" | "region" => "PARTITIONED BY REPLICATED",
+        "part" => "PARTITIONED BY HASH (p_partkey)",
+        "supplier" => "PARTITIONED BY HASH (s_suppkey)",
+        "partsupp" => "PARTITIONED BY HASH (ps_partkey)",
+        "customer" => "PARTITIONED BY HASH (c_custkey)",
+        "orders" => "PARTITIONED BY HASH (o_orderkey)",
+        "lineitem" => "PARTITIONED BY HASH (l_orderkey)",
+        _ => "",
+    }
+}
+
+/// External tables `files_<name>` over the TPC-H Parquet files, then each loaded as
+/// `<name>`.
+fn load_tpch(cluster: &Cluster, dir: &Dir) {
+    for table in TABLES {
+        run(
+            cluster,
+            &format!(
+                "CREATE EXTERNAL TABLE files_{table} STORED AS PARQUET LOCATION '{}'",
+                dir.path(&format!("{table}.parquet"))
+            ),
+        )
+        .expect("external table");
+        let loaded = run(
+            cluster,
+            &format!(
+                "CREATE TABLE {table} {} AS SELECT * FROM files_{table}",
+                layout(table)
+            ),
+        )
+        .expect("table loaded");
+        assert!(
+            loaded[0][0].starts_with(&format!("created table {table}: ")),
+            "{loaded:?}"
+        );
+    }
+}
+
+#[test]
+fn tpch_loaded_partitioned_on_its_keys_gives_the_reference_answers() {
+    let dir = Dir::new("load");
+    tpch_files(&dir.0);
+    for cores in [1, 2, 3] {
+        let cluster = empty_cluster(cores);
+        load_tpch(&cluster, &dir);
+        let counted = run(&cluster, "select count(*) from lineitem").unwrap();
+        let from_files = run(&cluster, "select count(*) from files_lineitem").unwrap();
+        assert_eq!(counted, from_files);
+        let failures = check_queries(&cluster, 0.01, &(1..=22).collect::<Vec<_>>());
+        assert!(
+            failures.is_empty(),
+            "{cores} cores:\n{}",
+            failures.join("\n")
+        );
+    }
+}
+
+#[test]
+fn tables_loaded_on_one_key_join_without_an_exchange() {
+    let dir = Dir::new("co-partitioned");
+    tpch_files(&dir.0);
+    let cluster = empty_cluster(2);
+    load_tpch(&cluster, &dir);
+    let explain = |sql: &str| {
+        run(&cluster, &format!("EXPLAIN {sql}"))
+            .unwrap()
+            .into_iter()
+            .map(|row| row.join(" "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let join = "select o_orderpriority, count(*) from orders join lineitem \
+                on l_orderkey = o_orderkey group by o_orderpriority";
+    let plan = explain(join);
+    assert!(
+        plan.contains("inputs already co-partitioned (hash on"),
+        "{plan}"
+    );
+    assert!(
+        !plan.contains("hash(o_orderkey") && !plan.contains("hash(l_orderkey"),
+        "{plan}"
+    );
+    // The same join over the files needs both sides moved.
+    let files = explain(
+        &join
+            .replace("orders", "files_orders")
+            .replace("lineitem", "files_lineitem"),
+    );
+    assert!(files.contains("hash("), "{files}");
+    // An aggregation on the key needs no exchange either.
+    let grouped = explain("select l_orderkey, sum(l_quantity) from lineitem group by l_orderkey");
+    assert!(!grouped.contains("hash("), "{grouped}");
+    // Loading from a table already laid out on the key moves nothing.
+    let reload =
+        explain("CREATE TABLE again PARTITIONED BY HASH (o_orderkey) AS SELECT * FROM orders");
+    assert!(
+        reload.contains("store into again: rows already hashed"),
+        "{reload}"
+    );
+    assert!(
+        reload.contains("kept as table again (hash on (o_orderkey))"),
+        "{reload}"
+    );
+    // A replicated dimension joins where the other side lies.
+    let replicated = explain("select n_name, count(*) from customer join nation on c_nationkey = n_nationkey group by n_name");
+    assert!(
+        replicated.contains("replicated on every partition"),
+        "{replicated}"
+    );
+    // Same answers as the files.
+    let answer = run(&cluster, join).unwrap();
+    let expected = run(
+        &cluster,
+        &join
+            .replace("orders", "files_orders")
+            .replace("lineitem", "files_lineitem"),
+    )
+    .unwrap();
+    let sorted = |mut rows: Vec<Vec<String>>| {
+        rows.sort();
+        rows
+    };
+    assert_eq!(sorted(answer), sorted(expected));
+}
+
+#[test]
+fn a_load_without_a_layout_keeps_the_query_partitioning() {
+    let dir = Dir::new("as-computed");
+    tpch_files(&dir.0);
+    let cluster = empty_cluster(2);
+    load_tpch(&cluster, &dir);
+    let tables = |cluster: &Cluster| run(cluster, "SHOW TABLES").unwrap();
+    run(
+        &cluster,
+        "CREATE TABLE by_key AS SELECT l_orderkey, l_quantity FROM lineitem",
+    )
+    .unwrap();
+    run(
+        &cluster,
+        "CREATE TABLE sorted AS SELECT o_orderkey FROM files_orders ORDER BY o_orderkey LIMIT 100",
+    )
+    .unwrap();
+    run(
+        &cluster,
+        "CREATE TABLE totals AS SELECT count(*) AS n FROM files_orders",
+    )
+    .unwrap();
+    let listed = tables(&cluster);
+    let source = |name: &str| {
+        listed
+            .iter()
+            .find(|row| row[0] == name)
+            .unwrap_or_else(|| panic!("{name} in {listed:?}"))
+            .clone()
+    };
+    assert_eq!(source("by_key")[3], "memory, hash on (l_orderkey)");
+    assert_eq!(source("sorted")[1], "100");
+    assert_eq!(source("totals")[1], "1");
+    assert_eq!(
+        run(&cluster, "select n from totals").unwrap(),
+        [["15000".to_string()]]
+    );
+    assert_eq!(
+        run(&cluster, "select count(*), min(o_orderkey), max(o_orderkey) from sorted").unwrap(),
+        run(&cluster, "select count(*), min(o_orderkey), max(o_orderkey) from (select o_orderkey from orders order by o_orderkey limit 100) t").unwrap()
+    );
+}
+
+#[test]
+fn a_failed_load_leaves_no_table_and_bad_statements_are_named() {
+    let dir = Dir::new("load-errors");
+    tpch_files(&dir.0);
+    let cluster = empty_cluster(2);
+    load_tpch(&cluster, &dir);
+    let before = run(&cluster, "SHOW TABLES").unwrap();
+    // One row of one partition fails: nothing is registered.
+    let error = run(
+        &cluster,
+        "CREATE TABLE bad AS SELECT o_orderkey / (o_orderkey - 7) AS q FROM orders",
+    )
+    .unwrap_err();
+    assert_eq!(error.code, ErrorCode::DataException, "{error}");
+    assert_eq!(run(&cluster, "SHOW TABLES").unwrap(), before);
+    let error = run(
+        &cluster,
+        "CREATE TABLE t PARTITIONED BY HASH (nope) AS SELECT * FROM nation",
+    )
+    .unwrap_err();
+    assert!(
+        error.message.contains("nope") && error.message.contains("n_nationkey"),
+        "{error}"
+    );
+    let error = run(
+        &cluster,
+        "CREATE TABLE t AS SELECT a.n_name, b.n_name FROM nation a JOIN nation b ON a.n_nationkey = b.n_nationkey",
+    )
+    .unwrap_err();
+    assert!(error.message.contains("two columns named"), "{error}");
+    let error = run(&cluster, "CREATE TABLE nation AS SELECT 1 AS one").unwrap_err();
+    assert!(error.message.contains("already exists"), "{error}");
+    let same = run(
+        &cluster,
+        "CREATE TABLE IF NOT EXISTS nation AS SELECT 1 AS one",
+    )
+    .unwrap();
+    assert_eq!(same, [["table nation exists".to_string()]]);
+    run(
+        &cluster,
+        "CREATE OR REPLACE TABLE nation PARTITIONED BY REPLICATED AS SELECT 1 AS one",
+    )
+    .unwrap();
+    assert_eq!(
+        run(&cluster, "select * from nation").unwrap(),
+        [["1".to_string()]]
+    );
+    let error = run(&cluster, "CREATE TABLE t (a INT)").unwrap_err();
+    assert_eq!(error.code, ErrorCode::Unsupported, "{error}");
+    assert_eq!(run(&cluster, "select 1").unwrap(), [["1".to_string()]]);
+}
+
+#[test]
+fn a_load_beyond_the_memory_budget_fails_clearly_and_frees_its_memory() {
+    let dir = Dir::new("load-memory");
+    tpch_files(&dir.0);
+    let config = ClusterConfig::new(2).with_memory_per_core(4 << 20);
+    let cluster = Cluster::start(
+        std::sync::Arc::new(percore_engine::catalog::Catalog::new(2)),
+        config,
+    )
+    .unwrap();
+    run(
+        &cluster,
+        &format!(
+            "CREATE EXTERNAL TABLE files_lineitem STORED AS PARQUET LOCATION '{}'",
+            dir.path("lineitem.parquet")
+        ),
+    )
+    .unwrap();
+    let error = run(
+        &cluster,
+        "CREATE TABLE lineitem AS SELECT * FROM files_lineitem",
+    )
+    .unwrap_err();
+    assert_eq!(error.code, ErrorCode::ResourcesExhausted, "{error}");
+    assert!(error.message.contains("table load"), "{error}");
+    assert!(run(&cluster, "select count(*) from lineitem").is_err());
+    for core in 0..2 {
+        assert_eq!(cluster.memory().pool.used(core), 0, "core {core}");
+    }
+}
