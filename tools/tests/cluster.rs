@@ -3,19 +3,19 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use percore_bench::harness::{verify_rows, Check};
 use percore_bench::query_sql;
 use percore_server::local::{LocalCluster, LocalClusterOptions};
-use percore_server::pgwire::client::{first_result, Client};
+use percore_server::pgwire::client::Client;
+
+mod common;
+
+use common::{check_tpch, query, start, Outcome};
 
 /// Long enough to be running when a node goes: a cross join of 60k x 60k rows.
 const LONG_QUERY: &str =
     "select count(*) from lineitem a, lineitem b where a.l_quantity + b.l_quantity < 0";
-
-type Outcome = Result<Vec<Vec<String>>, (String, String)>;
 
 /// Starts [`LONG_QUERY`] on node 0 from another thread; it returns how the query
 /// ended and how long it ran.
@@ -53,47 +53,6 @@ fn assert_node_lost(outcome: Outcome, elapsed: Duration, node: usize) {
     assert_eq!(state, "08006", "{message}");
     assert!(message.contains(&format!("node {node}")), "{message}");
     assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
-}
-
-fn start(name: &str, options: LocalClusterOptions) -> LocalCluster {
-    let mut options = options;
-    let dir = std::env::temp_dir().join(format!("percore-{name}-{}", std::process::id()));
-    options.log_dir = Some(dir);
-    options.startup_timeout = Duration::from_secs(180);
-    LocalCluster::start(&PathBuf::from(env!("CARGO_BIN_EXE_percore")), &options)
-        .unwrap_or_else(|error| panic!("cluster did not start: {error}"))
-}
-
-/// Runs one statement; rows as text cells with NULL as `NULL`, or the error.
-fn query(client: &mut Client, sql: &str) -> Outcome {
-    let replies = client.query(sql).expect("the connection works");
-    first_result(replies, "NULL")
-}
-
-/// Runs TPC-H queries, each coordinated by a different node in turn, and checks the
-/// answers; returns the failures.
-fn check_tpch(cluster: &LocalCluster, nodes: usize, queries: &[usize]) -> Vec<String> {
-    let mut clients: Vec<Client> = (0..nodes)
-        .map(|node| cluster.connect(node).expect("node accepts clients"))
-        .collect();
-    let mut failures = Vec::new();
-    for &number in queries {
-        let sql = query_sql(number).expect("query file");
-        let coordinator = number % nodes;
-        match query(&mut clients[coordinator], &sql) {
-            Ok(rows) => match verify_rows(0.01, number, rows) {
-                Check::Passed => {}
-                Check::Failed(why) => {
-                    failures.push(format!("Q{number} via node {coordinator}: {why}"))
-                }
-                Check::Unverified => failures.push(format!("Q{number}: no reference")),
-            },
-            Err((state, message)) => failures.push(format!(
-                "Q{number} via node {coordinator}: {state} {message}"
-            )),
-        }
-    }
-    failures
 }
 
 /// Sends `bytes` to `address` and expects the node to drop the connection. With

@@ -27,6 +27,19 @@ pub fn loaded_table(
     partitions: Vec<Vec<RecordBatch>>,
     row_count: usize,
 ) -> Table {
+    let partitions = match store.partitioning {
+        // Every slot holds the rows, also those of partitions on other nodes: a task
+        // placed on the coordinator reads partition 0 wherever it runs.
+        TablePartitioning::Replicated => {
+            let copy = partitions
+                .iter()
+                .max_by_key(|batches| batches.iter().map(RecordBatch::num_rows).sum::<usize>())
+                .cloned()
+                .unwrap_or_default();
+            vec![copy; partitions.len()]
+        }
+        _ => partitions,
+    };
     Table {
         name: store.name.clone(),
         schema,
