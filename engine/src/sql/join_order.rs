@@ -447,7 +447,7 @@ mod tests {
     fn logical(sql: &str, catalog: &Catalog) -> LogicalPlan {
         match plan_statement(sql, catalog, &FunctionRegistry::new()).unwrap() {
             Statement::Query(plan) => *plan,
-            Statement::Explain { .. } => unreachable!("a query"),
+            _ => unreachable!("a query"),
         }
     }
 
