@@ -24,6 +24,7 @@ pub struct DuckDbBaseline {
     replies: BufReader<ChildStdout>,
     /// The Parquet files it wrote, removed when the baseline is dropped.
     written: Option<PathBuf>,
+    load_ms: Vec<(String, f64)>,
 }
 
 impl DuckDbBaseline {
@@ -49,6 +50,24 @@ impl DuckDbBaseline {
     /// As for [`DuckDbBaseline::start`].
     pub fn on_files(dir: &std::path::Path, tables: &[&str], cores: usize) -> Result<Self, String> {
         Self::spawn(dir, tables, cores, "files", None)
+    }
+
+    /// Starts DuckDB with the `<table>.parquet` files in `dir` loaded into its own
+    /// tables (`CREATE TABLE .. AS SELECT * FROM read_parquet(..)`), timed per table.
+    ///
+    /// # Errors
+    /// As for [`DuckDbBaseline::start`].
+    pub fn loading_files(
+        dir: &std::path::Path,
+        tables: &[&str],
+        cores: usize,
+    ) -> Result<Self, String> {
+        Self::spawn(dir, tables, cores, "load", None)
+    }
+
+    /// Milliseconds DuckDB took to create each table at start.
+    pub fn load_ms(&self) -> &[(String, f64)] {
+        &self.load_ms
     }
 
     fn spawn(
@@ -86,10 +105,17 @@ impl DuckDbBaseline {
             requests,
             replies,
             written,
+            load_ms: Vec::new(),
         };
         let ready = baseline.reply()?;
         if ready.get("ready").is_none() {
             return Err(format!("DuckDB did not start: {}", describe_error(&ready)));
+        }
+        if let Some(Value::Object(times)) = ready.get("load_ms") {
+            baseline.load_ms = times
+                .iter()
+                .filter_map(|(table, ms)| Some((table.clone(), ms.as_f64()?)))
+                .collect();
         }
         Ok(baseline)
     }

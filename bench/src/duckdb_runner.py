@@ -1,7 +1,7 @@
 # Runs TPC-H queries on DuckDB for `percore bench tpch --baseline duckdb`.
 # argv: data directory (one <table>.parquet per table), threads, tables (comma-separated),
 # and "load" (every table into DuckDB's own memory) or "files" (views over the files,
-# read by every query). Prints {"ready": ...}, then answers one
+# read by every query). Prints {"ready": version, "load_ms": {table: ms}}, then answers one
 # JSON request per stdin line, {"sql": ..., "iterations": n}, with
 # {"ms": [...], "rows": [[str, ...], ...]} (the first run's rows) or {"error": ...}.
 import json
@@ -21,10 +21,13 @@ connection = duckdb.connect()
 connection.execute(f"SET threads = {threads}")
 # Its progress bar writes to stdout, which carries the JSON replies.
 connection.execute("SET enable_progress_bar = false")
+load_ms = {}
 for table in tables:
+    started = time.perf_counter()
     connection.execute(
         f"CREATE {kind} {table} AS SELECT * FROM read_parquet('{data}/{table}.parquet')")
-print(json.dumps({"ready": duckdb.__version__}), flush=True)
+    load_ms[table] = (time.perf_counter() - started) * 1000.0
+print(json.dumps({"ready": duckdb.__version__, "load_ms": load_ms}), flush=True)
 
 
 def cell(value):

@@ -6,8 +6,6 @@ use std::sync::Arc;
 
 use percore_engine::catalog::Catalog;
 use percore_engine::session::{Cluster, ClusterConfig};
-use percore_engine::settings::SessionSettings;
-use percore_engine::sql::ParsedStatement;
 
 /// The tables of a data directory: every `<table>.parquet` in it, sorted.
 ///
@@ -30,26 +28,49 @@ pub fn tables_in(data: &Path) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
-/// An empty cluster with one external table per file of `data`.
+/// An empty cluster with one external table per file of `data`, named
+/// `<prefix><file name>`.
 ///
 /// # Errors
 /// When the cluster cannot start or a table cannot be created.
-pub fn cluster_over(data: &Path, config: ClusterConfig) -> Result<Cluster, String> {
+pub fn cluster_over(data: &Path, config: ClusterConfig, prefix: &str) -> Result<Cluster, String> {
     let catalog = Catalog::new(config.cores);
     let cluster = Cluster::start(Arc::new(catalog), config).map_err(|e| e.to_string())?;
-    let mut settings = SessionSettings::default();
     for name in tables_in(data)? {
         let sql = format!(
-            "CREATE EXTERNAL TABLE {name} STORED AS PARQUET LOCATION '{}'",
+            "CREATE EXTERNAL TABLE {prefix}{name} STORED AS PARQUET LOCATION '{}'",
             data.join(format!("{name}.parquet")).display()
         );
-        let ParsedStatement::Session(statement) = cluster.parse(&sql).map_err(|e| e.to_string())?
-        else {
-            return Err(format!("not DDL: {sql}"));
-        };
-        cluster
-            .session_statement(&statement, &mut settings)
-            .map_err(|e| format!("{name}: {e}"))?;
+        run_statement(&cluster, &sql).map_err(|e| format!("{name}: {e}"))?;
     }
     Ok(cluster)
+}
+
+/// How `CREATE TABLE .. AS` lays out each TPC-H table for its joins: hashed on the
+/// key most joins use, the two tiny tables on every partition.
+pub fn tpch_load_layout(table: &str) -> &'static str {
+    match table {
+        "nation" | "region" => "PARTITIONED BY REPLICATED",
+        "part" => "PARTITIONED BY HASH (p_partkey)",
+        "supplier" => "PARTITIONED BY HASH (s_suppkey)",
+        "partsupp" => "PARTITIONED BY HASH (ps_partkey)",
+        "customer" => "PARTITIONED BY HASH (c_custkey)",
+        "orders" => "PARTITIONED BY HASH (o_orderkey)",
+        "lineitem" => "PARTITIONED BY HASH (l_orderkey)",
+        _ => "",
+    }
+}
+
+/// Runs a statement that answers with a few lines (DDL, a load); its first line.
+///
+/// # Errors
+/// The statement's error, as text.
+pub fn run_statement(cluster: &Cluster, sql: &str) -> Result<String, String> {
+    let batches = cluster.sql(sql).map_err(|e| e.to_string())?;
+    let rows = crate::answers::format_rows(&batches)?;
+    Ok(rows
+        .first()
+        .and_then(|row| row.first())
+        .cloned()
+        .unwrap_or_default())
 }

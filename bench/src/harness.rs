@@ -12,6 +12,7 @@ use percore_server::local::{LocalCluster, LocalClusterOptions};
 use percore_server::pgwire::client::first_result;
 
 use crate::answers::{compare, format_rows, load_answer, Rows};
+use crate::external::{run_statement, tpch_load_layout};
 use crate::{query_sql, rss, tpch_dir};
 
 #[derive(Debug, Clone)]
@@ -30,6 +31,10 @@ pub struct BenchOptions {
     /// Read the tables from `<table>.parquet` files in this directory (external
     /// tables, read by every query) instead of generating them in memory.
     pub parquet: Option<std::path::PathBuf>,
+    /// With `parquet`: load the files into tables partitioned on their keys
+    /// (`CREATE TABLE .. PARTITIONED BY`) before the queries, instead of reading them
+    /// in every query.
+    pub load: bool,
 }
 
 /// An engine run beside Percore by `bench tpch --baseline`.
@@ -179,6 +184,7 @@ pub fn run(
     };
     let cluster = match &options.parquet {
         None => Cluster::start_tpch(options.scale_factor, config).map_err(|e| e.to_string())?,
+        Some(dir) if options.load => tables_loaded_from_parquet(dir, config)?,
         Some(dir) => tables_from_parquet(dir, config)?,
     };
     let generation_s = started.elapsed().as_secs_f64();
@@ -225,12 +231,42 @@ pub fn run(
 
 /// An empty cluster with the TPC-H tables as external tables over `dir`.
 fn tables_from_parquet(dir: &std::path::Path, config: ClusterConfig) -> Result<Cluster, String> {
-    let cluster = crate::external::cluster_over(dir, config)?;
+    let cluster = crate::external::cluster_over(dir, config, "")?;
+    check_tpch_tables(&cluster, dir, "")?;
+    Ok(cluster)
+}
+
+/// An empty cluster with the TPC-H tables loaded from the files in `dir` (external
+/// tables `files_<table>`), each partitioned as [`tpch_load_layout`] says; says how
+/// long each load took.
+fn tables_loaded_from_parquet(
+    dir: &std::path::Path,
+    config: ClusterConfig,
+) -> Result<Cluster, String> {
+    let cluster = crate::external::cluster_over(dir, config, "files_")?;
+    check_tpch_tables(&cluster, dir, "files_")?;
+    let mut total = 0.0;
+    for table in percore_engine::catalog::tpch::TABLES {
+        let started = Instant::now();
+        let sql = format!(
+            "CREATE TABLE {table} {} AS SELECT * FROM files_{table}",
+            tpch_load_layout(table)
+        );
+        let summary = run_statement(&cluster, &sql)?;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        total += ms;
+        eprintln!("  {summary} in {ms:.0} ms");
+    }
+    eprintln!("Percore loaded the tables in {total:.0} ms");
+    Ok(cluster)
+}
+
+fn check_tpch_tables(cluster: &Cluster, dir: &std::path::Path, prefix: &str) -> Result<(), String> {
     let catalog = cluster.catalog();
     let missing: Vec<&str> = percore_engine::catalog::tpch::TABLES
         .iter()
         .copied()
-        .filter(|table| catalog.table(table).is_none())
+        .filter(|table| catalog.table(&format!("{prefix}{table}")).is_none())
         .collect();
     if !missing.is_empty() {
         return Err(format!(
@@ -239,7 +275,7 @@ fn tables_from_parquet(dir: &std::path::Path, config: ClusterConfig) -> Result<C
             missing.join(", ")
         ));
     }
-    Ok(cluster)
+    Ok(())
 }
 
 /// The engine to run beside Percore, when asked for (and built in).
@@ -252,11 +288,20 @@ fn start_baseline(
         None => Ok(None),
         Some(BaselineKind::DuckDb) if options.parquet.is_some() => {
             let dir = options.parquet.as_deref().expect("checked");
-            Ok(Some(Box::new(crate::duckdb::DuckDbBaseline::on_files(
-                dir,
-                tables,
-                options.cores,
-            )?)))
+            if !options.load {
+                return Ok(Some(Box::new(crate::duckdb::DuckDbBaseline::on_files(
+                    dir,
+                    tables,
+                    options.cores,
+                )?)));
+            }
+            let duckdb = crate::duckdb::DuckDbBaseline::loading_files(dir, tables, options.cores)?;
+            let total: f64 = duckdb.load_ms().iter().map(|(_, ms)| ms).sum();
+            for (table, ms) in duckdb.load_ms() {
+                eprintln!("  DuckDB loaded {table} in {ms:.0} ms");
+            }
+            eprintln!("DuckDB loaded the tables in {total:.0} ms");
+            Ok(Some(Box::new(duckdb)))
         }
         Some(BaselineKind::DuckDb) => {
             let dir = options.memory.spill_dir.join(format!(

@@ -90,7 +90,7 @@ pub fn run(
         memory: options.memory.clone(),
         ..ClusterConfig::new(options.cores).with_batch_rows(options.batch_rows)
     };
-    let cluster = cluster_over(&options.data, config)?;
+    let cluster = cluster_over(&options.data, config, "")?;
     let mut duckdb = if options.duckdb {
         let tables = tables_in(&options.data)?;
         let tables: Vec<&str> = tables.iter().map(String::as_str).collect();

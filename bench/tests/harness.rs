@@ -16,6 +16,7 @@ fn options(cores: usize, concurrency: usize) -> BenchOptions {
         memory: MemorySettings::default(),
         baseline: None,
         parquet: None,
+        load: false,
     }
 }
 

@@ -4,6 +4,7 @@
 //! exchange; a load that fails (bad data, memory) leaves no table; bad statements are
 //! named.
 
+use percore_bench::external::tpch_load_layout;
 use percore_bench::harness::check_queries;
 use percore_engine::error::ErrorCode;
 use percore_engine::session::{Cluster, ClusterConfig};
@@ -11,21 +12,6 @@ use percore_engine::session::{Cluster, ClusterConfig};
 mod common;
 
 use common::{empty_cluster, run, tpch_files, Dir, TABLES};
-
-/// How each TPC-H table is loaded: partitioned on its first key, the small ones on
-/// every partition.
-fn layout(table: &str) -> &'static str {
-    match table {
-        "nation" | "region" => "PARTITIONED BY REPLICATED",
-        "part" => "PARTITIONED BY HASH (p_partkey)",
-        "supplier" => "PARTITIONED BY HASH (s_suppkey)",
-        "partsupp" => "PARTITIONED BY HASH (ps_partkey)",
-        "customer" => "PARTITIONED BY HASH (c_custkey)",
-        "orders" => "PARTITIONED BY HASH (o_orderkey)",
-        "lineitem" => "PARTITIONED BY HASH (l_orderkey)",
-        _ => "",
-    }
-}
 
 /// External tables `files_<name>` over the TPC-H Parquet files, then each loaded as
 /// `<name>`.
@@ -43,7 +29,7 @@ fn load_tpch(cluster: &Cluster, dir: &Dir) {
             cluster,
             &format!(
                 "CREATE TABLE {table} {} AS SELECT * FROM files_{table}",
-                layout(table)
+                tpch_load_layout(table)
             ),
         )
         .expect("table loaded");

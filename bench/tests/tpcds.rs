@@ -14,7 +14,7 @@ use percore_engine::session::ClusterConfig;
 const KNOWN_FAILING: &[(usize, &str)] = &[];
 
 fn check_all(config: ClusterConfig) {
-    let cluster = cluster_over(&tpcds_dir().join("data/sf0.01"), config).expect("tables");
+    let cluster = cluster_over(&tpcds_dir().join("data/sf0.01"), config, "").expect("tables");
     let mut unexpected = Vec::new();
     let mut passed = 0;
     for query in 1..=99 {

@@ -15,6 +15,7 @@ fn tpch_sf1_two_cores_match_the_official_answers() {
         memory: Default::default(),
         baseline: None,
         parquet: None,
+        load: false,
     };
     let (reports, _) = run(&options, |_| {}).expect("cluster starts");
     let failed: Vec<_> = reports

@@ -57,6 +57,12 @@ pub struct TpchArgs {
     /// --baseline duckdb, DuckDB reads the same files in every query too.
     #[arg(long)]
     parquet: Option<std::path::PathBuf>,
+    /// With --parquet: load the files into tables partitioned on their join keys
+    /// (`CREATE TABLE .. PARTITIONED BY HASH`, nation and region replicated) before
+    /// the queries, and say how long each load took; DuckDB (--baseline duckdb) then
+    /// loads them into its own tables too.
+    #[arg(long, requires = "parquet")]
+    load: bool,
 }
 
 pub fn run_tpch(args: TpchArgs) -> ExitCode {
@@ -105,6 +111,7 @@ pub fn run_tpch(args: TpchArgs) -> ExitCode {
         batch_rows: args.batch_size,
         concurrency: args.concurrency.max(1),
         parquet: args.parquet,
+        load: args.load,
     };
     let progress = |report: &QueryReport| {
         eprintln!("  Q{:02}: p50 {:.1} ms", report.query, report.p50_ms);
