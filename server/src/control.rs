@@ -9,13 +9,13 @@
 //!                                    <-   Heartbeat (every second while running)
 //!   Cancel (on any failure)          ->
 //!                                    <-   Finished {error or none, task stats}
-//!   Commit {rows} (a load that ended well) -> registers its partitions
+//!   Commit {profile} (a load that ended well) -> registers its partitions
 //!                                    <-   Finished {error or none}
 //!
 //! DDL (CREATE EXTERNAL TABLE, DROP TABLE):
 //!   Ddl {sql, cluster}               ->   checks it, builds the change
 //!                                    <-   Prepared {fingerprint of the change} | Finished {error}
-//!   Commit {rows: 0} | Cancel        ->   makes the change | forgets it
+//!   Commit | Cancel                  ->   makes the change | forgets it
 //!                                    <-   Finished {error or none}
 //! ```
 //!
@@ -24,6 +24,7 @@
 
 use std::io::{Read, Write};
 
+use percore_engine::catalog::profile::TableProfile;
 use percore_engine::error::{ErrorCode, QueryError};
 use percore_engine::exec::stats::TaskStats;
 use percore_net::{FrameHeader, FrameKind, StreamId, HEADER_BYTES};
@@ -31,8 +32,9 @@ use serde::{Deserialize, Serialize};
 
 /// The first bytes of a control connection, then the sender's node id (u32 LE).
 pub const CONTROL_HELLO: &[u8; 8] = b"PCRCTRL1";
-/// SQL is at most 1 MiB (the parser guard); messages are far below this.
-const MAX_CONTROL_BYTES: usize = 4 << 20;
+/// SQL is at most 1 MiB (the parser guard); a load's profile takes 8 KiB per column
+/// (its distinct-count sketch), so this allows tables of about 2000 columns.
+const MAX_CONTROL_BYTES: usize = 16 << 20;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -54,10 +56,11 @@ pub enum Message {
         sql: String,
         cluster: String,
     },
-    /// Make the prepared catalog change; `rows` is a load's row count in the whole
-    /// cluster (every node records the same).
+    /// Make the prepared catalog change; for a load, `profile` is the whole table's
+    /// (rows and statistics: every node records the same).
     Commit {
-        rows: u64,
+        #[serde(default)]
+        profile: Option<TableProfile>,
     },
     Start,
     Cancel {
@@ -69,9 +72,9 @@ pub enum Message {
         /// What this node's tasks did, for EXPLAIN ANALYZE.
         #[serde(default)]
         stats: Vec<TaskStats>,
-        /// For a load: the rows this node kept (a replicated table's once).
+        /// For a load: what was measured of the rows this node kept.
         #[serde(default)]
-        kept_rows: u64,
+        profile: Option<TableProfile>,
     },
 }
 

@@ -16,9 +16,11 @@ use std::time::{Duration, Instant};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
+use percore_engine::catalog::profile::TableProfile;
 use percore_engine::error::{ErrorCode, QueryError, QueryResult};
 use percore_engine::exec::query::{QueryCanceller, QueryStream, RemoteParts};
 use percore_engine::exec::stats::TaskStats;
+use percore_engine::exec::table_sink::KeptPartitions;
 use percore_engine::plan::analyze::{self, RunSummary};
 use percore_engine::plan::explain::explain;
 use percore_engine::plan::DistributedPlan;
@@ -42,12 +44,12 @@ pub enum Outcome {
     Explain(RecordBatch),
 }
 
-/// How a peer's part of the query ended, what its tasks did, and for a load the
-/// rows it kept.
+/// How a peer's part of the query ended, what its tasks did, and for a load what it
+/// measured of the rows it kept.
 struct PeerOutcome {
     result: QueryResult<()>,
     stats: Vec<TaskStats>,
-    kept_rows: u64,
+    profile: Option<TableProfile>,
 }
 
 pub(crate) struct Peer {
@@ -73,8 +75,8 @@ pub struct ClusterQuery {
     stream: QueryStream,
     peers: Vec<Peer>,
     peer_stats: Vec<TaskStats>,
-    /// For a load: the rows the peers kept, summed.
-    peer_kept_rows: u64,
+    /// For a load: what each peer measured of the rows it kept.
+    peer_profiles: Vec<TableProfile>,
     /// A load keeps its peer connections open after the query for the commit.
     keep_peers: bool,
     done: bool,
@@ -201,7 +203,7 @@ impl Node {
             stream,
             peers,
             peer_stats: Vec::new(),
-            peer_kept_rows: 0,
+            peer_profiles: Vec::new(),
             keep_peers: plan.store.is_some(),
             done: false,
         })
@@ -266,16 +268,16 @@ fn watch(peer: &Peer, canceller: QueryCanceller) -> QueryResult<JoinHandle<PeerO
         .set_read_timeout(Some(HEARTBEAT_EVERY * MISSED_HEARTBEATS))
         .map_err(|e| lost(node, &e))?;
     Ok(std::thread::spawn(move || {
-        let (mut stats, mut kept_rows) = (Vec::new(), 0);
+        let (mut stats, mut profile) = (Vec::new(), None);
         let outcome = loop {
             match read_message(&mut reader) {
                 Ok(Message::Heartbeat) => continue,
                 Ok(Message::Finished {
                     error,
                     stats: reported,
-                    kept_rows: kept,
+                    profile: kept,
                 }) => {
-                    (stats, kept_rows) = (reported, kept);
+                    (stats, profile) = (reported, kept);
                     break error.map_or(Ok(()), |error| Err(QueryError::from(error)));
                 }
                 Ok(other) => {
@@ -292,7 +294,7 @@ fn watch(peer: &Peer, canceller: QueryCanceller) -> QueryResult<JoinHandle<PeerO
         PeerOutcome {
             result: outcome,
             stats,
-            kept_rows,
+            profile,
         }
     }))
 }
@@ -372,7 +374,7 @@ impl ClusterQuery {
             let outcome = match peer.watcher.take().map(JoinHandle::join) {
                 Some(Ok(outcome)) => {
                     self.peer_stats.extend(outcome.stats);
-                    self.peer_kept_rows += outcome.kept_rows;
+                    self.peer_profiles.extend(outcome.profile);
                     outcome.result
                 }
                 Some(Err(_)) => Err(QueryError::internal("a peer watcher panicked")),
@@ -396,10 +398,10 @@ impl ClusterQuery {
     }
 
     /// For a load that ended without error: this node's partitions of the new table,
-    /// and the rows every peer kept.
-    pub(crate) fn take_table(&mut self) -> Option<(Vec<Vec<RecordBatch>>, u64)> {
-        let partitions = self.stream.take_table()?;
-        Some((partitions, self.peer_kept_rows))
+    /// and what every peer measured of its own.
+    pub(crate) fn take_table(&mut self) -> Option<(KeptPartitions, Vec<TableProfile>)> {
+        let kept = self.stream.take_table()?;
+        Some((kept, std::mem::take(&mut self.peer_profiles)))
     }
 
     /// The peers' connections, for a load's commit.

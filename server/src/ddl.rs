@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use percore_engine::catalog::loaded::loaded_rows;
+use percore_engine::catalog::profile::TableProfile;
 use percore_engine::catalog::TablePartitioning;
 use percore_engine::error::{ErrorCode, QueryError, QueryResult};
 use percore_engine::plan::DistributedPlan;
@@ -53,7 +53,7 @@ impl Node {
                 return Err(error);
             }
         }
-        commit_all(&mut peers, 0)?;
+        commit_all(&mut peers, None)?;
         let summary = self.cluster.apply_change(change)?;
         Ok(Outcome::Explain(lines_batch("result", &summary)?))
     }
@@ -82,22 +82,20 @@ impl Node {
         while let Some(batch) = query.next_batch() {
             batch?;
         }
-        let (partitions, peer_rows) = query
+        let (kept, peer_profiles) = query
             .take_table()
             .ok_or_else(|| QueryError::internal("a load that kept no partitions"))?;
-        let local_rows = loaded_rows(store, &partitions) as u64;
+        let mut profile = kept.profile(&store.partitioning);
         // A replicated table's rows are on every node: count them once.
-        let rows = match store.partitioning {
-            TablePartitioning::Replicated => local_rows,
-            _ => local_rows + peer_rows,
-        };
-        commit_all(query.peers_mut(), rows)?;
-        let change = self.cluster.loaded_change(
-            store,
-            Arc::clone(&plan.schema),
-            partitions,
-            usize::try_from(rows).unwrap_or(usize::MAX),
-        );
+        if store.partitioning != TablePartitioning::Replicated {
+            for peer in &peer_profiles {
+                profile.merge(peer);
+            }
+        }
+        commit_all(query.peers_mut(), Some(&profile))?;
+        let change =
+            self.cluster
+                .loaded_change(store, Arc::clone(&plan.schema), kept.partitions, &profile);
         let summary = self.cluster.apply_change(change)?;
         Ok(Outcome::Explain(lines_batch("result", &summary)?))
     }
@@ -109,8 +107,10 @@ impl Node {
 /// after others committed, is reported by name: its catalog then differs, and the
 /// next query's plan check will refuse to run until the table is dropped or the
 /// node restarted.
-fn commit_all(peers: &mut [Peer], rows: u64) -> QueryResult<()> {
-    let commit = Message::Commit { rows };
+fn commit_all(peers: &mut [Peer], profile: Option<&TableProfile>) -> QueryResult<()> {
+    let commit = Message::Commit {
+        profile: profile.cloned(),
+    };
     for peer in peers.iter_mut() {
         write_message(&mut peer.connection, &commit).map_err(|e| lost(peer.node, &e))?;
     }

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use arrow::datatypes::SchemaRef;
-use percore_engine::catalog::loaded::loaded_rows;
 use percore_engine::error::{ErrorCode, QueryError, QueryResult};
 use percore_engine::exec::query::{PreparedQuery, RemoteParts};
 use percore_engine::plan::explain::explain;
@@ -134,7 +133,9 @@ fn serve_query(
         std::thread::spawn(move || {
             let (error, commit) = match read_message(&mut reader) {
                 Ok(Message::Cancel { error }) => (QueryError::from(error), None),
-                Ok(Message::Commit { rows }) => (QueryError::internal("committed"), Some(rows)),
+                Ok(Message::Commit { profile }) => {
+                    (QueryError::internal("committed"), Some(profile))
+                }
                 Ok(other) => (
                     QueryError::internal(format!("unexpected {other:?} while running")),
                     None,
@@ -187,14 +188,14 @@ fn serve_query(
         (Some(_), true) => stream.take_table(),
         _ => None,
     };
-    let kept_rows = match (&load, &kept) {
-        (Some(load), Some(partitions)) => loaded_rows(&load.store, partitions) as u64,
-        _ => 0,
+    let profile = match (&load, &kept) {
+        (Some(load), Some(kept)) => Some(kept.profile(&load.store.partitioning)),
+        _ => None,
     };
     let finished = Message::Finished {
         error: outcome.err().map(|e| WireError::from(&e)),
         stats: stream.stats(),
-        kept_rows,
+        profile,
     };
     // The query's memory, spill files and SHOW QUERIES entry go now, not when the
     // coordinator gets around to closing the connection.
@@ -210,13 +211,10 @@ fn serve_query(
     // load that ended well everywhere) sends Commit.
     let commit = listener.join().ok().flatten();
     finished?;
-    if let (Some(load), Some(partitions), Some(rows)) = (load, kept, commit) {
-        let change = node.cluster.loaded_change(
-            &load.store,
-            load.schema,
-            partitions,
-            usize::try_from(rows).unwrap_or(usize::MAX),
-        );
+    if let (Some(load), Some(kept), Some(Some(profile))) = (load, kept, commit) {
+        let change =
+            node.cluster
+                .loaded_change(&load.store, load.schema, kept.partitions, &profile);
         let applied = node.cluster.apply_change(change).map(|_| ());
         let mut writer = writer.lock().unwrap_or_else(|e| e.into_inner());
         return finished_or(&mut writer, applied);
@@ -232,7 +230,7 @@ fn finished_or(connection: &mut TcpStream, outcome: QueryResult<()>) -> std::io:
     let finished = Message::Finished {
         error: outcome.err().map(|error| WireError::from(&error)),
         stats: Vec::new(),
-        kept_rows: 0,
+        profile: None,
     };
     write_message(connection, &finished)
 }

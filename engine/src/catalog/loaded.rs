@@ -4,28 +4,18 @@
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
-use super::{Table, TablePartitioning, TableStatistics};
+use super::profile::TableProfile;
+use super::{Table, TablePartitioning};
 use crate::plan::StoreTarget;
 
-/// Rows this node's partitions hold: a replicated table's rows once (every partition
-/// holds all of them), otherwise every partition's.
-pub fn loaded_rows(store: &StoreTarget, partitions: &[Vec<RecordBatch>]) -> usize {
-    let rows = partitions
-        .iter()
-        .map(|batches| batches.iter().map(RecordBatch::num_rows).sum::<usize>());
-    match store.partitioning {
-        TablePartitioning::Replicated => rows.max().unwrap_or(0),
-        _ => rows.sum(),
-    }
-}
-
-/// The table a load made. `row_count` is the whole cluster's (every node must plan
-/// with the same number); `partitions` are this node's, empty where others hold them.
+/// The table a load made. `profile` is the whole cluster's (every node must plan
+/// with the same rows and statistics); `partitions` are this node's, empty where
+/// others hold them.
 pub fn loaded_table(
     store: &StoreTarget,
     schema: SchemaRef,
     partitions: Vec<Vec<RecordBatch>>,
-    row_count: usize,
+    profile: &TableProfile,
 ) -> Table {
     let partitions = match store.partitioning {
         // Every slot holds the rows, also those of partitions on other nodes: a task
@@ -45,8 +35,8 @@ pub fn loaded_table(
         schema,
         partitioning: store.partitioning.clone(),
         partitions,
-        row_count,
-        statistics: TableStatistics::default(),
+        row_count: usize::try_from(profile.rows).unwrap_or(usize::MAX),
+        statistics: profile.statistics(),
         parquet: None,
         csv: None,
     }

@@ -5,6 +5,7 @@
 pub mod csv_table;
 pub mod loaded;
 pub mod parquet_table;
+pub mod profile;
 mod statistics;
 pub mod tpch;
 

@@ -12,6 +12,7 @@ use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::file::metadata::ParquetMetaDataReader;
 
+use super::profile::as_numbers;
 use super::{Table, TablePartitioning, TableStatistics};
 use crate::error::{ErrorCode, QueryError, QueryResult};
 
@@ -260,24 +261,7 @@ fn footer_statistics(schema: &Schema, files: &[ParquetFile], rows: usize) -> Tab
 /// The column's smallest and largest value over every row group, as `f64` (dates in
 /// days), and its null count; `None` when some row group has no statistics for it.
 fn column_range(name: &str, files: &[ParquetFile]) -> Option<(f64, f64, usize)> {
-    use arrow::array::{Array, AsArray};
-    use arrow::datatypes::Float64Type;
-    let as_numbers = |array: arrow::array::ArrayRef| -> Option<arrow::array::Float64Array> {
-        let array = match array.data_type() {
-            DataType::Date32 => arrow::compute::cast(&array, &DataType::Int32).ok()?,
-            DataType::Date64 => {
-                let millis = arrow::compute::cast(&array, &DataType::Int64).ok()?;
-                arrow::compute::kernels::numeric::div(
-                    &millis,
-                    &arrow::array::Int64Array::new_scalar(86_400_000),
-                )
-                .ok()?
-            }
-            _ => array,
-        };
-        let numbers = arrow::compute::cast(&array, &DataType::Float64).ok()?;
-        Some(numbers.as_primitive::<Float64Type>().clone())
-    };
+    use arrow::array::Array;
     let (mut min, mut max, mut nulls) = (f64::INFINITY, f64::NEG_INFINITY, 0usize);
     for file in files {
         let metadata = file.metadata.metadata();
@@ -286,8 +270,8 @@ fn column_range(name: &str, files: &[ParquetFile]) -> Option<(f64, f64, usize)> 
         if groups.is_empty() {
             continue;
         }
-        let mins = as_numbers(converter.row_group_mins(groups.iter()).ok()?)?;
-        let maxes = as_numbers(converter.row_group_maxes(groups.iter()).ok()?)?;
+        let mins = as_numbers(&converter.row_group_mins(groups.iter()).ok()?)?;
+        let maxes = as_numbers(&converter.row_group_maxes(groups.iter()).ok()?)?;
         if mins.null_count() > 0 || maxes.null_count() > 0 {
             return None;
         }

@@ -14,7 +14,7 @@ use super::exchange::{Charged, ExchangeInput};
 use super::remote::Transport;
 use super::runtime::Runtime;
 use super::stats::TaskStats;
-use super::table_sink::TableSink;
+use super::table_sink::{KeptPartitions, TableSink};
 use super::task::{cancelled, Target, TaskOutput, TaskSpec};
 use super::topology::{stage_tasks, Topology};
 use super::ExecConfig;
@@ -417,7 +417,7 @@ impl QueryStream {
 
     /// For a load that ended without error: this node's partitions of the new table
     /// (every partition index; empty where other nodes hold the rows).
-    pub fn take_table(&mut self) -> Option<Vec<Vec<RecordBatch>>> {
+    pub fn take_table(&mut self) -> Option<KeptPartitions> {
         if !self.done {
             return None;
         }

@@ -13,6 +13,8 @@ use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
+use crate::catalog::profile::TableProfile;
+use crate::catalog::TablePartitioning;
 use crate::error::TaskResult;
 use crate::memory::query::Reservation;
 use crate::memory::size::batch_bytes;
@@ -21,29 +23,57 @@ use crate::operators::compact::{compact_views, Compact};
 /// The partitions a load produced on this node, by global partition index.
 #[derive(Debug)]
 pub struct TableSink {
-    partitions: Mutex<Vec<Vec<RecordBatch>>>,
+    kept: Mutex<KeptPartitions>,
+}
+
+/// What a load's tasks on one node kept: each partition's batches (empty where other
+/// nodes hold them) and what was measured of them.
+#[derive(Debug, Clone, Default)]
+pub struct KeptPartitions {
+    pub partitions: Vec<Vec<RecordBatch>>,
+    pub profiles: Vec<Option<TableProfile>>,
+}
+
+impl KeptPartitions {
+    /// This node's share of the table's profile: a replicated table's partitions each
+    /// hold every row, so one of them stands for all.
+    pub fn profile(&self, partitioning: &TablePartitioning) -> TableProfile {
+        let profiles = self.profiles.iter().flatten();
+        match partitioning {
+            TablePartitioning::Replicated => profiles
+                .max_by_key(|profile| profile.rows)
+                .cloned()
+                .unwrap_or_default(),
+            _ => profiles.fold(TableProfile::default(), |mut total, profile| {
+                total.merge(profile);
+                total
+            }),
+        }
+    }
 }
 
 impl TableSink {
     pub fn new(partitions: usize) -> Arc<TableSink> {
         Arc::new(TableSink {
-            partitions: Mutex::new(vec![Vec::new(); partitions]),
+            kept: Mutex::new(KeptPartitions {
+                partitions: vec![Vec::new(); partitions],
+                profiles: vec![None; partitions],
+            }),
         })
     }
 
-    fn put(&self, partition: usize, batches: Vec<RecordBatch>) {
-        let mut partitions = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(slot) = partitions.get_mut(partition) {
-            *slot = batches;
+    fn put(&self, partition: usize, batches: Vec<RecordBatch>, profile: TableProfile) {
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if partition < kept.partitions.len() {
+            kept.partitions[partition] = batches;
+            kept.profiles[partition] = Some(profile);
         }
     }
 
-    /// Every partition's batches (empty for partitions other nodes hold); leaves the
-    /// sink empty.
-    pub fn take(&self) -> Vec<Vec<RecordBatch>> {
-        let mut partitions = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
-        let count = partitions.len();
-        std::mem::replace(&mut *partitions, vec![Vec::new(); count])
+    /// Every partition this node kept; leaves the sink empty.
+    pub fn take(&self) -> KeptPartitions {
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut *kept)
     }
 }
 
@@ -57,17 +87,19 @@ pub(crate) struct PartitionWriter {
     pending_rows: usize,
     done: Vec<RecordBatch>,
     reservation: Reservation,
+    profile: TableProfile,
 }
 
 impl PartitionWriter {
     pub fn new(schema: SchemaRef, batch_rows: usize, reservation: Reservation) -> Self {
         PartitionWriter {
-            schema,
             batch_rows: batch_rows.max(1),
             pending: Vec::new(),
             pending_rows: 0,
             done: Vec::new(),
             reservation,
+            profile: TableProfile::new(&schema),
+            schema,
         }
     }
 
@@ -80,6 +112,7 @@ impl PartitionWriter {
         if !self.reservation.try_grow(bytes) {
             return Err(self.reservation.exhausted("table load", bytes));
         }
+        self.profile.add(&batch)?;
         self.pending_rows += batch.num_rows();
         self.pending.push(batch);
         if self.pending_rows >= self.batch_rows {
@@ -106,7 +139,8 @@ impl PartitionWriter {
     /// When the last batches cannot be joined.
     pub fn finish(mut self, sink: &TableSink, partition: usize) -> TaskResult<()> {
         self.flush()?;
-        sink.put(partition, std::mem::take(&mut self.done));
+        let profile = std::mem::take(&mut self.profile);
+        sink.put(partition, std::mem::take(&mut self.done), profile);
         Ok(())
     }
 }

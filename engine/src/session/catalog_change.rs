@@ -14,6 +14,7 @@ use super::Cluster;
 use crate::catalog::csv_table::open_csv_table;
 use crate::catalog::loaded::{loaded_summary, loaded_table};
 use crate::catalog::parquet_table::open_parquet_table;
+use crate::catalog::profile::TableProfile;
 use crate::catalog::{Catalog, Table};
 use crate::error::{ErrorCode, QueryError, QueryResult};
 use crate::plan::StoreTarget;
@@ -100,15 +101,15 @@ impl Cluster {
     }
 
     /// The table a finished load made, from this node's partitions and the whole
-    /// cluster's row count.
+    /// cluster's profile.
     pub fn loaded_change(
         &self,
         store: &StoreTarget,
         schema: SchemaRef,
         partitions: Vec<Vec<RecordBatch>>,
-        row_count: usize,
+        profile: &TableProfile,
     ) -> CatalogChange {
-        let table = loaded_table(store, schema, partitions, row_count);
+        let table = loaded_table(store, schema, partitions, profile);
         let summary = loaded_summary(&table);
         create(table, summary)
     }

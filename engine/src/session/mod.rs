@@ -10,7 +10,6 @@ use arrow::array::StringArray;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 
-use crate::catalog::loaded::loaded_rows;
 use crate::catalog::{tpch, Catalog, Table};
 use crate::error::{ErrorCode, QueryError, QueryResult};
 use crate::exec::query::{prepare, PreparedQuery, QueryStream, RemoteParts};
@@ -247,6 +246,13 @@ impl Cluster {
                     QueryError::new(ErrorCode::Semantic, format!("table '{name}' not found"))
                 })?;
                 columns_batch(&table.schema)
+            }
+            SessionStatement::ShowStats { name } => {
+                let catalog = self.catalog();
+                let table = catalog.table(name).ok_or_else(|| {
+                    QueryError::new(ErrorCode::Semantic, format!("table '{name}' not found"))
+                })?;
+                stats_batch(table)
             }
             SessionStatement::CreateExternalTable { .. } | SessionStatement::DropTable { .. } => {
                 self.refuse_ddl_across_nodes(statement)?;
@@ -487,11 +493,11 @@ impl Cluster {
         while let Some(batch) = stream.next_batch() {
             batch?;
         }
-        let partitions = stream
+        let kept = stream
             .take_table()
             .ok_or_else(|| QueryError::internal("a load that kept no partitions"))?;
-        let rows = loaded_rows(store, &partitions);
-        let change = self.loaded_change(store, Arc::clone(&plan.schema), partitions, rows);
+        let profile = kept.profile(&store.partitioning);
+        let change = self.loaded_change(store, Arc::clone(&plan.schema), kept.partitions, &profile);
         lines_batch("result", &self.apply_change(change)?)
     }
 
@@ -590,6 +596,42 @@ fn columns_batch(schema: &Schema) -> QueryResult<RecordBatch> {
     Ok(RecordBatch::try_new(
         described,
         vec![Arc::new(names), Arc::new(types), Arc::new(nullable)],
+    )?)
+}
+
+/// SHOW STATS' result: each column's distinct values and range, as the planner sees
+/// them (NULL where it knows nothing).
+fn stats_batch(table: &Table) -> QueryResult<RecordBatch> {
+    use arrow::array::{Float64Array, UInt64Array};
+    let fields = table.schema.fields();
+    let names: StringArray = fields.iter().map(|f| Some(f.name().as_str())).collect();
+    let distinct: UInt64Array = fields
+        .iter()
+        .map(|f| {
+            let count = table.statistics.distinct(&[f.name().as_str()])?;
+            Some(count.round() as u64)
+        })
+        .collect();
+    let ranges: Vec<Option<(f64, f64)>> = fields
+        .iter()
+        .map(|f| table.statistics.range(f.name()))
+        .collect();
+    let min: Float64Array = ranges.iter().map(|r| r.map(|(min, _)| min)).collect();
+    let max: Float64Array = ranges.iter().map(|r| r.map(|(_, max)| max)).collect();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("column", DataType::Utf8, false),
+        Field::new("distinct", DataType::UInt64, true),
+        Field::new("min", DataType::Float64, true),
+        Field::new("max", DataType::Float64, true),
+    ]));
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(names),
+            Arc::new(distinct),
+            Arc::new(min),
+            Arc::new(max),
+        ],
     )?)
 }
 

@@ -70,6 +70,8 @@ pub enum SessionStatement {
     ShowTables,
     /// `DESCRIBE name`: a table's columns.
     Describe { name: String },
+    /// `SHOW STATS name`: what the planner knows of each column's values.
+    ShowStats { name: String },
 }
 
 impl SessionStatement {
@@ -156,6 +158,13 @@ fn session_statement(statement: &SqlStatement) -> QueryResult<Option<SessionStat
             if variable.len() == 1 && variable[0].value.eq_ignore_ascii_case("queries") =>
         {
             Some(SessionStatement::ShowQueries)
+        }
+        SqlStatement::ShowVariable { variable }
+            if variable.len() == 2 && variable[0].value.eq_ignore_ascii_case("stats") =>
+        {
+            Some(SessionStatement::ShowStats {
+                name: variable[1].value.clone(),
+            })
         }
         SqlStatement::ShowTables { .. } => Some(SessionStatement::ShowTables),
         SqlStatement::ExplainTable { table_name, .. } => Some(SessionStatement::Describe {
