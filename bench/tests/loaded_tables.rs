@@ -50,6 +50,17 @@ fn tpch_loaded_partitioned_on_its_keys_gives_the_reference_answers() {
         let counted = run(&cluster, "select count(*) from lineitem").unwrap();
         let from_files = run(&cluster, "select count(*) from files_lineitem").unwrap();
         assert_eq!(counted, from_files);
+        // Statistics measured at load: distinct counts within a few percent.
+        let stats = run(&cluster, "SHOW STATS orders").unwrap();
+        let distinct = |column: &str| -> f64 {
+            let row = stats.iter().find(|row| row[0] == column).unwrap();
+            row[1].parse().unwrap()
+        };
+        assert!((distinct("o_orderkey") - 15_000.0).abs() < 750.0, "{stats:?}");
+        assert!((distinct("o_custkey") - 1_000.0).abs() < 50.0, "{stats:?}");
+        assert_eq!(distinct("o_orderstatus"), 3.0, "{stats:?}");
+        let key = stats.iter().find(|row| row[0] == "o_orderkey").unwrap();
+        assert_eq!(key[2..], ["1.0".to_string(), "60000.0".to_string()]);
         let failures = check_queries(&cluster, 0.01, &(1..=22).collect::<Vec<_>>());
         assert!(
             failures.is_empty(),

@@ -155,7 +155,11 @@ fn ddl_and_loads_run_on_every_node_or_none() {
             .any(|line| line.contains("inputs already co-partitioned")),
         "{plan:#?}"
     );
-    // Every node counted the same rows.
+    // Every node counted the same rows and plans with the same statistics.
+    let stats = run(&cluster, 0, "SHOW STATS lineitem");
+    for node in 1..3 {
+        assert_eq!(run(&cluster, node, "SHOW STATS lineitem"), stats);
+    }
     for node in 0..3 {
         assert_eq!(
             run(&cluster, node, "select count(*) from lineitem"),
