@@ -6,6 +6,8 @@
 //! tpch = 0.01               # generate TPC-H at this scale factor
 //! memory_per_core = "1GiB"  # optional: each core's budget, shared by its queries
 //! spill_dir = "/var/tmp"    # optional: where operators spill (default: /var/tmp)
+//! data_dir = "/var/lib/percore"  # optional: catalog and loaded tables, kept across
+//!                                # restarts (node n uses node-n under it)
 //! spill_disk_cap = "100GiB" # optional: the most spilled at once on this node
 //! [[nodes]]
 //! internal = "127.0.0.1:7100"   # control and data between nodes
@@ -64,6 +66,9 @@ pub struct NodeConfig {
     pub credit_window: u32,
     /// Memory budget per core and spilling; may differ between nodes.
     pub memory: MemorySettings,
+    /// Root of the nodes' data directories: node `n` keeps its catalog and loaded
+    /// tables in `node-n` under it, across restarts. In memory only when `None`.
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -83,6 +88,8 @@ struct FileConfig {
     spill_dir: Option<std::path::PathBuf>,
     #[serde(default)]
     spill_disk_cap: Option<String>,
+    #[serde(default)]
+    data_dir: Option<std::path::PathBuf>,
     nodes: Vec<FileNode>,
 }
 
@@ -94,6 +101,13 @@ struct FileNode {
 }
 
 impl NodeConfig {
+    /// This node's own data directory, if it keeps one.
+    pub fn node_data_dir(&self) -> Option<std::path::PathBuf> {
+        self.data_dir
+            .as_ref()
+            .map(|root| root.join(format!("node-{}", self.node_id)))
+    }
+
     /// Reads the cluster file and picks node `node_id`'s entry.
     ///
     /// # Errors
@@ -123,6 +137,7 @@ impl NodeConfig {
                 file.spill_dir,
                 file.spill_disk_cap.as_deref(),
             )?,
+            data_dir: file.data_dir,
         };
         config.validate()?;
         Ok(config)
@@ -140,6 +155,7 @@ impl NodeConfig {
             exchange_buffer_batches: 4,
             credit_window: 4,
             memory: MemorySettings::default(),
+            data_dir: None,
         }
     }
 

@@ -92,10 +92,17 @@ impl Node {
                 profile.merge(peer);
             }
         }
+        let staged = self
+            .cluster
+            .stage_load(store, &plan.schema, &kept.partitions)?;
         commit_all(query.peers_mut(), Some(&profile))?;
-        let change =
-            self.cluster
-                .loaded_change(store, Arc::clone(&plan.schema), kept.partitions, &profile);
+        let change = self.cluster.loaded_change(
+            store,
+            Arc::clone(&plan.schema),
+            kept.partitions,
+            &profile,
+            staged,
+        );
         let summary = self.cluster.apply_change(change)?;
         Ok(Outcome::Explain(lines_batch("result", &summary)?))
     }

@@ -90,7 +90,7 @@ impl Node {
             .with_exchange_buffer_batches(config.exchange_buffer_batches);
         let cluster_config = ClusterConfig {
             memory: config.memory.clone(),
-            ..cluster_config
+            ..cluster_config.with_data_dir(config.node_data_dir())
         };
         let mut cluster = Cluster::start_node(
             Arc::new(catalog),

@@ -184,12 +184,21 @@ fn serve_query(
         }
     }
     node.untrack(query_id);
-    let kept = match (&load, outcome.is_ok()) {
-        (Some(_), true) => stream.take_table(),
-        _ => None,
-    };
+    // A load's partitions are written to the data directory before this node says
+    // it succeeded: the commit then only renames them into place.
+    let mut kept = None;
+    if let (Some(load), true) = (&load, outcome.is_ok()) {
+        let taken = stream.take_table().unwrap_or_default();
+        match node
+            .cluster
+            .stage_load(&load.store, &load.schema, &taken.partitions)
+        {
+            Ok(staged) => kept = Some((taken, staged)),
+            Err(error) => outcome = Err(error),
+        }
+    }
     let profile = match (&load, &kept) {
-        (Some(load), Some(kept)) => Some(kept.profile(&load.store.partitioning)),
+        (Some(load), Some((kept, _))) => Some(kept.profile(&load.store.partitioning)),
         _ => None,
     };
     let finished = Message::Finished {
@@ -211,10 +220,10 @@ fn serve_query(
     // load that ended well everywhere) sends Commit.
     let commit = listener.join().ok().flatten();
     finished?;
-    if let (Some(load), Some(kept), Some(Some(profile))) = (load, kept, commit) {
+    if let (Some(load), Some((kept, staged)), Some(Some(profile))) = (load, kept, commit) {
         let change =
             node.cluster
-                .loaded_change(&load.store, load.schema, kept.partitions, &profile);
+                .loaded_change(&load.store, load.schema, kept.partitions, &profile, staged);
         let applied = node.cluster.apply_change(change).map(|_| ());
         let mut writer = writer.lock().unwrap_or_else(|e| e.into_inner());
         return finished_or(&mut writer, applied);

@@ -39,6 +39,10 @@ pub struct NodeArgs {
     /// Frames in flight per stream between nodes before the sender waits for credit.
     #[arg(long, default_value_t = 4)]
     credit_window: u32,
+    /// Keep the catalog and loaded tables here across restarts (this node uses
+    /// `node-<id>` under it). Default: in memory only.
+    #[arg(long)]
+    data_dir: Option<std::path::PathBuf>,
     #[command(flatten)]
     memory: crate::memory_args::MemoryArgs,
 }
@@ -58,6 +62,10 @@ pub struct UpArgs {
     /// TPC-H scale factor.
     #[arg(long, default_value_t = 0.1)]
     tpch: f64,
+    /// Keep each node's catalog and loaded tables under this directory across
+    /// restarts.
+    #[arg(long)]
+    data_dir: Option<std::path::PathBuf>,
     #[command(flatten)]
     memory: crate::memory_args::MemoryArgs,
 }
@@ -79,6 +87,7 @@ fn node_config(args: &NodeArgs) -> Result<NodeConfig, String> {
         exchange_buffer_batches: args.exchange_buffer,
         credit_window: args.credit_window,
         memory: args.memory.settings()?,
+        data_dir: args.data_dir.clone(),
     };
     config.validate()?;
     Ok(config)
@@ -135,6 +144,11 @@ pub fn run(action: ClusterAction) -> ExitCode {
     }
     let mut options = LocalClusterOptions::new(args.nodes, args.cores_per_node, args.tpch);
     options.extra_args = args.memory.to_args();
+    if let Some(dir) = &args.data_dir {
+        options
+            .extra_args
+            .extend(["--data-dir".to_string(), dir.display().to_string()]);
+    }
     let mut cluster = match LocalCluster::start(&binary, &options) {
         Ok(cluster) => cluster,
         Err(error) => {

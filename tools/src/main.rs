@@ -81,6 +81,10 @@ struct SqlArgs {
     /// Executors (cores, and partitions per table). Default: all available cores.
     #[arg(long)]
     cores: Option<usize>,
+    /// Keep the catalog and loaded tables here across restarts (start with the same
+    /// --cores). Default: in memory only.
+    #[arg(long)]
+    data_dir: Option<std::path::PathBuf>,
     /// Run these statements (separated by `;`) and exit.
     #[arg(short = 'c', long = "command")]
     command: Option<String>,
@@ -159,6 +163,7 @@ fn run_sql(args: SqlArgs) -> ExitCode {
         ..ClusterConfig::new(cores)
             .with_batch_rows(args.batch_size)
             .with_exchange_buffer_batches(args.exchange_buffer)
+            .with_data_dir(args.data_dir.clone())
     };
     let started = std::time::Instant::now();
     let cluster = match Cluster::start_tpch(args.tpch, config) {

@@ -3,6 +3,7 @@
 //! partitioned on the same key domain are joined where they lie.
 
 pub mod csv_table;
+pub mod data_dir;
 pub mod loaded;
 pub mod parquet_table;
 pub mod profile;
@@ -18,7 +19,7 @@ use arrow::record_batch::RecordBatch;
 pub use statistics::TableStatistics;
 
 /// How a table's rows are spread over the partitions.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TablePartitioning {
     /// Partition `p` holds the rows whose `columns` fall in key range `p` of `domain`.
     /// Tables with the same domain on their key columns are co-partitioned.

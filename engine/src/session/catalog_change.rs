@@ -11,7 +11,8 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
 use super::Cluster;
-use crate::catalog::csv_table::open_csv_table;
+use crate::catalog::csv_table::{open_csv_table, CsvOptions};
+use crate::catalog::data_dir::{Staged, TableRecord};
 use crate::catalog::loaded::{loaded_summary, loaded_table};
 use crate::catalog::parquet_table::open_parquet_table;
 use crate::catalog::profile::TableProfile;
@@ -30,6 +31,8 @@ enum Change {
 /// A checked catalog change, not yet made.
 pub struct CatalogChange {
     change: Change,
+    /// How the data directory records a created table; with a load's staged files.
+    record: Option<(TableRecord, Option<Staged>)>,
     /// What the statement answers once the change is made.
     pub summary: String,
     /// Everything that must agree between nodes: the table's name, layout, schema,
@@ -76,7 +79,18 @@ impl Cluster {
                     ),
                     (None, None) => format!("created table {name}"),
                 };
-                Ok(create(table, summary))
+                let (csv, format) = match format {
+                    ExternalFormat::Parquet => (CsvOptions::default(), "parquet"),
+                    ExternalFormat::Csv(options) => (*options, "csv"),
+                };
+                let record = TableRecord::External {
+                    name: name.clone(),
+                    location: location.clone(),
+                    format: format.to_string(),
+                    header: csv.header,
+                    delimiter: csv.delimiter,
+                };
+                Ok(create(table, summary, Some((record, None))))
             }
             SessionStatement::DropTable { name, if_exists } => {
                 if self.catalog().table(name).is_none() {
@@ -92,6 +106,7 @@ impl Cluster {
                     identity: format!("drop {}", name.to_ascii_lowercase()),
                     summary: format!("dropped table {name}"),
                     change: Change::Drop(name.clone()),
+                    record: None,
                 })
             }
             other => Err(QueryError::internal(format!(
@@ -100,18 +115,45 @@ impl Cluster {
         }
     }
 
-    /// The table a finished load made, from this node's partitions and the whole
-    /// cluster's profile.
+    /// Writes this node's partitions of a finished load to the data directory's
+    /// staging area (nothing without a data directory), before the load commits.
+    ///
+    /// # Errors
+    /// When the files cannot be written.
+    pub fn stage_load(
+        &self,
+        store: &StoreTarget,
+        schema: &SchemaRef,
+        partitions: &[Vec<RecordBatch>],
+    ) -> QueryResult<Option<Staged>> {
+        self.data_dir
+            .as_ref()
+            .map(|dir| dir.stage(&store.name, &store.partitioning, schema, partitions))
+            .transpose()
+    }
+
+    /// The table a finished load made, from this node's partitions (and their staged
+    /// files) and the whole cluster's profile.
     pub fn loaded_change(
         &self,
         store: &StoreTarget,
         schema: SchemaRef,
         partitions: Vec<Vec<RecordBatch>>,
         profile: &TableProfile,
+        staged: Option<Staged>,
     ) -> CatalogChange {
         let table = loaded_table(store, schema, partitions, profile);
         let summary = loaded_summary(&table);
-        create(table, summary)
+        let record = staged.map(|staged| {
+            let record = TableRecord::Loaded {
+                name: store.name.clone(),
+                partitioning: store.partitioning.clone(),
+                profile: profile.clone(),
+                dir: staged.dir().to_string(),
+            };
+            (record, Some(staged))
+        });
+        create(table, summary, record)
     }
 
     /// Makes a prepared change; returns what the statement answers.
@@ -120,8 +162,16 @@ impl Cluster {
     /// A table whose partitions do not fit this cluster.
     pub fn apply_change(&self, change: CatalogChange) -> QueryResult<String> {
         match change.change {
-            Change::Create(table) => self.register_table(table)?,
+            Change::Create(table) => {
+                if let (Some(dir), Some((record, staged))) = (&self.data_dir, change.record) {
+                    dir.record(record, staged)?;
+                }
+                self.register_table(table)?;
+            }
             Change::Drop(name) => {
+                if let Some(dir) = &self.data_dir {
+                    dir.forget(&name)?;
+                }
                 let mut catalog = self.catalog.write().unwrap_or_else(|e| e.into_inner());
                 let mut updated = Catalog::clone(&catalog);
                 updated.remove(&name);
@@ -138,14 +188,20 @@ fn nothing(summary: String) -> CatalogChange {
         identity: summary.clone(),
         summary,
         change: Change::Nothing,
+        record: None,
     }
 }
 
-fn create(table: Table, summary: String) -> CatalogChange {
+fn create(
+    table: Table,
+    summary: String,
+    record: Option<(TableRecord, Option<Staged>)>,
+) -> CatalogChange {
     CatalogChange {
         identity: identity(&table),
         summary,
         change: Change::Create(table),
+        record,
     }
 }
 

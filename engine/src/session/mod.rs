@@ -2,6 +2,7 @@
 //! and the path from SQL text to result batches.
 
 mod catalog_change;
+mod restore;
 
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use arrow::array::StringArray;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 
+use crate::catalog::data_dir::{DataDir, Placement as DataPlacement};
 use crate::catalog::{tpch, Catalog, Table};
 use crate::error::{ErrorCode, QueryError, QueryResult};
 use crate::exec::query::{prepare, PreparedQuery, QueryStream, RemoteParts};
@@ -38,6 +40,9 @@ pub struct ClusterConfig {
     pub cores: usize,
     pub exec: ExecConfig,
     pub memory: MemorySettings,
+    /// Where the catalog and loaded tables are kept across restarts; in memory only
+    /// when `None`.
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 impl ClusterConfig {
@@ -46,7 +51,13 @@ impl ClusterConfig {
             cores,
             exec: ExecConfig::default(),
             memory: MemorySettings::default(),
+            data_dir: None,
         }
+    }
+
+    pub fn with_data_dir(mut self, dir: Option<std::path::PathBuf>) -> Self {
+        self.data_dir = dir;
+        self
     }
 
     pub fn with_memory_per_core(mut self, bytes: usize) -> Self {
@@ -86,6 +97,7 @@ pub struct Cluster {
     /// Held while a DDL statement changes the catalog (on a cluster, on every node
     /// from its first step to its commit), so two never interleave.
     ddl: Mutex<()>,
+    data_dir: Option<DataDir>,
 }
 
 /// What a statement asks for.
@@ -139,8 +151,20 @@ impl Cluster {
                 config.cores
             )));
         }
+        let data_dir = match &config.data_dir {
+            Some(root) => Some(DataDir::open(
+                root,
+                DataPlacement {
+                    node: topology.node,
+                    nodes: topology.nodes,
+                    cores_per_node: topology.cores_per_node,
+                },
+            )?),
+            None => None,
+        };
         let runtime = Runtime::start_at(config.cores, topology.node * config.cores)?;
-        Ok(Cluster {
+        let cluster = Cluster {
+            data_dir,
             memory: NodeMemory::new(config.cores, config.memory.clone()),
             catalog: RwLock::new(catalog),
             functions: Arc::new(FunctionRegistry::new()),
@@ -149,7 +173,11 @@ impl Cluster {
             topology,
             transport,
             ddl: Mutex::new(()),
-        })
+        };
+        for warning in cluster.restore() {
+            eprintln!("percore: {warning}");
+        }
+        Ok(cluster)
     }
 
     pub fn runtime(&self) -> &Runtime {
@@ -497,7 +525,14 @@ impl Cluster {
             .take_table()
             .ok_or_else(|| QueryError::internal("a load that kept no partitions"))?;
         let profile = kept.profile(&store.partitioning);
-        let change = self.loaded_change(store, Arc::clone(&plan.schema), kept.partitions, &profile);
+        let staged = self.stage_load(store, &plan.schema, &kept.partitions)?;
+        let change = self.loaded_change(
+            store,
+            Arc::clone(&plan.schema),
+            kept.partitions,
+            &profile,
+            staged,
+        );
         lines_batch("result", &self.apply_change(change)?)
     }
 
