@@ -56,7 +56,10 @@ fn tpch_loaded_partitioned_on_its_keys_gives_the_reference_answers() {
             let row = stats.iter().find(|row| row[0] == column).unwrap();
             row[1].parse().unwrap()
         };
-        assert!((distinct("o_orderkey") - 15_000.0).abs() < 750.0, "{stats:?}");
+        assert!(
+            (distinct("o_orderkey") - 15_000.0).abs() < 750.0,
+            "{stats:?}"
+        );
         assert!((distinct("o_custkey") - 1_000.0).abs() < 50.0, "{stats:?}");
         assert_eq!(distinct("o_orderstatus"), 3.0, "{stats:?}");
         let key = stats.iter().find(|row| row[0] == "o_orderkey").unwrap();
@@ -262,4 +265,39 @@ fn a_load_beyond_the_memory_budget_fails_clearly_and_frees_its_memory() {
     for core in 0..2 {
         assert_eq!(cluster.memory().pool.used(core), 0, "core {core}");
     }
+}
+
+#[test]
+fn a_data_directory_keeps_tables_across_restarts_and_refuses_another_layout() {
+    let dir = Dir::new("data-dir");
+    tpch_files(&dir.0);
+    let data = dir.0.join("data");
+    let start = |cores: usize| {
+        let config = ClusterConfig::new(cores).with_data_dir(Some(data.clone()));
+        Cluster::start(
+            std::sync::Arc::new(percore_engine::catalog::Catalog::new(cores)),
+            config,
+        )
+    };
+    let cluster = start(2).unwrap();
+    load_tpch(&cluster, &dir);
+    run(&cluster, "DROP TABLE files_part").unwrap();
+    let tables = run(&cluster, "SHOW TABLES").unwrap();
+    let stats = run(&cluster, "SHOW STATS lineitem").unwrap();
+    drop(cluster);
+
+    let cluster = start(2).unwrap();
+    assert_eq!(run(&cluster, "SHOW TABLES").unwrap(), tables);
+    assert_eq!(run(&cluster, "SHOW STATS lineitem").unwrap(), stats);
+    let failures = check_queries(&cluster, 0.01, &(1..=22).collect::<Vec<_>>());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    drop(cluster);
+
+    // Partitions written for 2 cores cannot serve 3.
+    let error = start(3).err().expect("another layout is refused");
+    assert!(error.message.contains("with 2 cores"), "{error}");
+    // A damaged catalog is named, not ignored.
+    std::fs::write(data.join("catalog.json"), b"{ not json").unwrap();
+    let error = start(2).err().expect("a damaged catalog is refused");
+    assert!(error.message.contains("catalog.json is damaged"), "{error}");
 }

@@ -46,6 +46,9 @@ pub struct LocalCluster {
     clients: Vec<SocketAddr>,
     internal: Vec<SocketAddr>,
     log_dir: Option<PathBuf>,
+    binary: PathBuf,
+    /// Each node's command line, to start it again the same way.
+    node_args: Vec<Vec<String>>,
 }
 
 impl LocalCluster {
@@ -78,68 +81,116 @@ impl LocalCluster {
             .map(SocketAddr::to_string)
             .collect::<Vec<_>>()
             .join(",");
+        let node_args = clients
+            .iter()
+            .enumerate()
+            .map(|(node, client)| {
+                let mut args: Vec<String> = [
+                    "node",
+                    "--node-id",
+                    &node.to_string(),
+                    "--peers",
+                    &peers,
+                    "--listen",
+                    &client.to_string(),
+                    "--cores",
+                    &options.cores_per_node.to_string(),
+                    "--tpch",
+                    &options.tpch_scale.to_string(),
+                    "--batch-size",
+                    &options.batch_rows.to_string(),
+                    "--exchange-buffer",
+                    &options.exchange_buffer_batches.to_string(),
+                    "--credit-window",
+                    &options.credit_window.to_string(),
+                ]
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+                args.extend(options.extra_args.iter().cloned());
+                args
+            })
+            .collect();
         let mut cluster = LocalCluster {
             children: Vec::new(),
             clients: clients.clone(),
             internal: internal.clone(),
             log_dir: options.log_dir.clone(),
+            binary: binary.to_path_buf(),
+            node_args,
         };
-        for (node, client) in clients.iter().enumerate() {
-            let stderr = match &options.log_dir {
-                Some(dir) => {
-                    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-                    let log = std::fs::File::create(dir.join(format!("node-{node}.log")))
-                        .map_err(|e| e.to_string())?;
-                    Stdio::from(log)
-                }
-                None => Stdio::inherit(),
-            };
-            let child = Command::new(binary)
-                .args(["node", "--node-id", &node.to_string(), "--peers", &peers])
-                .args(["--listen", &client.to_string()])
-                .args(["--cores", &options.cores_per_node.to_string()])
-                .args(["--tpch", &options.tpch_scale.to_string()])
-                .args(["--batch-size", &options.batch_rows.to_string()])
-                .args([
-                    "--exchange-buffer",
-                    &options.exchange_buffer_batches.to_string(),
-                ])
-                .args(["--credit-window", &options.credit_window.to_string()])
-                .args(&options.extra_args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(stderr)
-                .spawn()
-                .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        for node in 0..options.nodes {
+            let child = cluster.spawn(node, false)?;
             cluster.children.push(child);
         }
-        cluster.wait_until_ready(options.startup_timeout)?;
+        for node in 0..options.nodes {
+            cluster.wait_until_ready(node, options.startup_timeout)?;
+        }
         Ok(cluster)
     }
 
-    fn wait_until_ready(&mut self, timeout: Duration) -> Result<(), String> {
-        let deadline = Instant::now() + timeout;
-        for node in 0..self.children.len() {
-            loop {
-                if let Ok(Some(status)) = self.children[node].try_wait() {
-                    return Err(format!(
-                        "node {node} exited during startup ({status}){}",
-                        self.log_tail(node)
-                    ));
-                }
-                if Client::connect(self.clients[node], Duration::from_secs(1)).is_ok() {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    return Err(format!(
-                        "node {node} did not accept clients within {timeout:?}{}",
-                        self.log_tail(node)
-                    ));
-                }
-                std::thread::sleep(Duration::from_millis(50));
+    /// Starts node `node`'s process; its log is appended to when `again`.
+    fn spawn(&self, node: usize, again: bool) -> Result<Child, String> {
+        let stderr = match &self.log_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+                let log = std::fs::OpenOptions::new()
+                    .create(true)
+                    .write(true)
+                    .append(again)
+                    .truncate(!again)
+                    .open(dir.join(format!("node-{node}.log")))
+                    .map_err(|e| e.to_string())?;
+                Stdio::from(log)
             }
+            None => Stdio::inherit(),
+        };
+        Command::new(&self.binary)
+            .args(&self.node_args[node])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", self.binary.display()))
+    }
+
+    /// Kills node `node` (SIGKILL: no clean shutdown) and waits for it to be gone.
+    pub fn kill(&mut self, node: usize) {
+        let _ = self.children[node].kill();
+        let _ = self.children[node].wait();
+    }
+
+    /// Starts a node that was killed again, with the same flags and ports, and waits
+    /// until it accepts clients.
+    ///
+    /// # Errors
+    /// When it exits or does not come up in time.
+    pub fn restart(&mut self, node: usize, timeout: Duration) -> Result<(), String> {
+        self.kill(node);
+        self.children[node] = self.spawn(node, true)?;
+        self.wait_until_ready(node, timeout)
+    }
+
+    fn wait_until_ready(&mut self, node: usize, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.children[node].try_wait() {
+                return Err(format!(
+                    "node {node} exited during startup ({status}){}",
+                    self.log_tail(node)
+                ));
+            }
+            if Client::connect(self.clients[node], Duration::from_secs(1)).is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "node {node} did not accept clients within {timeout:?}{}",
+                    self.log_tail(node)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        Ok(())
     }
 
     /// The last lines of a node's log, for error messages.

@@ -45,6 +45,7 @@ fn start_nodes(nodes: usize, credit_window: u32) -> Vec<Arc<Node>> {
                 exchange_buffer_batches: 1,
                 credit_window,
                 memory: Default::default(),
+                data_dir: None,
             };
             Node::start_with_functions(config, vec![slow_identity()]).expect("node starts")
         })

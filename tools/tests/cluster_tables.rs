@@ -22,9 +22,11 @@ const TABLES: [&str; 8] = [
 struct Files(PathBuf);
 
 impl Files {
-    fn generate() -> Files {
-        let dir =
-            std::env::temp_dir().join(format!("percore-cluster-files-{}", std::process::id()));
+    fn generate(test: &str) -> Files {
+        let dir = std::env::temp_dir().join(format!(
+            "percore-cluster-files-{test}-{}",
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         let output = Command::new(env!("CARGO_BIN_EXE_percore"))
             .args(["gen", "--sf", "0.01", "--cores", "2", "--out"])
@@ -96,7 +98,7 @@ fn create_external(cluster: &LocalCluster, files: &Files, prefix: &str) {
 
 #[test]
 fn ddl_and_loads_run_on_every_node_or_none() {
-    let files = Files::generate();
+    let files = Files::generate("ddl");
     let cluster = start("tables", LocalClusterOptions::new(3, 1, 0.0));
     assert!(same_tables_everywhere(&cluster, 3).is_empty());
 
@@ -185,4 +187,111 @@ fn ddl_and_loads_run_on_every_node_or_none() {
     for node in 0..3 {
         assert_eq!(run(&cluster, node, "select count(*) from bad"), [["1"]]);
     }
+}
+
+/// A scratch data directory root for a cluster's nodes; removed when dropped.
+struct DataDirs(PathBuf);
+
+impl DataDirs {
+    fn new(test: &str) -> DataDirs {
+        let dir = std::env::temp_dir().join(format!("percore-data-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        DataDirs(dir)
+    }
+
+    /// What is under node `node`'s table directory: loaded tables and anything staged.
+    fn table_dirs(&self, node: usize) -> Vec<String> {
+        let dir = self.0.join(format!("node-{node}")).join("tables");
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for DataDirs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn nodes_restarted_with_their_data_directory_answer_as_before() {
+    let files = Files::generate("restart");
+    let data = DataDirs::new("restart");
+    let mut options = LocalClusterOptions::new(3, 1, 0.0);
+    options.extra_args = vec!["--data-dir".into(), data.0.display().to_string()];
+    let mut cluster = start("restart", options);
+    create_external(&cluster, &files, "files_");
+    for (index, table) in TABLES.iter().enumerate() {
+        let layout = tpch_load_layout(table);
+        run(
+            &cluster,
+            index % 3,
+            &format!("CREATE TABLE {table} {layout} AS SELECT * FROM files_{table}"),
+        );
+    }
+    let queries: Vec<usize> = (1..=22).collect();
+    let tables = same_tables_everywhere(&cluster, 3);
+    let stats = run(&cluster, 0, "SHOW STATS orders");
+
+    // Killed (no clean shutdown) and started again with the same flags: the node
+    // reads its catalog and partitions back, and the cluster answers as before.
+    let timeout = std::time::Duration::from_secs(120);
+    cluster.restart(1, timeout).expect("node 1 comes back");
+    assert_eq!(same_tables_everywhere(&cluster, 3), tables);
+    assert_eq!(run(&cluster, 1, "SHOW STATS orders"), stats);
+    let failures = check_tpch(&cluster, 3, &queries);
+    assert!(
+        failures.is_empty(),
+        "after a restart:\n{}",
+        failures.join("\n")
+    );
+
+    // A node killed while a load runs: the load fails, and once the node is back no
+    // node has the table or anything staged for it.
+    let before: Vec<Vec<String>> = (0..3).map(|node| data.table_dirs(node)).collect();
+    let address = cluster.client_addresses()[0];
+    let load = std::thread::spawn(move || {
+        let mut client = percore_server::pgwire::client::Client::connect(
+            address,
+            std::time::Duration::from_secs(10),
+        )
+        .unwrap();
+        query(
+            &mut client,
+            "CREATE TABLE crossed AS SELECT a.l_orderkey FROM lineitem a, lineitem b \
+             WHERE a.l_quantity + b.l_quantity < 0",
+        )
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    cluster.kill(2);
+    let (state, message) = load.join().unwrap().expect_err("the load lost a node");
+    assert_eq!(state, "08006", "{message}");
+    cluster.restart(2, timeout).expect("node 2 comes back");
+    let after = same_tables_everywhere(&cluster, 3);
+    assert_eq!(after, tables);
+    assert!(!after.contains(&"crossed".to_string()));
+    for (node, dirs) in before.iter().enumerate() {
+        assert_eq!(&data.table_dirs(node), dirs, "node {node}");
+    }
+    // The name is free, and a DROP survives a restart too.
+    run(
+        &cluster,
+        2,
+        "CREATE TABLE crossed PARTITIONED BY REPLICATED AS SELECT 1 AS one",
+    );
+    run(&cluster, 0, "DROP TABLE files_part");
+    cluster.restart(0, timeout).expect("node 0 comes back");
+    let tables = same_tables_everywhere(&cluster, 3);
+    assert!(tables.contains(&"crossed".to_string()), "{tables:?}");
+    assert!(!tables.contains(&"files_part".to_string()), "{tables:?}");
+    let failures = check_tpch(&cluster, 3, &[3, 9, 18]);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

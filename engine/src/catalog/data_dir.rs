@@ -113,7 +113,10 @@ impl DataDir {
             Ok(bytes) => serde_json::from_slice::<CatalogFile>(&bytes).map_err(|e| {
                 QueryError::new(
                     ErrorCode::Internal,
-                    format!("data directory {}: {CATALOG} is damaged: {e}", root.display()),
+                    format!(
+                        "data directory {}: {CATALOG} is damaged: {e}",
+                        root.display()
+                    ),
                 )
             })?,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => CatalogFile::default(),
@@ -180,7 +183,11 @@ impl DataDir {
             } else {
                 for partition in local {
                     let rows = partitions.get(partition).map_or(&[][..], Vec::as_slice);
-                    write_ipc(&staging.join(format!("part-{partition}.arrow")), schema, rows)?;
+                    write_ipc(
+                        &staging.join(format!("part-{partition}.arrow")),
+                        schema,
+                        rows,
+                    )?;
                 }
             }
             File::open(&staging)?.sync_all()
@@ -189,7 +196,10 @@ impl DataDir {
             let _ = std::fs::remove_dir_all(&staging);
             QueryError::new(
                 ErrorCode::ResourcesExhausted,
-                format!("cannot write table {name} to {}: {error}", staging.display()),
+                format!(
+                    "cannot write table {name} to {}: {error}",
+                    staging.display()
+                ),
             )
         })?;
         Ok(Staged { staging, dir })
@@ -274,7 +284,8 @@ impl DataDir {
             placement: Some(self.placement),
             tables: records.to_vec(),
         };
-        let text = serde_json::to_vec_pretty(&file).map_err(|e| QueryError::internal(e.to_string()))?;
+        let text =
+            serde_json::to_vec_pretty(&file).map_err(|e| QueryError::internal(e.to_string()))?;
         let staging = self.root.join(format!("{CATALOG}.tmp"));
         let written = (|| -> std::io::Result<()> {
             let mut out = File::create(&staging)?;
@@ -332,7 +343,8 @@ impl Drop for Staged {
 
 fn write_ipc(path: &Path, schema: &SchemaRef, batches: &[RecordBatch]) -> std::io::Result<()> {
     let file = File::create(path)?;
-    let mut writer = FileWriter::try_new(BufWriter::new(file), schema).map_err(std::io::Error::other)?;
+    let mut writer =
+        FileWriter::try_new(BufWriter::new(file), schema).map_err(std::io::Error::other)?;
     for batch in batches {
         writer.write(batch).map_err(std::io::Error::other)?;
     }
@@ -349,7 +361,8 @@ fn read_ipc(path: &Path) -> QueryResult<(SchemaRef, Vec<RecordBatch>)> {
         )
     };
     let file = File::open(path).map_err(|e| damaged(e.to_string()))?;
-    let reader = FileReader::try_new(BufReader::new(file), None).map_err(|e| damaged(e.to_string()))?;
+    let reader =
+        FileReader::try_new(BufReader::new(file), None).map_err(|e| damaged(e.to_string()))?;
     let schema = reader.schema();
     let batches = reader
         .collect::<Result<Vec<_>, _>>()

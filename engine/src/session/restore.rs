@@ -24,7 +24,10 @@ impl Cluster {
         };
         let mut warnings = Vec::new();
         for record in dir.records() {
-            match self.reopen(&record).and_then(|table| self.register_table(table)) {
+            match self
+                .reopen(&record)
+                .and_then(|table| self.register_table(table))
+            {
                 Ok(()) => {}
                 Err(error) => warnings.push(format!(
                     "table {} from the data directory is not available: {error}",
