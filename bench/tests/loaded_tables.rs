@@ -301,3 +301,101 @@ fn a_data_directory_keeps_tables_across_restarts_and_refuses_another_layout() {
     let error = start(2).err().expect("a damaged catalog is refused");
     assert!(error.message.contains("catalog.json is damaged"), "{error}");
 }
+
+#[test]
+fn copy_to_writes_files_that_read_back_as_the_same_rows() {
+    let dir = Dir::new("copy-to");
+    tpch_files(&dir.0);
+    let cluster = empty_cluster(2);
+    load_tpch(&cluster, &dir);
+    let out = |name: &str| dir.path(&format!("out/{name}"));
+    std::fs::create_dir_all(dir.0.join("out")).unwrap();
+    let summary = "select count(*), sum(o_totalprice), min(o_orderdate), max(o_comment) from";
+    let expected = run(&cluster, &format!("{summary} orders")).unwrap();
+    // One file, written by the coordinator, in each format.
+    let wrote = run(
+        &cluster,
+        &format!("COPY orders TO '{}'", out("orders.parquet")),
+    )
+    .unwrap();
+    assert_eq!(
+        wrote[0][0],
+        format!("wrote 15000 rows to parquet file {}", out("orders.parquet"))
+    );
+    run(
+        &cluster,
+        &format!(
+            "COPY (SELECT * FROM orders) TO '{}' (FORMAT csv, HEADER true)",
+            out("orders.csv")
+        ),
+    )
+    .unwrap();
+    // One file per partition, written where the rows are.
+    let wrote = run(
+        &cluster,
+        &format!(
+            "COPY (SELECT * FROM orders WHERE o_orderkey > 0) TO '{}'",
+            out("parts/")
+        ),
+    )
+    .unwrap();
+    assert!(
+        wrote[0][0].starts_with("wrote 15000 rows to parquet part files"),
+        "{wrote:?}"
+    );
+    let parts = std::fs::read_dir(dir.0.join("out/parts")).unwrap().count();
+    assert_eq!(parts, 2);
+    for (name, format, location) in [
+        ("from_parquet", "PARQUET", out("orders.parquet")),
+        ("from_csv", "CSV", out("orders.csv")),
+        ("from_parts", "PARQUET", out("parts")),
+    ] {
+        let options = if format == "CSV" {
+            " OPTIONS (header = 'true')"
+        } else {
+            ""
+        };
+        run(
+            &cluster,
+            &format!(
+                "CREATE EXTERNAL TABLE {name} STORED AS {format} LOCATION '{location}'{options}"
+            ),
+        )
+        .unwrap();
+        let read = run(&cluster, &format!("{summary} {name}")).unwrap();
+        if format == "CSV" {
+            // CSV has no decimals or dates: the inferred types print differently.
+            assert_eq!(read[0][0], expected[0][0], "{name}");
+        } else {
+            assert_eq!(read, expected, "{name}");
+        }
+    }
+    // A failed query writes nothing; COPY FROM is not how files are read.
+    let error = run(
+        &cluster,
+        &format!(
+            "COPY (SELECT 1 / (o_orderkey - 7) FROM orders) TO '{}'",
+            out("bad.parquet")
+        ),
+    )
+    .unwrap_err();
+    assert_eq!(error.code, ErrorCode::DataException, "{error}");
+    let left: Vec<String> = std::fs::read_dir(dir.0.join("out"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    assert!(!left.iter().any(|name| name.contains("bad")), "{left:?}");
+    let error = run(
+        &cluster,
+        &format!("COPY orders FROM '{}'", out("orders.csv")),
+    )
+    .unwrap_err();
+    assert_eq!(error.code, ErrorCode::Unsupported, "{error}");
+    let error = run(
+        &cluster,
+        &format!("COPY orders TO '{}' (FORMAT json)", out("o.json")),
+    )
+    .unwrap_err();
+    assert!(error.message.contains("json"), "{error}");
+}

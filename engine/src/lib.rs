@@ -6,6 +6,7 @@ pub mod error;
 pub mod exec;
 pub mod memory;
 pub mod operators;
+pub mod output_files;
 pub mod plan;
 pub mod session;
 pub mod settings;

@@ -21,10 +21,11 @@ use percore_engine::error::{ErrorCode, QueryError, QueryResult};
 use percore_engine::exec::query::{QueryCanceller, QueryStream, RemoteParts};
 use percore_engine::exec::stats::TaskStats;
 use percore_engine::exec::table_sink::KeptPartitions;
+use percore_engine::output_files::{copied_summary, write_file};
 use percore_engine::plan::analyze::{self, RunSummary};
 use percore_engine::plan::explain::explain;
 use percore_engine::plan::DistributedPlan;
-use percore_engine::session::{explain_batch, text_batch, StatementKind};
+use percore_engine::session::{explain_batch, lines_batch, text_batch, StatementKind};
 use percore_engine::settings::SessionSettings;
 use percore_engine::sql::ParsedStatement;
 
@@ -116,6 +117,17 @@ impl Node {
             StatementKind::Explain => Ok(Outcome::Explain(explain_batch(&plan)?)),
             StatementKind::Query => Ok(Outcome::Rows(self.start_query(sql, &plan, settings)?)),
             StatementKind::CreateTable => self.run_load(sql, &plan, settings),
+            StatementKind::CopyTo => {
+                let target = plan
+                    .copy_to
+                    .clone()
+                    .ok_or_else(|| QueryError::internal("COPY without a target"))?;
+                let mut query = self.start_query(sql, &plan, settings)?;
+                let batches = std::iter::from_fn(|| query.next_batch());
+                let rows = write_file(&target.path, target.format, &plan.schema, batches)?;
+                let summary = copied_summary(rows, &target);
+                Ok(Outcome::Explain(lines_batch("result", &summary)?))
+            }
             StatementKind::ExplainAnalyze => {
                 let started = Instant::now();
                 let mut query = self.start_query(sql, &plan, settings)?;

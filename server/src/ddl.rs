@@ -72,10 +72,7 @@ impl Node {
             .as_ref()
             .ok_or_else(|| QueryError::internal("CREATE TABLE without a target"))?;
         let _ddl = self.cluster.lock_ddl()?;
-        if let Some(done) =
-            self.cluster
-                .check_new_table(&store.name, store.if_not_exists, store.or_replace)?
-        {
+        if let Some(done) = self.cluster.check_new_table(store)? {
             return Ok(Outcome::Explain(lines_batch("result", &done)?));
         }
         let mut query = self.start_query(sql, plan, settings)?;

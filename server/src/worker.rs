@@ -284,14 +284,14 @@ fn prepare<'a>(node: &'a Arc<Node>, request: &QueryRequest<'_>) -> QueryResult<P
         Some(store) => {
             let guard = node.cluster.lock_ddl()?;
             // The coordinator found the name free; a node that has it differs.
-            node.cluster
-                .check_new_table(&store.name, false, store.or_replace)
-                .map_err(|error| {
-                    QueryError::internal(format!(
-                        "node {}: {} (its catalog differs from the coordinator's)",
-                        node.config.node_id, error.message
-                    ))
-                })?;
+            let mut checked = store.clone();
+            checked.if_not_exists = false;
+            node.cluster.check_new_table(&checked).map_err(|error| {
+                QueryError::internal(format!(
+                    "node {}: {} (its catalog differs from the coordinator's)",
+                    node.config.node_id, error.message
+                ))
+            })?;
             let load = Load {
                 store: store.clone(),
                 schema: Arc::clone(&plan.schema),

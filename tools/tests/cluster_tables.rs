@@ -144,6 +144,7 @@ fn ddl_and_loads_run_on_every_node_or_none() {
         );
     }
     assert_eq!(same_tables_everywhere(&cluster, 3).len(), 16);
+
     let failures = check_tpch(&cluster, 3, &(1..=22).collect::<Vec<_>>());
     assert!(failures.is_empty(), "loaded:\n{}", failures.join("\n"));
     let plan = run(
@@ -166,6 +167,48 @@ fn ddl_and_loads_run_on_every_node_or_none() {
         assert_eq!(
             run(&cluster, node, "select count(*) from lineitem"),
             run(&cluster, node, "select count(*) from files_lineitem")
+        );
+    }
+
+    // COPY .. TO: one file from the coordinator, or each node writing its partitions.
+    let out = files.0.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let file = out.join("lineitem.parquet").display().to_string();
+    run(&cluster, 2, &format!("COPY lineitem TO '{file}'"));
+    let parts = format!("{}/", out.join("parts").display());
+    let wrote = run(
+        &cluster,
+        1,
+        &format!("COPY (SELECT * FROM lineitem) TO '{parts}'"),
+    );
+    assert!(wrote[0][0].contains("part files"), "{wrote:?}");
+    let mut written: Vec<String> = std::fs::read_dir(out.join("parts"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    written.sort();
+    assert_eq!(
+        written,
+        ["part-0.parquet", "part-1.parquet", "part-2.parquet"]
+    );
+    for (name, location) in [("copied_file", file), ("copied_parts", parts)] {
+        run(
+            &cluster,
+            0,
+            &format!("CREATE EXTERNAL TABLE {name} STORED AS PARQUET LOCATION '{location}'"),
+        );
+        assert_eq!(
+            run(
+                &cluster,
+                0,
+                &format!("select count(*), sum(l_quantity) from {name}")
+            ),
+            run(
+                &cluster,
+                0,
+                "select count(*), sum(l_quantity) from lineitem"
+            )
         );
     }
 

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::node::Node;
-use super::{DistributedPlan, ExchangeKind, Placement, StageOutput};
+use super::{DistributedPlan, ExchangeKind, Placement, StageOutput, StoreDestination, StoreTarget};
 
 /// Renders the plan as indented text, final stage first.
 pub fn explain(plan: &DistributedPlan) -> String {
@@ -22,8 +22,21 @@ pub fn explain(plan: &DistributedPlan) -> String {
             Placement::Coordinator => "1 task, on the coordinator".to_string(),
         };
         let output = match stage.output {
-            StageOutput::Client => "results to the client".to_string(),
+            StageOutput::Client => match &plan.copy_to {
+                Some(target) => format!(
+                    "results to {}, written by the coordinator",
+                    target.describe()
+                ),
+                None => "results to the client".to_string(),
+            },
             StageOutput::Store => match &plan.store {
+                Some(StoreTarget {
+                    destination: StoreDestination::Files(target),
+                    ..
+                }) => format!(
+                    "rows to {}, each partition's written where it is",
+                    target.describe()
+                ),
                 Some(store) => format!(
                     "kept as table {} ({})",
                     store.name,

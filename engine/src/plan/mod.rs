@@ -12,6 +12,8 @@ use arrow::datatypes::SchemaRef;
 use datafusion_physical_expr::PhysicalExpr;
 use std::sync::Arc;
 
+use crate::output_files::FileTarget;
+
 pub use node::{AggregateMode, JoinKind, Node};
 
 /// Index of a stage in [`DistributedPlan::stages`].
@@ -98,6 +100,17 @@ pub struct StoreTarget {
     pub partitioning: crate::catalog::TablePartitioning,
     pub if_not_exists: bool,
     pub or_replace: bool,
+    /// Where the kept rows go once every node's part ended well.
+    pub destination: StoreDestination,
+}
+
+/// What a load's kept rows become.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreDestination {
+    /// A table in the catalog.
+    Table,
+    /// Files, one per partition, written by the node holding it (`COPY .. TO 'dir/'`).
+    Files(FileTarget),
 }
 
 /// A query's whole distributed plan. Stages are in dependency order: every stage's
@@ -111,4 +124,6 @@ pub struct DistributedPlan {
     pub schema: SchemaRef,
     /// For `CREATE TABLE .. AS`: the table the final stage fills.
     pub store: Option<StoreTarget>,
+    /// For `COPY (query) TO 'file'`: the file the coordinator writes the results to.
+    pub copy_to: Option<FileTarget>,
 }

@@ -16,14 +16,22 @@ use crate::catalog::data_dir::{Staged, TableRecord};
 use crate::catalog::loaded::{loaded_summary, loaded_table};
 use crate::catalog::parquet_table::open_parquet_table;
 use crate::catalog::profile::TableProfile;
+use crate::catalog::TablePartitioning;
 use crate::catalog::{Catalog, Table};
 use crate::error::{ErrorCode, QueryError, QueryResult};
-use crate::plan::StoreTarget;
+use crate::output_files::{copied_summary, write_parts, FileTarget};
+use crate::plan::{StoreDestination, StoreTarget};
 use crate::sql::{ExternalFormat, SessionStatement};
 
 enum Change {
     Create(Table),
     Drop(String),
+    /// `COPY .. TO 'dir/'`: this node's partitions, written where they are.
+    WriteParts {
+        target: FileTarget,
+        schema: SchemaRef,
+        partitions: Vec<(usize, Vec<RecordBatch>)>,
+    },
     /// `IF [NOT] EXISTS` found nothing to do.
     Nothing,
 }
@@ -54,7 +62,7 @@ impl Cluster {
                 if_not_exists,
                 or_replace,
             } => {
-                if let Some(done) = self.check_new_table(name, *if_not_exists, *or_replace)? {
+                if let Some(done) = self.check_table_name(name, *if_not_exists, *or_replace)? {
                     return Ok(nothing(done));
                 }
                 let partitions = self.topology.partitions();
@@ -126,6 +134,9 @@ impl Cluster {
         schema: &SchemaRef,
         partitions: &[Vec<RecordBatch>],
     ) -> QueryResult<Option<Staged>> {
+        if store.destination != StoreDestination::Table {
+            return Ok(None);
+        }
         self.data_dir
             .as_ref()
             .map(|dir| dir.stage(&store.name, &store.partitioning, schema, partitions))
@@ -142,6 +153,32 @@ impl Cluster {
         profile: &TableProfile,
         staged: Option<Staged>,
     ) -> CatalogChange {
+        if let StoreDestination::Files(target) = &store.destination {
+            let local = self.topology.local_partitions();
+            let partitions: Vec<(usize, Vec<RecordBatch>)> = partitions
+                .into_iter()
+                .enumerate()
+                .filter(|(p, batches)| local.contains(p) && !batches.is_empty())
+                .collect();
+            // A replicated result is the same on every partition: write it once.
+            let partitions = match store.partitioning {
+                TablePartitioning::Replicated if self.topology.node == 0 => {
+                    partitions.into_iter().take(1).collect()
+                }
+                TablePartitioning::Replicated => Vec::new(),
+                _ => partitions,
+            };
+            return CatalogChange {
+                identity: target.describe(),
+                summary: copied_summary(profile.rows, target),
+                change: Change::WriteParts {
+                    target: target.clone(),
+                    schema,
+                    partitions,
+                },
+                record: None,
+            };
+        }
         let table = loaded_table(store, schema, partitions, profile);
         let summary = loaded_summary(&table);
         let record = staged.map(|staged| {
@@ -176,6 +213,13 @@ impl Cluster {
                 let mut updated = Catalog::clone(&catalog);
                 updated.remove(&name);
                 *catalog = Arc::new(updated);
+            }
+            Change::WriteParts {
+                target,
+                schema,
+                partitions,
+            } => {
+                write_parts(&target.path, target.format, &schema, &partitions)?;
             }
             Change::Nothing => {}
         }

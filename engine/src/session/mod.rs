@@ -22,15 +22,16 @@ use crate::exec::topology::Topology;
 use crate::exec::ExecConfig;
 use crate::memory::admission::{Admission, AdmissionRequest, Admitted, QueryInfo};
 use crate::memory::{MemorySettings, NodeMemory};
+use crate::output_files::{copied_summary, write_file};
 use crate::plan::analyze::{self, RunSummary};
 use crate::plan::explain::explain;
 use crate::plan::node::{AggregateMode, Node};
 use crate::plan::planner::{plan_load, plan_query, PlannerSettings};
-use crate::plan::DistributedPlan;
+use crate::plan::{DistributedPlan, StoreDestination, StoreTarget};
 use crate::settings::SessionSettings;
 use crate::sql::{
-    parse_statement, plan_isolated, plan_parsed, FunctionRegistry, ParsedStatement,
-    SessionStatement, Statement,
+    parse_statement, plan_isolated, plan_parsed, CreateTarget, FunctionRegistry, LoadLayout,
+    ParsedStatement, SessionStatement, Statement,
 };
 
 /// How to start an embedded cluster.
@@ -107,8 +108,11 @@ pub enum StatementKind {
     Explain,
     /// Run the query, then show the plan with what each stage did.
     ExplainAnalyze,
-    /// `CREATE TABLE .. AS`: run the query, keep its rows as a table.
+    /// `CREATE TABLE .. AS`: run the query, keep its rows as a table (or, for `COPY
+    /// .. TO 'dir/'`, write each partition's rows to a file where they are).
     CreateTable,
+    /// `COPY (query) TO 'file'`: run the query, the coordinator writes the results.
+    CopyTo,
 }
 
 /// What running a statement produced.
@@ -325,7 +329,18 @@ impl Cluster {
     ///
     /// # Errors
     /// The name is taken and neither `IF NOT EXISTS` nor `OR REPLACE` was given.
-    pub fn check_new_table(
+    pub fn check_new_table(&self, store: &StoreTarget) -> QueryResult<Option<String>> {
+        if store.destination != StoreDestination::Table {
+            return Ok(None);
+        }
+        self.check_table_name(&store.name, store.if_not_exists, store.or_replace)
+    }
+
+    /// As [`Cluster::check_new_table`], for a table named `name`.
+    ///
+    /// # Errors
+    /// As [`Cluster::check_new_table`].
+    pub fn check_table_name(
         &self,
         name: &str,
         if_not_exists: bool,
@@ -436,6 +451,37 @@ impl Cluster {
                     };
                     return Ok((plan_load(&plan, &catalog, &settings, &target)?, kind));
                 }
+                Statement::CopyTo {
+                    plan,
+                    target,
+                    explain,
+                } => {
+                    let kind = if explain {
+                        StatementKind::Explain
+                    } else if target.parts {
+                        StatementKind::CreateTable
+                    } else {
+                        StatementKind::CopyTo
+                    };
+                    let distributed = if target.parts {
+                        let load = CreateTarget {
+                            name: target.path.display().to_string(),
+                            layout: LoadLayout::AsComputed,
+                            if_not_exists: false,
+                            or_replace: true,
+                        };
+                        let mut distributed = plan_load(&plan, &catalog, &settings, &load)?;
+                        if let Some(store) = distributed.store.as_mut() {
+                            store.destination = StoreDestination::Files(target);
+                        }
+                        distributed
+                    } else {
+                        let mut distributed = plan_query(&plan, &catalog, &settings)?;
+                        distributed.copy_to = Some(target);
+                        distributed
+                    };
+                    return Ok((distributed, kind));
+                }
                 Statement::Query(plan) => (plan, StatementKind::Query),
                 Statement::Explain { plan, analyze } => (
                     plan,
@@ -481,6 +527,19 @@ impl Cluster {
             StatementKind::CreateTable => Ok(StatementOutput::Explain(
                 self.create_table_as(sql, &plan, settings)?,
             )),
+            StatementKind::CopyTo => {
+                let target = plan
+                    .copy_to
+                    .clone()
+                    .ok_or_else(|| QueryError::internal("COPY without a target"))?;
+                let mut stream = self.execute(sql, &plan, settings)?;
+                let batches = std::iter::from_fn(|| stream.next_batch());
+                let rows = write_file(&target.path, target.format, &plan.schema, batches)?;
+                Ok(StatementOutput::Explain(lines_batch(
+                    "result",
+                    &copied_summary(rows, &target),
+                )?))
+            }
             StatementKind::ExplainAnalyze => {
                 let started = Instant::now();
                 let mut stream = self.execute(sql, &plan, settings)?;
@@ -512,9 +571,7 @@ impl Cluster {
             .as_ref()
             .ok_or_else(|| QueryError::internal("CREATE TABLE without a target"))?;
         let _ddl = self.lock_ddl()?;
-        if let Some(done) =
-            self.check_new_table(&store.name, store.if_not_exists, store.or_replace)?
-        {
+        if let Some(done) = self.check_new_table(store)? {
             return lines_batch("result", &done);
         }
         let mut stream = self.execute(sql, plan, settings)?;

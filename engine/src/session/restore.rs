@@ -12,7 +12,7 @@ use crate::catalog::loaded::loaded_table;
 use crate::catalog::parquet_table::open_parquet_table;
 use crate::catalog::Table;
 use crate::error::QueryResult;
-use crate::plan::StoreTarget;
+use crate::plan::{StoreDestination, StoreTarget};
 
 impl Cluster {
     /// Registers every table the data directory records; returns what could not be
@@ -70,6 +70,7 @@ impl Cluster {
                     partitioning: partitioning.clone(),
                     if_not_exists: false,
                     or_replace: false,
+                    destination: StoreDestination::Table,
                 };
                 Ok(loaded_table(&store, Arc::clone(&schema), rows, profile))
             }

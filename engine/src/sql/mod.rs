@@ -2,6 +2,7 @@
 //! optimized over our catalog. Guards run before the parser sees the text, because the
 //! parser's time grows exponentially on some short inputs.
 
+mod copy;
 mod create_table;
 pub mod guard;
 mod isolated;
@@ -25,6 +26,7 @@ use sqlparser::ast::Statement as SqlStatement;
 use crate::catalog::csv_table::CsvOptions;
 use crate::catalog::Catalog;
 use crate::error::{ErrorCode, QueryError, QueryResult};
+use crate::output_files::FileTarget;
 pub use create_table::{CreateTarget, LoadLayout};
 pub use isolated::{plan_isolated, PLANNING_DEADLINE};
 pub use provider::FunctionRegistry;
@@ -45,6 +47,12 @@ pub enum Statement {
     CreateTableAs {
         plan: Box<LogicalPlan>,
         target: CreateTarget,
+        explain: bool,
+    },
+    /// `COPY (query) TO 'path'` (or its EXPLAIN): the query's rows go to files.
+    CopyTo {
+        plan: Box<LogicalPlan>,
+        target: FileTarget,
         explain: bool,
     },
 }
@@ -311,17 +319,26 @@ pub fn plan_parsed(
         } => (*statement, true, analyze),
         other => (other, false, false),
     };
-    let (mut statement, target) = match statement {
+    if analyze
+        && matches!(
+            statement,
+            SqlStatement::CreateTable(_) | SqlStatement::Copy { .. }
+        )
+    {
+        return Err(QueryError::unsupported(
+            "EXPLAIN ANALYZE of CREATE TABLE or COPY (it would write)",
+        ));
+    }
+    let (mut statement, target, copy) = match statement {
         SqlStatement::CreateTable(create) if !create.external => {
-            if analyze {
-                return Err(QueryError::unsupported(
-                    "EXPLAIN ANALYZE of CREATE TABLE (it would create the table)",
-                ));
-            }
             let (target, query) = create_table::create_table_as(create)?;
-            (query, Some(target))
+            (query, Some(target), None)
         }
-        SqlStatement::Query(_) => (statement, None),
+        SqlStatement::Copy { .. } => {
+            let (target, query) = copy::copy_to(statement)?;
+            (query, None, Some(target))
+        }
+        SqlStatement::Query(_) => (statement, None, None),
         other => {
             let kind = other.to_string();
             let kind: String = kind
@@ -330,12 +347,19 @@ pub fn plan_parsed(
                 .collect::<Vec<_>>()
                 .join(" ");
             return Err(QueryError::unsupported(format!(
-                "statement '{kind}'; only queries, EXPLAIN and CREATE TABLE .. AS run"
+                "statement '{kind}'; only queries, EXPLAIN, CREATE TABLE .. AS and COPY .. TO run"
             )));
         }
     };
     literals::exponents_as_doubles(&mut statement);
     let plan = to_logical_plan(statement, catalog, functions)?;
+    if let Some(target) = copy {
+        return Ok(Statement::CopyTo {
+            plan: Box::new(plan),
+            target,
+            explain,
+        });
+    }
     if let Some(target) = target {
         return Ok(Statement::CreateTableAs {
             plan: Box::new(plan),

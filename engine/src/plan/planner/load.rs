@@ -14,7 +14,9 @@ use super::{Planned, Planner, PlannerSettings};
 use crate::catalog::{Catalog, TablePartitioning};
 use crate::error::{ErrorCode, QueryError, QueryResult};
 use crate::plan::distribution::{Distribution, Scheme};
-use crate::plan::{DistributedPlan, ExchangeKind, Placement, StageOutput, StoreTarget};
+use crate::plan::{
+    DistributedPlan, ExchangeKind, Placement, StageOutput, StoreDestination, StoreTarget,
+};
 use crate::sql::{CreateTarget, LoadLayout};
 
 /// Plans a load: `logical` computes the rows, `target` names the table and layout.
@@ -38,6 +40,7 @@ pub fn plan_load(
         partitioning,
         if_not_exists: target.if_not_exists,
         or_replace: target.or_replace,
+        destination: StoreDestination::Table,
     };
     Ok(planner.finish(
         root.node,

@@ -125,6 +125,7 @@ impl<'a> Planner<'a> {
             partitions: self.settings.partitions,
             schema,
             store,
+            copy_to: None,
         }
     }
 
