@@ -22,6 +22,12 @@ pub enum ErrorCode {
     /// The statement is too complex to plan: its text nests or chains expressions
     /// beyond a limit (SQLSTATE 54001, as PostgreSQL's "statement too complex").
     TooComplex,
+    /// A statement in a transaction that already failed (SQLSTATE 25P02): only
+    /// COMMIT or ROLLBACK end it.
+    FailedTransaction,
+    /// A statement that writes, inside a transaction Percore cannot roll back
+    /// (SQLSTATE 25006).
+    ReadOnlyTransaction,
     /// Another statement holds what this one needs (a DDL statement running on the
     /// cluster); retrying later succeeds (SQLSTATE 55P03, lock not available).
     Busy,
@@ -42,6 +48,8 @@ impl ErrorCode {
             ErrorCode::Cancelled => "57014",
             ErrorCode::ResourcesExhausted => "53000",
             ErrorCode::TooComplex => "54001",
+            ErrorCode::FailedTransaction => "25P02",
+            ErrorCode::ReadOnlyTransaction => "25006",
             ErrorCode::Busy => "55P03",
             ErrorCode::NodeLost => "08006",
             ErrorCode::Internal => "XX000",
@@ -51,7 +59,7 @@ impl ErrorCode {
     /// The code for a SQLSTATE this module produces (errors crossing between nodes
     /// travel as SQLSTATE and message); anything else is internal.
     pub fn from_sqlstate(sqlstate: &str) -> ErrorCode {
-        const ALL: [ErrorCode; 10] = [
+        const ALL: [ErrorCode; 12] = [
             ErrorCode::Syntax,
             ErrorCode::Semantic,
             ErrorCode::Unsupported,
@@ -59,6 +67,8 @@ impl ErrorCode {
             ErrorCode::Cancelled,
             ErrorCode::ResourcesExhausted,
             ErrorCode::TooComplex,
+            ErrorCode::FailedTransaction,
+            ErrorCode::ReadOnlyTransaction,
             ErrorCode::Busy,
             ErrorCode::NodeLost,
             ErrorCode::Internal,

@@ -13,6 +13,22 @@ pub struct SessionSettings {
     pub memory_per_core: Option<usize>,
 }
 
+/// Settings PostgreSQL drivers and tools set when they connect (JDBC, psycopg,
+/// pgcli, BI tools); accepted so they connect, without effect here.
+const POSTGRES_CLIENT_SETTINGS: [&str; 11] = [
+    "application_name",
+    "extra_float_digits",
+    "client_encoding",
+    "datestyle",
+    "timezone",
+    "time zone",
+    "search_path",
+    "intervalstyle",
+    "client_min_messages",
+    "lock_timeout",
+    "idle_in_transaction_session_timeout",
+];
+
 impl SessionSettings {
     /// Applies `SET name = value` (`None`: back to the default); returns what is set now.
     ///
@@ -38,6 +54,9 @@ impl SessionSettings {
                     Some(bytes) => format!("{MEMORY_PER_CORE} = {}", ByteSize(bytes)),
                     None => format!("{MEMORY_PER_CORE} = DEFAULT (the node's budget per core)"),
                 })
+            }
+            other if POSTGRES_CLIENT_SETTINGS.contains(&other) => {
+                Ok(format!("{other}: accepted; Percore does not use it"))
             }
             other => Err(QueryError::new(
                 ErrorCode::Semantic,

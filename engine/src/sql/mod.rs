@@ -10,10 +10,12 @@ mod join_order;
 mod literals;
 mod mark_nulls;
 pub mod parse;
+pub mod placeholders;
 pub mod provider;
 mod semi_join_pushdown;
 mod semi_join_reduction;
 mod split;
+pub mod transaction;
 
 use datafusion_common::config::ConfigOptions;
 use datafusion_expr::LogicalPlan;

@@ -44,21 +44,6 @@ impl MessageBuilder {
         }
     }
 
-    pub fn i16(mut self, value: i16) -> Self {
-        self.bytes.extend_from_slice(&value.to_be_bytes());
-        self
-    }
-
-    pub fn i32(mut self, value: i32) -> Self {
-        self.bytes.extend_from_slice(&value.to_be_bytes());
-        self
-    }
-
-    pub fn bytes(mut self, value: &[u8]) -> Self {
-        self.bytes.extend_from_slice(value);
-        self
-    }
-
     /// A NUL-terminated string.
     pub fn cstr(mut self, value: &str) -> Self {
         self.bytes.extend_from_slice(value.as_bytes());

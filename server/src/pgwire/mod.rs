@@ -1,10 +1,15 @@
-//! The PostgreSQL wire protocol, version 3: the simple-query subset. The server lets
-//! `psql` and drivers run SQL on any node; the client backs `percore sql --connect`
-//! and the cluster tests.
+//! The PostgreSQL wire protocol, version 3: simple and extended queries, on the
+//! `pgwire` crate's message codecs. The server lets `psql`, drivers and tools run SQL
+//! on any node; the client backs `percore sql --connect` and the cluster tests.
 
 pub mod client;
 mod codec;
+mod connection;
+mod extended;
+mod params;
 pub mod server;
 mod sessions;
+mod statement;
+mod values;
 
 pub use sessions::Sessions;

@@ -1,0 +1,135 @@
+//! One client connection at the message level, on the `pgwire` crate's codecs:
+//! frontend messages decoded from a buffer that never grows past a bound (a length
+//! off the wire is checked before anything is read for it), backend messages encoded
+//! into an output buffer flushed when it fills or when the protocol needs it.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use bytes::{Buf, BytesMut};
+use pgwire::messages::{
+    DecodeContext, PgWireBackendMessage, PgWireFrontendMessage, ProtocolVersion,
+};
+
+use super::codec::MAX_MESSAGE_BYTES;
+
+/// Startup packets carry a few parameters; PostgreSQL itself caps them at 10000 bytes.
+const MAX_STARTUP_BYTES: usize = 10_000;
+/// Output is sent once this much is buffered (and at every flush point).
+const OUTPUT_CHUNK: usize = 64 << 10;
+
+pub(crate) struct Connection {
+    reader: TcpStream,
+    writer: TcpStream,
+    input: BytesMut,
+    output: BytesMut,
+    context: DecodeContext,
+}
+
+impl Connection {
+    /// # Errors
+    /// When the socket cannot be cloned.
+    pub fn new(stream: TcpStream) -> std::io::Result<Connection> {
+        let _ = stream.set_nodelay(true);
+        let context = DecodeContext::new(ProtocolVersion::PROTOCOL3_0);
+        Ok(Connection {
+            reader: stream.try_clone()?,
+            writer: stream,
+            input: BytesMut::with_capacity(8 << 10),
+            output: BytesMut::with_capacity(OUTPUT_CHUNK),
+            context,
+        })
+    }
+
+    /// The startup phase is over: from now on messages carry a type byte.
+    pub fn started(&mut self) {
+        self.context.awaiting_frontend_ssl = false;
+        self.context.awaiting_frontend_startup = false;
+    }
+
+    /// The client chose not to negotiate SSL (or was refused): a startup or cancel
+    /// packet comes next.
+    pub fn ssl_settled(&mut self) {
+        self.context.awaiting_frontend_ssl = false;
+    }
+
+    /// The next message from the client.
+    ///
+    /// # Errors
+    /// The socket's errors, end of stream, a message longer than allowed, or bytes
+    /// that are not a valid message: the connection must be dropped.
+    pub fn receive(&mut self) -> std::io::Result<PgWireFrontendMessage> {
+        loop {
+            self.check_length()?;
+            if !self.input.is_empty() {
+                let decoded = PgWireFrontendMessage::decode(&mut self.input, &self.context)
+                    .map_err(|e| invalid(e.to_string()))?;
+                if let Some(message) = decoded {
+                    return Ok(message);
+                }
+            }
+            let mut chunk = [0u8; 16 << 10];
+            let read = self.reader.read(&mut chunk)?;
+            if read == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            self.input.extend_from_slice(&chunk[..read]);
+        }
+    }
+
+    /// Refuses a message whose declared length is beyond the bound, before reading it.
+    fn check_length(&self) -> std::io::Result<()> {
+        let startup = self.context.awaiting_frontend_ssl || self.context.awaiting_frontend_startup;
+        let (offset, limit) = if startup {
+            (0, MAX_STARTUP_BYTES)
+        } else {
+            (1, MAX_MESSAGE_BYTES)
+        };
+        if self.input.remaining() < offset + 4 {
+            return Ok(());
+        }
+        let field = &self.input[offset..offset + 4];
+        let length = u32::from_be_bytes([field[0], field[1], field[2], field[3]]) as usize;
+        if !(4..=limit).contains(&length) {
+            return Err(invalid(format!(
+                "message length {length} is outside 4..={limit}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Queues a message; sends when enough is queued.
+    ///
+    /// # Errors
+    /// The socket's errors.
+    pub fn send(&mut self, message: PgWireBackendMessage) -> std::io::Result<()> {
+        message
+            .encode(&mut self.output)
+            .map_err(|e| invalid(e.to_string()))?;
+        if self.output.len() >= OUTPUT_CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Queues raw bytes (the one-byte SSL refusal has no message frame).
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.output.extend_from_slice(bytes);
+    }
+
+    /// Sends everything queued.
+    ///
+    /// # Errors
+    /// The socket's errors.
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        if !self.output.is_empty() {
+            self.writer.write_all(&self.output)?;
+            self.output.clear();
+        }
+        self.writer.flush()
+    }
+}
+
+fn invalid(why: String) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, why)
+}

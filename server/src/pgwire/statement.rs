@@ -1,0 +1,235 @@
+//! Running one statement for a client, in either protocol: transaction control is
+//! answered by the session (Percore has nothing to commit, but drivers open
+//! transactions), everything else runs on the cluster. What comes back is rows (a
+//! query's stream, or a statement's small answer) to send as the protocol says.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use percore_engine::error::{ErrorCode, QueryError, QueryResult};
+use percore_engine::settings::SessionSettings;
+use percore_engine::sql::transaction::TransactionCommand;
+use percore_engine::sql::{ParsedStatement, SessionStatement};
+use pgwire::messages::response::TransactionStatus;
+
+use crate::coordinator::{ClusterQuery, Outcome};
+use crate::node::Node;
+
+/// Where a client's session stands, as ReadyForQuery reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transaction {
+    Idle,
+    Open,
+    /// A statement failed inside the transaction: only COMMIT or ROLLBACK run.
+    Failed,
+}
+
+impl Transaction {
+    pub fn status(self) -> TransactionStatus {
+        match self {
+            Transaction::Idle => TransactionStatus::Idle,
+            Transaction::Open => TransactionStatus::Transaction,
+            Transaction::Failed => TransactionStatus::Error,
+        }
+    }
+
+    /// A statement failed: inside a transaction, the transaction is now failed.
+    pub fn failed(&mut self) {
+        if *self != Transaction::Idle {
+            *self = Transaction::Failed;
+        }
+    }
+}
+
+/// What a statement produced.
+pub(crate) enum Produced {
+    /// Rows with their schema: a query's stream or a statement's answer.
+    Rows(SchemaRef, RowSource),
+    /// No rows: only the CommandComplete tag.
+    Command(String),
+}
+
+/// Rows to send, possibly over several Execute messages (a row limit): the rest of a
+/// batch the limit cut, and how many rows went out before.
+pub(crate) struct RowSource {
+    source: Source,
+    pending: Option<RecordBatch>,
+    sent: usize,
+}
+
+enum Source {
+    Query(Box<ClusterQuery>),
+    Batches(std::vec::IntoIter<RecordBatch>),
+}
+
+impl RowSource {
+    fn query(query: ClusterQuery) -> RowSource {
+        RowSource {
+            source: Source::Query(Box::new(query)),
+            pending: None,
+            sent: 0,
+        }
+    }
+
+    fn batch(batch: RecordBatch) -> RowSource {
+        RowSource {
+            source: Source::Batches(vec![batch].into_iter()),
+            pending: None,
+            sent: 0,
+        }
+    }
+
+    /// The rest of a batch a row limit cut, if any.
+    pub fn take_pending(&mut self) -> Option<QueryResult<RecordBatch>> {
+        self.pending.take().map(Ok)
+    }
+
+    pub fn next_batch(&mut self) -> Option<QueryResult<RecordBatch>> {
+        match &mut self.source {
+            Source::Query(query) => query.next_batch(),
+            Source::Batches(batches) => batches.next().map(Ok),
+        }
+    }
+
+    /// A row limit stopped the sending: `rest` waits for the next Execute.
+    pub fn keep_pending(&mut self, rest: RecordBatch, sent_now: usize) {
+        self.pending = Some(rest);
+        self.sent += sent_now;
+    }
+
+    /// A row limit stopped the sending at a batch's end.
+    pub fn keep_sent(&mut self, sent_now: usize) {
+        self.sent += sent_now;
+    }
+
+    /// Rows sent by earlier Execute messages.
+    pub fn sent_before(&self) -> usize {
+        self.sent
+    }
+
+    /// The query's canceller, for a client's cancel request while rows stream.
+    pub fn canceller(&self) -> Option<percore_engine::exec::query::QueryCanceller> {
+        match &self.source {
+            Source::Query(query) => Some(query.canceller()),
+            Source::Batches(_) => None,
+        }
+    }
+}
+
+/// Runs one statement of a session.
+///
+/// # Errors
+/// The statement's error; also 25P02 in a failed transaction and 25006 for a
+/// statement that writes inside a transaction (it could not be rolled back).
+pub(crate) fn run(
+    node: &Arc<Node>,
+    settings: &mut SessionSettings,
+    transaction: &mut Transaction,
+    sql: &str,
+) -> QueryResult<Produced> {
+    if let Some(command) = TransactionCommand::of(sql) {
+        let tag = match (command, *transaction) {
+            (TransactionCommand::Begin, _) => {
+                if *transaction == Transaction::Idle {
+                    *transaction = Transaction::Open;
+                }
+                command.tag()
+            }
+            // COMMIT of a failed transaction rolls it back, and says so.
+            (TransactionCommand::Commit, Transaction::Failed) => "ROLLBACK",
+            (TransactionCommand::Commit | TransactionCommand::Rollback, _) => {
+                *transaction = Transaction::Idle;
+                command.tag()
+            }
+            (TransactionCommand::Characteristics, _) => command.tag(),
+        };
+        if tag == "ROLLBACK" {
+            *transaction = Transaction::Idle;
+        }
+        return Ok(Produced::Command(tag.to_string()));
+    }
+    if *transaction == Transaction::Failed {
+        return Err(QueryError::new(
+            ErrorCode::FailedTransaction,
+            "current transaction is aborted, commands ignored until end of transaction block",
+        ));
+    }
+    if *transaction == Transaction::Open {
+        if let Some(what) = writes(&node.cluster.parse(sql)?) {
+            return Err(QueryError::new(
+                ErrorCode::ReadOnlyTransaction,
+                format!(
+                    "{what} inside a transaction: Percore cannot roll it back; COMMIT \
+                     first, or run it in autocommit mode"
+                ),
+            ));
+        }
+    }
+    Ok(match node.run_in(sql, settings)? {
+        Outcome::Rows(query) => Produced::Rows(query.schema(), RowSource::query(query)),
+        Outcome::Explain(batch) => Produced::Rows(batch.schema(), RowSource::batch(batch)),
+    })
+}
+
+/// What a statement changes, if anything: it must not run inside a transaction.
+fn writes(parsed: &ParsedStatement) -> Option<&'static str> {
+    use sqlparser::ast::Statement;
+    match parsed {
+        ParsedStatement::Session(SessionStatement::CreateExternalTable { .. }) => {
+            Some("CREATE EXTERNAL TABLE")
+        }
+        ParsedStatement::Session(SessionStatement::DropTable { .. }) => Some("DROP TABLE"),
+        ParsedStatement::Plannable(statement) => match statement.as_ref() {
+            Statement::CreateTable(_) => Some("CREATE TABLE"),
+            Statement::Copy { .. } => Some("COPY"),
+            _ => None,
+        },
+        ParsedStatement::Session(_) => None,
+    }
+}
+
+/// The columns a statement will answer with, without running anything that changes
+/// state: `None` when it answers with no rows (transaction control).
+///
+/// # Errors
+/// The statement's planning error.
+pub(crate) fn describe(node: &Arc<Node>, sql: &str) -> QueryResult<Option<SchemaRef>> {
+    use percore_engine::session::StatementKind;
+    use sqlparser::ast::Statement;
+    if TransactionCommand::of(sql).is_some() {
+        return Ok(None);
+    }
+    let text = |name: &str| {
+        Some(Arc::new(Schema::new(vec![Field::new(
+            name,
+            DataType::Utf8,
+            false,
+        )])))
+    };
+    Ok(match node.cluster.parse(sql)? {
+        ParsedStatement::Session(SessionStatement::Set { .. }) => text("setting"),
+        ParsedStatement::Session(statement) if statement.changes_catalog() => text("result"),
+        ParsedStatement::Session(statement) => {
+            // SHOW and DESCRIBE only read: their answer's schema is what they return.
+            let batch = node
+                .cluster
+                .session_statement(&statement, &mut SessionSettings::default())?;
+            Some(batch.schema())
+        }
+        ParsedStatement::Plannable(statement) => match *statement {
+            Statement::CreateTable(_) | Statement::Copy { .. } => text("result"),
+            statement => {
+                let (plan, kind) = node.cluster.plan_parsed(statement)?;
+                match kind {
+                    StatementKind::Query => Some(plan.schema),
+                    _ => text(if kind == StatementKind::CopyTo {
+                        "result"
+                    } else {
+                        "plan"
+                    }),
+                }
+            }
+        },
+    })
+}
