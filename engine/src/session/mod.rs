@@ -425,6 +425,20 @@ impl Cluster {
         self.plan_parsed(self.parse(sql)?.into_plannable()?)
     }
 
+    /// The types the planner infers for a query's parameters (`$1` first), `None`
+    /// where their use does not say; empty for statements that are not queries.
+    ///
+    /// # Errors
+    /// Syntax and name errors.
+    pub fn parameter_types(&self, sql: &str) -> QueryResult<Vec<Option<DataType>>> {
+        let ParsedStatement::Plannable(statement) = self.parse(sql)? else {
+            return Ok(Vec::new());
+        };
+        let catalog = self.catalog();
+        let functions = Arc::clone(&self.functions);
+        plan_isolated(move || crate::sql::parameter_types(*statement, &catalog, &functions))
+    }
+
     /// Plans a parsed statement on a planning thread (a deep stack, panics caught, a
     /// deadline; see [`plan_isolated`]).
     ///

@@ -4,6 +4,7 @@
 
 mod copy;
 mod create_table;
+pub mod cursor;
 pub mod guard;
 mod isolated;
 mod join_order;
@@ -434,6 +435,40 @@ fn to_logical_plan(
     let plan = semi_join_pushdown::apply(plan)?;
     let plan = semi_join_reduction::apply(plan)?;
     Ok(join_order::apply(plan, catalog)?)
+}
+
+/// The types the planner infers for a statement's parameters (`$1` is entry 0),
+/// from where they are used (`l_orderkey > $1` makes `$1` an Int64); `None` where
+/// nothing says.
+///
+/// # Errors
+/// Names the statement uses that do not exist, and statements that are not queries.
+pub fn parameter_types(
+    statement: SqlStatement,
+    catalog: &Catalog,
+    functions: &FunctionRegistry,
+) -> QueryResult<Vec<Option<arrow::datatypes::DataType>>> {
+    let statement = match statement {
+        SqlStatement::Query(_) => statement,
+        _ => return Ok(Vec::new()),
+    };
+    let mut options = ConfigOptions::default();
+    options.sql_parser.parse_float_as_decimal = true;
+    let context = PlanningContext {
+        catalog,
+        functions,
+        options,
+    };
+    let plan = SqlToRel::new(&context).sql_statement_to_plan(statement)?;
+    let found = plan.get_parameter_types()?;
+    let count = found
+        .keys()
+        .filter_map(|id| id.strip_prefix('$')?.parse::<usize>().ok())
+        .max()
+        .unwrap_or(0);
+    Ok((1..=count)
+        .map(|n| found.get(&format!("${n}")).cloned().flatten())
+        .collect())
 }
 
 fn observe_rule(_plan: &LogicalPlan, _rule: &dyn OptimizerRule) {}

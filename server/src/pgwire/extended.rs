@@ -23,18 +23,18 @@ use super::server::{
     command_complete, error_response, ready, row_description, send_rows, Client, Sent,
 };
 use super::statement::{self, Produced, RowSource, Transaction};
-use super::values::TEXT;
+use super::values::{pg_type, TEXT};
 
 /// Prepared statements and portals of one connection.
 #[derive(Default)]
 pub(crate) struct Extended {
-    statements: HashMap<String, Prepared>,
     portals: HashMap<String, Portal>,
     /// An error happened: messages are skipped until Sync.
     skipping: bool,
 }
 
-struct Prepared {
+/// A statement Parse named, with its parameters' declared types.
+pub(crate) struct Prepared {
     sql: String,
     /// Each parameter's type OID as the client declared it (0: unspecified).
     types: Vec<u32>,
@@ -113,20 +113,25 @@ impl Extended {
         message: Frontend,
     ) -> Result<(), Failure> {
         match message {
-            Frontend::Parse(parse) => self.parse(parse, connection),
-            Frontend::Bind(bind) => self.bind(bind, connection),
+            Frontend::Parse(parse) => self.parse(parse, client, connection),
+            Frontend::Bind(bind) => self.bind(bind, client, connection),
             Frontend::Describe(describe) => self.describe(&describe, client, connection),
             Frontend::Execute(execute) => self.execute(&execute, client, connection),
-            Frontend::Close(close) => self.close(&close, connection),
+            Frontend::Close(close) => self.close(&close, client, connection),
             other => Err(Failure::Query(QueryError::unsupported(format!(
                 "protocol message {other:?}"
             )))),
         }
     }
 
-    fn parse(&mut self, parse: Parse, connection: &mut Connection) -> Result<(), Failure> {
+    fn parse(
+        &mut self,
+        parse: Parse,
+        client: &mut Client,
+        connection: &mut Connection,
+    ) -> Result<(), Failure> {
         let name = parse.name.unwrap_or_default();
-        if !name.is_empty() && self.statements.contains_key(&name) {
+        if !name.is_empty() && client.prepared.contains_key(&name) {
             return Err(QueryError::new(
                 ErrorCode::Semantic,
                 format!("prepared statement \"{name}\" already exists"),
@@ -136,7 +141,21 @@ impl Extended {
         let count = placeholders::count(&parse.query)?.max(parse.type_oids.len());
         let mut types = parse.type_oids;
         types.resize(count, 0);
-        self.statements.insert(
+        if types.contains(&0) {
+            // Types the client left open come from where the parameters are used; a
+            // statement that does not plan yet (an unknown table) fails at Bind.
+            let inferred = client
+                .node
+                .cluster
+                .parameter_types(&parse.query)
+                .unwrap_or_default();
+            for (oid, data_type) in types.iter_mut().zip(inferred) {
+                if let (0, Some(data_type)) = (*oid, data_type) {
+                    *oid = pg_type(&data_type).0;
+                }
+            }
+        }
+        client.prepared.insert(
             name,
             Prepared {
                 sql: parse.query,
@@ -147,9 +166,14 @@ impl Extended {
         Ok(())
     }
 
-    fn bind(&mut self, bind: Bind, connection: &mut Connection) -> Result<(), Failure> {
+    fn bind(
+        &mut self,
+        bind: Bind,
+        client: &Client,
+        connection: &mut Connection,
+    ) -> Result<(), Failure> {
         let name = bind.statement_name.unwrap_or_default();
-        let prepared = self.statements.get(&name).ok_or_else(|| {
+        let prepared = client.prepared.get(&name).ok_or_else(|| {
             QueryError::new(
                 ErrorCode::Semantic,
                 format!("prepared statement \"{name}\" does not exist"),
@@ -206,7 +230,7 @@ impl Extended {
     ) -> Result<(), Failure> {
         let name = describe.name.clone().unwrap_or_default();
         if describe.target_type == b'S' {
-            let prepared = self.statements.get(&name).ok_or_else(|| {
+            let prepared = client.prepared.get(&name).ok_or_else(|| {
                 QueryError::new(
                     ErrorCode::Semantic,
                     format!("prepared statement \"{name}\" does not exist"),
@@ -228,11 +252,17 @@ impl Extended {
             connection.send(Backend::ParameterDescription(ParameterDescription::new(
                 types,
             )))?;
-            let schema = statement::describe(&client.node, &sql)?;
+            let schema = statement::describe(client, &sql)?;
             return describe_rows(connection, schema.as_ref(), &[]);
         }
+        if !self.portals.contains_key(&name) {
+            // A cursor is a portal too: psycopg describes its named cursors so.
+            if let Some(cursor) = client.cursors.get(&name) {
+                return describe_rows(connection, Some(&cursor.schema), &[]);
+            }
+        }
         let portal = self.portal(&name)?;
-        let schema = statement::describe(&client.node, &portal.sql)?;
+        let schema = statement::describe(client, &portal.sql)?;
         let binary = schema
             .as_ref()
             .map(|schema| binary_columns(&portal.formats, schema.fields().len()))
@@ -249,12 +279,7 @@ impl Extended {
         let name = execute.name.clone().unwrap_or_default();
         let portal = self.portal(&name)?;
         if let PortalState::Fresh = portal.state {
-            let produced = statement::run(
-                &client.node,
-                &mut client.settings,
-                &mut client.transaction,
-                &portal.sql,
-            )?;
+            let produced = statement::run(client, &portal.sql)?;
             match produced {
                 Produced::Command(tag) => {
                     portal.state = PortalState::Done;
@@ -268,7 +293,7 @@ impl Extended {
             }
         }
         let PortalState::Running { rows, binary } = &mut portal.state else {
-            command_complete(connection, 0)?;
+            command_complete(connection, "SELECT", 0)?;
             return Ok(());
         };
         let limit = usize::try_from(execute.max_rows).ok().filter(|&n| n > 0);
@@ -277,18 +302,23 @@ impl Extended {
         client.session.running(None);
         match sent?? {
             Sent::All(count) => {
+                command_complete(connection, rows.verb, count)?;
                 portal.state = PortalState::Done;
-                command_complete(connection, count)?;
             }
             Sent::Suspended => connection.send(Backend::PortalSuspended(PortalSuspended::new()))?,
         }
         Ok(())
     }
 
-    fn close(&mut self, close: &Close, connection: &mut Connection) -> Result<(), Failure> {
+    fn close(
+        &mut self,
+        close: &Close,
+        client: &mut Client,
+        connection: &mut Connection,
+    ) -> Result<(), Failure> {
         let name = close.name.clone().unwrap_or_default();
         if close.target_type == b'S' {
-            self.statements.remove(&name);
+            client.prepared.remove(&name);
         } else {
             self.portals.remove(&name);
         }

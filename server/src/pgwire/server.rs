@@ -3,6 +3,7 @@
 //! the whole cluster with this node coordinating; rows are sent as the final stage
 //! makes them. Messages are the `pgwire` crate's; what they mean is here.
 
+use std::collections::HashMap;
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 
@@ -20,9 +21,9 @@ use pgwire::messages::startup::{BackendKeyData, ParameterStatus, SecretKey};
 use pgwire::messages::{PgWireBackendMessage as Backend, PgWireFrontendMessage as Frontend};
 
 use super::connection::Connection;
-use super::extended::Extended;
+use super::extended::{Extended, Prepared};
 use super::sessions::{CancelKey, Session};
-use super::statement::{self, Produced, RowSource, Transaction};
+use super::statement::{self, Cursor, Produced, RowSource, Transaction};
 use super::values::{pg_type, RowEncoder};
 use crate::node::{peer_name, Node};
 
@@ -49,6 +50,9 @@ pub(crate) struct Client {
     pub session: Arc<Session>,
     pub settings: SessionSettings,
     pub transaction: Transaction,
+    pub cursors: HashMap<String, Cursor>,
+    /// Statements named by the extended protocol's Parse.
+    pub prepared: HashMap<String, Prepared>,
 }
 
 fn serve_client(node: &Arc<Node>, stream: TcpStream) -> std::io::Result<()> {
@@ -65,6 +69,8 @@ fn serve_client(node: &Arc<Node>, stream: TcpStream) -> std::io::Result<()> {
         session,
         settings: SessionSettings::default(),
         transaction: Transaction::Idle,
+        cursors: HashMap::new(),
+        prepared: HashMap::new(),
     };
     let mut extended = Extended::default();
     loop {
@@ -189,12 +195,7 @@ fn simple_query(
         return connection.send(Backend::EmptyQueryResponse(EmptyQueryResponse::new()));
     }
     for statement in statements {
-        let produced = statement::run(
-            &client.node,
-            &mut client.settings,
-            &mut client.transaction,
-            &statement,
-        );
+        let produced = statement::run(client, &statement);
         let outcome = match produced {
             Ok(Produced::Command(tag)) => {
                 connection.send(Backend::CommandComplete(CommandComplete::new(tag)))?;
@@ -207,7 +208,7 @@ fn simple_query(
                 client.session.running(None);
                 match sent? {
                     Ok(Sent::All(count)) => {
-                        command_complete(connection, count)?;
+                        command_complete(connection, rows.verb, count)?;
                         Ok(())
                     }
                     Ok(Sent::Suspended) => Ok(()),
@@ -244,9 +245,13 @@ pub(crate) fn row_description(
     connection.send(Backend::RowDescription(RowDescription::new(fields)))
 }
 
-pub(crate) fn command_complete(connection: &mut Connection, rows: usize) -> std::io::Result<()> {
+pub(crate) fn command_complete(
+    connection: &mut Connection,
+    verb: &str,
+    rows: usize,
+) -> std::io::Result<()> {
     connection.send(Backend::CommandComplete(CommandComplete::new(format!(
-        "SELECT {rows}"
+        "{verb} {rows}"
     ))))
 }
 

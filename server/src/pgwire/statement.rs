@@ -9,12 +9,13 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use percore_engine::error::{ErrorCode, QueryError, QueryResult};
 use percore_engine::settings::SessionSettings;
+use percore_engine::sql::cursor::CursorCommand;
 use percore_engine::sql::transaction::TransactionCommand;
 use percore_engine::sql::{ParsedStatement, SessionStatement};
 use pgwire::messages::response::TransactionStatus;
 
+use super::server::Client;
 use crate::coordinator::{ClusterQuery, Outcome};
-use crate::node::Node;
 
 /// Where a client's session stands, as ReadyForQuery reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +57,8 @@ pub(crate) struct RowSource {
     source: Source,
     pending: Option<RecordBatch>,
     sent: usize,
+    /// The CommandComplete tag's verb: `SELECT n`, or `FETCH n` from a cursor.
+    pub verb: &'static str,
 }
 
 enum Source {
@@ -69,15 +72,38 @@ impl RowSource {
             source: Source::Query(Box::new(query)),
             pending: None,
             sent: 0,
+            verb: "SELECT",
         }
     }
 
-    fn batch(batch: RecordBatch) -> RowSource {
+    fn batches(batches: Vec<RecordBatch>, verb: &'static str) -> RowSource {
         RowSource {
-            source: Source::Batches(vec![batch].into_iter()),
+            source: Source::Batches(batches.into_iter()),
             pending: None,
             sent: 0,
+            verb,
         }
+    }
+
+    /// Up to `limit` more rows (all when `None`), as batches; the rest stay.
+    fn take_rows(&mut self, limit: Option<usize>) -> QueryResult<Vec<RecordBatch>> {
+        let mut taken = Vec::new();
+        let mut count = 0;
+        while limit.is_none_or(|limit| count < limit) {
+            let Some(batch) = self.take_pending().or_else(|| self.next_batch()) else {
+                break;
+            };
+            let batch = batch?;
+            let room = limit.map_or(batch.num_rows(), |limit| {
+                (limit - count).min(batch.num_rows())
+            });
+            if room < batch.num_rows() {
+                self.pending = Some(batch.slice(room, batch.num_rows() - room));
+            }
+            count += room;
+            taken.push(batch.slice(0, room));
+        }
+        Ok(taken)
     }
 
     /// The rest of a batch a row limit cut, if any.
@@ -122,13 +148,36 @@ impl RowSource {
 /// # Errors
 /// The statement's error; also 25P02 in a failed transaction and 25006 for a
 /// statement that writes inside a transaction (it could not be rolled back).
-pub(crate) fn run(
-    node: &Arc<Node>,
-    settings: &mut SessionSettings,
-    transaction: &mut Transaction,
-    sql: &str,
-) -> QueryResult<Produced> {
+pub(crate) fn run(client: &mut Client, sql: &str) -> QueryResult<Produced> {
+    if let Some(command) = CursorCommand::of(sql)? {
+        return cursor(client, command);
+    }
+    if let Some(name) = deallocated(sql) {
+        match name {
+            None => client.prepared.clear(),
+            Some(name) => {
+                client.prepared.remove(&name).ok_or_else(|| {
+                    QueryError::new(
+                        ErrorCode::Semantic,
+                        format!("prepared statement \"{name}\" does not exist"),
+                    )
+                })?;
+            }
+        }
+        return Ok(Produced::Command("DEALLOCATE".into()));
+    }
+    let Client {
+        node,
+        settings,
+        transaction,
+        cursors,
+        ..
+    } = client;
     if let Some(command) = TransactionCommand::of(sql) {
+        if command != TransactionCommand::Begin && command != TransactionCommand::Characteristics {
+            // The transaction ends: its cursors go, unless declared WITH HOLD.
+            cursors.retain(|_, cursor| cursor.hold);
+        }
         let tag = match (command, *transaction) {
             (TransactionCommand::Begin, _) => {
                 if *transaction == Transaction::Idle {
@@ -168,8 +217,88 @@ pub(crate) fn run(
     }
     Ok(match node.run_in(sql, settings)? {
         Outcome::Rows(query) => Produced::Rows(query.schema(), RowSource::query(query)),
-        Outcome::Explain(batch) => Produced::Rows(batch.schema(), RowSource::batch(batch)),
+        Outcome::Explain(batch) => {
+            Produced::Rows(batch.schema(), RowSource::batches(vec![batch], "SELECT"))
+        }
     })
+}
+
+/// A cursor a session declared: the running query and what it has not yet handed out.
+pub(crate) struct Cursor {
+    pub schema: SchemaRef,
+    rows: RowSource,
+    hold: bool,
+}
+
+fn cursor(client: &mut Client, command: CursorCommand) -> QueryResult<Produced> {
+    match command {
+        CursorCommand::Declare { name, query, hold } => {
+            if client.cursors.contains_key(&name) {
+                return Err(QueryError::new(
+                    ErrorCode::Semantic,
+                    format!("cursor \"{name}\" already exists"),
+                ));
+            }
+            let Produced::Rows(schema, rows) = run(client, &query)? else {
+                return Err(QueryError::new(
+                    ErrorCode::Syntax,
+                    "DECLARE .. CURSOR FOR needs a query that returns rows",
+                ));
+            };
+            client.cursors.insert(name, Cursor { schema, rows, hold });
+            Ok(Produced::Command("DECLARE CURSOR".into()))
+        }
+        CursorCommand::Fetch { name, rows } => {
+            let cursor = client
+                .cursors
+                .get_mut(&name)
+                .ok_or_else(|| no_cursor(&name))?;
+            let batches = cursor.rows.take_rows(rows)?;
+            Ok(Produced::Rows(
+                std::sync::Arc::clone(&cursor.schema),
+                RowSource::batches(batches, "FETCH"),
+            ))
+        }
+        CursorCommand::Close { name: Some(name) } => {
+            client
+                .cursors
+                .remove(&name)
+                .ok_or_else(|| no_cursor(&name))?;
+            Ok(Produced::Command("CLOSE CURSOR".into()))
+        }
+        CursorCommand::Close { name: None } => {
+            client.cursors.clear();
+            Ok(Produced::Command("CLOSE CURSOR ALL".into()))
+        }
+    }
+}
+
+/// `DEALLOCATE [PREPARE] name | ALL`: `Some(None)` for all, `Some(Some(name))`.
+fn deallocated(sql: &str) -> Option<Option<String>> {
+    let mut words = sql.trim().trim_end_matches(';').split_whitespace();
+    if !words.next()?.eq_ignore_ascii_case("deallocate") {
+        return None;
+    }
+    let mut name = words.next()?;
+    if name.eq_ignore_ascii_case("prepare") {
+        name = words.next()?;
+    }
+    if name.eq_ignore_ascii_case("all") {
+        return Some(None);
+    }
+    Some(Some(
+        match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+            Some(quoted) => quoted.to_string(),
+            None => name.to_ascii_lowercase(),
+        },
+    ))
+}
+
+fn no_cursor(name: &str) -> QueryError {
+    QueryError::new(
+        ErrorCode::Semantic,
+        format!("cursor \"{name}\" does not exist"),
+    )
 }
 
 /// What a statement changes, if anything: it must not run inside a transaction.
@@ -194,12 +323,21 @@ fn writes(parsed: &ParsedStatement) -> Option<&'static str> {
 ///
 /// # Errors
 /// The statement's planning error.
-pub(crate) fn describe(node: &Arc<Node>, sql: &str) -> QueryResult<Option<SchemaRef>> {
+pub(crate) fn describe(client: &Client, sql: &str) -> QueryResult<Option<SchemaRef>> {
     use percore_engine::session::StatementKind;
     use sqlparser::ast::Statement;
     if TransactionCommand::of(sql).is_some() {
         return Ok(None);
     }
+    match CursorCommand::of(sql)? {
+        Some(CursorCommand::Fetch { name, .. }) => {
+            let cursor = client.cursors.get(&name).ok_or_else(|| no_cursor(&name))?;
+            return Ok(Some(std::sync::Arc::clone(&cursor.schema)));
+        }
+        Some(_) => return Ok(None),
+        None => {}
+    }
+    let node = &client.node;
     let text = |name: &str| {
         Some(Arc::new(Schema::new(vec![Field::new(
             name,
