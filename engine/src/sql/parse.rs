@@ -45,35 +45,33 @@ pub fn parse(sql: &str, mut tokens: Vec<TokenWithSpan>) -> QueryResult<Vec<State
 /// `STORED AS CSV` (DataFusion's spelling, which sqlparser lacks) becomes Hive's
 /// `STORED AS TEXTFILE`, which it parses; returns whether anything changed.
 fn csv_as_textfile(tokens: &mut [TokenWithSpan]) -> bool {
-    use sqlparser_current::tokenizer::{Token, Word};
-    let words: Vec<usize> = tokens
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| !matches!(t.token, Token::Whitespace(_)))
-        .map(|(at, _)| at)
-        .collect();
-    let is = |tokens: &[TokenWithSpan], at: usize, text: &str| {
-        matches!(&tokens[at].token, Token::Word(Word { value, quote_style: None, .. })
-            if value.eq_ignore_ascii_case(text))
-    };
-    let mut changed = false;
-    for window in words.windows(3) {
-        let stored_as_csv = is(tokens, window[0], "stored")
-            && is(tokens, window[1], "as")
-            && is(tokens, window[2], "csv");
-        if let (true, Token::Word(word)) = (stored_as_csv, &mut tokens[window[2]].token) {
-            word.value = "TEXTFILE".to_string();
-            word.keyword = sqlparser_current::keywords::Keyword::TEXTFILE;
-            changed = true;
-        }
-    }
-    changed
+    use sqlparser_current::keywords::Keyword;
+    replace_word(
+        tokens,
+        [&["stored"], &["as"], &["csv"]],
+        2,
+        ("TEXTFILE", Keyword::TEXTFILE),
+    )
 }
 
 /// `PARTITIONED BY HASH (..)` (or `RANGE`, `REPLICATED`) of `CREATE TABLE .. AS`
 /// becomes `PARTITION BY HASH (..)`, which the parser takes as an expression. Hive's
 /// `PARTITIONED BY (column type)` is left alone. Returns whether anything changed.
 fn partitioned_as_partition(tokens: &mut [TokenWithSpan]) -> bool {
+    use sqlparser_current::keywords::Keyword;
+    let phrase: [&[&str]; 3] = [&["partitioned"], &["by"], &["hash", "range", "replicated"]];
+    replace_word(tokens, phrase, 0, ("PARTITION", Keyword::PARTITION))
+}
+
+/// Wherever three unquoted words in a row match `phrase` (each one of its
+/// alternatives, in any case), the word at `at` becomes `replacement`; returns
+/// whether any did.
+fn replace_word(
+    tokens: &mut [TokenWithSpan],
+    phrase: [&[&str]; 3],
+    at: usize,
+    replacement: (&str, sqlparser_current::keywords::Keyword),
+) -> bool {
     use sqlparser_current::tokenizer::{Token, Word};
     let words: Vec<usize> = tokens
         .iter()
@@ -87,12 +85,10 @@ fn partitioned_as_partition(tokens: &mut [TokenWithSpan]) -> bool {
     };
     let mut changed = false;
     for window in words.windows(3) {
-        let clause = is(tokens, window[0], &["partitioned"])
-            && is(tokens, window[1], &["by"])
-            && is(tokens, window[2], &["hash", "range", "replicated"]);
-        if let (true, Token::Word(word)) = (clause, &mut tokens[window[0]].token) {
-            word.value = "PARTITION".to_string();
-            word.keyword = sqlparser_current::keywords::Keyword::PARTITION;
+        let matched = (0..3).all(|i| is(tokens, window[i], phrase[i]));
+        if let (true, Token::Word(word)) = (matched, &mut tokens[window[at]].token) {
+            word.value = replacement.0.to_string();
+            word.keyword = replacement.1;
             changed = true;
         }
     }

@@ -180,15 +180,17 @@ fn numeric_text(value: &[u8]) -> Result<String, String> {
         return Err("a numeric digit above 9999".into());
     }
     // Digit i stands for groups[i] * 10000^(weight - i).
-    let mut whole = String::new();
-    let mut fraction = String::new();
-    for power in (0..=i32::from(weight).max(0)).rev() {
-        let index = i32::from(weight) - power;
-        let group = usize::try_from(index)
+    let group_at = |power: i32| -> u16 {
+        usize::try_from(i32::from(weight) - power)
             .ok()
             .and_then(|i| groups.get(i))
             .copied()
-            .unwrap_or(0);
+            .unwrap_or(0)
+    };
+    let mut whole = String::new();
+    let mut fraction = String::new();
+    for power in (0..=i32::from(weight).max(0)).rev() {
+        let group = group_at(power);
         if whole.is_empty() {
             if group != 0 {
                 whole = group.to_string();
@@ -202,13 +204,7 @@ fn numeric_text(value: &[u8]) -> Result<String, String> {
     }
     let mut power = -1i32;
     while fraction.len() < scale {
-        let index = i32::from(weight) - power;
-        let group = usize::try_from(index)
-            .ok()
-            .and_then(|i| groups.get(i))
-            .copied()
-            .unwrap_or(0);
-        fraction.push_str(&format!("{group:04}"));
+        fraction.push_str(&format!("{:04}", group_at(power)));
         power -= 1;
     }
     fraction.truncate(scale);
