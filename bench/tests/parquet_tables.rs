@@ -255,3 +255,50 @@ fn csv_options_and_values_that_do_not_parse() {
     assert!(error.message.contains("one ASCII character"), "{error}");
     assert_eq!(run(&cluster, "select 1").unwrap(), [["1".to_string()]]);
 }
+
+#[test]
+fn one_large_csv_file_is_read_by_every_core_in_byte_ranges() {
+    let dir = Dir::new("csv-ranges");
+    // About 9 MiB of lines of different lengths: cut into ranges at arbitrary bytes.
+    let mut text = String::from("id,name,amount\n");
+    let rows = 300_000u64;
+    for i in 0..rows {
+        let name = "x".repeat((i % 17) as usize);
+        text.push_str(&format!("{i},\"{name}\",{}\n", i % 1000));
+    }
+    std::fs::write(dir.0.join("big.csv"), &text).unwrap();
+    // The same rows with a newline inside a quoted value, read whole.
+    let quoted = text.replacen("\"xx\"", "\"x\nx\"", 1);
+    std::fs::write(dir.0.join("quoted.csv"), &quoted).unwrap();
+    let expected = [
+        rows.to_string(),
+        (rows * (rows - 1) / 2).to_string(),
+        (0..rows).map(|i| i % 1000).sum::<u64>().to_string(),
+        (0..rows).map(|i| i % 17).sum::<u64>().to_string(),
+    ];
+    for cores in [1, 2, 3] {
+        let cluster = empty_cluster(cores);
+        run(
+            &cluster,
+            &format!(
+                "CREATE EXTERNAL TABLE big STORED AS CSV LOCATION '{}'",
+                dir.path("big.csv")
+            ),
+        )
+        .unwrap();
+        run(&cluster, &format!("CREATE EXTERNAL TABLE quoted STORED AS CSV LOCATION '{}' OPTIONS (newlines_in_values = 'true')", dir.path("quoted.csv"))).unwrap();
+        for table in ["big", "quoted"] {
+            let sums = run(
+                &cluster,
+                &format!("select count(*), sum(id), sum(amount), sum(length(name)) from {table}"),
+            )
+            .unwrap();
+            let mut expected = expected.clone();
+            if table == "quoted" {
+                // The newline inside the quotes is one more character.
+                expected[3] = (expected[3].parse::<u64>().unwrap() + 1).to_string();
+            }
+            assert_eq!(sums[0], expected, "{table} on {cores} cores");
+        }
+    }
+}

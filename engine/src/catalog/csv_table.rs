@@ -1,8 +1,12 @@
 //! External CSV tables: files queried where they lie. The schema is inferred from
 //! the first MiB of the first file (or the file, if smaller): integers, floats,
 //! booleans, dates and timestamps where every sampled value parses, else strings
-//! (read as views). Whole files are dealt to partitions round-robin in path order;
-//! a scan decodes its files as a stream (`exec::csv_scan`).
+//! (read as views). Files are cut into byte ranges of about an equal share of the
+//! table's bytes (whole when small) and the ranges dealt to partitions round-robin in
+//! path order, so one large file is read by every core: a range owns the lines that
+//! start in it (`exec::csv_scan`). A value with a newline inside quotes would be cut
+//! at a range's edge, so `OPTIONS (newlines_in_values = 'true')` (DataFusion's name
+//! for it) keeps every file whole, read by one core.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -17,10 +21,15 @@ use crate::error::{ErrorCode, QueryError, QueryResult};
 /// Bytes of the first file the schema is inferred from.
 const SAMPLE_BYTES: u64 = 1 << 20;
 
+/// Bytes below which a file is never cut.
+const MIN_RANGE_BYTES: u64 = 4 << 20;
+
 #[derive(Debug, Clone, Copy)]
 pub struct CsvOptions {
     pub header: bool,
     pub delimiter: u8,
+    /// Quoted values may hold newlines: files are not cut into ranges.
+    pub newlines_in_values: bool,
 }
 
 impl Default for CsvOptions {
@@ -28,8 +37,17 @@ impl Default for CsvOptions {
         CsvOptions {
             header: true,
             delimiter: b',',
+            newlines_in_values: false,
         }
     }
+}
+
+/// Bytes `start..end` of file `file`: its lines that start there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CsvRange {
+    pub file: usize,
+    pub start: u64,
+    pub end: u64,
 }
 
 #[derive(Debug)]
@@ -43,8 +61,8 @@ pub struct CsvFile {
 pub struct CsvSource {
     pub files: Vec<CsvFile>,
     pub options: CsvOptions,
-    /// Per partition: indices into `files`.
-    pub assignments: Vec<Vec<usize>>,
+    /// Per partition: the byte ranges it reads.
+    pub assignments: Vec<Vec<CsvRange>>,
 }
 
 /// Opens the CSV files at `location` (a file, a directory of `.csv` files, or `*`
@@ -93,10 +111,7 @@ pub fn open_csv_table(
     // Rows are estimated from the sample's bytes per record; estimates steer plans only.
     let row_count = (total as f64 * records as f64 / sample_bytes).round() as usize;
     let partitions = partitions.max(1);
-    let mut assignments = vec![Vec::new(); partitions];
-    for index in 0..files.len() {
-        assignments[index % partitions].push(index);
-    }
+    let assignments = assign_ranges(&files, partitions, options.newlines_in_values);
     Ok(Table {
         name: name.to_string(),
         schema: with_views(&Arc::new(schema)),
@@ -113,9 +128,81 @@ pub fn open_csv_table(
     })
 }
 
+/// Cuts the files into ranges of about `total / partitions` bytes (at least
+/// [`MIN_RANGE_BYTES`]; whole files when values may hold newlines) and deals them
+/// round-robin, the same on every node.
+fn assign_ranges(files: &[CsvFile], partitions: usize, whole: bool) -> Vec<Vec<CsvRange>> {
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    let share = (total / partitions as u64).max(MIN_RANGE_BYTES);
+    let mut ranges = Vec::new();
+    for (index, file) in files.iter().enumerate() {
+        let pieces = if whole {
+            1
+        } else {
+            file.size.div_ceil(share).max(1)
+        };
+        let piece = file.size.div_ceil(pieces).max(1);
+        let mut start = 0;
+        loop {
+            let end = if whole {
+                file.size
+            } else {
+                (start + piece).min(file.size)
+            };
+            ranges.push(CsvRange {
+                file: index,
+                start,
+                end,
+            });
+            start = end;
+            if start >= file.size {
+                break;
+            }
+        }
+    }
+    let mut assignments = vec![Vec::new(); partitions];
+    for (at, range) in ranges.into_iter().enumerate() {
+        assignments[at % partitions].push(range);
+    }
+    assignments
+}
+
 fn file_error(path: &std::path::Path, what: &str) -> QueryError {
     QueryError::new(
         ErrorCode::Semantic,
         format!("cannot read CSV file {}: {what}", path.display()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(size: u64) -> CsvFile {
+        CsvFile {
+            path: PathBuf::from("f.csv"),
+            size,
+        }
+    }
+
+    #[test]
+    fn large_files_are_cut_into_contiguous_ranges_for_every_partition() {
+        let files = [file(9 << 20), file(1000)];
+        let assigned = assign_ranges(&files, 3, false);
+        let mut big: Vec<CsvRange> = assigned
+            .iter()
+            .flatten()
+            .filter(|r| r.file == 0)
+            .copied()
+            .collect();
+        big.sort_by_key(|r| r.start);
+        assert_eq!(big.len(), 3);
+        assert_eq!(big[0].start, 0);
+        assert!(big.windows(2).all(|w| w[0].end == w[1].start));
+        assert_eq!(big[2].end, 9 << 20);
+        assert!(assigned.iter().all(|ranges| !ranges.is_empty()));
+        // Values with newlines: every file whole.
+        let whole = assign_ranges(&files, 3, true);
+        assert_eq!(whole.iter().flatten().count(), 2);
+    }
 }

@@ -55,6 +55,8 @@ pub enum TableRecord {
         header: bool,
         #[serde(default)]
         delimiter: u8,
+        #[serde(default)]
+        newlines_in_values: bool,
     },
     /// Rows loaded by `CREATE TABLE .. AS`, in `dir` under `tables/`.
     Loaded {

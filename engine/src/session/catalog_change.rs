@@ -97,6 +97,7 @@ impl Cluster {
                     format: format.to_string(),
                     header: csv.header,
                     delimiter: csv.delimiter,
+                    newlines_in_values: csv.newlines_in_values,
                 };
                 Ok(create(table, summary, Some((record, None))))
             }

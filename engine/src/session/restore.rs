@@ -47,11 +47,13 @@ impl Cluster {
                 format,
                 header,
                 delimiter,
+                newlines_in_values,
             } => match format.as_str() {
                 "csv" => {
                     let options = CsvOptions {
                         header: *header,
                         delimiter: *delimiter,
+                        newlines_in_values: *newlines_in_values,
                     };
                     open_csv_table(name, location, partitions, options)
                 }

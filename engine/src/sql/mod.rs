@@ -107,7 +107,9 @@ impl PartialEq for ExternalFormat {
         match (self, other) {
             (ExternalFormat::Parquet, ExternalFormat::Parquet) => true,
             (ExternalFormat::Csv(a), ExternalFormat::Csv(b)) => {
-                a.header == b.header && a.delimiter == b.delimiter
+                a.header == b.header
+                    && a.delimiter == b.delimiter
+                    && a.newlines_in_values == b.newlines_in_values
             }
             _ => false,
         }
@@ -284,9 +286,16 @@ fn csv_options(options: &sqlparser::ast::CreateTableOptions) -> QueryResult<CsvO
                 };
                 csv.delimiter = *byte;
             }
+            "newlines_in_values" => {
+                csv.newlines_in_values = match text.to_ascii_lowercase().as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(bad("'true' or 'false'")),
+                }
+            }
             other => {
                 return Err(QueryError::unsupported(format!(
-                    "CSV option {other} (header and delimiter are known)"
+                    "CSV option {other} (header, delimiter and newlines_in_values are known)"
                 )))
             }
         }
