@@ -1,9 +1,12 @@
 //! Per-session settings, changed with `SET name = value` and `SET name TO DEFAULT`.
 
+use std::time::Duration;
+
 use crate::error::{ErrorCode, QueryError, QueryResult};
 use crate::memory::{parse_byte_size, ByteSize};
 
 pub const MEMORY_PER_CORE: &str = "percore.memory_per_core";
+pub const STATEMENT_TIMEOUT: &str = "statement_timeout";
 
 /// What a session changed from the node's defaults.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -11,6 +14,8 @@ pub struct SessionSettings {
     /// The most one query of this session may reserve per core (at most the node's
     /// budget per core).
     pub memory_per_core: Option<usize>,
+    /// A query running longer is cancelled everywhere with 57014, as PostgreSQL's.
+    pub statement_timeout: Option<Duration>,
 }
 
 /// Settings PostgreSQL drivers and tools set when they connect (JDBC, psycopg,
@@ -55,15 +60,59 @@ impl SessionSettings {
                     None => format!("{MEMORY_PER_CORE} = DEFAULT (the node's budget per core)"),
                 })
             }
+            STATEMENT_TIMEOUT => {
+                self.statement_timeout = match value {
+                    None => None,
+                    Some(text) => {
+                        let timeout = parse_duration(text).ok_or_else(|| {
+                            QueryError::new(
+                                ErrorCode::Semantic,
+                                format!(
+                                    "{STATEMENT_TIMEOUT} takes a duration such as 5s, 500ms \
+                                     or 2min (a number is milliseconds; 0 turns it off), \
+                                     not {text}"
+                                ),
+                            )
+                        })?;
+                        (!timeout.is_zero()).then_some(timeout)
+                    }
+                };
+                Ok(match self.statement_timeout {
+                    Some(timeout) => format!("{STATEMENT_TIMEOUT} = {timeout:?}"),
+                    None => format!("{STATEMENT_TIMEOUT} = 0 (none)"),
+                })
+            }
             other if POSTGRES_CLIENT_SETTINGS.contains(&other) => {
                 Ok(format!("{other}: accepted; Percore does not use it"))
             }
             other => Err(QueryError::new(
                 ErrorCode::Semantic,
-                format!("unknown setting {other}; known: {MEMORY_PER_CORE}"),
+                format!("unknown setting {other}; known: {MEMORY_PER_CORE}, {STATEMENT_TIMEOUT}"),
             )),
         }
     }
+}
+
+/// PostgreSQL's duration spellings: `500` (milliseconds), `500ms`, `5s`, `2min`,
+/// `1h`, `1d`, with or without a space.
+fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let millis = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "ms" => 1.0,
+        "s" | "sec" => 1000.0,
+        "min" => 60_000.0,
+        "h" => 3_600_000.0,
+        "d" => 86_400_000.0,
+        _ => return None,
+    };
+    let millis = number * millis;
+    (millis.is_finite() && (0.0..1e15).contains(&millis))
+        .then(|| Duration::from_micros((millis * 1000.0) as u64))
 }
 
 #[cfg(test)]
@@ -86,5 +135,26 @@ mod tests {
         assert_eq!(settings, SessionSettings::default());
         let error = settings.set("work_mem", Some("1")).unwrap_err();
         assert!(error.message.contains("unknown setting work_mem"));
+    }
+
+    #[test]
+    fn statement_timeouts_take_postgresql_durations() {
+        let mut settings = SessionSettings::default();
+        for (text, millis) in [
+            ("250", 250),
+            ("5s", 5000),
+            ("2 min", 120_000),
+            ("1.5s", 1500),
+        ] {
+            settings.set(STATEMENT_TIMEOUT, Some(text)).unwrap();
+            assert_eq!(
+                settings.statement_timeout,
+                Some(Duration::from_millis(millis))
+            );
+        }
+        settings.set(STATEMENT_TIMEOUT, Some("0")).unwrap();
+        assert_eq!(settings.statement_timeout, None);
+        assert!(settings.set(STATEMENT_TIMEOUT, Some("soon")).is_err());
+        assert!(settings.set(STATEMENT_TIMEOUT, Some("5 parsecs")).is_err());
     }
 }

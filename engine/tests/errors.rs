@@ -233,3 +233,24 @@ fn dropping_a_result_stream_cancels_the_query() {
     let count = arrow::util::display::array_value_to_string(batches[0].column(0), 0).unwrap();
     assert_eq!(count, "60175");
 }
+
+#[test]
+fn a_statement_timeout_cancels_a_long_query_and_the_session_goes_on() {
+    let cluster = cluster();
+    let mut settings = percore_engine::settings::SessionSettings::default();
+    cluster
+        .sql_in("SET statement_timeout = '200ms'", &mut settings)
+        .unwrap();
+    let long = "select count(*) from lineitem a, lineitem b where a.l_quantity + b.l_quantity < 0";
+    let error = cluster.sql_in(long, &mut settings).unwrap_err();
+    assert_eq!(error.code, ErrorCode::Cancelled, "{error}");
+    assert!(error.message.contains("statement timeout"), "{error}");
+    // A query shorter than the timeout is not touched.
+    cluster
+        .sql_in("select count(*) from orders", &mut settings)
+        .unwrap();
+    cluster
+        .sql_in("SET statement_timeout = 0", &mut settings)
+        .unwrap();
+    assert_alive(&cluster);
+}

@@ -199,11 +199,14 @@ impl Node {
                 return Err(error);
             }
         }
-        let stream = prepared
+        let mut stream = prepared
             .start(self.cluster.runtime())
             .inspect_err(|error| {
                 cancel_all(&mut peers, error);
             })?;
+        if let Some(timeout) = settings.statement_timeout {
+            stream.cancel_after(timeout);
+        }
         let canceller = stream.canceller();
         for peer in &mut peers {
             peer.watcher = Some(watch(peer, canceller.clone())?);

@@ -308,6 +308,7 @@ fn prepare<'a>(node: &'a Arc<Node>, request: &QueryRequest<'_>) -> QueryResult<P
     };
     let settings = SessionSettings {
         memory_per_core: request.memory_per_core,
+        ..SessionSettings::default()
     };
     let admitted = node.cluster.admit(request.sql, &plan, &settings, true)?;
     Ok(Prepared {

@@ -284,6 +284,7 @@ pub fn prepare(
         query,
         done: false,
         table,
+        _timeout: None,
         _admitted: admitted,
         remote: remote.map(|r| RemoteStreams {
             transport: r.transport,
@@ -360,6 +361,8 @@ pub struct QueryStream {
     remote: Option<RemoteStreams>,
     /// For `CREATE TABLE .. AS`: the partitions this node's tasks kept.
     table: Option<Arc<TableSink>>,
+    /// Stops the statement-timeout watcher when the stream goes.
+    _timeout: Option<std::sync::mpsc::Sender<()>>,
     /// Lists the query in SHOW QUERIES while the stream lives.
     _admitted: Admitted,
 }
@@ -413,6 +416,28 @@ impl QueryStream {
         self.query
             .take_error()
             .map(|error| Err(QueryError::from(error)))
+    }
+
+    /// Cancels the query (on every node, through the usual failure path) if it still
+    /// runs after `timeout`: 57014, as PostgreSQL's `statement_timeout`. A watcher
+    /// thread waits; it ends when the stream is dropped.
+    pub fn cancel_after(&mut self, timeout: std::time::Duration) {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let canceller = self.canceller();
+        let spawned = std::thread::Builder::new()
+            .name("percore-timeout".into())
+            .spawn(move || {
+                if stopped.recv_timeout(timeout) == Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                {
+                    canceller.fail(QueryError::new(
+                        crate::error::ErrorCode::Cancelled,
+                        "canceling statement due to statement timeout",
+                    ));
+                }
+            });
+        if spawned.is_ok() {
+            self._timeout = Some(stop);
+        }
     }
 
     /// For a load that ended without error: this node's partitions of the new table

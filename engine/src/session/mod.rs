@@ -245,7 +245,11 @@ impl Cluster {
         settings: &SessionSettings,
     ) -> QueryResult<QueryStream> {
         let admitted = self.admit(sql, plan, settings, false)?;
-        self.prepare(plan, None, admitted)?.start(&self.runtime)
+        let mut stream = self.prepare(plan, None, admitted)?.start(&self.runtime)?;
+        if let Some(timeout) = settings.statement_timeout {
+            stream.cancel_after(timeout);
+        }
+        Ok(stream)
     }
 
     /// Guards and parses one statement, once: it is then either run by the session
