@@ -6,6 +6,7 @@
 //! tpch = 0.01               # generate TPC-H at this scale factor
 //! memory_per_core = "1GiB"  # optional: each core's budget, shared by its queries
 //! spill_dir = "/var/tmp"    # optional: where operators spill (default: /var/tmp)
+//! statement_timeout = "30s"  # optional: sessions start with this timeout (SET changes it)
 //! data_dir = "/var/lib/percore"  # optional: catalog and loaded tables, kept across
 //!                                # restarts (node n uses node-n under it)
 //! spill_disk_cap = "100GiB" # optional: the most spilled at once on this node
@@ -20,6 +21,7 @@
 use std::net::SocketAddr;
 
 use percore_engine::memory::{parse_byte_size, MemorySettings};
+use percore_engine::settings::{SessionSettings, STATEMENT_TIMEOUT};
 use serde::Deserialize;
 
 /// Memory settings from their text forms; `None` keeps the default.
@@ -69,6 +71,8 @@ pub struct NodeConfig {
     /// Root of the nodes' data directories: node `n` keeps its catalog and loaded
     /// tables in `node-n` under it, across restarts. In memory only when `None`.
     pub data_dir: Option<std::path::PathBuf>,
+    /// What every client session starts with (its `statement_timeout`).
+    pub session_defaults: SessionSettings,
 }
 
 #[derive(Deserialize)]
@@ -90,6 +94,8 @@ struct FileConfig {
     spill_disk_cap: Option<String>,
     #[serde(default)]
     data_dir: Option<std::path::PathBuf>,
+    #[serde(default)]
+    statement_timeout: Option<String>,
     nodes: Vec<FileNode>,
 }
 
@@ -98,6 +104,20 @@ struct FileConfig {
 struct FileNode {
     internal: SocketAddr,
     client: SocketAddr,
+}
+
+/// The settings sessions start with: a node-wide `statement_timeout`, if given.
+///
+/// # Errors
+/// A timeout that does not parse.
+pub fn session_defaults(statement_timeout: Option<&str>) -> Result<SessionSettings, String> {
+    let mut settings = SessionSettings::default();
+    if let Some(text) = statement_timeout {
+        settings
+            .set(STATEMENT_TIMEOUT, Some(text))
+            .map_err(|e| e.message)?;
+    }
+    Ok(settings)
 }
 
 impl NodeConfig {
@@ -138,6 +158,7 @@ impl NodeConfig {
                 file.spill_disk_cap.as_deref(),
             )?,
             data_dir: file.data_dir,
+            session_defaults: session_defaults(file.statement_timeout.as_deref())?,
         };
         config.validate()?;
         Ok(config)
@@ -156,6 +177,7 @@ impl NodeConfig {
             credit_window: 4,
             memory: MemorySettings::default(),
             data_dir: None,
+            session_defaults: SessionSettings::default(),
         }
     }
 
@@ -260,5 +282,15 @@ mod tests {
         let text = format!("cores_per_node = 1\ntpch = 0.01\nmemory_per_core = \"lots\"\n{nodes}");
         let error = NodeConfig::from_toml(&text, 0).unwrap_err();
         assert!(error.contains("memory_per_core"), "{error}");
+        let text = format!("cores_per_node = 1\ntpch = 0.01\nstatement_timeout = \"30s\"\n{nodes}");
+        let config = NodeConfig::from_toml(&text, 0).unwrap();
+        assert_eq!(
+            config.session_defaults.statement_timeout,
+            Some(std::time::Duration::from_secs(30))
+        );
+        let text =
+            format!("cores_per_node = 1\ntpch = 0.01\nstatement_timeout = \"soon\"\n{nodes}");
+        let error = NodeConfig::from_toml(&text, 0).unwrap_err();
+        assert!(error.contains("statement_timeout"), "{error}");
     }
 }

@@ -46,6 +46,7 @@ fn start_nodes(nodes: usize, credit_window: u32) -> Vec<Arc<Node>> {
                 credit_window,
                 memory: Default::default(),
                 data_dir: None,
+                session_defaults: Default::default(),
             };
             Node::start_with_functions(config, vec![slow_identity()]).expect("node starts")
         })

@@ -43,6 +43,10 @@ pub struct NodeArgs {
     /// `node-<id>` under it). Default: in memory only.
     #[arg(long)]
     data_dir: Option<std::path::PathBuf>,
+    /// Every client session starts with this statement timeout (e.g. 30s; SET
+    /// statement_timeout changes it). Default: none.
+    #[arg(long)]
+    statement_timeout: Option<String>,
     #[command(flatten)]
     memory: crate::memory_args::MemoryArgs,
 }
@@ -88,6 +92,10 @@ fn node_config(args: &NodeArgs) -> Result<NodeConfig, String> {
         credit_window: args.credit_window,
         memory: args.memory.settings()?,
         data_dir: args.data_dir.clone(),
+        session_defaults: percore_server::config::session_defaults(
+            args.statement_timeout.as_deref(),
+        )
+        .map_err(|e| format!("--statement-timeout: {e}"))?,
     };
     config.validate()?;
     Ok(config)

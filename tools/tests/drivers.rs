@@ -112,3 +112,22 @@ fn the_postgres_crate_runs_prepared_statements_transactions_and_portals() {
         .batch_execute("SET application_name = 'tests'; BEGIN; COMMIT")
         .unwrap();
 }
+
+#[test]
+fn a_node_default_statement_timeout_applies_to_every_session() {
+    let mut options = LocalClusterOptions::new(1, 1, 0.01);
+    options.extra_args = vec!["--statement-timeout".into(), "300ms".into()];
+    let cluster = start("node-timeout", options);
+    let mut client = cluster.connect(0).unwrap();
+    let (state, message) = query(
+        &mut client,
+        "select count(*) from lineitem a, lineitem b where a.l_quantity + b.l_quantity < 0",
+    )
+    .unwrap_err();
+    assert_eq!(state, "57014", "{message}");
+    query(&mut client, "SET statement_timeout = 0").unwrap();
+    assert_eq!(
+        query(&mut client, "select count(*) from nation").unwrap(),
+        [["25"]]
+    );
+}

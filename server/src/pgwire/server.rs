@@ -67,7 +67,7 @@ fn serve_client(node: &Arc<Node>, stream: TcpStream) -> std::io::Result<()> {
     let mut client = Client {
         node: Arc::clone(node),
         session,
-        settings: SessionSettings::default(),
+        settings: node.config.session_defaults,
         transaction: Transaction::Idle,
         cursors: HashMap::new(),
         prepared: HashMap::new(),
