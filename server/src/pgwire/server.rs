@@ -274,9 +274,14 @@ pub(crate) fn send_rows(
 ) -> std::io::Result<Result<Sent, QueryError>> {
     let options = FormatOptions::default();
     let mut sent = 0usize;
+    let mut body = BytesMut::new();
     loop {
-        let batch = match rows.take_pending().or_else(|| rows.next_batch()) {
-            None => return Ok(Ok(Sent::All(sent + rows.sent_before()))),
+        let room = limit.map(|limit| limit - sent);
+        if room == Some(0) {
+            return Ok(Ok(Sent::Suspended));
+        }
+        let batch = match rows.next_piece(room) {
+            None => return Ok(Ok(Sent::All(rows.handed_out()))),
             Some(Err(error)) => return Ok(Err(error)),
             Some(Ok(batch)) => batch,
         };
@@ -284,10 +289,7 @@ pub(crate) fn send_rows(
             Ok(encoder) => encoder,
             Err(error) => return Ok(Err(error)),
         };
-        let count = batch.num_rows();
-        let room = limit.map_or(count, |limit| (limit - sent).min(count));
-        let mut body = BytesMut::new();
-        for row in 0..room {
+        for row in 0..batch.num_rows() {
             body.clear();
             encoder.row(row, &mut body);
             connection.send(Backend::DataRow(DataRow::new(
@@ -295,15 +297,7 @@ pub(crate) fn send_rows(
                 batch.num_columns() as i16,
             )))?;
         }
-        sent += room;
-        if room < count {
-            rows.keep_pending(batch.slice(room, count - room), sent);
-            return Ok(Ok(Sent::Suspended));
-        }
-        if limit == Some(sent) {
-            rows.keep_sent(sent);
-            return Ok(Ok(Sent::Suspended));
-        }
+        sent += batch.num_rows();
     }
 }
 

@@ -56,7 +56,7 @@ pub(crate) enum Produced {
 pub(crate) struct RowSource {
     source: Source,
     pending: Option<RecordBatch>,
-    sent: usize,
+    handed_out: usize,
     /// The CommandComplete tag's verb: `SELECT n`, or `FETCH n` from a cursor.
     pub verb: &'static str,
 }
@@ -71,7 +71,7 @@ impl RowSource {
         RowSource {
             source: Source::Query(Box::new(query)),
             pending: None,
-            sent: 0,
+            handed_out: 0,
             verb: "SELECT",
         }
     }
@@ -80,7 +80,7 @@ impl RowSource {
         RowSource {
             source: Source::Batches(batches.into_iter()),
             pending: None,
-            sent: 0,
+            handed_out: 0,
             verb,
         }
     }
@@ -89,49 +89,49 @@ impl RowSource {
     fn take_rows(&mut self, limit: Option<usize>) -> QueryResult<Vec<RecordBatch>> {
         let mut taken = Vec::new();
         let mut count = 0;
-        while limit.is_none_or(|limit| count < limit) {
-            let Some(batch) = self.take_pending().or_else(|| self.next_batch()) else {
-                break;
-            };
+        while let Some(batch) = self.next_piece(limit.map(|limit| limit - count)) {
             let batch = batch?;
-            let room = limit.map_or(batch.num_rows(), |limit| {
-                (limit - count).min(batch.num_rows())
-            });
-            if room < batch.num_rows() {
-                self.pending = Some(batch.slice(room, batch.num_rows() - room));
-            }
-            count += room;
-            taken.push(batch.slice(0, room));
+            count += batch.num_rows();
+            taken.push(batch);
         }
         Ok(taken)
     }
 
-    /// The rest of a batch a row limit cut, if any.
-    pub fn take_pending(&mut self) -> Option<QueryResult<RecordBatch>> {
-        self.pending.take().map(Ok)
+    /// The next batch, of at most `room` rows when given (the rest of a batch it cuts
+    /// comes first next time); `None` at the end, or when `room` is 0.
+    pub fn next_piece(&mut self, room: Option<usize>) -> Option<QueryResult<RecordBatch>> {
+        if room == Some(0) {
+            return None;
+        }
+        let batch = match self.pending.take() {
+            Some(batch) => batch,
+            None => match self.next_batch()? {
+                Ok(batch) => batch,
+                Err(error) => return Some(Err(error)),
+            },
+        };
+        let rows = batch.num_rows();
+        let piece = match room {
+            Some(room) if room < rows => {
+                self.pending = Some(batch.slice(room, rows - room));
+                batch.slice(0, room)
+            }
+            _ => batch,
+        };
+        self.handed_out += piece.num_rows();
+        Some(Ok(piece))
     }
 
-    pub fn next_batch(&mut self) -> Option<QueryResult<RecordBatch>> {
+    fn next_batch(&mut self) -> Option<QueryResult<RecordBatch>> {
         match &mut self.source {
             Source::Query(query) => query.next_batch(),
             Source::Batches(batches) => batches.next().map(Ok),
         }
     }
 
-    /// A row limit stopped the sending: `rest` waits for the next Execute.
-    pub fn keep_pending(&mut self, rest: RecordBatch, sent_now: usize) {
-        self.pending = Some(rest);
-        self.sent += sent_now;
-    }
-
-    /// A row limit stopped the sending at a batch's end.
-    pub fn keep_sent(&mut self, sent_now: usize) {
-        self.sent += sent_now;
-    }
-
-    /// Rows sent by earlier Execute messages.
-    pub fn sent_before(&self) -> usize {
-        self.sent
+    /// Rows handed out so far, over every Execute.
+    pub fn handed_out(&self) -> usize {
+        self.handed_out
     }
 
     /// The query's canceller, for a client's cancel request while rows stream.
