@@ -7,7 +7,7 @@ mod restore;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
-use arrow::array::StringArray;
+use arrow::array::{ArrayRef, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 
@@ -698,15 +698,11 @@ fn columns_batch(schema: &Schema) -> QueryResult<RecordBatch> {
         .iter()
         .map(|f| Some(f.is_nullable()))
         .collect();
-    let described = Arc::new(Schema::new(vec![
-        Field::new("column", DataType::Utf8, false),
-        Field::new("type", DataType::Utf8, false),
-        Field::new("nullable", DataType::Boolean, false),
-    ]));
-    Ok(RecordBatch::try_new(
-        described,
-        vec![Arc::new(names), Arc::new(types), Arc::new(nullable)],
-    )?)
+    Ok(RecordBatch::try_from_iter_with_nullable([
+        ("column", Arc::new(names) as ArrayRef, false),
+        ("type", Arc::new(types), false),
+        ("nullable", Arc::new(nullable), false),
+    ])?)
 }
 
 /// SHOW STATS' result: each column's distinct values and range, as the planner sees
@@ -728,21 +724,12 @@ fn stats_batch(table: &Table) -> QueryResult<RecordBatch> {
         .collect();
     let min: Float64Array = ranges.iter().map(|r| r.map(|(min, _)| min)).collect();
     let max: Float64Array = ranges.iter().map(|r| r.map(|(_, max)| max)).collect();
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("column", DataType::Utf8, false),
-        Field::new("distinct", DataType::UInt64, true),
-        Field::new("min", DataType::Float64, true),
-        Field::new("max", DataType::Float64, true),
-    ]));
-    Ok(RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(names),
-            Arc::new(distinct),
-            Arc::new(min),
-            Arc::new(max),
-        ],
-    )?)
+    Ok(RecordBatch::try_from_iter_with_nullable([
+        ("column", Arc::new(names) as ArrayRef, false),
+        ("distinct", Arc::new(distinct), true),
+        ("min", Arc::new(min), true),
+        ("max", Arc::new(max), true),
+    ])?)
 }
 
 /// SHOW TABLES' result: name, rows, columns and source of each table.
@@ -769,21 +756,12 @@ fn tables_batch(catalog: &Catalog) -> QueryResult<RecordBatch> {
             })
         })
         .collect();
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("table", DataType::Utf8, false),
-        Field::new("rows", DataType::UInt64, false),
-        Field::new("columns", DataType::UInt64, false),
-        Field::new("source", DataType::Utf8, false),
-    ]));
-    Ok(RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(names),
-            Arc::new(rows),
-            Arc::new(columns),
-            Arc::new(sources),
-        ],
-    )?)
+    Ok(RecordBatch::try_from_iter_with_nullable([
+        ("table", Arc::new(names) as ArrayRef, false),
+        ("rows", Arc::new(rows), false),
+        ("columns", Arc::new(columns), false),
+        ("source", Arc::new(sources), false),
+    ])?)
 }
 
 /// Memory one operator needs to make progress while spilling: a few batches.
