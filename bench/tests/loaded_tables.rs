@@ -237,10 +237,11 @@ fn a_failed_load_leaves_no_table_and_bad_statements_are_named() {
 }
 
 #[test]
-fn a_load_beyond_the_memory_budget_fails_clearly_and_frees_its_memory() {
+fn a_load_beyond_the_query_budget_fails_clearly_and_frees_its_memory() {
     let dir = Dir::new("load-memory");
     tpch_files(&dir.0);
-    let config = ClusterConfig::new(2).with_memory_per_core(4 << 20);
+    // Too little to gather one batch of lineitem's rows.
+    let config = ClusterConfig::new(2).with_memory_per_core(256 << 10);
     let cluster = Cluster::start(
         std::sync::Arc::new(percore_engine::catalog::Catalog::new(2)),
         config,
@@ -260,10 +261,100 @@ fn a_load_beyond_the_memory_budget_fails_clearly_and_frees_its_memory() {
     )
     .unwrap_err();
     assert_eq!(error.code, ErrorCode::ResourcesExhausted, "{error}");
-    assert!(error.message.contains("table load"), "{error}");
     assert!(run(&cluster, "select count(*) from lineitem").is_err());
     for core in 0..2 {
         assert_eq!(cluster.memory().pool.used(core), 0, "core {core}");
+        assert_eq!(cluster.memory().tables.used(core), 0, "core {core}");
+    }
+}
+
+/// Files under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .flatten()
+            .map(|entry| {
+                if entry.path().is_dir() {
+                    files_under(&entry.path())
+                } else {
+                    1
+                }
+            })
+            .sum()
+    })
+}
+
+#[test]
+fn tables_beyond_their_memory_live_on_disk_and_answer_the_same() {
+    let dir = Dir::new("load-disk");
+    tpch_files(&dir.0);
+    let spill = dir.0.join("spill");
+    let data = dir.0.join("data");
+    std::fs::create_dir_all(&spill).unwrap();
+    let table_memory = 256 << 10;
+    let start = |data: Option<std::path::PathBuf>| {
+        let config = ClusterConfig::new(2)
+            .with_table_memory_per_core(table_memory)
+            .with_spill_dir(spill.clone())
+            .with_data_dir(data);
+        Cluster::start(
+            std::sync::Arc::new(percore_engine::catalog::Catalog::new(2)),
+            config,
+        )
+        .unwrap()
+    };
+    let memory_within_bounds = |cluster: &Cluster| {
+        for core in 0..2 {
+            let used = cluster.memory().tables.used(core);
+            assert!(used > 0 && used <= table_memory, "core {core}: {used}");
+        }
+    };
+    for data_dir in [None, Some(data)] {
+        let mut cluster = start(data_dir.clone());
+        load_tpch(&cluster, &dir);
+        memory_within_bounds(&cluster);
+        assert!(
+            files_under(&spill) > 0,
+            "rows beyond table memory are on disk"
+        );
+        let failures = check_queries(&cluster, 0.01, &(1..=22).collect::<Vec<_>>());
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+        if data_dir.is_some() {
+            // Restarted: the first rows of each partition are read into table
+            // memory, the rest scanned from the data directory's files.
+            drop(cluster);
+            cluster = start(data_dir);
+            memory_within_bounds(&cluster);
+            let failures = check_queries(&cluster, 0.01, &(1..=22).collect::<Vec<_>>());
+            assert!(failures.is_empty(), "{}", failures.join("\n"));
+        }
+        let replicated = run(
+            &cluster,
+            "CREATE TABLE everywhere PARTITIONED BY REPLICATED AS SELECT * FROM files_orders",
+        )
+        .unwrap();
+        assert!(replicated[0][0].contains("on disk"), "{replicated:?}");
+        assert_eq!(
+            run(
+                &cluster,
+                "select count(*), sum(o_totalprice) from everywhere"
+            )
+            .unwrap(),
+            run(
+                &cluster,
+                "select count(*), sum(o_totalprice) from files_orders"
+            )
+            .unwrap()
+        );
+        // What a table holds is given back when it goes.
+        for table in TABLES.iter().chain(&["everywhere"]) {
+            run(&cluster, &format!("DROP TABLE {table}")).unwrap();
+        }
+        for core in 0..2 {
+            assert_eq!(cluster.memory().tables.used(core), 0, "core {core}");
+        }
+        assert_eq!(files_under(&spill), 0, "dropped tables leave no files");
+        drop(cluster);
     }
 }
 

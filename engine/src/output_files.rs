@@ -13,6 +13,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
+use crate::catalog::stored_rows::PartitionRows;
 use crate::error::{ErrorCode, QueryError, QueryResult};
 
 /// What the files hold.
@@ -91,13 +92,13 @@ pub fn write_parts(
     dir: &Path,
     format: OutputFormat,
     schema: &SchemaRef,
-    partitions: &[(usize, Vec<RecordBatch>)],
+    partitions: &[(usize, PartitionRows)],
 ) -> QueryResult<u64> {
     std::fs::create_dir_all(dir).map_err(|e| failed(dir, &e))?;
     let mut rows = 0;
-    for (partition, batches) in partitions {
+    for (partition, kept) in partitions {
         let path = dir.join(format!("part-{partition}.{}", format.extension()));
-        rows += write_file(&path, format, schema, batches.iter().cloned().map(Ok))?;
+        rows += write_file(&path, format, schema, kept.read_batches())?;
     }
     Ok(rows)
 }

@@ -5,6 +5,8 @@
 //! cores_per_node = 1
 //! tpch = 0.01               # generate TPC-H at this scale factor
 //! memory_per_core = "1GiB"  # optional: each core's budget, shared by its queries
+//! table_memory_per_core = "1GiB"  # optional: loaded tables in memory per core; the
+//!                                 # rest on disk (default 2GiB)
 //! spill_dir = "/var/tmp"    # optional: where operators spill (default: /var/tmp)
 //! statement_timeout = "30s"  # optional: sessions start with this timeout (SET changes it)
 //! data_dir = "/var/lib/percore"  # optional: catalog and loaded tables, kept across
@@ -24,26 +26,36 @@ use percore_engine::memory::{parse_byte_size, MemorySettings};
 use percore_engine::settings::{SessionSettings, STATEMENT_TIMEOUT};
 use serde::Deserialize;
 
-/// Memory settings from their text forms; `None` keeps the default.
+/// Memory settings as written in a file or on a command line; `None` keeps the
+/// default.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryOptions {
+    pub per_core: Option<String>,
+    pub table_memory_per_core: Option<String>,
+    pub spill_dir: Option<std::path::PathBuf>,
+    pub spill_disk_cap: Option<String>,
+}
+
+/// Memory settings from their text forms.
 ///
 /// # Errors
 /// A size that does not parse, or a zero budget.
-pub fn memory_settings(
-    per_core: Option<&str>,
-    spill_dir: Option<std::path::PathBuf>,
-    spill_disk_cap: Option<&str>,
-) -> Result<MemorySettings, String> {
+pub fn memory_settings(options: &MemoryOptions) -> Result<MemorySettings, String> {
     let mut settings = MemorySettings::default();
-    if let Some(text) = per_core {
+    if let Some(text) = &options.per_core {
         settings.per_core = parse_byte_size(text).map_err(|e| format!("memory_per_core: {e}"))?;
         if settings.per_core == 0 {
             return Err("memory_per_core must be more than 0".into());
         }
     }
-    if let Some(dir) = spill_dir {
-        settings.spill_dir = dir;
+    if let Some(text) = &options.table_memory_per_core {
+        settings.table_memory_per_core =
+            parse_byte_size(text).map_err(|e| format!("table_memory_per_core: {e}"))?;
     }
-    if let Some(text) = spill_disk_cap {
+    if let Some(dir) = &options.spill_dir {
+        settings.spill_dir = dir.clone();
+    }
+    if let Some(text) = &options.spill_disk_cap {
         settings.spill_disk_cap =
             parse_byte_size(text).map_err(|e| format!("spill_disk_cap: {e}"))? as u64;
     }
@@ -88,6 +100,8 @@ struct FileConfig {
     credit_window: Option<u32>,
     #[serde(default)]
     memory_per_core: Option<String>,
+    #[serde(default)]
+    table_memory_per_core: Option<String>,
     #[serde(default)]
     spill_dir: Option<std::path::PathBuf>,
     #[serde(default)]
@@ -152,11 +166,12 @@ impl NodeConfig {
                 .exchange_buffer_batches
                 .unwrap_or(defaults.exchange_buffer_batches),
             credit_window: file.credit_window.unwrap_or(defaults.credit_window),
-            memory: memory_settings(
-                file.memory_per_core.as_deref(),
-                file.spill_dir,
-                file.spill_disk_cap.as_deref(),
-            )?,
+            memory: memory_settings(&MemoryOptions {
+                per_core: file.memory_per_core,
+                table_memory_per_core: file.table_memory_per_core,
+                spill_dir: file.spill_dir,
+                spill_disk_cap: file.spill_disk_cap,
+            })?,
             data_dir: file.data_dir,
             session_defaults: session_defaults(file.statement_timeout.as_deref())?,
         };
@@ -270,10 +285,12 @@ mod tests {
         let nodes = "[[nodes]]\ninternal = \"127.0.0.1:7100\"\nclient = \"127.0.0.1:5432\"";
         let text = format!(
             "cores_per_node = 1\ntpch = 0.01\nmemory_per_core = \"64MiB\"\n\
-             spill_dir = \"/var/tmp\"\nspill_disk_cap = \"2GiB\"\n{nodes}"
+             spill_dir = \"/var/tmp\"\nspill_disk_cap = \"2GiB\"\n\
+             table_memory_per_core = \"16MiB\"\n{nodes}"
         );
         let config = NodeConfig::from_toml(&text, 0).unwrap();
         assert_eq!(config.memory.per_core, 64 << 20);
+        assert_eq!(config.memory.table_memory_per_core, 16 << 20);
         assert_eq!(
             config.memory.spill_dir,
             std::path::PathBuf::from("/var/tmp")

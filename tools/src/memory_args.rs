@@ -1,7 +1,7 @@
 //! The memory flags shared by `sql`, `node` and `bench`.
 
 use percore_engine::memory::MemorySettings;
-use percore_server::config::memory_settings;
+use percore_server::config::{memory_settings, MemoryOptions};
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct MemoryArgs {
@@ -9,6 +9,10 @@ pub struct MemoryArgs {
     /// 2GiB). Operators spill to disk beyond it. Default: 2GiB.
     #[arg(long)]
     pub memory_per_core: Option<String>,
+    /// What each core keeps of loaded tables (`CREATE TABLE .. AS`) in memory; rows
+    /// beyond it go to files in the spill directory. Default: 2GiB.
+    #[arg(long)]
+    pub table_memory_per_core: Option<String>,
     /// Where operators spill. Default: /var/tmp (else the system's temp directory).
     #[arg(long)]
     pub spill_dir: Option<std::path::PathBuf>,
@@ -24,6 +28,9 @@ impl MemoryArgs {
         if let Some(size) = &self.memory_per_core {
             args.extend(["--memory-per-core".to_string(), size.clone()]);
         }
+        if let Some(size) = &self.table_memory_per_core {
+            args.extend(["--table-memory-per-core".to_string(), size.clone()]);
+        }
         if let Some(dir) = &self.spill_dir {
             args.extend(["--spill-dir".to_string(), dir.display().to_string()]);
         }
@@ -36,11 +43,12 @@ impl MemoryArgs {
     /// # Errors
     /// A size that does not parse, named with its flag.
     pub fn settings(&self) -> Result<MemorySettings, String> {
-        memory_settings(
-            self.memory_per_core.as_deref(),
-            self.spill_dir.clone(),
-            self.spill_disk_cap.as_deref(),
-        )
+        memory_settings(&MemoryOptions {
+            per_core: self.memory_per_core.clone(),
+            table_memory_per_core: self.table_memory_per_core.clone(),
+            spill_dir: self.spill_dir.clone(),
+            spill_disk_cap: self.spill_disk_cap.clone(),
+        })
         .map_err(|e| format!("--{}", e.replace('_', "-")))
     }
 }

@@ -125,6 +125,7 @@ pub fn open_csv_table(
             options,
             assignments,
         })),
+        stored: None,
     })
 }
 

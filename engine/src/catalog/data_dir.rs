@@ -3,9 +3,13 @@
 //!
 //! ```text
 //! DIR/catalog.json                 the tables, in order of creation
-//! DIR/tables/<name>-<id>/part-P.arrow   this node's partition P (Arrow IPC file)
-//! DIR/tables/<name>-<id>/all.arrow      a replicated table's rows, once
+//! DIR/tables/<name>-<id>/part-P.arrows  this node's partition P
+//! DIR/tables/<name>-<id>/all.arrows     a replicated table's rows, once
 //! ```
+//!
+//! Partition files hold frames of Arrow IPC ([`crate::memory::frames`]), the format
+//! of spill files: at start a partition's first rows are read into the core's table
+//! memory, and scans read the rest straight from the file.
 //!
 //! Every change is written completely, then renamed into place: a load's partitions
 //! are written to a `.tmp-` directory before the statement commits, the directory is
@@ -14,24 +18,26 @@
 //! names (staged or dropped directories) is removed at the next start.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arrow::datatypes::SchemaRef;
-use arrow::ipc::reader::FileReader;
-use arrow::ipc::writer::FileWriter;
-use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
 use super::profile::TableProfile;
+use super::stored_rows::{PartitionRows, StoredRows};
 use super::TablePartitioning;
 use crate::error::{ErrorCode, QueryError, QueryResult};
+use crate::memory::frames::{FrameEncoder, FrameFileReader};
+use crate::memory::size::batch_bytes;
+use crate::memory::TableMemory;
 
 const CATALOG: &str = "catalog.json";
 const TABLES: &str = "tables";
 const STAGING: &str = ".tmp-";
+const REPLICATED_FILE: &str = "all.arrows";
 
 /// Where a node sits in its cluster: a data directory serves only the same place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,39 +175,35 @@ impl DataDir {
         name: &str,
         partitioning: &TablePartitioning,
         schema: &SchemaRef,
-        partitions: &[Vec<RecordBatch>],
+        partitions: &[PartitionRows],
     ) -> QueryResult<Staged> {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         let dir = format!("{}-{nanos:x}", name.to_ascii_lowercase());
         let staging = self.root.join(TABLES).join(format!("{STAGING}{dir}"));
-        let written = (|| -> std::io::Result<()> {
-            std::fs::create_dir_all(&staging)?;
+        let empty = PartitionRows::default();
+        let written = (|| -> QueryResult<()> {
+            std::fs::create_dir_all(&staging).map_err(|e| io_failed(&staging, &e))?;
             let local = self.local_partitions();
             if *partitioning == TablePartitioning::Replicated {
-                let rows = partitions.get(local.start).map_or(&[][..], Vec::as_slice);
-                write_ipc(&staging.join("all.arrow"), schema, rows)?;
+                let rows = partitions.get(local.start).unwrap_or(&empty);
+                write_frames(&staging.join(REPLICATED_FILE), schema, rows)?;
             } else {
                 for partition in local {
-                    let rows = partitions.get(partition).map_or(&[][..], Vec::as_slice);
-                    write_ipc(
-                        &staging.join(format!("part-{partition}.arrow")),
-                        schema,
-                        rows,
-                    )?;
+                    let rows = partitions.get(partition).unwrap_or(&empty);
+                    write_frames(&staging.join(partition_file(partition)), schema, rows)?;
                 }
             }
-            File::open(&staging)?.sync_all()
+            File::open(&staging)
+                .and_then(|dir| dir.sync_all())
+                .map_err(|e| io_failed(&staging, &e))
         })();
         written.map_err(|error| {
             let _ = std::fs::remove_dir_all(&staging);
             QueryError::new(
-                ErrorCode::ResourcesExhausted,
-                format!(
-                    "cannot write table {name} to {}: {error}",
-                    staging.display()
-                ),
+                error.code,
+                format!("cannot write table {name}: {}", error.message),
             )
         })?;
         Ok(Staged { staging, dir })
@@ -250,7 +252,8 @@ impl DataDir {
     }
 
     /// A loaded table's partitions as this node holds them (every partition index;
-    /// empty where other nodes hold the rows).
+    /// empty where other nodes hold the rows): each partition's first rows in
+    /// `tables`' memory on its core, the rest left in the file for scans to read.
     ///
     /// # Errors
     /// Missing or damaged files, named.
@@ -258,17 +261,20 @@ impl DataDir {
         &self,
         dir: &str,
         partitioning: &TablePartitioning,
-    ) -> QueryResult<(SchemaRef, Vec<Vec<RecordBatch>>)> {
+        tables: &Arc<TableMemory>,
+    ) -> QueryResult<(SchemaRef, Vec<PartitionRows>)> {
         let path = self.root.join(TABLES).join(dir);
         let partitions = self.placement.nodes * self.placement.cores_per_node;
-        let mut all = vec![Vec::new(); partitions];
+        let mut all: Vec<PartitionRows> =
+            (0..partitions).map(|_| PartitionRows::default()).collect();
         if *partitioning == TablePartitioning::Replicated {
-            let (schema, rows) = read_ipc(&path.join("all.arrow"))?;
-            return Ok((schema, vec![rows; partitions]));
+            let (schema, rows) = read_frames(&path.join(REPLICATED_FILE), tables, 0)?;
+            all[0] = rows;
+            return Ok((schema, all));
         }
         let mut schema = None;
-        for partition in self.local_partitions() {
-            let (read, rows) = read_ipc(&path.join(format!("part-{partition}.arrow")))?;
+        for (core, partition) in self.local_partitions().enumerate() {
+            let (read, rows) = read_frames(&path.join(partition_file(partition)), tables, core)?;
             schema = Some(read);
             all[partition] = rows;
         }
@@ -343,31 +349,93 @@ impl Drop for Staged {
     }
 }
 
-fn write_ipc(path: &Path, schema: &SchemaRef, batches: &[RecordBatch]) -> std::io::Result<()> {
-    let file = File::create(path)?;
-    let mut writer =
-        FileWriter::try_new(BufWriter::new(file), schema).map_err(std::io::Error::other)?;
-    for batch in batches {
-        writer.write(batch).map_err(std::io::Error::other)?;
-    }
-    writer.finish().map_err(std::io::Error::other)?;
-    let file = writer.into_inner().map_err(std::io::Error::other)?;
-    file.into_inner().map_err(|e| e.into_error())?.sync_all()
+fn partition_file(partition: usize) -> String {
+    format!("part-{partition}.arrows")
 }
 
-fn read_ipc(path: &Path) -> QueryResult<(SchemaRef, Vec<RecordBatch>)> {
+fn io_failed(path: &Path, error: &dyn std::fmt::Display) -> QueryError {
+    QueryError::new(
+        ErrorCode::ResourcesExhausted,
+        format!("{}: {error}", path.display()),
+    )
+}
+
+/// Writes a partition's rows (those on disk read back through memory a batch at a
+/// time) as frames, then syncs the file.
+fn write_frames(path: &Path, schema: &SchemaRef, rows: &PartitionRows) -> QueryResult<()> {
+    let failed = |error: &dyn std::fmt::Display| io_failed(path, error);
+    let mut out = BufWriter::with_capacity(1 << 20, File::create(path).map_err(|e| failed(&e))?);
+    let mut encoder = FrameEncoder::new(schema).map_err(|e| failed(&e))?;
+    let mut frame = Vec::new();
+    for batch in rows.read_batches() {
+        encoder
+            .encode(&batch?, &mut frame)
+            .map_err(|e| failed(&e))?;
+        out.write_all(&frame).map_err(|e| failed(&e))?;
+        frame.clear();
+    }
+    encoder.finish(&mut frame).map_err(|e| failed(&e))?;
+    out.write_all(&frame).map_err(|e| failed(&e))?;
+    let file = out.into_inner().map_err(|e| failed(&e.into_error()))?;
+    file.sync_all().map_err(|e| failed(&e))
+}
+
+/// Reads a partition file: batches into `tables`' memory on `core` while they fit,
+/// the rest named as rows on disk (counted, not kept).
+fn read_frames(
+    path: &Path,
+    tables: &Arc<TableMemory>,
+    core: usize,
+) -> QueryResult<(SchemaRef, PartitionRows)> {
     let damaged = |error: String| {
         QueryError::new(
             ErrorCode::DataException,
-            format!("loaded table file {}: {error}", path.display()),
+            format!("loaded table file {error}"),
         )
     };
-    let file = File::open(path).map_err(|e| damaged(e.to_string()))?;
-    let reader =
-        FileReader::try_new(BufReader::new(file), None).map_err(|e| damaged(e.to_string()))?;
-    let schema = reader.schema();
-    let batches = reader
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| damaged(e.to_string()))?;
-    Ok((schema, batches))
+    let end = std::fs::metadata(path)
+        .map_err(|e| damaged(format!("{}: {e}", path.display())))?
+        .len();
+    let mut reader = FrameFileReader::open(path, 0, end, None)
+        .map_err(|e| damaged(format!("{}: {e}", path.display())))?;
+    let mut rows = PartitionRows::default();
+    // Where the rows left on disk start, and how many there are.
+    let mut on_disk: Option<(u64, usize)> = None;
+    loop {
+        let frame_start = reader.position();
+        let Some(batches) = reader.next_frame().map_err(damaged)? else {
+            break;
+        };
+        for batch in batches {
+            if let Some((_, count)) = &mut on_disk {
+                *count += batch.num_rows();
+                continue;
+            }
+            match tables.try_hold(core, batch_bytes(&batch)) {
+                Some(hold) => {
+                    match &mut rows.memory {
+                        Some(held) => held.absorb(hold),
+                        None => rows.memory = Some(hold),
+                    }
+                    rows.batches.push(batch);
+                }
+                // A frame holds one batch: the rest of the file starts with this one.
+                None => on_disk = Some((frame_start, batch.num_rows())),
+            }
+        }
+    }
+    let schema = reader
+        .schema()
+        .cloned()
+        .ok_or_else(|| damaged(format!("{}: no schema", path.display())))?;
+    if let Some((start, count)) = on_disk {
+        rows.on_disk.push(StoredRows::in_file(
+            path,
+            start,
+            end,
+            count,
+            Arc::clone(&schema),
+        ));
+    }
+    Ok((schema, rows))
 }

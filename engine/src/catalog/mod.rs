@@ -8,6 +8,7 @@ pub mod loaded;
 pub mod parquet_table;
 pub mod profile;
 mod statistics;
+pub mod stored_rows;
 pub mod tpch;
 
 use std::collections::BTreeMap;
@@ -66,6 +67,9 @@ pub struct Table {
     pub parquet: Option<Arc<parquet_table::ParquetSource>>,
     /// For an external CSV table: its files.
     pub csv: Option<Arc<csv_table::CsvSource>>,
+    /// For a loaded table: its rows on disk, read after `partitions`' batches, and
+    /// the table memory those batches hold.
+    pub stored: Option<Arc<stored_rows::LoadedStorage>>,
 }
 
 impl Table {
@@ -81,6 +85,7 @@ impl Table {
             statistics: TableStatistics::default(),
             parquet: None,
             csv: None,
+            stored: None,
         }
     }
 }

@@ -24,7 +24,9 @@ use super::sort::SortStream;
 use super::stats::TaskCounters;
 use super::window::WindowStream;
 use super::ExecConfig;
+use crate::catalog::stored_rows::StoredRows;
 use crate::error::{TaskError, TaskLocation, TaskResult};
+use crate::memory::spill::SpillReader;
 use crate::operators::sort::Sorter;
 use crate::operators::{evaluate, evaluate_mask, filter, split_batch};
 use crate::plan::explain::describe;
@@ -217,6 +219,9 @@ fn project(
 
 struct ScanStream {
     batches: Vec<RecordBatch>,
+    /// A loaded table's rows on disk, read once `batches` are done.
+    on_disk: VecDeque<StoredRows>,
+    reader: Option<SpillReader>,
     next_batch: usize,
     offset: usize,
     node: ScanNode,
@@ -226,8 +231,16 @@ struct ScanStream {
 
 impl ScanStream {
     fn new(node: &ScanNode, partition: usize, batch_rows: usize, query: Arc<QueryState>) -> Self {
+        let on_disk = node
+            .table
+            .stored
+            .as_ref()
+            .map(|stored| stored.on_disk(partition).iter().cloned().collect())
+            .unwrap_or_default();
         ScanStream {
             batches: node.table.partitions[partition].clone(),
+            on_disk,
+            reader: None,
             next_batch: 0,
             offset: 0,
             node: node.clone(),
@@ -253,6 +266,26 @@ impl ScanStream {
 
     fn process(&self, batch: RecordBatch) -> TaskResult<RecordBatch> {
         filter_and_project(&self.node, batch.project(&self.node.read_columns)?)
+    }
+
+    /// Replaces the finished batches with the next one read from disk; `false` when
+    /// there is none.
+    async fn read_from_disk(&mut self) -> TaskResult<bool> {
+        loop {
+            if let Some(reader) = &mut self.reader {
+                if let Some(batch) = reader.next().await? {
+                    self.batches = vec![batch];
+                    self.next_batch = 0;
+                    self.offset = 0;
+                    return Ok(true);
+                }
+                self.reader = None;
+            }
+            let Some(stored) = self.on_disk.pop_front() else {
+                return Ok(false);
+            };
+            self.reader = Some(stored.reader().await?);
+        }
     }
 }
 
@@ -306,15 +339,19 @@ pub(crate) fn filter_and_project(node: &ScanNode, batch: RecordBatch) -> TaskRes
 impl BatchStream for ScanStream {
     fn next(&mut self) -> BoxFuture<'_, TaskResult<Option<RecordBatch>>> {
         Box::pin(async move {
-            while let Some(slice) = self.next_slice() {
-                self.query.check_cancelled()?;
-                let batch = self.process(slice)?;
-                if batch.num_rows() > 0 {
-                    return Ok(Some(batch));
+            loop {
+                while let Some(slice) = self.next_slice() {
+                    self.query.check_cancelled()?;
+                    let batch = self.process(slice)?;
+                    if batch.num_rows() > 0 {
+                        return Ok(Some(batch));
+                    }
+                    glommio::yield_if_needed().await;
                 }
-                glommio::yield_if_needed().await;
+                if !self.read_from_disk().await? {
+                    return Ok(None);
+                }
             }
-            Ok(None)
         })
     }
 }

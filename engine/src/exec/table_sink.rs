@@ -2,10 +2,10 @@
 //! its partition's batches, compacted to full batches, and hands them over when it
 //! ends. The table is registered only once every task on every node succeeded.
 //!
-//! While the load runs, the kept batches are reserved against the query's budget on
-//! their core, so a load is bounded like any query: a partition that does not fit
-//! fails the statement with a clear error instead of growing the process. The table
-//! itself then lives outside query budgets, as generated tables do.
+//! A finished batch stays in memory while its core's table memory has room and goes
+//! to a file on the node's disk when it has not, so a load of any size is bounded:
+//! the query budget holds only the batch being gathered, the table budget what the
+//! table keeps in memory. Scans read the files back.
 
 use std::sync::{Arc, Mutex};
 
@@ -14,10 +14,13 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
 use crate::catalog::profile::TableProfile;
+use crate::catalog::stored_rows::{PartitionRows, StoredRows};
 use crate::catalog::TablePartitioning;
 use crate::error::TaskResult;
-use crate::memory::query::Reservation;
+use crate::memory::query::{QueryMemory, Reservation};
 use crate::memory::size::batch_bytes;
+use crate::memory::spill::{SpillWriter, RUN_BUFFER};
+use crate::memory::{TableMemory, TableMemoryHold};
 use crate::operators::compact::{compact_views, Compact};
 
 /// The partitions a load produced on this node, by global partition index.
@@ -26,11 +29,11 @@ pub struct TableSink {
     kept: Mutex<KeptPartitions>,
 }
 
-/// What a load's tasks on one node kept: each partition's batches (empty where other
+/// What a load's tasks on one node kept: each partition's rows (none where other
 /// nodes hold them) and what was measured of them.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct KeptPartitions {
-    pub partitions: Vec<Vec<RecordBatch>>,
+    pub partitions: Vec<PartitionRows>,
     pub profiles: Vec<Option<TableProfile>>,
 }
 
@@ -56,16 +59,16 @@ impl TableSink {
     pub fn new(partitions: usize) -> Arc<TableSink> {
         Arc::new(TableSink {
             kept: Mutex::new(KeptPartitions {
-                partitions: vec![Vec::new(); partitions],
+                partitions: (0..partitions).map(|_| PartitionRows::default()).collect(),
                 profiles: vec![None; partitions],
             }),
         })
     }
 
-    fn put(&self, partition: usize, batches: Vec<RecordBatch>, profile: TableProfile) {
+    fn put(&self, partition: usize, rows: PartitionRows, profile: TableProfile) {
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         if partition < kept.partitions.len() {
-            kept.partitions[partition] = batches;
+            kept.partitions[partition] = rows;
             kept.profiles[partition] = Some(profile);
         }
     }
@@ -79,35 +82,51 @@ impl TableSink {
 
 /// One task's share of a load: gathers batches into ones of about `batch_rows` rows,
 /// each copied compactly (a slice of a scan would otherwise keep the whole scan batch
-/// alive in the table).
+/// alive in the table), and keeps each in table memory or in its file.
 pub(crate) struct PartitionWriter {
     schema: SchemaRef,
     batch_rows: usize,
     pending: Vec<RecordBatch>,
     pending_rows: usize,
-    done: Vec<RecordBatch>,
+    /// Holds the pending batches under the query's budget.
     reservation: Reservation,
+    memory: Arc<QueryMemory>,
+    tables: Arc<TableMemory>,
+    kept: Vec<RecordBatch>,
+    kept_memory: Option<TableMemoryHold>,
+    overflow: Option<SpillWriter>,
     profile: TableProfile,
 }
 
 impl PartitionWriter {
-    pub fn new(schema: SchemaRef, batch_rows: usize, reservation: Reservation) -> Self {
+    /// A writer on `core`, gathering under `memory`'s budget.
+    pub fn new(
+        schema: SchemaRef,
+        batch_rows: usize,
+        memory: &Arc<QueryMemory>,
+        core: usize,
+    ) -> Self {
         PartitionWriter {
             batch_rows: batch_rows.max(1),
             pending: Vec::new(),
             pending_rows: 0,
-            done: Vec::new(),
-            reservation,
+            reservation: Reservation::new(memory, core),
+            memory: Arc::clone(memory),
+            tables: Arc::clone(memory.tables()),
+            kept: Vec::new(),
+            kept_memory: None,
+            overflow: None,
             profile: TableProfile::new(&schema),
             schema,
         }
     }
 
-    /// Keeps `batch`, within the query's budget on this core.
+    /// Takes `batch` into the partition.
     ///
     /// # Errors
-    /// When the partition outgrows the budget.
-    pub fn push(&mut self, batch: RecordBatch) -> TaskResult<()> {
+    /// When the batch being gathered outgrows the query's budget, or the table's rows
+    /// cannot be written to disk.
+    pub async fn push(&mut self, batch: RecordBatch) -> TaskResult<()> {
         let bytes = batch_bytes(&batch);
         if !self.reservation.try_grow(bytes) {
             return Err(self.reservation.exhausted("table load", bytes));
@@ -116,12 +135,12 @@ impl PartitionWriter {
         self.pending_rows += batch.num_rows();
         self.pending.push(batch);
         if self.pending_rows >= self.batch_rows {
-            self.flush()?;
+            self.flush().await?;
         }
         Ok(())
     }
 
-    fn flush(&mut self) -> TaskResult<()> {
+    async fn flush(&mut self) -> TaskResult<()> {
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -129,18 +148,55 @@ impl PartitionWriter {
         let compact = compact_views(&joined, Compact::ToOneBuffer)?;
         self.pending.clear();
         self.pending_rows = 0;
-        self.done.push(compact);
+        let bytes = batch_bytes(&compact);
+        match self.tables.try_hold(self.reservation.core(), bytes) {
+            Some(hold) => {
+                match &mut self.kept_memory {
+                    Some(kept) => kept.absorb(hold),
+                    None => self.kept_memory = Some(hold),
+                }
+                self.kept.push(compact);
+            }
+            None => self.write_to_disk(&compact).await?,
+        }
+        self.reservation.free();
         Ok(())
+    }
+
+    async fn write_to_disk(&mut self, batch: &RecordBatch) -> TaskResult<()> {
+        if self.overflow.is_none() {
+            let buffer_memory = Reservation::new(&self.memory, self.reservation.core());
+            self.overflow = Some(
+                SpillWriter::create(self.tables.files(), &self.schema, RUN_BUFFER, buffer_memory)
+                    .await?,
+            );
+        }
+        self.overflow
+            .as_mut()
+            .expect("created above")
+            .write(batch)
+            .await
     }
 
     /// Hands the partition to the sink.
     ///
     /// # Errors
-    /// When the last batches cannot be joined.
-    pub fn finish(mut self, sink: &TableSink, partition: usize) -> TaskResult<()> {
-        self.flush()?;
-        let profile = std::mem::take(&mut self.profile);
-        sink.put(partition, std::mem::take(&mut self.done), profile);
+    /// When the last batches cannot be joined or written.
+    pub async fn finish(mut self, sink: &TableSink, partition: usize) -> TaskResult<()> {
+        self.flush().await?;
+        let on_disk = match self.overflow.take() {
+            Some(writer) => vec![StoredRows::spilled(
+                writer.finish().await?,
+                Arc::clone(&self.schema),
+            )],
+            None => Vec::new(),
+        };
+        let rows = PartitionRows {
+            batches: std::mem::take(&mut self.kept),
+            on_disk,
+            memory: self.kept_memory.take(),
+        };
+        sink.put(partition, rows, std::mem::take(&mut self.profile));
         Ok(())
     }
 }

@@ -20,7 +20,6 @@ use super::stream::{build_stream, StreamContext};
 use super::table_sink::{PartitionWriter, TableSink};
 use super::ExecConfig;
 use crate::error::{ErrorCode, TaskError, TaskLocation, TaskResult};
-use crate::memory::query::Reservation;
 use crate::operators::partition::HashPartitioner;
 use crate::plan::{ExchangeKind, Stage};
 
@@ -128,15 +127,19 @@ async fn drive(spec: TaskSpec, counters: Rc<TaskCounters>) -> TaskResult<()> {
     let mut inputs = inputs;
     let mut root = build_stream(&stage.root, &mut inputs, &context)?;
     if let TaskOutput::Store(table) = output {
-        let reservation = Reservation::new(query.memory(), location.core);
-        let mut writer = PartitionWriter::new(stage.root.schema(), config.batch_rows, reservation);
+        let mut writer = PartitionWriter::new(
+            stage.root.schema(),
+            config.batch_rows,
+            query.memory(),
+            location.core,
+        );
         while let Some(batch) = root.next().await? {
             query.check_cancelled()?;
             stats::add(&counters.rows_out, batch.num_rows() as u64);
-            writer.push(batch)?;
+            writer.push(batch).await?;
             glommio::yield_if_needed().await;
         }
-        return writer.finish(&table, location.partition);
+        return writer.finish(&table, location.partition).await;
     }
     let mut sink = OutputSink::open(
         output,

@@ -92,6 +92,7 @@ impl Admission {
                 request.limit_per_core,
                 request.min_per_core,
                 SpillSpace::new(&node.disk),
+                &node.tables,
                 force,
             )
         };

@@ -5,10 +5,12 @@
 //! minimum reservation fits ([`admission`]).
 
 pub mod admission;
+pub mod frames;
 pub mod pool;
 pub mod query;
 pub mod size;
 pub mod spill;
+pub mod table_memory;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -18,12 +20,15 @@ use std::time::Duration;
 pub use pool::MemoryPool;
 pub use query::{QueryMemory, Reservation};
 pub use spill::{SpillDisk, SpillSpace};
+pub use table_memory::{TableMemory, TableMemoryHold};
 
 /// How a node bounds memory and where it spills.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemorySettings {
     /// The budget of each core, shared by every query running there.
     pub per_core: usize,
+    /// What each core keeps of loaded tables in memory; the rest goes to disk.
+    pub table_memory_per_core: usize,
     pub spill_dir: PathBuf,
     /// The most all queries of the node may have in spill files at once.
     pub spill_disk_cap: u64,
@@ -37,6 +42,7 @@ impl Default for MemorySettings {
     fn default() -> Self {
         MemorySettings {
             per_core: 2 << 30,
+            table_memory_per_core: 2 << 30,
             spill_dir: default_spill_dir(),
             spill_disk_cap: 100 << 30,
             admission_timeout: Duration::from_secs(60),
@@ -62,14 +68,17 @@ pub struct NodeMemory {
     pub settings: MemorySettings,
     pub pool: Arc<MemoryPool>,
     pub disk: Arc<SpillDisk>,
+    pub tables: Arc<TableMemory>,
     pub admission: Arc<admission::Admission>,
 }
 
 impl NodeMemory {
     pub fn new(cores: usize, settings: MemorySettings) -> NodeMemory {
+        let disk = SpillDisk::new(settings.spill_dir.clone(), settings.spill_disk_cap);
         NodeMemory {
             pool: Arc::new(MemoryPool::new(cores, settings.per_core)),
-            disk: SpillDisk::new(settings.spill_dir.clone(), settings.spill_disk_cap),
+            tables: TableMemory::new(cores, settings.table_memory_per_core, &disk),
+            disk,
             admission: Arc::new(admission::Admission::default()),
             settings,
         }

@@ -10,6 +10,7 @@ use arrow::record_batch::RecordBatch;
 use super::pool::MemoryPool;
 use super::size::batch_bytes;
 use super::spill::SpillSpace;
+use super::table_memory::TableMemory;
 use super::ByteSize;
 use crate::error::{ErrorCode, TaskError};
 
@@ -19,6 +20,8 @@ pub struct QueryMemory {
     min_per_core: usize,
     cores: Vec<Mutex<Ledger>>,
     spill: SpillSpace,
+    /// Where a load keeps the table it makes.
+    tables: Arc<TableMemory>,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -35,6 +38,7 @@ impl QueryMemory {
         limit_per_core: usize,
         min_per_core: usize,
         spill: SpillSpace,
+        tables: &Arc<TableMemory>,
         force: bool,
     ) -> Option<Arc<QueryMemory>> {
         let limit_per_core = limit_per_core.min(pool.budget_per_core());
@@ -57,17 +61,23 @@ impl QueryMemory {
                 .map(|_| Mutex::new(Ledger::default()))
                 .collect(),
             spill,
+            tables: Arc::clone(tables),
         }))
     }
 
     /// A ledger for work outside admission (tests, the exchange benchmark): the
     /// node's whole budget, nothing held up front.
     pub fn unadmitted(pool: &Arc<MemoryPool>, spill: SpillSpace) -> Arc<QueryMemory> {
-        QueryMemory::try_admit(pool, usize::MAX, 0, spill, true).expect("forced")
+        let tables = TableMemory::unbounded(pool.cores());
+        QueryMemory::try_admit(pool, usize::MAX, 0, spill, &tables, true).expect("forced")
     }
 
     pub fn spill(&self) -> &SpillSpace {
         &self.spill
+    }
+
+    pub fn tables(&self) -> &Arc<TableMemory> {
+        &self.tables
     }
 
     /// Bytes this query holds on `core` (its admitted minimum counts only when used).
@@ -268,7 +278,14 @@ mod tests {
     use super::*;
 
     fn query(pool: &Arc<MemoryPool>, limit: usize, min: usize) -> Option<Arc<QueryMemory>> {
-        QueryMemory::try_admit(pool, limit, min, SpillSpace::disabled(), false)
+        QueryMemory::try_admit(
+            pool,
+            limit,
+            min,
+            SpillSpace::disabled(),
+            &TableMemory::unbounded(pool.cores()),
+            false,
+        )
     }
 
     #[test]

@@ -4,16 +4,16 @@
 //! ended, failed or was cancelled); each file is removed as soon as it is dropped.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arrow::buffer::Buffer;
 use arrow::datatypes::SchemaRef;
-use arrow::ipc::writer::StreamWriter;
 use arrow::record_batch::RecordBatch;
 use glommio::io::BufferedFile;
 
+use super::frames::{FrameEncoder, MAX_FRAME};
 use super::size::batch_bytes;
 use super::{ByteSize, Reservation};
 use crate::error::{ErrorCode, TaskError, TaskResult};
@@ -73,11 +73,17 @@ pub struct SpillSpace {
 
 impl SpillSpace {
     pub fn new(disk: &Arc<SpillDisk>) -> SpillSpace {
-        let query = NEXT_SPACE.fetch_add(1, Ordering::Relaxed);
+        SpillSpace::named(disk, "q")
+    }
+
+    /// A directory named for what it holds (`q` for a query's), numbered within the
+    /// process.
+    pub fn named(disk: &Arc<SpillDisk>, kind: &str) -> SpillSpace {
+        let number = NEXT_SPACE.fetch_add(1, Ordering::Relaxed);
         SpillSpace {
             dir: disk
                 .dir
-                .join(format!("percore-{}-q{query}", std::process::id())),
+                .join(format!("percore-{}-{kind}{number}", std::process::id())),
             disk: Some(Arc::clone(disk)),
             created: Mutex::new(false),
             next_file: AtomicU64::new(0),
@@ -134,7 +140,7 @@ pub struct SpillWriter {
     disk: Arc<SpillDisk>,
     path: PathBuf,
     file: Option<BufferedFile>,
-    encoder: StreamWriter<Vec<u8>>,
+    encoder: FrameEncoder,
     pending: Vec<u8>,
     written: u64,
     rows: usize,
@@ -163,7 +169,7 @@ impl SpillWriter {
             disk,
             path,
             file: Some(file),
-            encoder: StreamWriter::try_new(Vec::new(), schema)?,
+            encoder: FrameEncoder::new(schema)?,
             pending: Vec::new(),
             written: 0,
             rows: 0,
@@ -186,12 +192,7 @@ impl SpillWriter {
         let batch = compact_views(batch, Compact::Wasteful)?;
         self.largest_batch = self.largest_batch.max(batch_bytes(&batch));
         self.rows += batch.num_rows();
-        self.encoder.write(&batch)?;
-        let encoded = std::mem::take(self.encoder.get_mut());
-        let length = u32::try_from(encoded.len())
-            .map_err(|_| spill_error("a spilled batch over 4 GiB".into()))?;
-        self.pending.extend_from_slice(&length.to_le_bytes());
-        self.pending.extend_from_slice(&encoded);
+        self.encoder.encode(&batch, &mut self.pending)?;
         if self.pending.len() >= self.buffer {
             self.flush().await?;
         }
@@ -283,21 +284,11 @@ impl SpillFile {
     /// # Errors
     /// When the file cannot be opened.
     pub async fn reader(&self) -> TaskResult<SpillReader> {
-        let file = BufferedFile::open(&self.path).await.map_err(|e| {
-            spill_error(format!(
-                "cannot open spill file {}: {e}",
-                self.path.display()
-            ))
-        })?;
-        Ok(SpillReader {
-            file,
-            position: 0,
-            end: self.bytes,
-            chunk: Vec::new(),
-            chunk_start: 0,
-            decoder: IpcStreamDecoder::default(),
-            decoded: VecDeque::new(),
-        })
+        SpillReader::open(&self.path, 0, self.bytes, None).await
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 }
 
@@ -325,6 +316,31 @@ pub struct SpillReader {
 }
 
 impl SpillReader {
+    /// Reads the frames from byte `start` to `end` of `path`; `schema` for a start
+    /// past the first frame.
+    ///
+    /// # Errors
+    /// When the file cannot be opened.
+    pub async fn open(
+        path: &Path,
+        start: u64,
+        end: u64,
+        schema: Option<SchemaRef>,
+    ) -> TaskResult<SpillReader> {
+        let file = BufferedFile::open(path)
+            .await
+            .map_err(|e| spill_error(format!("cannot open {}: {e}", path.display())))?;
+        Ok(SpillReader {
+            file,
+            position: start,
+            end,
+            chunk: Vec::new(),
+            chunk_start: 0,
+            decoder: schema.map_or_else(IpcStreamDecoder::default, IpcStreamDecoder::with_schema),
+            decoded: VecDeque::new(),
+        })
+    }
+
     /// # Errors
     /// I/O errors or a damaged file.
     pub async fn next(&mut self) -> TaskResult<Option<RecordBatch>> {
@@ -334,7 +350,7 @@ impl SpillReader {
             }
             let header = self.bytes(self.position, 4).await?;
             let length = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as u64;
-            if length > self.end - self.position - 4 {
+            if length > MAX_FRAME || length > self.end - self.position - 4 {
                 return Err(TaskError::internal("a spill frame runs past its file"));
             }
             let payload = self

@@ -7,8 +7,8 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
+use crate::catalog::stored_rows::PartitionRows;
 use arrow::datatypes::SchemaRef;
-use arrow::record_batch::RecordBatch;
 
 use super::Cluster;
 use crate::catalog::csv_table::{open_csv_table, CsvOptions};
@@ -30,7 +30,7 @@ enum Change {
     WriteParts {
         target: FileTarget,
         schema: SchemaRef,
-        partitions: Vec<(usize, Vec<RecordBatch>)>,
+        partitions: Vec<(usize, PartitionRows)>,
     },
     /// `IF [NOT] EXISTS` found nothing to do.
     Nothing,
@@ -133,7 +133,7 @@ impl Cluster {
         &self,
         store: &StoreTarget,
         schema: &SchemaRef,
-        partitions: &[Vec<RecordBatch>],
+        partitions: &[PartitionRows],
     ) -> QueryResult<Option<Staged>> {
         if store.destination != StoreDestination::Table {
             return Ok(None);
@@ -150,16 +150,16 @@ impl Cluster {
         &self,
         store: &StoreTarget,
         schema: SchemaRef,
-        partitions: Vec<Vec<RecordBatch>>,
+        partitions: Vec<PartitionRows>,
         profile: &TableProfile,
         staged: Option<Staged>,
     ) -> CatalogChange {
         if let StoreDestination::Files(target) = &store.destination {
             let local = self.topology.local_partitions();
-            let partitions: Vec<(usize, Vec<RecordBatch>)> = partitions
+            let partitions: Vec<(usize, PartitionRows)> = partitions
                 .into_iter()
                 .enumerate()
-                .filter(|(p, batches)| local.contains(p) && !batches.is_empty())
+                .filter(|(p, rows)| local.contains(p) && rows.rows() > 0)
                 .collect();
             // A replicated result is the same on every partition: write it once.
             let partitions = match store.partitioning {

@@ -66,6 +66,11 @@ impl ClusterConfig {
         self
     }
 
+    pub fn with_table_memory_per_core(mut self, bytes: usize) -> Self {
+        self.memory.table_memory_per_core = bytes;
+        self
+    }
+
     pub fn with_spill_dir(mut self, dir: std::path::PathBuf) -> Self {
         self.memory.spill_dir = dir;
         self

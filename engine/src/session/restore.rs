@@ -66,7 +66,8 @@ impl Cluster {
                 dir,
             } => {
                 let data_dir = self.data_dir.as_ref().expect("checked by restore");
-                let (schema, rows) = data_dir.read_partitions(dir, partitioning)?;
+                let (schema, rows) =
+                    data_dir.read_partitions(dir, partitioning, &self.memory.tables)?;
                 let store = StoreTarget {
                     name: name.clone(),
                     partitioning: partitioning.clone(),

@@ -26,6 +26,18 @@ pub struct IpcStreamDecoder {
 }
 
 impl IpcStreamDecoder {
+    /// A decoder for a stream read from past its schema message.
+    pub fn with_schema(schema: SchemaRef) -> IpcStreamDecoder {
+        IpcStreamDecoder {
+            schema: Some(schema),
+        }
+    }
+
+    /// The schema the stream declared (or was given), once known.
+    pub fn schema(&self) -> Option<&SchemaRef> {
+        self.schema.as_ref()
+    }
+
     /// Decodes every message in `payload` (a schema message, then batches).
     ///
     /// # Errors
