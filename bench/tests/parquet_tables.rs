@@ -7,6 +7,7 @@ use percore_bench::export::{write_tables, FileFormat};
 use percore_bench::harness::check_queries;
 use percore_engine::catalog::tpch;
 use percore_engine::error::ErrorCode;
+use percore_engine::session::{Cluster, ClusterConfig};
 
 mod common;
 
@@ -253,6 +254,97 @@ fn csv_options_and_values_that_do_not_parse() {
     )
     .unwrap_err();
     assert!(error.message.contains("one ASCII character"), "{error}");
+    assert_eq!(run(&cluster, "select 1").unwrap(), [["1".to_string()]]);
+}
+
+#[test]
+fn declared_csv_columns_type_the_values_and_refuse_what_does_not_fit() {
+    let dir = Dir::new("csv-declared");
+    // Inferred, `id` would be an integer and `code` too; declared, they are what the
+    // statement says.
+    std::fs::write(
+        dir.0.join("items.csv"),
+        "id,code,price,sold\n1,007,1.10,2024-01-02\n2,010,2.25,\n3,,0.05,2024-03-04\n",
+    )
+    .unwrap();
+    let data = dir.0.join("data");
+    let start = || {
+        Cluster::start(
+            std::sync::Arc::new(percore_engine::catalog::Catalog::new(2)),
+            ClusterConfig::new(2).with_data_dir(Some(data.clone())),
+        )
+        .unwrap()
+    };
+    let cluster = start();
+    run(
+        &cluster,
+        &format!(
+            "CREATE EXTERNAL TABLE items (id SMALLINT NOT NULL, code VARCHAR, price DECIMAL(10, 2), \
+             sold DATE) STORED AS CSV LOCATION '{}' OPTIONS (header = 'true')",
+            dir.path("items.csv")
+        ),
+    )
+    .unwrap();
+    let described = run(&cluster, "DESCRIBE items").unwrap();
+    let types: Vec<&str> = described.iter().map(|row| row[1].as_str()).collect();
+    assert_eq!(types, ["Int16", "Utf8View", "Decimal128(10, 2)", "Date32"]);
+    assert_eq!(described[0][2], "false", "NOT NULL is kept: {described:?}");
+    let expected = [["6", "007", "3.40", "1"].map(String::from).to_vec()];
+    let query = "select sum(id), min(code), sum(price), count(*) filter (where sold is null) \
+                 from items";
+    assert_eq!(run(&cluster, query).unwrap(), expected);
+    drop(cluster);
+    // The declared columns are part of the catalog kept across restarts.
+    let cluster = start();
+    assert_eq!(run(&cluster, "DESCRIBE items").unwrap(), described);
+    assert_eq!(run(&cluster, query).unwrap(), expected);
+
+    // A value that does not parse as its column's type, or a null in a NOT NULL
+    // column, fails the query naming file and value; the wrong number of columns
+    // fails the statement.
+    std::fs::write(
+        dir.0.join("bad.csv"),
+        "id,code,price,sold\n1,a,1.5,2024-01-02\n,b,2,\n",
+    )
+    .unwrap();
+    let location = dir.path("bad.csv");
+    let create = |columns: &str| {
+        run(
+            &cluster,
+            &format!("CREATE OR REPLACE EXTERNAL TABLE bad ({columns}) STORED AS CSV LOCATION '{location}'"),
+        )
+    };
+    create("id INT, code INT, price DOUBLE, sold DATE").unwrap();
+    let error = run(&cluster, "select * from bad").unwrap_err();
+    assert_eq!(error.code, ErrorCode::DataException, "{error}");
+    assert!(
+        error.message.contains("bad.csv") && error.message.contains("'a'"),
+        "{error}"
+    );
+    create("id INT NOT NULL, code VARCHAR, price DOUBLE, sold DATE").unwrap();
+    let error = run(&cluster, "select * from bad").unwrap_err();
+    assert_eq!(error.code, ErrorCode::DataException, "{error}");
+    assert!(error.message.contains("non-nullable"), "{error}");
+    let error = create("id INT, code VARCHAR").unwrap_err();
+    assert!(
+        error
+            .message
+            .contains("4 columns per line, but the table declares 2"),
+        "{error}"
+    );
+    let error = create("id INT, ID INT, price DOUBLE, sold DATE").unwrap_err();
+    assert!(error.message.contains("declared twice"), "{error}");
+    let error = create("id INT, code VARCHAR, price NOSUCHTYPE, sold DATE").unwrap_err();
+    assert!(
+        error.message.to_lowercase().contains("nosuchtype"),
+        "{error}"
+    );
+    let error = run(
+        &cluster,
+        &format!("CREATE EXTERNAL TABLE p (a INT) STORED AS PARQUET LOCATION '{location}'"),
+    )
+    .unwrap_err();
+    assert_eq!(error.code, ErrorCode::Unsupported, "{error}");
     assert_eq!(run(&cluster, "select 1").unwrap(), [["1".to_string()]]);
 }
 

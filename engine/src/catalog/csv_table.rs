@@ -1,7 +1,7 @@
-//! External CSV tables: files queried where they lie. The schema is inferred from
-//! the first MiB of the first file (or the file, if smaller): integers, floats,
-//! booleans, dates and timestamps where every sampled value parses, else strings
-//! (read as views). Files are cut into byte ranges of about an equal share of the
+//! External CSV tables: files queried where they lie. The schema is declared in the
+//! statement, or inferred from the first MiB of the first file (or the file, if
+//! smaller): integers, floats, booleans, dates and timestamps where every sampled
+//! value parses, else strings (read as views). Files are cut into byte ranges of about an equal share of the
 //! table's bytes (whole when small) and the ranges dealt to partitions round-robin in
 //! path order, so one large file is read by every core: a range owns the lines that
 //! start in it (`exec::csv_scan`). A value with a newline inside quotes would be cut
@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::csv::reader::Format;
+use arrow::datatypes::SchemaRef;
 
 use super::parquet_table::{list_files, with_views};
 use super::{Table, TablePartitioning, TableStatistics};
@@ -66,16 +67,19 @@ pub struct CsvSource {
 }
 
 /// Opens the CSV files at `location` (a file, a directory of `.csv` files, or `*`
-/// wildcards in the file name) as table `name` over `partitions`.
+/// wildcards in the file name) as table `name` over `partitions`, with the
+/// `declared` schema or one inferred from the first file.
 ///
 /// # Errors
-/// A location that matches no file, a file that cannot be read, or a sample that
-/// does not parse as CSV; each names the file.
+/// A location that matches no file, a file that cannot be read, a sample that does
+/// not parse as CSV, or one with another number of columns than declared; each
+/// names the file.
 pub fn open_csv_table(
     name: &str,
     location: &str,
     partitions: usize,
     options: CsvOptions,
+    declared: Option<SchemaRef>,
 ) -> QueryResult<Table> {
     let paths = list_files(location, "csv")?;
     let mut files = Vec::with_capacity(paths.len());
@@ -98,14 +102,28 @@ pub fn open_csv_table(
             .map_or(0, |at| at + 1);
         sample.truncate(end);
     }
-    let (schema, records) = Format::default()
+    let (inferred, records) = Format::default()
         .with_header(options.header)
         .with_delimiter(options.delimiter)
         .infer_schema(sample.as_slice(), None)
         .map_err(|e| file_error(&first.path, &e.to_string()))?;
-    if schema.fields().is_empty() {
+    if inferred.fields().is_empty() {
         return Err(file_error(&first.path, "no columns"));
     }
+    let schema = match declared {
+        Some(declared) if declared.fields().len() != inferred.fields().len() => {
+            return Err(file_error(
+                &first.path,
+                &format!(
+                    "{} columns per line, but the table declares {}",
+                    inferred.fields().len(),
+                    declared.fields().len()
+                ),
+            ))
+        }
+        Some(declared) => declared,
+        None => Arc::new(inferred),
+    };
     let sample_bytes = sample.len().max(1) as f64;
     let total: u64 = files.iter().map(|f| f.size).sum();
     // Rows are estimated from the sample's bytes per record; estimates steer plans only.
@@ -114,7 +132,7 @@ pub fn open_csv_table(
     let assignments = assign_ranges(&files, partitions, options.newlines_in_values);
     Ok(Table {
         name: name.to_string(),
-        schema: with_views(&Arc::new(schema)),
+        schema: with_views(&schema),
         partitioning: TablePartitioning::Unkeyed,
         partitions: vec![Vec::new(); partitions],
         row_count,

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
 use super::profile::TableProfile;
@@ -63,6 +63,9 @@ pub enum TableRecord {
         delimiter: u8,
         #[serde(default)]
         newlines_in_values: bool,
+        /// A CSV table's declared columns (none: inferred from the files).
+        #[serde(default)]
+        columns: Vec<DeclaredColumn>,
     },
     /// Rows loaded by `CREATE TABLE .. AS`, in `dir` under `tables/`.
     Loaded {
@@ -71,6 +74,52 @@ pub enum TableRecord {
         profile: TableProfile,
         dir: String,
     },
+}
+
+/// A declared column as the catalog file records it: its Arrow type by name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeclaredColumn {
+    pub name: String,
+    pub data_type: String,
+    pub nullable: bool,
+}
+
+impl DeclaredColumn {
+    /// The columns of `schema`.
+    pub fn all(schema: &Schema) -> Vec<DeclaredColumn> {
+        schema
+            .fields()
+            .iter()
+            .map(|field| DeclaredColumn {
+                name: field.name().clone(),
+                data_type: field.data_type().to_string(),
+                nullable: field.is_nullable(),
+            })
+            .collect()
+    }
+
+    /// The schema of `columns`; `None` when there are none.
+    ///
+    /// # Errors
+    /// A type name Arrow does not know (a damaged catalog file).
+    pub fn schema(columns: &[DeclaredColumn]) -> QueryResult<Option<SchemaRef>> {
+        if columns.is_empty() {
+            return Ok(None);
+        }
+        let fields = columns
+            .iter()
+            .map(|column| {
+                let data_type = column.data_type.parse::<DataType>().map_err(|e| {
+                    QueryError::new(
+                        ErrorCode::Internal,
+                        format!("column {} of the catalog: {e}", column.name),
+                    )
+                })?;
+                Ok(Field::new(&column.name, data_type, column.nullable))
+            })
+            .collect::<QueryResult<Vec<_>>>()?;
+        Ok(Some(Arc::new(Schema::new(fields))))
+    }
 }
 
 impl TableRecord {

@@ -12,7 +12,7 @@ use arrow::datatypes::SchemaRef;
 
 use super::Cluster;
 use crate::catalog::csv_table::{open_csv_table, CsvOptions};
-use crate::catalog::data_dir::{Staged, TableRecord};
+use crate::catalog::data_dir::{DeclaredColumn, Staged, TableRecord};
 use crate::catalog::loaded::{loaded_summary, loaded_table};
 use crate::catalog::parquet_table::open_parquet_table;
 use crate::catalog::profile::TableProfile;
@@ -21,7 +21,7 @@ use crate::catalog::{Catalog, Table};
 use crate::error::{ErrorCode, QueryError, QueryResult};
 use crate::output_files::{copied_summary, write_parts, FileTarget};
 use crate::plan::{StoreDestination, StoreTarget};
-use crate::sql::{ExternalFormat, SessionStatement};
+use crate::sql::{declared_schema, ExternalFormat, SessionStatement};
 
 enum Change {
     Create(Table),
@@ -59,6 +59,7 @@ impl Cluster {
                 name,
                 location,
                 format,
+                columns,
                 if_not_exists,
                 or_replace,
             } => {
@@ -69,7 +70,12 @@ impl Cluster {
                 let table = match format {
                     ExternalFormat::Parquet => open_parquet_table(name, location, partitions)?,
                     ExternalFormat::Csv(options) => {
-                        open_csv_table(name, location, partitions, *options)?
+                        let declared = if columns.is_empty() {
+                            None
+                        } else {
+                            Some(declared_schema(columns, &self.catalog(), &self.functions)?)
+                        };
+                        open_csv_table(name, location, partitions, *options, declared)?
                     }
                 };
                 let summary = match (&table.parquet, &table.csv) {
@@ -98,6 +104,11 @@ impl Cluster {
                     header: csv.header,
                     delimiter: csv.delimiter,
                     newlines_in_values: csv.newlines_in_values,
+                    columns: if columns.is_empty() {
+                        Vec::new()
+                    } else {
+                        DeclaredColumn::all(&table.schema)
+                    },
                 };
                 Ok(create(table, summary, Some((record, None))))
             }

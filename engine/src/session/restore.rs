@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::Cluster;
 use crate::catalog::csv_table::{open_csv_table, CsvOptions};
-use crate::catalog::data_dir::TableRecord;
+use crate::catalog::data_dir::{DeclaredColumn, TableRecord};
 use crate::catalog::loaded::loaded_table;
 use crate::catalog::parquet_table::open_parquet_table;
 use crate::catalog::Table;
@@ -48,6 +48,7 @@ impl Cluster {
                 header,
                 delimiter,
                 newlines_in_values,
+                columns,
             } => match format.as_str() {
                 "csv" => {
                     let options = CsvOptions {
@@ -55,7 +56,8 @@ impl Cluster {
                         delimiter: *delimiter,
                         newlines_in_values: *newlines_in_values,
                     };
-                    open_csv_table(name, location, partitions, options)
+                    let declared = DeclaredColumn::schema(columns)?;
+                    open_csv_table(name, location, partitions, options, declared)
                 }
                 _ => open_parquet_table(name, location, partitions),
             },

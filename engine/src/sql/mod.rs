@@ -67,11 +67,13 @@ pub enum SessionStatement {
     Set { name: String, value: Option<String> },
     /// `SHOW QUERIES`: the queued and running queries of the node.
     ShowQueries,
-    /// `CREATE EXTERNAL TABLE name STORED AS PARQUET | CSV LOCATION 'path'`.
+    /// `CREATE EXTERNAL TABLE name [(columns)] STORED AS PARQUET | CSV LOCATION
+    /// 'path'`; columns only for CSV.
     CreateExternalTable {
         name: String,
         location: String,
         format: ExternalFormat,
+        columns: Vec<sqlparser::ast::ColumnDef>,
         if_not_exists: bool,
         or_replace: bool,
     },
@@ -206,11 +208,6 @@ fn session_statement(statement: &SqlStatement) -> QueryResult<Option<SessionStat
 
 fn external_table(create: &sqlparser::ast::CreateTable) -> QueryResult<SessionStatement> {
     use sqlparser::ast::FileFormat;
-    if !create.columns.is_empty() {
-        return Err(QueryError::unsupported(
-            "column definitions in CREATE EXTERNAL TABLE (the schema comes from the files)",
-        ));
-    }
     let format = match create.file_format {
         Some(FileFormat::PARQUET) => ExternalFormat::Parquet,
         Some(FileFormat::TEXTFILE) => ExternalFormat::Csv(csv_options(&create.table_options)?),
@@ -226,6 +223,11 @@ fn external_table(create: &sqlparser::ast::CreateTable) -> QueryResult<SessionSt
             ))
         }
     };
+    if format == ExternalFormat::Parquet && !create.columns.is_empty() {
+        return Err(QueryError::unsupported(
+            "column definitions for a Parquet table (its schema comes from the files' metadata)",
+        ));
+    }
     let location = create.location.clone().ok_or_else(|| {
         QueryError::new(
             ErrorCode::Syntax,
@@ -236,6 +238,7 @@ fn external_table(create: &sqlparser::ast::CreateTable) -> QueryResult<SessionSt
         name: create.name.to_string(),
         location,
         format,
+        columns: create.columns.clone(),
         if_not_exists: create.if_not_exists,
         or_replace: create.or_replace,
     })
@@ -444,6 +447,34 @@ fn to_logical_plan(
     let plan = semi_join_pushdown::apply(plan)?;
     let plan = semi_join_reduction::apply(plan)?;
     Ok(join_order::apply(plan, catalog)?)
+}
+
+/// The schema of declared columns (`CREATE EXTERNAL TABLE t (a INT, b VARCHAR NOT
+/// NULL) ...`), typed as the planner types SQL types everywhere else.
+///
+/// # Errors
+/// Types the planner does not know, and columns named twice.
+pub fn declared_schema(
+    columns: &[sqlparser::ast::ColumnDef],
+    catalog: &Catalog,
+    functions: &FunctionRegistry,
+) -> QueryResult<arrow::datatypes::SchemaRef> {
+    let context = PlanningContext {
+        catalog,
+        functions,
+        options: ConfigOptions::default(),
+    };
+    let schema = SqlToRel::new(&context).build_schema(columns.to_vec())?;
+    let mut names = std::collections::HashSet::new();
+    for field in schema.fields() {
+        if !names.insert(field.name().to_ascii_lowercase()) {
+            return Err(QueryError::new(
+                ErrorCode::Semantic,
+                format!("column {} is declared twice", field.name()),
+            ));
+        }
+    }
+    Ok(std::sync::Arc::new(schema))
 }
 
 /// The types the planner infers for a statement's parameters (`$1` is entry 0),
