@@ -131,3 +131,141 @@ fn a_node_default_statement_timeout_applies_to_every_session() {
         [["25"]]
     );
 }
+
+/// What psql sends for `\dt` (version 15, `psql -E`).
+const PSQL_LIST_TABLES: &str = "SELECT n.nspname as \"Schema\",
+  c.relname as \"Name\",
+  CASE c.relkind WHEN 'r' THEN 'table' WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' WHEN 'i' THEN 'index' WHEN 'S' THEN 'sequence' WHEN 't' THEN 'TOAST table' WHEN 'f' THEN 'foreign table' WHEN 'p' THEN 'partitioned table' WHEN 'I' THEN 'partitioned index' END as \"Type\",
+  pg_catalog.pg_get_userbyid(c.relowner) as \"Owner\"
+FROM pg_catalog.pg_class c
+     LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam
+WHERE c.relkind IN ('r','p','')
+      AND n.nspname <> 'pg_catalog'
+      AND n.nspname !~ '^pg_toast'
+      AND n.nspname <> 'information_schema'
+  AND pg_catalog.pg_table_is_visible(c.oid)
+ORDER BY 1,2";
+
+#[test]
+fn tools_find_tables_and_columns_in_the_system_catalog() {
+    let cluster = start("catalog", LocalClusterOptions::new(2, 1, 0.01));
+    let mut client = cluster.connect(1).unwrap();
+    let tables = query(&mut client, PSQL_LIST_TABLES).unwrap();
+    let names: Vec<&str> = tables.iter().map(|row| row[1].as_str()).collect();
+    assert_eq!(
+        names,
+        ["customer", "lineitem", "nation", "orders", "part", "partsupp", "region", "supplier"]
+    );
+    assert_eq!(tables[0], ["public", "customer", "table", "percore"]);
+
+    // psql's lookup of one table by pattern, then its columns with their types.
+    let found = query(
+        &mut client,
+        "SELECT c.oid, n.nspname, c.relname FROM pg_catalog.pg_class c \
+         LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relname OPERATOR(pg_catalog.~) '^(orders)$' COLLATE pg_catalog.default \
+         AND pg_catalog.pg_table_is_visible(c.oid) ORDER BY 2, 3",
+    )
+    .unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    let oid = &found[0][0];
+    let columns = query(
+        &mut client,
+        &format!(
+            "SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull \
+             FROM pg_catalog.pg_attribute a WHERE a.attrelid = '{oid}' AND a.attnum > 0 \
+             AND NOT a.attisdropped ORDER BY a.attnum"
+        ),
+    )
+    .unwrap();
+    assert_eq!(columns.len(), 9, "{columns:?}");
+    assert_eq!(columns[0][0], "o_orderkey");
+    assert_eq!(columns[0][1], "bigint");
+    let price = columns.iter().find(|c| c[0] == "o_totalprice").unwrap();
+    assert_eq!(price[1], "numeric(15,2)");
+
+    // information_schema, as JDBC-style tools and DBeaver ask it.
+    let described = query(
+        &mut client,
+        "select column_name, data_type, numeric_precision, numeric_scale, is_nullable \
+         from information_schema.columns where table_schema = 'public' \
+         and table_name = 'orders' order by ordinal_position",
+    )
+    .unwrap();
+    assert_eq!(described.len(), 9);
+    let price = described.iter().find(|c| c[0] == "o_totalprice").unwrap();
+    assert_eq!(price[1..4], ["numeric", "15", "2"]);
+    assert_eq!(
+        query(
+            &mut client,
+            "select count(*) from information_schema.tables where table_type = 'BASE TABLE'"
+        )
+        .unwrap(),
+        [["8"]]
+    );
+    assert_eq!(
+        query(
+            &mut client,
+            "select current_schema(), current_database(), pg_catalog.pg_encoding_to_char(6)"
+        )
+        .unwrap(),
+        [["public", "percore", "UTF8"]]
+    );
+    assert!(query(&mut client, "select version()").unwrap()[0][0].starts_with("PostgreSQL"));
+
+    // A table created through one node is in every node's catalog at once; a user
+    // table may be called like a system one, and wins where unqualified.
+    let mut other = cluster.connect(0).unwrap();
+    query(
+        &mut other,
+        "CREATE TABLE pg_type AS SELECT n_name FROM nation",
+    )
+    .unwrap();
+    assert_eq!(
+        query(
+            &mut client,
+            "select count(*) from information_schema.tables"
+        )
+        .unwrap(),
+        [["9"]]
+    );
+    assert_eq!(
+        query(&mut client, "select count(*) from pg_type").unwrap(),
+        [["25"]]
+    );
+    let types = query(&mut client, "select count(*) from pg_catalog.pg_type").unwrap();
+    assert_ne!(types, [["25"]]);
+    let (state, _) = query(&mut client, "select * from nosuchschema.orders").unwrap_err();
+    assert_eq!(state, "42P01");
+
+    // psql itself, where it is installed.
+    let address = cluster.client_addresses()[0];
+    let psql = std::process::Command::new("psql")
+        .args([
+            "-h",
+            &address.ip().to_string(),
+            "-p",
+            &address.port().to_string(),
+        ])
+        .args(["-U", "percore", "-d", "percore", "-c", "\\dt", "-c", "\\l"])
+        .output();
+    match psql {
+        Ok(output) => {
+            let text = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                output.status.success(),
+                "{text}{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert!(
+                text.contains("public | lineitem | table | percore"),
+                "{text}"
+            );
+            assert!(text.contains("List of databases"), "{text}");
+        }
+        Err(error) => eprintln!(
+            "SKIPPED: psql is not installed ({error}); \\dt was checked with psql's query above"
+        ),
+    }
+}

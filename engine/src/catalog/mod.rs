@@ -6,9 +6,11 @@ pub mod csv_table;
 pub mod data_dir;
 pub mod loaded;
 pub mod parquet_table;
+pub mod pg_types;
 pub mod profile;
 mod statistics;
 pub mod stored_rows;
+pub mod system;
 pub mod tpch;
 
 use std::collections::BTreeMap;
@@ -94,6 +96,9 @@ impl Table {
 #[derive(Debug, Default, Clone)]
 pub struct Catalog {
     tables: BTreeMap<String, Arc<Table>>,
+    /// `pg_catalog` and `information_schema` tables describing `tables`, keyed by
+    /// `schema.table`; rebuilt whenever `tables` changes.
+    system: BTreeMap<String, Arc<Table>>,
     partition_count: usize,
 }
 
@@ -101,6 +106,7 @@ impl Catalog {
     pub fn new(partition_count: usize) -> Self {
         Catalog {
             tables: BTreeMap::new(),
+            system: system::system_tables(&BTreeMap::new(), partition_count),
             partition_count,
         }
     }
@@ -113,20 +119,43 @@ impl Catalog {
         assert_eq!(table.partitions.len(), self.partition_count);
         self.tables
             .insert(table.name.to_ascii_lowercase(), Arc::new(table));
+        self.system = system::system_tables(&self.tables, self.partition_count);
     }
 
     /// Removes a table; whether it was there.
     pub fn remove(&mut self, name: &str) -> bool {
-        self.tables.remove(&name.to_ascii_lowercase()).is_some()
+        let removed = self.tables.remove(&name.to_ascii_lowercase()).is_some();
+        self.system = system::system_tables(&self.tables, self.partition_count);
+        removed
     }
 
-    /// The tables, by name.
+    /// The user's tables, by name.
     pub fn tables(&self) -> impl Iterator<Item = &Arc<Table>> {
         self.tables.values()
     }
 
+    /// A user table by name.
     pub fn table(&self, name: &str) -> Option<&Arc<Table>> {
         self.tables.get(&name.to_ascii_lowercase())
+    }
+
+    /// The table a query names: a user table (bare or in `public`), or a system
+    /// table in `pg_catalog` or `information_schema` (`pg_catalog` also bare, after
+    /// the user's tables, as PostgreSQL's search path has it). A database name in
+    /// front is ignored: the cluster is one database.
+    pub fn resolve(&self, reference: &datafusion_common::TableReference) -> Option<&Arc<Table>> {
+        let table = reference.table().to_ascii_lowercase();
+        match reference.schema() {
+            None => self
+                .tables
+                .get(&table)
+                .or_else(|| self.system.get(&format!("{}.{table}", system::PG_CATALOG))),
+            Some(schema) if schema.eq_ignore_ascii_case(system::PUBLIC) => self.tables.get(&table),
+            Some(schema) if system::is_system_schema(schema) => self
+                .system
+                .get(&format!("{}.{table}", schema.to_ascii_lowercase())),
+            Some(_) => None,
+        }
     }
 
     pub fn partition_count(&self) -> usize {

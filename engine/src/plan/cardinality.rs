@@ -40,7 +40,7 @@ impl<'a> Cardinality<'a> {
     pub fn rows(&self, plan: &LogicalPlan) -> f64 {
         match plan {
             LogicalPlan::TableScan(scan) => {
-                let Some(table) = self.catalog.table(scan.table_name.table()) else {
+                let Some(table) = self.catalog.resolve(&scan.table_name) else {
                     return 1000.0;
                 };
                 let rows = table.row_count as f64;
@@ -172,7 +172,7 @@ impl<'a> Cardinality<'a> {
     fn origin(&self, plan: &LogicalPlan, column: &Column) -> Option<(&'a Table, String)> {
         match plan {
             LogicalPlan::TableScan(scan) => {
-                let table = self.catalog.table(scan.table_name.table())?;
+                let table = self.catalog.resolve(&scan.table_name)?;
                 table.schema.index_of(&column.name).ok()?;
                 Some((table.as_ref(), column.name.clone()))
             }

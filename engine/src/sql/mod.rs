@@ -11,6 +11,8 @@ mod join_order;
 mod literals;
 mod mark_nulls;
 pub mod parse;
+mod pg_compat;
+mod pg_functions;
 pub mod placeholders;
 pub mod provider;
 mod semi_join_pushdown;
@@ -367,6 +369,7 @@ pub fn plan_parsed(
         }
     };
     literals::exponents_as_doubles(&mut statement);
+    pg_compat::normalize(&mut statement);
     let plan = to_logical_plan(statement, catalog, functions)?;
     if let Some(target) = copy {
         return Ok(Statement::CopyTo {

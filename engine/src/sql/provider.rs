@@ -73,12 +73,16 @@ impl FunctionRegistry {
             Arc::new(datafusion_functions_aggregate::planner::AggregateFunctionPlanner),
             Arc::new(datafusion_functions_window::planner::WindowFunctionPlanner),
         ];
-        FunctionRegistry {
+        let mut registry = FunctionRegistry {
             scalars,
             aggregates,
             windows,
             expr_planners,
+        };
+        for udf in super::pg_functions::catalog_functions() {
+            registry.register_scalar(udf);
         }
+        registry
     }
 }
 
@@ -98,6 +102,14 @@ impl Default for FunctionRegistry {
     }
 }
 
+/// A function's name without the `pg_catalog.` tools put in front of built-ins.
+fn without_pg_catalog(name: &str) -> &str {
+    match name.split_once('.') {
+        Some((schema, rest)) if schema.eq_ignore_ascii_case("pg_catalog") => rest,
+        _ => name,
+    }
+}
+
 /// Resolves names for one statement against a catalog snapshot.
 pub struct PlanningContext<'a> {
     pub catalog: &'a Catalog,
@@ -107,16 +119,19 @@ pub struct PlanningContext<'a> {
 
 impl ContextProvider for PlanningContext<'_> {
     fn get_table_source(&self, name: TableReference) -> Result<Arc<dyn TableSource>> {
-        match self.catalog.table(name.table()) {
+        match self.catalog.resolve(&name) {
             Some(table) => Ok(Arc::new(CatalogTableSource {
                 table: Arc::clone(table),
             })),
-            None => plan_err!("table '{}' not found", name.table()),
+            None => plan_err!("table '{name}' not found"),
         }
     }
 
     fn get_function_meta(&self, name: &str) -> Option<Arc<ScalarUDF>> {
-        self.functions.scalars.get(name).cloned()
+        self.functions
+            .scalars
+            .get(without_pg_catalog(name))
+            .cloned()
     }
 
     fn get_higher_order_meta(&self, _name: &str) -> Option<Arc<HigherOrderUDF>> {
@@ -124,7 +139,10 @@ impl ContextProvider for PlanningContext<'_> {
     }
 
     fn get_aggregate_meta(&self, name: &str) -> Option<Arc<AggregateUDF>> {
-        self.functions.aggregates.get(name).cloned()
+        self.functions
+            .aggregates
+            .get(without_pg_catalog(name))
+            .cloned()
     }
 
     fn get_window_meta(&self, name: &str) -> Option<Arc<WindowUDF>> {

@@ -12,47 +12,14 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use bytes::{BufMut, BytesMut};
 use percore_engine::error::{QueryError, QueryResult};
 
-pub(crate) const BOOL: u32 = 16;
-pub(crate) const BYTEA: u32 = 17;
-pub(crate) const INT8: u32 = 20;
-pub(crate) const INT2: u32 = 21;
-pub(crate) const INT4: u32 = 23;
-pub(crate) const TEXT: u32 = 25;
-pub(crate) const FLOAT4: u32 = 700;
-pub(crate) const FLOAT8: u32 = 701;
-pub(crate) const VARCHAR: u32 = 1043;
-pub(crate) const DATE: u32 = 1082;
-pub(crate) const TIMESTAMP: u32 = 1114;
-pub(crate) const TIMESTAMPTZ: u32 = 1184;
-pub(crate) const INTERVAL: u32 = 1186;
-pub(crate) const NUMERIC: u32 = 1700;
+pub(crate) use percore_engine::catalog::pg_types::{
+    pg_type, BOOL, BYTEA, DATE, FLOAT4, FLOAT8, INT2, INT4, INT8, INTERVAL, NUMERIC, TEXT,
+    TIMESTAMP, TIMESTAMPTZ, VARCHAR,
+};
 
 /// Days from 1970-01-01 (Arrow's epoch) to 2000-01-01 (PostgreSQL's).
 const EPOCH_DAYS: i64 = 10_957;
 const EPOCH_MICROS: i64 = EPOCH_DAYS * 86_400_000_000;
-
-/// The PostgreSQL type OID and size a client sees for an Arrow type.
-pub(crate) fn pg_type(data_type: &DataType) -> (u32, i16) {
-    match data_type {
-        DataType::Boolean => (BOOL, 1),
-        DataType::Int8 | DataType::Int16 | DataType::UInt8 => (INT2, 2),
-        DataType::Int32 | DataType::UInt16 => (INT4, 4),
-        DataType::Int64 | DataType::UInt32 => (INT8, 8),
-        DataType::Float16 | DataType::Float32 => (FLOAT4, 4),
-        DataType::Float64 => (FLOAT8, 8),
-        DataType::UInt64
-        | DataType::Decimal32(..)
-        | DataType::Decimal64(..)
-        | DataType::Decimal128(..)
-        | DataType::Decimal256(..) => (NUMERIC, -1),
-        DataType::Date32 | DataType::Date64 => (DATE, 4),
-        DataType::Timestamp(_, None) => (TIMESTAMP, 8),
-        DataType::Timestamp(_, Some(_)) => (TIMESTAMPTZ, 8),
-        DataType::Interval(_) => (INTERVAL, 16),
-        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => (BYTEA, -1),
-        _ => (TEXT, -1),
-    }
-}
 
 /// Writes the rows of `batch` as DataRow bodies, one per row: each value as text, or
 /// as binary where `binary[column]` says so.

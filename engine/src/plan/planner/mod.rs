@@ -212,7 +212,7 @@ impl<'a> Planner<'a> {
     ) -> QueryResult<Planned> {
         let table = self
             .catalog
-            .table(scan.table_name.table())
+            .resolve(&scan.table_name)
             .ok_or_else(|| QueryError::internal(format!("table {} vanished", scan.table_name)))?;
         let table = Arc::clone(table);
         let projection: Vec<usize> = match &scan.projection {

@@ -1,0 +1,182 @@
+//! What PostgreSQL tools write that means nothing different here, rewritten before
+//! planning: `OPERATOR(pg_catalog.~)` is `~`, `COLLATE pg_catalog.default` changes no
+//! comparison Percore makes (strings compare by bytes), and casts to the object
+//! identifier types (`oid`, `regclass`, `regtype`, ...) are casts to BIGINT, the
+//! type of the system catalog's OID columns. A scalar subquery over system tables
+//! alone (psql looks up a column's default or collation that way) has its one
+//! value wrapped in `max()`: the planner decorrelates only aggregated subqueries,
+//! and such lookups find at most one row (PostgreSQL would fail on more; user
+//! queries keep that check, as they are not rewritten).
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    BinaryOperator, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
+    FunctionArguments, GroupByExpr, Ident, ObjectName, Query, SelectItem, SetExpr, Statement,
+    TableFactor,
+};
+
+use crate::catalog::system::is_system_schema;
+
+/// Rewrites the statement in place.
+pub fn normalize(statement: &mut Statement) {
+    let _ = sqlparser::ast::visit_expressions_mut(statement, |expr| {
+        match expr {
+            Expr::BinaryOp { op, .. } => {
+                if let BinaryOperator::PGCustomBinaryOperator(path) = op {
+                    if let Some(plain) = plain_operator(path) {
+                        *op = plain;
+                    }
+                }
+            }
+            Expr::Collate { expr: inner, .. } => {
+                let inner =
+                    std::mem::replace(inner.as_mut(), Expr::value(sqlparser::ast::Value::Null));
+                *expr = inner;
+            }
+            Expr::Subquery(query) => aggregate_system_lookup(query),
+            Expr::Cast { data_type, .. } => {
+                if let DataType::Custom(name, modifiers) = data_type {
+                    if modifiers.is_empty() {
+                        if let Some(plain) = plain_type(name) {
+                            *data_type = plain;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// Wraps the one projected value of a plain `SELECT` over system tables in `max()`.
+fn aggregate_system_lookup(query: &mut Query) {
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return;
+    };
+    let plain = select.having.is_none()
+        && matches!(&select.group_by, GroupByExpr::Expressions(keys, _) if keys.is_empty())
+        && select.distinct.is_none()
+        && !select.from.is_empty();
+    let system_only = select.from.iter().all(|from| {
+        std::iter::once(&from.relation)
+            .chain(from.joins.iter().map(|join| &join.relation))
+            .all(|relation| match relation {
+                TableFactor::Table { name, .. } => {
+                    name.0
+                        .first()
+                        .is_some_and(|schema| is_system_schema(&schema.to_string()))
+                        && name.0.len() > 1
+                }
+                _ => false,
+            })
+    });
+    if !plain || !system_only {
+        return;
+    }
+    if let [SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }] =
+        select.projection.as_mut_slice()
+    {
+        let inner = std::mem::replace(value, Expr::value(sqlparser::ast::Value::Null));
+        *value = Expr::Function(Function {
+            name: ObjectName::from(vec![Ident::new("max")]),
+            uses_odbc_syntax: false,
+            parameters: FunctionArguments::None,
+            args: FunctionArguments::List(FunctionArgumentList {
+                duplicate_treatment: None,
+                args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(inner))],
+                clauses: Vec::new(),
+            }),
+            filter: None,
+            null_treatment: None,
+            over: None,
+            within_group: Vec::new(),
+        });
+    }
+}
+
+/// `OPERATOR(pg_catalog.op)` (or `OPERATOR(op)`) as the plain operator, for the
+/// operators the planner knows.
+fn plain_operator(path: &[String]) -> Option<BinaryOperator> {
+    let (operator, schema) = path.split_last()?;
+    if !schema
+        .iter()
+        .all(|part| part.eq_ignore_ascii_case("pg_catalog"))
+    {
+        return None;
+    }
+    Some(match operator.as_str() {
+        "~" => BinaryOperator::PGRegexMatch,
+        "~*" => BinaryOperator::PGRegexIMatch,
+        "!~" => BinaryOperator::PGRegexNotMatch,
+        "!~*" => BinaryOperator::PGRegexNotIMatch,
+        "=" => BinaryOperator::Eq,
+        "<>" | "!=" => BinaryOperator::NotEq,
+        "<" => BinaryOperator::Lt,
+        "<=" => BinaryOperator::LtEq,
+        ">" => BinaryOperator::Gt,
+        ">=" => BinaryOperator::GtEq,
+        "~~" => BinaryOperator::PGLikeMatch,
+        "!~~" => BinaryOperator::PGNotLikeMatch,
+        "~~*" => BinaryOperator::PGILikeMatch,
+        "||" => BinaryOperator::StringConcat,
+        _ => return None,
+    })
+}
+
+/// The type a `pg_catalog.`-qualified type name (or one of PostgreSQL's internal
+/// names, like `name` or `oid`) stands for: object identifiers are BIGINT.
+fn plain_type(name: &ObjectName) -> Option<DataType> {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|part| part.to_string().to_ascii_lowercase())
+        .collect();
+    let (last, schema) = parts.split_last()?;
+    if !schema.iter().all(|part| part == "pg_catalog") {
+        return None;
+    }
+    Some(match last.as_str() {
+        "oid" | "regclass" | "regtype" | "regproc" | "regprocedure" | "regnamespace"
+        | "regrole" | "int8" | "bigint" => DataType::BigInt(None),
+        "text" | "name" | "varchar" | "char" | "bpchar" => DataType::Text,
+        "int2" | "smallint" => DataType::SmallInt(None),
+        "int4" | "integer" | "int" => DataType::Integer(None),
+        "bool" | "boolean" => DataType::Boolean,
+        "float4" | "real" => DataType::Real,
+        "float8" => DataType::DoublePrecision,
+        "numeric" => DataType::Numeric(sqlparser::ast::ExactNumberInfo::None),
+        "date" => DataType::Date,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlparser::dialect::PostgreSqlDialect;
+    use sqlparser::parser::Parser;
+
+    use super::*;
+
+    fn normalized(sql: &str) -> String {
+        let mut statement = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .unwrap()
+            .remove(0);
+        normalize(&mut statement);
+        statement.to_string()
+    }
+
+    #[test]
+    fn psql_spellings_become_plain_sql() {
+        assert_eq!(
+            normalized(
+                "SELECT 1 FROM t WHERE c.relname OPERATOR(pg_catalog.~) '^(x)$' \
+                 COLLATE pg_catalog.default AND c.oid::pg_catalog.regclass = 1"
+            ),
+            "SELECT 1 FROM t WHERE c.relname ~ '^(x)$' AND c.oid::BIGINT = 1"
+        );
+        // Others are left for the planner to refuse by name.
+        assert!(normalized("SELECT a OPERATOR(myschema.+) b").contains("OPERATOR"));
+    }
+}
