@@ -95,7 +95,7 @@ impl SessionSettings {
 
 /// PostgreSQL's duration spellings: `500` (milliseconds), `500ms`, `5s`, `2min`,
 /// `1h`, `1d`, with or without a space.
-fn parse_duration(text: &str) -> Option<Duration> {
+pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))

@@ -9,6 +9,7 @@
 //!                                 # rest on disk (default 2GiB)
 //! spill_dir = "/var/tmp"    # optional: where operators spill (default: /var/tmp)
 //! statement_timeout = "30s"  # optional: sessions start with this timeout (SET changes it)
+//! peer_timeout = "5s"         # optional: a peer silent this long is unavailable
 //! data_dir = "/var/lib/percore"  # optional: catalog and loaded tables, kept across
 //!                                # restarts (node n uses node-n under it)
 //! spill_disk_cap = "100GiB" # optional: the most spilled at once on this node
@@ -23,7 +24,9 @@
 use std::net::SocketAddr;
 
 use percore_engine::memory::{parse_byte_size, MemorySettings};
-use percore_engine::settings::{SessionSettings, STATEMENT_TIMEOUT};
+use percore_engine::settings::{parse_duration, SessionSettings, STATEMENT_TIMEOUT};
+
+use crate::membership::DEFAULT_PEER_TIMEOUT;
 use serde::Deserialize;
 
 /// Memory settings as written in a file or on a command line; `None` keeps the
@@ -85,6 +88,9 @@ pub struct NodeConfig {
     pub data_dir: Option<std::path::PathBuf>,
     /// What every client session starts with (its `statement_timeout`).
     pub session_defaults: SessionSettings,
+    /// A peer silent this long is unavailable: new queries fail at once naming it,
+    /// running ones that need it fail.
+    pub peer_timeout: std::time::Duration,
 }
 
 #[derive(Deserialize)]
@@ -110,6 +116,8 @@ struct FileConfig {
     data_dir: Option<std::path::PathBuf>,
     #[serde(default)]
     statement_timeout: Option<String>,
+    #[serde(default)]
+    peer_timeout: Option<String>,
     nodes: Vec<FileNode>,
 }
 
@@ -132,6 +140,24 @@ pub fn session_defaults(statement_timeout: Option<&str>) -> Result<SessionSettin
             .map_err(|e| e.message)?;
     }
     Ok(settings)
+}
+
+/// The bound on a peer's silence from its text (`5s`, `500ms`, ...); the default
+/// when `None`.
+///
+/// # Errors
+/// Text that is not a duration, or one under 100 ms (heartbeats are a second apart,
+/// so less would call every busy peer lost).
+pub fn peer_timeout(text: Option<&str>) -> Result<std::time::Duration, String> {
+    let Some(text) = text else {
+        return Ok(DEFAULT_PEER_TIMEOUT);
+    };
+    let timeout = parse_duration(text)
+        .ok_or_else(|| format!("`{text}` is not a duration (try 5s or 1500ms)"))?;
+    if timeout < std::time::Duration::from_millis(100) {
+        return Err(format!("{text} is too short (at least 100ms)"));
+    }
+    Ok(timeout)
 }
 
 impl NodeConfig {
@@ -174,6 +200,8 @@ impl NodeConfig {
             })?,
             data_dir: file.data_dir,
             session_defaults: session_defaults(file.statement_timeout.as_deref())?,
+            peer_timeout: peer_timeout(file.peer_timeout.as_deref())
+                .map_err(|e| format!("peer_timeout: {e}"))?,
         };
         config.validate()?;
         Ok(config)
@@ -193,6 +221,7 @@ impl NodeConfig {
             memory: MemorySettings::default(),
             data_dir: None,
             session_defaults: SessionSettings::default(),
+            peer_timeout: DEFAULT_PEER_TIMEOUT,
         }
     }
 

@@ -30,14 +30,13 @@ use percore_engine::settings::SessionSettings;
 use percore_engine::sql::ParsedStatement;
 
 use crate::control::{fingerprint, read_message, write_message, Message, WireError, CONTROL_HELLO};
+use crate::membership::Membership;
 use crate::node::Node;
 use crate::worker::HEARTBEAT_EVERY;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Planning on a busy peer can take a while; a peer silent this long is lost.
 const PREPARE_TIMEOUT: Duration = Duration::from_secs(120);
-/// Missing this many heartbeats in a row means the peer is lost.
-const MISSED_HEARTBEATS: u32 = 10;
 
 /// What a statement produced.
 pub enum Outcome {
@@ -156,6 +155,7 @@ impl Node {
     ) -> QueryResult<ClusterQuery> {
         // The coordinator admits for the cluster: its peers take their share at once,
         // so two coordinators never wait on each other's peers.
+        self.membership.check_all()?;
         let admitted = self.cluster.admit(sql, plan, settings, false)?;
         let query_id = self.new_query_id();
         let me = self.config.node_id;
@@ -187,7 +187,13 @@ impl Node {
             .prepare(plan, Some(remote), admitted)
             .inspect_err(|error| cancel_all(&mut peers, error))?;
         for index in 0..peers.len() {
-            if let Err(error) = await_prepared(&mut peers[index], ours, PLANNED_DIFFERENTLY) {
+            let prepared = await_prepared(
+                &mut peers[index],
+                ours,
+                PLANNED_DIFFERENTLY,
+                &self.membership,
+            );
+            if let Err(error) = prepared {
                 cancel_all(&mut peers, &error);
                 return Err(error);
             }
@@ -209,7 +215,11 @@ impl Node {
         }
         let canceller = stream.canceller();
         for peer in &mut peers {
-            peer.watcher = Some(watch(peer, canceller.clone())?);
+            peer.watcher = Some(watch(
+                peer,
+                canceller.clone(),
+                self.membership.peer_timeout(),
+            )?);
         }
         self.track(query_id, canceller);
         Ok(ClusterQuery {
@@ -254,7 +264,13 @@ const PLANNED_DIFFERENTLY: &str = "planned the query differently; are all nodes 
 
 /// Waits for a peer's `Prepared` and checks its fingerprint is ours; `mismatch` says
 /// what a different one means.
-pub(crate) fn await_prepared(peer: &mut Peer, ours: u64, mismatch: &str) -> QueryResult<()> {
+pub(crate) fn await_prepared(
+    peer: &mut Peer,
+    ours: u64,
+    mismatch: &str,
+    membership: &Membership,
+) -> QueryResult<()> {
+    wait_for_answer(peer, membership)?;
     peer.connection
         .set_read_timeout(Some(PREPARE_TIMEOUT))
         .map_err(|e| lost(peer.node, &e))?;
@@ -274,13 +290,51 @@ pub(crate) fn await_prepared(peer: &mut Peer, ours: u64, mismatch: &str) -> Quer
     }
 }
 
+/// Waits until the peer's answer starts to arrive: as long as planning takes (up to
+/// the prepare timeout) while the peer answers heartbeats, and no longer than the
+/// peer timeout once it stops.
+fn wait_for_answer(peer: &mut Peer, membership: &Membership) -> QueryResult<()> {
+    let node = peer.node;
+    let started = Instant::now();
+    peer.connection
+        .set_read_timeout(Some(
+            membership.peer_timeout().max(Duration::from_millis(100)) / 2,
+        ))
+        .map_err(|e| lost(node, &e))?;
+    loop {
+        match peer.connection.peek(&mut [0u8; 1]) {
+            Ok(0) => {
+                let closed = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+                return Err(lost(node, &closed));
+            }
+            Ok(_) => return Ok(()),
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                membership.check(node)?;
+                if started.elapsed() > PREPARE_TIMEOUT {
+                    return Err(lost(node, &error));
+                }
+            }
+            Err(error) => return Err(lost(node, &error)),
+        }
+    }
+}
+
 /// Follows a running peer: heartbeats keep it alive, its end or failure is recorded,
 /// and a failure or silence fails the query here (which wakes every local task).
-fn watch(peer: &Peer, canceller: QueryCanceller) -> QueryResult<JoinHandle<PeerOutcome>> {
+fn watch(
+    peer: &Peer,
+    canceller: QueryCanceller,
+    peer_timeout: Duration,
+) -> QueryResult<JoinHandle<PeerOutcome>> {
     let node = peer.node;
     let mut reader = peer.connection.try_clone().map_err(|e| lost(node, &e))?;
     reader
-        .set_read_timeout(Some(HEARTBEAT_EVERY * MISSED_HEARTBEATS))
+        .set_read_timeout(Some(peer_timeout.max(HEARTBEAT_EVERY * 2)))
         .map_err(|e| lost(node, &e))?;
     Ok(std::thread::spawn(move || {
         let (mut stats, mut profile) = (Vec::new(), None);

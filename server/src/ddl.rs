@@ -30,6 +30,7 @@ impl Node {
         sql: &str,
         statement: &SessionStatement,
     ) -> QueryResult<Outcome> {
+        self.membership.check_all()?;
         let _ddl = self.cluster.lock_ddl()?;
         let change = self.cluster.prepare_change(statement)?;
         let ours = fingerprint(&change.identity);
@@ -48,7 +49,9 @@ impl Node {
             peers.push(Peer::new(node, connection));
         }
         for index in 0..peers.len() {
-            if let Err(error) = await_prepared(&mut peers[index], ours, SEES_DIFFERENTLY) {
+            let prepared =
+                await_prepared(&mut peers[index], ours, SEES_DIFFERENTLY, &self.membership);
+            if let Err(error) = prepared {
                 cancel_all(&mut peers, &error);
                 return Err(error);
             }

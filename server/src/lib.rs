@@ -8,6 +8,7 @@ pub mod control;
 pub mod coordinator;
 mod ddl;
 pub mod local;
+pub mod membership;
 pub mod node;
 pub mod pgwire;
 mod worker;

@@ -19,6 +19,7 @@ use percore_engine::session::{Cluster, ClusterConfig};
 
 use crate::config::NodeConfig;
 use crate::control::CONTROL_HELLO;
+use crate::membership::Membership;
 use crate::pgwire::Sessions;
 use crate::{pgwire, worker};
 
@@ -43,6 +44,8 @@ pub struct Node {
     next_data_core: AtomicUsize,
     client_address: SocketAddr,
     sessions: Sessions,
+    /// Which peers answer.
+    pub(crate) membership: Arc<Membership>,
 }
 
 impl Node {
@@ -108,6 +111,8 @@ impl Node {
         let client = TcpListener::bind(config.client)
             .map_err(|e| format!("cannot listen on {} (clients): {e}", config.client))?;
         let client_address = client.local_addr().map_err(|e| e.to_string())?;
+        let (config_node_id, config_peers, config_peer_timeout) =
+            (config.node_id, config.peers.clone(), config.peer_timeout);
         let node = Arc::new(Node {
             config,
             cluster,
@@ -118,6 +123,7 @@ impl Node {
             next_data_core: AtomicUsize::new(0),
             client_address,
             sessions: Sessions::default(),
+            membership: Membership::start(config_node_id, &config_peers, config_peer_timeout),
         });
         let accepting = Arc::clone(&node);
         std::thread::Builder::new()
@@ -189,6 +195,7 @@ impl Node {
     /// them to report it. New queries are refused from now on.
     pub fn shutdown(&self, grace: Duration) {
         self.shutting_down.store(true, Ordering::Relaxed);
+        self.membership.stop();
         let error = self.shutting_down_error();
         for canceller in self.lock_running().values() {
             canceller.fail(error.clone());

@@ -45,12 +45,25 @@ pub(crate) fn serve(node: &Arc<Node>, mut connection: TcpStream) {
                 serve_query(node, connection, &query)
             }
             Message::Ddl { sql, cluster } => serve_ddl(node, connection, &sql, &cluster),
+            Message::Heartbeat => answer_heartbeats(connection),
             other => Err(std::io::Error::other(format!(
                 "expected Prepare or Ddl, got {other:?}"
             ))),
         });
     if let Err(error) = served {
         eprintln!("percore: control connection from {peer} ended: {error}");
+    }
+}
+
+/// A peer watching whether this node is alive: each heartbeat answered, until it
+/// hangs up.
+fn answer_heartbeats(mut connection: TcpStream) -> std::io::Result<()> {
+    loop {
+        write_message(&mut connection, &Message::Heartbeat)?;
+        match read_message(&mut connection) {
+            Ok(Message::Heartbeat) => {}
+            _ => return Ok(()),
+        }
     }
 }
 

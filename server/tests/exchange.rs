@@ -47,6 +47,7 @@ fn start_nodes(nodes: usize, credit_window: u32) -> Vec<Arc<Node>> {
                 memory: Default::default(),
                 data_dir: None,
                 session_defaults: Default::default(),
+                peer_timeout: percore_server::membership::DEFAULT_PEER_TIMEOUT,
             };
             Node::start_with_functions(config, vec![slow_identity()]).expect("node starts")
         })

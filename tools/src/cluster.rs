@@ -47,6 +47,11 @@ pub struct NodeArgs {
     /// statement_timeout changes it). Default: none.
     #[arg(long)]
     statement_timeout: Option<String>,
+    /// A peer that has not answered heartbeats for this long is unavailable: new
+    /// queries fail at once naming it (08006), running ones that need it fail.
+    /// Default: 5s.
+    #[arg(long)]
+    peer_timeout: Option<String>,
     #[command(flatten)]
     memory: crate::memory_args::MemoryArgs,
 }
@@ -96,6 +101,8 @@ fn node_config(args: &NodeArgs) -> Result<NodeConfig, String> {
             args.statement_timeout.as_deref(),
         )
         .map_err(|e| format!("--statement-timeout: {e}"))?,
+        peer_timeout: percore_server::config::peer_timeout(args.peer_timeout.as_deref())
+            .map_err(|e| format!("--peer-timeout: {e}"))?,
     };
     config.validate()?;
     Ok(config)

@@ -239,11 +239,43 @@ fn a_killed_node_is_noticed_by_the_coordinator() {
 }
 
 #[test]
-fn a_frozen_node_is_declared_lost_after_missed_heartbeats() {
-    let cluster = start("frozen", LocalClusterOptions::new(2, 1, 0.01));
-    // SIGSTOP: the connections stay open, but node 1 says nothing any more.
+fn a_frozen_node_is_declared_lost_and_new_queries_are_refused_until_it_answers() {
+    let mut options = LocalClusterOptions::new(3, 1, 0.01);
+    options.extra_args = vec!["--peer-timeout".into(), "1s".into()];
+    let cluster = start("frozen", options);
+    // SIGSTOP: the connections stay open (its kernel even accepts new ones), but
+    // node 1 says nothing any more.
     let (outcome, elapsed) = signal_node_during_long_query(&cluster, 1, libc::SIGSTOP);
-    // Lets the node take the SIGTERM that stops the cluster.
-    signal(&cluster, 1, libc::SIGCONT);
     assert_node_lost(outcome, elapsed, 1);
+    // New queries, whichever node coordinates, are refused at once naming it
+    // instead of waiting for an answer to Prepare.
+    for coordinator in [0, 2] {
+        let mut client = cluster.connect(coordinator).unwrap();
+        let (state, message) = query(&mut client, "select count(*) from nation").unwrap_err();
+        assert_eq!(state, "08006", "{message}");
+        assert!(message.contains("node 1 unavailable"), "{message}");
+        let (state, message) =
+            query(&mut client, "CREATE TABLE t AS SELECT * FROM region").unwrap_err();
+        assert_eq!(state, "08006", "{message}");
+    }
+    // Once it answers heartbeats again, it serves again with no other step.
+    signal(&cluster, 1, libc::SIGCONT);
+    let mut client = cluster.connect(2).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match query(&mut client, "select count(*) from nation") {
+            Ok(rows) => {
+                assert_eq!(rows, [["25"]]);
+                break;
+            }
+            Err((state, message)) => {
+                assert_eq!(state, "08006", "{message}");
+                assert!(
+                    Instant::now() < deadline,
+                    "node 1 never came back: {message}"
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
 }
