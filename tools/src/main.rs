@@ -85,7 +85,8 @@ struct SqlArgs {
     /// --cores). Default: in memory only.
     #[arg(long)]
     data_dir: Option<std::path::PathBuf>,
-    /// Run these statements (separated by `;`) and exit.
+    /// Run these statements (separated by `;`; backslash commands on lines of their
+    /// own) and exit.
     #[arg(short = 'c', long = "command")]
     command: Option<String>,
     /// Run the statements in this file and exit.
@@ -100,9 +101,13 @@ struct SqlArgs {
     /// Batches each exchange channel buffers before producers wait.
     #[arg(long, default_value_t = 4)]
     exchange_buffer: usize,
-    /// Print each statement's row count and time to stderr.
+    /// Print each statement's row count and time to stderr (`\timing` toggles it).
     #[arg(long)]
     timing: bool,
+    /// Rows a table shows; the footer says how many there were (0: all; `\maxrows`
+    /// changes it). Default: 40 on a terminal, all otherwise.
+    #[arg(long)]
+    maxrows: Option<usize>,
     #[command(flatten)]
     memory: memory_args::MemoryArgs,
 }
@@ -135,10 +140,21 @@ fn run_sql(args: SqlArgs) -> ExitCode {
         eprintln!("error: --cores, --batch-size and --exchange-buffer must be at least 1");
         return ExitCode::from(2);
     }
-    let options = shell::Options {
-        format: args.format,
-        timing: args.timing,
-    };
+    let mut options = shell::Options::new(
+        output::Display {
+            format: args.format,
+            max_rows: args.maxrows.unwrap_or_else(|| {
+                use std::io::IsTerminal;
+                if std::io::stdout().is_terminal() {
+                    40
+                } else {
+                    0
+                }
+            }),
+            expanded: false,
+        },
+        args.timing,
+    );
     if let Some(address) = &args.connect {
         let client = match Client::connect(address.as_str(), Duration::from_secs(10)) {
             Ok(client) => client,
@@ -147,7 +163,7 @@ fn run_sql(args: SqlArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        return run_statements(client, &args, &options, || {
+        return run_statements(client, &args, &mut options, || {
             eprintln!("percore: connected to {address}. End statements with ';', \\q quits.")
         });
     }
@@ -177,7 +193,7 @@ fn run_sql(args: SqlArgs) -> ExitCode {
         cluster: &cluster,
         settings: Default::default(),
     };
-    run_statements(embedded, &args, &options, || {
+    run_statements(embedded, &args, &mut options, || {
         eprintln!(
             "percore: TPC-H SF {} on {cores} cores, generated in {:.2}s. End statements with ';', \\q quits.",
             args.tpch,
@@ -190,7 +206,7 @@ fn run_sql(args: SqlArgs) -> ExitCode {
 fn run_statements(
     mut backend: impl shell::Backend,
     args: &SqlArgs,
-    options: &shell::Options,
+    options: &mut shell::Options,
     greeting: impl FnOnce(),
 ) -> ExitCode {
     if args.command.is_none() && args.file.is_none() {
