@@ -13,8 +13,13 @@ pub enum ErrorCode {
     Semantic,
     /// Valid SQL that Percore does not run yet (SQLSTATE 0A000).
     Unsupported,
-    /// Data made an expression fail: division by zero, overflow, bad cast (SQLSTATE 22000).
+    /// Data made an expression fail: a bad cast, a value that does not parse
+    /// (SQLSTATE 22000).
     DataException,
+    /// Division by zero (SQLSTATE 22012).
+    DivisionByZero,
+    /// A result too large for its type (SQLSTATE 22003).
+    NumericOutOfRange,
     /// The query was cancelled (SQLSTATE 57014).
     Cancelled,
     /// A limit was hit: SQL size, nesting, planning deadline, memory (SQLSTATE 53000).
@@ -45,6 +50,8 @@ impl ErrorCode {
             ErrorCode::Semantic => "42P01",
             ErrorCode::Unsupported => "0A000",
             ErrorCode::DataException => "22000",
+            ErrorCode::DivisionByZero => "22012",
+            ErrorCode::NumericOutOfRange => "22003",
             ErrorCode::Cancelled => "57014",
             ErrorCode::ResourcesExhausted => "53000",
             ErrorCode::TooComplex => "54001",
@@ -59,11 +66,13 @@ impl ErrorCode {
     /// The code for a SQLSTATE this module produces (errors crossing between nodes
     /// travel as SQLSTATE and message); anything else is internal.
     pub fn from_sqlstate(sqlstate: &str) -> ErrorCode {
-        const ALL: [ErrorCode; 12] = [
+        const ALL: [ErrorCode; 14] = [
             ErrorCode::Syntax,
             ErrorCode::Semantic,
             ErrorCode::Unsupported,
             ErrorCode::DataException,
+            ErrorCode::DivisionByZero,
+            ErrorCode::NumericOutOfRange,
             ErrorCode::Cancelled,
             ErrorCode::ResourcesExhausted,
             ErrorCode::TooComplex,
@@ -143,20 +152,24 @@ impl fmt::Display for TaskError {
     }
 }
 
+/// The code for an Arrow error: what the data did, as PostgreSQL would name it.
+fn arrow_code(error: &arrow::error::ArrowError) -> ErrorCode {
+    use arrow::error::ArrowError;
+    match error {
+        ArrowError::DivideByZero => ErrorCode::DivisionByZero,
+        ArrowError::ArithmeticOverflow(_) => ErrorCode::NumericOutOfRange,
+        ArrowError::CastError(_)
+        | ArrowError::ParseError(_)
+        | ArrowError::ComputeError(_)
+        | ArrowError::InvalidArgumentError(_) => ErrorCode::DataException,
+        ArrowError::NotYetImplemented(_) => ErrorCode::Unsupported,
+        _ => ErrorCode::Internal,
+    }
+}
+
 impl From<arrow::error::ArrowError> for TaskError {
     fn from(error: arrow::error::ArrowError) -> Self {
-        use arrow::error::ArrowError;
-        let code = match &error {
-            ArrowError::DivideByZero
-            | ArrowError::ArithmeticOverflow(_)
-            | ArrowError::CastError(_)
-            | ArrowError::ParseError(_)
-            | ArrowError::ComputeError(_)
-            | ArrowError::InvalidArgumentError(_) => ErrorCode::DataException,
-            ArrowError::NotYetImplemented(_) => ErrorCode::Unsupported,
-            _ => ErrorCode::Internal,
-        };
-        TaskError::new(code, error.to_string())
+        TaskError::new(arrow_code(&error), error.to_string())
     }
 }
 
@@ -168,6 +181,9 @@ impl From<datafusion_common::DataFusionError> for TaskError {
             E::NotImplemented(_) => ErrorCode::Unsupported,
             E::ResourcesExhausted(_) => ErrorCode::ResourcesExhausted,
             E::Internal(_) => ErrorCode::Internal,
+            E::ArrowError(inner, _) if arrow_code(inner) != ErrorCode::Internal => {
+                arrow_code(inner)
+            }
             _ => ErrorCode::DataException,
         };
         TaskError::new(code, root.to_string())
@@ -227,6 +243,9 @@ impl From<datafusion_common::DataFusionError> for QueryError {
             E::SQL(..) => ErrorCode::Syntax,
             E::NotImplemented(_) => ErrorCode::Unsupported,
             E::Plan(_) | E::SchemaError(..) => ErrorCode::Semantic,
+            E::ArrowError(inner, _) if arrow_code(inner) != ErrorCode::Internal => {
+                arrow_code(inner)
+            }
             E::ArrowError(..) | E::Execution(_) => ErrorCode::DataException,
             E::ResourcesExhausted(_) => ErrorCode::ResourcesExhausted,
             _ => ErrorCode::Internal,

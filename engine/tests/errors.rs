@@ -71,7 +71,7 @@ fn division_by_zero_fails_the_query_not_the_process() {
     // Evaluated on data in every partition, not folded at planning time.
     let sql = "select l_orderkey / (l_linenumber - l_linenumber) from lineitem";
     let error = error_of(&cluster, sql);
-    assert_eq!(error.code, ErrorCode::DataException, "{error}");
+    assert_eq!(error.code, ErrorCode::DivisionByZero, "{error}");
     assert!(
         error.message.to_lowercase().contains("divide by zero"),
         "{error}"

@@ -16,6 +16,7 @@
 //! [[nodes]]
 //! internal = "127.0.0.1:7100"   # control and data between nodes
 //! client = "127.0.0.1:5432"     # PostgreSQL protocol for clients
+//! metrics = "127.0.0.1:9187"    # optional: Prometheus metrics (GET /metrics)
 //! [[nodes]]
 //! internal = "127.0.0.1:7101"
 //! client = "127.0.0.1:5433"
@@ -91,6 +92,8 @@ pub struct NodeConfig {
     /// A peer silent this long is unavailable: new queries fail at once naming it,
     /// running ones that need it fail.
     pub peer_timeout: std::time::Duration,
+    /// Where this node serves Prometheus metrics (`GET /metrics`), if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Deserialize)]
@@ -126,6 +129,9 @@ struct FileConfig {
 struct FileNode {
     internal: SocketAddr,
     client: SocketAddr,
+    /// Prometheus metrics (`GET /metrics`).
+    #[serde(default)]
+    metrics: Option<SocketAddr>,
 }
 
 /// The settings sessions start with: a node-wide `statement_timeout`, if given.
@@ -202,6 +208,7 @@ impl NodeConfig {
             session_defaults: session_defaults(file.statement_timeout.as_deref())?,
             peer_timeout: peer_timeout(file.peer_timeout.as_deref())
                 .map_err(|e| format!("peer_timeout: {e}"))?,
+            metrics_listen: node.metrics,
         };
         config.validate()?;
         Ok(config)
@@ -222,6 +229,7 @@ impl NodeConfig {
             data_dir: None,
             session_defaults: SessionSettings::default(),
             peer_timeout: DEFAULT_PEER_TIMEOUT,
+            metrics_listen: None,
         }
     }
 

@@ -80,6 +80,7 @@ pub struct ClusterQuery {
     /// A load keeps its peer connections open after the query for the commit.
     keep_peers: bool,
     done: bool,
+    started: Instant,
 }
 
 impl Node {
@@ -231,6 +232,7 @@ impl Node {
             peer_profiles: Vec::new(),
             keep_peers: plan.store.is_some(),
             done: false,
+            started: Instant::now(),
         })
     }
 }
@@ -406,12 +408,12 @@ impl ClusterQuery {
             Some(Err(error)) => {
                 cancel_all(&mut self.peers, &error);
                 let _ = self.wait_for_peers();
-                self.finish();
+                self.finish(false);
                 Some(Err(error))
             }
             None => {
                 let outcome = self.wait_for_peers();
-                self.finish();
+                self.finish(outcome.is_ok());
                 outcome.err().map(Err)
             }
         }
@@ -456,8 +458,11 @@ impl ClusterQuery {
         first
     }
 
-    fn finish(&mut self) {
+    fn finish(&mut self, succeeded: bool) {
         self.done = true;
+        self.node
+            .metrics
+            .query_ended(self.started.elapsed(), succeeded);
         self.node.untrack(self.query_id);
         if !self.keep_peers {
             for peer in &self.peers {
@@ -485,7 +490,7 @@ impl Drop for ClusterQuery {
             let error = QueryError::new(ErrorCode::Cancelled, "the client went away");
             cancel_all(&mut self.peers, &error);
             self.stream.canceller().fail(error);
-            self.finish();
+            self.finish(false);
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod coordinator;
 mod ddl;
 pub mod local;
 pub mod membership;
+pub mod metrics;
 pub mod node;
 pub mod pgwire;
 mod worker;

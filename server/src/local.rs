@@ -23,6 +23,8 @@ pub struct LocalClusterOptions {
     /// Each node's stderr goes to `node-N.log` here; inherited when `None`.
     pub log_dir: Option<PathBuf>,
     pub startup_timeout: Duration,
+    /// Each node serves Prometheus metrics on a port of its own.
+    pub metrics: bool,
 }
 
 impl LocalClusterOptions {
@@ -37,6 +39,7 @@ impl LocalClusterOptions {
             extra_args: Vec::new(),
             log_dir: None,
             startup_timeout: Duration::from_secs(300),
+            metrics: false,
         }
     }
 }
@@ -45,6 +48,7 @@ pub struct LocalCluster {
     children: Vec<Child>,
     clients: Vec<SocketAddr>,
     internal: Vec<SocketAddr>,
+    metrics: Vec<SocketAddr>,
     log_dir: Option<PathBuf>,
     binary: PathBuf,
     /// Each node's command line, to start it again the same way.
@@ -71,11 +75,14 @@ impl LocalCluster {
     }
 
     fn try_start(binary: &Path, options: &LocalClusterOptions) -> Result<LocalCluster, String> {
-        let ports = free_ports(options.nodes * 2).map_err(|e| format!("no free ports: {e}"))?;
+        let per_node = if options.metrics { 3 } else { 2 };
+        let ports =
+            free_ports(options.nodes * per_node).map_err(|e| format!("no free ports: {e}"))?;
         let address = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
-        let internal: Vec<SocketAddr> =
-            ports[..options.nodes].iter().map(|&p| address(p)).collect();
-        let clients: Vec<SocketAddr> = ports[options.nodes..].iter().map(|&p| address(p)).collect();
+        let n = options.nodes;
+        let internal: Vec<SocketAddr> = ports[..n].iter().map(|&p| address(p)).collect();
+        let clients: Vec<SocketAddr> = ports[n..2 * n].iter().map(|&p| address(p)).collect();
+        let metrics: Vec<SocketAddr> = ports[2 * n..].iter().map(|&p| address(p)).collect();
         let peers = internal
             .iter()
             .map(SocketAddr::to_string)
@@ -107,6 +114,9 @@ impl LocalCluster {
                 .iter()
                 .map(ToString::to_string)
                 .collect();
+                if let Some(address) = metrics.get(node) {
+                    args.extend(["--metrics-listen".to_string(), address.to_string()]);
+                }
                 args.extend(options.extra_args.iter().cloned());
                 args
             })
@@ -115,6 +125,7 @@ impl LocalCluster {
             children: Vec::new(),
             clients: clients.clone(),
             internal: internal.clone(),
+            metrics,
             log_dir: options.log_dir.clone(),
             binary: binary.to_path_buf(),
             node_args,
@@ -215,6 +226,11 @@ impl LocalCluster {
     /// The internal (node-to-node) address of each node.
     pub fn internal_addresses(&self) -> &[SocketAddr] {
         &self.internal
+    }
+
+    /// Where each node serves metrics (empty unless asked for).
+    pub fn metrics_addresses(&self) -> &[SocketAddr] {
+        &self.metrics
     }
 
     /// Connects a client to `node`.

@@ -20,6 +20,7 @@ use percore_engine::session::{Cluster, ClusterConfig};
 use crate::config::NodeConfig;
 use crate::control::CONTROL_HELLO;
 use crate::membership::Membership;
+use crate::metrics::NodeMetrics;
 use crate::pgwire::Sessions;
 use crate::{pgwire, worker};
 
@@ -46,6 +47,7 @@ pub struct Node {
     sessions: Sessions,
     /// Which peers answer.
     pub(crate) membership: Arc<Membership>,
+    pub(crate) metrics: NodeMetrics,
 }
 
 impl Node {
@@ -111,6 +113,13 @@ impl Node {
         let client = TcpListener::bind(config.client)
             .map_err(|e| format!("cannot listen on {} (clients): {e}", config.client))?;
         let client_address = client.local_addr().map_err(|e| e.to_string())?;
+        let metrics = config
+            .metrics_listen
+            .map(|address| {
+                TcpListener::bind(address)
+                    .map_err(|e| format!("cannot listen on {address} (metrics): {e}"))
+            })
+            .transpose()?;
         let (config_node_id, config_peers, config_peer_timeout) =
             (config.node_id, config.peers.clone(), config.peer_timeout);
         let node = Arc::new(Node {
@@ -124,12 +133,20 @@ impl Node {
             client_address,
             sessions: Sessions::default(),
             membership: Membership::start(config_node_id, &config_peers, config_peer_timeout),
+            metrics: NodeMetrics::default(),
         });
         let accepting = Arc::clone(&node);
         std::thread::Builder::new()
             .name("percore-internal".into())
             .spawn(move || accepting.accept_internal(&internal))
             .map_err(|e| e.to_string())?;
+        if let Some(listener) = metrics {
+            let serving = Arc::clone(&node);
+            std::thread::Builder::new()
+                .name("percore-metrics".into())
+                .spawn(move || crate::metrics::serve(serving, listener))
+                .map_err(|e| e.to_string())?;
+        }
         let accepting = Arc::clone(&node);
         std::thread::Builder::new()
             .name("percore-clients".into())

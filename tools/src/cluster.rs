@@ -52,6 +52,10 @@ pub struct NodeArgs {
     /// Default: 5s.
     #[arg(long)]
     peer_timeout: Option<String>,
+    /// Serve Prometheus metrics here (`GET /metrics`: queries, errors by SQLSTATE
+    /// class, latency, memory per core, spill and exchange bytes, peers).
+    #[arg(long)]
+    metrics_listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
     memory: crate::memory_args::MemoryArgs,
 }
@@ -103,6 +107,7 @@ fn node_config(args: &NodeArgs) -> Result<NodeConfig, String> {
         .map_err(|e| format!("--statement-timeout: {e}"))?,
         peer_timeout: percore_server::config::peer_timeout(args.peer_timeout.as_deref())
             .map_err(|e| format!("--peer-timeout: {e}"))?,
+        metrics_listen: args.metrics_listen,
     };
     config.validate()?;
     Ok(config)

@@ -30,6 +30,8 @@ pub struct SpillDisk {
     dir: PathBuf,
     cap: u64,
     used: AtomicU64,
+    /// Every byte ever written to spill files here.
+    written: AtomicU64,
 }
 
 /// Numbers every query's spill directory in this process: several nodes or clusters
@@ -42,6 +44,7 @@ impl SpillDisk {
             dir,
             cap,
             used: AtomicU64::new(0),
+            written: AtomicU64::new(0),
         })
     }
 
@@ -50,12 +53,22 @@ impl SpillDisk {
         self.used.load(Ordering::Relaxed)
     }
 
+    /// Bytes ever written to spill files (loaded tables' files included).
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
     fn try_take(&self, bytes: u64) -> bool {
-        self.used
+        let taken = self
+            .used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
                 used.checked_add(bytes).filter(|&total| total <= self.cap)
             })
-            .is_ok()
+            .is_ok();
+        if taken {
+            self.written.fetch_add(bytes, Ordering::Relaxed);
+        }
+        taken
     }
 
     fn give_back(&self, bytes: u64) {

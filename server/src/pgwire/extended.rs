@@ -100,6 +100,7 @@ impl Extended {
                 Err(Failure::Query(error)) => {
                     self.skipping = true;
                     client.transaction.failed();
+                    client.node.metrics.error_sent(error.code.sqlstate());
                     error_response(connection, &error)
                 }
             },

@@ -219,6 +219,7 @@ fn simple_query(
         };
         if let Err(error) = outcome {
             client.transaction.failed();
+            client.node.metrics.error_sent(error.code.sqlstate());
             return error_response(connection, &error);
         }
     }

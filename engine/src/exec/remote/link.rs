@@ -4,6 +4,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -126,7 +127,8 @@ async fn link_to(transport: &Transport, node: usize) -> TaskResult<Rc<PeerLink>>
         streams: RefCell::new(HashMap::new()),
         broken: RefCell::new(None),
     });
-    glommio::spawn_local(write_loop(writer, queued, Rc::downgrade(&link))).detach();
+    let sent = Arc::clone(&transport.stats.bytes_sent);
+    glommio::spawn_local(write_loop(writer, queued, Rc::downgrade(&link), sent)).detach();
     glommio::spawn_local(read_replies(reader, Rc::downgrade(&link))).detach();
     LINKS.with(|links| links.borrow_mut().insert(node, Rc::clone(&link)));
     Ok(link)
@@ -136,6 +138,7 @@ async fn write_loop(
     mut writer: futures_lite::io::WriteHalf<TcpStream>,
     queued: flume::Receiver<Outgoing>,
     link: Weak<PeerLink>,
+    sent: Arc<AtomicU64>,
 ) {
     while let Ok(frame) = queued.recv_async().await {
         let written = async {
@@ -143,6 +146,10 @@ async fn write_loop(
             writer.write_all(&frame.payload).await
         }
         .await;
+        sent.fetch_add(
+            (frame.header.len() + frame.payload.len()) as u64,
+            Ordering::Relaxed,
+        );
         if let Err(error) = written {
             if let Some(link) = link.upgrade() {
                 link.break_with(error.to_string());

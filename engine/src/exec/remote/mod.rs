@@ -134,6 +134,10 @@ pub struct TransportStats {
     /// producers hold in this node's memory. Credits bound it.
     pub frames_in_flight: AtomicU64,
     pub peak_frames_in_flight: AtomicU64,
+    /// Bytes of frames written to other nodes (shared with the writing tasks).
+    pub bytes_sent: Arc<AtomicU64>,
+    /// Bytes of frames read from other nodes.
+    pub bytes_received: AtomicU64,
 }
 
 impl Transport {

@@ -82,6 +82,10 @@ async fn serve(connection: std::net::TcpStream, transport: &Arc<Transport>) -> R
         if let Err(error) = header.verify(&payload) {
             break Err(error.to_string());
         }
+        transport.stats.bytes_received.fetch_add(
+            (HEADER_BYTES + payload.len()) as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let stream = header.stream;
         match header.kind {
             FrameKind::Data => {
