@@ -219,7 +219,7 @@ fn ddl_and_loads_run_on_every_node_or_none() {
         0,
         "CREATE TABLE bad AS SELECT o_orderkey / (o_orderkey - 7) AS q FROM orders",
     );
-    assert_eq!(state, "22000", "{message}");
+    assert_eq!(state, "22012", "{message}");
     assert_eq!(same_tables_everywhere(&cluster, 3), before);
     // The name is free on every node afterwards.
     run(

@@ -62,7 +62,7 @@ fn the_postgres_crate_runs_prepared_statements_transactions_and_portals() {
     let error = transaction
         .query("select 1 / (n_nationkey - 3) from nation", &[])
         .unwrap_err();
-    assert_eq!(error.code().map(|c| c.code()), Some("22000"), "{error}");
+    assert_eq!(error.code().map(|c| c.code()), Some("22012"), "{error}");
     let error = transaction.query("select 1", &[]).unwrap_err();
     assert_eq!(error.code().map(|c| c.code()), Some("25P02"), "{error}");
     transaction.rollback().unwrap();
