@@ -197,7 +197,7 @@ fn a_failed_load_leaves_no_table_and_bad_statements_are_named() {
         "CREATE TABLE bad AS SELECT o_orderkey / (o_orderkey - 7) AS q FROM orders",
     )
     .unwrap_err();
-    assert_eq!(error.code, ErrorCode::DataException, "{error}");
+    assert_eq!(error.code, ErrorCode::DivisionByZero, "{error}");
     assert_eq!(run(&cluster, "SHOW TABLES").unwrap(), before);
     let error = run(
         &cluster,
@@ -470,7 +470,7 @@ fn copy_to_writes_files_that_read_back_as_the_same_rows() {
         ),
     )
     .unwrap_err();
-    assert_eq!(error.code, ErrorCode::DataException, "{error}");
+    assert_eq!(error.code, ErrorCode::DivisionByZero, "{error}");
     let left: Vec<String> = std::fs::read_dir(dir.0.join("out"))
         .unwrap()
         .flatten()
