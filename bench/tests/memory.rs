@@ -281,6 +281,49 @@ fn a_key_holding_most_rows_spills_and_finishes_in_joins_and_aggregations() {
 }
 
 #[test]
+fn explain_analyze_names_the_hot_key_of_a_hash_exchange() {
+    let cluster = Cluster::start(
+        Arc::new(percore_engine::catalog::Catalog::new(2)),
+        ClusterConfig::new(2),
+    )
+    .unwrap();
+    // 70% of `skewed` has key 1; `uniform` has every key once.
+    cluster
+        .register_table(keyed_table("skewed", 100_000, 7))
+        .unwrap();
+    cluster
+        .register_table(keyed_table("uniform", 100_000, 0))
+        .unwrap();
+    // A window partitioned by k hash-exchanges the raw rows on k.
+    let hot_keys_line = |table: &str| {
+        let sql = format!(
+            "EXPLAIN ANALYZE SELECT max(r) FROM \
+             (SELECT row_number() OVER (PARTITION BY k ORDER BY v) AS r FROM {table}) t"
+        );
+        let batches = cluster.sql(&sql).unwrap();
+        let lines: Vec<String> = format_rows(&batches)
+            .unwrap()
+            .into_iter()
+            .map(|row| row.join(" "))
+            .collect();
+        lines
+            .iter()
+            .find(|line| line.contains("hot keys"))
+            .unwrap_or_else(|| panic!("{lines:#?}"))
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        hot_keys_line("skewed"),
+        "hot keys of 100000 sampled rows: 1 (70.0%)"
+    );
+    assert_eq!(
+        hot_keys_line("uniform"),
+        "hot keys: none over 1% of 100000 sampled rows"
+    );
+}
+
+#[test]
 fn a_session_budget_applies_to_its_queries_until_reset() {
     let dir = SpillDir::new("session");
     let cluster = tpch(0.05, None, &dir);

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::operators::heavy_hitters::HotKey;
+
 /// One task's counters, as reported to the coordinator.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TaskStats {
@@ -33,6 +35,12 @@ pub struct TaskStats {
     pub core_peak_reserved: u64,
     /// What each memory-holding operator of the task reserved and spilled.
     pub operators: Vec<OperatorStats>,
+    /// For a task feeding a hash exchange: the hottest keys of the rows it sampled,
+    /// and how many it sampled.
+    #[serde(default)]
+    pub hot_keys: Vec<HotKey>,
+    #[serde(default)]
+    pub sampled_rows: u64,
 }
 
 /// Memory and spilling of one operator in one task.
@@ -63,6 +71,7 @@ pub(crate) struct TaskCounters {
     pub bytes_within_node: Cell<u64>,
     pub bytes_to_other_nodes: Cell<u64>,
     pub operators: RefCell<Vec<OperatorStats>>,
+    pub hot_keys: RefCell<(Vec<HotKey>, u64)>,
 }
 
 pub(crate) fn add(cell: &Cell<u64>, value: u64) {

@@ -83,6 +83,7 @@ pub(crate) async fn run_task(spec: TaskSpec) {
     if let Some(error) = error {
         query.fail(error.at(location));
     }
+    let (hot_keys, sampled_rows) = counters.hot_keys.take();
     query.record_stats(TaskStats {
         stage: location.stage,
         task: location.partition,
@@ -99,6 +100,8 @@ pub(crate) async fn run_task(spec: TaskSpec) {
         bytes_to_other_nodes: counters.bytes_to_other_nodes.get(),
         core_peak_reserved: query.memory().peak(location.core) as u64,
         operators: counters.operators.take(),
+        hot_keys,
+        sampled_rows,
     });
     query.task_finished();
 }
@@ -316,6 +319,9 @@ impl OutputSink {
 
     /// Tells remote consumers this source is done (local ones see the channel close).
     async fn finish(&mut self) -> TaskResult<()> {
+        if let Some(partitioner) = &self.partitioner {
+            *self.counters.hot_keys.borrow_mut() = partitioner.hot_keys();
+        }
         for slot in &mut self.slots {
             if let Slot::Remote { sender, .. } = slot {
                 sender.finish().await?;

@@ -7,6 +7,7 @@ pub mod decimal;
 mod decimal_divide;
 pub mod group_table;
 pub mod hash;
+pub mod heavy_hitters;
 pub mod join;
 pub mod merge;
 pub mod nested_loop;

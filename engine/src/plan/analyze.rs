@@ -82,11 +82,47 @@ pub fn render(plan: &DistributedPlan, stats: &[TaskStats], summary: RunSummary) 
                 per_target.iter().max().unwrap_or(&0),
                 skew(&per_target),
             );
+            if let Some(line) = hot_keys_line(&tasks) {
+                let _ = writeln!(out, "{line}");
+            }
         }
     }
     out.push('\n');
     out.push_str(&explain(plan));
     out
+}
+
+/// The keys that held at least 1% of the rows the producers of a hash exchange
+/// sampled, with their share (summed over the producers), hottest first.
+fn hot_keys_line(tasks: &[&TaskStats]) -> Option<String> {
+    let sampled: u64 = tasks.iter().map(|t| t.sampled_rows).sum();
+    if sampled == 0 {
+        return None;
+    }
+    let mut rows: BTreeMap<&str, u64> = BTreeMap::new();
+    for task in tasks {
+        for hot in &task.hot_keys {
+            *rows.entry(hot.key.as_str()).or_default() += hot.rows;
+        }
+    }
+    let mut hot: Vec<(&str, u64)> = rows
+        .into_iter()
+        .filter(|&(_, rows)| rows * 100 >= sampled)
+        .collect();
+    hot.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let listed: Vec<String> = hot
+        .iter()
+        .take(3)
+        .map(|(key, rows)| format!("{key} ({:.1}%)", *rows as f64 * 100.0 / sampled as f64))
+        .collect();
+    Some(if listed.is_empty() {
+        format!("    hot keys: none over 1% of {sampled} sampled rows")
+    } else {
+        format!(
+            "    hot keys of {sampled} sampled rows: {}",
+            listed.join(", ")
+        )
+    })
 }
 
 /// The query's peak reservation on every core, as `node.core=bytes`.
