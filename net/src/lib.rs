@@ -12,6 +12,7 @@
 //! All integers little-endian. The engine's transport (`percore_engine::exec::remote`)
 //! carries these frames between nodes; this crate owns what every frame must satisfy.
 
+pub mod auth;
 mod crc32c;
 pub mod frame;
 

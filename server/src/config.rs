@@ -10,6 +10,8 @@
 //! spill_dir = "/var/tmp"    # optional: where operators spill (default: /var/tmp)
 //! statement_timeout = "30s"  # optional: sessions start with this timeout (SET changes it)
 //! peer_timeout = "5s"         # optional: a peer silent this long is unavailable
+//! cluster_secret_file = "/etc/percore/secret"  # optional: nodes prove they hold it
+//!                                # (HMAC challenge-response) before any other byte
 //! data_dir = "/var/lib/percore"  # optional: catalog and loaded tables, kept across
 //!                                # restarts (node n uses node-n under it)
 //! spill_disk_cap = "100GiB" # optional: the most spilled at once on this node
@@ -26,6 +28,7 @@ use std::net::SocketAddr;
 
 use percore_engine::memory::{parse_byte_size, MemorySettings};
 use percore_engine::settings::{parse_duration, SessionSettings, STATEMENT_TIMEOUT};
+use percore_net::auth::ClusterSecret;
 
 use crate::membership::DEFAULT_PEER_TIMEOUT;
 use serde::Deserialize;
@@ -94,6 +97,9 @@ pub struct NodeConfig {
     pub peer_timeout: std::time::Duration,
     /// Where this node serves Prometheus metrics (`GET /metrics`), if anywhere.
     pub metrics_listen: Option<SocketAddr>,
+    /// When set, every connection between nodes starts with proof of it both ways,
+    /// and one without is refused before anything else is read.
+    pub cluster_secret: Option<ClusterSecret>,
 }
 
 #[derive(Deserialize)]
@@ -121,6 +127,8 @@ struct FileConfig {
     statement_timeout: Option<String>,
     #[serde(default)]
     peer_timeout: Option<String>,
+    #[serde(default)]
+    cluster_secret_file: Option<std::path::PathBuf>,
     nodes: Vec<FileNode>,
 }
 
@@ -166,6 +174,14 @@ pub fn peer_timeout(text: Option<&str>) -> Result<std::time::Duration, String> {
     Ok(timeout)
 }
 
+/// The secret in `path`, if one is named.
+///
+/// # Errors
+/// A file that cannot be read or holds too short a secret.
+pub fn cluster_secret(path: Option<&std::path::Path>) -> Result<Option<ClusterSecret>, String> {
+    path.map(ClusterSecret::from_file).transpose()
+}
+
 impl NodeConfig {
     /// This node's own data directory, if it keeps one.
     pub fn node_data_dir(&self) -> Option<std::path::PathBuf> {
@@ -209,6 +225,7 @@ impl NodeConfig {
             peer_timeout: peer_timeout(file.peer_timeout.as_deref())
                 .map_err(|e| format!("peer_timeout: {e}"))?,
             metrics_listen: node.metrics,
+            cluster_secret: cluster_secret(file.cluster_secret_file.as_deref())?,
         };
         config.validate()?;
         Ok(config)
@@ -230,6 +247,7 @@ impl NodeConfig {
             session_defaults: SessionSettings::default(),
             peer_timeout: DEFAULT_PEER_TIMEOUT,
             metrics_listen: None,
+            cluster_secret: None,
         }
     }
 
@@ -346,5 +364,35 @@ mod tests {
             format!("cores_per_node = 1\ntpch = 0.01\nstatement_timeout = \"soon\"\n{nodes}");
         let error = NodeConfig::from_toml(&text, 0).unwrap_err();
         assert!(error.contains("statement_timeout"), "{error}");
+    }
+
+    #[test]
+    fn reads_a_cluster_secret_file_and_names_a_bad_one() {
+        let dir = std::env::temp_dir().join(format!("percore-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let nodes = "[[nodes]]\ninternal = \"127.0.0.1:7100\"\nclient = \"127.0.0.1:5432\"";
+        let with_file = |contents: &str| {
+            let path = dir.join("secret");
+            std::fs::write(&path, contents).unwrap();
+            let text = format!(
+                "cores_per_node = 1\ntpch = 0.01\ncluster_secret_file = \"{}\"\n{nodes}",
+                path.display()
+            );
+            NodeConfig::from_toml(&text, 0)
+        };
+        let config = with_file("0123456789abcdef0123\n").unwrap();
+        assert_eq!(
+            config.cluster_secret,
+            Some(ClusterSecret::new(b"0123456789abcdef0123".to_vec()).unwrap())
+        );
+        let error = with_file("too short\n").unwrap_err();
+        assert!(error.contains("at least 16"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
+        let text = format!(
+            "cores_per_node = 1\ntpch = 0.01\ncluster_secret_file = \"{}\"\n{nodes}",
+            dir.join("secret").display()
+        );
+        let error = NodeConfig::from_toml(&text, 0).unwrap_err();
+        assert!(error.contains("cannot read the cluster secret"), "{error}");
     }
 }

@@ -29,6 +29,8 @@ use percore_engine::session::{explain_batch, lines_batch, text_batch, StatementK
 use percore_engine::settings::SessionSettings;
 use percore_engine::sql::ParsedStatement;
 
+use percore_net::auth::{client_handshake, ClusterSecret};
+
 use crate::control::{fingerprint, read_message, write_message, Message, WireError, CONTROL_HELLO};
 use crate::membership::Membership;
 use crate::node::Node;
@@ -173,7 +175,14 @@ impl Node {
                 cluster: self.config.cluster_signature(),
                 memory_per_core: settings.memory_per_core,
             };
-            let connection = dispatch(node, address, me, &prepare).inspect_err(|error| {
+            let connection = dispatch(
+                node,
+                address,
+                me,
+                self.config.cluster_secret.as_ref(),
+                &prepare,
+            )
+            .inspect_err(|error| {
                 cancel_all(&mut peers, error);
             })?;
             peers.push(Peer::new(node, connection));
@@ -242,6 +251,7 @@ pub(crate) fn dispatch(
     node: usize,
     address: std::net::SocketAddr,
     me: usize,
+    secret: Option<&ClusterSecret>,
     prepare: &Message,
 ) -> QueryResult<TcpStream> {
     let unreachable = |error: std::io::Error| {
@@ -253,6 +263,18 @@ pub(crate) fn dispatch(
     let mut connection =
         TcpStream::connect_timeout(&address, CONNECT_TIMEOUT).map_err(unreachable)?;
     let _ = connection.set_nodelay(true);
+    // A peer that stops answering mid-handshake must not hold the query forever.
+    let _ = connection.set_read_timeout(Some(CONNECT_TIMEOUT));
+    client_handshake(&mut connection, secret, me).map_err(|error| {
+        QueryError::new(
+            ErrorCode::NodeLost,
+            format!(
+                "node {node} at {address} did not complete the cluster handshake: {error} \
+                 (do both nodes have the same cluster secret?)"
+            ),
+        )
+    })?;
+    let _ = connection.set_read_timeout(None);
     let mut hello = CONTROL_HELLO.to_vec();
     hello.extend_from_slice(&(me as u32).to_le_bytes());
     connection.write_all(&hello).map_err(unreachable)?;

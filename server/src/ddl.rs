@@ -44,7 +44,7 @@ impl Node {
             if node == me {
                 continue;
             }
-            let connection = dispatch(node, address, me, &ddl)
+            let connection = dispatch(node, address, me, self.config.cluster_secret.as_ref(), &ddl)
                 .inspect_err(|error| cancel_all(&mut peers, error))?;
             peers.push(Peer::new(node, connection));
         }

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use percore_engine::error::{ErrorCode, QueryError, QueryResult};
 
+use percore_net::auth::{client_handshake, ClusterSecret};
+
 use crate::control::{read_message, write_message, Message, CONTROL_HELLO};
 use crate::worker::HEARTBEAT_EVERY;
 
@@ -22,6 +24,8 @@ pub const DEFAULT_PEER_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Membership {
     me: usize,
     peer_timeout: Duration,
+    /// Proved to each peer before the heartbeat connection's hello.
+    secret: Option<ClusterSecret>,
     /// When each node last answered (this node: always now).
     last_answer: Vec<Mutex<Instant>>,
     stopped: AtomicBool,
@@ -29,11 +33,17 @@ pub struct Membership {
 
 impl Membership {
     /// Starts watching every peer of `peers` but `me`.
-    pub fn start(me: usize, peers: &[SocketAddr], peer_timeout: Duration) -> Arc<Membership> {
+    pub fn start(
+        me: usize,
+        peers: &[SocketAddr],
+        peer_timeout: Duration,
+        secret: Option<ClusterSecret>,
+    ) -> Arc<Membership> {
         let now = Instant::now();
         let membership = Arc::new(Membership {
             me,
             peer_timeout,
+            secret,
             last_answer: peers.iter().map(|_| Mutex::new(now)).collect(),
             stopped: AtomicBool::new(false),
         });
@@ -117,6 +127,7 @@ impl Membership {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(wait))?;
         stream.set_write_timeout(Some(wait))?;
+        client_handshake(&mut stream, self.secret.as_ref(), self.me)?;
         let mut hello = CONTROL_HELLO.to_vec();
         hello.extend_from_slice(&(self.me as u32).to_le_bytes());
         stream.write_all(&hello)?;

@@ -23,6 +23,7 @@ use crate::membership::Membership;
 use crate::metrics::NodeMetrics;
 use crate::pgwire::Sessions;
 use crate::{pgwire, worker};
+use percore_net::auth::{server_handshake, AUTH_HELLO};
 
 /// The remote address of a connection, for log lines.
 pub(crate) fn peer_name(connection: &TcpStream) -> String {
@@ -82,13 +83,14 @@ impl Node {
             config.batch_rows.max(1024),
         )
         .map_err(|e| format!("cannot generate TPC-H: {e}"))?;
-        let transport = Transport::new(
+        let transport = Transport::with_secret(
             config.node_id,
             config.peers.clone(),
             TransportConfig {
                 credit_window: config.credit_window,
                 ..TransportConfig::default()
             },
+            config.cluster_secret.clone(),
         );
         let cluster_config = ClusterConfig::new(config.cores_per_node)
             .with_batch_rows(config.batch_rows)
@@ -122,6 +124,7 @@ impl Node {
             .transpose()?;
         let (config_node_id, config_peers, config_peer_timeout) =
             (config.node_id, config.peers.clone(), config.peer_timeout);
+        let secret = config.cluster_secret.clone();
         let node = Arc::new(Node {
             config,
             cluster,
@@ -132,7 +135,12 @@ impl Node {
             next_data_core: AtomicUsize::new(0),
             client_address,
             sessions: Sessions::default(),
-            membership: Membership::start(config_node_id, &config_peers, config_peer_timeout),
+            membership: Membership::start(
+                config_node_id,
+                &config_peers,
+                config_peer_timeout,
+                secret,
+            ),
             metrics: NodeMetrics::default(),
         });
         let accepting = Arc::clone(&node);
@@ -250,6 +258,31 @@ impl Node {
         }
     }
 
+    /// With a cluster secret, the peer must prove it holds it before its usual
+    /// hello (which follows) is read; without one, a peer offering a secret is
+    /// refused too (the two nodes are configured differently).
+    fn authenticated(
+        &self,
+        connection: &mut TcpStream,
+        hello: [u8; 12],
+    ) -> Result<[u8; 12], String> {
+        match &self.config.cluster_secret {
+            Some(secret) => {
+                let node =
+                    server_handshake(connection, secret, &hello).map_err(|e| e.to_string())?;
+                let mut inner = [0u8; 12];
+                connection.read_exact(&mut inner).map_err(|e| {
+                    format!("node {node} proved the secret, then sent no hello ({e})")
+                })?;
+                Ok(inner)
+            }
+            None if &hello[..8] == AUTH_HELLO => {
+                Err("it offers a cluster secret and this node has none".into())
+            }
+            None => Ok(hello),
+        }
+    }
+
     /// Reads the hello and hands the connection to the data plane or the control
     /// plane. Anything else is dropped; the node carries on.
     fn serve_internal(self: &Arc<Self>, mut connection: TcpStream) {
@@ -262,6 +295,13 @@ impl Node {
             eprintln!("percore: dropped internal connection from {peer}: no hello ({error})");
             return;
         }
+        let hello = match self.authenticated(&mut connection, hello) {
+            Ok(hello) => hello,
+            Err(error) => {
+                eprintln!("percore: refused internal connection from {peer}: {error}");
+                return;
+            }
+        };
         let _ = connection.set_read_timeout(None);
         if &hello[..8] == DATA_HELLO {
             let core =

@@ -56,6 +56,11 @@ pub struct NodeArgs {
     /// class, latency, memory per core, spill and exchange bytes, peers).
     #[arg(long)]
     metrics_listen: Option<std::net::SocketAddr>,
+    /// A file holding the cluster secret (at least 16 bytes; every node gives the
+    /// same). Nodes prove they hold it before any plan or data is exchanged; a
+    /// connection without it is refused and logged. Default: no secret.
+    #[arg(long)]
+    cluster_secret_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     memory: crate::memory_args::MemoryArgs,
 }
@@ -108,6 +113,8 @@ fn node_config(args: &NodeArgs) -> Result<NodeConfig, String> {
         peer_timeout: percore_server::config::peer_timeout(args.peer_timeout.as_deref())
             .map_err(|e| format!("--peer-timeout: {e}"))?,
         metrics_listen: args.metrics_listen,
+        cluster_secret: percore_server::config::cluster_secret(args.cluster_secret_file.as_deref())
+            .map_err(|e| format!("--cluster-secret-file: {e}"))?,
     };
     config.validate()?;
     Ok(config)

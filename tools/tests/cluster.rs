@@ -6,6 +6,8 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use percore_bench::query_sql;
+use percore_net::auth::{ClientAuth, ClusterSecret, SERVER_ANSWER_BYTES};
+use percore_server::control::{read_message, write_message, Message, CONTROL_HELLO};
 use percore_server::local::{LocalCluster, LocalClusterOptions};
 use percore_server::pgwire::client::Client;
 
@@ -278,4 +280,84 @@ fn a_frozen_node_is_declared_lost_and_new_queries_are_refused_until_it_answers()
             }
         }
     }
+}
+
+/// Opens a control connection to `address` that proves `secret` (or replays
+/// `recorded`: an earlier connection's opening and proof), says it is node
+/// `me`, and sends a heartbeat. Whether the node answers it; what was sent.
+fn heartbeat_after_handshake(
+    address: std::net::SocketAddr,
+    secret: &ClusterSecret,
+    recorded: Option<&(Vec<u8>, [u8; 32])>,
+) -> (bool, (Vec<u8>, [u8; 32])) {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let (auth, opening) = ClientAuth::start(secret, 1).unwrap();
+    let opening = recorded.map_or(opening, |(opening, _)| opening.clone());
+    stream.write_all(&opening).unwrap();
+    let mut answer = [0u8; SERVER_ANSWER_BYTES];
+    stream.read_exact(&mut answer).unwrap();
+    // A replaying or wrong client sends its proof whatever the server proved.
+    let proof = match recorded {
+        Some((_, proof)) => *proof,
+        None => auth.answer(&answer).unwrap_or([7; 32]),
+    };
+    stream.write_all(&proof).unwrap();
+    let _ = stream.write_all(&[&CONTROL_HELLO[..], &1u32.to_le_bytes()].concat());
+    let _ = write_message(&mut stream, &Message::Heartbeat);
+    let answered = matches!(read_message(&mut stream), Ok(Message::Heartbeat));
+    (answered, (opening, proof))
+}
+
+#[test]
+fn only_nodes_holding_the_cluster_secret_are_served() {
+    let dir = std::env::temp_dir().join(format!("percore-secret-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret_file = dir.join("secret");
+    std::fs::write(&secret_file, "a test secret, long enough to pass\n").unwrap();
+    let mut options = LocalClusterOptions::new(2, 1, 0.01);
+    options.extra_args = vec![
+        "--cluster-secret-file".into(),
+        secret_file.display().to_string(),
+    ];
+    let cluster = start("secret", options);
+    // Plans, data and heartbeats between the two nodes all pass the handshake.
+    let failures = check_tpch(&cluster, 2, &[3, 18]);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    let internal = cluster.internal_addresses()[1];
+    let secret = ClusterSecret::from_file(&secret_file).unwrap();
+    let (answered, recorded) = heartbeat_after_handshake(internal, &secret, None);
+    assert!(answered, "the right secret is served");
+    // A node without a secret opens with its plain hello: dropped before it is read.
+    let mut plain = [&CONTROL_HELLO[..], &1u32.to_le_bytes()].concat();
+    plain.extend(frame_header(4, 3));
+    expect_dropped(internal, &plain, false);
+    // A wrong secret: the node's proof fails on this side, this side's on the node's.
+    let wrong = ClusterSecret::new(b"another secret, also long enough".to_vec()).unwrap();
+    let mut stream = TcpStream::connect(internal).unwrap();
+    let refused = percore_net::auth::client_handshake(&mut stream, Some(&wrong), 1).unwrap_err();
+    assert_eq!(
+        refused.kind(),
+        std::io::ErrorKind::PermissionDenied,
+        "{refused}"
+    );
+    let (answered, _) = heartbeat_after_handshake(internal, &wrong, None);
+    assert!(!answered, "a wrong secret is refused");
+    // A handshake recorded off the wire does not open another connection.
+    let (answered, _) = heartbeat_after_handshake(internal, &secret, Some(&recorded));
+    assert!(!answered, "a replayed handshake is refused");
+    let log = cluster.log_tail(1);
+    for reason in ["no cluster secret offered", "wrong cluster secret"] {
+        assert!(
+            log.contains("refused internal connection from 127.0.0.1:") && log.contains(reason),
+            "{log}"
+        );
+    }
+    // The node carries on.
+    let failures = check_tpch(&cluster, 2, &[5]);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -14,6 +14,7 @@ use arrow::record_batch::RecordBatch;
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use glommio::sync::Semaphore;
+use percore_net::auth::{ClientAuth, ClusterSecret, SERVER_ANSWER_BYTES};
 use percore_net::{FrameHeader, FrameKind, StreamId, HEADER_BYTES};
 
 use super::{Transport, DATA_HELLO};
@@ -109,6 +110,15 @@ async fn link_to(transport: &Transport, node: usize) -> TaskResult<Rc<PeerLink>>
         .await
         .map_err(|e| unreachable(&e))?;
     stream.set_nodelay(true).map_err(|e| unreachable(&e))?;
+    if let Some(secret) = &transport.secret {
+        authenticate(&mut stream, secret, transport.node())
+            .await
+            .map_err(|e| {
+                unreachable(&format!(
+                    "{e} during the cluster handshake (do both nodes have the same cluster secret?)"
+                ))
+            })?;
+    }
     let mut hello = DATA_HELLO.to_vec();
     hello.extend_from_slice(&(transport.node() as u32).to_le_bytes());
     stream
@@ -132,6 +142,22 @@ async fn link_to(transport: &Transport, node: usize) -> TaskResult<Rc<PeerLink>>
     glommio::spawn_local(read_replies(reader, Rc::downgrade(&link))).detach();
     LINKS.with(|links| links.borrow_mut().insert(node, Rc::clone(&link)));
     Ok(link)
+}
+
+/// The client's side of `percore_net::auth` on this core's connection.
+async fn authenticate(
+    stream: &mut TcpStream,
+    secret: &ClusterSecret,
+    me: usize,
+) -> std::io::Result<()> {
+    let (auth, opening) = ClientAuth::start(secret, me)?;
+    stream.write_all(&opening).await?;
+    let mut answer = [0u8; SERVER_ANSWER_BYTES];
+    stream.read_exact(&mut answer).await?;
+    let proof = auth
+        .answer(&answer)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::PermissionDenied, e.to_string()))?;
+    stream.write_all(&proof).await
 }
 
 async fn write_loop(

@@ -14,6 +14,7 @@ mod receive;
 pub mod throughput;
 mod validate;
 
+use percore_net::auth::ClusterSecret;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -123,6 +124,7 @@ pub struct Transport {
     node: usize,
     peers: Vec<SocketAddr>,
     config: TransportConfig,
+    secret: Option<ClusterSecret>,
     inbound: Mutex<HashMap<InboundKey, Inbound>>,
     pub stats: TransportStats,
 }
@@ -143,10 +145,22 @@ pub struct TransportStats {
 impl Transport {
     /// `peers[n]` is the internal address of node `n` (this node included).
     pub fn new(node: usize, peers: Vec<SocketAddr>, config: TransportConfig) -> Arc<Transport> {
+        Transport::with_secret(node, peers, config, None)
+    }
+
+    /// Like [`Transport::new`]; data connections this node opens first prove it holds
+    /// `secret` (see `percore_net::auth`).
+    pub fn with_secret(
+        node: usize,
+        peers: Vec<SocketAddr>,
+        config: TransportConfig,
+        secret: Option<ClusterSecret>,
+    ) -> Arc<Transport> {
         Arc::new(Transport {
             node,
             peers,
             config,
+            secret,
             inbound: Mutex::new(HashMap::new()),
             stats: TransportStats::default(),
         })
