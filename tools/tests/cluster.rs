@@ -361,3 +361,37 @@ fn only_nodes_holding_the_cluster_secret_are_served() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn without_enough_locked_memory_a_node_refuses_to_start_in_one_line() {
+    for args in [
+        &[
+            "node",
+            "--tpch",
+            "0",
+            "--peers",
+            "127.0.0.1:1",
+            "--listen",
+            "127.0.0.1:0",
+        ][..],
+        &["sql", "--tpch", "0", "-c", "select 1"][..],
+    ] {
+        // The soft limit of this process only; io_uring needs 512 KiB.
+        let output = std::process::Command::new("bash")
+            .arg("-c")
+            .arg("ulimit -l 256 && exec \"$0\" \"$@\"")
+            .arg(env!("CARGO_BIN_EXE_percore"))
+            .args(args)
+            .output()
+            .expect("bash runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("the locked-memory limit is 256 KiB")
+                && stderr.contains("ulimit -l")
+                && !stderr.contains("panicked"),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    }
+}

@@ -21,6 +21,7 @@ pub mod stream;
 pub mod table_sink;
 pub mod task;
 pub mod topology;
+pub mod uring_probe;
 mod window;
 
 use crate::operators::output_limit::OutputLimit;

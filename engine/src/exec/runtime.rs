@@ -44,15 +44,19 @@ impl Runtime {
     /// As [`Runtime::start`].
     pub fn start_at(cores: usize, first_cpu: usize) -> QueryResult<Runtime> {
         assert!(cores > 0, "at least one core");
+        super::uring_probe::check_io_uring()
+            .map_err(|why| QueryError::new(ErrorCode::ResourcesExhausted, why))?;
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut submit = Vec::with_capacity(cores);
         let mut threads = Vec::with_capacity(cores);
         for core in 0..cores {
             let (sender, receiver) = flume::unbounded::<CoreCommand>();
+            let (started, running) = std::sync::mpsc::channel::<()>();
             let builder = LocalExecutorBuilder::new(Placement::Fixed((first_cpu + core) % cpus))
                 .name(&format!("percore-core-{core}"));
             let handle = builder
                 .spawn(move || async move {
+                    let _ = started.send(());
                     while let Ok(command) = receiver.recv_async().await {
                         match command {
                             CoreCommand::Run(spec) => {
@@ -74,6 +78,18 @@ impl Runtime {
                         ),
                     )
                 })?;
+            // glommio builds the reactor inside the executor's thread: a failure there
+            // ends the thread, and shows only here, not from `spawn`.
+            if running.recv().is_err() {
+                let why = match handle.join() {
+                    Err(error) => error.to_string(),
+                    Ok(()) => "it ended at once".to_string(),
+                };
+                return Err(QueryError::new(
+                    ErrorCode::ResourcesExhausted,
+                    format!("the executor for core {core} did not start: {why}"),
+                ));
+            }
             submit.push(sender);
             threads.push(std::thread::spawn(move || {
                 // The executor's own thread; this one only waits for it to end.
