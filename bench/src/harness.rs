@@ -10,6 +10,7 @@ use percore_engine::memory::MemorySettings;
 use percore_engine::session::{Cluster, ClusterConfig};
 use percore_server::local::{LocalCluster, LocalClusterOptions};
 use percore_server::pgwire::client::first_result;
+use serde::Serialize;
 
 use crate::answers::{compare, format_rows, load_answer, Rows};
 use crate::external::{run_statement, tpch_load_layout};
@@ -49,11 +50,12 @@ pub enum BaselineKind {
 }
 
 /// What a baseline engine did with one query.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct BaselineResult {
     pub engine: &'static str,
     pub p50_ms: f64,
     /// Its first answer against the reference.
+    #[serde(flatten)]
     pub check: Check,
 }
 
@@ -69,8 +71,10 @@ pub trait BaselineEngine {
     ) -> BaselineResult;
 }
 
-/// How a query's answer compared with the reference.
-#[derive(Debug, Clone)]
+/// How a query's answer compared with the reference; in JSON `"check": "passed"`,
+/// with `"error"` beside it when failed.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "check", content = "error", rename_all = "lowercase")]
 pub enum Check {
     Passed,
     Failed(String),
@@ -108,14 +112,16 @@ pub fn quantile_ms(histogram: &Histogram<u64>, quantile: f64) -> f64 {
     histogram.value_at_quantile(quantile) as f64 / 1e3
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct QueryReport {
     pub query: usize,
     pub rows: usize,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    #[serde(flatten)]
     pub check: Check,
     /// What the first run's tasks did (in-process runs only).
+    #[serde(flatten)]
     pub run: Option<RunStats>,
     /// The process's peak resident memory over the query's runs (in-process runs).
     pub peak_rss: Option<u64>,
@@ -126,7 +132,7 @@ pub struct QueryReport {
 }
 
 /// What one run of a query did, from its task statistics.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct RunStats {
     /// Rows that went through exchanges.
     pub exchanged_rows: u64,
@@ -680,62 +686,36 @@ fn format_baseline(reports: &[QueryReport]) -> String {
 
 /// The report as JSON, for machines.
 pub fn format_json(options: &BenchOptions, reports: &[QueryReport]) -> String {
-    let queries: Vec<String> = reports
-        .iter()
-        .map(|r| {
-            let check = r.check.label();
-            let error = match &r.check {
-                Check::Failed(e) => e.clone(),
-                _ => String::new(),
-            };
-            format!(
-                "{{\"query\":{},\"rows\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"p99_over_p50\":{:.3},\"exchanged_rows\":{},\"shuffled_bytes\":{},\"peak_reserved_per_core\":{},\"spilled_bytes\":{},\"peak_rss\":{},\"idle_rss\":{},\"baseline\":{},\"check\":\"{check}\",\"error\":{}}}",
-                r.query, r.rows, r.p50_ms, r.p99_ms, r.tail_ratio(),
-                json_number(r.run.map(|s| s.exchanged_rows)),
-                json_number(r.run.map(|s| s.shuffled_bytes)),
-                json_number(r.run.map(|s| s.peak_reserved_per_core)),
-                json_number(r.run.map(|s| s.spilled_bytes)),
-                json_number(r.peak_rss),
-                json_number(r.idle_rss),
-                r.baseline.as_ref().map_or_else(|| "null".to_string(), |b| format!(
-                    "{{\"engine\":{},\"p50_ms\":{:.3},\"check\":\"{}\"}}",
-                    json_string(b.engine),
-                    b.p50_ms,
-                    b.check.label()
-                )),
-                json_string(&error)
-            )
-        })
-        .collect();
-    let total: f64 = reports.iter().map(|r| r.p50_ms).sum();
-    format!(
-        "{{\"scale_factor\":{},\"cores\":{},\"iterations\":{},\"concurrency\":{},\"total_p50_ms\":{total:.3},\"queries\":[{}]}}",
-        options.scale_factor,
-        options.cores,
-        options.iterations,
-        options.concurrency,
-        queries.join(",")
-    )
-}
-
-fn json_number(value: Option<u64>) -> String {
-    value.map_or_else(|| "null".to_string(), |n| n.to_string())
-}
-
-fn json_string(text: &str) -> String {
-    let mut out = String::from("\"");
-    for ch in text.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
+    #[derive(Serialize)]
+    struct Report<'a> {
+        scale_factor: f64,
+        cores: usize,
+        iterations: usize,
+        concurrency: usize,
+        total_p50_ms: f64,
+        queries: Vec<Query<'a>>,
     }
-    out.push('"');
-    out
+    #[derive(Serialize)]
+    struct Query<'a> {
+        #[serde(flatten)]
+        report: &'a QueryReport,
+        p99_over_p50: f64,
+    }
+    let report = Report {
+        scale_factor: options.scale_factor,
+        cores: options.cores,
+        iterations: options.iterations,
+        concurrency: options.concurrency,
+        total_p50_ms: reports.iter().map(|r| r.p50_ms).sum(),
+        queries: reports
+            .iter()
+            .map(|report| Query {
+                report,
+                p99_over_p50: report.tail_ratio(),
+            })
+            .collect(),
+    };
+    serde_json::to_string_pretty(&report).expect("plain data serializes")
 }
 
 #[cfg(test)]
@@ -749,7 +729,48 @@ mod tests {
     }
 
     #[test]
-    fn json_strings_are_escaped() {
-        assert_eq!(json_string("a\"b\n"), "\"a\\\"b\\u000a\"");
+    fn the_json_report_has_each_query_with_its_check_and_baseline() {
+        let options = BenchOptions {
+            scale_factor: 0.01,
+            iterations: 3,
+            cores: 2,
+            queries: vec![1, 2],
+            batch_rows: 8192,
+            concurrency: 1,
+            memory: MemorySettings::default(),
+            baseline: None,
+            parquet: None,
+            load: false,
+        };
+        let report = |query, check| QueryReport {
+            query,
+            rows: 4,
+            p50_ms: 2.0,
+            p99_ms: 3.0,
+            check,
+            run: Some(RunStats::default()),
+            peak_rss: None,
+            idle_rss: Some(1 << 20),
+            baseline: Some(BaselineResult {
+                engine: "duckdb",
+                p50_ms: 1.0,
+                check: Check::Passed,
+            }),
+        };
+        let reports = [
+            report(1, Check::Passed),
+            report(2, Check::Failed("row 3 \"differs\"".into())),
+        ];
+        let json: serde_json::Value =
+            serde_json::from_str(&format_json(&options, &reports)).unwrap();
+        assert_eq!(json["total_p50_ms"], 4.0);
+        assert_eq!(json["queries"][0]["check"], "passed");
+        assert_eq!(json["queries"][0]["p99_over_p50"], 1.5);
+        assert_eq!(json["queries"][0]["shuffled_bytes"], 0);
+        assert_eq!(json["queries"][0]["idle_rss"], 1 << 20);
+        assert_eq!(json["queries"][0]["baseline"]["engine"], "duckdb");
+        assert_eq!(json["queries"][0]["baseline"]["check"], "passed");
+        assert_eq!(json["queries"][1]["check"], "failed");
+        assert_eq!(json["queries"][1]["error"], "row 3 \"differs\"");
     }
 }
