@@ -6,6 +6,8 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
@@ -69,7 +71,24 @@ fn write_table(
         TablePartitioning::Replicated => &table.partitions[..1],
         _ => &table.partitions[..],
     };
-    let batches = partitions.iter().flatten();
+    write_batches(
+        &table.schema,
+        partitions.iter().flatten().cloned(),
+        path,
+        format,
+    )
+}
+
+/// Writes `batches` (all of `schema`) to one file at `path`.
+///
+/// # Errors
+/// Any I/O or encoding error.
+pub fn write_batches(
+    schema: &SchemaRef,
+    batches: impl Iterator<Item = RecordBatch>,
+    path: &Path,
+    format: FileFormat,
+) -> Result<(), Box<dyn std::error::Error>> {
     let file = BufWriter::new(File::create(path)?);
     match format {
         FileFormat::Parquet => {
@@ -77,9 +96,9 @@ fn write_table(
                 .set_compression(Compression::SNAPPY)
                 .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
                 .build();
-            let mut writer = ArrowWriter::try_new(file, table.schema.clone(), Some(properties))?;
+            let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties))?;
             for batch in batches {
-                writer.write(batch)?;
+                writer.write(&batch)?;
             }
             writer.close()?;
         }
@@ -88,7 +107,7 @@ fn write_table(
                 .with_header(true)
                 .build(file);
             for batch in batches {
-                writer.write(batch)?;
+                writer.write(&batch)?;
             }
         }
     }

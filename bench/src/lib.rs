@@ -11,6 +11,7 @@ pub mod harness;
 pub mod rss;
 pub mod tables;
 pub mod tpcds;
+pub mod zipf;
 
 use std::path::PathBuf;
 
