@@ -84,6 +84,9 @@ pub struct UpArgs {
     /// restarts.
     #[arg(long)]
     data_dir: Option<std::path::PathBuf>,
+    /// Every node proves it holds this secret to the others (see `node`).
+    #[arg(long)]
+    cluster_secret_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     memory: crate::memory_args::MemoryArgs,
 }
@@ -175,6 +178,17 @@ pub fn run(action: ClusterAction) -> ExitCode {
         options
             .extra_args
             .extend(["--data-dir".to_string(), dir.display().to_string()]);
+    }
+    if let Some(file) = &args.cluster_secret_file {
+        // Checked here, so a bad file is one error instead of one per node.
+        if let Err(error) = percore_server::config::cluster_secret(Some(file)) {
+            eprintln!("error: --cluster-secret-file: {error}");
+            return ExitCode::from(2);
+        }
+        options.extra_args.extend([
+            "--cluster-secret-file".to_string(),
+            file.display().to_string(),
+        ]);
     }
     let mut cluster = match LocalCluster::start(&binary, &options) {
         Ok(cluster) => cluster,
