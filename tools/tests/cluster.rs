@@ -183,6 +183,15 @@ fn one_frame_credit_windows_tiny_batches_and_small_budgets_give_correct_answers(
     for node in 0..3 {
         assert!(peaks.contains(&format!("{node}.0=")), "{peaks}");
     }
+    // Stages on all three nodes name each node's slowest task and the slowest node.
+    let by_node = text
+        .iter()
+        .find(|line| line.contains("by node, slowest task: node 0 "))
+        .unwrap_or_else(|| panic!("{}", text.join("\n")));
+    assert!(
+        by_node.contains("node 2 ") && by_node.contains("slowest node "),
+        "{by_node}"
+    );
     let shown = query(&mut client, "SHOW QUERIES").expect("SHOW QUERIES");
     assert!(shown.is_empty(), "nothing runs now: {shown:?}");
 }

@@ -53,6 +53,9 @@ pub fn render(plan: &DistributedPlan, stats: &[TaskStats], summary: RunSummary) 
             millis(max_of(|t| t.network_wait_us)),
             millis(max_of(|t| t.send_wait_us)),
         );
+        if let Some(line) = node_line(&tasks) {
+            let _ = writeln!(out, "{line}");
+        }
         operator_lines(&mut out, &tasks);
         if let StageOutput::Exchange(id) = stage.output {
             let exchange = &plan.exchanges[id.0];
@@ -90,6 +93,46 @@ pub fn render(plan: &DistributedPlan, stats: &[TaskStats], summary: RunSummary) 
     out.push('\n');
     out.push_str(&explain(plan));
     out
+}
+
+/// For a stage on several nodes: each node's slowest task and its wait for the
+/// network, and the slowest node, so a straggler is named rather than averaged in.
+fn node_line(tasks: &[&TaskStats]) -> Option<String> {
+    let mut by_node: BTreeMap<usize, (u64, u64)> = BTreeMap::new();
+    for task in tasks {
+        let entry = by_node.entry(task.node).or_default();
+        entry.0 = entry.0.max(task.wall_us);
+        entry.1 = entry.1.max(task.network_wait_us);
+    }
+    if by_node.len() < 2 {
+        return None;
+    }
+    let nodes: Vec<String> = by_node
+        .iter()
+        .map(|(node, (wall, network))| {
+            format!(
+                "node {node} {} (network {})",
+                millis(*wall),
+                millis(*network)
+            )
+        })
+        .collect();
+    let (slowest, (wall, _)) = by_node
+        .iter()
+        .max_by_key(|(node, (wall, _))| (*wall, std::cmp::Reverse(**node)))
+        .expect("two nodes or more");
+    let mut others: Vec<u64> = by_node
+        .iter()
+        .filter(|(node, _)| *node != slowest)
+        .map(|(_, (wall, _))| *wall)
+        .collect();
+    others.sort_unstable();
+    let median = others[others.len() / 2].max(1);
+    Some(format!(
+        "  by node, slowest task: {}; slowest node {slowest}, {:.2}x the others' median",
+        nodes.join(", "),
+        *wall as f64 / median as f64
+    ))
 }
 
 /// The keys that held at least 1% of the rows the producers of a hash exchange
@@ -191,5 +234,37 @@ fn bytes(count: u64) -> String {
         0..1024 => format!("{count} B"),
         1024..1_048_576 => format!("{:.1} KiB", count as f64 / 1024.0),
         _ => format!("{:.1} MiB", count as f64 / 1_048_576.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(node: usize, wall_ms: u64, network_ms: u64) -> TaskStats {
+        TaskStats {
+            node,
+            wall_us: wall_ms * 1000,
+            network_wait_us: network_ms * 1000,
+            ..TaskStats::default()
+        }
+    }
+
+    #[test]
+    fn a_slow_node_is_named_with_its_ratio_to_the_others() {
+        let tasks = [
+            task(0, 100, 80),
+            task(0, 90, 70),
+            task(1, 120, 90),
+            task(2, 360, 5),
+        ];
+        let refs: Vec<&TaskStats> = tasks.iter().collect();
+        assert_eq!(
+            node_line(&refs).unwrap(),
+            "  by node, slowest task: node 0 100.0 ms (network 80.0 ms), node 1 120.0 ms \
+             (network 90.0 ms), node 2 360.0 ms (network 5.0 ms); slowest node 2, 3.00x the \
+             others' median"
+        );
+        assert_eq!(node_line(&refs[..2]), None, "one node: nothing to compare");
     }
 }
