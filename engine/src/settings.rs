@@ -18,6 +18,18 @@ pub struct SessionSettings {
     pub statement_timeout: Option<Duration>,
 }
 
+/// What the server reports to clients at start-up (`ParameterStatus`) and for
+/// `SHOW`: fixed, since Percore speaks one encoding, one date style and UTC.
+pub const SERVER_PARAMETERS: [(&str, &str); 7] = [
+    ("server_version", "16.0 (Percore)"),
+    ("server_encoding", "UTF8"),
+    ("client_encoding", "UTF8"),
+    ("DateStyle", "ISO, MDY"),
+    ("TimeZone", "UTC"),
+    ("integer_datetimes", "on"),
+    ("standard_conforming_strings", "on"),
+];
+
 /// Settings PostgreSQL drivers and tools set when they connect (JDBC, psycopg,
 /// pgcli, BI tools); accepted so they connect, without effect here.
 const POSTGRES_CLIENT_SETTINGS: [&str; 11] = [
@@ -93,6 +105,63 @@ impl SessionSettings {
     }
 }
 
+impl SessionSettings {
+    /// `SHOW name`: the value as text.
+    ///
+    /// # Errors
+    /// A name that is not a setting.
+    pub fn show(&self, name: &str) -> QueryResult<String> {
+        self.all()
+            .into_iter()
+            .find(|(known, _, _)| known.eq_ignore_ascii_case(name))
+            .map(|(_, value, _)| value)
+            .ok_or_else(|| {
+                QueryError::new(
+                    ErrorCode::Semantic,
+                    format!(
+                        "unrecognized configuration parameter \"{name}\" (SHOW ALL lists them)"
+                    ),
+                )
+            })
+    }
+
+    /// `SHOW ALL`: every setting's name, value and what it does.
+    pub fn all(&self) -> Vec<(String, String, String)> {
+        let mut rows =
+            vec![
+            (
+                MEMORY_PER_CORE.to_string(),
+                self.memory_per_core
+                    .map_or_else(|| "default".to_string(), |bytes| ByteSize(bytes).to_string()),
+                "the most one query of this session reserves per core (default: the node's \
+                 budget per core)"
+                    .to_string(),
+            ),
+            (
+                STATEMENT_TIMEOUT.to_string(),
+                self.statement_timeout
+                    .map_or_else(|| "0".to_string(), |timeout| format!("{timeout:?}")),
+                "a statement running longer is cancelled on every node with 57014 (0: none)"
+                    .to_string(),
+            ),
+            (
+                "transaction_isolation".to_string(),
+                "read committed".to_string(),
+                "accepted for drivers; queries read loaded data that does not change under them"
+                    .to_string(),
+            ),
+        ];
+        rows.extend(SERVER_PARAMETERS.iter().map(|(name, value)| {
+            (
+                (*name).to_string(),
+                (*value).to_string(),
+                "reported to clients; fixed".to_string(),
+            )
+        }));
+        rows
+    }
+}
+
 /// PostgreSQL's duration spellings: `500` (milliseconds), `500ms`, `5s`, `2min`,
 /// `1h`, `1d`, with or without a space.
 pub fn parse_duration(text: &str) -> Option<Duration> {
@@ -118,6 +187,25 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn show_gives_each_setting_and_all_of_them() {
+        let mut settings = SessionSettings::default();
+        assert_eq!(settings.show("statement_timeout").unwrap(), "0");
+        settings.set(STATEMENT_TIMEOUT, Some("5s")).unwrap();
+        settings.set(MEMORY_PER_CORE, Some("64MiB")).unwrap();
+        assert_eq!(settings.show("STATEMENT_TIMEOUT").unwrap(), "5s");
+        assert_eq!(settings.show(MEMORY_PER_CORE).unwrap(), "64.0 MiB");
+        assert_eq!(settings.show("server_version").unwrap(), "16.0 (Percore)");
+        assert_eq!(settings.show("datestyle").unwrap(), "ISO, MDY");
+        let error = settings.show("work_mem").unwrap_err();
+        assert!(error.message.contains("work_mem"), "{error}");
+        let all = settings.all();
+        assert_eq!(all.len(), 3 + SERVER_PARAMETERS.len());
+        assert!(all
+            .iter()
+            .all(|(_, _, description)| !description.is_empty()));
+    }
 
     #[test]
     fn memory_per_core_is_set_reset_and_checked() {

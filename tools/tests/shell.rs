@@ -146,3 +146,29 @@ fn on_a_terminal_lines_are_edited_recalled_completed_and_kept() {
     assert!(history.contains("select 41+1 as answer;"), "{history}");
     let _ = std::fs::remove_dir_all(&home);
 }
+
+#[test]
+fn show_gives_one_setting_or_all_of_them() {
+    let (stdout, stderr) = shell(
+        &["--format", "csv"],
+        "set statement_timeout = '5s';\nshow statement_timeout;\n\
+         show transaction isolation level;\nshow all;\nshow work_mem;\n",
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines.windows(2).any(|w| w == ["statement_timeout", "5s"]),
+        "{stdout}"
+    );
+    assert!(lines.contains(&"read committed"), "{stdout}");
+    assert!(lines.contains(&"name,setting,description"), "{stdout}");
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.starts_with("server_version,16.0 (Percore),")),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("unrecognized configuration parameter \"work_mem\""),
+        "{stderr}"
+    );
+}

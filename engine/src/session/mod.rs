@@ -280,6 +280,10 @@ impl Cluster {
                 lines_batch("setting", &settings.set(name, value.as_deref())?)
             }
             SessionStatement::ShowQueries => queries_batch(&self.memory.admission.queries()),
+            SessionStatement::ShowSetting { name: Some(name) } => {
+                lines_batch(name, &settings.show(name)?)
+            }
+            SessionStatement::ShowSetting { name: None } => settings_batch(&settings.all()),
             SessionStatement::ShowTables => tables_batch(&self.catalog()),
             SessionStatement::Describe { name } => {
                 let catalog = self.catalog();
@@ -683,6 +687,26 @@ pub fn lines_batch(column: &str, text: &str) -> QueryResult<RecordBatch> {
     let lines: StringArray = text.lines().map(Some).collect();
     let schema = Arc::new(Schema::new(vec![Field::new(column, DataType::Utf8, false)]));
     Ok(RecordBatch::try_new(schema, vec![Arc::new(lines)])?)
+}
+
+/// SHOW ALL's result, with PostgreSQL's column names.
+fn settings_batch(rows: &[(String, String, String)]) -> QueryResult<RecordBatch> {
+    let column = |pick: fn(&(String, String, String)) -> &str| -> StringArray {
+        rows.iter().map(|row| Some(pick(row))).collect()
+    };
+    let schema = Arc::new(Schema::new(
+        ["name", "setting", "description"]
+            .map(|name| Field::new(name, DataType::Utf8, false))
+            .to_vec(),
+    ));
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(column(|row| &row.0)),
+            Arc::new(column(|row| &row.1)),
+            Arc::new(column(|row| &row.2)),
+        ],
+    )?)
 }
 
 /// DESCRIBE's result: each column's name, type and whether it may be NULL.

@@ -69,6 +69,8 @@ pub enum SessionStatement {
     Set { name: String, value: Option<String> },
     /// `SHOW QUERIES`: the queued and running queries of the node.
     ShowQueries,
+    /// `SHOW name`, or `SHOW ALL` when `None`.
+    ShowSetting { name: Option<String> },
     /// `CREATE EXTERNAL TABLE name [(columns)] STORED AS PARQUET | CSV LOCATION
     /// 'path'`; columns only for CSV.
     CreateExternalTable {
@@ -182,6 +184,25 @@ fn session_statement(statement: &SqlStatement) -> QueryResult<Option<SessionStat
             Some(SessionStatement::ShowStats {
                 name: variable[1].value.clone(),
             })
+        }
+        SqlStatement::ShowVariable { variable }
+            if variable.len() == 1 && variable[0].value.eq_ignore_ascii_case("all") =>
+        {
+            Some(SessionStatement::ShowSetting { name: None })
+        }
+        // `SHOW TRANSACTION ISOLATION LEVEL` is PostgreSQL's spelling of one setting.
+        SqlStatement::ShowVariable { variable } => {
+            let words: Vec<String> = variable.iter().map(|word| word.value.clone()).collect();
+            let name = if words.iter().map(|w| w.to_ascii_lowercase()).eq([
+                "transaction",
+                "isolation",
+                "level",
+            ]) {
+                "transaction_isolation".to_string()
+            } else {
+                words.join(".")
+            };
+            Some(SessionStatement::ShowSetting { name: Some(name) })
         }
         SqlStatement::ShowTables { .. } => Some(SessionStatement::ShowTables),
         SqlStatement::ExplainTable { table_name, .. } => Some(SessionStatement::Describe {

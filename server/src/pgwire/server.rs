@@ -153,15 +153,7 @@ fn startup(node: &Node, connection: &mut Connection) -> std::io::Result<Option<A
     connection.send(Backend::Authentication(
         pgwire::messages::startup::Authentication::Ok,
     ))?;
-    for (name, value) in [
-        ("server_version", "16.0 (Percore)"),
-        ("server_encoding", "UTF8"),
-        ("client_encoding", "UTF8"),
-        ("DateStyle", "ISO, MDY"),
-        ("TimeZone", "UTC"),
-        ("integer_datetimes", "on"),
-        ("standard_conforming_strings", "on"),
-    ] {
+    for (name, value) in percore_engine::settings::SERVER_PARAMETERS {
         connection.send(Backend::ParameterStatus(ParameterStatus::new(
             name.to_string(),
             value.to_string(),
