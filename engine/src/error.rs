@@ -11,6 +11,8 @@ pub enum ErrorCode {
     Syntax,
     /// A table, column or function is unknown, or types do not fit (SQLSTATE 42P01/42703).
     Semantic,
+    /// A setting `SET` or `SHOW` names does not exist (SQLSTATE 42704).
+    UndefinedObject,
     /// Valid SQL that Percore does not run yet (SQLSTATE 0A000).
     Unsupported,
     /// Data made an expression fail: a bad cast, a value that does not parse
@@ -48,6 +50,7 @@ impl ErrorCode {
         match self {
             ErrorCode::Syntax => "42601",
             ErrorCode::Semantic => "42P01",
+            ErrorCode::UndefinedObject => "42704",
             ErrorCode::Unsupported => "0A000",
             ErrorCode::DataException => "22000",
             ErrorCode::DivisionByZero => "22012",
@@ -66,9 +69,10 @@ impl ErrorCode {
     /// The code for a SQLSTATE this module produces (errors crossing between nodes
     /// travel as SQLSTATE and message); anything else is internal.
     pub fn from_sqlstate(sqlstate: &str) -> ErrorCode {
-        const ALL: [ErrorCode; 14] = [
+        const ALL: [ErrorCode; 15] = [
             ErrorCode::Syntax,
             ErrorCode::Semantic,
+            ErrorCode::UndefinedObject,
             ErrorCode::Unsupported,
             ErrorCode::DataException,
             ErrorCode::DivisionByZero,

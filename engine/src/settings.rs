@@ -98,7 +98,7 @@ impl SessionSettings {
                 Ok(format!("{other}: accepted; Percore does not use it"))
             }
             other => Err(QueryError::new(
-                ErrorCode::Semantic,
+                ErrorCode::UndefinedObject,
                 format!("unknown setting {other}; known: {MEMORY_PER_CORE}, {STATEMENT_TIMEOUT}"),
             )),
         }
@@ -117,7 +117,7 @@ impl SessionSettings {
             .map(|(_, value, _)| value)
             .ok_or_else(|| {
                 QueryError::new(
-                    ErrorCode::Semantic,
+                    ErrorCode::UndefinedObject,
                     format!(
                         "unrecognized configuration parameter \"{name}\" (SHOW ALL lists them)"
                     ),
@@ -200,6 +200,7 @@ mod tests {
         assert_eq!(settings.show("datestyle").unwrap(), "ISO, MDY");
         let error = settings.show("work_mem").unwrap_err();
         assert!(error.message.contains("work_mem"), "{error}");
+        assert_eq!(error.code.sqlstate(), "42704");
         let all = settings.all();
         assert_eq!(all.len(), 3 + SERVER_PARAMETERS.len());
         assert!(all

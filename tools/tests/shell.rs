@@ -168,7 +168,7 @@ fn show_gives_one_setting_or_all_of_them() {
         "{stdout}"
     );
     assert!(
-        stderr.contains("unrecognized configuration parameter \"work_mem\""),
+        stderr.contains("42704: unrecognized configuration parameter \"work_mem\""),
         "{stderr}"
     );
 }
