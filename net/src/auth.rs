@@ -25,8 +25,6 @@ use sha2::Sha256;
 pub const AUTH_HELLO: &[u8; 8] = b"PCRAUTH1";
 pub const NONCE_BYTES: usize = 32;
 pub const PROOF_BYTES: usize = 32;
-/// What a client sends first: [`AUTH_HELLO`], its node id, its nonce.
-pub const CLIENT_HELLO_BYTES: usize = 12 + NONCE_BYTES;
 /// What the server answers: its nonce and its proof.
 pub const SERVER_ANSWER_BYTES: usize = NONCE_BYTES + PROOF_BYTES;
 /// A secret shorter than this is refused: guessable.
@@ -70,12 +68,20 @@ impl ClusterSecret {
         Ok(ClusterSecret(bytes))
     }
 
-    fn proof(&self, role: &[u8], hello: &[u8; 12], client: &Nonce, server: &Nonce) -> Proof {
+    /// The MAC over one side's view of the handshake, ready to finalize or verify.
+    fn mac(&self, role: &[u8], hello: &[u8; 12], client: &Nonce, server: &Nonce) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key size");
         for part in [role, hello, client, server] {
             mac.update(part);
         }
-        mac.finalize().into_bytes().into()
+        mac
+    }
+
+    fn proof(&self, role: &[u8], hello: &[u8; 12], client: &Nonce, server: &Nonce) -> Proof {
+        self.mac(role, hello, client, server)
+            .finalize()
+            .into_bytes()
+            .into()
     }
 
     fn verify(
@@ -86,12 +92,10 @@ impl ClusterSecret {
         server: &Nonce,
         proof: &[u8],
     ) -> bool {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key size");
-        for part in [role, hello, client, server] {
-            mac.update(part);
-        }
         // Constant time: a timing difference must not reveal how much of a guess was right.
-        mac.verify_slice(proof).is_ok()
+        self.mac(role, hello, client, server)
+            .verify_slice(proof)
+            .is_ok()
     }
 }
 
@@ -123,6 +127,14 @@ impl std::fmt::Display for AuthError {
             AuthError::WrongSecret => "wrong cluster secret",
             AuthError::NoSecretOffered => "no cluster secret offered",
         })
+    }
+}
+
+/// A failed handshake as an I/O error (`PermissionDenied`), for the callers that
+/// run it over a stream.
+impl From<AuthError> for std::io::Error {
+    fn from(error: AuthError) -> Self {
+        std::io::Error::new(std::io::ErrorKind::PermissionDenied, error.to_string())
     }
 }
 
@@ -241,9 +253,7 @@ pub fn client_handshake<S: Read + Write>(
     stream.write_all(&opening)?;
     let mut answer = [0u8; SERVER_ANSWER_BYTES];
     stream.read_exact(&mut answer)?;
-    let proof = auth
-        .answer(&answer)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::PermissionDenied, e.to_string()))?;
+    let proof = auth.answer(&answer)?;
     stream.write_all(&proof)
 }
 
@@ -257,18 +267,17 @@ pub fn server_handshake<S: Read + Write>(
     secret: &ClusterSecret,
     hello: &[u8; 12],
 ) -> std::io::Result<u32> {
-    let denied =
-        |e: AuthError| std::io::Error::new(std::io::ErrorKind::PermissionDenied, e.to_string());
+    // Checked before the nonce is read: a peer without a secret sends none.
     if &hello[..8] != AUTH_HELLO {
-        return Err(denied(AuthError::NoSecretOffered));
+        return Err(AuthError::NoSecretOffered.into());
     }
     let mut client = [0u8; NONCE_BYTES];
     stream.read_exact(&mut client)?;
-    let (auth, answer) = ServerAuth::answer(secret, hello, &client)?.map_err(denied)?;
+    let (auth, answer) = ServerAuth::answer(secret, hello, &client)??;
     stream.write_all(&answer)?;
     let mut proof = [0u8; PROOF_BYTES];
     stream.read_exact(&mut proof)?;
-    auth.check(&proof).map_err(denied)?;
+    auth.check(&proof)?;
     Ok(auth.client_node())
 }
 

@@ -154,9 +154,7 @@ async fn authenticate(
     stream.write_all(&opening).await?;
     let mut answer = [0u8; SERVER_ANSWER_BYTES];
     stream.read_exact(&mut answer).await?;
-    let proof = auth
-        .answer(&answer)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::PermissionDenied, e.to_string()))?;
+    let proof = auth.answer(&answer)?;
     stream.write_all(&proof).await
 }
 
