@@ -128,8 +128,45 @@ fn join_rows() -> impl Strategy<Value = Vec<Row>> {
     prop_oneof![rows(), same_key]
 }
 
+/// Two join sides of one length (so the planner hashes both instead of broadcasting
+/// one) whose keys are mostly 7: the probe side's hot key is spread at run time and
+/// its build rows replicated (a skew join), with batches of one row.
+fn skewed_sides() -> impl Strategy<Value = (Vec<Row>, Vec<Row>)> {
+    (1usize..40).prop_flat_map(|len| {
+        let key = prop_oneof![3 => Just(7i64), 1 => 0i64..6];
+        let side = prop::collection::vec((prop::option::weighted(0.95, key), -50i64..50), len);
+        (side.clone(), side)
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn skew_joins_match_reference((left, right) in skewed_sides()) {
+        let equal = |l: &Row, r: &Row| l.0.is_some() && l.0 == r.0;
+        let (mut inner, mut left_outer, mut semi, mut anti) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for l in &left {
+            let matches: Vec<&Row> = right.iter().filter(|r| equal(l, r)).collect();
+            for r in &matches {
+                inner.push(vec![cell(l.0), l.1.to_string(), cell(r.0), r.1.to_string()]);
+            }
+            let as_row = vec![cell(l.0), l.1.to_string()];
+            if matches.is_empty() {
+                left_outer.push(vec![cell(l.0), l.1.to_string(), "NULL".into(), "NULL".into()]);
+                anti.push(as_row);
+            } else {
+                semi.push(as_row);
+            }
+        }
+        left_outer.extend(inner.iter().cloned());
+        let counts = vec![vec![inner.len().to_string()]];
+        check("select a.k, a.v, b.k, b.v from a join b on a.k = b.k", &left, &right, inner, false)?;
+        check("select count(*) from a join b on a.k = b.k", &left, &right, counts, false)?;
+        check("select a.k, a.v, b.k, b.v from a left join b on a.k = b.k", &left, &right, left_outer, false)?;
+        check("select k, v from a where exists (select 1 from b where b.k = a.k)", &left, &right, semi, false)?;
+        check("select k, v from a where not exists (select 1 from b where b.k = a.k)", &left, &right, anti, false)?;
+    }
 
     #[test]
     fn grouped_aggregation_matches_reference(left in rows()) {

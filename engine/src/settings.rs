@@ -7,6 +7,7 @@ use crate::memory::{parse_byte_size, ByteSize};
 
 pub const MEMORY_PER_CORE: &str = "percore.memory_per_core";
 pub const STATEMENT_TIMEOUT: &str = "statement_timeout";
+pub const SKEW_JOIN: &str = "percore.skew_join";
 
 /// What a session changed from the node's defaults.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -16,6 +17,8 @@ pub struct SessionSettings {
     pub memory_per_core: Option<usize>,
     /// A query running longer is cancelled everywhere with 57014, as PostgreSQL's.
     pub statement_timeout: Option<Duration>,
+    /// `Some(false)`: joins never spread hot keys (to compare; on by default).
+    pub skew_join: Option<bool>,
 }
 
 /// What the server reports to clients at start-up (`ParameterStatus`) and for
@@ -94,18 +97,30 @@ impl SessionSettings {
                     None => format!("{STATEMENT_TIMEOUT} = 0 (none)"),
                 })
             }
+            SKEW_JOIN => {
+                self.skew_join = value.map(parse_bool).transpose()?;
+                Ok(format!("{SKEW_JOIN} = {}", on_off(self.spreads_hot_keys())))
+            }
             other if POSTGRES_CLIENT_SETTINGS.contains(&other) => {
                 Ok(format!("{other}: accepted; Percore does not use it"))
             }
             other => Err(QueryError::new(
                 ErrorCode::UndefinedObject,
-                format!("unknown setting {other}; known: {MEMORY_PER_CORE}, {STATEMENT_TIMEOUT}"),
+                format!(
+                    "unknown setting {other}; known: {MEMORY_PER_CORE}, {STATEMENT_TIMEOUT}, \
+                     {SKEW_JOIN}"
+                ),
             )),
         }
     }
 }
 
 impl SessionSettings {
+    /// Whether joins may spread hot keys at run time (`percore.skew_join`).
+    pub fn spreads_hot_keys(&self) -> bool {
+        self.skew_join.unwrap_or(true)
+    }
+
     /// `SHOW name`: the value as text.
     ///
     /// # Errors
@@ -145,6 +160,13 @@ impl SessionSettings {
                     .to_string(),
             ),
             (
+                SKEW_JOIN.to_string(),
+                on_off(self.spreads_hot_keys()).to_string(),
+                "a join whose probe side has hot keys spreads their rows over every partition \
+                 and replicates their build rows (off: every row by hash)"
+                    .to_string(),
+            ),
+            (
                 "transaction_isolation".to_string(),
                 "read committed".to_string(),
                 "accepted for drivers; queries read loaded data that does not change under them"
@@ -159,6 +181,26 @@ impl SessionSettings {
             )
         }));
         rows
+    }
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+/// PostgreSQL's boolean spellings.
+fn parse_bool(text: &str) -> QueryResult<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" | "t" | "y" => Ok(true),
+        "off" | "false" | "no" | "0" | "f" | "n" => Ok(false),
+        _ => Err(QueryError::new(
+            ErrorCode::Semantic,
+            format!("a boolean setting takes on or off, not {text}"),
+        )),
     }
 }
 
@@ -202,7 +244,7 @@ mod tests {
         assert!(error.message.contains("work_mem"), "{error}");
         assert_eq!(error.code.sqlstate(), "42704");
         let all = settings.all();
-        assert_eq!(all.len(), 3 + SERVER_PARAMETERS.len());
+        assert_eq!(all.len(), 4 + SERVER_PARAMETERS.len());
         assert!(all
             .iter()
             .all(|(_, _, description)| !description.is_empty()));
@@ -244,6 +286,11 @@ mod tests {
         settings.set(STATEMENT_TIMEOUT, Some("0")).unwrap();
         assert_eq!(settings.statement_timeout, None);
         assert!(settings.set(STATEMENT_TIMEOUT, Some("soon")).is_err());
+        settings.set(SKEW_JOIN, Some("off")).unwrap();
+        assert!(!settings.spreads_hot_keys());
+        assert!(settings.set(SKEW_JOIN, Some("maybe")).is_err());
+        settings.set(SKEW_JOIN, None).unwrap();
+        assert!(settings.spreads_hot_keys());
         assert!(settings.set(STATEMENT_TIMEOUT, Some("5 parsecs")).is_err());
     }
 }

@@ -7,6 +7,8 @@
 //!                                    <-   Prepared {fingerprint} | Finished {error}
 //!   Start | Cancel                   ->   runs its tasks
 //!                                    <-   Heartbeat (every second while running)
+//!                                    <-   HotKeys {exchange, hashes} (skew joins)
+//!   HotKeysDecided {exchange, hashes} ->  (once every node voted)
 //!   Cancel (on any failure)          ->
 //!                                    <-   Finished {error or none, task stats}
 //!   Commit {profile} (a load that ended well) -> registers its partitions
@@ -47,6 +49,9 @@ pub enum Message {
         /// The session's `percore.memory_per_core`, if set.
         #[serde(default)]
         memory_per_core: Option<usize>,
+        /// The session's `percore.skew_join`, if set.
+        #[serde(default)]
+        skew_join: Option<bool>,
     },
     Prepared {
         fingerprint: u64,
@@ -67,6 +72,17 @@ pub enum Message {
         error: WireError,
     },
     Heartbeat,
+    /// A node's vote on a skew join's hot keys: the union of the key hashes its probe
+    /// producers of `exchange` will spread.
+    HotKeys {
+        exchange: usize,
+        hashes: Vec<u64>,
+    },
+    /// The union of every node's vote: the keys whose build rows go everywhere.
+    HotKeysDecided {
+        exchange: usize,
+        hashes: Vec<u64>,
+    },
     Finished {
         error: Option<WireError>,
         /// What this node's tasks did, for EXPLAIN ANALYZE.
@@ -160,6 +176,7 @@ mod tests {
     fn messages_round_trip_and_garbage_is_refused() {
         let message = Message::Prepare {
             memory_per_core: Some(1 << 20),
+            skew_join: Some(false),
             query_id: 7,
             coordinator: 1,
             sql: "select 1".into(),

@@ -10,7 +10,7 @@
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use percore_engine::catalog::profile::TableProfile;
 use percore_engine::error::{ErrorCode, QueryError, QueryResult};
-use percore_engine::exec::query::{QueryCanceller, QueryStream, RemoteParts};
+use percore_engine::exec::query::{PreparedQuery, QueryCanceller, QueryStream, RemoteParts};
 use percore_engine::exec::stats::TaskStats;
 use percore_engine::exec::table_sink::KeptPartitions;
 use percore_engine::output_files::{copied_summary, write_file};
@@ -32,6 +32,7 @@ use percore_engine::sql::ParsedStatement;
 use percore_net::auth::{client_handshake, ClusterSecret};
 
 use crate::control::{fingerprint, read_message, write_message, Message, WireError, CONTROL_HELLO};
+use crate::hot_keys::{HotKeyTally, PeerWriter};
 use crate::membership::Membership;
 use crate::node::Node;
 use crate::worker::HEARTBEAT_EVERY;
@@ -58,6 +59,8 @@ pub(crate) struct Peer {
     pub(crate) node: usize,
     pub(crate) connection: TcpStream,
     watcher: Option<JoinHandle<PeerOutcome>>,
+    /// Held while writing a message: the hot-key tally writes from other threads.
+    sending: Arc<Mutex<()>>,
 }
 
 impl Peer {
@@ -66,7 +69,13 @@ impl Peer {
             node,
             connection,
             watcher: None,
+            sending: Arc::default(),
         }
+    }
+
+    pub(crate) fn send(&mut self, message: &Message) -> std::io::Result<()> {
+        let _held = self.sending.lock().unwrap_or_else(|e| e.into_inner());
+        write_message(&mut self.connection, message)
     }
 }
 
@@ -174,6 +183,7 @@ impl Node {
                 sql: sql.to_string(),
                 cluster: self.config.cluster_signature(),
                 memory_per_core: settings.memory_per_core,
+                skew_join: settings.skew_join,
             };
             let connection = dispatch(
                 node,
@@ -192,10 +202,21 @@ impl Node {
             query_id,
             coordinator: me,
         };
-        let prepared = self
+        let mut prepared = self
             .cluster
-            .prepare(plan, Some(remote), admitted)
+            .prepare(plan, Some(remote), admitted, settings)
             .inspect_err(|error| cancel_all(&mut peers, error))?;
+        let tally = if prepared.has_skew_joins() {
+            let tally = hot_key_tally(&peers, &prepared)
+                .inspect_err(|error| cancel_all(&mut peers, error))?;
+            let voter = Arc::clone(&tally);
+            prepared.vote_hot_keys_with(Box::new(move |exchange, hashes| {
+                voter.vote(exchange.0, hashes);
+            }));
+            Some(tally)
+        } else {
+            None
+        };
         for index in 0..peers.len() {
             let prepared = await_prepared(
                 &mut peers[index],
@@ -209,7 +230,7 @@ impl Node {
             }
         }
         for peer in &mut peers {
-            if let Err(error) = write_message(&mut peer.connection, &Message::Start) {
+            if let Err(error) = peer.send(&Message::Start) {
                 let error = lost(peer.node, &error);
                 cancel_all(&mut peers, &error);
                 return Err(error);
@@ -229,6 +250,7 @@ impl Node {
                 peer,
                 canceller.clone(),
                 self.membership.peer_timeout(),
+                tally.clone(),
             )?);
         }
         self.track(query_id, canceller);
@@ -354,6 +376,7 @@ fn watch(
     peer: &Peer,
     canceller: QueryCanceller,
     peer_timeout: Duration,
+    tally: Option<Arc<HotKeyTally>>,
 ) -> QueryResult<JoinHandle<PeerOutcome>> {
     let node = peer.node;
     let mut reader = peer.connection.try_clone().map_err(|e| lost(node, &e))?;
@@ -365,6 +388,12 @@ fn watch(
         let outcome = loop {
             match read_message(&mut reader) {
                 Ok(Message::Heartbeat) => continue,
+                Ok(Message::HotKeys { exchange, hashes }) if tally.is_some() => {
+                    if let Some(tally) = &tally {
+                        tally.vote(exchange, hashes);
+                    }
+                    continue;
+                }
                 Ok(Message::Finished {
                     error,
                     stats: reported,
@@ -405,8 +434,32 @@ pub(crate) fn cancel_all(peers: &mut [Peer], error: &QueryError) {
         error: WireError::from(error),
     };
     for peer in peers {
-        let _ = write_message(&mut peer.connection, &cancel);
+        let _ = peer.send(&cancel);
     }
+}
+
+/// Collects every node's hot keys of the query's skew joins and answers them all.
+fn hot_key_tally(peers: &[Peer], prepared: &PreparedQuery) -> QueryResult<Arc<HotKeyTally>> {
+    let writers = peers
+        .iter()
+        .map(|peer| {
+            Ok(PeerWriter {
+                stream: peer
+                    .connection
+                    .try_clone()
+                    .map_err(|e| lost(peer.node, &e))?,
+                lock: Arc::clone(&peer.sending),
+            })
+        })
+        .collect::<QueryResult<Vec<_>>>()?;
+    let canceller = prepared
+        .canceller()
+        .ok_or_else(|| QueryError::internal("a started query has no hot-key tally"))?;
+    Ok(Arc::new(HotKeyTally::new(
+        peers.len() + 1,
+        writers,
+        canceller,
+    )))
 }
 
 impl ClusterQuery {

@@ -7,6 +7,7 @@ pub mod config;
 pub mod control;
 pub mod coordinator;
 mod ddl;
+mod hot_keys;
 pub mod local;
 pub mod membership;
 pub mod metrics;

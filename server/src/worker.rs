@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use arrow::datatypes::SchemaRef;
 use percore_engine::error::{ErrorCode, QueryError, QueryResult};
-use percore_engine::exec::query::{PreparedQuery, RemoteParts};
+use percore_engine::exec::query::{PreparedQuery, QueryCanceller, RemoteParts};
 use percore_engine::plan::explain::explain;
-use percore_engine::plan::StoreTarget;
+use percore_engine::plan::{ExchangeId, StoreTarget};
 use percore_engine::session::StatementKind;
 use percore_engine::settings::SessionSettings;
 use percore_engine::sql::ParsedStatement;
@@ -34,6 +34,7 @@ pub(crate) fn serve(node: &Arc<Node>, mut connection: TcpStream) {
                 sql,
                 cluster,
                 memory_per_core,
+                skew_join,
             } => {
                 let query = QueryRequest {
                     query_id,
@@ -41,6 +42,7 @@ pub(crate) fn serve(node: &Arc<Node>, mut connection: TcpStream) {
                     sql: &sql,
                     cluster: &cluster,
                     memory_per_core,
+                    skew_join,
                 };
                 serve_query(node, connection, &query)
             }
@@ -74,6 +76,7 @@ struct QueryRequest<'a> {
     sql: &'a str,
     cluster: &'a str,
     memory_per_core: Option<usize>,
+    skew_join: Option<bool>,
 }
 
 /// A DDL statement: check and build the change, report its fingerprint, make it on
@@ -130,6 +133,22 @@ fn serve_query(
         Message::Start => {}
         _ => return Ok(()),
     }
+    let writer = Arc::new(Mutex::new(connection.try_clone()?));
+    let mut prepared = prepared;
+    if prepared.has_skew_joins() {
+        let writer = Arc::clone(&writer);
+        prepared.vote_hot_keys_with(Box::new(move |exchange, hashes| {
+            let vote = Message::HotKeys {
+                exchange: exchange.0,
+                hashes,
+            };
+            // A coordinator that cannot be told is gone: the listener cancels.
+            let _ = write_message(
+                &mut *writer.lock().unwrap_or_else(|e| e.into_inner()),
+                &vote,
+            );
+        }));
+    }
     let stream = match prepared.start(node.cluster.runtime()) {
         Ok(stream) => stream,
         Err(error) => return finished_with(&mut connection, &error),
@@ -137,14 +156,13 @@ fn serve_query(
     let canceller = stream.canceller();
     node.track(query_id, canceller.clone());
     connection.set_read_timeout(None)?;
-    let writer = Arc::new(Mutex::new(connection.try_clone()?));
     let done = Arc::new(AtomicBool::new(false));
     // Listens for Cancel; a coordinator that vanished cancels the query too.
     let listener = {
         let (done, canceller) = (Arc::clone(&done), canceller.clone());
         let mut reader = connection.try_clone()?;
         std::thread::spawn(move || {
-            let (error, commit) = match read_message(&mut reader) {
+            let (error, commit) = match read_decisions(&mut reader, &canceller) {
                 Ok(Message::Cancel { error }) => (QueryError::from(error), None),
                 Ok(Message::Commit { profile }) => {
                     (QueryError::internal("committed"), Some(profile))
@@ -244,6 +262,19 @@ fn serve_query(
     Ok(())
 }
 
+/// Reads past the coordinator's hot-key decisions (handing them to the query) to
+/// the next other message.
+fn read_decisions(reader: &mut TcpStream, canceller: &QueryCanceller) -> std::io::Result<Message> {
+    loop {
+        match read_message(reader)? {
+            Message::HotKeysDecided { exchange, hashes } => {
+                canceller.decide_hot_keys(ExchangeId(exchange), hashes);
+            }
+            other => return Ok(other),
+        }
+    }
+}
+
 fn finished_with(connection: &mut TcpStream, error: &QueryError) -> std::io::Result<()> {
     finished_or(connection, Err(error.clone()))
 }
@@ -321,11 +352,14 @@ fn prepare<'a>(node: &'a Arc<Node>, request: &QueryRequest<'_>) -> QueryResult<P
     };
     let settings = SessionSettings {
         memory_per_core: request.memory_per_core,
+        skew_join: request.skew_join,
         ..SessionSettings::default()
     };
     let admitted = node.cluster.admit(request.sql, &plan, &settings, true)?;
     Ok(Prepared {
-        query: node.cluster.prepare(&plan, Some(remote), admitted)?,
+        query: node
+            .cluster
+            .prepare(&plan, Some(remote), admitted, &settings)?,
         fingerprint,
         load,
         ddl,

@@ -15,6 +15,7 @@ mod partition_spill;
 pub mod query;
 pub mod remote;
 pub mod runtime;
+pub mod skew;
 mod sort;
 pub mod stats;
 pub mod stream;
@@ -36,6 +37,8 @@ pub struct ExecConfig {
     pub batch_bytes: usize,
     /// Batches an exchange channel holds per consumer before its producers wait.
     pub exchange_buffer_batches: usize,
+    /// Skew joins spread hot keys (the session's `percore.skew_join`).
+    pub spread_hot_keys: bool,
 }
 
 impl Default for ExecConfig {
@@ -44,6 +47,7 @@ impl Default for ExecConfig {
             batch_rows: 8192,
             batch_bytes: 4 << 20,
             exchange_buffer_batches: 4,
+            spread_hot_keys: true,
         }
     }
 }

@@ -13,6 +13,7 @@ use percore_net::StreamId;
 use super::exchange::{Charged, ExchangeInput};
 use super::remote::Transport;
 use super::runtime::Runtime;
+use super::skew::{HotKeyVote, SkewBoard};
 use super::stats::TaskStats;
 use super::table_sink::{KeptPartitions, TableSink};
 use super::task::{cancelled, Target, TaskOutput, TaskSpec};
@@ -21,7 +22,7 @@ use super::ExecConfig;
 use crate::error::{QueryError, QueryResult, TaskError, TaskLocation, TaskResult};
 use crate::memory::admission::Admitted;
 use crate::memory::{MemoryPool, QueryMemory, SpillSpace};
-use crate::plan::{DistributedPlan, StageOutput};
+use crate::plan::{DistributedPlan, ExchangeId, SkewRole, StageOutput};
 
 /// State every task of one query shares: the cancel flag and the first error.
 /// Touched once per batch (the flag) and once per task end, never per row.
@@ -34,13 +35,20 @@ pub(crate) struct QueryState {
     /// This node's share of the query's memory and its spill directory; dropped (spill
     /// files removed) when the last task and the result stream are gone.
     memory: Arc<QueryMemory>,
+    /// Hot keys of the skew joins, published by probe producers, awaited by build ones.
+    skew: SkewBoard,
 }
 
 impl QueryState {
     /// A query with no task yet; `all_finished` hears when the last one ends.
-    fn new(all_finished: flume::Sender<()>, memory: Arc<QueryMemory>) -> Arc<QueryState> {
+    fn new(
+        all_finished: flume::Sender<()>,
+        memory: Arc<QueryMemory>,
+        skew: SkewBoard,
+    ) -> Arc<QueryState> {
         Arc::new(QueryState {
             memory,
+            skew,
             cancelled: AtomicBool::new(false),
             first_error: Mutex::new(None),
             stats: Mutex::new(Vec::new()),
@@ -53,7 +61,11 @@ impl QueryState {
     pub(crate) fn standalone(cores: usize) -> Arc<QueryState> {
         let pool = Arc::new(MemoryPool::new(cores, usize::MAX));
         let memory = QueryMemory::unadmitted(&pool, SpillSpace::disabled());
-        QueryState::new(flume::bounded(1).0, memory)
+        QueryState::new(flume::bounded(1).0, memory, SkewBoard::new([]))
+    }
+
+    pub fn skew(&self) -> &SkewBoard {
+        &self.skew
     }
 
     pub fn memory(&self) -> &Arc<QueryMemory> {
@@ -68,7 +80,9 @@ impl QueryState {
     }
 
     pub fn cancel(&self) {
-        self.cancelled.store(true, Ordering::Relaxed);
+        if !self.cancelled.swap(true, Ordering::Relaxed) {
+            self.skew.abandon();
+        }
     }
 
     /// Records a task's failure (the first one wins) and cancels the query.
@@ -127,6 +141,7 @@ enum TargetSlot {
 pub struct PreparedQuery {
     tasks: Vec<(usize, TaskSpec)>,
     stream: Option<QueryStream>,
+    votes_hot_keys: bool,
 }
 
 /// Wires every exchange of `plan` for the tasks this node runs. Nothing runs yet.
@@ -212,7 +227,19 @@ pub fn prepare(
     let (client_sender, client_receiver) = flume::bounded(capacity);
     let table = plan.store.as_ref().map(|_| TableSink::new(partitions));
     let (all_finished, finished_signal) = flume::bounded(1);
-    let query = QueryState::new(all_finished, Arc::clone(&admitted.memory));
+    // Every node gets the same setting with the query, so all agree on the joins.
+    let spread_hot_keys = config.spread_hot_keys && partitions > 1;
+    let skew = SkewBoard::new(plan.exchanges.iter().filter_map(|exchange| {
+        let (true, Some(SkewRole::Spread { .. })) = (spread_hot_keys, exchange.skew) else {
+            return None;
+        };
+        let source = plan.stages[exchange.source.0].placement;
+        let here = stage_tasks(source, partitions)
+            .filter(|&task| topology.task_node(source, task, coordinator) == me)
+            .count();
+        Some((exchange.id, here))
+    }));
+    let query = QueryState::new(all_finished, Arc::clone(&admitted.memory), skew);
     let mut tasks = Vec::new();
     for stage in &plan.stages {
         let stage_arc = Arc::new(stage.clone());
@@ -256,6 +283,10 @@ pub fn prepare(
                         })
                         .collect(),
                     schema: Arc::clone(&plan.exchanges[id.0].schema),
+                    skew: plan.exchanges[id.0]
+                        .skew
+                        .filter(|_| spread_hot_keys)
+                        .map(|role| (id, role)),
                 },
             };
             let core = topology.task_core(stage.placement, task);
@@ -294,10 +325,33 @@ pub fn prepare(
     Ok(PreparedQuery {
         tasks,
         stream: Some(stream),
+        votes_hot_keys: false,
     })
 }
 
 impl PreparedQuery {
+    /// For a query over several nodes: where this node's hot keys of each skew join
+    /// go (the coordinator); the decision comes back through
+    /// [`QueryCanceller::decide_hot_keys`].
+    pub fn vote_hot_keys_with(&mut self, vote: HotKeyVote) {
+        if let Some(stream) = &self.stream {
+            stream.query.skew().vote_with(vote);
+            self.votes_hot_keys = true;
+        }
+    }
+
+    /// The query's handle for other threads, before it starts.
+    pub fn canceller(&self) -> Option<QueryCanceller> {
+        self.stream.as_ref().map(QueryStream::canceller)
+    }
+
+    /// Whether the plan has skew joins whose hot keys the nodes must agree on.
+    pub fn has_skew_joins(&self) -> bool {
+        self.stream
+            .as_ref()
+            .is_some_and(|stream| !stream.query.skew().is_empty())
+    }
+
     /// Hands every task to its core. On a node that is not the coordinator the stream
     /// has no rows: reading it waits for this node's tasks and reports their error.
     ///
@@ -305,6 +359,13 @@ impl PreparedQuery {
     /// When an executor has stopped.
     pub fn start(mut self, runtime: &Runtime) -> QueryResult<QueryStream> {
         let stream = self.stream.take().expect("started once");
+        let skew = stream.query.skew();
+        if stream.remote.is_some() && !skew.is_empty() && !self.votes_hot_keys {
+            return Err(QueryError::internal(
+                "a skew join over several nodes without a way to vote on hot keys",
+            ));
+        }
+        skew.publish_empty_groups();
         if self.tasks.is_empty() {
             let _ = stream.query.all_finished.send(());
         }
@@ -347,6 +408,12 @@ impl QueryCanceller {
         if let Some(remote) = &self.remote {
             remote.forget();
         }
+    }
+
+    /// The cluster's hot keys of the skew join probed through `exchange`, as the
+    /// coordinator unioned them from every node's vote.
+    pub fn decide_hot_keys(&self, exchange: ExchangeId, hashes: Vec<u64>) {
+        self.query.skew().decide(exchange, hashes);
     }
 }
 

@@ -3,9 +3,11 @@
 //! freezes a data core.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::thread::JoinHandle;
 
+use futures_lite::FutureExt;
 use glommio::{LocalExecutorBuilder, Placement};
 
 use super::task::{run_task, TaskSpec};
@@ -60,10 +62,10 @@ impl Runtime {
                     while let Ok(command) = receiver.recv_async().await {
                         match command {
                             CoreCommand::Run(spec) => {
-                                glommio::spawn_local(run_task(*spec)).detach();
+                                glommio::spawn_local(survive_panic(run_task(*spec))).detach();
                             }
                             CoreCommand::Spawn(job) => {
-                                glommio::spawn_local(job()).detach();
+                                glommio::spawn_local(survive_panic(job())).detach();
                             }
                         }
                     }
@@ -121,6 +123,18 @@ impl Runtime {
     }
 }
 
+/// A panic that escapes a future would unwind through glommio's run loop and end the
+/// core's thread, and with it every task and query on that core. Tasks fail their
+/// query themselves; here the panic is only kept from spreading.
+async fn survive_panic(work: impl Future<Output = ()>) {
+    if let Err(panic) = AssertUnwindSafe(work).catch_unwind().await {
+        eprintln!(
+            "percore: a task on this core panicked: {}",
+            crate::error::panic_message(panic.as_ref())
+        );
+    }
+}
+
 impl Drop for Runtime {
     fn drop(&mut self) {
         // Closing the command channels ends each executor's loop.
@@ -128,5 +142,34 @@ impl Drop for Runtime {
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_panicking_job_leaves_its_core_running() {
+        let runtime = Runtime::start(1).expect("executor starts");
+        runtime
+            .spawn_on(0, Box::new(|| Box::pin(async { panic!("injected") })))
+            .expect("core accepts the job");
+        let (done, finished) = flume::bounded(1);
+        runtime
+            .spawn_on(
+                0,
+                Box::new(move || {
+                    Box::pin(async move {
+                        let _ = done.send_async(()).await;
+                    })
+                }),
+            )
+            .expect("core still accepts jobs");
+        finished
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the core ran the job after the panic");
     }
 }

@@ -41,6 +41,12 @@ pub struct TaskStats {
     pub hot_keys: Vec<HotKey>,
     #[serde(default)]
     pub sampled_rows: u64,
+    /// For a side of a skew join: the hot keys it spread (probe) or replicated
+    /// (build), and the rows of those keys it sent round-robin or everywhere.
+    #[serde(default)]
+    pub skew_keys: u64,
+    #[serde(default)]
+    pub skew_rows: u64,
 }
 
 /// Memory and spilling of one operator in one task.
@@ -72,6 +78,8 @@ pub(crate) struct TaskCounters {
     pub bytes_to_other_nodes: Cell<u64>,
     pub operators: RefCell<Vec<OperatorStats>>,
     pub hot_keys: RefCell<(Vec<HotKey>, u64)>,
+    pub skew_keys: Cell<u64>,
+    pub skew_rows: Cell<u64>,
 }
 
 pub(crate) fn add(cell: &Cell<u64>, value: u64) {

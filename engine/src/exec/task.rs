@@ -2,6 +2,7 @@
 //! task boundary catches errors and panics, records the first one for the query, and
 //! cancels the rest of the query.
 
+use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -20,8 +21,8 @@ use super::stream::{build_stream, StreamContext};
 use super::table_sink::{PartitionWriter, TableSink};
 use super::ExecConfig;
 use crate::error::{ErrorCode, TaskError, TaskLocation, TaskResult};
-use crate::operators::partition::HashPartitioner;
-use crate::plan::{ExchangeKind, Stage};
+use crate::operators::partition::{HashPartitioner, HotRows};
+use crate::plan::{ExchangeId, ExchangeKind, SkewRole, Stage};
 
 /// One consumer task of an exchange, as the producer sees it.
 pub(crate) enum Target {
@@ -40,6 +41,8 @@ pub(crate) enum TaskOutput {
         kind: ExchangeKind,
         targets: Vec<Target>,
         schema: SchemaRef,
+        /// This exchange's id and its side of a skew join, when it has one.
+        skew: Option<(ExchangeId, SkewRole)>,
     },
     /// Straight to the client.
     Client(flume::Sender<Charged>),
@@ -67,6 +70,10 @@ pub(crate) async fn run_task(spec: TaskSpec) {
     let query = Arc::clone(&spec.query);
     let location = spec.location;
     let node = spec.node;
+    let _finished = FinishOnDrop {
+        query: Arc::clone(&query),
+        location,
+    };
     let counters = Rc::new(TaskCounters::default());
     let started = Instant::now();
     let outcome = AssertUnwindSafe(drive(spec, Rc::clone(&counters)))
@@ -102,8 +109,28 @@ pub(crate) async fn run_task(spec: TaskSpec) {
         operators: counters.operators.take(),
         hot_keys,
         sampled_rows,
+        skew_keys: counters.skew_keys.get(),
+        skew_rows: counters.skew_rows.get(),
     });
-    query.task_finished();
+}
+
+/// Counts the task as finished however it ends, so the query never waits for a task
+/// whose bookkeeping panicked after the operators' own panic boundary.
+struct FinishOnDrop {
+    query: Arc<QueryState>,
+    location: TaskLocation,
+}
+
+impl Drop for FinishOnDrop {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.query.fail(
+                TaskError::internal("the task panicked after its operators finished")
+                    .at(self.location),
+            );
+        }
+        Arc::clone(&self.query).task_finished();
+    }
 }
 
 fn micros(duration: Duration) -> u64 {
@@ -148,7 +175,9 @@ async fn drive(spec: TaskSpec, counters: Rc<TaskCounters>) -> TaskResult<()> {
         output,
         transport.as_ref(),
         Rc::clone(&counters),
-        location.core,
+        Arc::clone(&query),
+        location,
+        config.batch_rows,
     )
     .await?;
     while let Some(batch) = root.next().await? {
@@ -174,6 +203,37 @@ struct OutputSink {
     counters: Rc<TaskCounters>,
     /// The task's core, charged for the batches it leaves in channels.
     core: usize,
+    skew: SkewState,
+    query: Arc<QueryState>,
+    batch_rows: usize,
+}
+
+/// A hash exchange's part in a skew join (see `exec::skew`).
+enum SkewState {
+    Off,
+    /// Probe side: the first batches are held, with their key hashes, until the
+    /// sample is large enough to name hot keys.
+    Sampling {
+        group: ExchangeId,
+        held: Vec<(Charged, Vec<u64>)>,
+        rows: usize,
+    },
+    /// Probe side: rows of these keys go round-robin.
+    Spreading(Arc<HashSet<u64>>),
+    /// Build side, before its first batch: waits for the probe side's hot keys.
+    Awaiting(ExchangeId),
+    /// Build side: rows of these keys go to every partition.
+    Replicating(Arc<HashSet<u64>>),
+}
+
+/// Rows a probe producer samples before it names its hot keys: enough for the
+/// sketch to see a key that skews a partition, few enough to hold in memory.
+const SKEW_SAMPLE_ROWS: usize = 64 * 1024;
+
+/// A key is spread when it certainly holds this share of a producer's sampled rows
+/// per partition: half of a partition's fair share.
+fn spread_share(partitions: usize) -> f64 {
+    1.0 / (2.0 * partitions as f64)
 }
 
 enum Slot {
@@ -233,9 +293,12 @@ impl OutputSink {
         output: TaskOutput,
         transport: Option<&Arc<Transport>>,
         counters: Rc<TaskCounters>,
-        core: usize,
+        query: Arc<QueryState>,
+        location: TaskLocation,
+        batch_rows: usize,
     ) -> TaskResult<Self> {
-        let (kind, targets, schema) = match output {
+        let core = location.core;
+        let (kind, targets, schema, skew) = match output {
             TaskOutput::Store(_) => {
                 return Err(TaskError::internal("a load's output is kept, not sent"))
             }
@@ -246,17 +309,33 @@ impl OutputSink {
                     partitioner: None,
                     counters,
                     core,
+                    skew: SkewState::Off,
+                    query,
+                    batch_rows,
                 })
             }
             TaskOutput::Exchange {
                 kind,
                 targets,
                 schema,
-            } => (kind, targets, schema),
+                skew,
+            } => (kind, targets, schema, skew),
         };
         let partitioner = match &kind {
-            ExchangeKind::Hash { keys } => Some(HashPartitioner::new(keys.clone(), targets.len())),
+            ExchangeKind::Hash { keys } => Some(
+                HashPartitioner::new(keys.clone(), targets.len())
+                    .spreading_from(location.partition),
+            ),
             _ => None,
+        };
+        let skew = match skew {
+            None => SkewState::Off,
+            Some((group, SkewRole::Spread { .. })) => SkewState::Sampling {
+                group,
+                held: Vec::new(),
+                rows: 0,
+            },
+            Some((_, SkewRole::Replicate { probe })) => SkewState::Awaiting(probe),
         };
         let mut slots = Vec::with_capacity(targets.len());
         for target in targets {
@@ -281,6 +360,9 @@ impl OutputSink {
             partitioner,
             counters,
             core,
+            skew,
+            query,
+            batch_rows,
         })
     }
 
@@ -288,12 +370,8 @@ impl OutputSink {
     async fn send(&mut self, batch: RecordBatch, query: &QueryState) -> TaskResult<bool> {
         match (&self.kind, &mut self.partitioner) {
             (Some(ExchangeKind::Hash { .. }), Some(partitioner)) => {
-                let pieces = partitioner.split(&batch)?;
-                for (target, piece) in pieces.into_iter().enumerate() {
-                    if let Some(piece) = piece {
-                        self.send_to(target, piece, query).await?;
-                    }
-                }
+                let hashes = partitioner.hash_rows(&batch)?;
+                self.route(batch, hashes, query).await?;
             }
             (Some(ExchangeKind::Broadcast), _) => {
                 for target in 0..self.slots.len() {
@@ -317,10 +395,81 @@ impl OutputSink {
             .await
     }
 
+    /// Sends a hash exchange's batch where its rows' keys go, holding it while the
+    /// probe side of a skew join samples, waiting for hot keys on its build side.
+    async fn route(
+        &mut self,
+        batch: RecordBatch,
+        hashes: Vec<u64>,
+        query: &QueryState,
+    ) -> TaskResult<()> {
+        match &mut self.skew {
+            SkewState::Sampling { held, rows, .. } => {
+                *rows += batch.num_rows();
+                held.push((Charged::new(batch, query.memory(), self.core), hashes));
+                let sampled = *rows >= SKEW_SAMPLE_ROWS
+                    || self.partitioner.as_ref().is_some_and(|p| !p.sampling());
+                if sampled {
+                    self.stop_sampling(query).await?;
+                }
+                return Ok(());
+            }
+            SkewState::Awaiting(group) => {
+                let hot = query.skew().hot_keys(*group).await;
+                query.check_cancelled()?;
+                self.skew = SkewState::Replicating(hot);
+            }
+            _ => {}
+        }
+        let hot = match &self.skew {
+            SkewState::Spreading(hot) if !hot.is_empty() => HotRows::Spread(hot),
+            SkewState::Replicating(hot) if !hot.is_empty() => HotRows::Everywhere(hot),
+            _ => HotRows::ByHash,
+        };
+        let partitioner = self.partitioner.as_mut().expect("hash exchanges partition");
+        let pieces = partitioner.route(&batch, &hashes, hot)?;
+        for (target, piece) in pieces.into_iter().enumerate() {
+            if let Some(piece) = piece {
+                self.send_to(target, piece, query).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends a probe producer's sample: publishes its hot keys, then sends what it held.
+    async fn stop_sampling(&mut self, query: &QueryState) -> TaskResult<()> {
+        let SkewState::Sampling { group, held, .. } = &mut self.skew else {
+            return Ok(());
+        };
+        let (group, held) = (*group, std::mem::take(held));
+        // Spreading less than a batch of rows would not pay for replicating build rows.
+        let min_rows = self.batch_rows as u64;
+        let hot = self
+            .partitioner
+            .as_ref()
+            .map_or_else(Vec::new, |partitioner| {
+                partitioner.hot_hashes(spread_share(self.slots.len()), min_rows)
+            });
+        query.skew().publish(group, &hot);
+        self.skew = SkewState::Spreading(Arc::new(hot.into_iter().collect()));
+        for (charged, hashes) in held {
+            let batch = charged.batch.clone();
+            drop(charged);
+            Box::pin(self.route(batch, hashes, query)).await?;
+        }
+        Ok(())
+    }
+
     /// Tells remote consumers this source is done (local ones see the channel close).
     async fn finish(&mut self) -> TaskResult<()> {
+        let query = Arc::clone(&self.query);
+        self.stop_sampling(&query).await?;
         if let Some(partitioner) = &self.partitioner {
             *self.counters.hot_keys.borrow_mut() = partitioner.hot_keys();
+            if let SkewState::Spreading(hot) | SkewState::Replicating(hot) = &self.skew {
+                self.counters.skew_keys.set(hot.len() as u64);
+                self.counters.skew_rows.set(partitioner.moved_hot_rows());
+            }
         }
         for slot in &mut self.slots {
             if let Slot::Remote { sender, .. } = slot {
@@ -328,6 +477,16 @@ impl OutputSink {
             }
         }
         Ok(())
+    }
+}
+
+impl Drop for OutputSink {
+    fn drop(&mut self) {
+        // A probe producer that stops early still publishes, so no build producer
+        // waits for it.
+        if let SkewState::Sampling { group, .. } = self.skew {
+            self.query.skew().publish(group, &[]);
+        }
     }
 }
 

@@ -85,6 +85,18 @@ impl HeavyHitters {
         self.keys[slot] = Some(key);
     }
 
+    /// Hashes of the keys that certainly held at least `share` of the rows sampled,
+    /// and at least `min_rows` rows.
+    pub fn hashes_over(&self, share: f64, min_rows: u64) -> Vec<u64> {
+        let least = ((share * self.rows as f64).ceil() as u64)
+            .max(min_rows)
+            .max(1);
+        (0..self.hashes.len())
+            .filter(|&slot| self.counts[slot] - self.errors[slot] >= least)
+            .map(|slot| self.hashes[slot])
+            .collect()
+    }
+
     /// The named keys by rows they certainly held, most first.
     pub fn hot_keys(&self) -> Vec<HotKey> {
         let mut hot: Vec<HotKey> = (0..self.hashes.len())
@@ -114,6 +126,9 @@ mod tests {
                 sketch.name(slot, format!("k{hash}"));
             }
         }
+        assert_eq!(sketch.hashes_over(0.25, 1), vec![7]);
+        assert_eq!(sketch.hashes_over(0.25, 6_000), Vec::<u64>::new());
+        assert_eq!(sketch.hashes_over(0.6, 1), Vec::<u64>::new());
         let hot = sketch.hot_keys();
         assert_eq!(hot[0].key, "k7");
         assert!(hot[0].rows >= 4_900 && hot[0].rows <= 5_000, "{hot:?}");

@@ -1,5 +1,6 @@
 //! Splits a batch by hash of its key columns for a hash exchange.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, UInt32Array};
@@ -23,6 +24,9 @@ pub struct HashPartitioner {
     spill_level: Option<u32>,
     /// For exchanges: the hottest keys of the first batches.
     sketch: Option<HeavyHitters>,
+    /// The partition the last spread row went to.
+    next_spread: usize,
+    moved_hot_rows: u64,
 }
 
 impl HashPartitioner {
@@ -33,6 +37,8 @@ impl HashPartitioner {
             converter: None,
             spill_level: None,
             sketch: Some(HeavyHitters::default()),
+            next_spread: 0,
+            moved_hot_rows: 0,
         }
     }
 
@@ -47,6 +53,18 @@ impl HashPartitioner {
         }
     }
 
+    /// Spread rows start at the partition after `partition`, so that producers do not
+    /// all begin at the same one.
+    pub fn spreading_from(mut self, partition: usize) -> Self {
+        self.next_spread = partition % self.partitions.max(1);
+        self
+    }
+
+    /// Whether the sketch still samples the next batch.
+    pub fn sampling(&self) -> bool {
+        self.sketch.as_ref().is_some_and(HeavyHitters::wants_batch)
+    }
+
     /// The hottest keys of the rows sampled, and how many rows were sampled.
     pub fn hot_keys(&self) -> (Vec<HotKey>, u64) {
         self.sketch
@@ -56,6 +74,13 @@ impl HashPartitioner {
 
     /// One entry per target partition; `None` where no row goes.
     pub fn split(&mut self, batch: &RecordBatch) -> TaskResult<Vec<Option<RecordBatch>>> {
+        let hashes = self.hash_rows(batch)?;
+        self.route(batch, &hashes, HotRows::ByHash)
+    }
+
+    /// The hash of each row's key, as [`HashPartitioner::route`] takes them; the
+    /// first batches feed the sketch.
+    pub fn hash_rows(&mut self, batch: &RecordBatch) -> TaskResult<Vec<u64>> {
         let columns = evaluate(&self.keys, batch)?;
         if self.converter.is_none() {
             let fields = columns
@@ -66,8 +91,8 @@ impl HashPartitioner {
         }
         let converter = self.converter.as_ref().expect("converter set above");
         let rows = converter.convert_columns(&columns)?;
-        let mut indices: Vec<Vec<u32>> = vec![Vec::new(); self.partitions];
         let mut sketch = self.sketch.as_mut().filter(|s| s.wants_batch());
+        let mut hashes = Vec::with_capacity(rows.num_rows());
         for (row_idx, row) in rows.iter().enumerate() {
             let hash = stable_hash(row.as_ref());
             if let Some(sketch) = sketch.as_deref_mut() {
@@ -75,15 +100,59 @@ impl HashPartitioner {
                     sketch.name(slot, key_text(&columns, row_idx));
                 }
             }
+            hashes.push(hash);
+        }
+        if let Some(sketch) = sketch {
+            sketch.batch_done();
+        }
+        Ok(hashes)
+    }
+
+    /// Hashes of the keys that certainly held at least `share` of the sampled rows,
+    /// and at least `min_rows` of them.
+    pub fn hot_hashes(&self, share: f64, min_rows: u64) -> Vec<u64> {
+        self.sketch
+            .as_ref()
+            .map_or_else(Vec::new, |sketch| sketch.hashes_over(share, min_rows))
+    }
+
+    /// Rows sampled by the sketch so far.
+    pub fn sampled_rows(&self) -> u64 {
+        self.sketch.as_ref().map_or(0, HeavyHitters::rows)
+    }
+
+    /// Splits `batch` by its rows' `hashes`; `hot` says where hot keys' rows go.
+    pub fn route(
+        &mut self,
+        batch: &RecordBatch,
+        hashes: &[u64],
+        hot: HotRows<'_>,
+    ) -> TaskResult<Vec<Option<RecordBatch>>> {
+        let mut indices: Vec<Vec<u32>> = vec![Vec::new(); self.partitions];
+        for (row_idx, &hash) in hashes.iter().enumerate() {
+            let row = row_idx as u32;
+            match hot {
+                HotRows::Spread(keys) if keys.contains(&hash) => {
+                    self.next_spread = (self.next_spread + 1) % self.partitions;
+                    indices[self.next_spread].push(row);
+                    self.moved_hot_rows += 1;
+                    continue;
+                }
+                HotRows::Everywhere(keys) if keys.contains(&hash) => {
+                    for target in &mut indices {
+                        target.push(row);
+                    }
+                    self.moved_hot_rows += 1;
+                    continue;
+                }
+                _ => {}
+            }
             let target = match self.spill_level {
                 None => partition_of(hash, self.partitions),
                 // The exchange uses the high 32 bits; levels take rotations of the rest.
                 Some(level) => partition_of(hash.rotate_left(32 + 7 * level), self.partitions),
             };
-            indices[target].push(row_idx as u32);
-        }
-        if let Some(sketch) = sketch {
-            sketch.batch_done();
+            indices[target].push(row);
         }
         indices
             .into_iter()
@@ -98,6 +167,22 @@ impl HashPartitioner {
             })
             .collect()
     }
+
+    /// Rows of hot keys routed so far: spread round-robin, or sent everywhere.
+    pub fn moved_hot_rows(&self) -> u64 {
+        self.moved_hot_rows
+    }
+}
+
+/// Where the rows of hot keys go (see `plan::SkewRole`).
+#[derive(Clone, Copy)]
+pub enum HotRows<'a> {
+    /// Every row by the hash of its key.
+    ByHash,
+    /// Rows of these key hashes round-robin over the partitions.
+    Spread(&'a HashSet<u64>),
+    /// Rows of these key hashes to every partition.
+    Everywhere(&'a HashSet<u64>),
 }
 
 /// Row `row` of the key columns as text, `a, b` for several.

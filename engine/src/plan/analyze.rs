@@ -8,7 +8,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use super::explain::explain;
-use super::{DistributedPlan, StageOutput};
+use super::{DistributedPlan, SkewRole, StageOutput};
 use crate::exec::stats::{OperatorStats, TaskStats};
 
 /// How the query ran as a whole.
@@ -88,6 +88,9 @@ pub fn render(plan: &DistributedPlan, stats: &[TaskStats], summary: RunSummary) 
             if let Some(line) = hot_keys_line(&tasks) {
                 let _ = writeln!(out, "{line}");
             }
+            if let Some(line) = exchange.skew.and_then(|role| skew_join_line(role, &tasks)) {
+                let _ = writeln!(out, "{line}");
+            }
         }
     }
     out.push('\n');
@@ -165,6 +168,26 @@ fn hot_keys_line(tasks: &[&TaskStats]) -> Option<String> {
             "    hot keys of {sampled} sampled rows: {}",
             listed.join(", ")
         )
+    })
+}
+
+/// What a side of a skew join did: how many hot keys, how many of their rows moved.
+/// Nothing when no key was hot.
+fn skew_join_line(role: SkewRole, tasks: &[&TaskStats]) -> Option<String> {
+    let rows: u64 = tasks.iter().map(|t| t.skew_rows).sum();
+    let keys = tasks.iter().map(|t| t.skew_keys).max().unwrap_or(0);
+    if keys == 0 {
+        return None;
+    }
+    Some(match role {
+        SkewRole::Spread { .. } => format!(
+            "    skew join: {rows} rows of hot keys sent round-robin (up to {keys} hot key(s) \
+             per producer)"
+        ),
+        SkewRole::Replicate { .. } => format!(
+            "    skew join: {keys} hot key(s) for the whole query; {rows} build rows of them \
+             sent to every partition"
+        ),
     })
 }
 

@@ -4,7 +4,9 @@
 use std::fmt::Write;
 
 use super::node::Node;
-use super::{DistributedPlan, ExchangeKind, Placement, StageOutput, StoreDestination, StoreTarget};
+use super::{
+    DistributedPlan, ExchangeKind, Placement, SkewRole, StageOutput, StoreDestination, StoreTarget,
+};
 
 /// Renders the plan as indented text, final stage first.
 pub fn explain(plan: &DistributedPlan) -> String {
@@ -56,8 +58,20 @@ pub fn explain(plan: &DistributedPlan) -> String {
                     ),
                     _ => String::new(),
                 };
+                let skew = match exchange.skew {
+                    None => String::new(),
+                    Some(SkewRole::Spread { build }) => format!(
+                        "; hot keys found in its first rows go round-robin to every \
+                         partition (their build rows replicated by exchange #{})",
+                        build.0
+                    ),
+                    Some(SkewRole::Replicate { probe }) => format!(
+                        "; rows of the keys exchange #{} spreads go to every partition",
+                        probe.0
+                    ),
+                };
                 format!(
-                    "exchange #{} {}{keys} to stage {}, because: {}",
+                    "exchange #{} {}{keys} to stage {}, because: {}{skew}",
                     id.0,
                     exchange.kind.name(),
                     exchange.target.0,

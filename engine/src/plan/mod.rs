@@ -7,6 +7,7 @@ pub mod distribution;
 pub mod explain;
 pub mod node;
 pub mod planner;
+pub mod skew;
 
 use arrow::datatypes::SchemaRef;
 use datafusion_physical_expr::PhysicalExpr;
@@ -64,6 +65,19 @@ pub struct Exchange {
     pub schema: SchemaRef,
     /// Why the planner could not avoid this exchange, for EXPLAIN.
     pub reason: String,
+    /// For the two hash exchanges into a join that may spread hot keys at run time.
+    pub skew: Option<SkewRole>,
+}
+
+/// A side of a join whose hot keys may be spread at run time (a "skew join"): its
+/// probe side sends the rows of keys it finds hot round-robin to every partition,
+/// and its build side sends the rows of those keys to every partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkewRole {
+    /// The probe side: samples its first rows, publishes the keys it will spread.
+    Spread { build: ExchangeId },
+    /// The build side: waits for the probe side's hot keys, then replicates their rows.
+    Replicate { probe: ExchangeId },
 }
 
 /// Where a stage's output goes.

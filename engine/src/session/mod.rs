@@ -238,8 +238,13 @@ impl Cluster {
         plan: &DistributedPlan,
         remote: Option<RemoteParts>,
         admitted: Admitted,
+        settings: &SessionSettings,
     ) -> QueryResult<PreparedQuery> {
-        prepare(plan, self.config.exec, self.topology, remote, admitted)
+        let config = ExecConfig {
+            spread_hot_keys: self.config.exec.spread_hot_keys && settings.spreads_hot_keys(),
+            ..self.config.exec
+        };
+        prepare(plan, config, self.topology, remote, admitted)
     }
 
     /// Admits, prepares and starts a single-node query.
@@ -250,7 +255,9 @@ impl Cluster {
         settings: &SessionSettings,
     ) -> QueryResult<QueryStream> {
         let admitted = self.admit(sql, plan, settings, false)?;
-        let mut stream = self.prepare(plan, None, admitted)?.start(&self.runtime)?;
+        let mut stream = self
+            .prepare(plan, None, admitted, settings)?
+            .start(&self.runtime)?;
         if let Some(timeout) = settings.statement_timeout {
             stream.cancel_after(timeout);
         }

@@ -118,6 +118,7 @@ impl<'a> Planner<'a> {
             output,
         });
         self.link_exchange_targets();
+        crate::plan::skew::mark_skew_joins(&self.stages, &mut self.exchanges);
         DistributedPlan {
             stages: self.stages,
             exchanges: self.exchanges,
@@ -502,6 +503,7 @@ impl<'a> Planner<'a> {
             target: StageId(usize::MAX),
             schema: Arc::clone(&schema),
             reason,
+            skew: None,
         });
         Planned {
             node: Node::ExchangeRead {
