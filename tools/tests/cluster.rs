@@ -404,3 +404,52 @@ fn without_enough_locked_memory_a_node_refuses_to_start_in_one_line() {
         assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     }
 }
+
+#[test]
+fn a_skew_join_over_two_nodes_spreads_a_hot_key_with_the_same_answers() {
+    let mut options = LocalClusterOptions::new(2, 1, 0.01);
+    options.credit_window = 1;
+    options.exchange_buffer_batches = 1;
+    options.batch_rows = 64;
+    let cluster = start("skew", options);
+    let mut client = cluster.connect(1).expect("node accepts clients");
+    // Two tables of one size (so both sides are hashed): 70% of `hot` has key 1.
+    for sql in [
+        "CREATE TABLE hot AS SELECT CASE WHEN o_orderkey % 10 < 7 THEN 1 ELSE o_orderkey END \
+         AS k, o_custkey AS c FROM orders",
+        "CREATE TABLE cold AS SELECT o_orderkey AS k, o_custkey AS c FROM orders",
+    ] {
+        query(&mut client, sql).unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+    }
+    let sql = "SELECT count(*), sum(hot.c), sum(cold.c) FROM hot JOIN cold ON hot.k = cold.k";
+    let spread = query(&mut client, sql).expect("skew join");
+    query(&mut client, "SET percore.skew_join = off").expect("SET");
+    let hashed = query(&mut client, sql).expect("plain join");
+    assert_eq!(spread, hashed);
+    assert_eq!(
+        spread[0][0], "15000",
+        "every order meets one row: {spread:?}"
+    );
+    query(&mut client, "SET percore.skew_join = on").expect("SET");
+    let plan = query(&mut client, &format!("EXPLAIN ANALYZE {sql}")).expect("EXPLAIN ANALYZE");
+    let text: Vec<&str> = plan.iter().map(|row| row[0].trim()).collect();
+    assert!(
+        text.contains(
+            &"skew join: 1 hot key(s) for the whole query; 1 build rows of them sent to every \
+              partition"
+        ),
+        "{}",
+        text.join("\n")
+    );
+    let probe = text
+        .iter()
+        .find(|line| line.starts_with("exchange #0 hash"))
+        .unwrap_or_else(|| panic!("{}", text.join("\n")));
+    let skew: f64 = probe
+        .rsplit("skew max/mean ")
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(skew < 1.2, "{probe}");
+}
