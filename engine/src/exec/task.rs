@@ -67,13 +67,14 @@ pub(crate) struct TaskSpec {
 
 /// Runs a task to completion and reports its outcome to the query.
 pub(crate) async fn run_task(spec: TaskSpec) {
+    // Declared first, so dropped last: the query's last handle goes with it.
+    let _finished = FinishOnDrop {
+        query: Some(Arc::clone(&spec.query)),
+        location: spec.location,
+    };
     let query = Arc::clone(&spec.query);
     let location = spec.location;
     let node = spec.node;
-    let _finished = FinishOnDrop {
-        query: Arc::clone(&query),
-        location,
-    };
     let counters = Rc::new(TaskCounters::default());
     let started = Instant::now();
     let outcome = AssertUnwindSafe(drive(spec, Rc::clone(&counters)))
@@ -116,20 +117,25 @@ pub(crate) async fn run_task(spec: TaskSpec) {
 
 /// Counts the task as finished however it ends, so the query never waits for a task
 /// whose bookkeeping panicked after the operators' own panic boundary.
+/// Its handle on the query is the task's last one: it is given up as the task counts
+/// itself finished, so the query's memory is released when the last task ends.
 struct FinishOnDrop {
-    query: Arc<QueryState>,
+    query: Option<Arc<QueryState>>,
     location: TaskLocation,
 }
 
 impl Drop for FinishOnDrop {
     fn drop(&mut self) {
+        let Some(query) = self.query.take() else {
+            return;
+        };
         if std::thread::panicking() {
-            self.query.fail(
+            query.fail(
                 TaskError::internal("the task panicked after its operators finished")
                     .at(self.location),
             );
         }
-        Arc::clone(&self.query).task_finished();
+        query.task_finished();
     }
 }
 
