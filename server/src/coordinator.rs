@@ -354,10 +354,13 @@ fn wait_for_answer(peer: &mut Peer, membership: &Membership) -> QueryResult<()> 
                 return Err(lost(node, &closed));
             }
             Ok(_) => return Ok(()),
+            // A signal landing during the wait (EINTR) is no answer either.
             Err(error)
                 if matches!(
                     error.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
                 ) =>
             {
                 membership.check(node)?;
