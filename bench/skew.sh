@@ -35,7 +35,7 @@ for s in 0 1.0 1.5; do
       echo '\timing'
       echo "EXPLAIN ANALYZE $query;"
     } >"$script"
-    out=$($percore sql --tpch 0 --cores "$cores" -f "$script")
+    out=$($percore sql --tpch 0 --cores "$cores" -f "$script" 2>&1)
     rm -f "$script"
     ms=$(grep -oE '^\([0-9]+ rows, [0-9.]+ ms\)' <<<"$out" | grep -oE '[0-9.]+ ms' | cut -d' ' -f1 | median)
     probe=$(grep -oE 'exchange #0 hash[^"]*skew max/mean [0-9.]+' <<<"$out" | grep -oE 'skew max/mean [0-9.]+' || true)
