@@ -150,12 +150,19 @@ fn three_nodes_answer_all_tpch_queries_and_survive_bad_peers() {
     );
 }
 
-#[test]
-fn one_frame_credit_windows_tiny_batches_and_small_budgets_give_correct_answers() {
-    let mut options = LocalClusterOptions::new(3, 1, 0.01);
+/// `nodes` nodes of one core that send one frame per credit window, hold one batch per
+/// exchange channel and cut 64-row batches: every producer waits on every consumer.
+fn one_frame_credits(nodes: usize) -> LocalClusterOptions {
+    let mut options = LocalClusterOptions::new(nodes, 1, 0.01);
     options.credit_window = 1;
     options.exchange_buffer_batches = 1;
     options.batch_rows = 64;
+    options
+}
+
+#[test]
+fn one_frame_credit_windows_tiny_batches_and_small_budgets_give_correct_answers() {
+    let mut options = one_frame_credits(3);
     options.extra_args = vec!["--memory-per-core".into(), "256KiB".into()];
     let cluster = start("credit", options);
     let failures = check_tpch(&cluster, 3, &[3, 5, 9, 13, 18, 21]);
@@ -407,11 +414,7 @@ fn without_enough_locked_memory_a_node_refuses_to_start_in_one_line() {
 
 #[test]
 fn a_skew_join_over_two_nodes_spreads_a_hot_key_with_the_same_answers() {
-    let mut options = LocalClusterOptions::new(2, 1, 0.01);
-    options.credit_window = 1;
-    options.exchange_buffer_batches = 1;
-    options.batch_rows = 64;
-    let cluster = start("skew", options);
+    let cluster = start("skew", one_frame_credits(2));
     let mut client = cluster.connect(1).expect("node accepts clients");
     // Two tables of one size (so both sides are hashed): 70% of `hot` has key 1.
     for sql in [

@@ -192,7 +192,7 @@ async fn drive(spec: TaskSpec, counters: Rc<TaskCounters>) -> TaskResult<()> {
             continue;
         }
         stats::add(&counters.rows_out, batch.num_rows() as u64);
-        if !sink.send(batch, &query).await? {
+        if !sink.send(batch).await? {
             // Every consumer is gone (a LIMIT upstream was satisfied): stop early.
             break;
         }
@@ -373,42 +373,33 @@ impl OutputSink {
     }
 
     /// Returns false once no consumer is left.
-    async fn send(&mut self, batch: RecordBatch, query: &QueryState) -> TaskResult<bool> {
+    async fn send(&mut self, batch: RecordBatch) -> TaskResult<bool> {
         match (&self.kind, &mut self.partitioner) {
             (Some(ExchangeKind::Hash { .. }), Some(partitioner)) => {
                 let hashes = partitioner.hash_rows(&batch)?;
-                self.route(batch, hashes, query).await?;
+                self.route(batch, hashes).await?;
             }
             (Some(ExchangeKind::Broadcast), _) => {
                 for target in 0..self.slots.len() {
-                    self.send_to(target, batch.clone(), query).await?;
+                    self.send_to(target, batch.clone()).await?;
                 }
             }
-            _ => self.send_to(0, batch, query).await?,
+            _ => self.send_to(0, batch).await?,
         }
         Ok(self.slots.iter().any(Slot::is_open))
     }
 
-    async fn send_to(
-        &mut self,
-        target: usize,
-        batch: RecordBatch,
-        query: &QueryState,
-    ) -> TaskResult<()> {
+    async fn send_to(&mut self, target: usize, batch: RecordBatch) -> TaskResult<()> {
         self.counters.sent_to(target, batch.num_rows());
         self.slots[target]
-            .send(batch, query, &self.counters, self.core)
+            .send(batch, &self.query, &self.counters, self.core)
             .await
     }
 
     /// Sends a hash exchange's batch where its rows' keys go, holding it while the
     /// probe side of a skew join samples, waiting for hot keys on its build side.
-    async fn route(
-        &mut self,
-        batch: RecordBatch,
-        hashes: Vec<u64>,
-        query: &QueryState,
-    ) -> TaskResult<()> {
+    async fn route(&mut self, batch: RecordBatch, hashes: Vec<u64>) -> TaskResult<()> {
+        let query = Arc::clone(&self.query);
         match &mut self.skew {
             SkewState::Sampling { held, rows, .. } => {
                 *rows += batch.num_rows();
@@ -416,7 +407,7 @@ impl OutputSink {
                 let sampled = *rows >= SKEW_SAMPLE_ROWS
                     || self.partitioner.as_ref().is_some_and(|p| !p.sampling());
                 if sampled {
-                    self.stop_sampling(query).await?;
+                    self.stop_sampling().await?;
                 }
                 return Ok(());
             }
@@ -436,14 +427,14 @@ impl OutputSink {
         let pieces = partitioner.route(&batch, &hashes, hot)?;
         for (target, piece) in pieces.into_iter().enumerate() {
             if let Some(piece) = piece {
-                self.send_to(target, piece, query).await?;
+                self.send_to(target, piece).await?;
             }
         }
         Ok(())
     }
 
     /// Ends a probe producer's sample: publishes its hot keys, then sends what it held.
-    async fn stop_sampling(&mut self, query: &QueryState) -> TaskResult<()> {
+    async fn stop_sampling(&mut self) -> TaskResult<()> {
         let SkewState::Sampling { group, held, .. } = &mut self.skew else {
             return Ok(());
         };
@@ -456,20 +447,19 @@ impl OutputSink {
             .map_or_else(Vec::new, |partitioner| {
                 partitioner.hot_hashes(spread_share(self.slots.len()), min_rows)
             });
-        query.skew().publish(group, &hot);
+        self.query.skew().publish(group, &hot);
         self.skew = SkewState::Spreading(Arc::new(hot.into_iter().collect()));
         for (charged, hashes) in held {
             let batch = charged.batch.clone();
             drop(charged);
-            Box::pin(self.route(batch, hashes, query)).await?;
+            Box::pin(self.route(batch, hashes)).await?;
         }
         Ok(())
     }
 
     /// Tells remote consumers this source is done (local ones see the channel close).
     async fn finish(&mut self) -> TaskResult<()> {
-        let query = Arc::clone(&self.query);
-        self.stop_sampling(&query).await?;
+        self.stop_sampling().await?;
         if let Some(partitioner) = &self.partitioner {
             *self.counters.hot_keys.borrow_mut() = partitioner.hot_keys();
             if let SkewState::Spreading(hot) | SkewState::Replicating(hot) = &self.skew {

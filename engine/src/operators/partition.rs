@@ -116,11 +116,6 @@ impl HashPartitioner {
             .map_or_else(Vec::new, |sketch| sketch.hashes_over(share, min_rows))
     }
 
-    /// Rows sampled by the sketch so far.
-    pub fn sampled_rows(&self) -> u64 {
-        self.sketch.as_ref().map_or(0, HeavyHitters::rows)
-    }
-
     /// Splits `batch` by its rows' `hashes`; `hot` says where hot keys' rows go.
     pub fn route(
         &mut self,
