@@ -4,6 +4,7 @@ pub mod answers;
 #[cfg(feature = "datafusion-baseline")]
 pub mod baseline;
 pub mod cancel;
+pub mod clients;
 pub mod duckdb;
 pub mod export;
 pub mod external;

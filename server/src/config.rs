@@ -15,6 +15,8 @@
 //! data_dir = "/var/lib/percore"  # optional: catalog and loaded tables, kept across
 //!                                # restarts (node n uses node-n under it)
 //! spill_disk_cap = "100GiB" # optional: the most spilled at once on this node
+//! admission_queue = 4096    # optional: queries that may wait for memory at once
+//! admission_timeout = "60s" # optional: how long one may wait before it fails
 //! [[nodes]]
 //! internal = "127.0.0.1:7100"   # control and data between nodes
 //! client = "127.0.0.1:5432"     # PostgreSQL protocol for clients
@@ -41,6 +43,10 @@ pub struct MemoryOptions {
     pub table_memory_per_core: Option<String>,
     pub spill_dir: Option<std::path::PathBuf>,
     pub spill_disk_cap: Option<String>,
+    /// Queries that may wait for memory at once; more fail at once.
+    pub admission_queue: Option<usize>,
+    /// How long a query may wait for memory before it fails (`60s`, `500ms`).
+    pub admission_timeout: Option<String>,
 }
 
 /// Memory settings from their text forms.
@@ -65,6 +71,17 @@ pub fn memory_settings(options: &MemoryOptions) -> Result<MemorySettings, String
     if let Some(text) = &options.spill_disk_cap {
         settings.spill_disk_cap =
             parse_byte_size(text).map_err(|e| format!("spill_disk_cap: {e}"))? as u64;
+    }
+    if let Some(queue) = options.admission_queue {
+        if queue == 0 {
+            return Err("admission_queue must be at least 1".into());
+        }
+        settings.admission_queue = queue;
+    }
+    if let Some(text) = &options.admission_timeout {
+        settings.admission_timeout = parse_duration(text).ok_or_else(|| {
+            format!("admission_timeout: `{text}` is not a duration (try 60s or 500ms)")
+        })?;
     }
     Ok(settings)
 }
@@ -121,6 +138,10 @@ struct FileConfig {
     spill_dir: Option<std::path::PathBuf>,
     #[serde(default)]
     spill_disk_cap: Option<String>,
+    #[serde(default)]
+    admission_queue: Option<usize>,
+    #[serde(default)]
+    admission_timeout: Option<String>,
     #[serde(default)]
     data_dir: Option<std::path::PathBuf>,
     #[serde(default)]
@@ -219,6 +240,8 @@ impl NodeConfig {
                 table_memory_per_core: file.table_memory_per_core,
                 spill_dir: file.spill_dir,
                 spill_disk_cap: file.spill_disk_cap,
+                admission_queue: file.admission_queue,
+                admission_timeout: file.admission_timeout,
             })?,
             data_dir: file.data_dir,
             session_defaults: session_defaults(file.statement_timeout.as_deref())?,
@@ -341,10 +364,16 @@ mod tests {
         let text = format!(
             "cores_per_node = 1\ntpch = 0.01\nmemory_per_core = \"64MiB\"\n\
              spill_dir = \"/var/tmp\"\nspill_disk_cap = \"2GiB\"\n\
-             table_memory_per_core = \"16MiB\"\n{nodes}"
+             table_memory_per_core = \"16MiB\"\nadmission_queue = 10000\n\
+             admission_timeout = \"5min\"\n{nodes}"
         );
         let config = NodeConfig::from_toml(&text, 0).unwrap();
         assert_eq!(config.memory.per_core, 64 << 20);
+        assert_eq!(config.memory.admission_queue, 10_000);
+        assert_eq!(
+            config.memory.admission_timeout,
+            std::time::Duration::from_secs(300)
+        );
         assert_eq!(config.memory.table_memory_per_core, 16 << 20);
         assert_eq!(
             config.memory.spill_dir,
@@ -354,6 +383,11 @@ mod tests {
         let text = format!("cores_per_node = 1\ntpch = 0.01\nmemory_per_core = \"lots\"\n{nodes}");
         let error = NodeConfig::from_toml(&text, 0).unwrap_err();
         assert!(error.contains("memory_per_core"), "{error}");
+        for bad in ["admission_queue = 0", "admission_timeout = \"later\""] {
+            let text = format!("cores_per_node = 1\ntpch = 0.01\n{bad}\n{nodes}");
+            let error = NodeConfig::from_toml(&text, 0).unwrap_err();
+            assert!(error.contains("admission_"), "{error}");
+        }
         let text = format!("cores_per_node = 1\ntpch = 0.01\nstatement_timeout = \"30s\"\n{nodes}");
         let config = NodeConfig::from_toml(&text, 0).unwrap();
         assert_eq!(

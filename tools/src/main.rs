@@ -6,6 +6,7 @@
 
 mod bench;
 mod cancel_bench;
+mod clients_bench;
 mod cluster;
 mod exchange_bench;
 mod gen;
@@ -66,6 +67,9 @@ enum BenchSuite {
     Exchange(exchange_bench::ExchangeArgs),
     /// Measure how long running queries take to stop once cancelled (p50/p99).
     Cancel(cancel_bench::CancelArgs),
+    /// Many PostgreSQL clients at once against local node processes: throughput,
+    /// p50/p99 and failures at each level of concurrency.
+    Clients(clients_bench::ClientsArgs),
 }
 
 #[derive(clap::Args)]
@@ -128,6 +132,9 @@ fn main() -> ExitCode {
         Command::Bench {
             suite: BenchSuite::Tpcds(args),
         } => bench::run_tpcds(args),
+        Command::Bench {
+            suite: BenchSuite::Clients(args),
+        } => clients_bench::run(args),
         Command::Node(args) => cluster::run_node(args),
         Command::Cluster { action } => cluster::run(action),
         Command::Gen(args) => gen::run(args),

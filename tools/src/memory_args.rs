@@ -19,6 +19,14 @@ pub struct MemoryArgs {
     /// The most this process keeps in spill files at once (e.g. 50GiB). Default: 100GiB.
     #[arg(long)]
     pub spill_disk_cap: Option<String>,
+    /// Queries that may wait for memory at once; more fail at once with 53000.
+    /// Default: 4096.
+    #[arg(long)]
+    pub admission_queue: Option<usize>,
+    /// How long a query may wait for memory before it fails with 53000 (e.g. 30s).
+    /// Default: 60s.
+    #[arg(long)]
+    pub admission_timeout: Option<String>,
 }
 
 impl MemoryArgs {
@@ -37,6 +45,12 @@ impl MemoryArgs {
         if let Some(size) = &self.spill_disk_cap {
             args.extend(["--spill-disk-cap".to_string(), size.clone()]);
         }
+        if let Some(queue) = self.admission_queue {
+            args.extend(["--admission-queue".to_string(), queue.to_string()]);
+        }
+        if let Some(timeout) = &self.admission_timeout {
+            args.extend(["--admission-timeout".to_string(), timeout.clone()]);
+        }
         args
     }
 
@@ -48,6 +62,8 @@ impl MemoryArgs {
             table_memory_per_core: self.table_memory_per_core.clone(),
             spill_dir: self.spill_dir.clone(),
             spill_disk_cap: self.spill_disk_cap.clone(),
+            admission_queue: self.admission_queue,
+            admission_timeout: self.admission_timeout.clone(),
         })
         .map_err(|e| format!("--{}", e.replace('_', "-")))
     }

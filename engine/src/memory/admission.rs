@@ -1,26 +1,55 @@
 //! Admission control: a query starts only when its minimum reservation fits on every
-//! core of the node, so a burst of heavy queries queues (first come, first served,
-//! bounded, with a timeout) instead of starving the queries already running. The
-//! queued and running queries are what `SHOW QUERIES` lists.
+//! core of the node. A query that fits starts at once, also while others wait, so a
+//! burst of queries that together fit never queues. Those that do not fit wait in
+//! arrival order, bounded in number and time (node settings), and every one that fits
+//! starts as soon as memory comes back: the pool calls admission when a core returns
+//! enough for the smallest waiter (no polling). A query that has waited
+//! [`STARVATION`] is no longer overtaken, so a stream of small queries cannot starve a
+//! large one. The queued and running queries are what `SHOW QUERIES` lists.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 
+use super::pool::MemoryPool;
 use super::query::QueryMemory;
 use super::spill::SpillSpace;
 use super::{ByteSize, NodeMemory};
 use crate::error::{ErrorCode, QueryError, QueryResult};
 
-/// How often a queued query looks for room again.
-const POLL: Duration = Duration::from_millis(5);
+/// How long a waiting query may be overtaken by newcomers that fit.
+pub const STARVATION: Duration = Duration::from_secs(1);
+
+/// The longest a waiter sleeps before it looks whether memory came back unnoticed:
+/// wakeups are driven by returned memory, this only bounds the cost of a missed one.
+const LOOK_AGAIN: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 pub struct Admission {
     next_id: AtomicU64,
-    queue: Mutex<VecDeque<u64>>,
+    waiting: Mutex<Waiting>,
+    /// Set when memory came back; whoever looks at the queue next clears it.
+    memory_returned: AtomicBool,
+    /// The waiter woken when memory comes back (the oldest); it starts every waiter
+    /// that fits, itself or others.
+    watcher: Mutex<Option<Thread>>,
     queries: Mutex<BTreeMap<u64, Entry>>,
+}
+
+#[derive(Default)]
+struct Waiting {
+    queue: VecDeque<Waiter>,
+    /// Memory taken for waiters that have not picked it up yet.
+    granted: HashMap<u64, Arc<QueryMemory>>,
+}
+
+struct Waiter {
+    id: u64,
+    request: AdmissionRequest,
+    since: Instant,
+    thread: Thread,
 }
 
 struct Entry {
@@ -50,6 +79,15 @@ pub struct AdmissionRequest {
     pub force: bool,
 }
 
+impl AdmissionRequest {
+    /// What the query holds on every core once admitted (see [`QueryMemory`]).
+    fn held_per_core(&self, pool: &MemoryPool) -> usize {
+        self.min_per_core
+            .min(self.limit_per_core)
+            .min(pool.budget_per_core())
+    }
+}
+
 /// An admitted query's memory; it leaves `SHOW QUERIES` when dropped.
 pub struct Admitted {
     pub memory: Arc<QueryMemory>,
@@ -64,6 +102,19 @@ impl Drop for Admitted {
 }
 
 impl Admission {
+    /// Admission for the queries drawing on `pool`, which tells it when memory
+    /// comes back.
+    pub(crate) fn new(pool: &MemoryPool) -> Arc<Admission> {
+        let admission = Arc::new(Admission::default());
+        let weak = Arc::downgrade(&admission);
+        pool.on_room(Box::new(move || {
+            if let Some(admission) = weak.upgrade() {
+                admission.memory_came_back();
+            }
+        }));
+        admission
+    }
+
     /// Waits until `request` fits, then returns the query's memory.
     ///
     /// # Errors
@@ -71,84 +122,149 @@ impl Admission {
     pub fn admit(node: &NodeMemory, sql: &str, request: AdmissionRequest) -> QueryResult<Admitted> {
         let this = &node.admission;
         let id = this.next_id.fetch_add(1, Ordering::Relaxed);
-        let admitted = |memory: Arc<QueryMemory>| {
-            this.lock_queries().insert(
-                id,
-                Entry {
-                    sql: sql.to_string(),
-                    since: Instant::now(),
-                    memory: Some(Arc::downgrade(&memory)),
-                },
-            );
-            Admitted {
-                memory,
-                admission: Arc::clone(this),
-                id,
-            }
-        };
-        let attempt = |force| {
-            QueryMemory::try_admit(
-                &node.pool,
-                request.limit_per_core,
-                request.min_per_core,
-                SpillSpace::new(&node.disk),
-                &node.tables,
-                force,
-            )
-        };
         if request.force {
-            return Ok(admitted(attempt(true).expect("forced admission")));
+            let memory = try_admit(node, request).expect("forced admission");
+            return Ok(this.running(id, sql, memory));
         }
+        let since = Instant::now();
         {
-            let mut queue = this.lock_queue();
-            if queue.is_empty() {
-                if let Some(memory) = attempt(false) {
-                    drop(queue);
-                    return Ok(admitted(memory));
+            let mut waiting = this.lock_waiting();
+            if !waiting.oldest_starves(since) {
+                if let Some(memory) = try_admit(node, request) {
+                    drop(waiting);
+                    return Ok(this.running(id, sql, memory));
                 }
             }
-            if queue.len() >= node.settings.admission_queue {
+            if waiting.queue.len() >= node.settings.admission_queue {
                 return Err(QueryError::new(
                     ErrorCode::ResourcesExhausted,
                     format!(
-                        "admission queue full: {} queries already wait for memory",
-                        queue.len()
+                        "admission queue full: {} queries already wait for memory \
+                         (admission_queue)",
+                        waiting.queue.len()
                     ),
                 ));
             }
-            queue.push_back(id);
+            waiting.queue.push_back(Waiter {
+                id,
+                request,
+                since,
+                thread: std::thread::current(),
+            });
+            // Memory returned before the pool knew what this query wants is seen
+            // by the first look below.
+            this.watch(&waiting, &node.pool);
         }
         this.lock_queries().insert(
             id,
             Entry {
                 sql: sql.to_string(),
-                since: Instant::now(),
+                since,
                 memory: None,
             },
         );
-        let started = Instant::now();
+        let deadline = since + node.settings.admission_timeout;
+        let mut first_look = true;
         let outcome = loop {
-            if this.lock_queue().front() == Some(&id) {
-                if let Some(memory) = attempt(false) {
+            {
+                let mut waiting = this.lock_waiting();
+                if this.memory_returned.swap(false, Ordering::AcqRel) || first_look {
+                    this.start_what_fits(&mut waiting, node);
+                    first_look = false;
+                }
+                if let Some(memory) = waiting.granted.remove(&id) {
                     break Ok(memory);
                 }
+                if Instant::now() >= deadline {
+                    waiting.queue.retain(|waiter| waiter.id != id);
+                    this.watch(&waiting, &node.pool);
+                    break Err(QueryError::new(
+                        ErrorCode::ResourcesExhausted,
+                        format!(
+                            "waited {:.1} s for {} per core of memory to start the query; \
+                             the running queries still hold it (see SHOW QUERIES)",
+                            since.elapsed().as_secs_f64(),
+                            ByteSize(request.min_per_core),
+                        ),
+                    ));
+                }
             }
-            if started.elapsed() >= node.settings.admission_timeout {
-                break Err(QueryError::new(
-                    ErrorCode::ResourcesExhausted,
-                    format!(
-                        "waited {:.1} s for {} per core of memory to start the query; \
-                         the running queries still hold it (see SHOW QUERIES)",
-                        started.elapsed().as_secs_f64(),
-                        ByteSize(request.min_per_core),
-                    ),
-                ));
-            }
-            std::thread::sleep(POLL);
+            std::thread::park_timeout(
+                deadline
+                    .saturating_duration_since(Instant::now())
+                    .min(LOOK_AGAIN),
+            );
         };
-        this.lock_queue().retain(|&queued| queued != id);
         this.forget(id);
-        outcome.map(admitted)
+        outcome.map(|memory| this.running(id, sql, memory))
+    }
+
+    /// Called by the pool when a core returned memory while queries wait: wakes
+    /// the watcher, once until it has looked.
+    fn memory_came_back(&self) {
+        if self.memory_returned.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Some(watcher) = self.lock_watcher().as_ref() {
+            watcher.unpark();
+        }
+    }
+
+    /// Starts every waiter that fits, oldest first, until one that has waited
+    /// [`STARVATION`] does not: those behind it wait for it.
+    fn start_what_fits(&self, waiting: &mut Waiting, node: &NodeMemory) {
+        let now = Instant::now();
+        let mut index = 0;
+        while let Some(waiter) = waiting.queue.get(index) {
+            if let Some(memory) = try_admit(node, waiter.request) {
+                let waiter = waiting.queue.remove(index).expect("looked at");
+                waiting.granted.insert(waiter.id, memory);
+                waiter.thread.unpark();
+            } else if now.duration_since(waiter.since) >= STARVATION {
+                break;
+            } else {
+                index += 1;
+            }
+        }
+        self.watch(waiting, &node.pool);
+    }
+
+    /// Tells the pool what room to report (the least a waiter that may start next
+    /// needs) and makes the oldest waiter the watcher.
+    fn watch(&self, waiting: &Waiting, pool: &MemoryPool) {
+        let now = Instant::now();
+        let mut wanted = usize::MAX;
+        for waiter in &waiting.queue {
+            wanted = wanted.min(waiter.request.held_per_core(pool));
+            if now.duration_since(waiter.since) >= STARVATION {
+                break;
+            }
+        }
+        pool.want_room(wanted);
+        let mut watcher = self.lock_watcher();
+        *watcher = waiting.queue.front().map(|waiter| waiter.thread.clone());
+        // Memory that came back while the old watcher was leaving woke only it.
+        if self.memory_returned.load(Ordering::Acquire) {
+            if let Some(watcher) = watcher.as_ref() {
+                watcher.unpark();
+            }
+        }
+    }
+
+    fn running(self: &Arc<Self>, id: u64, sql: &str, memory: Arc<QueryMemory>) -> Admitted {
+        self.lock_queries().insert(
+            id,
+            Entry {
+                sql: sql.to_string(),
+                since: Instant::now(),
+                memory: Some(Arc::downgrade(&memory)),
+            },
+        );
+        Admitted {
+            memory,
+            admission: Arc::clone(self),
+            id,
+        }
     }
 
     /// Queued and running queries, oldest first.
@@ -179,13 +295,38 @@ impl Admission {
         self.lock_queries().remove(&id);
     }
 
-    fn lock_queue(&self) -> std::sync::MutexGuard<'_, VecDeque<u64>> {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock_waiting(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_watcher(&self) -> std::sync::MutexGuard<'_, Option<Thread>> {
+        self.watcher.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn lock_queries(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Entry>> {
         self.queries.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+impl Waiting {
+    /// Whether the oldest waiter has waited so long that newcomers queue behind it.
+    fn oldest_starves(&self, now: Instant) -> bool {
+        self.queue
+            .front()
+            .is_some_and(|waiter| now.duration_since(waiter.since) >= STARVATION)
+    }
+}
+
+/// Takes `request`'s minimum on every core of the node, if it fits (or is forced).
+fn try_admit(node: &NodeMemory, request: AdmissionRequest) -> Option<Arc<QueryMemory>> {
+    QueryMemory::try_admit(
+        &node.pool,
+        request.limit_per_core,
+        request.min_per_core,
+        SpillSpace::new(&node.disk),
+        &node.tables,
+        request.force,
+    )
 }
 
 #[cfg(test)]
@@ -194,15 +335,44 @@ mod tests {
     use crate::memory::MemorySettings;
 
     fn node_memory(budget: usize, timeout_ms: u64) -> NodeMemory {
+        node_with_queue(budget, timeout_ms, 1)
+    }
+
+    fn node_with_queue(budget: usize, timeout_ms: u64, queue: usize) -> NodeMemory {
         NodeMemory::new(
-            1,
+            2,
             MemorySettings {
                 per_core: budget,
                 admission_timeout: Duration::from_millis(timeout_ms),
-                admission_queue: 1,
+                admission_queue: queue,
                 ..MemorySettings::default()
             },
         )
+    }
+
+    /// Admits `min` on another thread, as a client connection would.
+    fn admit_in_background(
+        node: &NodeMemory,
+        sql: &'static str,
+        min: usize,
+    ) -> std::thread::JoinHandle<QueryResult<Admitted>> {
+        let node = node.clone();
+        std::thread::spawn(move || Admission::admit(&node, sql, request(min)))
+    }
+
+    fn states(node: &NodeMemory) -> Vec<(String, &'static str)> {
+        node.admission
+            .queries()
+            .into_iter()
+            .map(|query| (query.sql, query.state))
+            .collect()
+    }
+
+    fn wait_for_queries(node: &NodeMemory, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while node.admission.queries().len() < count && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     fn request(min: usize) -> AdmissionRequest {
@@ -243,5 +413,81 @@ mod tests {
             .unwrap();
         assert_eq!(error.code, ErrorCode::ResourcesExhausted);
         assert!(error.message.contains("SHOW QUERIES"), "{error}");
+    }
+
+    #[test]
+    fn a_query_that_fits_starts_while_a_larger_one_waits_which_starts_when_an_operator_frees_memory(
+    ) {
+        // A timeout far beyond the test: the waiter must be woken, not time out.
+        let node = node_with_queue(100, 60_000, 8);
+        let running = Admission::admit(&node, "running", request(10)).unwrap();
+        let mut hash_table = crate::memory::Reservation::new(&running.memory, 1);
+        assert!(hash_table.try_grow(60));
+        let large = admit_in_background(&node, "large", 50);
+        wait_for_queries(&node, 2);
+        let small = Admission::admit(&node, "small", request(30)).expect("fits beside the others");
+        assert_eq!(
+            states(&node),
+            [
+                ("running".to_string(), "running"),
+                ("large".to_string(), "queued"),
+                ("small".to_string(), "running"),
+            ]
+        );
+        drop(small);
+        assert_eq!(
+            node.admission.queries().len(),
+            2,
+            "70 on core 1: still no room"
+        );
+        drop(hash_table);
+        let large = large
+            .join()
+            .unwrap()
+            .expect("woken when the memory came back");
+        assert_eq!(large.memory.used_total(), 0);
+        drop((large, running));
+        assert!(node.admission.queries().is_empty());
+        assert_eq!(node.pool.used(0) + node.pool.used(1), 0);
+    }
+
+    #[test]
+    fn a_query_waiting_past_the_starvation_bound_is_no_longer_overtaken() {
+        let node = node_with_queue(100, 60_000, 8);
+        let hog = Admission::admit(&node, "hog", request(60)).unwrap();
+        let large = admit_in_background(&node, "large", 50);
+        wait_for_queries(&node, 2);
+        std::thread::sleep(STARVATION + Duration::from_millis(50));
+        let small = admit_in_background(&node, "small", 30);
+        wait_for_queries(&node, 3);
+        assert_eq!(
+            states(&node),
+            [
+                ("hog".to_string(), "running"),
+                ("large".to_string(), "queued"),
+                ("small".to_string(), "queued"),
+            ],
+            "small would fit, but large has waited too long to be overtaken"
+        );
+        drop(hog);
+        let large = large.join().unwrap().expect("large first");
+        let small = small.join().unwrap().expect("then small, beside it");
+        assert_eq!(node.pool.used(0), 80);
+        drop((large, small));
+    }
+
+    #[test]
+    fn a_burst_of_queries_that_together_fit_all_start_at_once() {
+        let node = node_with_queue(1000, 60_000, 1);
+        let clients: Vec<_> = (0..50)
+            .map(|_| admit_in_background(&node, "burst", 20))
+            .collect();
+        let admitted: Vec<_> = clients
+            .into_iter()
+            .map(|client| client.join().unwrap().expect("50 x 20 fit in 1000"))
+            .collect();
+        assert_eq!(node.pool.used(0), 1000);
+        drop(admitted);
+        assert_eq!(node.pool.used(0), 0);
     }
 }

@@ -46,7 +46,7 @@ impl Default for MemorySettings {
             spill_dir: default_spill_dir(),
             spill_disk_cap: 100 << 30,
             admission_timeout: Duration::from_secs(60),
-            admission_queue: 64,
+            admission_queue: 4096,
         }
     }
 }
@@ -75,11 +75,12 @@ pub struct NodeMemory {
 impl NodeMemory {
     pub fn new(cores: usize, settings: MemorySettings) -> NodeMemory {
         let disk = SpillDisk::new(settings.spill_dir.clone(), settings.spill_disk_cap);
+        let pool = Arc::new(MemoryPool::new(cores, settings.per_core));
         NodeMemory {
-            pool: Arc::new(MemoryPool::new(cores, settings.per_core)),
+            admission: admission::Admission::new(&pool),
+            pool,
             tables: TableMemory::new(cores, settings.table_memory_per_core, &disk),
             disk,
-            admission: Arc::new(admission::Admission::default()),
             settings,
         }
     }

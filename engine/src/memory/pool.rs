@@ -3,6 +3,10 @@
 //! run, so its operators can always make progress (spilling beyond it).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+/// Called when memory comes back while queries wait for admission.
+pub(crate) type RoomHook = Box<dyn Fn() + Send + Sync>;
 
 /// The per-core budgets of one node. Counters are atomic because a reservation may be
 /// released on another core than the one it was charged to (a batch that crossed an
@@ -10,6 +14,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub struct MemoryPool {
     budget_per_core: usize,
     cores: Vec<CoreBudget>,
+    /// The least any waiting query needs free on every core, `usize::MAX` while none
+    /// waits: most returns of memory then cost one load, and admission hears only of
+    /// those that may let a query start.
+    room_wanted: AtomicUsize,
+    on_room: OnceLock<RoomHook>,
 }
 
 #[derive(Default)]
@@ -23,6 +32,8 @@ impl MemoryPool {
         MemoryPool {
             budget_per_core,
             cores: (0..cores).map(|_| CoreBudget::default()).collect(),
+            room_wanted: AtomicUsize::new(usize::MAX),
+            on_room: OnceLock::new(),
         }
     }
 
@@ -72,6 +83,34 @@ impl MemoryPool {
 
     pub(crate) fn give_back(&self, core: usize, bytes: usize) {
         self.cores[core].used.fetch_sub(bytes, Ordering::AcqRel);
+        let wanted = self.room_wanted.load(Ordering::Acquire);
+        if wanted != usize::MAX && self.has_room(wanted) {
+            if let Some(hook) = self.on_room.get() {
+                hook();
+            }
+        }
+    }
+
+    /// Returns what a failed admission took, without telling admission: it happens
+    /// while admission looks for room, and nothing new is free.
+    pub(crate) fn undo_take(&self, core: usize, bytes: usize) {
+        self.cores[core].used.fetch_sub(bytes, Ordering::AcqRel);
+    }
+
+    /// Whether every core has `bytes` free.
+    pub(crate) fn has_room(&self, bytes: usize) -> bool {
+        (0..self.cores.len())
+            .all(|core| self.budget_per_core.saturating_sub(self.used(core)) >= bytes)
+    }
+
+    /// Admission waits for `bytes` free on every core (`usize::MAX`: for nothing).
+    pub(crate) fn want_room(&self, bytes: usize) {
+        self.room_wanted.store(bytes, Ordering::Release);
+    }
+
+    /// What to call when the room admission wants may have come back; set once.
+    pub(crate) fn on_room(&self, hook: RoomHook) {
+        let _ = self.on_room.set(hook);
     }
 }
 

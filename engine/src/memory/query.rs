@@ -48,7 +48,7 @@ impl QueryMemory {
                 pool.force_take(core, min_per_core);
             } else if !pool.try_take(core, min_per_core) {
                 for taken in 0..core {
-                    pool.give_back(taken, min_per_core);
+                    pool.undo_take(taken, min_per_core);
                 }
                 return None;
             }
