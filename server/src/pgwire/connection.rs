@@ -62,8 +62,7 @@ impl Connection {
         loop {
             self.check_length()?;
             if !self.input.is_empty() {
-                let decoded = PgWireFrontendMessage::decode(&mut self.input, &self.context)
-                    .map_err(|e| invalid(e.to_string()))?;
+                let decoded = decode_frontend(&mut self.input, &self.context)?;
                 if let Some(message) = decoded {
                     return Ok(message);
                 }
@@ -130,6 +129,55 @@ impl Connection {
     }
 }
 
+/// Decodes one client message. The codec reads some fields without checking they
+/// are there (a Parse whose parameter count runs past its end panics it), so a
+/// panic is caught and counts as a malformed message: the client's connection ends
+/// with an error, its thread and the node go on.
+fn decode_frontend(
+    input: &mut BytesMut,
+    context: &DecodeContext,
+) -> std::io::Result<Option<PgWireFrontendMessage>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        PgWireFrontendMessage::decode(input, context)
+    }))
+    .map_err(|_| invalid("malformed message: a field runs past its end".into()))?
+    .map_err(|e| invalid(e.to_string()))
+}
+
 fn invalid(why: String) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, why)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Type bytes of every frontend message, and some that are none.
+    const TYPES: &[u8] = b"QPBDECSHXFdcfpx\0";
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+        /// Any message body, with a length field that fits it, decodes or is refused:
+        /// a client's bytes never panic the connection's thread.
+        #[test]
+        fn arbitrary_messages_never_panic(
+            kind in proptest::sample::select(TYPES),
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+            startup: bool,
+        ) {
+            let mut context = DecodeContext::new(ProtocolVersion::PROTOCOL3_0);
+            context.awaiting_frontend_ssl = false;
+            context.awaiting_frontend_startup = startup;
+            let mut input = BytesMut::new();
+            if !startup {
+                input.extend_from_slice(&[kind]);
+            }
+            input.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
+            input.extend_from_slice(&body);
+            let decoded = std::panic::catch_unwind(move || {
+                let _ = decode_frontend(&mut input, &context);
+            });
+            proptest::prop_assert!(decoded.is_ok(), "decoding panicked");
+        }
+    }
 }

@@ -74,7 +74,13 @@ fn serve_client(node: &Arc<Node>, stream: TcpStream) -> std::io::Result<()> {
     };
     let mut extended = Extended::default();
     loop {
-        let message = connection.receive()?;
+        let message = match connection.receive() {
+            Err(error) if error.kind() == std::io::ErrorKind::InvalidData => {
+                let _ = protocol_violation(&mut connection, &error);
+                return Err(error);
+            }
+            other => other?,
+        };
         if message.is_extended_query() {
             extended.handle(&mut client, &mut connection, message)?;
             continue;
@@ -292,6 +298,18 @@ pub(crate) fn send_rows(
         }
         sent += batch.num_rows();
     }
+}
+
+/// PostgreSQL's answer to a message it cannot read (08P01), before it closes the
+/// connection: the client learns why instead of seeing a reset.
+fn protocol_violation(connection: &mut Connection, error: &std::io::Error) -> std::io::Result<()> {
+    connection.send(Backend::ErrorResponse(ErrorResponse::new(vec![
+        (b'S', "FATAL".to_string()),
+        (b'V', "FATAL".to_string()),
+        (b'C', "08P01".to_string()),
+        (b'M', format!("protocol violation: {error}")),
+    ])))?;
+    connection.flush()
 }
 
 pub(crate) fn error_response(

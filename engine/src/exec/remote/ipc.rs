@@ -71,22 +71,25 @@ impl IpcStreamDecoder {
             match message.header_type() {
                 MessageHeader::Schema => {
                     let schema = message.header_as_schema().ok_or("bad IPC schema")?;
-                    self.schema = Some(Arc::new(fb_to_schema(schema)));
+                    let schema = refusing_panics("schema", || Ok(fb_to_schema(schema)))?;
+                    self.schema = Some(Arc::new(schema));
                 }
                 MessageHeader::RecordBatch => {
                     let schema = self.schema.clone().ok_or("IPC batch before its schema")?;
                     let batch = message.header_as_record_batch().ok_or("bad IPC batch")?;
+                    check_layout(&batch, body_len)?;
                     let dictionaries: HashMap<i64, ArrayRef> = HashMap::new();
                     let version = message.version();
                     let mut skip = UnsafeFlag::new();
                     // SAFETY: the batch is validated below before anyone reads it.
                     unsafe { skip.set(true) };
-                    let decoded =
+                    let decoded = refusing_panics("batch", || {
                         RecordBatchDecoder::try_new(&body, batch, schema, &dictionaries, &version)
                             .and_then(|decoder| {
                                 decoder.with_skip_validation(skip).read_record_batch()
                             })
-                            .map_err(|e| format!("bad IPC batch: {e}"))?;
+                            .map_err(|e| format!("bad IPC batch: {e}"))
+                    })?;
                     validate_batch(&decoded).map_err(|e| format!("invalid Arrow data: {e}"))?;
                     batches.push(decoded);
                 }
@@ -100,6 +103,43 @@ impl IpcStreamDecoder {
         }
         Ok(batches)
     }
+}
+
+/// Refuses a batch whose buffers lie outside its body or whose lengths are negative,
+/// before Arrow's decoder (which slices buffers without checking) sees it.
+fn check_layout(batch: &arrow::ipc::RecordBatch, body_len: usize) -> Result<(), String> {
+    if batch.length() < 0 {
+        return Err("negative IPC batch length".into());
+    }
+    for buffer in batch.buffers().into_iter().flatten() {
+        let end = usize::try_from(buffer.offset())
+            .ok()
+            .zip(usize::try_from(buffer.length()).ok())
+            .and_then(|(offset, length)| offset.checked_add(length));
+        if end.is_none_or(|end| end > body_len) {
+            return Err(format!(
+                "IPC buffer at {} of {} bytes lies outside the {body_len}-byte body",
+                buffer.offset(),
+                buffer.length()
+            ));
+        }
+    }
+    if batch
+        .nodes()
+        .into_iter()
+        .flatten()
+        .any(|node| node.length() < 0 || node.null_count() < 0)
+    {
+        return Err("negative IPC array length or null count".into());
+    }
+    Ok(())
+}
+
+/// Runs Arrow's decoding of a peer's bytes, turning a panic on input it did not
+/// expect (an unknown type, say) into an error: a damaged frame fails its query.
+fn refusing_panics<T>(what: &str, decode: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode))
+        .unwrap_or_else(|_| Err(format!("malformed IPC {what}: Arrow's decoder refused it")))
 }
 
 #[cfg(test)]
@@ -130,5 +170,86 @@ mod tests {
         assert!(IpcStreamDecoder::default()
             .decode(&Buffer::from_vec(second))
             .is_err());
+    }
+
+    /// A schema message and a batch of the types exchanges carry, with nulls.
+    fn sample_payload() -> Vec<u8> {
+        use arrow::array::{
+            BooleanArray, Date32Array, Decimal128Array, Float64Array, Int64Array, StringViewArray,
+        };
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(vec![
+                Some(1),
+                None,
+                Some(-7),
+                Some(i64::MAX),
+            ])),
+            Arc::new(
+                Decimal128Array::from(vec![Some(12345), Some(-1), None, Some(0)])
+                    .with_precision_and_scale(15, 2)
+                    .unwrap(),
+            ),
+            Arc::new(StringViewArray::from(vec![
+                Some("short"),
+                Some("a string longer than twelve bytes"),
+                None,
+                Some("été à Zürich, long enough"),
+            ])),
+            Arc::new(Date32Array::from(vec![Some(9000), None, Some(0), Some(-1)])),
+            Arc::new(Float64Array::from(vec![
+                Some(0.5),
+                Some(f64::NAN),
+                None,
+                Some(1e300),
+            ])),
+            Arc::new(BooleanArray::from(vec![
+                Some(true),
+                None,
+                Some(false),
+                Some(true),
+            ])),
+        ];
+        let batch = RecordBatch::try_from_iter_with_nullable(
+            ["i", "d", "s", "day", "f", "b"]
+                .into_iter()
+                .zip(columns)
+                .map(|(name, column)| (name, column, true)),
+        )
+        .unwrap();
+        let mut writer = StreamWriter::try_new(Vec::new(), &batch.schema()).unwrap();
+        writer.write(&batch).unwrap();
+        writer.into_inner().unwrap()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// A peer's frame payload with bytes changed or cut never panics the decoder,
+        /// and whatever it accepts passes Arrow's own full validation (the decoder
+        /// builds arrays unvalidated, so accepting invalid data would be unsound).
+        #[test]
+        fn damaged_payloads_are_refused_or_valid(
+            changes in proptest::collection::vec((proptest::num::usize::ANY, proptest::num::u8::ANY), 1..6),
+            cut in proptest::option::of(proptest::num::usize::ANY),
+        ) {
+            let mut bytes = sample_payload();
+            for (at, value) in changes {
+                let at = at % bytes.len();
+                bytes[at] = value;
+            }
+            if let Some(cut) = cut {
+                bytes.truncate(cut % bytes.len());
+            }
+            let decoded = std::panic::catch_unwind(|| {
+                IpcStreamDecoder::default().decode(&Buffer::from_vec(bytes))
+            });
+            let decoded = decoded.map_err(|_| proptest::test_runner::TestCaseError::fail("decoder panicked"))?;
+            if let Ok(batches) = decoded {
+                for batch in batches {
+                    for column in batch.columns() {
+                        proptest::prop_assert!(column.to_data().validate_full().is_ok());
+                    }
+                }
+            }
+        }
     }
 }
