@@ -13,6 +13,11 @@ pub enum ErrorCode {
     Semantic,
     /// A setting `SET` or `SHOW` names does not exist (SQLSTATE 42704).
     UndefinedObject,
+    /// No function of that name takes arguments of these types (SQLSTATE 42883).
+    UndefinedFunction,
+    /// Operands whose types no rule brings together, as `true BETWEEN 0 AND 1`
+    /// (SQLSTATE 42804).
+    DatatypeMismatch,
     /// Valid SQL that Percore does not run yet (SQLSTATE 0A000).
     Unsupported,
     /// Data made an expression fail: a bad cast, a value that does not parse
@@ -51,6 +56,8 @@ impl ErrorCode {
             ErrorCode::Syntax => "42601",
             ErrorCode::Semantic => "42P01",
             ErrorCode::UndefinedObject => "42704",
+            ErrorCode::UndefinedFunction => "42883",
+            ErrorCode::DatatypeMismatch => "42804",
             ErrorCode::Unsupported => "0A000",
             ErrorCode::DataException => "22000",
             ErrorCode::DivisionByZero => "22012",
@@ -69,10 +76,12 @@ impl ErrorCode {
     /// The code for a SQLSTATE this module produces (errors crossing between nodes
     /// travel as SQLSTATE and message); anything else is internal.
     pub fn from_sqlstate(sqlstate: &str) -> ErrorCode {
-        const ALL: [ErrorCode; 15] = [
+        const ALL: [ErrorCode; 17] = [
             ErrorCode::Syntax,
             ErrorCode::Semantic,
             ErrorCode::UndefinedObject,
+            ErrorCode::UndefinedFunction,
+            ErrorCode::DatatypeMismatch,
             ErrorCode::Unsupported,
             ErrorCode::DataException,
             ErrorCode::DivisionByZero,
@@ -252,10 +261,37 @@ impl From<datafusion_common::DataFusionError> for QueryError {
             }
             E::ArrowError(..) | E::Execution(_) => ErrorCode::DataException,
             E::ResourcesExhausted(_) => ErrorCode::ResourcesExhausted,
+            E::Internal(message) => {
+                if let Some(message) = no_matching_signature(message) {
+                    return QueryError::new(ErrorCode::UndefinedFunction, message);
+                }
+                // Type coercion's complaints about the user's operand types.
+                if message.contains("coerce") {
+                    return QueryError::new(ErrorCode::DatatypeMismatch, message.clone());
+                }
+                ErrorCode::Internal
+            }
             _ => ErrorCode::Internal,
         };
         QueryError::new(code, root.to_string())
     }
+}
+
+/// DataFusion reports a call whose argument types no signature of the function
+/// takes as an internal error; it is the user's, as PostgreSQL's 42883. The message
+/// keeps the first candidate's complaint, not all of them.
+fn no_matching_signature(message: &str) -> Option<String> {
+    let (head, candidates) = message.split_once(" failed to match any signature")?;
+    let first = candidates
+        .trim_start_matches(", errors: ")
+        .trim_start_matches("Error during planning: ")
+        .split(",Error during planning: ")
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('.');
+    Some(format!(
+        "{head} takes no arguments of these types ({first})"
+    ))
 }
 
 pub type QueryResult<T> = Result<T, QueryError>;

@@ -16,7 +16,7 @@ use datafusion_physical_expr::PhysicalExpr;
 use super::compact::{compact_views, Compact};
 use super::evaluate_mask;
 use super::output_limit::{row_bytes, OutputLimit};
-use crate::error::TaskResult;
+use crate::error::{TaskError, TaskResult};
 use crate::plan::node::{JoinKind, NestedLoopJoinNode};
 
 /// Pairs each streamed left batch with the whole buffered right side.
@@ -132,9 +132,22 @@ impl NestedLoopJoin {
                 let mask: BooleanArray = cursor.matched.iter().map(|&m| Some(m == want)).collect();
                 Ok(filter_record_batch(left, &mask)?)
             }
-            JoinKind::Full | JoinKind::LeftMark => {
-                unreachable!("the planner rejects FULL and mark joins without keys")
+            JoinKind::LeftMark => {
+                // EXISTS under OR whose correlation folded away: every left row,
+                // marked by whether some right row passed the filter.
+                let mark: BooleanArray = cursor.matched.iter().map(|&m| Some(m)).collect();
+                let mut columns = left.columns().to_vec();
+                columns.push(Arc::new(mark));
+                let options = RecordBatchOptions::new().with_row_count(Some(left.num_rows()));
+                Ok(RecordBatch::try_new_with_options(
+                    Arc::clone(&self.schema),
+                    columns,
+                    &options,
+                )?)
             }
+            JoinKind::Full => Err(TaskError::internal(
+                "a FULL join without keys reached the nested-loop join (the planner refuses it)",
+            )),
         }
     }
 

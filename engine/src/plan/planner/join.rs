@@ -12,7 +12,7 @@ use datafusion_physical_expr::expressions::Column;
 use datafusion_physical_expr::PhysicalExpr;
 
 use super::{arrow_schema, Planned, Planner};
-use crate::error::{QueryError, QueryResult};
+use crate::error::{ErrorCode, QueryError, QueryResult};
 use crate::plan::distribution::Distribution;
 use crate::plan::node::{HashJoinNode, JoinKind, NestedLoopJoinNode, Node};
 use crate::plan::ExchangeKind;
@@ -50,10 +50,12 @@ impl Planner<'_> {
         let mut on = Vec::with_capacity(join.on.len());
         for (l, r) in &join.on {
             let (l, r) = if swapped { (r, l) } else { (l, r) };
-            on.push((
+            on.push(same_key_types(
                 self.physical_expr(l, left_schema)?,
+                &arrow_schema(left_schema),
                 self.physical_expr(r, right_schema)?,
-            ));
+                &arrow_schema(right_schema),
+            )?);
         }
         let joined_schema = left_schema.join(right_schema)?;
         let filter = join
@@ -145,11 +147,6 @@ impl Planner<'_> {
         if on.is_empty() {
             if kind == JoinKind::Full {
                 return Err(QueryError::unsupported("FULL JOIN without equality keys"));
-            }
-            if kind == JoinKind::LeftMark {
-                return Err(QueryError::unsupported(
-                    "a subquery inside OR correlated without an equality",
-                ));
             }
             // A nested-loop join buffers its right side whole on every partition.
             return Ok(match (&left.dist, &right.dist) {
@@ -379,4 +376,31 @@ fn describe_join(join: &Join, kind: JoinKind) -> String {
             keys.join(", ")
         }
     )
+}
+
+/// A pair of join keys of one type. The optimizer can leave them apart (a constant
+/// folded to a narrower decimal than the cast on the other side expects), and the
+/// hash table compares keys of one type only: cast both to their comparison type.
+fn same_key_types(
+    left: Arc<dyn PhysicalExpr>,
+    left_schema: &arrow::datatypes::Schema,
+    right: Arc<dyn PhysicalExpr>,
+    right_schema: &arrow::datatypes::Schema,
+) -> QueryResult<(Arc<dyn PhysicalExpr>, Arc<dyn PhysicalExpr>)> {
+    use datafusion_expr::type_coercion::binary::comparison_coercion;
+    use datafusion_physical_expr::expressions::cast;
+    let (left_type, right_type) = (left.data_type(left_schema)?, right.data_type(right_schema)?);
+    if left_type == right_type {
+        return Ok((left, right));
+    }
+    let common = comparison_coercion(&left_type, &right_type).ok_or_else(|| {
+        QueryError::new(
+            ErrorCode::DatatypeMismatch,
+            format!("join keys of types {left_type} and {right_type} cannot be compared"),
+        )
+    })?;
+    Ok((
+        cast(left, left_schema, common.clone())?,
+        cast(right, right_schema, common)?,
+    ))
 }
