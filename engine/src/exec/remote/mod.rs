@@ -59,11 +59,13 @@ pub(crate) struct RemoteBatch {
     pub(crate) _charge: Reservation,
 }
 
-/// Where a stream's batches are delivered and charged.
+/// Where a stream's batches are delivered and charged. Both handles are weak: a
+/// data connection outlives queries and remembers their streams, and a query
+/// cancelled before its peers sent their ends must still end, memory and all.
 #[derive(Clone)]
 pub(crate) struct InboundTarget {
     pub sender: flume::WeakSender<RemoteBatch>,
-    pub memory: Arc<QueryMemory>,
+    pub memory: std::sync::Weak<QueryMemory>,
     pub core: usize,
 }
 
@@ -210,7 +212,7 @@ impl Transport {
             .get(&inbound_key(stream))
             .map(|inbound| InboundTarget {
                 sender: inbound.sender.downgrade(),
-                memory: Arc::clone(&inbound.memory),
+                memory: Arc::downgrade(&inbound.memory),
                 core: inbound.core,
             })
     }

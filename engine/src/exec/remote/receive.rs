@@ -126,8 +126,14 @@ fn deliver(
         return Ok(());
     }
     let target = open.channel.as_ref();
-    let consumer = target.and_then(|target| target.sender.upgrade().map(|s| (s, target)));
-    let Some((consumer, target)) = consumer else {
+    let consumer = target.and_then(|target| {
+        Some((
+            target.sender.upgrade()?,
+            target.memory.upgrade()?,
+            target.core,
+        ))
+    });
+    let Some((consumer, memory, core)) = consumer else {
         open.channel = None;
         let _ = replies.send((FrameKind::End, stream));
         return Ok(());
@@ -135,7 +141,7 @@ fn deliver(
     let last = batches.len().saturating_sub(1);
     for (index, batch) in batches.into_iter().enumerate() {
         let credit = (index == last).then(|| CreditReturn::new(stream, replies.clone(), transport));
-        let charge = Reservation::for_batch(&target.memory, target.core, &batch);
+        let charge = Reservation::for_batch(&memory, core, &batch);
         if consumer
             .send(RemoteBatch {
                 batch,
