@@ -13,11 +13,7 @@ use percore_server::pgwire::client::Client;
 
 mod common;
 
-use common::{check_tpch, query, start, Outcome};
-
-/// Long enough to be running when a node goes: a cross join of 60k x 60k rows.
-const LONG_QUERY: &str =
-    "select count(*) from lineitem a, lineitem b where a.l_quantity + b.l_quantity < 0";
+use common::{check_tpch, query, start, Outcome, LONG_QUERY};
 
 /// Starts [`LONG_QUERY`] on node 0 from another thread; it returns how the query
 /// ended and how long it ran.

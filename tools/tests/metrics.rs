@@ -3,28 +3,11 @@
 //! SQLSTATE class, the latency histogram, exchange bytes between the two nodes; the
 //! gauges report every core's budget and every peer up.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
-
 use percore_server::local::LocalClusterOptions;
 
 mod common;
 
-use common::{query, start};
-
-/// The body of `GET path`, and the status line.
-fn get(address: SocketAddr, path: &str) -> (String, String) {
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(10)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: percore\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    (head.lines().next().unwrap().to_string(), body.to_string())
-}
+use common::{get, query, start};
 
 /// The value of the sample named exactly `series` (name and labels).
 fn sample(body: &str, series: &str) -> f64 {

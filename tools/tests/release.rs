@@ -12,11 +12,7 @@ use percore_server::pgwire::client::Client;
 
 mod common;
 
-use common::{query, Outcome};
-
-/// Long enough to be running when the cancel or timeout comes.
-const LONG_QUERY: &str =
-    "select count(*) from lineitem a, lineitem b where a.l_quantity + b.l_quantity < 0";
+use common::{query, Outcome, LONG_QUERY};
 
 /// A small deterministic generator: the run is the same every time.
 struct Lcg(u64);
@@ -29,18 +25,6 @@ impl Lcg {
             .wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 33) % bound
     }
-}
-
-fn metrics(address: std::net::SocketAddr) -> String {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(address).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(stream, "GET /metrics HTTP/1.1\r\nHost: percore\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
 }
 
 /// The sum of every sample of `name` (all its labels).
@@ -151,7 +135,7 @@ fn check_release(name: &str, clients: usize, statements: usize, kinds: &[u64]) {
     let deadline = Instant::now() + Duration::from_secs(30);
     for (node, &address) in cluster.metrics_addresses().iter().enumerate() {
         loop {
-            let body = metrics(address);
+            let body = common::get(address, "/metrics").1;
             let held = [
                 (
                     "reserved bytes",

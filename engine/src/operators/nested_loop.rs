@@ -135,15 +135,7 @@ impl NestedLoopJoin {
             JoinKind::LeftMark => {
                 // EXISTS under OR whose correlation folded away: every left row,
                 // marked by whether some right row passed the filter.
-                let mark: BooleanArray = cursor.matched.iter().map(|&m| Some(m)).collect();
-                let mut columns = left.columns().to_vec();
-                columns.push(Arc::new(mark));
-                let options = RecordBatchOptions::new().with_row_count(Some(left.num_rows()));
-                Ok(RecordBatch::try_new_with_options(
-                    Arc::clone(&self.schema),
-                    columns,
-                    &options,
-                )?)
+                super::join::with_mark(left, &cursor.matched, &self.schema)
             }
             JoinKind::Full => Err(TaskError::internal(
                 "a FULL join without keys reached the nested-loop join (the planner refuses it)",

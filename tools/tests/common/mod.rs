@@ -11,6 +11,11 @@ use percore_bench::query_sql;
 use percore_server::local::{LocalCluster, LocalClusterOptions};
 use percore_server::pgwire::client::{first_result, Client};
 
+/// Long enough to be running when a node goes or a cancel comes: a cross join of
+/// 60k x 60k rows.
+pub const LONG_QUERY: &str =
+    "select count(*) from lineitem a, lineitem b where a.l_quantity + b.l_quantity < 0";
+
 pub type Outcome = Result<Vec<Vec<String>>, (String, String)>;
 
 pub fn start(name: &str, options: LocalClusterOptions) -> LocalCluster {
@@ -52,4 +57,19 @@ pub fn check_tpch(cluster: &LocalCluster, nodes: usize, queries: &[usize]) -> Ve
         }
     }
     failures
+}
+
+/// The body of `GET path`, and the status line.
+pub fn get(address: std::net::SocketAddr, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(10)).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: percore\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_string(), body.to_string())
 }

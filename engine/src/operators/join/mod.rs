@@ -6,3 +6,29 @@ mod table;
 
 pub use probe::{HashJoinProbe, ProbeMode};
 pub use table::JoinTable;
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BooleanArray};
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+
+use crate::error::TaskResult;
+
+/// A mark join's output for `batch`: its rows and columns, then whether each row
+/// `matched`, under `schema` (the batch's fields and the mark).
+pub(crate) fn with_mark(
+    batch: &RecordBatch,
+    matched: &[bool],
+    schema: &SchemaRef,
+) -> TaskResult<RecordBatch> {
+    let mark: BooleanArray = matched.iter().map(|&m| Some(m)).collect();
+    let mut columns = batch.columns().to_vec();
+    columns.push(Arc::new(mark) as ArrayRef);
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(RecordBatch::try_new_with_options(
+        Arc::clone(schema),
+        columns,
+        &options,
+    )?)
+}

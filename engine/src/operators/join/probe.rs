@@ -295,16 +295,7 @@ impl HashJoinProbe {
             JoinKind::Inner => None,
             JoinKind::LeftSemi => Some(filter_record_batch(batch, &keep(true))?),
             JoinKind::LeftAnti => Some(filter_record_batch(batch, &keep(false))?),
-            JoinKind::LeftMark => {
-                let mut columns = batch.columns().to_vec();
-                columns.push(Arc::new(keep(true)) as ArrayRef);
-                let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-                Some(RecordBatch::try_new_with_options(
-                    Arc::clone(&self.schema),
-                    columns,
-                    &options,
-                )?)
-            }
+            JoinKind::LeftMark => Some(super::with_mark(batch, matched, &self.schema)?),
             JoinKind::Left | JoinKind::Full => {
                 let unmatched: UInt32Array = matched
                     .iter()
