@@ -169,6 +169,7 @@ impl Node {
         // so two coordinators never wait on each other's peers.
         self.membership.check_all()?;
         let admitted = self.cluster.admit(sql, plan, settings, false)?;
+        let waited = admitted.waited;
         let query_id = self.new_query_id();
         let me = self.config.node_id;
         let ours = fingerprint(&explain(plan));
@@ -242,7 +243,7 @@ impl Node {
                 cancel_all(&mut peers, error);
             })?;
         if let Some(timeout) = settings.statement_timeout {
-            stream.cancel_after(timeout);
+            stream.cancel_after(timeout.saturating_sub(waited));
         }
         let canceller = stream.canceller();
         for peer in &mut peers {
@@ -455,13 +456,14 @@ fn hot_key_tally(peers: &[Peer], prepared: &PreparedQuery) -> QueryResult<Arc<Ho
             })
         })
         .collect::<QueryResult<Vec<_>>>()?;
-    let canceller = prepared
+    let decider = prepared
         .canceller()
-        .ok_or_else(|| QueryError::internal("a started query has no hot-key tally"))?;
+        .ok_or_else(|| QueryError::internal("a started query has no hot-key tally"))?
+        .hot_key_decider();
     Ok(Arc::new(HotKeyTally::new(
         peers.len() + 1,
         writers,
-        canceller,
+        decider,
     )))
 }
 

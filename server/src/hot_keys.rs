@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 
-use percore_engine::exec::query::QueryCanceller;
+use percore_engine::exec::query::HotKeyDecider;
 use percore_engine::plan::ExchangeId;
 
 use crate::control::{write_message, Message};
@@ -25,16 +25,17 @@ pub(crate) struct HotKeyTally {
     /// By probe exchange: votes so far and their union.
     votes: Mutex<HashMap<usize, (usize, HashSet<u64>)>>,
     peers: Vec<PeerWriter>,
-    canceller: QueryCanceller,
+    /// Weak: the tally is reachable from the query (its vote), see `HotKeyDecider`.
+    decider: HotKeyDecider,
 }
 
 impl HotKeyTally {
-    pub fn new(nodes: usize, peers: Vec<PeerWriter>, canceller: QueryCanceller) -> Self {
+    pub fn new(nodes: usize, peers: Vec<PeerWriter>, decider: HotKeyDecider) -> Self {
         HotKeyTally {
             nodes,
             votes: Mutex::new(HashMap::new()),
             peers,
-            canceller,
+            decider,
         }
     }
 
@@ -59,6 +60,6 @@ impl HotKeyTally {
             // A peer that cannot be told is lost; its watcher fails the query.
             let _ = write_message(&mut &peer.stream, &message);
         }
-        self.canceller.decide_hot_keys(ExchangeId(exchange), hashes);
+        self.decider.decide(ExchangeId(exchange), hashes);
     }
 }

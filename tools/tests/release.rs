@@ -63,7 +63,7 @@ fn run_client(
         let kind = kinds[rng.below(kinds.len() as u64) as usize];
         let (what, sql, outcome, expected) = match kind {
             0 => {
-                let number = [1, 3, 5, 9, 10, 13, 18][rng.below(7) as usize];
+                let number = [1, 3, 5, 8, 9, 10, 13, 18][rng.below(8) as usize];
                 let sql = query_sql(number).unwrap();
                 let outcome = query(&mut client, &sql);
                 (format!("Q{number}"), sql, outcome, None)
@@ -103,9 +103,14 @@ fn run_client(
             (Err((state, _)), Some(wanted)) if state == wanted => {}
             // A cancel that lands after its query finished: nothing to release.
             (Ok(_), Some("57014")) => {}
-            _ => problems.push(format!(
-                "client {client_number} step {step} ({what}): {outcome:?}\n{sql}"
-            )),
+            _ => {
+                // One is enough: after a leak every later statement would wait out
+                // its timeout too.
+                problems.push(format!(
+                    "client {client_number} step {step} ({what}): {outcome:?}\n{sql}"
+                ));
+                break;
+            }
         }
     }
     problems
@@ -167,12 +172,10 @@ fn cancelled_and_timed_out_queries_on_three_nodes_leave_nothing_held() {
     check_release("release", 2, 20, &[1, 2]);
 }
 
-/// The whole mix, 200 statements: TPC-H queries, cancels, timeouts, a division by
-/// zero on one node, sorts. Ignored: it still leaves memory held on a node after
-/// some mix of these (queries then wait for admission until they time out); run it
-/// with `cargo test -p percore --test release -- --ignored` when working on that.
+/// The whole mix, 200 statements: TPC-H queries (Q5 and Q8 run skew joins, whose
+/// hot-key tally on the coordinator used to keep each such query's memory held),
+/// cancels, timeouts, a division by zero on one node, sorts.
 #[test]
-#[ignore = "a leak in the mix remains; see the doc comment"]
 fn two_hundred_failing_cancelled_and_timed_out_queries_leave_nothing_held() {
     check_release("release-mix", 4, 50, &[0, 1, 2, 3, 4]);
 }

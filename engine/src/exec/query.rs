@@ -3,7 +3,7 @@
 //! cancels the whole query; the first error is the one reported.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -414,6 +414,29 @@ impl QueryCanceller {
     /// coordinator unioned them from every node's vote.
     pub fn decide_hot_keys(&self, exchange: ExchangeId, hashes: Vec<u64>) {
         self.query.skew().decide(exchange, hashes);
+    }
+
+    /// Decides hot keys without keeping the query alive, for whatever the query
+    /// itself holds: the coordinator's tally is reached through the query's vote, so
+    /// a strong handle there would be a cycle and the query's memory never returned.
+    pub fn hot_key_decider(&self) -> HotKeyDecider {
+        HotKeyDecider {
+            query: Arc::downgrade(&self.query),
+        }
+    }
+}
+
+/// [`QueryCanceller::decide_hot_keys`] through a weak handle: a query that has ended
+/// needs no decision.
+pub struct HotKeyDecider {
+    query: Weak<QueryState>,
+}
+
+impl HotKeyDecider {
+    pub fn decide(&self, exchange: ExchangeId, hashes: Vec<u64>) {
+        if let Some(query) = self.query.upgrade() {
+            query.skew().decide(exchange, hashes);
+        }
     }
 }
 

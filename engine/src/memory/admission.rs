@@ -77,6 +77,9 @@ pub struct AdmissionRequest {
     /// Take the minimum even when it does not fit (a peer node's part of a query its
     /// coordinator already admitted: waiting there could deadlock two coordinators).
     pub force: bool,
+    /// The statement's `statement_timeout`: waiting for memory counts against it, as
+    /// waiting for a lock does in PostgreSQL.
+    pub statement_timeout: Option<Duration>,
 }
 
 impl AdmissionRequest {
@@ -91,6 +94,8 @@ impl AdmissionRequest {
 /// An admitted query's memory; it leaves `SHOW QUERIES` when dropped.
 pub struct Admitted {
     pub memory: Arc<QueryMemory>,
+    /// How long the query waited for its memory (part of its statement time).
+    pub waited: Duration,
     admission: Arc<Admission>,
     id: u64,
 }
@@ -124,7 +129,7 @@ impl Admission {
         let id = this.next_id.fetch_add(1, Ordering::Relaxed);
         if request.force {
             let memory = try_admit(node, request).expect("forced admission");
-            return Ok(this.running(id, sql, memory));
+            return Ok(this.running(id, sql, memory, Duration::ZERO));
         }
         let since = Instant::now();
         {
@@ -132,7 +137,7 @@ impl Admission {
             if !waiting.oldest_starves(since) {
                 if let Some(memory) = try_admit(node, request) {
                     drop(waiting);
-                    return Ok(this.running(id, sql, memory));
+                    return Ok(this.running(id, sql, memory, Duration::ZERO));
                 }
             }
             if waiting.queue.len() >= node.settings.admission_queue {
@@ -163,7 +168,11 @@ impl Admission {
                 memory: None,
             },
         );
-        let deadline = since + node.settings.admission_timeout;
+        let admission_deadline = since + node.settings.admission_timeout;
+        let statement_deadline = request.statement_timeout.map(|timeout| since + timeout);
+        let deadline = statement_deadline.map_or(admission_deadline, |statement| {
+            statement.min(admission_deadline)
+        });
         let mut first_look = true;
         let outcome = loop {
             {
@@ -178,6 +187,17 @@ impl Admission {
                 if Instant::now() >= deadline {
                     waiting.queue.retain(|waiter| waiter.id != id);
                     this.watch(&waiting, &node.pool);
+                    if statement_deadline == Some(deadline) {
+                        break Err(QueryError::new(
+                            ErrorCode::Cancelled,
+                            format!(
+                                "canceling statement due to statement timeout (it waited \
+                                 {:.1} s for {} per core of memory)",
+                                since.elapsed().as_secs_f64(),
+                                ByteSize(request.min_per_core),
+                            ),
+                        ));
+                    }
                     break Err(QueryError::new(
                         ErrorCode::ResourcesExhausted,
                         format!(
@@ -196,7 +216,7 @@ impl Admission {
             );
         };
         this.forget(id);
-        outcome.map(|memory| this.running(id, sql, memory))
+        outcome.map(|memory| this.running(id, sql, memory, since.elapsed()))
     }
 
     /// Called by the pool when a core returned memory while queries wait: wakes
@@ -251,7 +271,13 @@ impl Admission {
         }
     }
 
-    fn running(self: &Arc<Self>, id: u64, sql: &str, memory: Arc<QueryMemory>) -> Admitted {
+    fn running(
+        self: &Arc<Self>,
+        id: u64,
+        sql: &str,
+        memory: Arc<QueryMemory>,
+        waited: Duration,
+    ) -> Admitted {
         self.lock_queries().insert(
             id,
             Entry {
@@ -262,6 +288,7 @@ impl Admission {
         );
         Admitted {
             memory,
+            waited,
             admission: Arc::clone(self),
             id,
         }
@@ -380,6 +407,7 @@ mod tests {
             limit_per_core: usize::MAX,
             min_per_core: min,
             force: false,
+            statement_timeout: None,
         }
     }
 
@@ -413,6 +441,41 @@ mod tests {
             .unwrap();
         assert_eq!(error.code, ErrorCode::ResourcesExhausted);
         assert!(error.message.contains("SHOW QUERIES"), "{error}");
+    }
+
+    #[test]
+    fn waiting_for_memory_counts_against_the_statement_timeout() {
+        // An admission timeout far beyond the statement's: the statement's decides.
+        let node = node_memory(100, 60_000);
+        let _hog = Admission::admit(&node, "hog", request(100)).unwrap();
+        let started = Instant::now();
+        let patient_for = Duration::from_millis(50);
+        let error = Admission::admit(
+            &node,
+            "late",
+            AdmissionRequest {
+                statement_timeout: Some(patient_for),
+                ..request(1)
+            },
+        )
+        .err()
+        .unwrap();
+        assert_eq!(error.code, ErrorCode::Cancelled, "{error}");
+        assert!(error.message.contains("statement timeout"), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(30));
+        assert_eq!(states(&node), [("hog".to_string(), "running")]);
+
+        let free = node_memory(100, 60_000);
+        let admitted = Admission::admit(
+            &free,
+            "at once",
+            AdmissionRequest {
+                statement_timeout: Some(patient_for),
+                ..request(1)
+            },
+        )
+        .unwrap();
+        assert_eq!(admitted.waited, Duration::ZERO);
     }
 
     #[test]

@@ -225,6 +225,7 @@ impl Cluster {
             limit_per_core: limit,
             min_per_core: minimum_reservation(plan, limit),
             force,
+            statement_timeout: settings.statement_timeout,
         };
         Admission::admit(&self.memory, sql, request)
     }
@@ -255,11 +256,12 @@ impl Cluster {
         settings: &SessionSettings,
     ) -> QueryResult<QueryStream> {
         let admitted = self.admit(sql, plan, settings, false)?;
+        let waited = admitted.waited;
         let mut stream = self
             .prepare(plan, None, admitted, settings)?
             .start(&self.runtime)?;
         if let Some(timeout) = settings.statement_timeout {
-            stream.cancel_after(timeout);
+            stream.cancel_after(timeout.saturating_sub(waited));
         }
         Ok(stream)
     }
