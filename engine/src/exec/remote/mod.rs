@@ -15,7 +15,7 @@ pub mod throughput;
 mod validate;
 
 use percore_net::auth::ClusterSecret;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -233,6 +233,12 @@ impl Transport {
     /// then the cancel flag), late frames are refused.
     pub fn forget_query(&self, query: u64) {
         self.lock().retain(|(q, _, _), _| *q != query);
+    }
+
+    /// The (query, exchange, target) groups still receiving: a data connection keeps
+    /// decoders only for streams of these.
+    fn open_inbound_keys(&self) -> HashSet<InboundKey> {
+        self.lock().keys().copied().collect()
     }
 
     /// Inbound streams still open, for tests that check nothing leaks.

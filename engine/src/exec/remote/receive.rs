@@ -2,6 +2,7 @@
 //! decoded as they arrive and handed to the consumer tasks' channels (on any core);
 //! credits and hang-ups go back on the same connection.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use glommio::net::TcpStream;
 use percore_net::{FrameHeader, FrameKind, StreamId, HEADER_BYTES};
 
 use super::ipc::IpcStreamDecoder;
-use super::{CreditReturn, InboundTarget, RemoteBatch, Transport};
+use super::{inbound_key, CreditReturn, InboundTarget, RemoteBatch, Transport};
 use crate::error::QueryResult;
 use crate::exec::runtime::Runtime;
 use crate::memory::Reservation;
@@ -43,8 +44,13 @@ pub fn adopt_data_connection(
 
 struct OpenStream {
     decoder: IpcStreamDecoder,
+    /// `None` once the consumer is gone: later frames are answered, not decoded.
     channel: Option<InboundTarget>,
 }
+
+/// How many frames a connection serves between looks for streams whose query has
+/// gone (cancelled before their senders sent an end): their decoders are dropped.
+const SWEEP_EVERY: u32 = 1024;
 
 async fn serve(connection: std::net::TcpStream, transport: &Arc<Transport>) -> Result<(), String> {
     connection
@@ -62,6 +68,7 @@ async fn serve(connection: std::net::TcpStream, transport: &Arc<Transport>) -> R
     glommio::spawn_local(write_replies(writer, outgoing)).detach();
     let max_frame_bytes = transport.config().max_frame_bytes;
     let mut streams: HashMap<StreamId, OpenStream> = HashMap::new();
+    let mut frames_since_sweep = 0u32;
     let outcome = loop {
         let mut header = [0u8; HEADER_BYTES];
         match reader.read_exact(&mut header).await {
@@ -89,12 +96,25 @@ async fn serve(connection: std::net::TcpStream, transport: &Arc<Transport>) -> R
         let stream = header.stream;
         match header.kind {
             FrameKind::Data => {
-                let open = streams.entry(stream).or_insert_with(|| OpenStream {
-                    decoder: IpcStreamDecoder::default(),
-                    channel: transport.inbound_target(stream),
-                });
-                if let Err(error) = deliver(open, stream, payload, &replies, transport) {
-                    break Err(error);
+                let open = match streams.entry(stream) {
+                    Entry::Occupied(open) => Some(open.into_mut()),
+                    Entry::Vacant(vacant) => transport.inbound_target(stream).map(|target| {
+                        vacant.insert(OpenStream {
+                            decoder: IpcStreamDecoder::default(),
+                            channel: Some(target),
+                        })
+                    }),
+                };
+                match open {
+                    Some(open) => {
+                        if let Err(error) = deliver(open, stream, payload, &replies, transport) {
+                            break Err(error);
+                        }
+                    }
+                    // A query that ended here (or never ran): the sender stops.
+                    None => {
+                        let _ = replies.send((FrameKind::End, stream));
+                    }
                 }
             }
             FrameKind::End => {
@@ -102,6 +122,12 @@ async fn serve(connection: std::net::TcpStream, transport: &Arc<Transport>) -> R
                 transport.source_finished(stream);
             }
             kind => break Err(format!("unexpected {kind:?} frame on a data connection")),
+        }
+        frames_since_sweep += 1;
+        if frames_since_sweep >= SWEEP_EVERY {
+            frames_since_sweep = 0;
+            let open = transport.open_inbound_keys();
+            streams.retain(|&stream, _| open.contains(&inbound_key(stream)));
         }
         glommio::yield_if_needed().await;
     };
@@ -117,6 +143,10 @@ fn deliver(
     replies: &flume::Sender<(FrameKind, StreamId)>,
     transport: &Arc<Transport>,
 ) -> Result<(), String> {
+    if open.channel.is_none() {
+        let _ = replies.send((FrameKind::End, stream));
+        return Ok(());
+    }
     let batches = open
         .decoder
         .decode(&Buffer::from_vec(payload))
