@@ -28,7 +28,7 @@ use crate::catalog::stored_rows::StoredRows;
 use crate::error::{TaskError, TaskLocation, TaskResult};
 use crate::memory::spill::SpillReader;
 use crate::operators::sort::Sorter;
-use crate::operators::{evaluate, evaluate_mask, filter, split_batch};
+use crate::operators::{batch_with_rows, evaluate, evaluate_mask, filter, split_batch};
 use crate::plan::explain::describe;
 use crate::plan::node::{Node, ScanNode};
 
@@ -207,14 +207,7 @@ fn project(
     schema: &SchemaRef,
     batch: &RecordBatch,
 ) -> TaskResult<RecordBatch> {
-    let columns = evaluate(exprs, batch)?;
-    let options =
-        arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    Ok(RecordBatch::try_new_with_options(
-        Arc::clone(schema),
-        columns,
-        &options,
-    )?)
+    batch_with_rows(schema, evaluate(exprs, batch)?, batch.num_rows())
 }
 
 struct ScanStream {
@@ -431,15 +424,12 @@ impl BatchStream for UnionStream {
         Box::pin(async move {
             while let Some(child) = self.children.front_mut() {
                 if let Some(batch) = child.next().await? {
-                    let options = arrow::record_batch::RecordBatchOptions::new()
-                        .with_row_count(Some(batch.num_rows()));
                     let columns = batch.columns().to_vec();
-                    let batch = RecordBatch::try_new_with_options(
-                        Arc::clone(&self.schema),
+                    return Ok(Some(batch_with_rows(
+                        &self.schema,
                         columns,
-                        &options,
-                    )?;
-                    return Ok(Some(batch));
+                        batch.num_rows(),
+                    )?));
                 }
                 self.children.pop_front();
             }

@@ -20,10 +20,26 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BooleanArray};
 use arrow::compute::filter_record_batch;
-use arrow::record_batch::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion_physical_expr::PhysicalExpr;
 
 use crate::error::{TaskError, TaskResult};
+
+/// `columns` of `rows` rows under `schema`. The row count is given, not taken from
+/// the columns, so a batch without columns (`count(*)` inputs) keeps its rows.
+pub fn batch_with_rows(
+    schema: &SchemaRef,
+    columns: Vec<ArrayRef>,
+    rows: usize,
+) -> TaskResult<RecordBatch> {
+    let options = RecordBatchOptions::new().with_row_count(Some(rows));
+    Ok(RecordBatch::try_new_with_options(
+        Arc::clone(schema),
+        columns,
+        &options,
+    )?)
+}
 
 /// Evaluates expressions over a batch into arrays of the batch's length.
 pub fn evaluate(exprs: &[Arc<dyn PhysicalExpr>], batch: &RecordBatch) -> TaskResult<Vec<ArrayRef>> {

@@ -14,8 +14,8 @@ use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion_physical_expr::PhysicalExpr;
 
 use super::compact::{compact_views, Compact};
-use super::evaluate_mask;
 use super::output_limit::{row_bytes, OutputLimit};
+use super::{batch_with_rows, evaluate_mask};
 use crate::error::{TaskError, TaskResult};
 use crate::plan::node::{JoinKind, NestedLoopJoinNode};
 
@@ -146,12 +146,7 @@ impl NestedLoopJoin {
     /// Puts a joined batch under the join's schema (which may be non-nullable where the
     /// working batch was not; the data is checked against it).
     fn conform(&self, batch: RecordBatch) -> TaskResult<RecordBatch> {
-        let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-        Ok(RecordBatch::try_new_with_options(
-            Arc::clone(&self.schema),
-            batch.columns().to_vec(),
-            &options,
-        )?)
+        batch_with_rows(&self.schema, batch.columns().to_vec(), batch.num_rows())
     }
 }
 

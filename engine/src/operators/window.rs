@@ -10,7 +10,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef};
 use arrow::compute::concat;
 use arrow::datatypes::{FieldRef, SchemaRef};
-use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use arrow::record_batch::RecordBatch;
 use datafusion_common::Result as DataFusionResult;
 use datafusion_expr::{LimitEffect, PartitionEvaluator, WindowUDF};
 use datafusion_functions_window_common::expr::ExpressionArgs;
@@ -19,7 +19,7 @@ use datafusion_functions_window_common::partition::PartitionEvaluatorArgs;
 use datafusion_physical_expr::window::{StandardWindowFunctionExpr, WindowExpr};
 use datafusion_physical_expr::PhysicalExpr;
 
-use super::evaluate;
+use super::{batch_with_rows, evaluate};
 use crate::error::TaskResult;
 
 /// A window function (`row_number`, `rank`, `lag`, `first_value`, ...) as the
@@ -121,10 +121,5 @@ pub fn evaluate_windows(
         };
         columns.push(column);
     }
-    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    Ok(RecordBatch::try_new_with_options(
-        Arc::clone(schema),
-        columns,
-        &options,
-    )?)
+    batch_with_rows(schema, columns, batch.num_rows())
 }

@@ -11,8 +11,9 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BooleanArray};
 use arrow::datatypes::SchemaRef;
-use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use arrow::record_batch::RecordBatch;
 
+use super::batch_with_rows;
 use crate::error::TaskResult;
 
 /// A mark join's output for `batch`: its rows and columns, then whether each row
@@ -25,10 +26,5 @@ pub(crate) fn with_mark(
     let mark: BooleanArray = matched.iter().map(|&m| Some(m)).collect();
     let mut columns = batch.columns().to_vec();
     columns.push(Arc::new(mark) as ArrayRef);
-    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    Ok(RecordBatch::try_new_with_options(
-        Arc::clone(schema),
-        columns,
-        &options,
-    )?)
+    batch_with_rows(schema, columns, batch.num_rows())
 }
