@@ -118,6 +118,11 @@ fn untracked_memory_stays_within_the_stated_bound() {
         "SELECT count(*), max(a.p_name || b.p_name) FROM part a JOIN \
          (SELECT * FROM part WHERE p_partkey <= 2000) b ON a.p_retailprice < b.p_retailprice"
             .to_string(),
+        // One window partition of every lineitem (about 50 MiB with its comments),
+        // evaluated as it arrives on one core.
+        "SELECT count(*), max(s), max(c) FROM (SELECT sum(l_quantity) OVER w s, \
+         lag(l_comment) OVER w c FROM lineitem WINDOW w AS (ORDER BY l_orderkey, l_linenumber))"
+            .to_string(),
     ];
     // One untimed round first: lazily built state (function registries, thread
     // locals) is not a query's memory.

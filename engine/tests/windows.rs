@@ -143,3 +143,44 @@ fn unsupported_and_invalid_windows_are_refused_by_name() {
         .unwrap_err();
     assert!(error.message.contains("frame"), "{error}");
 }
+
+/// A window partition far larger than the budget: with frames that end at or near
+/// the current row it is evaluated as its rows arrive and answers as it does with
+/// memory to spare; a frame that reaches the partition's end needs the whole
+/// partition and is refused by name.
+#[test]
+fn window_partitions_larger_than_the_budget_stream_where_the_frame_allows() {
+    let roomy = Cluster::start_tpch(0.01, ClusterConfig::new(2)).expect("cluster starts");
+    let tight = ClusterConfig::new(2).with_memory_per_core(256 << 10);
+    let tight = Cluster::start_tpch(0.01, tight).expect("cluster starts");
+    let queries = [
+        // One partition of all 60K lineitems, gathered to one core.
+        "select l_orderkey, l_linenumber, row_number() over w, rank() over o, \
+         dense_rank() over o, lag(l_quantity, 2) over w, lead(l_comment) over w, \
+         first_value(l_quantity) over w, sum(l_quantity) over w, \
+         avg(l_extendedprice) over (order by l_orderkey, l_linenumber \
+                                    rows between 3 preceding and 2 following), \
+         min(l_quantity) over (order by l_orderkey range between 5 preceding and current row), \
+         nth_value(l_comment, 3) over w \
+         from lineitem window w as (order by l_orderkey, l_linenumber), o as (order by l_orderkey) \
+         order by l_orderkey, l_linenumber",
+        // Three partitions of ~20K rows, hash-exchanged over both cores.
+        "select l_returnflag, l_orderkey, l_linenumber, \
+         row_number() over (partition by l_returnflag order by l_orderkey, l_linenumber), \
+         sum(l_quantity) over (partition by l_returnflag order by l_orderkey \
+                               groups between 2 preceding and 1 following), \
+         count(*) over (partition by l_returnflag order by l_orderkey) \
+         from lineitem order by 1, 2, 3",
+    ];
+    for sql in queries {
+        let expected = rows(&roomy, sql);
+        assert_eq!(expected.len(), 60175, "{sql}");
+        let actual = rows(&tight, sql);
+        assert!(actual == expected, "{sql}: answers differ under the budget");
+    }
+    let error = tight
+        .sql("select l_comment, count(*) over (partition by l_returnflag) from lineitem")
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::ResourcesExhausted, "{error}");
+    assert!(error.message.contains("needs all of its rows"), "{error}");
+}

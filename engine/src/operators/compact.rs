@@ -33,18 +33,24 @@ pub fn compact_views(batch: &RecordBatch, when: Compact) -> Result<RecordBatch, 
     let columns = batch
         .columns()
         .iter()
-        .map(|column| match column.data_type() {
-            DataType::Utf8View if needs_compaction(column, when) => {
-                Arc::new(column.as_string_view().gc()) as ArrayRef
-            }
-            DataType::BinaryView if needs_compaction(column, when) => {
-                Arc::new(column.as_binary_view().gc()) as ArrayRef
-            }
-            _ => Arc::clone(column),
-        })
+        .map(|column| compact_view_column(column, when))
         .collect();
     let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
     RecordBatch::try_new_with_options(batch.schema(), columns, &options)
+}
+
+/// `column` copied compactly if it is a string or binary view column that `when`
+/// says needs it; otherwise shared.
+pub fn compact_view_column(column: &ArrayRef, when: Compact) -> ArrayRef {
+    match column.data_type() {
+        DataType::Utf8View if needs_compaction(column, when) => {
+            Arc::new(column.as_string_view().gc())
+        }
+        DataType::BinaryView if needs_compaction(column, when) => {
+            Arc::new(column.as_binary_view().gc())
+        }
+        _ => Arc::clone(column),
+    }
 }
 
 fn needs_compaction(column: &ArrayRef, when: Compact) -> bool {

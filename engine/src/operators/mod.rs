@@ -2,6 +2,7 @@
 //! `exec` drives them, one batch at a time, on the core that owns the partition.
 
 pub mod aggregate;
+pub mod bounded_window;
 pub mod compact;
 pub mod decimal;
 mod decimal_divide;
