@@ -87,3 +87,44 @@ fn a_decimal_column_compares_exactly_with_literals_from_its_data() {
         assert_eq!(count("<>"), below + above, "{price}");
     }
 }
+
+/// Integer arithmetic past the type's range fails with 22003, as in PostgreSQL,
+/// instead of wrapping around to a wrong value.
+#[test]
+fn integer_overflow_fails_instead_of_wrapping() {
+    let cluster = cluster();
+    for sql in [
+        "select x + 1 from (values (9223372036854775807)) t(x)",
+        "select x - 2 from (values (-9223372036854775807)) t(x)",
+        "select x * x from (values (3037000500)) t(x)",
+        "select max(l_orderkey * 4611686018427387904) from lineitem",
+        "select max(cast(l_orderkey as int) * cast(2000000000 as int)) from lineitem",
+    ] {
+        let error = cluster.sql(sql).unwrap_err();
+        assert_eq!(
+            error.code,
+            percore_engine::error::ErrorCode::NumericOutOfRange,
+            "{sql}: {error}"
+        );
+    }
+    assert_eq!(
+        values(
+            &cluster,
+            "select x + 1, x * 1, -x - 1 from (values (9223372036854775806)) t(x)"
+        ),
+        [
+            "9223372036854775807",
+            "9223372036854775806",
+            "-9223372036854775807"
+        ]
+    );
+}
+
+/// `^` is exponentiation (left-associative), as in PostgreSQL, not XOR.
+#[test]
+fn caret_is_exponentiation() {
+    assert_eq!(
+        values(&cluster(), "select 2 ^ 10, 2 ^ 3 ^ 2, 4 ^ 0.5, 2 ^ -1"),
+        ["1024.0", "64.0", "2.0", "0.5"]
+    );
+}

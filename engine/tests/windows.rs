@@ -184,3 +184,39 @@ fn window_partitions_larger_than_the_budget_stream_where_the_frame_allows() {
     assert_eq!(error.code, ErrorCode::ResourcesExhausted, "{error}");
     assert!(error.message.contains("needs all of its rows"), "{error}");
 }
+
+/// `DISTINCT ON (keys)` keeps each key's first row in the query's order (any row
+/// of the key without one), through a window partitioned on the keys.
+#[test]
+fn distinct_on_keeps_each_keys_first_row() {
+    let cluster = Cluster::start_tpch(0.01, ClusterConfig::new(2)).expect("cluster starts");
+    let firsts = rows(
+        &cluster,
+        "select distinct on (n_regionkey) n_name, n_regionkey from nation \
+         order by n_regionkey, n_name desc",
+    );
+    let expected = [
+        ["MOZAMBIQUE", "0"],
+        ["UNITED STATES", "1"],
+        ["VIETNAM", "2"],
+        ["UNITED KINGDOM", "3"],
+        ["SAUDI ARABIA", "4"],
+    ];
+    assert_eq!(firsts, expected.map(|r| r.map(String::from).to_vec()));
+    // Each customer's largest order, against the same answer by aggregation.
+    let largest = rows(
+        &cluster,
+        "select distinct on (o_custkey) o_custkey, o_totalprice from orders \
+         order by o_custkey, o_totalprice desc, o_orderkey",
+    );
+    let by_max = rows(
+        &cluster,
+        "select o_custkey, max(o_totalprice) from orders group by 1 order by 1",
+    );
+    assert_eq!(largest, by_max);
+    let unordered = rows(
+        &cluster,
+        "select count(*) from (select distinct on (o_custkey) o_custkey, o_orderkey from orders)",
+    );
+    assert_eq!(unordered, [["1000"]]);
+}

@@ -20,20 +20,25 @@ use datafusion_expr::{ColumnarValue, Operator};
 use datafusion_physical_expr::expressions::BinaryExpr;
 use datafusion_physical_expr::PhysicalExpr;
 
+use super::checked_integer::CheckedIntegerArithmetic;
 use super::decimal_divide::DecimalDivide;
 
-/// Replaces every decimal `+`, `-` and `*` in `expr` with [`DecimalArithmetic`], and
-/// every decimal `/` with the rounding [`DecimalDivide`].
+/// Replaces every decimal `+`, `-` and `*` in `expr` with [`DecimalArithmetic`],
+/// every decimal `/` with the rounding [`DecimalDivide`], and every integer `+`,
+/// `-` and `*` with the overflow-checking [`CheckedIntegerArithmetic`].
 ///
 /// # Errors
 /// When a subexpression's type cannot be derived from `schema`.
-pub fn with_fast_decimals(
+pub fn with_own_arithmetic(
     expr: Arc<dyn PhysicalExpr>,
     schema: &Schema,
 ) -> Result<Arc<dyn PhysicalExpr>> {
     expr.transform_up(|node| {
         if let Some(divide) = DecimalDivide::try_new(&node, schema)? {
             return Ok(Transformed::yes(Arc::new(divide) as Arc<dyn PhysicalExpr>));
+        }
+        if let Some(checked) = CheckedIntegerArithmetic::try_new(&node, schema)? {
+            return Ok(Transformed::yes(Arc::new(checked) as Arc<dyn PhysicalExpr>));
         }
         Ok(match DecimalArithmetic::try_new(&node, schema)? {
             Some(fast) => Transformed::yes(Arc::new(fast) as Arc<dyn PhysicalExpr>),
@@ -312,7 +317,7 @@ mod tests {
         right: Arc<dyn PhysicalExpr>,
     ) -> (ArrayRef, ArrayRef) {
         let exact: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(left, op, right));
-        let fast = with_fast_decimals(Arc::clone(&exact), &batch.schema()).unwrap();
+        let fast = with_own_arithmetic(Arc::clone(&exact), &batch.schema()).unwrap();
         assert!(fast.downcast_ref::<DecimalArithmetic>().is_some(), "{fast}");
         let run = |expr: &Arc<dyn PhysicalExpr>| {
             expr.evaluate(batch)

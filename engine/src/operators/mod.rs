@@ -3,6 +3,7 @@
 
 pub mod aggregate;
 pub mod bounded_window;
+mod checked_integer;
 pub mod compact;
 pub mod decimal;
 mod decimal_divide;

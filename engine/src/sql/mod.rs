@@ -5,6 +5,7 @@
 mod copy;
 mod create_table;
 pub mod cursor;
+mod distinct_on;
 pub mod guard;
 mod isolated;
 mod join_order;
@@ -465,6 +466,7 @@ fn to_logical_plan(
     };
     let plan = SqlToRel::new(&context).sql_statement_to_plan(statement)?;
     mark_nulls::refuse_negated_nullable_in(&plan)?;
+    let plan = distinct_on::as_window(plan)?;
     let config = OptimizerContext::new_with_config_options(options).with_skip_failing_rules(false);
     let plan = Analyzer::new().execute_and_check(plan, &config.options(), |_, _| {})?;
     let plan = Optimizer::new().optimize(plan, &config, observe_rule)?;

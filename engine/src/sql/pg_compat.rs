@@ -1,5 +1,6 @@
 //! What PostgreSQL tools write that means nothing different here, rewritten before
-//! planning: `OPERATOR(pg_catalog.~)` is `~`, `COLLATE pg_catalog.default` changes no
+//! planning: `a ^ b` is exponentiation (the generic parser reads it as XOR, which
+//! would answer `2 ^ 10` with 8), `OPERATOR(pg_catalog.~)` is `~`, `COLLATE pg_catalog.default` changes no
 //! comparison Percore makes (strings compare by bytes), and casts to the object
 //! identifier types (`oid`, `regclass`, `regtype`, ...) are casts to BIGINT, the
 //! type of the system catalog's OID columns. A scalar subquery over system tables
@@ -22,6 +23,16 @@ use crate::catalog::system::is_system_schema;
 pub fn normalize(statement: &mut Statement) {
     let _ = sqlparser::ast::visit_expressions_mut(statement, |expr| {
         match expr {
+            Expr::BinaryOp {
+                op: BinaryOperator::BitwiseXor | BinaryOperator::PGExp,
+                left,
+                right,
+            } => {
+                let null = || Expr::value(sqlparser::ast::Value::Null);
+                let base = std::mem::replace(left.as_mut(), null());
+                let exponent = std::mem::replace(right.as_mut(), null());
+                *expr = function_call("power", vec![base, exponent]);
+            }
             Expr::BinaryOp { op, .. } => {
                 if let BinaryOperator::PGCustomBinaryOperator(path) = op {
                     if let Some(plain) = plain_operator(path) {
@@ -79,21 +90,29 @@ fn aggregate_system_lookup(query: &mut Query) {
         select.projection.as_mut_slice()
     {
         let inner = std::mem::replace(value, Expr::value(sqlparser::ast::Value::Null));
-        *value = Expr::Function(Function {
-            name: ObjectName::from(vec![Ident::new("max")]),
-            uses_odbc_syntax: false,
-            parameters: FunctionArguments::None,
-            args: FunctionArguments::List(FunctionArgumentList {
-                duplicate_treatment: None,
-                args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(inner))],
-                clauses: Vec::new(),
-            }),
-            filter: None,
-            null_treatment: None,
-            over: None,
-            within_group: Vec::new(),
-        });
+        *value = function_call("max", vec![inner]);
     }
+}
+
+/// `name(args)`.
+fn function_call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|arg| FunctionArg::Unnamed(FunctionArgExpr::Expr(arg)))
+                .collect(),
+            clauses: Vec::new(),
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: Vec::new(),
+    })
 }
 
 /// `OPERATOR(pg_catalog.op)` (or `OPERATOR(op)`) as the plain operator, for the

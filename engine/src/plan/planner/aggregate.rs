@@ -14,7 +14,7 @@ use datafusion_physical_expr::PhysicalExpr;
 use super::{arrow_schema, column_position, Planned, Planner};
 use crate::error::{QueryError, QueryResult};
 use crate::operators::aggregate::state_schema;
-use crate::operators::decimal::with_fast_decimals;
+use crate::operators::decimal::with_own_arithmetic;
 use crate::plan::node::{AggregateMode, AggregateNode, Node};
 
 impl Planner<'_> {
@@ -78,7 +78,7 @@ impl Planner<'_> {
                 .aggregate
                 .expressions()
                 .into_iter()
-                .map(|argument| with_fast_decimals(argument, input_schema.as_arrow()))
+                .map(|argument| with_own_arithmetic(argument, input_schema.as_arrow()))
                 .collect::<Result<Vec<_>, _>>()?;
             let aggregate = match lowered
                 .aggregate

@@ -36,7 +36,7 @@ use super::{
 };
 use crate::catalog::{Catalog, TablePartitioning};
 use crate::error::{QueryError, QueryResult};
-use crate::operators::decimal::with_fast_decimals;
+use crate::operators::decimal::with_own_arithmetic;
 
 /// Settings that change plans; every node must use the same ones.
 #[derive(Debug, Clone)]
@@ -459,7 +459,7 @@ impl<'a> Planner<'a> {
             &self.props,
             &PhysicalPlanningContext::default(),
         )?;
-        Ok(with_fast_decimals(expr, schema.as_arrow())?)
+        Ok(with_own_arithmetic(expr, schema.as_arrow())?)
     }
 
     pub(crate) fn physical_exprs(
