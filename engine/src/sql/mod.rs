@@ -7,6 +7,7 @@ mod create_table;
 pub mod cursor;
 mod distinct_on;
 pub mod guard;
+mod integer_casts;
 mod isolated;
 mod join_order;
 mod literals;
@@ -18,6 +19,7 @@ pub mod placeholders;
 pub mod provider;
 mod semi_join_pushdown;
 mod semi_join_reduction;
+mod set_all;
 mod split;
 pub mod transaction;
 
@@ -467,8 +469,10 @@ fn to_logical_plan(
     let plan = SqlToRel::new(&context).sql_statement_to_plan(statement)?;
     mark_nulls::refuse_negated_nullable_in(&plan)?;
     let plan = distinct_on::as_window(plan)?;
+    let plan = set_all::with_counts(plan)?;
     let config = OptimizerContext::new_with_config_options(options).with_skip_failing_rules(false);
     let plan = Analyzer::new().execute_and_check(plan, &config.options(), |_, _| {})?;
+    let plan = integer_casts::rounding(plan)?;
     let plan = Optimizer::new().optimize(plan, &config, observe_rule)?;
     let plan = semi_join_pushdown::apply(plan)?;
     let plan = semi_join_reduction::apply(plan)?;
