@@ -458,6 +458,17 @@ proptest! {
         let except: Rows = left_keys.iter().filter(|k| !right_keys.contains(k)).map(|k| vec![cell(*k)]).collect();
         check("select k from a intersect select k from b", &left, &right, intersect, false)?;
         check("select k from a except select k from b", &left, &right, except, false)?;
+        // With ALL, counts: min(left, right) copies of a row, and left minus right.
+        let mut intersect_all = Vec::new();
+        let mut except_all = Vec::new();
+        for k in &left_keys {
+            let count = |rows: &[Row]| rows.iter().filter(|r| r.0 == *k).count();
+            let (on_left, on_right) = (count(&left), count(&right));
+            intersect_all.extend(std::iter::repeat_n(vec![cell(*k)], on_left.min(on_right)));
+            except_all.extend(std::iter::repeat_n(vec![cell(*k)], on_left.saturating_sub(on_right)));
+        }
+        check("select k from a intersect all select k from b", &left, &right, intersect_all, false)?;
+        check("select k from a except all select k from b", &left, &right, except_all, false)?;
         let values = vec![vec!["1".to_string(), "x".to_string()], vec!["2".to_string(), "y".to_string()]];
         check("select * from (values (1, 'x'), (2, 'y')) as t(n, s)", &left, &right, values, false)?;
     }
