@@ -379,6 +379,13 @@ proptest! {
         refused("select k, v from a where k not in (select k from b) or v > 10", &left, &right, "NOT IN (subquery)")?;
         let not_exists_or: Rows = left.iter().filter(|l| !has_match(l) || l.1 > 10).map(as_row).collect();
         check("select k, v from a where not exists (select 1 from b where b.k = a.k) or v > 10", &left, &right, not_exists_or, false)?;
+        // ALL and ANY against the same table, unaliased: the subquery's v is its own
+        // (v is never NULL, so neither answer is unknown).
+        let firsts: Vec<i64> = left.iter().filter(|l| l.0 == Some(1)).map(|l| l.1).collect();
+        let above_all: Rows = left.iter().filter(|l| firsts.iter().all(|&f| l.1 > f)).map(as_row).collect();
+        let equal_any: Rows = left.iter().filter(|l| firsts.contains(&l.1)).map(as_row).collect();
+        check("select k, v from a where v > all (select v from a where k = 1)", &left, &right, above_all, false)?;
+        check("select k, v from a where v = any (select v from a where k = 1)", &left, &right, equal_any, false)?;
     }
 
     #[test]
@@ -430,10 +437,11 @@ proptest! {
             .map(|(i, &v)| {
                 let rank = all.iter().filter(|&&w| w < v).count() + 1;
                 let lead = all.get(i + 1).map(|w| w.to_string()).unwrap_or("NULL".into());
-                vec![v.to_string(), rank.to_string(), lead]
+                vec![v.to_string(), rank.to_string(), lead, all.len().to_string()]
             })
             .collect();
-        let sql = "select v, rank() over (order by v), lead(v) over (order by v) from a";
+        let sql = "select v, rank() over (order by v), lead(v) over (order by v), count(*) over () \
+                   from a";
         check(sql, &left, &[], global, false)?;
     }
 

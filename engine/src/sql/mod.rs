@@ -20,6 +20,7 @@ pub mod provider;
 mod semi_join_pushdown;
 mod semi_join_reduction;
 mod set_all;
+mod set_comparison;
 mod split;
 pub mod transaction;
 
@@ -470,6 +471,7 @@ fn to_logical_plan(
     mark_nulls::refuse_negated_nullable_in(&plan)?;
     let plan = distinct_on::as_window(plan)?;
     let plan = set_all::with_counts(plan)?;
+    let plan = set_comparison::with_distinct_names(plan)?;
     let config = OptimizerContext::new_with_config_options(options).with_skip_failing_rules(false);
     let plan = Analyzer::new().execute_and_check(plan, &config.options(), |_, _| {})?;
     let plan = integer_casts::rounding(plan)?;

@@ -83,10 +83,15 @@ impl Planner<'_> {
                 .map(|key| PhysicalSortExpr::new(Arc::clone(key), SortOptions::default()))
                 .collect();
             sort.extend(order_by);
-            let sorted = Node::Sort {
-                input: Box::new(planned.node),
-                exprs: sort,
-                fetch: None,
+            // `OVER ()`: one partition in any order, nothing to sort.
+            let sorted = if sort.is_empty() {
+                planned.node
+            } else {
+                Node::Sort {
+                    input: Box::new(planned.node),
+                    exprs: sort,
+                    fetch: None,
+                }
             };
             planned.node = Node::Window(WindowNode {
                 input: Box::new(sorted),
