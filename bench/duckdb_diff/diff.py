@@ -1,0 +1,106 @@
+"""Differential check by hand: every statement of a file, on a running Percore node
+and on DuckDB over the same tables, answers compared as multisets (as lists when the
+statement ends in ORDER BY), numbers to 6 significant places.
+
+    python3 -m venv /tmp/venv && /tmp/venv/bin/pip install duckdb 'psycopg[binary]'
+    percore node ... --tpch 0.01 &          # or any cluster; its PostgreSQL port below
+    /tmp/venv/bin/python bench/duckdb_diff/diff.py bench/duckdb_diff/queries.sql \
+        --port 7601 --dir /tmp/duckdb_diff
+
+The node writes its TPC-H tables to Parquet in --dir (COPY .. TO), DuckDB reads them.
+Where PostgreSQL and DuckDB disagree (integer `/`, NULL order under DESC, decimal
+division scale, default LIKE escape) Percore follows PostgreSQL: read each DIFF
+against PostgreSQL's rules before calling it a bug. Found this way: integer overflow
+wrapping, `^` as XOR, INTERSECT/EXCEPT ALL counts, OVER () with no rows, ALL/ANY over
+the outer query's table, truncating integer casts.
+"""
+
+import argparse
+import datetime
+import decimal
+import math
+import os
+
+import duckdb
+import psycopg
+
+TABLES = "lineitem orders customer part partsupp supplier nation region".split()
+
+
+def norm(value):
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float, decimal.Decimal)):
+        f = float(value)
+        if math.isnan(f):
+            return "nan"
+        return round(f, 6) if abs(f) < 1e12 else float(f"{f:.9e}")
+    if isinstance(value, (datetime.datetime, datetime.date)):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    return str(value)
+
+
+def close(a, b):
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if x == y:
+            continue
+        if isinstance(x, float) and isinstance(y, float) and abs(x - y) <= 1e-6 * max(1, abs(x)):
+            continue
+        return False
+    return True
+
+
+def sort_key(row):
+    return tuple((x is None, str(x)) for x in row)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("queries")
+    parser.add_argument("--port", type=int, default=7601)
+    parser.add_argument("--dir", default="/tmp/duckdb_diff")
+    args = parser.parse_args()
+    pg = psycopg.connect(f"host=127.0.0.1 port={args.port} dbname=x user=x", autocommit=True)
+    os.makedirs(args.dir, exist_ok=True)
+    duck = duckdb.connect()
+    for table in TABLES:
+        path = os.path.join(os.path.abspath(args.dir), f"{table}.parquet")
+        pg.execute(f"COPY {table} TO '{path}'")
+        duck.execute(f"create view {table} as select * from '{path}'")
+    text = open(args.queries).read()
+    queries = [q.strip() for q in text.split(";\n") if q.strip() and not q.strip().startswith("--")]
+    bad = 0
+    for sql in queries:
+        try:
+            expected = [tuple(norm(x) for x in r) for r in duck.execute(sql).fetchall()]
+        except Exception as e:  # DuckDB lacks the function or syntax: not compared
+            print("DUCKDB ERROR", sql[:100], str(e)[:150])
+            continue
+        try:
+            with pg.cursor() as cursor:
+                cursor.execute(sql)
+                actual = [tuple(norm(x) for x in r) for r in cursor.fetchall()]
+        except Exception as e:
+            print("PERCORE ERROR:", sql[:200], "\n   ", str(e)[:300])
+            bad += 1
+            continue
+        if "order by" not in sql.lower().split(")")[-1]:
+            expected, actual = sorted(expected, key=sort_key), sorted(actual, key=sort_key)
+        if len(expected) != len(actual) or not all(close(a, b) for a, b in zip(expected, actual)):
+            bad += 1
+            print("DIFF:", sql[:300])
+            for a, b in zip(expected, actual):
+                if not close(a, b):
+                    print("   duckdb ", a, "\n   percore", b)
+                    break
+            if len(expected) != len(actual):
+                print("   rows", len(expected), len(actual))
+    print("queries", len(queries), "differing or failing", bad)
+
+
+if __name__ == "__main__":
+    main()
