@@ -171,6 +171,9 @@ fn arrow_code(error: &arrow::error::ArrowError) -> ErrorCode {
     match error {
         ArrowError::DivideByZero => ErrorCode::DivisionByZero,
         ArrowError::ArithmeticOverflow(_) => ErrorCode::NumericOutOfRange,
+        ArrowError::CastError(message) if message.contains("out of range") => {
+            ErrorCode::NumericOutOfRange
+        }
         ArrowError::CastError(_)
         | ArrowError::ParseError(_)
         | ArrowError::ComputeError(_)

@@ -99,6 +99,9 @@ fn integer_overflow_fails_instead_of_wrapping() {
         "select x * x from (values (3037000500)) t(x)",
         "select max(l_orderkey * 4611686018427387904) from lineitem",
         "select max(cast(l_orderkey as int) * cast(2000000000 as int)) from lineitem",
+        // A sum past the largest bigint (DataFusion's wrapped to a negative number).
+        "select sum(x) from (values (9223372036854775807), (1)) t(x)",
+        "select l_returnflag, sum(l_orderkey * 100000000000000) from lineitem group by 1",
     ] {
         let error = cluster.sql(sql).unwrap_err();
         assert_eq!(
@@ -117,6 +120,14 @@ fn integer_overflow_fails_instead_of_wrapping() {
             "9223372036854775806",
             "-9223372036854775807"
         ]
+    );
+    assert_eq!(
+        values(
+            &cluster,
+            "select sum(x), arrow_typeof(sum(x)) from \
+             (values (9223372036854775806), (2), (-1)) t(x)"
+        ),
+        ["9223372036854775807", "Int64"]
     );
 }
 

@@ -8,6 +8,7 @@ pub mod cursor;
 mod distinct_on;
 pub mod guard;
 mod integer_casts;
+mod integer_sums;
 mod isolated;
 mod join_order;
 mod literals;
@@ -475,6 +476,7 @@ fn to_logical_plan(
     let config = OptimizerContext::new_with_config_options(options).with_skip_failing_rules(false);
     let plan = Analyzer::new().execute_and_check(plan, &config.options(), |_, _| {})?;
     let plan = integer_casts::rounding(plan)?;
+    let plan = integer_sums::checked(plan)?;
     let plan = Optimizer::new().optimize(plan, &config, observe_rule)?;
     let plan = semi_join_pushdown::apply(plan)?;
     let plan = semi_join_reduction::apply(plan)?;
