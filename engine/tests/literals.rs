@@ -164,3 +164,15 @@ fn casts_to_integers_round() {
         ["2152190704"]
     );
 }
+
+/// PostgreSQL's names for functions DataFusion spells otherwise.
+#[test]
+fn postgresql_function_names() {
+    assert_eq!(
+        values(
+            &cluster(),
+            "select sign(-2.5) s, sign(0) z, variance(x) v from (values (1.0), (2.0), (3.0)) t(x)"
+        ),
+        ["-1.0", "0.0", "1.0"]
+    );
+}

@@ -73,6 +73,17 @@ impl FunctionRegistry {
             Arc::new(datafusion_functions_aggregate::planner::AggregateFunctionPlanner),
             Arc::new(datafusion_functions_window::planner::WindowFunctionPlanner),
         ];
+        // PostgreSQL's names for functions DataFusion spells otherwise.
+        for (postgres, ours) in [("sign", "signum")] {
+            if let Some(udf) = scalars.get(ours).cloned() {
+                scalars.entry(postgres.to_string()).or_insert(udf);
+            }
+        }
+        for (postgres, ours) in [("variance", "var_samp")] {
+            if let Some(udaf) = aggregates.get(ours).cloned() {
+                aggregates.entry(postgres.to_string()).or_insert(udaf);
+            }
+        }
         let mut registry = FunctionRegistry {
             scalars,
             aggregates,
