@@ -153,18 +153,10 @@ impl WindowStream {
 
     /// Whether rows of `batch` start a new partition after the pending ones.
     fn completes_pending(&self, batch: &RecordBatch) -> TaskResult<bool> {
-        if self.node.partition_by.is_empty() {
-            return Ok(false);
-        }
-        if partition_ranges(batch, &self.node.partition_by)?.len() > 1 {
-            return Ok(true);
-        }
         let last = self.pending.last().expect("checked by the caller");
-        let seam = concat_batches(
-            &self.input_schema(),
-            [&last.slice(last.num_rows() - 1, 1), &batch.slice(0, 1)],
-        )?;
-        Ok(partition_ranges(&seam, &self.node.partition_by)?.len() > 1)
+        let last_row = last.slice(last.num_rows() - 1, 1);
+        let own = rows_of_partition(&self.node.partition_by, Some(&last_row), batch)?;
+        Ok(own < batch.num_rows())
     }
 
     /// Evaluates whole partitions of `rows`; their output waits in `ready`.
@@ -249,9 +241,11 @@ fn rows_of_partition(
     if partition_by.is_empty() || batch.num_rows() == 0 {
         return Ok(batch.num_rows());
     }
+    let first = partition_ranges(batch, partition_by)?[0].len();
     let Some(last_row) = last_row else {
-        return Ok(partition_ranges(batch, partition_by)?[0].len());
+        return Ok(first);
     };
-    let seam = concat_batches(&batch.schema(), [last_row, batch])?;
-    Ok(partition_ranges(&seam, partition_by)?[0].len() - 1)
+    let seam = concat_batches(&batch.schema(), [last_row, &batch.slice(0, 1)])?;
+    let continues = partition_ranges(&seam, partition_by)?.len() == 1;
+    Ok(if continues { first } else { 0 })
 }

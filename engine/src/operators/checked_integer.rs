@@ -109,13 +109,7 @@ impl PhysicalExpr for CheckedIntegerArithmetic {
         self: Arc<Self>,
         children: Vec<Arc<dyn PhysicalExpr>>,
     ) -> Result<Arc<dyn PhysicalExpr>> {
-        let [left, right]: [Arc<dyn PhysicalExpr>; 2] = children.try_into().map_err(|_| {
-            datafusion_common::DataFusionError::Internal(
-                "integer arithmetic has two children".into(),
-            )
-        })?;
-        let wrapping = Arc::clone(&self.wrapping)
-            .with_new_children(vec![Arc::clone(&left), Arc::clone(&right)])?;
+        let (left, right, wrapping) = super::decimal::rebuilt(&self.wrapping, children)?;
         Ok(Arc::new(CheckedIntegerArithmetic {
             op: self.op,
             left,

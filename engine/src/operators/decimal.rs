@@ -48,6 +48,26 @@ pub fn with_own_arithmetic(
     .map(|transformed| transformed.data)
 }
 
+/// For an expression standing in for a binary one (kept as `replaced`, which gives
+/// its type, name and equality): the two new children, and `replaced` over them.
+pub(super) type Rebuilt = (
+    Arc<dyn PhysicalExpr>,
+    Arc<dyn PhysicalExpr>,
+    Arc<dyn PhysicalExpr>,
+);
+
+pub(super) fn rebuilt(
+    replaced: &Arc<dyn PhysicalExpr>,
+    children: Vec<Arc<dyn PhysicalExpr>>,
+) -> Result<Rebuilt> {
+    let [left, right]: [Arc<dyn PhysicalExpr>; 2] = children.try_into().map_err(|_| {
+        datafusion_common::DataFusionError::Internal(format!("{replaced} has two children"))
+    })?;
+    let replaced =
+        Arc::clone(replaced).with_new_children(vec![Arc::clone(&left), Arc::clone(&right)])?;
+    Ok((left, right, replaced))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum DecimalOp {
     Add,
@@ -258,13 +278,7 @@ impl PhysicalExpr for DecimalArithmetic {
         self: Arc<Self>,
         children: Vec<Arc<dyn PhysicalExpr>>,
     ) -> Result<Arc<dyn PhysicalExpr>> {
-        let [left, right]: [Arc<dyn PhysicalExpr>; 2] = children.try_into().map_err(|_| {
-            datafusion_common::DataFusionError::Internal(
-                "decimal arithmetic has two children".into(),
-            )
-        })?;
-        let exact = Arc::clone(&self.exact)
-            .with_new_children(vec![Arc::clone(&left), Arc::clone(&right)])?;
+        let (left, right, exact) = rebuilt(&self.exact, children)?;
         Ok(Arc::new(DecimalArithmetic {
             op: self.op,
             left,

@@ -178,11 +178,7 @@ impl PhysicalExpr for DecimalDivide {
         self: Arc<Self>,
         children: Vec<Arc<dyn PhysicalExpr>>,
     ) -> Result<Arc<dyn PhysicalExpr>> {
-        let [left, right]: [Arc<dyn PhysicalExpr>; 2] = children
-            .try_into()
-            .map_err(|_| DataFusionError::Internal("decimal division has two children".into()))?;
-        let exact = Arc::clone(&self.exact)
-            .with_new_children(vec![Arc::clone(&left), Arc::clone(&right)])?;
+        let (left, right, exact) = super::decimal::rebuilt(&self.exact, children)?;
         Ok(Arc::new(DecimalDivide {
             left,
             right,
