@@ -171,7 +171,14 @@ fn arrow_code(error: &arrow::error::ArrowError) -> ErrorCode {
     match error {
         ArrowError::DivideByZero => ErrorCode::DivisionByZero,
         ArrowError::ArithmeticOverflow(_) => ErrorCode::NumericOutOfRange,
-        ArrowError::CastError(message) if message.contains("out of range") => {
+        // Arrow says "Can't cast value 2147483648 to type Int32" for a number too
+        // large for the target, and "Int64Array overflow on abs(..)".
+        ArrowError::CastError(message)
+            if message.contains("out of range") || message.starts_with("Can't cast value") =>
+        {
+            ErrorCode::NumericOutOfRange
+        }
+        ArrowError::ComputeError(message) if message.contains("overflow") => {
             ErrorCode::NumericOutOfRange
         }
         ArrowError::CastError(_)

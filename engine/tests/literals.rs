@@ -1,5 +1,8 @@
-//! Goal: numeric literals mean what they say. `0.1` is the exact decimal 0.1, so a
-//! DECIMAL column compares with it exactly; exponent notation is a double.
+//! Goal: constants, and what is computed from them, mean what they mean in
+//! PostgreSQL. `0.1` is the exact decimal 0.1, so a DECIMAL column compares with it
+//! exactly; exponent notation is a double; integer arithmetic fails rather than
+//! wraps, also when the optimizer folds it; a date plus an interval keeps the
+//! interval's time of day; output columns may share a name.
 
 use arrow::util::display::array_value_to_string;
 use percore_engine::session::{Cluster, ClusterConfig};
@@ -174,5 +177,130 @@ fn postgresql_function_names() {
             "select sign(-2.5) s, sign(0) z, variance(x) v from (values (1.0), (2.0), (3.0)) t(x)"
         ),
         ["-1.0", "0.0", "1.0"]
+    );
+}
+
+/// Constant arithmetic is folded before the query runs; folding must fail where
+/// running would (DataFusion's folding wrapped `9223372036854775807 + 1` around).
+#[test]
+fn folded_constants_and_window_sums_fail_on_overflow() {
+    let cluster = cluster();
+    for sql in [
+        "select 9223372036854775807 + 1",
+        "select -9223372036854775807 - 2",
+        "select cast(9223372036854775807 as bigint) * 2",
+        "select a + 1 from (select 9223372036854775807 as a) t",
+        "select n_name from nation where n_nationkey < 4611686018427387904 * 2",
+        "select cast(2147483648 as int)",
+        "select sum(x) over () from (values (9223372036854775807), (1)) t(x)",
+        "select sum(x) over (order by x rows between 1 preceding and current row) \
+         from (values (9223372036854775807), (9223372036854775806)) t(x)",
+    ] {
+        let error = cluster.sql(sql).unwrap_err();
+        assert_eq!(
+            error.code,
+            percore_engine::error::ErrorCode::NumericOutOfRange,
+            "{sql}: {error}"
+        );
+    }
+    assert_eq!(
+        values(
+            &cluster,
+            "select 9223372036854775806 + 1, 3 * 4 - 2, \
+             case when n_nationkey < 0 then 9223372036854775807 + 1 else 7 end \
+             from nation order by n_nationkey limit 1"
+        ),
+        ["9223372036854775807", "10", "7"]
+    );
+    assert_eq!(
+        values(
+            &cluster,
+            "select max(s), arrow_typeof(max(s)) from (select sum(x) over (order by x) s \
+             from (values (9223372036854775806), (2), (-1)) t(x)) w"
+        ),
+        ["9223372036854775807", "Int64"]
+    );
+}
+
+/// `date + interval` is a timestamp in PostgreSQL; DataFusion's date result dropped
+/// the interval's hours. Whole days keep the date type (same instant).
+#[test]
+fn a_date_plus_an_interval_keeps_its_time_of_day() {
+    let cluster = cluster();
+    assert_eq!(
+        values(
+            &cluster,
+            "select date '2020-01-01' - interval '1 second', \
+             interval '1 day 2 hours' + date '2020-01-01', \
+             date '2020-01-31' + interval '1 month', date '2020-01-01' + interval '3' day"
+        ),
+        [
+            "2019-12-31T23:59:59",
+            "2020-01-02T02:00:00",
+            "2020-02-29",
+            "2020-01-04"
+        ]
+    );
+    // Half a day past the last shipping date of 1994 takes in 1995-01-01's rows.
+    assert_eq!(
+        values(
+            &cluster,
+            "select count(*) filter (where l_shipdate < date '1995-01-01' + interval '12 hours') \
+             = count(*) filter (where l_shipdate <= date '1995-01-01') from lineitem"
+        ),
+        ["true"]
+    );
+    assert_eq!(
+        values(
+            &cluster,
+            "select timestamp '2020-01-01 10:00', '2020-01-01T23:59'::timestamp"
+        ),
+        ["2020-01-01T10:00:00", "2020-01-01T23:59:00"]
+    );
+}
+
+/// Output columns may repeat a name, as in PostgreSQL; a table's may not.
+#[test]
+fn output_columns_may_share_a_name() {
+    let cluster = cluster();
+    let batches = cluster
+        .sql(
+            "select n_name, n_name, count(*) over (), count(*) over (), 1 as a, 2 as a, \
+             cast(n_nationkey as int), n_nationkey from nation order by n_name limit 1",
+        )
+        .unwrap();
+    let schema = batches[0].schema();
+    let names: Vec<&str> = schema
+        .fields()
+        .iter()
+        .map(|field| field.name().as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "n_name",
+            "n_name",
+            "count",
+            "count",
+            "a",
+            "a",
+            "n_nationkey",
+            "n_nationkey"
+        ]
+    );
+    assert_eq!(
+        values(
+            &cluster,
+            "select n_name, n_name, count(*) over (), count(*) over (), 1 as a, 2 as a, \
+             cast(n_nationkey as int), n_nationkey from nation order by n_name limit 1"
+        ),
+        ["ALGERIA", "ALGERIA", "25", "25", "1", "2", "0", "0"]
+    );
+    let error = cluster
+        .sql("create table twice as select n_name, n_name from nation")
+        .unwrap_err();
+    assert!(
+        error.message.contains("specified more than once"),
+        "{error}"
     );
 }

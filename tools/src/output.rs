@@ -6,7 +6,7 @@ use std::io::Write;
 use arrow::array::Array;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use arrow::util::display::{ArrayFormatter, FormatOptions};
+use arrow::util::display::ArrayFormatter;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -130,7 +130,7 @@ fn footer(out: &mut dyn Write, rows: usize, max_rows: usize) -> Result<(), Strin
 
 /// Every cell of `batch` as display text, row by row.
 fn cells(batch: &RecordBatch) -> Result<Vec<Vec<String>>, String> {
-    let options = FormatOptions::default().with_null("NULL");
+    let options = percore_engine::catalog::pg_types::text_format("NULL");
     let formatters = batch
         .columns()
         .iter()

@@ -2,6 +2,16 @@
 //! the system catalog (`pg_type`, `pg_attribute`, `information_schema.columns`) lists.
 
 use arrow::datatypes::DataType;
+use arrow::util::display::FormatOptions;
+
+/// Values as PostgreSQL writes them in text (a space, not Arrow's `T`, between date
+/// and time; the zone as `+00:00`), for clients and the shell alike.
+pub fn text_format(null: &'static str) -> FormatOptions<'static> {
+    FormatOptions::default()
+        .with_null(null)
+        .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"))
+        .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.f%:z"))
+}
 
 pub const BOOL: u32 = 16;
 pub const BYTEA: u32 = 17;

@@ -2,9 +2,11 @@
 //! optimized over our catalog. Guards run before the parser sees the text, because the
 //! parser's time grows exponentially on some short inputs.
 
+mod constant_arithmetic;
 mod copy;
 mod create_table;
 pub mod cursor;
+mod date_arithmetic;
 mod distinct_on;
 pub mod guard;
 mod integer_casts;
@@ -13,6 +15,7 @@ mod isolated;
 mod join_order;
 mod literals;
 mod mark_nulls;
+mod output_names;
 pub mod parse;
 mod pg_compat;
 mod pg_functions;
@@ -23,6 +26,7 @@ mod semi_join_reduction;
 mod set_all;
 mod set_comparison;
 mod split;
+mod timestamp_literals;
 pub mod transaction;
 
 use datafusion_common::config::ConfigOptions;
@@ -396,6 +400,7 @@ pub fn plan_parsed(
     };
     literals::exponents_as_doubles(&mut statement);
     pg_compat::normalize(&mut statement);
+    timestamp_literals::complete(&mut statement);
     let plan = to_logical_plan(statement, catalog, functions)?;
     if let Some(target) = copy {
         return Ok(Statement::CopyTo {
@@ -405,6 +410,7 @@ pub fn plan_parsed(
         });
     }
     if let Some(target) = target {
+        refuse_repeated_columns(&plan)?;
         return Ok(Statement::CreateTableAs {
             plan: Box::new(plan),
             target,
@@ -419,6 +425,20 @@ pub fn plan_parsed(
     } else {
         Statement::Query(Box::new(plan))
     })
+}
+
+/// A table's columns need names of their own (PostgreSQL: 42701).
+fn refuse_repeated_columns(plan: &LogicalPlan) -> QueryResult<()> {
+    let mut names = std::collections::HashSet::new();
+    for field in plan.schema().fields() {
+        if !names.insert(field.name().to_ascii_lowercase()) {
+            return Err(QueryError::new(
+                ErrorCode::Semantic,
+                format!("column \"{}\" specified more than once", field.name()),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn setting(name: &str, values: &[sqlparser::ast::Expr]) -> QueryResult<SessionStatement> {
@@ -468,8 +488,10 @@ fn to_logical_plan(
         functions,
         options: (*options).clone(),
     };
-    let plan = SqlToRel::new(&context).sql_statement_to_plan(statement)?;
+    let planner = SqlToRel::new(&context);
+    let (plan, shown_names) = output_names::planned(&planner, statement)?;
     mark_nulls::refuse_negated_nullable_in(&plan)?;
+    let plan = date_arithmetic::with_time_of_day(plan)?;
     let plan = distinct_on::as_window(plan)?;
     let plan = set_all::with_counts(plan)?;
     let plan = set_comparison::with_distinct_names(plan)?;
@@ -477,10 +499,15 @@ fn to_logical_plan(
     let plan = Analyzer::new().execute_and_check(plan, &config.options(), |_, _| {})?;
     let plan = integer_casts::rounding(plan)?;
     let plan = integer_sums::checked(plan)?;
-    let plan = Optimizer::new().optimize(plan, &config, observe_rule)?;
+    let rules = constant_arithmetic::before_simplification(Optimizer::new().rules);
+    let plan = Optimizer::with_rules(rules).optimize(plan, &config, observe_rule)?;
     let plan = semi_join_pushdown::apply(plan)?;
     let plan = semi_join_reduction::apply(plan)?;
-    Ok(join_order::apply(plan, catalog)?)
+    let plan = join_order::apply(plan, catalog)?;
+    Ok(match shown_names {
+        Some(names) => output_names::shown_as(plan, &names)?,
+        None => plan,
+    })
 }
 
 /// The schema of declared columns (`CREATE EXTERNAL TABLE t (a INT, b VARCHAR NOT
@@ -533,7 +560,8 @@ pub fn parameter_types(
         functions,
         options,
     };
-    let plan = SqlToRel::new(&context).sql_statement_to_plan(statement)?;
+    let planner = SqlToRel::new(&context);
+    let (plan, _) = output_names::planned(&planner, statement)?;
     let found = plan.get_parameter_types()?;
     let count = found
         .keys()

@@ -8,7 +8,6 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 
 use arrow::datatypes::Schema;
-use arrow::util::display::FormatOptions;
 use bytes::BytesMut;
 use percore_engine::error::{ErrorCode, QueryError};
 use percore_engine::settings::SessionSettings;
@@ -271,7 +270,7 @@ pub(crate) fn send_rows(
     binary: &[bool],
     limit: Option<usize>,
 ) -> std::io::Result<Result<Sent, QueryError>> {
-    let options = FormatOptions::default();
+    let options = percore_engine::catalog::pg_types::text_format("");
     let mut sent = 0usize;
     let mut body = BytesMut::new();
     loop {

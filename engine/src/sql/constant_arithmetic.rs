@@ -1,0 +1,167 @@
+//! Integer `+`, `-` and `*` of constants that fail on overflow. DataFusion's
+//! optimizer folds constant expressions with its wrapping arithmetic, so
+//! `select 9223372036854775807 + 1` answered -9223372036854775808 before any
+//! checked kernel ran (see `operators::checked_integer` for the columns' side).
+//! This rule runs before each of DataFusion's simplification passes and folds such
+//! arithmetic itself, checked. An overflowing one becomes a call that fails with
+//! 22003 ("bigint out of range", as PostgreSQL says) when it is evaluated: a
+//! `CASE` branch never taken does not fail the statement.
+
+use std::sync::Arc;
+
+use arrow::datatypes::DataType;
+use arrow::error::ArrowError;
+use datafusion_common::tree_node::{Transformed, TreeNode};
+use datafusion_common::{DataFusionError, Result};
+use datafusion_expr::expr::{BinaryExpr, Cast, ScalarFunction};
+use datafusion_expr::expr_rewriter::NamePreserver;
+use datafusion_expr::{
+    ColumnarValue, Expr, LogicalPlan, Operator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
+    Signature, Volatility,
+};
+use datafusion_optimizer::optimizer::ApplyOrder;
+use datafusion_optimizer::{OptimizerConfig, OptimizerRule};
+
+/// The optimizer rule; see the module's documentation.
+#[derive(Debug, Default)]
+pub struct CheckedConstantArithmetic;
+
+impl OptimizerRule for CheckedConstantArithmetic {
+    fn name(&self) -> &str {
+        "checked_constant_arithmetic"
+    }
+
+    fn apply_order(&self) -> Option<ApplyOrder> {
+        Some(ApplyOrder::BottomUp)
+    }
+
+    fn supports_rewrite(&self) -> bool {
+        true
+    }
+
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        _config: &dyn OptimizerConfig,
+    ) -> Result<Transformed<LogicalPlan>> {
+        let names = NamePreserver::new(&plan);
+        plan.map_expressions(|expr| {
+            let name = names.save(&expr);
+            let folded = expr.transform_up(fold)?;
+            Ok(Transformed::new_transformed(
+                name.restore(folded.data),
+                folded.transformed,
+            ))
+        })
+    }
+}
+
+/// Places the rule before every simplification pass of `rules`.
+pub fn before_simplification(
+    rules: Vec<Arc<dyn OptimizerRule + Send + Sync>>,
+) -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
+    let mut placed: Vec<Arc<dyn OptimizerRule + Send + Sync>> = Vec::with_capacity(rules.len() + 1);
+    for rule in rules {
+        if rule.name() == "simplify_expressions" {
+            placed.push(Arc::new(CheckedConstantArithmetic));
+        }
+        placed.push(rule);
+    }
+    placed
+}
+
+fn fold(expr: Expr) -> Result<Transformed<Expr>> {
+    match expr {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            let (Expr::Literal(l, _), Expr::Literal(r, _)) = (left.as_ref(), right.as_ref()) else {
+                return Ok(Transformed::no(Expr::BinaryExpr(BinaryExpr {
+                    left,
+                    op,
+                    right,
+                })));
+            };
+            let kind = l.data_type();
+            let foldable = matches!(op, Operator::Plus | Operator::Minus | Operator::Multiply)
+                && kind.is_integer()
+                && kind == r.data_type()
+                && !l.is_null()
+                && !r.is_null();
+            if !foldable {
+                return Ok(Transformed::no(Expr::BinaryExpr(BinaryExpr {
+                    left,
+                    op,
+                    right,
+                })));
+            }
+            let value = match op {
+                Operator::Plus => l.add_checked(r),
+                Operator::Minus => l.sub_checked(r),
+                _ => l.mul_checked(r),
+            };
+            Ok(Transformed::yes(match value {
+                Ok(value) => Expr::Literal(value, None),
+                Err(_) => out_of_range(kind),
+            }))
+        }
+        // Folded here too, so `cast(9223372036854775807 as bigint) + 1` is seen as
+        // two constants; a cast that fails is left to fail as DataFusion fails it.
+        Expr::Cast(Cast { expr, field }) => match expr.as_ref() {
+            Expr::Literal(value, _) if field.data_type().is_integer() => {
+                match value.cast_to(field.data_type()) {
+                    Ok(cast) if value.data_type().is_integer() => {
+                        Ok(Transformed::yes(Expr::Literal(cast, None)))
+                    }
+                    _ => Ok(Transformed::no(Expr::Cast(Cast { expr, field }))),
+                }
+            }
+            _ => Ok(Transformed::no(Expr::Cast(Cast { expr, field }))),
+        },
+        other => Ok(Transformed::no(other)),
+    }
+}
+
+/// A value of type `kind` that fails with 22003 when evaluated. Volatile, so no
+/// simplification folds it away or evaluates it early.
+fn out_of_range(kind: DataType) -> Expr {
+    Expr::ScalarFunction(ScalarFunction::new_udf(
+        Arc::new(ScalarUDF::from(OutOfRange {
+            signature: Signature::nullary(Volatility::Volatile),
+            kind,
+        })),
+        vec![],
+    ))
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct OutOfRange {
+    signature: Signature,
+    kind: DataType,
+}
+
+impl ScalarUDFImpl for OutOfRange {
+    fn name(&self) -> &str {
+        "integer_out_of_range"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(self.kind.clone())
+    }
+
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let name = match self.kind {
+            DataType::Int16 | DataType::UInt16 | DataType::Int8 | DataType::UInt8 => "smallint",
+            DataType::Int32 | DataType::UInt32 => "integer",
+            _ => "bigint",
+        };
+        Err(DataFusionError::ArrowError(
+            Box::new(ArrowError::ArithmeticOverflow(format!(
+                "{name} out of range"
+            ))),
+            None,
+        ))
+    }
+}

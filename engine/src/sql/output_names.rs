@@ -1,0 +1,153 @@
+//! Output columns that share a name. PostgreSQL answers `select n_name, n_name`,
+//! `select count(*), count(*)` or `select 1 as a, 2 as a` with two columns of the
+//! same name; DataFusion's planner refuses any projection whose names repeat
+//! (`cast(x as int), x` too, as a cast takes its operand's name). When it refuses
+//! one, the statement is planned again with the outermost query's columns given
+//! names of their own, and a last projection shows them under the names PostgreSQL
+//! would give them: the alias, or the column's or function's name, or `?column?`.
+//! Its aliases carry distinct qualifiers, which is what DataFusion's check
+//! compares; the client sees only the names.
+
+use datafusion_common::{Column, DataFusionError, Result, TableReference};
+use datafusion_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
+use datafusion_sql::planner::{ContextProvider, SqlToRel};
+use sqlparser::ast::{Expr as SqlExpr, Ident, SelectItem, SetExpr, Statement};
+
+/// The statement's plan, and the names to show its columns under when they repeat.
+///
+/// # Errors
+/// The planner's.
+pub fn planned<S: ContextProvider>(
+    planner: &SqlToRel<'_, S>,
+    statement: Statement,
+) -> Result<(LogicalPlan, Option<Vec<String>>)> {
+    match planner.sql_statement_to_plan(statement.clone()) {
+        Err(error) if is_repeated_name(&error) => {
+            let mut statement = statement;
+            let Some(names) = named_apart(&mut statement) else {
+                return Err(error);
+            };
+            Ok((planner.sql_statement_to_plan(statement)?, Some(names)))
+        }
+        planned => Ok((planned?, None)),
+    }
+}
+
+/// Whether planning failed only because output names repeat.
+fn is_repeated_name(error: &DataFusionError) -> bool {
+    error
+        .find_root()
+        .to_string()
+        .contains("require unique expression names")
+}
+
+/// Gives every column of the outermost query that could clash a name of its own,
+/// returning the names to show; `None` when the statement is not a query whose
+/// columns can be named here (a `*` among them).
+fn named_apart(statement: &mut Statement) -> Option<Vec<String>> {
+    let Statement::Query(query) = statement else {
+        return None;
+    };
+    let mut shown = None;
+    name_set(query.body.as_mut(), &mut shown)?;
+    shown
+}
+
+fn name_set(body: &mut SetExpr, shown: &mut Option<Vec<String>>) -> Option<()> {
+    match body {
+        SetExpr::Select(select) => {
+            let names = name_items(&mut select.projection)?;
+            shown.get_or_insert(names);
+            Some(())
+        }
+        SetExpr::Query(query) => name_set(query.body.as_mut(), shown),
+        SetExpr::SetOperation { left, right, .. } => {
+            name_set(left, shown)?;
+            let mut right_names = None;
+            name_set(right, &mut right_names)
+        }
+        _ => None,
+    }
+}
+
+/// Renames the items whose name could repeat; the names PostgreSQL would show.
+fn name_items(items: &mut [SelectItem]) -> Option<Vec<String>> {
+    let aliases: Vec<Option<String>> = items
+        .iter()
+        .map(|item| match item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut shown = Vec::with_capacity(items.len());
+    for (index, item) in items.iter_mut().enumerate() {
+        let (expr, alias) = match item {
+            SelectItem::UnnamedExpr(expr) => (expr, None),
+            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
+            _ => return None,
+        };
+        let unique_alias = alias
+            .as_ref()
+            .is_some_and(|alias| aliases.iter().flatten().filter(|a| *a == alias).count() == 1);
+        shown.push(alias.clone().unwrap_or_else(|| column_name(expr)));
+        if !unique_alias {
+            let expr = std::mem::replace(expr, SqlExpr::value(sqlparser::ast::Value::Null));
+            *item = SelectItem::ExprWithAlias {
+                expr,
+                alias: Ident::new(internal_name(index)),
+            };
+        }
+    }
+    Some(shown)
+}
+
+fn internal_name(index: usize) -> String {
+    format!("__output_{index}")
+}
+
+/// PostgreSQL's name for an unnamed output column.
+fn column_name(expr: &SqlExpr) -> String {
+    let ident = |ident: &Ident| match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_lowercase(),
+    };
+    match expr {
+        SqlExpr::Identifier(name) => ident(name),
+        SqlExpr::CompoundIdentifier(parts) => parts.last().map_or_else(unnamed, ident),
+        SqlExpr::Function(function) => function
+            .name
+            .0
+            .last()
+            .and_then(|part| part.as_ident())
+            .map_or_else(unnamed, ident),
+        SqlExpr::Cast { expr, .. } | SqlExpr::Nested(expr) => column_name(expr),
+        SqlExpr::Case { .. } => "case".to_string(),
+        _ => unnamed(),
+    }
+}
+
+fn unnamed() -> String {
+    "?column?".to_string()
+}
+
+/// `plan` under a projection showing its columns as `names`.
+pub fn shown_as(plan: LogicalPlan, names: &[String]) -> Result<LogicalPlan> {
+    let schema = plan.schema();
+    if schema.fields().len() != names.len() {
+        return Err(DataFusionError::Plan(format!(
+            "output names: {} columns, {} names",
+            schema.fields().len(),
+            names.len()
+        )));
+    }
+    let shown = schema
+        .iter()
+        .zip(names)
+        .enumerate()
+        .map(|(index, ((qualifier, field), name))| {
+            Expr::Column(Column::new(qualifier.cloned(), field.name()))
+                .alias_qualified(Some(TableReference::bare(index.to_string())), name)
+        })
+        .collect::<Vec<_>>();
+    LogicalPlanBuilder::from(plan).project(shown)?.build()
+}
