@@ -3,13 +3,15 @@
 //! and exchange buffers of a single batch (every producer waits on every consumer);
 //! and once more under a memory budget so small that the operators spill. No batch
 //! of a result holds more rows than the batch size, however much a join fans out
-//! (join inputs include tables where every row has the same key).
+//! (join inputs include tables where every row has the same key). On the first
+//! cluster either input may instead be replicated on every partition, as small
+//! dimension tables are (chosen from the case, so every combination is run).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use percore_bench::answers::{compare, format_rows, Rows};
-use percore_bench::tables::key_value_table;
+use percore_bench::tables::{key_value_table, replicated_key_value_table};
 use percore_engine::catalog::Table;
 use percore_engine::session::{Cluster, ClusterConfig};
 use proptest::prelude::*;
@@ -43,6 +45,24 @@ fn table(name: &str, rows: &[Row]) -> Table {
     key_value_table(name, PARTITIONS, 2, rows)
 }
 
+/// Registers `a` and `b` on the `index`th cluster: partitioned, except on the first
+/// cluster, where the case's sizes choose which of them are replicated.
+fn register(cluster: &Cluster, index: usize, left: &[Row], right: &[Row]) {
+    let layout = if index == 0 {
+        (left.len() * 7 + right.len()) % 4
+    } else {
+        0
+    };
+    for (name, rows, replicated) in [("a", left, layout & 1 == 1), ("b", right, layout & 2 == 2)] {
+        let table = if replicated {
+            replicated_key_value_table(name, PARTITIONS, 2, rows)
+        } else {
+            table(name, rows)
+        };
+        cluster.register_table(table).unwrap();
+    }
+}
+
 fn cell(value: Option<i64>) -> String {
     value.map_or("NULL".to_string(), |v| v.to_string())
 }
@@ -68,9 +88,8 @@ fn check_refusing(
     may_refuse: Option<&str>,
 ) -> Result<(), TestCaseError> {
     CLUSTERS.with(|clusters| {
-        for cluster in clusters {
-            cluster.register_table(table("a", left)).unwrap();
-            cluster.register_table(table("b", right)).unwrap();
+        for (index, cluster) in clusters.iter().enumerate() {
+            register(cluster, index, left, right);
             let budgeted = cluster.config().memory.per_core == SPILLING_BUDGET;
             let batches = match cluster.sql(sql) {
                 Ok(batches) => batches,

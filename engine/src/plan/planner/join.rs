@@ -236,8 +236,11 @@ impl Planner<'_> {
         left_width: usize,
         kind: JoinKind,
     ) -> (Planned, Planned, Distribution) {
+        // A full join's unmatched rows carry NULL keys on one side, so its output is
+        // partitioned on neither side's keys; complete (single or replicated) inputs
+        // still give a complete output, which must not count as partitioned rows.
         let output_dist = |dist: &Distribution| match kind {
-            JoinKind::Full => Distribution::any(),
+            JoinKind::Full if dist.is_partitioned() => Distribution::any(),
             _ => dist.clone(),
         };
         match placement {
