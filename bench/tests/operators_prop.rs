@@ -398,6 +398,30 @@ proptest! {
         refused("select k, v from a where k not in (select k from b) or v > 10", &left, &right, "NOT IN (subquery)")?;
         let not_exists_or: Rows = left.iter().filter(|l| !has_match(l) || l.1 > 10).map(as_row).collect();
         check("select k, v from a where not exists (select 1 from b where b.k = a.k) or v > 10", &left, &right, not_exists_or, false)?;
+        // EXISTS as a value in the SELECT list: every left row once, with its answer.
+        let marked: Rows = left
+            .iter()
+            .map(|l| vec![cell(l.0), l.1.to_string(), has_match(l).to_string(), (!has_match(l)).to_string()])
+            .collect();
+        check("select k, v, exists (select 1 from b where b.k = a.k), \
+               case when not exists (select b.v from b where b.k = a.k limit 3) then true else false end from a",
+              &left, &right, marked, false)?;
+        // Correlated scalar subqueries with a condition on the outer row alone, or a
+        // comparison of an outer column an equality pins to the subquery's.
+        let max_of = |l: &Row, keep: &dyn Fn(&Row) -> bool| {
+            right.iter().filter(|r| l.0.is_some() && r.0 == l.0 && keep(r)).map(|r| r.1).max()
+        };
+        let correlated: Rows = left
+            .iter()
+            .map(|l| {
+                let gated = if l.1 > 0 { max_of(l, &|_| true) } else { None };
+                let pinned = max_of(l, &|r| r.0 != Some(r.1));
+                vec![cell(l.0), l.1.to_string(), cell(gated), cell(pinned)]
+            })
+            .collect();
+        check("select k, v, (select max(b.v) from b where b.k = a.k and a.v > 0), \
+               (select max(b.v) from b where b.k = a.k and a.k <> b.v) from a",
+              &left, &right, correlated, false)?;
         // ALL and ANY against the same table, unaliased: the subquery's v is its own
         // (v is never NULL, so neither answer is unknown).
         let firsts: Vec<i64> = left.iter().filter(|l| l.0 == Some(1)).map(|l| l.1).collect();

@@ -2,7 +2,8 @@
 //! PostgreSQL. `0.1` is the exact decimal 0.1, so a DECIMAL column compares with it
 //! exactly; exponent notation is a double; integer arithmetic fails rather than
 //! wraps, also when the optimizer folds it; a date plus an interval keeps the
-//! interval's time of day; output columns may share a name.
+//! interval's time of day; a float meeting a decimal is compared as a float;
+//! output columns may share a name.
 
 use arrow::util::display::array_value_to_string;
 use percore_engine::session::{Cluster, ClusterConfig};
@@ -178,6 +179,23 @@ fn postgresql_function_names() {
         ),
         ["-1.0", "0.0", "1.0"]
     );
+    assert_eq!(
+        values(
+            &cluster(),
+            "select mod(10, 3) m, mod(-7, 2) n, ceiling(1.2) = 2 c, every(x > 0) e \
+             from (values (1), (2)) t(x)"
+        ),
+        ["1", "-1", "true", "true"]
+    );
+    // Standard SQL's FETCH FIRST, as LIMIT.
+    assert_eq!(
+        values(
+            &cluster(),
+            "select max(n) from (select n_nationkey n from nation order by n \
+             offset 3 rows fetch first 2 rows only) t"
+        ),
+        ["4"]
+    );
 }
 
 /// Constant arithmetic is folded before the query runs; folding must fail where
@@ -299,8 +317,50 @@ fn output_columns_may_share_a_name() {
     let error = cluster
         .sql("create table twice as select n_name, n_name from nation")
         .unwrap_err();
-    assert!(
-        error.message.contains("specified more than once"),
-        "{error}"
+    assert!(error.message.contains("two columns named"), "{error}");
+}
+
+/// A float meets a decimal as a float (PostgreSQL converts numeric to float8);
+/// DataFusion converted the float to DECIMAL(30, 15), dropping digits and failing
+/// past 10^15.
+#[test]
+fn floats_meeting_decimals_are_compared_as_floats() {
+    let cluster = cluster();
+    assert_eq!(
+        values(
+            &cluster,
+            "select 0.1::double * 3 = 0.3, 0.1::double * 3 > 0.3, \
+             1e20::double in (0.5, 1e20::double), 1e20::double between 0.5 and 1e21"
+        ),
+        ["false", "true", "true", "true"]
+    );
+    assert_eq!(
+        values(
+            &cluster,
+            "select coalesce(1e20::double, 0.5) = 1e20::double, \
+             greatest(1e20::double, 0.5) = 1e20::double, \
+             (case when n_nationkey >= 0 then 1.5e300::double else 0.1 end) = 1.5e300::double, \
+             arrow_typeof(coalesce(0.5, 1e20::double)) from nation limit 1"
+        ),
+        ["true", "true", "true", "Float64"]
+    );
+    // VALUES and UNION columns, and join keys.
+    assert_eq!(
+        values(
+            &cluster,
+            "select (select sum(x) from (values (1e20::double), (0.5)) t(x)) = 1e20::double, \
+             (select count(*) from (select 1e20::double x union all select 0.5) t), \
+             (select count(*) from (values (0.1::double * 3)) a(x) join (values (0.3)) b(y) \
+              on a.x = b.y)"
+        ),
+        ["true", "2", "0"]
+    );
+    // Decimals among themselves stay exact.
+    assert_eq!(
+        values(
+            &cluster,
+            "select x, arrow_typeof(x) from (values (1), (0.5)) t(x)"
+        ),
+        ["1.0", "Decimal128(21, 1)"]
     );
 }

@@ -4,10 +4,13 @@
 
 mod constant_arithmetic;
 mod copy;
+mod correlated_predicates;
 mod create_table;
 pub mod cursor;
 mod date_arithmetic;
 mod distinct_on;
+mod exists_values;
+mod float_peers;
 pub mod guard;
 mod integer_casts;
 mod integer_sums;
@@ -401,6 +404,7 @@ pub fn plan_parsed(
     literals::exponents_as_doubles(&mut statement);
     pg_compat::normalize(&mut statement);
     timestamp_literals::complete(&mut statement);
+    exists_values::counted(&mut statement);
     let plan = to_logical_plan(statement, catalog, functions)?;
     if let Some(target) = copy {
         return Ok(Statement::CopyTo {
@@ -410,7 +414,6 @@ pub fn plan_parsed(
         });
     }
     if let Some(target) = target {
-        refuse_repeated_columns(&plan)?;
         return Ok(Statement::CreateTableAs {
             plan: Box::new(plan),
             target,
@@ -425,20 +428,6 @@ pub fn plan_parsed(
     } else {
         Statement::Query(Box::new(plan))
     })
-}
-
-/// A table's columns need names of their own (PostgreSQL: 42701).
-fn refuse_repeated_columns(plan: &LogicalPlan) -> QueryResult<()> {
-    let mut names = std::collections::HashSet::new();
-    for field in plan.schema().fields() {
-        if !names.insert(field.name().to_ascii_lowercase()) {
-            return Err(QueryError::new(
-                ErrorCode::Semantic,
-                format!("column \"{}\" specified more than once", field.name()),
-            ));
-        }
-    }
-    Ok(())
 }
 
 fn setting(name: &str, values: &[sqlparser::ast::Expr]) -> QueryResult<SessionStatement> {
@@ -492,11 +481,13 @@ fn to_logical_plan(
     let (plan, shown_names) = output_names::planned(&planner, statement)?;
     mark_nulls::refuse_negated_nullable_in(&plan)?;
     let plan = date_arithmetic::with_time_of_day(plan)?;
+    let plan = float_peers::as_floats(plan)?;
     let plan = distinct_on::as_window(plan)?;
     let plan = set_all::with_counts(plan)?;
     let plan = set_comparison::with_distinct_names(plan)?;
     let config = OptimizerContext::new_with_config_options(options).with_skip_failing_rules(false);
     let plan = Analyzer::new().execute_and_check(plan, &config.options(), |_, _| {})?;
+    let plan = correlated_predicates::simplified(plan)?;
     let plan = integer_casts::rounding(plan)?;
     let plan = integer_sums::checked(plan)?;
     let rules = constant_arithmetic::before_simplification(Optimizer::new().rules);

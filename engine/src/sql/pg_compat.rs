@@ -1,26 +1,29 @@
 //! What PostgreSQL tools write that means nothing different here, rewritten before
-//! planning: `a ^ b` is exponentiation (the generic parser reads it as XOR, which
-//! would answer `2 ^ 10` with 8), `OPERATOR(pg_catalog.~)` is `~`, `COLLATE pg_catalog.default` changes no
-//! comparison Percore makes (strings compare by bytes), and casts to the object
-//! identifier types (`oid`, `regclass`, `regtype`, ...) are casts to BIGINT, the
-//! type of the system catalog's OID columns. A scalar subquery over system tables
-//! alone (psql looks up a column's default or collation that way) has its one
-//! value wrapped in `max()`: the planner decorrelates only aggregated subqueries,
-//! and such lookups find at most one row (PostgreSQL would fail on more; user
-//! queries keep that check, as they are not rewritten).
+//! planning: `FETCH FIRST n ROWS ONLY` is `LIMIT n`; `mod(a, b)` is `a % b`;
+//! `a ^ b` is exponentiation (the generic parser reads it as XOR, which would
+//! answer `2 ^ 10` with 8); `OPERATOR(pg_catalog.~)` is `~`; `COLLATE
+//! pg_catalog.default` changes no comparison Percore makes (strings compare by
+//! bytes); casts to the object identifier types (`oid`, `regclass`, `regtype`,
+//! ...) are casts to BIGINT, the type of the system catalog's OID columns. A scalar
+//! subquery over system tables alone (psql looks up a column's default or
+//! collation that way) has its one value wrapped in `max()`: the planner
+//! decorrelates only aggregated subqueries, and such lookups find at most one row
+//! (PostgreSQL would fail on more; user queries keep that check, as they are not
+//! rewritten).
 
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
     BinaryOperator, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
-    FunctionArguments, GroupByExpr, Ident, ObjectName, Query, SelectItem, SetExpr, Statement,
-    TableFactor,
+    FunctionArguments, GroupByExpr, Ident, LimitClause, ObjectName, Query, SelectItem, SetExpr,
+    Statement, TableFactor, VisitMut, VisitorMut,
 };
 
 use crate::catalog::system::is_system_schema;
 
 /// Rewrites the statement in place.
 pub fn normalize(statement: &mut Statement) {
+    let _ = statement.visit(&mut FetchAsLimit);
     let _ = sqlparser::ast::visit_expressions_mut(statement, |expr| {
         match expr {
             Expr::BinaryOp {
@@ -45,6 +48,15 @@ pub fn normalize(statement: &mut Statement) {
                     std::mem::replace(inner.as_mut(), Expr::value(sqlparser::ast::Value::Null));
                 *expr = inner;
             }
+            Expr::Function(function) => {
+                if let Some([dividend, divisor]) = modulo_arguments(function) {
+                    *expr = Expr::BinaryOp {
+                        left: Box::new(dividend),
+                        op: BinaryOperator::Modulo,
+                        right: Box::new(divisor),
+                    };
+                }
+            }
             Expr::Subquery(query) => aggregate_system_lookup(query),
             Expr::Cast { data_type, .. } => {
                 if let DataType::Custom(name, modifiers) = data_type {
@@ -59,6 +71,47 @@ pub fn normalize(statement: &mut Statement) {
         }
         ControlFlow::<()>::Continue(())
     });
+}
+
+struct FetchAsLimit;
+
+impl VisitorMut for FetchAsLimit {
+    type Break = ();
+
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        fetch_as_limit(query);
+        ControlFlow::Continue(())
+    }
+}
+
+/// `FETCH FIRST n ROWS ONLY` (standard SQL, which JDBC tools write) is `LIMIT n`;
+/// `WITH TIES`, `PERCENT`, and FETCH beside LIMIT stay refused by the planner.
+fn fetch_as_limit(query: &mut Query) {
+    let Some(fetch) = &query.fetch else {
+        return;
+    };
+    if fetch.with_ties || fetch.percent {
+        return;
+    }
+    let limit = fetch
+        .quantity
+        .clone()
+        .unwrap_or_else(|| Expr::value(sqlparser::ast::Value::Number("1".to_string(), false)));
+    match &mut query.limit_clause {
+        None => {
+            query.limit_clause = Some(LimitClause::LimitOffset {
+                limit: Some(limit),
+                offset: None,
+                limit_by: Vec::new(),
+            });
+        }
+        Some(LimitClause::LimitOffset {
+            limit: existing @ None,
+            ..
+        }) => *existing = Some(limit),
+        Some(_) => return,
+    }
+    query.fetch = None;
 }
 
 /// Wraps the one projected value of a plain `SELECT` over system tables in `max()`.
@@ -95,6 +148,26 @@ fn aggregate_system_lookup(query: &mut Query) {
 }
 
 /// `name(args)`.
+/// The two arguments of `mod(a, b)` (PostgreSQL's function for `a % b`).
+fn modulo_arguments(function: &Function) -> Option<[Expr; 2]> {
+    let named_mod = function.name.0.len() == 1
+        && function.name.0[0]
+            .as_ident()
+            .is_some_and(|name| name.value.eq_ignore_ascii_case("mod"));
+    if !named_mod || function.over.is_some() || function.filter.is_some() {
+        return None;
+    }
+    let FunctionArguments::List(list) = &function.args else {
+        return None;
+    };
+    match list.args.as_slice() {
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(a)), FunctionArg::Unnamed(FunctionArgExpr::Expr(b))] => {
+            Some([a.clone(), b.clone()])
+        }
+        _ => None,
+    }
+}
+
 fn function_call(name: &str, args: Vec<Expr>) -> Expr {
     Expr::Function(Function {
         name: ObjectName::from(vec![Ident::new(name)]),

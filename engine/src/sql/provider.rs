@@ -74,12 +74,12 @@ impl FunctionRegistry {
             Arc::new(datafusion_functions_window::planner::WindowFunctionPlanner),
         ];
         // PostgreSQL's names for functions DataFusion spells otherwise.
-        for (postgres, ours) in [("sign", "signum")] {
+        for (postgres, ours) in [("sign", "signum"), ("ceiling", "ceil")] {
             if let Some(udf) = scalars.get(ours).cloned() {
                 scalars.entry(postgres.to_string()).or_insert(udf);
             }
         }
-        for (postgres, ours) in [("variance", "var_samp")] {
+        for (postgres, ours) in [("variance", "var_samp"), ("every", "bool_and")] {
             if let Some(udaf) = aggregates.get(ours).cloned() {
                 aggregates.entry(postgres.to_string()).or_insert(udaf);
             }

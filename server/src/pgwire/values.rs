@@ -67,7 +67,9 @@ impl<'a> RowEncoder<'a> {
     /// One row's DataRow body (the values, after the field count).
     pub fn row(&self, row: usize, out: &mut BytesMut) {
         for column in &self.columns {
-            if column.array.is_null(row) {
+            // A NullArray (the type of `coalesce(null, null)`) has no validity
+            // bitmap: `is_null` says false for its rows.
+            if column.array.is_null(row) || column.array.data_type() == &DataType::Null {
                 out.put_i32(-1);
                 continue;
             }
@@ -324,5 +326,34 @@ mod tests {
         assert_eq!(encoded(10_000, 0), [1, 1, 0, 0, 1]);
         // 0.00012345: weight -1 is 0001, then 2345.
         assert_eq!(encoded(12_345, 8), [2, -1, 0, 8, 1, 2345]);
+    }
+
+    /// Text rows: NULLs of a NullArray (`coalesce(null, null)`) are NULL, not ''; a
+    /// timestamp is written with a space as PostgreSQL writes it.
+    #[test]
+    fn nulls_and_timestamps_in_text_rows() {
+        use arrow::array::{NullArray, TimestampMicrosecondArray};
+        use arrow::datatypes::{Field, Schema};
+        use std::sync::Arc;
+        let schema = Schema::new(vec![
+            Field::new("n", DataType::Null, true),
+            Field::new("t", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+        ]);
+        let batch = RecordBatch::try_new(
+            Arc::new(schema),
+            vec![
+                Arc::new(NullArray::new(1)),
+                Arc::new(TimestampMicrosecondArray::from(vec![1_577_872_800_000_000])),
+            ],
+        )
+        .unwrap();
+        let options = percore_engine::catalog::pg_types::text_format("");
+        let encoder = RowEncoder::new(&batch, &[], &options).unwrap();
+        let mut out = BytesMut::new();
+        encoder.row(0, &mut out);
+        let mut expected = (-1i32).to_be_bytes().to_vec();
+        expected.extend(19i32.to_be_bytes());
+        expected.extend(b"2020-01-01 10:00:00");
+        assert_eq!(&out[..], &expected[..]);
     }
 }
