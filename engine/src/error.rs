@@ -27,6 +27,8 @@ pub enum ErrorCode {
     DivisionByZero,
     /// A result too large for its type (SQLSTATE 22003).
     NumericOutOfRange,
+    /// A scalar subquery returned more than one row (SQLSTATE 21000).
+    CardinalityViolation,
     /// The query was cancelled (SQLSTATE 57014).
     Cancelled,
     /// A limit was hit: SQL size, nesting, planning deadline, memory (SQLSTATE 53000).
@@ -62,6 +64,7 @@ impl ErrorCode {
             ErrorCode::DataException => "22000",
             ErrorCode::DivisionByZero => "22012",
             ErrorCode::NumericOutOfRange => "22003",
+            ErrorCode::CardinalityViolation => "21000",
             ErrorCode::Cancelled => "57014",
             ErrorCode::ResourcesExhausted => "53000",
             ErrorCode::TooComplex => "54001",
@@ -76,7 +79,7 @@ impl ErrorCode {
     /// The code for a SQLSTATE this module produces (errors crossing between nodes
     /// travel as SQLSTATE and message); anything else is internal.
     pub fn from_sqlstate(sqlstate: &str) -> ErrorCode {
-        const ALL: [ErrorCode; 17] = [
+        const ALL: [ErrorCode; 18] = [
             ErrorCode::Syntax,
             ErrorCode::Semantic,
             ErrorCode::UndefinedObject,
@@ -86,6 +89,7 @@ impl ErrorCode {
             ErrorCode::DataException,
             ErrorCode::DivisionByZero,
             ErrorCode::NumericOutOfRange,
+            ErrorCode::CardinalityViolation,
             ErrorCode::Cancelled,
             ErrorCode::ResourcesExhausted,
             ErrorCode::TooComplex,
@@ -196,10 +200,18 @@ impl From<arrow::error::ArrowError> for TaskError {
     }
 }
 
+impl std::error::Error for TaskError {}
+
 impl From<datafusion_common::DataFusionError> for TaskError {
     fn from(error: datafusion_common::DataFusionError) -> Self {
         use datafusion_common::DataFusionError as E;
         let root = error.find_root();
+        // Our own functions raise a TaskError through DataFusion to keep its code.
+        if let E::External(inner) = root {
+            if let Some(task) = inner.downcast_ref::<TaskError>() {
+                return TaskError::new(task.code, task.message.clone());
+            }
+        }
         let code = match root {
             E::NotImplemented(_) => ErrorCode::Unsupported,
             E::ResourcesExhausted(_) => ErrorCode::ResourcesExhausted,

@@ -3,7 +3,7 @@
 //! exactly; exponent notation is a double; integer arithmetic fails rather than
 //! wraps, also when the optimizer folds it; a date plus an interval keeps the
 //! interval's time of day; a float meeting a decimal is compared as a float;
-//! output columns may share a name.
+//! output columns may share a name; a scalar subquery answers one row or fails.
 
 use arrow::util::display::array_value_to_string;
 use percore_engine::session::{Cluster, ClusterConfig};
@@ -362,5 +362,35 @@ fn floats_meeting_decimals_are_compared_as_floats() {
             "select x, arrow_typeof(x) from (values (1), (0.5)) t(x)"
         ),
         ["1.0", "Decimal128(21, 1)"]
+    );
+}
+
+/// A scalar subquery answers one value or fails with 21000; DataFusion's join
+/// answered one row per subquery row.
+#[test]
+fn a_scalar_subquery_answers_one_row_or_fails() {
+    let cluster = cluster();
+    for sql in [
+        "select (select n_name from nation)",
+        "select count(*) from region where r_regionkey = (select n_regionkey from nation)",
+        "select r_name, (select n_name from nation where n_regionkey = r_regionkey) from region",
+    ] {
+        let error = cluster.sql(sql).unwrap_err();
+        assert_eq!(
+            error.code,
+            percore_engine::error::ErrorCode::CardinalityViolation,
+            "{sql}: {error}"
+        );
+    }
+    assert_eq!(
+        values(
+            &cluster,
+            "select (select n_name from nation where n_nationkey = 3) a, \
+             (select n_name from nation where n_nationkey = 99) b, \
+             (select r_name from region where r_regionkey = n_regionkey) c, \
+             (select r_name from region where r_regionkey = n_regionkey and n_nationkey > 5) d \
+             from nation where n_nationkey = 1"
+        ),
+        ["CANADA", "", "AMERICA", ""]
     );
 }

@@ -7,7 +7,8 @@
 //!   conjunction they are equal (a NULL fails the equality either way);
 //! - a condition on outer columns alone (`.. AND a.atthasdef`) in a subquery whose
 //!   value is an aggregate that is NULL over no rows (`max`, `min`, `sum`, `avg`):
-//!   it moves out, `CASE WHEN a.atthasdef THEN (subquery) END`.
+//!   it moves out, `CASE WHEN a.atthasdef THEN (subquery) END` (`single_value`,
+//!   which wraps a subquery without an aggregate, is such an aggregate too).
 //!
 //! Both failed with "Physical plan does not support logical expression
 //! ScalarSubquery".
@@ -184,7 +185,7 @@ fn null_over_no_rows(plan: &LogicalPlan) -> bool {
                         other => other,
                     };
                     matches!(expr, Expr::AggregateFunction(AggregateFunction { func, .. })
-                        if matches!(func.name(), "max" | "min" | "sum" | "avg"))
+                        if matches!(func.name(), "max" | "min" | "sum" | "avg" | "single_value"))
                 })
         }
         _ => false,

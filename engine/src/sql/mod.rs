@@ -28,6 +28,7 @@ mod semi_join_pushdown;
 mod semi_join_reduction;
 mod set_all;
 mod set_comparison;
+mod single_row_subqueries;
 mod split;
 mod timestamp_literals;
 pub mod transaction;
@@ -482,6 +483,7 @@ fn to_logical_plan(
     mark_nulls::refuse_negated_nullable_in(&plan)?;
     let plan = date_arithmetic::with_time_of_day(plan)?;
     let plan = float_peers::as_floats(plan)?;
+    let plan = single_row_subqueries::checked(plan)?;
     let plan = distinct_on::as_window(plan)?;
     let plan = set_all::with_counts(plan)?;
     let plan = set_comparison::with_distinct_names(plan)?;
