@@ -314,6 +314,16 @@ fn output_columns_may_share_a_name() {
         ),
         ["ALGERIA", "ALGERIA", "25", "25", "1", "2", "0", "0"]
     );
+    // A bare scalar subquery is named after its column, here like the outer one.
+    let batches = cluster
+        .sql(
+            "select n_name, (select n2.n_name from nation n2 where n2.n_nationkey = 1) \
+             from nation n1 order by n_name limit 1",
+        )
+        .unwrap();
+    let schema = batches[0].schema();
+    assert_eq!(schema.field(0).name(), "n_name");
+    assert_eq!(schema.field(1).name(), "n_name");
     let error = cluster
         .sql("create table twice as select n_name, n_name from nation")
         .unwrap_err();

@@ -464,6 +464,27 @@ fn to_logical_plan(
     catalog: &Catalog,
     functions: &FunctionRegistry,
 ) -> QueryResult<LogicalPlan> {
+    // Output names DataFusion refuses (repeated, or clashing with a qualified column)
+    // are named apart and planned again; see `output_names`.
+    match planned_as(statement.clone(), catalog, functions, None) {
+        Err(error) if output_names::is_repeated_name(&error.message) => {
+            let mut statement = statement;
+            match output_names::named_apart(&mut statement) {
+                Some(names) => planned_as(statement, catalog, functions, Some(names)),
+                None => Err(error),
+            }
+        }
+        planned => planned,
+    }
+}
+
+/// The optimized plan of `statement`, its columns shown as `shown_names` if given.
+fn planned_as(
+    statement: SqlStatement,
+    catalog: &Catalog,
+    functions: &FunctionRegistry,
+    shown_names: Option<Vec<String>>,
+) -> QueryResult<LogicalPlan> {
     let mut options = ConfigOptions::default();
     // Scalar subqueries become joins here; Percore has no separate subquery operator.
     options
@@ -479,7 +500,7 @@ fn to_logical_plan(
         options: (*options).clone(),
     };
     let planner = SqlToRel::new(&context);
-    let (plan, shown_names) = output_names::planned(&planner, statement)?;
+    let plan = planner.sql_statement_to_plan(statement)?;
     mark_nulls::refuse_negated_nullable_in(&plan)?;
     let plan = date_arithmetic::with_time_of_day(plan)?;
     let plan = float_peers::as_floats(plan)?;
@@ -554,7 +575,7 @@ pub fn parameter_types(
         options,
     };
     let planner = SqlToRel::new(&context);
-    let (plan, _) = output_names::planned(&planner, statement)?;
+    let plan = output_names::planned(&planner, statement)?;
     let found = plan.get_parameter_types()?;
     let count = found
         .keys()

@@ -5,6 +5,9 @@
 //! one, the statement is planned again with the outermost query's columns given
 //! names of their own, and a last projection shows them under the names PostgreSQL
 //! would give them: the alias, or the column's or function's name, or `?column?`.
+//! The same retry serves a bare scalar subquery named like an outer column
+//! (`select n_name, (select n2.n_name ..) from nation n1`), which DataFusion calls
+//! ambiguous.
 //! Its aliases carry distinct qualifiers, which is what DataFusion's check
 //! compares; the client sees only the names.
 
@@ -13,38 +16,42 @@ use datafusion_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion_sql::planner::{ContextProvider, SqlToRel};
 use sqlparser::ast::{Expr as SqlExpr, Ident, SelectItem, SetExpr, Statement};
 
-/// The statement's plan, and the names to show its columns under when they repeat.
+/// The statement's plan by the SQL planner alone, retried as [`to_logical_plan`]
+/// does (for callers that want only the plan's parameter types).
+///
+/// [`to_logical_plan`]: super::to_logical_plan
 ///
 /// # Errors
 /// The planner's.
 pub fn planned<S: ContextProvider>(
     planner: &SqlToRel<'_, S>,
     statement: Statement,
-) -> Result<(LogicalPlan, Option<Vec<String>>)> {
+) -> Result<LogicalPlan> {
     match planner.sql_statement_to_plan(statement.clone()) {
-        Err(error) if is_repeated_name(&error) => {
+        Err(error) if is_repeated_name(&error.find_root().to_string()) => {
             let mut statement = statement;
-            let Some(names) = named_apart(&mut statement) else {
+            if named_apart(&mut statement).is_none() {
                 return Err(error);
-            };
-            Ok((planner.sql_statement_to_plan(statement)?, Some(names)))
+            }
+            planner.sql_statement_to_plan(statement)
         }
-        planned => Ok((planned?, None)),
+        planned => planned,
     }
 }
 
-/// Whether planning failed only because output names repeat.
-fn is_repeated_name(error: &DataFusionError) -> bool {
-    error
-        .find_root()
-        .to_string()
-        .contains("require unique expression names")
+/// Whether planning failed (`message`) only because output names repeat, or because
+/// an output column is named like a qualified one (DataFusion names a bare scalar
+/// subquery after its column, unqualified, and calls that ambiguous beside
+/// `t.column`).
+pub fn is_repeated_name(message: &str) -> bool {
+    message.contains("require unique expression names")
+        || (message.contains("and unqualified field name") && message.contains("ambiguous"))
 }
 
 /// Gives every column of the outermost query that could clash a name of its own,
 /// returning the names to show; `None` when the statement is not a query whose
 /// columns can be named here (a `*` among them).
-fn named_apart(statement: &mut Statement) -> Option<Vec<String>> {
+pub fn named_apart(statement: &mut Statement) -> Option<Vec<String>> {
     let Statement::Query(query) = statement else {
         return None;
     };
@@ -121,6 +128,15 @@ fn column_name(expr: &SqlExpr) -> String {
             .and_then(|part| part.as_ident())
             .map_or_else(unnamed, ident),
         SqlExpr::Cast { expr, .. } | SqlExpr::Nested(expr) => column_name(expr),
+        // A scalar subquery is named after its one column.
+        SqlExpr::Subquery(query) => match query.body.as_ref() {
+            SetExpr::Select(select) => match select.projection.as_slice() {
+                [SelectItem::ExprWithAlias { alias, .. }] => ident(alias),
+                [SelectItem::UnnamedExpr(expr)] => column_name(expr),
+                _ => unnamed(),
+            },
+            _ => unnamed(),
+        },
         SqlExpr::Case { .. } => "case".to_string(),
         _ => unnamed(),
     }
