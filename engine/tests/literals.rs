@@ -6,6 +6,7 @@
 //! output columns may share a name; a scalar subquery answers one row or fails.
 
 use arrow::util::display::array_value_to_string;
+use percore_engine::error::ErrorCode;
 use percore_engine::session::{Cluster, ClusterConfig};
 
 fn cluster() -> Cluster {
@@ -18,6 +19,11 @@ fn values(cluster: &Cluster, sql: &str) -> Vec<String> {
     (0..batch.num_columns())
         .map(|column| array_value_to_string(batch.column(column), 0).unwrap())
         .collect()
+}
+
+fn fails_with(cluster: &Cluster, sql: &str, code: ErrorCode) {
+    let error = cluster.sql(sql).unwrap_err();
+    assert_eq!(error.code, code, "{sql}: {error}");
 }
 
 #[test]
@@ -107,12 +113,7 @@ fn integer_overflow_fails_instead_of_wrapping() {
         "select sum(x) from (values (9223372036854775807), (1)) t(x)",
         "select l_returnflag, sum(l_orderkey * 100000000000000) from lineitem group by 1",
     ] {
-        let error = cluster.sql(sql).unwrap_err();
-        assert_eq!(
-            error.code,
-            percore_engine::error::ErrorCode::NumericOutOfRange,
-            "{sql}: {error}"
-        );
+        fails_with(&cluster, sql, ErrorCode::NumericOutOfRange);
     }
     assert_eq!(
         values(
@@ -214,12 +215,7 @@ fn folded_constants_and_window_sums_fail_on_overflow() {
         "select sum(x) over (order by x rows between 1 preceding and current row) \
          from (values (9223372036854775807), (9223372036854775806)) t(x)",
     ] {
-        let error = cluster.sql(sql).unwrap_err();
-        assert_eq!(
-            error.code,
-            percore_engine::error::ErrorCode::NumericOutOfRange,
-            "{sql}: {error}"
-        );
+        fails_with(&cluster, sql, ErrorCode::NumericOutOfRange);
     }
     assert_eq!(
         values(
@@ -385,12 +381,7 @@ fn a_scalar_subquery_answers_one_row_or_fails() {
         "select count(*) from region where r_regionkey = (select n_regionkey from nation)",
         "select r_name, (select n_name from nation where n_regionkey = r_regionkey) from region",
     ] {
-        let error = cluster.sql(sql).unwrap_err();
-        assert_eq!(
-            error.code,
-            percore_engine::error::ErrorCode::CardinalityViolation,
-            "{sql}: {error}"
-        );
+        fails_with(&cluster, sql, ErrorCode::CardinalityViolation);
     }
     assert_eq!(
         values(

@@ -16,31 +16,19 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::expr_rewrite::map_keeping_names;
 use datafusion_common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion_common::{Column, DFSchema, Result};
 use datafusion_expr::expr::{AggregateFunction, BinaryExpr, Case};
-use datafusion_expr::expr_rewriter::NamePreserver;
-use datafusion_expr::utils::{conjunction, merge_schema, split_conjunction};
+use datafusion_expr::utils::{conjunction, split_conjunction};
 use datafusion_expr::{Aggregate, Expr, Filter, LogicalPlan, Operator, Subquery};
 
 /// Rewrites the scalar subqueries of `plan` (typed: after the analyzer).
 pub fn simplified(plan: LogicalPlan) -> Result<LogicalPlan> {
     plan.transform_up_with_subqueries(|node| {
-        let schema = match node.inputs().as_slice() {
-            [] => node.schema().as_ref().clone(),
-            inputs => merge_schema(inputs),
-        };
-        let names = NamePreserver::new(&node);
-        node.map_expressions(|expr| {
-            let name = names.save(&expr);
-            let rewritten = expr.transform_up(|expr| match expr {
-                Expr::ScalarSubquery(subquery) => scalar(subquery, &schema),
-                other => Ok(Transformed::no(other)),
-            })?;
-            Ok(Transformed::new_transformed(
-                name.restore(rewritten.data),
-                rewritten.transformed,
-            ))
+        map_keeping_names(node, |expr, schema| match expr {
+            Expr::ScalarSubquery(subquery) => scalar(subquery, schema),
+            other => Ok(Transformed::no(other)),
         })
     })
     .map(|transformed| transformed.data)

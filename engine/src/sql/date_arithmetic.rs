@@ -7,32 +7,18 @@
 //! compares dates (and prunes by date statistics).
 
 use arrow::datatypes::{DataType, TimeUnit};
-use datafusion_common::tree_node::{Transformed, TreeNode};
+use datafusion_common::tree_node::Transformed;
+
+use super::expr_rewrite::map_keeping_names;
 use datafusion_common::{DFSchema, Result, ScalarValue};
 use datafusion_expr::expr::{BinaryExpr, Cast};
-use datafusion_expr::expr_rewriter::NamePreserver;
-use datafusion_expr::utils::merge_schema;
 use datafusion_expr::{Expr, ExprSchemable, LogicalPlan, Operator};
 
 /// Rewrites every expression of `plan` (before the analyzer: the new types are
 /// coerced like any other).
 pub fn with_time_of_day(plan: LogicalPlan) -> Result<LogicalPlan> {
     plan.transform_up_with_subqueries(|node| {
-        let schema = match node.inputs().as_slice() {
-            [] => node.schema().as_ref().clone(),
-            inputs => merge_schema(inputs),
-        };
-        // Aggregates and windows are named after their expressions, and the nodes
-        // above refer to them by those names.
-        let names = NamePreserver::new(&node);
-        let rewritten = node.map_expressions(|expr| {
-            let name = names.save(&expr);
-            let rewritten = expr.transform_up(|expr| timestamped(expr, &schema))?;
-            Ok(Transformed::new_transformed(
-                name.restore(rewritten.data),
-                rewritten.transformed,
-            ))
-        })?;
+        let rewritten = map_keeping_names(node, timestamped)?;
         if rewritten.transformed {
             rewritten.map_data(|node| node.recompute_schema())
         } else {

@@ -11,12 +11,11 @@
 
 use std::sync::Arc;
 
+use super::expr_rewrite::map_keeping_names;
 use arrow::datatypes::DataType;
-use datafusion_common::tree_node::{Transformed, TreeNode};
+use datafusion_common::tree_node::Transformed;
 use datafusion_common::{Column, DFSchema, Result};
 use datafusion_expr::expr::{Between, BinaryExpr, Case, Cast, InList, ScalarFunction};
-use datafusion_expr::expr_rewriter::NamePreserver;
-use datafusion_expr::utils::merge_schema;
 use datafusion_expr::{
     Expr, ExprSchemable, Join, LogicalPlan, LogicalPlanBuilder, Operator, Projection, Union, Values,
 };
@@ -31,21 +30,7 @@ pub fn as_floats(plan: LogicalPlan) -> Result<LogicalPlan> {
             LogicalPlan::Join(join) => float_join_keys(join)?,
             other => other,
         };
-        let schema = match node.inputs().as_slice() {
-            [] => node.schema().as_ref().clone(),
-            inputs => merge_schema(inputs),
-        };
-        // Aggregates and windows are named after their expressions, and the nodes
-        // above refer to them by those names.
-        let names = NamePreserver::new(&node);
-        let rewritten = node.map_expressions(|expr| {
-            let name = names.save(&expr);
-            let rewritten = expr.transform_up(|expr| float_peers(expr, &schema))?;
-            Ok(Transformed::new_transformed(
-                name.restore(rewritten.data),
-                rewritten.transformed,
-            ))
-        })?;
+        let rewritten = map_keeping_names(node, float_peers)?;
         // An input's types may have changed even where this node's did not.
         rewritten.data.recompute_schema().map(Transformed::yes)
     })

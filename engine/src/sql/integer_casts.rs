@@ -8,16 +8,14 @@ use arrow::datatypes::{DataType, FieldRef};
 use datafusion_common::tree_node::{Transformed, TreeNode};
 use datafusion_common::{DFSchema, Result};
 use datafusion_expr::expr::{Cast, TryCast};
-use datafusion_expr::utils::merge_schema;
 use datafusion_expr::{Expr, ExprSchemable, LogicalPlan};
+
+use super::expr_rewrite::input_schema;
 
 /// Rewrites the casts in every expression of `plan` (typed: after the analyzer).
 pub fn rounding(plan: LogicalPlan) -> Result<LogicalPlan> {
     plan.transform_up_with_subqueries(|node| {
-        let schema = match node.inputs().as_slice() {
-            [] => node.schema().as_ref().clone(),
-            inputs => merge_schema(inputs),
-        };
+        let schema = input_schema(&node);
         node.map_expressions(|expr| expr.transform_up(|expr| rounded(expr, &schema)))
     })
     .map(|transformed| transformed.data)

@@ -10,6 +10,7 @@ pub mod cursor;
 mod date_arithmetic;
 mod distinct_on;
 mod exists_values;
+mod expr_rewrite;
 mod float_peers;
 pub mod guard;
 mod integer_casts;
@@ -466,16 +467,11 @@ fn to_logical_plan(
 ) -> QueryResult<LogicalPlan> {
     // Output names DataFusion refuses (repeated, or clashing with a qualified column)
     // are named apart and planned again; see `output_names`.
-    match planned_as(statement.clone(), catalog, functions, None) {
-        Err(error) if output_names::is_repeated_name(&error.message) => {
-            let mut statement = statement;
-            match output_names::named_apart(&mut statement) {
-                Some(names) => planned_as(statement, catalog, functions, Some(names)),
-                None => Err(error),
-            }
-        }
-        planned => planned,
-    }
+    output_names::retried(
+        statement,
+        |error: &QueryError| error.message.clone(),
+        |statement, names| planned_as(statement, catalog, functions, names),
+    )
 }
 
 /// The optimized plan of `statement`, its columns shown as `shown_names` if given.
@@ -575,7 +571,11 @@ pub fn parameter_types(
         options,
     };
     let planner = SqlToRel::new(&context);
-    let plan = output_names::planned(&planner, statement)?;
+    let plan = output_names::retried(
+        statement,
+        |error: &datafusion_common::DataFusionError| error.find_root().to_string(),
+        |statement, _| planner.sql_statement_to_plan(statement),
+    )?;
     let found = plan.get_parameter_types()?;
     let count = found
         .keys()

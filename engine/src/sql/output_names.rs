@@ -13,27 +13,26 @@
 
 use datafusion_common::{Column, DataFusionError, Result, TableReference};
 use datafusion_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
-use datafusion_sql::planner::{ContextProvider, SqlToRel};
 use sqlparser::ast::{Expr as SqlExpr, Ident, SelectItem, SetExpr, Statement};
 
-/// The statement's plan by the SQL planner alone, retried as [`to_logical_plan`]
-/// does (for callers that want only the plan's parameter types).
-///
-/// [`to_logical_plan`]: super::to_logical_plan
+/// `plan(statement, None)`; when that fails only over output names (`message` reads
+/// the error), `plan` again with the outermost columns named apart and the names
+/// to show them under.
 ///
 /// # Errors
-/// The planner's.
-pub fn planned<S: ContextProvider>(
-    planner: &SqlToRel<'_, S>,
+/// `plan`'s.
+pub fn retried<T, E>(
     statement: Statement,
-) -> Result<LogicalPlan> {
-    match planner.sql_statement_to_plan(statement.clone()) {
-        Err(error) if is_repeated_name(&error.find_root().to_string()) => {
+    message: impl Fn(&E) -> String,
+    mut plan: impl FnMut(Statement, Option<Vec<String>>) -> Result<T, E>,
+) -> Result<T, E> {
+    match plan(statement.clone(), None) {
+        Err(error) if is_repeated_name(&message(&error)) => {
             let mut statement = statement;
-            if named_apart(&mut statement).is_none() {
-                return Err(error);
+            match named_apart(&mut statement) {
+                Some(names) => plan(statement, Some(names)),
+                None => Err(error),
             }
-            planner.sql_statement_to_plan(statement)
         }
         planned => planned,
     }
@@ -43,7 +42,7 @@ pub fn planned<S: ContextProvider>(
 /// an output column is named like a qualified one (DataFusion names a bare scalar
 /// subquery after its column, unqualified, and calls that ambiguous beside
 /// `t.column`).
-pub fn is_repeated_name(message: &str) -> bool {
+fn is_repeated_name(message: &str) -> bool {
     message.contains("require unique expression names")
         || (message.contains("and unqualified field name") && message.contains("ambiguous"))
 }
@@ -51,7 +50,7 @@ pub fn is_repeated_name(message: &str) -> bool {
 /// Gives every column of the outermost query that could clash a name of its own,
 /// returning the names to show; `None` when the statement is not a query whose
 /// columns can be named here (a `*` among them).
-pub fn named_apart(statement: &mut Statement) -> Option<Vec<String>> {
+fn named_apart(statement: &mut Statement) -> Option<Vec<String>> {
     let Statement::Query(query) = statement else {
         return None;
     };

@@ -1,0 +1,35 @@
+//! What the logical rewrites of `sql/` share: visiting every expression of every
+//! node of a plan (subqueries too), read against the node's input columns, while
+//! keeping each expression's output name, since aggregates and windows are named
+//! after their expressions and the nodes above refer to them by those names.
+
+use datafusion_common::tree_node::{Transformed, TreeNode};
+use datafusion_common::{DFSchema, Result};
+use datafusion_expr::expr_rewriter::NamePreserver;
+use datafusion_expr::utils::merge_schema;
+use datafusion_expr::{Expr, LogicalPlan};
+
+/// The columns a node's expressions read: its inputs' (a leaf's own).
+pub fn input_schema(node: &LogicalPlan) -> DFSchema {
+    match node.inputs().as_slice() {
+        [] => node.schema().as_ref().clone(),
+        inputs => merge_schema(inputs),
+    }
+}
+
+/// Rewrites `node`'s expressions bottom-up with `rewrite`, each keeping its name.
+pub fn map_keeping_names(
+    node: LogicalPlan,
+    mut rewrite: impl FnMut(Expr, &DFSchema) -> Result<Transformed<Expr>>,
+) -> Result<Transformed<LogicalPlan>> {
+    let schema = input_schema(&node);
+    let names = NamePreserver::new(&node);
+    node.map_expressions(|expr| {
+        let name = names.save(&expr);
+        let rewritten = expr.transform_up(|expr| rewrite(expr, &schema))?;
+        Ok(Transformed::new_transformed(
+            name.restore(rewritten.data),
+            rewritten.transformed,
+        ))
+    })
+}
