@@ -19,6 +19,7 @@ use arrow::record_batch::RecordBatch;
 use percore_engine::catalog::profile::TableProfile;
 use percore_engine::error::{ErrorCode, QueryError, QueryResult};
 use percore_engine::exec::query::{PreparedQuery, QueryCanceller, QueryStream, RemoteParts};
+use percore_engine::exec::statement_cancel::StatementCancel;
 use percore_engine::exec::stats::TaskStats;
 use percore_engine::exec::table_sink::KeptPartitions;
 use percore_engine::output_files::{copied_summary, write_file};
@@ -100,10 +101,15 @@ impl Node {
     /// # Errors
     /// Planning errors, unreachable peers, or peers that planned differently.
     pub fn run(self: &Arc<Self>, sql: &str) -> QueryResult<Outcome> {
-        self.run_in(sql, &mut SessionSettings::default())
+        self.run_in(
+            sql,
+            &mut SessionSettings::default(),
+            &StatementCancel::default(),
+        )
     }
 
-    /// Runs one statement of a session (`SET` changes `settings`).
+    /// Runs one statement of a session (`SET` changes `settings`); `cancel` reaches
+    /// its query at any point.
     ///
     /// # Errors
     /// As [`Node::run`].
@@ -111,6 +117,7 @@ impl Node {
         self: &Arc<Self>,
         sql: &str,
         settings: &mut SessionSettings,
+        cancel: &StatementCancel,
     ) -> QueryResult<Outcome> {
         self.refuse_if_shutting_down()?;
         let statement = match self.cluster.parse(sql)? {
@@ -126,14 +133,16 @@ impl Node {
         let (plan, kind) = self.cluster.plan_parsed(*statement)?;
         match kind {
             StatementKind::Explain => Ok(Outcome::Explain(explain_batch(&plan)?)),
-            StatementKind::Query => Ok(Outcome::Rows(self.start_query(sql, &plan, settings)?)),
-            StatementKind::CreateTable => self.run_load(sql, &plan, settings),
+            StatementKind::Query => Ok(Outcome::Rows(
+                self.start_query(sql, &plan, settings, cancel)?,
+            )),
+            StatementKind::CreateTable => self.run_load(sql, &plan, settings, cancel),
             StatementKind::CopyTo => {
                 let target = plan
                     .copy_to
                     .clone()
                     .ok_or_else(|| QueryError::internal("COPY without a target"))?;
-                let mut query = self.start_query(sql, &plan, settings)?;
+                let mut query = self.start_query(sql, &plan, settings, cancel)?;
                 let batches = std::iter::from_fn(|| query.next_batch());
                 let rows = write_file(&target.path, target.format, &plan.schema, batches)?;
                 let summary = copied_summary(rows, &target);
@@ -141,7 +150,7 @@ impl Node {
             }
             StatementKind::ExplainAnalyze => {
                 let started = Instant::now();
-                let mut query = self.start_query(sql, &plan, settings)?;
+                let mut query = self.start_query(sql, &plan, settings, cancel)?;
                 let mut rows = 0;
                 while let Some(batch) = query.next_batch() {
                     rows += batch?.num_rows() as u64;
@@ -158,17 +167,21 @@ impl Node {
         }
     }
 
-    /// Prepares the query on every node, checks their plans match, and starts it.
+    /// Prepares the query on every node, checks their plans match, and starts it
+    /// (and fails it at once if `cancel` was requested meanwhile).
     pub(crate) fn start_query(
         self: &Arc<Self>,
         sql: &str,
         plan: &DistributedPlan,
         settings: &SessionSettings,
+        cancel: &StatementCancel,
     ) -> QueryResult<ClusterQuery> {
         // The coordinator admits for the cluster: its peers take their share at once,
         // so two coordinators never wait on each other's peers.
         self.membership.check_all()?;
-        let admitted = self.cluster.admit(sql, plan, settings, false)?;
+        let admitted = self
+            .cluster
+            .admit(sql, plan, settings, false, Some(cancel))?;
         let waited = admitted.waited;
         let query_id = self.new_query_id();
         let me = self.config.node_id;
@@ -254,6 +267,7 @@ impl Node {
                 tally.clone(),
             )?);
         }
+        cancel.attach(canceller.clone());
         self.track(query_id, canceller);
         Ok(ClusterQuery {
             node: Arc::clone(self),

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use percore_engine::catalog::profile::TableProfile;
 use percore_engine::catalog::TablePartitioning;
 use percore_engine::error::{ErrorCode, QueryError, QueryResult};
+use percore_engine::exec::statement_cancel::StatementCancel;
 use percore_engine::plan::DistributedPlan;
 use percore_engine::session::lines_batch;
 use percore_engine::settings::SessionSettings;
@@ -69,6 +70,7 @@ impl Node {
         sql: &str,
         plan: &DistributedPlan,
         settings: &SessionSettings,
+        cancel: &StatementCancel,
     ) -> QueryResult<Outcome> {
         let store = plan
             .store
@@ -78,7 +80,7 @@ impl Node {
         if let Some(done) = self.cluster.check_new_table(store)? {
             return Ok(Outcome::Explain(lines_batch("result", &done)?));
         }
-        let mut query = self.start_query(sql, plan, settings)?;
+        let mut query = self.start_query(sql, plan, settings, cancel)?;
         while let Some(batch) = query.next_batch() {
             batch?;
         }

@@ -355,7 +355,9 @@ fn prepare<'a>(node: &'a Arc<Node>, request: &QueryRequest<'_>) -> QueryResult<P
         skew_join: request.skew_join,
         ..SessionSettings::default()
     };
-    let admitted = node.cluster.admit(request.sql, &plan, &settings, true)?;
+    let admitted = node
+        .cluster
+        .admit(request.sql, &plan, &settings, true, None)?;
     Ok(Prepared {
         query: node
             .cluster

@@ -244,6 +244,67 @@ fn a_cancel_request_stops_a_running_query_on_every_node() {
     assert_eq!(rows, vec![vec!["5".to_string()]]);
 }
 
+/// A cancel that comes before the query runs (here while it waits for memory) ends
+/// it at once: before, the session had no running query to cancel, the request was
+/// lost, and the statement waited or ran on until its timeout.
+#[test]
+fn a_cancel_request_ends_a_statement_waiting_for_memory() {
+    let mut options = LocalClusterOptions::new(1, 1, 0.01);
+    // Each long query holds a quarter of the budget from admission to its end.
+    options.extra_args = vec!["--memory-per-core".into(), "16MiB".into()];
+    let cluster = start("cancel-waiting", options);
+    let address = cluster.client_addresses()[0];
+    let mut hogs = Vec::new();
+    let mut hog_cancels = Vec::new();
+    for _ in 0..4 {
+        let mut client = Client::connect(address, Duration::from_secs(10)).unwrap();
+        hog_cancels.push(client.cancel_request());
+        hogs.push(std::thread::spawn(move || query(&mut client, LONG_QUERY)));
+    }
+    let mut observer = cluster.connect(0).unwrap();
+    let states = |observer: &mut Client| -> Vec<String> {
+        let rows = query(observer, "SHOW QUERIES").expect("SHOW QUERIES");
+        rows.into_iter().map(|row| row[1].clone()).collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while states(&mut observer)
+        .iter()
+        .filter(|s| *s == "running")
+        .count()
+        < 4
+    {
+        assert!(Instant::now() < deadline, "{:?}", states(&mut observer));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let mut waiting = Client::connect(address, Duration::from_secs(10)).unwrap();
+    let cancel = waiting.cancel_request();
+    let waiter = std::thread::spawn(move || query(&mut waiting, LONG_QUERY));
+    while !states(&mut observer).iter().any(|s| s == "queued") {
+        assert!(Instant::now() < deadline, "{:?}", states(&mut observer));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cancel.send().unwrap();
+    let (state, message) = waiter.join().unwrap().expect_err("cancelled");
+    // Not the admission timeout's 53200 a minute later.
+    assert_eq!(
+        (state.as_str(), message.as_str()),
+        ("57014", "canceling statement due to user request")
+    );
+
+    for cancel in hog_cancels {
+        cancel.send().unwrap();
+    }
+    for hog in hogs {
+        let (state, message) = hog.join().unwrap().expect_err("cancelled");
+        assert_eq!(state, "57014", "{message}");
+    }
+    while !states(&mut observer).is_empty() {
+        assert!(Instant::now() < deadline, "{:?}", states(&mut observer));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn a_killed_node_is_noticed_by_the_coordinator() {
     let cluster = start("killed", LocalClusterOptions::new(2, 1, 0.01));

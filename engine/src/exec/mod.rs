@@ -17,6 +17,7 @@ pub mod remote;
 pub mod runtime;
 pub mod skew;
 mod sort;
+pub mod statement_cancel;
 pub mod stats;
 pub mod stream;
 pub mod table_sink;

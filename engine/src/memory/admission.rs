@@ -18,6 +18,7 @@ use super::query::QueryMemory;
 use super::spill::SpillSpace;
 use super::{ByteSize, NodeMemory};
 use crate::error::{ErrorCode, QueryError, QueryResult};
+use crate::exec::statement_cancel::StatementCancel;
 
 /// How long a waiting query may be overtaken by newcomers that fit.
 pub const STARVATION: Duration = Duration::from_secs(1);
@@ -120,12 +121,22 @@ impl Admission {
         admission
     }
 
-    /// Waits until `request` fits, then returns the query's memory.
+    /// Waits until `request` fits, then returns the query's memory. A `cancel`
+    /// request ends the wait at once.
     ///
     /// # Errors
-    /// `ResourcesExhausted` when the queue is full or the wait times out.
-    pub fn admit(node: &NodeMemory, sql: &str, request: AdmissionRequest) -> QueryResult<Admitted> {
+    /// `ResourcesExhausted` when the queue is full or the wait times out; `Cancelled`
+    /// when cancelled while waiting.
+    pub fn admit(
+        node: &NodeMemory,
+        sql: &str,
+        request: AdmissionRequest,
+        cancel: Option<&StatementCancel>,
+    ) -> QueryResult<Admitted> {
         let this = &node.admission;
+        if let Some(cancel) = cancel {
+            cancel.check()?;
+        }
         let id = this.next_id.fetch_add(1, Ordering::Relaxed);
         if request.force {
             let memory = try_admit(node, request).expect("forced admission");
@@ -184,6 +195,11 @@ impl Admission {
                 if let Some(memory) = waiting.granted.remove(&id) {
                     break Ok(memory);
                 }
+                if let Some(error) = cancel.and_then(|cancel| cancel.check().err()) {
+                    waiting.queue.retain(|waiter| waiter.id != id);
+                    this.watch(&waiting, &node.pool);
+                    break Err(error);
+                }
                 if Instant::now() >= deadline {
                     waiting.queue.retain(|waiter| waiter.id != id);
                     this.watch(&waiting, &node.pool);
@@ -209,11 +225,13 @@ impl Admission {
                     ));
                 }
             }
-            std::thread::park_timeout(
-                deadline
-                    .saturating_duration_since(Instant::now())
-                    .min(LOOK_AGAIN),
-            );
+            let timeout = deadline
+                .saturating_duration_since(Instant::now())
+                .min(LOOK_AGAIN);
+            match cancel {
+                Some(cancel) => cancel.park_timeout(timeout),
+                None => std::thread::park_timeout(timeout),
+            }
         };
         this.forget(id);
         outcome.map(|memory| this.running(id, sql, memory, since.elapsed()))
@@ -384,7 +402,7 @@ mod tests {
         min: usize,
     ) -> std::thread::JoinHandle<QueryResult<Admitted>> {
         let node = node.clone();
-        std::thread::spawn(move || Admission::admit(&node, sql, request(min)))
+        std::thread::spawn(move || Admission::admit(&node, sql, request(min), None))
     }
 
     fn states(node: &NodeMemory) -> Vec<(String, &'static str)> {
@@ -414,10 +432,12 @@ mod tests {
     #[test]
     fn a_query_waits_until_the_running_one_ends_and_times_out_otherwise() {
         let node = node_memory(100, 5_000);
-        let first = Admission::admit(&node, "first", request(80)).unwrap();
+        let first = Admission::admit(&node, "first", request(80), None).unwrap();
         let waiter = {
             let node = node.clone();
-            std::thread::spawn(move || Admission::admit(&node, "second", request(80)).map(|_| ()))
+            std::thread::spawn(move || {
+                Admission::admit(&node, "second", request(80), None).map(|_| ())
+            })
         };
         let deadline = Instant::now() + Duration::from_secs(5);
         while node.admission.queries().len() < 2 && Instant::now() < deadline {
@@ -425,7 +445,9 @@ mod tests {
         }
         let states: Vec<_> = node.admission.queries().iter().map(|q| q.state).collect();
         assert_eq!(states, ["running", "queued"]);
-        let third = Admission::admit(&node, "third", request(80)).err().unwrap();
+        let third = Admission::admit(&node, "third", request(80), None)
+            .err()
+            .unwrap();
         assert!(third.message.contains("queue full"), "{third}");
         drop(first);
         waiter
@@ -435,8 +457,8 @@ mod tests {
         assert!(node.admission.queries().is_empty());
 
         let impatient = node_memory(100, 50);
-        let _hog = Admission::admit(&impatient, "hog", request(100)).unwrap();
-        let error = Admission::admit(&impatient, "late", request(1))
+        let _hog = Admission::admit(&impatient, "hog", request(100), None).unwrap();
+        let error = Admission::admit(&impatient, "late", request(1), None)
             .err()
             .unwrap();
         assert_eq!(error.code, ErrorCode::ResourcesExhausted);
@@ -447,7 +469,7 @@ mod tests {
     fn waiting_for_memory_counts_against_the_statement_timeout() {
         // An admission timeout far beyond the statement's: the statement's decides.
         let node = node_memory(100, 60_000);
-        let _hog = Admission::admit(&node, "hog", request(100)).unwrap();
+        let _hog = Admission::admit(&node, "hog", request(100), None).unwrap();
         let started = Instant::now();
         let patient_for = Duration::from_millis(50);
         let error = Admission::admit(
@@ -457,6 +479,7 @@ mod tests {
                 statement_timeout: Some(patient_for),
                 ..request(1)
             },
+            None,
         )
         .err()
         .unwrap();
@@ -473,9 +496,32 @@ mod tests {
                 statement_timeout: Some(patient_for),
                 ..request(1)
             },
+            None,
         )
         .unwrap();
         assert_eq!(admitted.waited, Duration::ZERO);
+    }
+
+    /// A client's cancel ends a wait for memory at once (it used to be lost: the
+    /// statement had no running query to cancel yet) and leaves the queue clean.
+    #[test]
+    fn a_cancel_ends_a_wait_for_memory() {
+        let node = node_memory(100, 60_000);
+        let _hog = Admission::admit(&node, "hog", request(100), None).unwrap();
+        let cancel = Arc::new(StatementCancel::default());
+        let waiter = {
+            let (node, cancel) = (node.clone(), Arc::clone(&cancel));
+            std::thread::spawn(move || {
+                Admission::admit(&node, "waits", request(1), Some(&cancel)).map(|_| ())
+            })
+        };
+        wait_for_queries(&node, 2);
+        cancel.request();
+        let error = waiter.join().unwrap().unwrap_err();
+        assert_eq!(error.code, ErrorCode::Cancelled, "{error}");
+        assert!(error.message.contains("user request"), "{error}");
+        assert_eq!(states(&node), [("hog".to_string(), "running")]);
+        assert!(node.admission.lock_waiting().queue.is_empty());
     }
 
     #[test]
@@ -483,12 +529,13 @@ mod tests {
     ) {
         // A timeout far beyond the test: the waiter must be woken, not time out.
         let node = node_with_queue(100, 60_000, 8);
-        let running = Admission::admit(&node, "running", request(10)).unwrap();
+        let running = Admission::admit(&node, "running", request(10), None).unwrap();
         let mut hash_table = crate::memory::Reservation::new(&running.memory, 1);
         assert!(hash_table.try_grow(60));
         let large = admit_in_background(&node, "large", 50);
         wait_for_queries(&node, 2);
-        let small = Admission::admit(&node, "small", request(30)).expect("fits beside the others");
+        let small =
+            Admission::admit(&node, "small", request(30), None).expect("fits beside the others");
         assert_eq!(
             states(&node),
             [
@@ -517,7 +564,7 @@ mod tests {
     #[test]
     fn a_query_waiting_past_the_starvation_bound_is_no_longer_overtaken() {
         let node = node_with_queue(100, 60_000, 8);
-        let hog = Admission::admit(&node, "hog", request(60)).unwrap();
+        let hog = Admission::admit(&node, "hog", request(60), None).unwrap();
         let large = admit_in_background(&node, "large", 50);
         wait_for_queries(&node, 2);
         std::thread::sleep(STARVATION + Duration::from_millis(50));

@@ -17,6 +17,7 @@ use crate::error::{ErrorCode, QueryError, QueryResult};
 use crate::exec::query::{prepare, PreparedQuery, QueryStream, RemoteParts};
 use crate::exec::remote::Transport;
 use crate::exec::runtime::Runtime;
+use crate::exec::statement_cancel::StatementCancel;
 use crate::exec::stats::TaskStats;
 use crate::exec::topology::Topology;
 use crate::exec::ExecConfig;
@@ -206,17 +207,19 @@ impl Cluster {
         &self.memory
     }
 
-    /// Waits until the query's minimum reservation fits (see [`Admission`]). With
-    /// `force`, takes it at once: a peer's part of a query its coordinator admitted.
+    /// Waits until the query's minimum reservation fits (see [`Admission`]), or
+    /// `cancel` is requested. With `force`, takes it at once: a peer's part of a query
+    /// its coordinator admitted.
     ///
     /// # Errors
-    /// The admission queue is full or the wait timed out.
+    /// The admission queue is full, the wait timed out or was cancelled.
     pub fn admit(
         &self,
         sql: &str,
         plan: &DistributedPlan,
         settings: &SessionSettings,
         force: bool,
+        cancel: Option<&StatementCancel>,
     ) -> QueryResult<Admitted> {
         let limit = settings
             .memory_per_core
@@ -227,7 +230,7 @@ impl Cluster {
             force,
             statement_timeout: settings.statement_timeout,
         };
-        Admission::admit(&self.memory, sql, request)
+        Admission::admit(&self.memory, sql, request, cancel)
     }
 
     /// Wires this node's part of an admitted query; see [`PreparedQuery::start`].
@@ -255,7 +258,7 @@ impl Cluster {
         plan: &DistributedPlan,
         settings: &SessionSettings,
     ) -> QueryResult<QueryStream> {
-        let admitted = self.admit(sql, plan, settings, false)?;
+        let admitted = self.admit(sql, plan, settings, false, None)?;
         let waited = admitted.waited;
         let mut stream = self
             .prepare(plan, None, admitted, settings)?

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use arrow::datatypes::SchemaRef;
 use percore_engine::error::{ErrorCode, QueryError, QueryResult};
+use percore_engine::exec::statement_cancel::StatementCancel;
 use percore_engine::sql::placeholders;
 use pgwire::messages::data::{NoData, ParameterDescription};
 use pgwire::messages::extendedquery::{
@@ -277,10 +278,24 @@ impl Extended {
         client: &mut Client,
         connection: &mut Connection,
     ) -> Result<(), Failure> {
+        let cancel = client.session.begin_statement();
+        let executed = self.execute_portal(execute, client, connection, &cancel);
+        client.session.end_statement();
+        executed
+    }
+
+    /// Runs a portal's statement (on its first Execute) and sends its next rows.
+    fn execute_portal(
+        &mut self,
+        execute: &Execute,
+        client: &mut Client,
+        connection: &mut Connection,
+        cancel: &StatementCancel,
+    ) -> Result<(), Failure> {
         let name = execute.name.clone().unwrap_or_default();
         let portal = self.portal(&name)?;
         if let PortalState::Fresh = portal.state {
-            let produced = statement::run(client, &portal.sql)?;
+            let produced = statement::run(client, &portal.sql, cancel)?;
             match produced {
                 Produced::Command(tag) => {
                     portal.state = PortalState::Done;
@@ -298,10 +313,11 @@ impl Extended {
             return Ok(());
         };
         let limit = usize::try_from(execute.max_rows).ok().filter(|&n| n > 0);
-        client.session.running(rows.canceller());
-        let sent = send_rows(connection, rows, binary, limit);
-        client.session.running(None);
-        match sent?? {
+        // A portal's query runs across Executes: each one's cancel reaches it.
+        if let Some(query) = rows.canceller() {
+            cancel.attach(query);
+        }
+        match send_rows(connection, rows, binary, limit)?? {
             Sent::All(count) => {
                 command_complete(connection, rows.verb, count)?;
                 portal.state = PortalState::Done;

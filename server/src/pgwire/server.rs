@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use arrow::datatypes::Schema;
 use bytes::BytesMut;
-use percore_engine::error::{ErrorCode, QueryError};
+use percore_engine::error::{ErrorCode, QueryError, QueryResult};
+use percore_engine::exec::statement_cancel::StatementCancel;
 use percore_engine::settings::SessionSettings;
 use percore_engine::sql::split_statements;
 use pgwire::messages::data::{DataRow, FieldDescription, RowDescription};
@@ -192,35 +193,43 @@ fn simple_query(
         return connection.send(Backend::EmptyQueryResponse(EmptyQueryResponse::new()));
     }
     for statement in statements {
-        let produced = statement::run(client, &statement);
-        let outcome = match produced {
-            Ok(Produced::Command(tag)) => {
-                connection.send(Backend::CommandComplete(CommandComplete::new(tag)))?;
-                Ok(())
-            }
-            Ok(Produced::Rows(schema, mut rows)) => {
-                row_description(connection, &schema, &[])?;
-                client.session.running(rows.canceller());
-                let sent = send_rows(connection, &mut rows, &[], None);
-                client.session.running(None);
-                match sent? {
-                    Ok(Sent::All(count)) => {
-                        command_complete(connection, rows.verb, count)?;
-                        Ok(())
-                    }
-                    Ok(Sent::Suspended) => Ok(()),
-                    Err(error) => Err(error),
-                }
-            }
-            Err(error) => Err(error),
-        };
-        if let Err(error) = outcome {
+        let cancel = client.session.begin_statement();
+        let outcome = simple_statement(client, connection, &statement, &cancel);
+        client.session.end_statement();
+        if let Err(error) = outcome? {
             client.transaction.failed();
             client.node.metrics.error_sent(error.code.sqlstate());
             return error_response(connection, &error);
         }
     }
     Ok(())
+}
+
+/// Runs one statement of a simple query and sends its rows or command tag.
+fn simple_statement(
+    client: &mut Client,
+    connection: &mut Connection,
+    sql: &str,
+    cancel: &StatementCancel,
+) -> std::io::Result<QueryResult<()>> {
+    match statement::run(client, sql, cancel) {
+        Ok(Produced::Command(tag)) => {
+            connection.send(Backend::CommandComplete(CommandComplete::new(tag)))?;
+            Ok(Ok(()))
+        }
+        Ok(Produced::Rows(schema, mut rows)) => {
+            row_description(connection, &schema, &[])?;
+            match send_rows(connection, &mut rows, &[], None)? {
+                Ok(Sent::All(count)) => {
+                    command_complete(connection, rows.verb, count)?;
+                    Ok(Ok(()))
+                }
+                Ok(Sent::Suspended) => Ok(Ok(())),
+                Err(error) => Ok(Err(error)),
+            }
+        }
+        Err(error) => Ok(Err(error)),
+    }
 }
 
 /// The RowDescription for `schema`, each column in text or (where `binary` says)

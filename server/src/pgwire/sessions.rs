@@ -7,8 +7,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 
-use percore_engine::error::{ErrorCode, QueryError};
-use percore_engine::exec::query::QueryCanceller;
+use percore_engine::exec::statement_cancel::StatementCancel;
 
 /// What BackendKeyData gives the client: a session number and a secret, so that
 /// knowing the number alone cannot cancel someone else's query.
@@ -20,13 +19,26 @@ pub(crate) struct CancelKey {
 
 pub(crate) struct Session {
     pub key: CancelKey,
-    running: Mutex<Option<QueryCanceller>>,
+    statement: Mutex<Option<Arc<StatementCancel>>>,
 }
 
 impl Session {
-    /// Records the query now running on this session (`None` when it ended).
-    pub fn running(&self, canceller: Option<QueryCanceller>) {
-        *self.running.lock().unwrap_or_else(|e| e.into_inner()) = canceller;
+    /// A statement begins: a cancel request from now until [`Session::end_statement`]
+    /// reaches it, whatever it is doing.
+    pub fn begin_statement(&self) -> Arc<StatementCancel> {
+        let cancel = Arc::new(StatementCancel::default());
+        *self.lock_statement() = Some(Arc::clone(&cancel));
+        cancel
+    }
+
+    /// The statement ended: a cancel request now finds nothing to cancel, as in
+    /// PostgreSQL.
+    pub fn end_statement(&self) {
+        *self.lock_statement() = None;
+    }
+
+    fn lock_statement(&self) -> std::sync::MutexGuard<'_, Option<Arc<StatementCancel>>> {
+        self.statement.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -45,7 +57,7 @@ impl Sessions {
         };
         let session = Arc::new(Session {
             key,
-            running: Mutex::new(None),
+            statement: Mutex::new(None),
         });
         self.lock().insert(key, Arc::clone(&session));
         session
@@ -55,16 +67,12 @@ impl Sessions {
         self.lock().remove(&key);
     }
 
-    /// Cancels the session's running query, if the key is right and one runs.
+    /// Cancels the session's statement, if the key is right and one runs.
     pub(crate) fn cancel(&self, key: CancelKey) {
         let session = self.lock().get(&key).cloned();
-        let canceller =
-            session.and_then(|s| s.running.lock().unwrap_or_else(|e| e.into_inner()).clone());
-        if let Some(canceller) = canceller {
-            canceller.fail(QueryError::new(
-                ErrorCode::Cancelled,
-                "canceling statement due to user request",
-            ));
+        let statement = session.and_then(|s| s.lock_statement().clone());
+        if let Some(statement) = statement {
+            statement.request();
         }
     }
 

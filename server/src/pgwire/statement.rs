@@ -8,6 +8,7 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use percore_engine::error::{ErrorCode, QueryError, QueryResult};
+use percore_engine::exec::statement_cancel::StatementCancel;
 use percore_engine::settings::SessionSettings;
 use percore_engine::sql::cursor::CursorCommand;
 use percore_engine::sql::transaction::TransactionCommand;
@@ -143,14 +144,18 @@ impl RowSource {
     }
 }
 
-/// Runs one statement of a session.
+/// Runs one statement of a session; `cancel` reaches it at any point.
 ///
 /// # Errors
 /// The statement's error; also 25P02 in a failed transaction and 25006 for a
 /// statement that writes inside a transaction (it could not be rolled back).
-pub(crate) fn run(client: &mut Client, sql: &str) -> QueryResult<Produced> {
+pub(crate) fn run(
+    client: &mut Client,
+    sql: &str,
+    cancel: &StatementCancel,
+) -> QueryResult<Produced> {
     if let Some(command) = CursorCommand::of(sql)? {
-        return cursor(client, command);
+        return cursor(client, command, cancel);
     }
     if let Some(name) = deallocated(sql) {
         match name {
@@ -215,7 +220,7 @@ pub(crate) fn run(client: &mut Client, sql: &str) -> QueryResult<Produced> {
             ));
         }
     }
-    Ok(match node.run_in(sql, settings)? {
+    Ok(match node.run_in(sql, settings, cancel)? {
         Outcome::Rows(query) => Produced::Rows(query.schema(), RowSource::query(query)),
         Outcome::Explain(batch) => {
             Produced::Rows(batch.schema(), RowSource::batches(vec![batch], "SELECT"))
@@ -230,7 +235,11 @@ pub(crate) struct Cursor {
     hold: bool,
 }
 
-fn cursor(client: &mut Client, command: CursorCommand) -> QueryResult<Produced> {
+fn cursor(
+    client: &mut Client,
+    command: CursorCommand,
+    cancel: &StatementCancel,
+) -> QueryResult<Produced> {
     match command {
         CursorCommand::Declare { name, query, hold } => {
             if client.cursors.contains_key(&name) {
@@ -239,7 +248,7 @@ fn cursor(client: &mut Client, command: CursorCommand) -> QueryResult<Produced> 
                     format!("cursor \"{name}\" already exists"),
                 ));
             }
-            let Produced::Rows(schema, rows) = run(client, &query)? else {
+            let Produced::Rows(schema, rows) = run(client, &query, cancel)? else {
                 return Err(QueryError::new(
                     ErrorCode::Syntax,
                     "DECLARE .. CURSOR FOR needs a query that returns rows",
@@ -253,6 +262,9 @@ fn cursor(client: &mut Client, command: CursorCommand) -> QueryResult<Produced> 
                 .cursors
                 .get_mut(&name)
                 .ok_or_else(|| no_cursor(&name))?;
+            if let Some(query) = cursor.rows.canceller() {
+                cancel.attach(query);
+            }
             let batches = cursor.rows.take_rows(rows)?;
             Ok(Produced::Rows(
                 std::sync::Arc::clone(&cursor.schema),
