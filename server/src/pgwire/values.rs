@@ -10,6 +10,7 @@ use arrow::datatypes::{
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use bytes::{BufMut, BytesMut};
+use percore_engine::catalog::pg_float_text::{write_float4, write_float8};
 use percore_engine::error::{QueryError, QueryResult};
 
 pub(crate) use percore_engine::catalog::pg_types::{
@@ -105,6 +106,22 @@ fn text_value(column: &ColumnEncoder<'_>, row: usize, out: &mut BytesMut) {
             for byte in bytes {
                 let _ = write!(HexWriter(out), "{byte:02x}");
             }
+        }
+        DataType::Float64 => {
+            let _ = write_float8(
+                &mut HexWriter(out),
+                array.as_primitive::<Float64Type>().value(row),
+            );
+        }
+        DataType::Float32 => {
+            let _ = write_float4(
+                &mut HexWriter(out),
+                array.as_primitive::<Float32Type>().value(row),
+            );
+        }
+        DataType::Float16 => {
+            let value = array.as_primitive::<Float16Type>().value(row).to_f32();
+            let _ = write_float4(&mut HexWriter(out), value);
         }
         _ => {
             let _ = write!(HexWriter(out), "{}", column.text.value(row));
@@ -329,21 +346,25 @@ mod tests {
     }
 
     /// Text rows: NULLs of a NullArray (`coalesce(null, null)`) are NULL, not ''; a
-    /// timestamp is written with a space as PostgreSQL writes it.
+    /// timestamp is written with a space, and floats, as PostgreSQL writes them.
     #[test]
-    fn nulls_and_timestamps_in_text_rows() {
-        use arrow::array::{NullArray, TimestampMicrosecondArray};
+    fn nulls_timestamps_and_floats_in_text_rows() {
+        use arrow::array::{Float32Array, Float64Array, NullArray, TimestampMicrosecondArray};
         use arrow::datatypes::{Field, Schema};
         use std::sync::Arc;
         let schema = Schema::new(vec![
             Field::new("n", DataType::Null, true),
             Field::new("t", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+            Field::new("d", DataType::Float64, true),
+            Field::new("r", DataType::Float32, true),
         ]);
         let batch = RecordBatch::try_new(
             Arc::new(schema),
             vec![
                 Arc::new(NullArray::new(1)),
                 Arc::new(TimestampMicrosecondArray::from(vec![1_577_872_800_000_000])),
+                Arc::new(Float64Array::from(vec![f64::INFINITY])),
+                Arc::new(Float32Array::from(vec![1e-5])),
             ],
         )
         .unwrap();
@@ -352,8 +373,10 @@ mod tests {
         let mut out = BytesMut::new();
         encoder.row(0, &mut out);
         let mut expected = (-1i32).to_be_bytes().to_vec();
-        expected.extend(19i32.to_be_bytes());
-        expected.extend(b"2020-01-01 10:00:00");
+        for value in ["2020-01-01 10:00:00", "Infinity", "1e-05"] {
+            expected.extend((value.len() as i32).to_be_bytes());
+            expected.extend(value.as_bytes());
+        }
         assert_eq!(&out[..], &expected[..]);
     }
 }
