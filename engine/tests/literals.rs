@@ -395,3 +395,61 @@ fn a_scalar_subquery_answers_one_row_or_fails() {
         ["CANADA", "", "AMERICA", ""]
     );
 }
+
+/// `avg` of decimals rounds its last digit (DataFusion's truncated it): checked
+/// against the sum and count of each group, divided in exact integer arithmetic.
+#[test]
+fn decimal_averages_round_their_last_digit() {
+    let cluster = cluster();
+    let thirds = "from (values (0.01), (0.02), (0.02), (null)) t(x)";
+    assert_eq!(
+        values(
+            &cluster,
+            &format!(
+                "select avg(x), avg(-x), avg(distinct x), avg(x) filter (where x > 0.01), \
+                 arrow_typeof(avg(x)) {thirds}"
+            )
+        ),
+        [
+            "0.016667",
+            "-0.016667",
+            "0.015000",
+            "0.020000",
+            "Decimal128(6, 6)"
+        ]
+    );
+    assert_eq!(
+        values(
+            &cluster,
+            &format!(
+                "select avg(x) over (), avg(x) over (order by x rows 1 preceding) {thirds} \
+                 order by x nulls first limit 1"
+            )
+        ),
+        ["0.016667", "0.020000"]
+    );
+    let batches = cluster
+        .sql(
+            "select avg(l_discount), sum(l_discount), count(l_discount) from lineitem \
+             group by l_returnflag, l_linestatus",
+        )
+        .unwrap();
+    let mut groups = 0;
+    for batch in &batches {
+        for row in 0..batch.num_rows() {
+            let text = |column| array_value_to_string(batch.column(column), row).unwrap();
+            // The sum has scale 2 and the average scale 6: 10^4 * sum / count, rounded.
+            let sum: i128 = text(1).replace('.', "").parse().unwrap();
+            let count: i128 = text(2).parse().unwrap();
+            let scaled = sum * 10_000;
+            let rounded = (2 * scaled + count) / (2 * count);
+            assert_eq!(
+                text(0),
+                format!("0.{rounded:06}"),
+                "sum {sum} count {count}"
+            );
+            groups += 1;
+        }
+    }
+    assert_eq!(groups, 4);
+}

@@ -8,6 +8,7 @@ mod correlated_predicates;
 mod create_table;
 pub mod cursor;
 mod date_arithmetic;
+mod decimal_averages;
 mod distinct_on;
 mod exists_values;
 mod expr_rewrite;
@@ -509,6 +510,7 @@ fn planned_as(
     let plan = correlated_predicates::simplified(plan)?;
     let plan = integer_casts::rounding(plan)?;
     let plan = integer_sums::checked(plan)?;
+    let plan = decimal_averages::rounded(plan)?;
     let rules = constant_arithmetic::before_simplification(Optimizer::new().rules);
     let plan = Optimizer::with_rules(rules).optimize(plan, &config, observe_rule)?;
     let plan = semi_join_pushdown::apply(plan)?;
