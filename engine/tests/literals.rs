@@ -188,6 +188,14 @@ fn postgresql_function_names() {
         ),
         ["1", "-1", "true", "true"]
     );
+    // PostgreSQL's md5 digests as lowercase hex text.
+    assert_eq!(
+        values(&cluster(), "select md5('abc'), md5('')"),
+        [
+            "900150983cd24fb0d6963f7d28e17f72",
+            "d41d8cd98f00b204e9800998ecf8427e"
+        ]
+    );
     // Standard SQL's FETCH FIRST, as LIMIT.
     assert_eq!(
         values(
