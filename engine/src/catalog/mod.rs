@@ -7,6 +7,7 @@ pub mod data_dir;
 pub mod loaded;
 pub mod parquet_table;
 pub mod pg_float_text;
+pub mod pg_interval_text;
 pub mod pg_types;
 pub mod profile;
 mod statistics;

@@ -66,7 +66,7 @@ pub fn pg_type(data_type: &DataType) -> (u32, i16) {
         DataType::Date32 | DataType::Date64 => (DATE, 4),
         DataType::Timestamp(_, None) => (TIMESTAMP, 8),
         DataType::Timestamp(_, Some(_)) => (TIMESTAMPTZ, 8),
-        DataType::Interval(_) => (INTERVAL, 16),
+        DataType::Interval(_) | DataType::Duration(_) => (INTERVAL, 16),
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView => (BYTEA, -1),
         _ => (TEXT, -1),
     }

@@ -11,6 +11,7 @@ use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use bytes::{BufMut, BytesMut};
 use percore_engine::catalog::pg_float_text::{write_float4, write_float8};
+use percore_engine::catalog::pg_interval_text::{write_duration, write_interval};
 use percore_engine::error::{QueryError, QueryResult};
 
 pub(crate) use percore_engine::catalog::pg_types::{
@@ -119,6 +120,13 @@ fn text_value(column: &ColumnEncoder<'_>, row: usize, out: &mut BytesMut) {
                 array.as_primitive::<Float32Type>().value(row),
             );
         }
+        DataType::Interval(unit) => {
+            let (months, days, micros) = interval_parts(array, row, *unit);
+            let _ = write_interval(&mut HexWriter(out), months, days, micros);
+        }
+        DataType::Duration(unit) => {
+            let _ = write_duration(&mut HexWriter(out), duration_micros(array, row, *unit));
+        }
         DataType::Float16 => {
             let value = array.as_primitive::<Float16Type>().value(row).to_f32();
             let _ = write_float4(&mut HexWriter(out), value);
@@ -165,6 +173,7 @@ fn has_binary_form(data_type: &DataType) -> bool {
             | DataType::Date64
             | DataType::Timestamp(..)
             | DataType::Interval(_)
+            | DataType::Duration(_)
     )
 }
 
@@ -215,26 +224,60 @@ fn binary_value(array: &ArrayRef, row: usize, out: &mut BytesMut) {
             out.put_i64(value.saturating_sub(EPOCH_MICROS));
         }
         DataType::Interval(unit) => {
-            let (micros, days, months) = match unit {
-                IntervalUnit::YearMonth => (
-                    0,
-                    0,
-                    array.as_primitive::<IntervalYearMonthType>().value(row),
-                ),
-                IntervalUnit::DayTime => {
-                    let value = array.as_primitive::<IntervalDayTimeType>().value(row);
-                    (i64::from(value.milliseconds) * 1000, value.days, 0)
-                }
-                IntervalUnit::MonthDayNano => {
-                    let value = array.as_primitive::<IntervalMonthDayNanoType>().value(row);
-                    (value.nanoseconds / 1000, value.days, value.months)
-                }
-            };
+            let (months, days, micros) = interval_parts(array, row, *unit);
             out.put_i64(micros);
             out.put_i32(days);
             out.put_i32(months);
         }
+        DataType::Duration(unit) => {
+            // As PostgreSQL's `timestamp - timestamp`: whole days, then the rest.
+            let micros = duration_micros(array, row, *unit);
+            out.put_i64(micros % MICROS_PER_DAY);
+            out.put_i32((micros / MICROS_PER_DAY).clamp(i32::MIN.into(), i32::MAX.into()) as i32);
+            out.put_i32(0);
+        }
         _ => {}
+    }
+}
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// An interval's months, days and microseconds.
+fn interval_parts(array: &ArrayRef, row: usize, unit: IntervalUnit) -> (i32, i32, i64) {
+    match unit {
+        IntervalUnit::YearMonth => (
+            array.as_primitive::<IntervalYearMonthType>().value(row),
+            0,
+            0,
+        ),
+        IntervalUnit::DayTime => {
+            let value = array.as_primitive::<IntervalDayTimeType>().value(row);
+            (0, value.days, i64::from(value.milliseconds) * 1000)
+        }
+        IntervalUnit::MonthDayNano => {
+            let value = array.as_primitive::<IntervalMonthDayNanoType>().value(row);
+            (value.months, value.days, value.nanoseconds / 1000)
+        }
+    }
+}
+
+/// A duration in microseconds (PostgreSQL's resolution; nanoseconds truncated).
+fn duration_micros(array: &ArrayRef, row: usize, unit: TimeUnit) -> i64 {
+    use arrow::datatypes::{
+        DurationMicrosecondType, DurationMillisecondType, DurationNanosecondType,
+        DurationSecondType,
+    };
+    match unit {
+        TimeUnit::Second => array
+            .as_primitive::<DurationSecondType>()
+            .value(row)
+            .saturating_mul(1_000_000),
+        TimeUnit::Millisecond => array
+            .as_primitive::<DurationMillisecondType>()
+            .value(row)
+            .saturating_mul(1000),
+        TimeUnit::Microsecond => array.as_primitive::<DurationMicrosecondType>().value(row),
+        TimeUnit::Nanosecond => array.as_primitive::<DurationNanosecondType>().value(row) / 1000,
     }
 }
 
@@ -346,10 +389,14 @@ mod tests {
     }
 
     /// Text rows: NULLs of a NullArray (`coalesce(null, null)`) are NULL, not ''; a
-    /// timestamp is written with a space, and floats, as PostgreSQL writes them.
+    /// timestamp is written with a space, and floats and intervals, as PostgreSQL
+    /// writes them.
     #[test]
     fn nulls_timestamps_and_floats_in_text_rows() {
-        use arrow::array::{Float32Array, Float64Array, NullArray, TimestampMicrosecondArray};
+        use arrow::array::{
+            DurationNanosecondArray, Float32Array, Float64Array, NullArray,
+            TimestampMicrosecondArray,
+        };
         use arrow::datatypes::{Field, Schema};
         use std::sync::Arc;
         let schema = Schema::new(vec![
@@ -357,6 +404,7 @@ mod tests {
             Field::new("t", DataType::Timestamp(TimeUnit::Microsecond, None), true),
             Field::new("d", DataType::Float64, true),
             Field::new("r", DataType::Float32, true),
+            Field::new("i", DataType::Duration(TimeUnit::Nanosecond), true),
         ]);
         let batch = RecordBatch::try_new(
             Arc::new(schema),
@@ -365,6 +413,8 @@ mod tests {
                 Arc::new(TimestampMicrosecondArray::from(vec![1_577_872_800_000_000])),
                 Arc::new(Float64Array::from(vec![f64::INFINITY])),
                 Arc::new(Float32Array::from(vec![1e-5])),
+                // timestamp '2024-01-02 01:00:00.5' - timestamp '2023-12-31 12:00:00'
+                Arc::new(DurationNanosecondArray::from(vec![133_200_500_000_000])),
             ],
         )
         .unwrap();
@@ -373,7 +423,12 @@ mod tests {
         let mut out = BytesMut::new();
         encoder.row(0, &mut out);
         let mut expected = (-1i32).to_be_bytes().to_vec();
-        for value in ["2020-01-01 10:00:00", "Infinity", "1e-05"] {
+        for value in [
+            "2020-01-01 10:00:00",
+            "Infinity",
+            "1e-05",
+            "1 day 13:00:00.5",
+        ] {
             expected.extend((value.len() as i32).to_be_bytes());
             expected.extend(value.as_bytes());
         }
