@@ -461,3 +461,37 @@ fn decimal_averages_round_their_last_digit() {
     }
     assert_eq!(groups, 4);
 }
+
+/// -0 and 0 are one key, and so are all NaNs, in grouping, DISTINCT and joins, as
+/// in PostgreSQL (keys were compared by their bits: two groups, and no join match).
+#[test]
+fn negative_zero_and_nan_are_one_key_each() {
+    let cluster = cluster();
+    let odd = "(values (0.0::float8), (-0.0::float8), ('nan'::float8), ('nan'::float8), \
+               (-('nan'::float8)))";
+    assert_eq!(
+        values(
+            &cluster,
+            &format!(
+                "select count(*), count(distinct g) from \
+                 (select x g, count(*) from {odd} t(x) group by x) groups"
+            )
+        ),
+        ["2", "2"]
+    );
+    assert_eq!(
+        values(
+            &cluster,
+            &format!("select count(*) from (select distinct x from {odd} t(x)) d")
+        ),
+        ["2"]
+    );
+    assert_eq!(
+        values(
+            &cluster,
+            "select count(*) from (values (0.0::float8), ('nan'::float8)) a(x) \
+             join (values (-0.0::float8), ('nan'::float8)) b(y) on x = y"
+        ),
+        ["2"]
+    );
+}

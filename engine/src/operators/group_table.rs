@@ -71,6 +71,8 @@ impl GroupTable {
 
     /// Maps every row of `columns` to its group, creating groups as needed.
     pub fn assign(&mut self, columns: &[ArrayRef], num_rows: usize) -> TaskResult<()> {
+        let normalized = super::float_keys::normalized(columns);
+        let columns: &[ArrayRef] = &normalized;
         self.indices.clear();
         if columns.is_empty() {
             self.count = 1;

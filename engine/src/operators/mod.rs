@@ -7,6 +7,7 @@ mod checked_integer;
 pub mod compact;
 pub mod decimal;
 mod decimal_divide;
+mod float_keys;
 pub mod group_table;
 pub mod hash;
 pub mod heavy_hitters;

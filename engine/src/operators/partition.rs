@@ -11,6 +11,7 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion_physical_expr::PhysicalExpr;
 
 use super::evaluate;
+use super::float_keys::normalized;
 use super::hash::{partition_of, stable_hash};
 use super::heavy_hitters::{HeavyHitters, HotKey};
 use crate::error::TaskResult;
@@ -82,6 +83,7 @@ impl HashPartitioner {
     /// first batches feed the sketch.
     pub fn hash_rows(&mut self, batch: &RecordBatch) -> TaskResult<Vec<u64>> {
         let columns = evaluate(&self.keys, batch)?;
+        let columns = normalized(&columns);
         if self.converter.is_none() {
             let fields = columns
                 .iter()

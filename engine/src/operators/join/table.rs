@@ -20,6 +20,7 @@ use crate::error::{TaskError, TaskResult};
 use crate::memory::size::batch_bytes;
 use crate::operators::compact::{compact_views, Compact};
 use crate::operators::evaluate;
+use crate::operators::float_keys::normalized;
 use crate::operators::hash::{hash_u64, stable_hash};
 
 /// A key's rows in the built batch: `[first row, row count]`. `[0, 0]` is no match.
@@ -106,6 +107,7 @@ impl JoinTable {
         nulls_equal: bool,
     ) -> TaskResult<Self> {
         let key_columns = concat_keys(&schema, keys, batches)?;
+        let key_columns = normalized(&key_columns).into_owned();
         let num_rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         let valid = if nulls_equal {
             None
@@ -206,7 +208,7 @@ impl JoinTable {
             }
             BuildKeys::Encoded { converter, rows } => {
                 let probe = converter
-                    .convert_columns(probe_keys)
+                    .convert_columns(&normalized(probe_keys))
                     .map_err(|e| mismatch(e.to_string()))?;
                 self.find_ranges(
                     valid.as_deref(),
