@@ -494,4 +494,12 @@ fn negative_zero_and_nan_are_one_key_each() {
         ),
         ["2"]
     );
+    assert_eq!(
+        values(
+            &cluster,
+            "select max(n) from (select count(*) over (partition by x) n \
+             from (values (0.0::float8), (-0.0::float8), (0.0::float8)) t(x)) w"
+        ),
+        ["3"]
+    );
 }

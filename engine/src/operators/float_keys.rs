@@ -3,7 +3,8 @@
 //! (PostgreSQL's rule, so NaNs group together). Keys are row-encoded or hashed by
 //! their bits, where -0.0 and 0.0 differ, and so do NaNs of different payloads:
 //! `group by x` over 0.0 and -0.0 gave two groups, and a join missed the pair.
-//! Group tables, join tables and hash partitioning see keys through [`normalized`].
+//! Group tables, join tables, hash partitioning and window partitions see keys
+//! through [`normalized`].
 
 use std::borrow::Cow;
 use std::sync::Arc;

@@ -95,7 +95,7 @@ pub fn partition_ranges(
         return Ok(std::iter::once(0..batch.num_rows()).collect());
     }
     let keys = evaluate(partition_by, batch)?;
-    Ok(arrow::compute::partition(&keys)?.ranges())
+    Ok(arrow::compute::partition(&super::float_keys::normalized(&keys))?.ranges())
 }
 
 /// Evaluates every window expression over each of `ranges` (whole window partitions
