@@ -159,6 +159,16 @@ fn casts_to_integers_round() {
         ),
         ["4", "-4", "3", "-3", "10", "4", "4", "0", "2"]
     );
+    // Float halves go to even (PostgreSQL's rint); numeric halves away from zero.
+    assert_eq!(
+        values(
+            &cluster,
+            "select cast(2.5::float8 as int), cast(3.5::float8 as int), \
+             cast(-2.5::float8 as bigint), cast(0.5::float4 as int), cast(2.6::float8 as int), \
+             cast(2.5 as int)"
+        ),
+        ["2", "4", "-2", "0", "3", "3"]
+    );
     // The rounding happens per row on columns too: at SF 0.01 the rounded prices sum
     // to this (DuckDB, which also rounds, gives the same).
     assert_eq!(
@@ -501,5 +511,47 @@ fn negative_zero_and_nan_are_one_key_each() {
              from (values (0.0::float8), (-0.0::float8), (0.0::float8)) t(x)) w"
         ),
         ["3"]
+    );
+}
+
+/// `ceil` and `floor` of a decimal answer a whole number even when it needs one
+/// more digit than the argument's type has (DataFusion failed with "Decimal
+/// overflow" on `ceil(9.5)`).
+#[test]
+fn ceil_and_floor_of_decimals_are_whole_numbers() {
+    let cluster = cluster();
+    assert_eq!(
+        values(
+            &cluster,
+            "select ceil(9.5), floor(-9.5), ceil(-1.5), floor(-0.0000001), ceil(1.0000001), \
+             ceil(cast(99.5 as decimal(3,1))), floor(99.5), ceil(-0.5)"
+        ),
+        ["10", "-10", "-1", "-1", "2", "100", "99", "0"]
+    );
+    // Per row on a column: every price rounded up, against the same in integer cents.
+    assert_eq!(
+        values(
+            &cluster,
+            "select sum(ceil(l_extendedprice)) = sum((cast(l_extendedprice * 100 as bigint) + 99) / 100), \
+             sum(floor(-l_extendedprice)) = -sum((cast(l_extendedprice * 100 as bigint) + 99) / 100) \
+             from lineitem"
+        ),
+        ["true", "true"]
+    );
+}
+
+/// `LIKE .. ESCAPE` with any escape character, and `ESCAPE ''` for none.
+#[test]
+fn like_takes_any_escape_character() {
+    let cluster = cluster();
+    assert_eq!(
+        values(
+            &cluster,
+            "select 'a%b' like 'a#%b' escape '#', 'axb' like 'a#%b' escape '#', \
+             'a#b' like 'a##b' escape '#', 'a_b' ilike 'A!_B' escape '!', \
+             'axb' like 'a!_b' escape '!', 'a\\b' like 'a\\b' escape '', \
+             'a%b' like 'a\\%b', 'ab' not like 'a#%' escape '#'"
+        ),
+        ["true", "false", "true", "true", "false", "true", "true", "true"]
     );
 }

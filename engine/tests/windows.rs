@@ -220,3 +220,29 @@ fn distinct_on_keeps_each_keys_first_row() {
     );
     assert_eq!(unordered, [["1000"]]);
 }
+
+/// `ORDER BY 3` naming a window function over aggregates sorts by it (DataFusion's
+/// planner refused it as "must appear in the GROUP BY clause").
+#[test]
+fn an_ordinal_may_name_a_window_function_over_aggregates() {
+    let cluster = Cluster::start_tpch(0.01, ClusterConfig::new(2)).expect("cluster starts");
+    let by_ordinal = rows(
+        &cluster,
+        "select n_regionkey, sum(n_nationkey), rank() over (order by sum(n_nationkey) desc) \
+         from nation group by 1 order by 3",
+    );
+    let expected = [
+        ["3", "77", "1"],
+        ["2", "68", "2"],
+        ["4", "58", "3"],
+        ["0", "50", "4"],
+        ["1", "47", "5"],
+    ];
+    assert_eq!(by_ordinal, expected.map(|r| r.map(String::from).to_vec()));
+    let spelled_out = rows(
+        &cluster,
+        "select n_regionkey, sum(n_nationkey), rank() over (order by sum(n_nationkey) desc) \
+         from nation group by 1 order by rank() over (order by sum(n_nationkey) desc)",
+    );
+    assert_eq!(by_ordinal, spelled_out);
+}
