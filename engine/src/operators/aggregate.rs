@@ -23,6 +23,10 @@ pub struct HashAggregator {
     group_exprs: Vec<Arc<dyn PhysicalExpr>>,
     aggregates: Vec<Arc<AggregateFunctionExpr>>,
     filters: Vec<Option<Arc<dyn PhysicalExpr>>>,
+    /// For `Partial` and `Single`: what each aggregate reads from a row, its
+    /// arguments and then its ORDER BY keys (accumulators of ordered aggregates
+    /// keep the keys beside the values to sort and merge them).
+    inputs: Vec<Vec<Arc<dyn PhysicalExpr>>>,
     /// For `Final`: the input columns holding each aggregate's partial state.
     state_columns: Vec<std::ops::Range<usize>>,
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
@@ -68,6 +72,7 @@ impl HashAggregator {
             group_exprs: node.group_exprs.clone(),
             aggregates: node.aggregates.clone(),
             filters: node.filters.clone(),
+            inputs: node.aggregates.iter().map(|a| inputs(a)).collect(),
             state_columns,
             accumulators,
             // A global aggregate has its one group even when no row arrives.
@@ -110,10 +115,9 @@ impl HashAggregator {
         self.groups.assign(&keys, batch.num_rows())?;
         let group_count = self.groups.count();
         for (aggregate_idx, accumulator) in self.accumulators.iter_mut().enumerate() {
-            let aggregate = &self.aggregates[aggregate_idx];
             match self.mode {
                 AggregateMode::Partial | AggregateMode::Single => {
-                    let values = evaluate(&aggregate.expressions(), batch)?;
+                    let values = evaluate(&self.inputs[aggregate_idx], batch)?;
                     // The accumulator skips rows whose filter is false (NULL made false).
                     let filter = match (&self.filters[aggregate_idx], only) {
                         (Some(filter), Some(only)) => Some(arrow::compute::and(
@@ -205,6 +209,18 @@ impl HashAggregator {
     pub fn memory_bytes(&self) -> usize {
         self.groups.memory_bytes() + self.accumulators.iter().map(|a| a.size()).sum::<usize>()
     }
+}
+
+/// What `aggregate` reads from each row: its arguments, then its ORDER BY keys.
+fn inputs(aggregate: &AggregateFunctionExpr) -> Vec<Arc<dyn PhysicalExpr>> {
+    let mut inputs = aggregate.expressions();
+    inputs.extend(
+        aggregate
+            .order_bys()
+            .iter()
+            .map(|sort| Arc::clone(&sort.expr)),
+    );
+    inputs
 }
 
 /// Group columns as in the final output, then each aggregate's state fields: what a

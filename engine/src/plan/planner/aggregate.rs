@@ -11,7 +11,7 @@ use datafusion_physical_expr::aggregate::LoweredAggregateBuilder;
 use datafusion_physical_expr::expressions::Column;
 use datafusion_physical_expr::PhysicalExpr;
 
-use super::{arrow_schema, column_position, Planned, Planner};
+use super::{arrow_schema, column_position, ordered_aggregates, Planned, Planner};
 use crate::error::{QueryError, QueryResult};
 use crate::operators::aggregate::state_schema;
 use crate::operators::decimal::with_own_arithmetic;
@@ -54,8 +54,9 @@ impl Planner<'_> {
         let mut aggregates = Vec::with_capacity(aggregate.aggr_expr.len());
         let mut filters = Vec::with_capacity(aggregate.aggr_expr.len());
         for (i, expr) in aggregate.aggr_expr.iter().enumerate() {
+            let expr = ordered_aggregates::plannable(expr)?;
             let lowered = LoweredAggregateBuilder::new(
-                expr,
+                &expr,
                 input_schema,
                 input_schema.as_arrow(),
                 &self.props,
@@ -63,7 +64,12 @@ impl Planner<'_> {
             )
             .with_name(output_schema.field(group_count + i).name())
             .build()?;
-            if lowered.aggregate.is_distinct() && lowered.aggregate.expressions().len() > 1 {
+            // string_agg's second argument is its delimiter, not a value.
+            let values = match lowered.aggregate.fun().name() {
+                "string_agg" => 1,
+                _ => lowered.aggregate.expressions().len(),
+            };
+            if lowered.aggregate.is_distinct() && values > 1 {
                 // DataFusion's accumulators refuse it only once rows arrive.
                 return Err(QueryError::unsupported(format!(
                     "DISTINCT over several arguments in {}",
@@ -71,19 +77,20 @@ impl Planner<'_> {
                 )));
             }
             filters.push(lowered.filter.clone());
-            if !lowered.order_bys.is_empty() {
-                return Err(QueryError::unsupported("ORDER BY inside aggregate calls"));
-            }
+            let own_arithmetic = |argument| with_own_arithmetic(argument, input_schema.as_arrow());
             let arguments = lowered
                 .aggregate
                 .expressions()
                 .into_iter()
-                .map(|argument| with_own_arithmetic(argument, input_schema.as_arrow()))
+                .map(own_arithmetic)
                 .collect::<Result<Vec<_>, _>>()?;
-            let aggregate = match lowered
+            let ordering = lowered
                 .aggregate
-                .with_new_expressions(arguments, Vec::new())
-            {
+                .order_bys()
+                .iter()
+                .map(|sort| own_arithmetic(Arc::clone(&sort.expr)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let aggregate = match lowered.aggregate.with_new_expressions(arguments, ordering) {
                 Some(fast) => Arc::new(fast),
                 None => lowered.aggregate,
             };

@@ -10,6 +10,7 @@ mod aggregate;
 mod grouping_sets;
 mod join;
 mod load;
+mod ordered_aggregates;
 mod window;
 
 use std::sync::Arc;

@@ -1,0 +1,133 @@
+//! Goal: aggregation features give PostgreSQL's rows on TPC-H data spread over
+//! partitions. GROUPING SETS, ROLLUP and CUBE: a NULL where a set lacks a column,
+//! `grouping()` saying so, a set named twice answered twice, and the grand total
+//! present even over no rows. ORDER BY inside aggregates (`string_agg`,
+//! `first_value`, `WITHIN GROUP` percentiles) orders each group's values although
+//! its rows are aggregated on every partition before they meet.
+
+use arrow::util::display::array_value_to_string;
+use percore_engine::error::ErrorCode;
+use percore_engine::session::{Cluster, ClusterConfig};
+
+fn rows(cluster: &Cluster, sql: &str) -> Vec<Vec<String>> {
+    let batches = cluster.sql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let mut rows = Vec::new();
+    for batch in &batches {
+        for row in 0..batch.num_rows() {
+            rows.push(
+                batch
+                    .columns()
+                    .iter()
+                    .map(|column| array_value_to_string(column, row).unwrap())
+                    .collect(),
+            );
+        }
+    }
+    rows
+}
+
+#[test]
+fn rollup_cube_and_grouping_sets_answer_like_postgresql() {
+    let cluster = Cluster::start_tpch(0.01, ClusterConfig::new(2)).expect("cluster starts");
+    let rollup = rows(
+        &cluster,
+        "select n_regionkey, count(*), grouping(n_regionkey) from nation \
+         where n_regionkey < 2 group by rollup(n_regionkey) order by 1 nulls last",
+    );
+    assert_eq!(
+        rollup,
+        [["0", "5", "0"], ["1", "5", "0"], ["", "10", "1"]].map(|r| r.map(String::from).to_vec())
+    );
+    let cube = rows(
+        &cluster,
+        "select r_name, n_regionkey, count(*) from nation join region \
+         on n_regionkey = r_regionkey group by cube(r_name, n_regionkey)",
+    );
+    // 5 (name, key) pairs, 5 names, 5 keys and the total.
+    assert_eq!(cube.len(), 16);
+    let twice = rows(
+        &cluster,
+        "select n_regionkey, count(*) from nation group by grouping sets \
+         ((n_regionkey), (n_regionkey), ()) order by 1 nulls last, 2",
+    );
+    assert_eq!(twice.len(), 11);
+    assert_eq!(twice[0], twice[1]);
+    let empty = rows(
+        &cluster,
+        "select n_regionkey, count(*), sum(n_nationkey) from nation where n_nationkey < 0 \
+         group by rollup(n_regionkey)",
+    );
+    assert_eq!(empty, [["", "0", ""].map(String::from).to_vec()]);
+}
+
+#[test]
+fn ordered_aggregates_order_each_groups_values() {
+    let cluster = Cluster::start_tpch(0.01, ClusterConfig::new(2)).expect("cluster starts");
+    assert_eq!(
+        rows(
+            &cluster,
+            "select n_regionkey, string_agg(n_name, '|' order by n_name desc) from nation \
+             where n_regionkey < 2 group by 1 order by 1"
+        ),
+        [
+            ["0", "MOZAMBIQUE|MOROCCO|KENYA|ETHIOPIA|ALGERIA"],
+            ["1", "UNITED STATES|PERU|CANADA|BRAZIL|ARGENTINA"],
+        ]
+        .map(|r| r.map(String::from).to_vec())
+    );
+    // Each customer's orders by price, against the same order read row by row.
+    let aggregated = rows(
+        &cluster,
+        "select o_custkey, string_agg(cast(o_orderkey as varchar), ',' \
+         order by o_totalprice desc, o_orderkey), \
+         first_value(o_orderkey order by o_totalprice desc, o_orderkey), \
+         last_value(o_orderkey order by o_totalprice desc, o_orderkey) \
+         from orders where o_custkey < 300 group by 1 order by 1",
+    );
+    let ordered = rows(
+        &cluster,
+        "select o_custkey, o_orderkey from orders where o_custkey < 300 \
+         order by o_custkey, o_totalprice desc, o_orderkey",
+    );
+    let mut expected: Vec<Vec<String>> = Vec::new();
+    for row in ordered {
+        match expected.last_mut() {
+            Some(last) if last[0] == row[0] => {
+                last[1] = format!("{},{}", last[1], row[1]);
+                last[3].clone_from(&row[1]);
+            }
+            _ => expected.push(vec![
+                row[0].clone(),
+                row[1].clone(),
+                row[1].clone(),
+                row[1].clone(),
+            ]),
+        }
+    }
+    assert!(expected.len() > 100, "{} customers", expected.len());
+    assert_eq!(aggregated, expected);
+    // WITHIN GROUP: nation keys are 0..24; DESC reads the percentile from the top.
+    assert_eq!(
+        rows(
+            &cluster,
+            "select percentile_cont(0.5) within group (order by n_nationkey), \
+             percentile_cont(0.1) within group (order by n_nationkey), \
+             percentile_cont(0.25) within group (order by n_nationkey desc) from nation"
+        ),
+        [["12.0", "2.4", "18.0"]]
+    );
+    // An ordering that cannot change the answer is ignored; one Percore cannot honour
+    // is refused by name.
+    assert_eq!(
+        rows(
+            &cluster,
+            "select sum(n_nationkey order by n_name), count(*  order by n_name) from nation"
+        ),
+        [["300", "25"]]
+    );
+    let error = cluster
+        .sql("select nth_value(n_name, 2 order by n_name) from nation")
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::Unsupported, "{error}");
+    assert!(error.to_string().contains("nth_value"), "{error}");
+}
