@@ -3,7 +3,8 @@
 //! exactly; exponent notation is a double; integer arithmetic fails rather than
 //! wraps, also when the optimizer folds it; a date plus an interval keeps the
 //! interval's time of day; a float meeting a decimal is compared as a float;
-//! output columns may share a name; a scalar subquery answers one row or fails.
+//! output columns may share a name; a scalar subquery answers one row or fails;
+//! `generate_series` of constants is a table split over the partitions.
 
 use arrow::util::display::array_value_to_string;
 use percore_engine::error::ErrorCode;
@@ -554,4 +555,75 @@ fn like_takes_any_escape_character() {
         ),
         ["true", "false", "true", "true", "false", "true", "true", "true"]
     );
+}
+
+fn column(cluster: &Cluster, sql: &str) -> Vec<String> {
+    let batches = cluster.sql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    batches
+        .iter()
+        .flat_map(|batch| {
+            (0..batch.num_rows()).map(|row| array_value_to_string(batch.column(0), row).unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn generate_series_is_a_table_split_over_the_partitions() {
+    let cluster = cluster();
+    let series = |sql: &str| column(&cluster, sql);
+    assert_eq!(
+        series("select * from generate_series(1, 5) order by 1"),
+        ["1", "2", "3", "4", "5"]
+    );
+    assert_eq!(
+        series("select x from generate_series(10, 1, -3) t(x) order by x"),
+        ["1", "4", "7", "10"]
+    );
+    assert!(series("select * from generate_series(5, 1)").is_empty());
+    assert!(series("select * from generate_series(1, null::int)").is_empty());
+    // The alias names the column too, as in PostgreSQL.
+    assert_eq!(
+        series("select g from generate_series(-1, 1) g order by g desc"),
+        ["1", "0", "-1"]
+    );
+    // A million rows, generated a batch at a time on both partitions.
+    assert_eq!(
+        values(
+            &cluster,
+            "select count(*), sum(x), min(x), max(x), count(distinct x) \
+             from generate_series(1, 1000000) t(x)"
+        ),
+        ["1000000", "500000500000", "1", "1000000", "1000000"]
+    );
+    // Months are added one after another: from January 31st, February 29th, March 29th.
+    assert_eq!(
+        series(
+            "select cast(d as date) from generate_series(timestamp '2024-01-31', \
+             timestamp '2024-05-01', interval '1 month') t(d) order by d"
+        ),
+        ["2024-01-31", "2024-02-29", "2024-03-29", "2024-04-29"]
+    );
+    assert_eq!(
+        series(
+            "select count(*) from generate_series(date '2024-01-01', date '2024-12-31', \
+             interval '1 day')"
+        ),
+        ["366"]
+    );
+    assert_eq!(
+        series(
+            "select n_name from generate_series(0, 24, 12) t(k) join nation on n_nationkey = k \
+             order by k"
+        ),
+        ["ALGERIA", "JAPAN", "UNITED STATES"]
+    );
+    for refused in [
+        "select * from generate_series(1, 5, 0)",
+        "select * from generate_series(1.5, 5)",
+        "select * from generate_series(1)",
+        "select * from no_such_function(1)",
+    ] {
+        let error = cluster.sql(refused).unwrap_err();
+        assert!(error.code != ErrorCode::Internal, "{refused}: {error}");
+    }
 }

@@ -143,6 +143,7 @@ pub fn open_csv_table(
             options,
             assignments,
         })),
+        series: None,
         stored: None,
     })
 }

@@ -61,6 +61,7 @@ pub fn loaded_table(
         statistics: profile.statistics(),
         parquet: None,
         csv: None,
+        series: None,
         stored: Some(Arc::new(storage)),
     }
 }

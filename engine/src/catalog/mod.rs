@@ -10,6 +10,7 @@ pub mod pg_float_text;
 pub mod pg_interval_text;
 pub mod pg_types;
 pub mod profile;
+pub mod series_table;
 mod statistics;
 pub mod stored_rows;
 pub mod system;
@@ -71,6 +72,8 @@ pub struct Table {
     pub parquet: Option<Arc<parquet_table::ParquetSource>>,
     /// For an external CSV table: its files.
     pub csv: Option<Arc<csv_table::CsvSource>>,
+    /// For `generate_series(..)`: the series each partition generates.
+    pub series: Option<Arc<series_table::SeriesSource>>,
     /// For a loaded table: its rows on disk, read after `partitions`' batches, and
     /// the table memory those batches hold.
     pub stored: Option<Arc<stored_rows::LoadedStorage>>,
@@ -89,6 +92,7 @@ impl Table {
             statistics: TableStatistics::default(),
             parquet: None,
             csv: None,
+            series: None,
             stored: None,
         }
     }

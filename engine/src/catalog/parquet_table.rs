@@ -101,6 +101,7 @@ pub fn open_parquet_table(name: &str, location: &str, partitions: usize) -> Quer
         statistics,
         parquet: Some(Arc::new(ParquetSource { files, assignments })),
         csv: None,
+        series: None,
         stored: None,
     })
 }

@@ -140,6 +140,7 @@ pub fn system_tables(
                 statistics: TableStatistics::default(),
                 parquet: None,
                 csv: None,
+                series: None,
                 stored: None,
             };
             (name, Arc::new(table))

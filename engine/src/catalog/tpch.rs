@@ -122,6 +122,7 @@ fn generate_table(
         statistics: statistics(name, scale_factor),
         parquet: None,
         csv: None,
+        series: None,
         stored: None,
     })
 }

@@ -15,6 +15,7 @@ mod partition_spill;
 pub mod query;
 pub mod remote;
 pub mod runtime;
+mod series_scan;
 pub mod skew;
 mod sort;
 pub mod statement_cancel;

@@ -20,6 +20,7 @@ use super::join::HashJoinStream;
 use super::nested_loop::NestedLoopStream;
 use super::parquet_scan::ParquetScanStream;
 use super::query::QueryState;
+use super::series_scan::SeriesScanStream;
 use super::sort::SortStream;
 use super::stats::TaskCounters;
 use super::window::WindowStream;
@@ -58,15 +59,16 @@ pub(crate) fn build_stream(
     let batch_rows = context.config.batch_rows;
     let query = Arc::clone(&context.query);
     Ok(match node {
-        Node::Scan(scan) => match (&scan.table.parquet, &scan.table.csv) {
-            (Some(source), _) => Box::new(ParquetScanStream::new(
+        Node::Scan(scan) => match (&scan.table.series, &scan.table.parquet, &scan.table.csv) {
+            (Some(series), _, _) => Box::new(SeriesScanStream::new(scan, series, context)),
+            (None, Some(source), _) => Box::new(ParquetScanStream::new(
                 scan,
                 source,
                 &describe(node),
                 context,
             )?),
-            (None, Some(source)) => Box::new(CsvScanStream::new(scan, source, context)),
-            (None, None) => Box::new(ScanStream::new(
+            (None, None, Some(source)) => Box::new(CsvScanStream::new(scan, source, context)),
+            (None, None, None) => Box::new(ScanStream::new(
                 scan,
                 context.location.partition,
                 batch_rows,

@@ -36,6 +36,7 @@ mod set_all;
 mod set_comparison;
 mod single_row_subqueries;
 mod split;
+mod table_function_alias;
 mod timestamp_literals;
 pub mod transaction;
 
@@ -412,6 +413,7 @@ pub fn plan_parsed(
     pg_compat::normalize(&mut statement);
     like_escape::as_backslashes(&mut statement);
     order_by_ordinals::spelled_out(&mut statement);
+    table_function_alias::naming_the_column(&mut statement);
     timestamp_literals::complete(&mut statement);
     exists_values::counted(&mut statement);
     let plan = to_logical_plan(statement, catalog, functions)?;

@@ -5,15 +5,20 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, SchemaRef};
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion_common::config::ConfigOptions;
-use datafusion_common::{plan_err, Result, TableReference};
+use datafusion_common::{plan_err, DFSchema, Result, ScalarValue, TableReference};
+use datafusion_expr::execution_props::ExecutionProps;
+use datafusion_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion_expr::planner::ExprPlanner;
+use datafusion_expr::ColumnarValue;
 use datafusion_expr::{
     AggregateUDF, HigherOrderUDF, ScalarUDF, TableProviderFilterPushDown, TableSource, WindowUDF,
 };
+use datafusion_physical_expr::create_physical_expr;
 use datafusion_sql::planner::ContextProvider;
 
-use crate::catalog::{Catalog, Table};
+use crate::catalog::{series_table, Catalog, Table};
 
 /// A table as the SQL planner sees it. Filters are `Exact`: the scan applies them all.
 #[derive(Debug)]
@@ -138,6 +143,26 @@ impl ContextProvider for PlanningContext<'_> {
         }
     }
 
+    fn get_table_function_source(
+        &self,
+        name: &str,
+        args: Vec<datafusion_expr::Expr>,
+    ) -> Result<Arc<dyn TableSource>> {
+        if without_pg_catalog(name) != series_table::NAME {
+            return plan_err!(
+                "table function '{name}' not found; generate_series is the one there is"
+            );
+        }
+        let args = args
+            .iter()
+            .map(constant_value)
+            .collect::<Result<Vec<_>>>()?;
+        let table = series_table::series_table(&args, self.catalog.partition_count())?;
+        Ok(Arc::new(CatalogTableSource {
+            table: Arc::new(table),
+        }))
+    }
+
     fn get_function_meta(&self, name: &str) -> Option<Arc<ScalarUDF>> {
         self.functions
             .scalars
@@ -186,6 +211,29 @@ impl ContextProvider for PlanningContext<'_> {
 
     fn get_expr_planners(&self) -> &[Arc<dyn ExprPlanner>] {
         &self.functions.expr_planners
+    }
+}
+
+/// The value of a table function's argument, which must not read any column.
+fn constant_value(expr: &datafusion_expr::Expr) -> Result<ScalarValue> {
+    if !expr.column_refs().is_empty() {
+        return plan_err!("table function arguments must be constants, not {expr}");
+    }
+    let schema = DFSchema::empty();
+    let physical = create_physical_expr(
+        expr,
+        &schema,
+        &ExecutionProps::new(),
+        &PhysicalPlanningContext::default(),
+    )?;
+    let one_row = RecordBatch::try_new_with_options(
+        Arc::new(arrow::datatypes::Schema::empty()),
+        Vec::new(),
+        &RecordBatchOptions::new().with_row_count(Some(1)),
+    )?;
+    match physical.evaluate(&one_row)? {
+        ColumnarValue::Scalar(value) => Ok(value),
+        ColumnarValue::Array(array) => ScalarValue::try_from_array(&array, 0),
     }
 }
 

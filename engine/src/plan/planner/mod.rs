@@ -38,6 +38,7 @@ use super::{
 use crate::catalog::{Catalog, TablePartitioning};
 use crate::error::{QueryError, QueryResult};
 use crate::operators::decimal::with_own_arithmetic;
+use crate::sql::provider::CatalogTableSource;
 
 /// Settings that change plans; every node must use the same ones.
 #[derive(Debug, Clone)]
@@ -212,11 +213,17 @@ impl<'a> Planner<'a> {
         &mut self,
         scan: &datafusion_expr::logical_plan::TableScan,
     ) -> QueryResult<Planned> {
-        let table = self
-            .catalog
-            .resolve(&scan.table_name)
-            .ok_or_else(|| QueryError::internal(format!("table {} vanished", scan.table_name)))?;
-        let table = Arc::clone(table);
+        // A table function's table (generate_series) is only in its scan's source.
+        let generated = scan
+            .source
+            .downcast_ref::<CatalogTableSource>()
+            .filter(|source| source.table.series.is_some());
+        let table = match generated {
+            Some(source) => Arc::clone(&source.table),
+            None => Arc::clone(self.catalog.resolve(&scan.table_name).ok_or_else(|| {
+                QueryError::internal(format!("table {} vanished", scan.table_name))
+            })?),
+        };
         let projection: Vec<usize> = match &scan.projection {
             Some(columns) => columns.clone(),
             None => (0..table.schema.fields().len()).collect(),
