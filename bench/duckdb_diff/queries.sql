@@ -589,3 +589,9 @@ select o_orderstatus, count(*) from orders where o_orderdate between date '1995-
 select p_type, count(*) from part where p_type like '%BRASS' and p_size in (1, 5, 10) group by 1 order by 1;
 select sum(l_extendedprice * (1 - l_discount) * (1 + l_tax)) from lineitem where l_shipdate <= date '1998-12-01' - interval '90 day';
 select l_shipmode, sum(case when o_orderpriority in ('1-URGENT', '2-HIGH') then 1 else 0 end) from orders join lineitem on o_orderkey = l_orderkey where l_shipmode in ('MAIL', 'SHIP') group by 1 order by 1;
+select l_partkey, l_suppkey from lineitem where (l_partkey, l_suppkey) in (select ps_partkey, ps_suppkey from partsupp where ps_availqty < 20) order by 1, 2 limit 5;
+select count(*) from lineitem where (l_orderkey, l_linenumber) in (select o_orderkey, 1 from orders where o_orderkey < 100);
+select count(*) from lineitem where l_quantity > 10 and (l_orderkey, l_linenumber) in (select o_orderkey, 2 from orders where o_orderstatus = 'F');
+select count(*) from orders o where (o_custkey, o_orderdate) in (select o_custkey, max(o_orderdate) from orders group by o_custkey);
+select count(*) from (values (1, null), (2, 3)) t(a, b) where (a, b) in (select 1, null::int union all select 2, 3);
+select count(*) from nation where (n_regionkey, n_nationkey) in (select r_regionkey, r_regionkey * 5 from region);

@@ -627,3 +627,44 @@ fn generate_series_is_a_table_split_over_the_partitions() {
         assert!(error.code != ErrorCode::Internal, "{refused}: {error}");
     }
 }
+
+/// `(a, b) IN (SELECT x, y ..)` among WHERE conditions, against the same rows found
+/// by a join; a NULL in either row never matches.
+#[test]
+fn a_row_of_values_in_a_subquery() {
+    let cluster = cluster();
+    let by_in = values(
+        &cluster,
+        "select count(*), sum(l_quantity) from lineitem where l_quantity > 10 \
+         and (l_partkey, l_suppkey) in (select ps_partkey, ps_suppkey from partsupp \
+         where ps_availqty < 500)",
+    );
+    let by_join = values(
+        &cluster,
+        "select count(*), sum(l_quantity) from lineitem join partsupp \
+         on l_partkey = ps_partkey and l_suppkey = ps_suppkey \
+         where l_quantity > 10 and ps_availqty < 500",
+    );
+    assert_eq!(by_in, by_join);
+    assert_ne!(by_in[0], "0");
+    // Each customer's latest orders (a grouped, correlated-looking subquery).
+    let latest = values(
+        &cluster,
+        "select count(*) from orders where (o_custkey, o_orderdate) in \
+         (select o_custkey, max(o_orderdate) from orders group by o_custkey)",
+    );
+    let latest_by_join = values(
+        &cluster,
+        "select count(*) from orders o join (select o_custkey c, max(o_orderdate) d \
+         from orders group by o_custkey) m on o.o_custkey = m.c and o.o_orderdate = m.d",
+    );
+    assert_eq!(latest, latest_by_join);
+    assert_eq!(
+        values(
+            &cluster,
+            "select count(*) from (values (1, null), (2, 3)) t(a, b) where (a, b) in \
+             (select 1, null::int union all select 2, 3)"
+        ),
+        ["1"]
+    );
+}

@@ -30,6 +30,7 @@ mod pg_functions;
 pub mod placeholders;
 pub mod provider;
 mod round_half_even;
+mod row_in_subquery;
 mod semi_join_pushdown;
 mod semi_join_reduction;
 mod set_all;
@@ -416,6 +417,7 @@ pub fn plan_parsed(
     table_function_alias::naming_the_column(&mut statement);
     timestamp_literals::complete(&mut statement);
     exists_values::counted(&mut statement);
+    row_in_subquery::as_exists(&mut statement);
     let plan = to_logical_plan(statement, catalog, functions)?;
     if let Some(target) = copy {
         return Ok(Statement::CopyTo {
