@@ -194,9 +194,19 @@ fn arrow_code(error: &arrow::error::ArrowError) -> ErrorCode {
     }
 }
 
+/// The message for an Arrow error: PostgreSQL's words where they are plainer than
+/// Arrow's ("division by zero", not "Arrow error: Divide by zero error").
+fn arrow_message(error: &arrow::error::ArrowError) -> Option<String> {
+    match error {
+        arrow::error::ArrowError::DivideByZero => Some("division by zero".to_string()),
+        _ => None,
+    }
+}
+
 impl From<arrow::error::ArrowError> for TaskError {
     fn from(error: arrow::error::ArrowError) -> Self {
-        TaskError::new(arrow_code(&error), error.to_string())
+        let message = arrow_message(&error).unwrap_or_else(|| error.to_string());
+        TaskError::new(arrow_code(&error), message)
     }
 }
 
@@ -221,7 +231,11 @@ impl From<datafusion_common::DataFusionError> for TaskError {
             }
             _ => ErrorCode::DataException,
         };
-        TaskError::new(code, root.to_string())
+        let message = match root {
+            E::ArrowError(inner, _) => arrow_message(inner),
+            _ => None,
+        };
+        TaskError::new(code, message.unwrap_or_else(|| root.to_string()))
     }
 }
 
