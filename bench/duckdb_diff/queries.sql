@@ -595,3 +595,10 @@ select count(*) from lineitem where l_quantity > 10 and (l_orderkey, l_linenumbe
 select count(*) from orders o where (o_custkey, o_orderdate) in (select o_custkey, max(o_orderdate) from orders group by o_custkey);
 select count(*) from (values (1, null), (2, 3)) t(a, b) where (a, b) in (select 1, null::int union all select 2, 3);
 select count(*) from nation where (n_regionkey, n_nationkey) in (select r_regionkey, r_regionkey * 5 from region);
+select percentile_disc(0.5) within group (order by n_nationkey), percentile_disc(0.25) within group (order by n_nationkey desc), percentile_disc(0) within group (order by n_nationkey), percentile_disc(1) within group (order by n_nationkey) from nation;
+select mode() within group (order by n_regionkey) from nation;
+select l_returnflag, percentile_disc(0.9) within group (order by l_extendedprice), mode() within group (order by l_quantity) from lineitem group by 1 order by 1;
+select o_orderpriority, percentile_disc(0.5) within group (order by o_orderdate), mode() within group (order by o_orderstatus) from orders group by 1 order by 1;
+select c_mktsegment, percentile_disc(0.3) within group (order by c_name) from customer group by 1 order by 1;
+select percentile_disc(0.5) within group (order by x), mode() within group (order by x) from (values (1), (null), (3), (3), (2)) t(x);
+select percentile_disc(0.5) within group (order by x) from (select 1 x where false) t;

@@ -131,3 +131,41 @@ fn ordered_aggregates_order_each_groups_values() {
     assert_eq!(error.code, ErrorCode::Unsupported, "{error}");
     assert!(error.to_string().contains("nth_value"), "{error}");
 }
+
+/// `percentile_disc` and `mode()` against the same answers written with windows.
+#[test]
+fn percentile_disc_and_mode_answer_like_their_definitions() {
+    let cluster = Cluster::start_tpch(0.01, ClusterConfig::new(2)).expect("cluster starts");
+    let aggregated = rows(
+        &cluster,
+        "select l_returnflag, percentile_disc(0.9) within group (order by l_extendedprice), \
+         percentile_disc(0.25) within group (order by l_shipdate desc), \
+         mode() within group (order by l_quantity) from lineitem group by 1 order by 1",
+    );
+    let by_windows = rows(
+        &cluster,
+        "with ranked as (select l_returnflag f, l_extendedprice p, \
+           row_number() over (partition by l_returnflag order by l_extendedprice) rn, \
+           count(*) over (partition by l_returnflag) n from lineitem), \
+         by_date as (select l_returnflag f, l_shipdate d, \
+           row_number() over (partition by l_returnflag order by l_shipdate desc) rn, \
+           count(*) over (partition by l_returnflag) n from lineitem), \
+         counted as (select l_returnflag f, l_quantity q, count(*) c from lineitem group by 1, 2), \
+         modes as (select f, q, row_number() over (partition by f order by c desc, q) rn \
+           from counted) \
+         select r.f, r.p, d.d, m.q from ranked r \
+         join by_date d on d.f = r.f and d.rn = cast(ceil(0.25 * d.n) as bigint) \
+         join modes m on m.f = r.f and m.rn = 1 \
+         where r.rn = cast(ceil(0.9 * r.n) as bigint) order by 1",
+    );
+    assert_eq!(aggregated.len(), 3);
+    assert_eq!(aggregated, by_windows);
+    assert_eq!(
+        rows(
+            &cluster,
+            "select percentile_disc(0.5) within group (order by x), \
+             mode() within group (order by x) from (values (1), (null), (3), (3), (2)) t(x)"
+        ),
+        [["2", "3"]]
+    );
+}

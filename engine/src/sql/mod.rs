@@ -23,6 +23,7 @@ mod like_escape;
 mod literals;
 mod mark_nulls;
 mod order_by_ordinals;
+mod ordered_set_aggregates;
 mod output_names;
 pub mod parse;
 mod pg_compat;

@@ -64,6 +64,9 @@ impl FunctionRegistry {
             }
             aggregates.insert(udaf.name().to_string(), udaf);
         }
+        for udaf in super::ordered_set_aggregates::ordered_set_aggregates() {
+            aggregates.insert(udaf.name().to_string(), udaf);
+        }
         let mut windows = HashMap::new();
         for udwf in datafusion_functions_window::all_default_window_functions() {
             for alias in udwf.aliases() {

@@ -16,13 +16,16 @@ use crate::error::{QueryError, QueryResult};
 
 /// Aggregates whose accumulators sort their own input by the ORDER BY keys
 /// (DataFusion's order-sensitive `array_agg`, which `string_agg` builds on;
-/// `first_value`/`last_value` compare the keys), or read only its direction.
+/// `first_value`/`last_value` compare the keys; `percentile_disc` and `mode` sort
+/// their values), or read only its direction.
 const ORDERED_BY_THEMSELVES: &[&str] = &[
     "array_agg",
     "string_agg",
     "first_value",
     "last_value",
     "percentile_cont",
+    "percentile_disc",
+    "mode",
     "approx_percentile_cont",
     "approx_percentile_cont_with_weight",
 ];
