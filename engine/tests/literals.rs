@@ -513,6 +513,16 @@ fn negative_zero_and_nan_are_one_key_each() {
         ),
         ["3"]
     );
+    // Two DISTINCT aggregates use distinct accumulators rather than a group table.
+    assert_eq!(
+        values(
+            &cluster,
+            "select count(distinct x), count(distinct y), count(distinct z) \
+             from (values (0.0::float8, 1, 0.0::real), ('-0'::float8, 2, '-0'::real), \
+             (1.5::float8, 2, 1.5::real)) t(x, y, z)"
+        ),
+        ["2", "2", "2"]
+    );
 }
 
 /// `ceil` and `floor` of a decimal answer a whole number even when it needs one

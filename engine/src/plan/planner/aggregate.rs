@@ -11,7 +11,7 @@ use datafusion_physical_expr::aggregate::LoweredAggregateBuilder;
 use datafusion_physical_expr::expressions::Column;
 use datafusion_physical_expr::PhysicalExpr;
 
-use super::{arrow_schema, column_position, ordered_aggregates, Planned, Planner};
+use super::{arrow_schema, column_position, distinct_floats, ordered_aggregates, Planned, Planner};
 use crate::error::{QueryError, QueryResult};
 use crate::operators::aggregate::state_schema;
 use crate::operators::decimal::with_own_arithmetic;
@@ -55,6 +55,7 @@ impl Planner<'_> {
         let mut filters = Vec::with_capacity(aggregate.aggr_expr.len());
         for (i, expr) in aggregate.aggr_expr.iter().enumerate() {
             let expr = ordered_aggregates::plannable(expr)?;
+            let expr = distinct_floats::without_negative_zero(expr, input_schema);
             let lowered = LoweredAggregateBuilder::new(
                 &expr,
                 input_schema,

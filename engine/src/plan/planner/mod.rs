@@ -7,6 +7,7 @@
 //! records each exchange it could not avoid with the reason.
 
 mod aggregate;
+mod distinct_floats;
 mod grouping_sets;
 mod join;
 mod load;
