@@ -32,10 +32,10 @@ impl SeriesScanStream {
         }
     }
 
-    fn generate(&mut self) -> Option<RecordBatch> {
+    fn generate(&mut self) -> TaskResult<Option<RecordBatch>> {
         let rows = (self.remaining.end - self.remaining.start).min(self.batch_rows as u64);
         if rows == 0 {
-            return None;
+            return Ok(None);
         }
         let mut values = Vec::with_capacity(rows as usize);
         for _ in 0..rows {
@@ -48,14 +48,15 @@ impl SeriesScanStream {
         }
         self.remaining.start += rows;
         let column = self.source.column(values);
-        RecordBatch::try_new(Arc::clone(&self.node.table.schema), vec![column]).ok()
+        let batch = RecordBatch::try_new(Arc::clone(&self.node.table.schema), vec![column])?;
+        Ok(Some(batch))
     }
 }
 
 impl BatchStream for SeriesScanStream {
     fn next(&mut self) -> BoxFuture<'_, TaskResult<Option<RecordBatch>>> {
         Box::pin(async move {
-            while let Some(batch) = self.generate() {
+            while let Some(batch) = self.generate()? {
                 let batch =
                     filter_and_project(&self.node, batch.project(&self.node.read_columns)?)?;
                 if batch.num_rows() > 0 {

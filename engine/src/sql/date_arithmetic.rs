@@ -9,7 +9,7 @@
 use arrow::datatypes::{DataType, TimeUnit};
 use datafusion_common::tree_node::Transformed;
 
-use super::expr_rewrite::map_keeping_names;
+use super::expr_rewrite::retyped;
 use datafusion_common::{DFSchema, Result, ScalarValue};
 use datafusion_expr::expr::{BinaryExpr, Cast};
 use datafusion_expr::{Expr, ExprSchemable, LogicalPlan, Operator};
@@ -17,15 +17,7 @@ use datafusion_expr::{Expr, ExprSchemable, LogicalPlan, Operator};
 /// Rewrites every expression of `plan` (before the analyzer: the new types are
 /// coerced like any other).
 pub fn with_time_of_day(plan: LogicalPlan) -> Result<LogicalPlan> {
-    plan.transform_up_with_subqueries(|node| {
-        let rewritten = map_keeping_names(node, timestamped)?;
-        if rewritten.transformed {
-            rewritten.map_data(|node| node.recompute_schema())
-        } else {
-            Ok(rewritten)
-        }
-    })
-    .map(|transformed| transformed.data)
+    retyped(plan, timestamped)
 }
 
 fn timestamped(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {

@@ -10,20 +10,12 @@ use datafusion_common::{DFSchema, Result};
 use datafusion_expr::expr::{Cast, ScalarFunction};
 use datafusion_expr::{Expr, ExprSchemable, LogicalPlan};
 
-use super::expr_rewrite::map_keeping_names;
+use super::expr_rewrite::retyped;
 
 /// Rewrites every expression of `plan` (before the analyzer: the new types are
 /// coerced like any other).
 pub fn whole(plan: LogicalPlan) -> Result<LogicalPlan> {
-    plan.transform_up_with_subqueries(|node| {
-        let rewritten = map_keeping_names(node, widened)?;
-        if rewritten.transformed {
-            rewritten.map_data(|node| node.recompute_schema())
-        } else {
-            Ok(rewritten)
-        }
-    })
-    .map(|transformed| transformed.data)
+    retyped(plan, widened)
 }
 
 fn widened(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {

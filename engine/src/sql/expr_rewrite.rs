@@ -33,3 +33,22 @@ pub fn map_keeping_names(
         ))
     })
 }
+
+/// Rewrites every expression of `plan`, subqueries too, with `rewrite` (names kept),
+/// and recomputes the schema of each node it changed: for rewrites that change an
+/// expression's type, run before the analyzer so the new types are coerced like any
+/// other.
+pub fn retyped(
+    plan: LogicalPlan,
+    rewrite: impl Fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
+) -> Result<LogicalPlan> {
+    plan.transform_up_with_subqueries(|node| {
+        let rewritten = map_keeping_names(node, &rewrite)?;
+        if rewritten.transformed {
+            rewritten.map_data(|node| node.recompute_schema())
+        } else {
+            Ok(rewritten)
+        }
+    })
+    .map(|transformed| transformed.data)
+}

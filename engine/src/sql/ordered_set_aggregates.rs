@@ -217,7 +217,7 @@ impl Accumulator for OrderedSetAccumulator {
         };
         let one = take(
             &sorted,
-            &arrow::array::UInt32Array::from(vec![position as u32]),
+            &arrow::array::UInt64Array::from(vec![position as u64]),
             None,
         )?;
         ScalarValue::try_from_array(&one, 0)
