@@ -678,3 +678,36 @@ fn a_row_of_values_in_a_subquery() {
         ["1"]
     );
 }
+
+/// Aggregates of the same column with and without a cast are two aggregates
+/// (DataFusion named both `sum(t.x)` and refused the query).
+#[test]
+fn aggregates_differing_by_a_cast_are_planned_apart() {
+    let cluster = cluster();
+    assert_eq!(
+        values(
+            &cluster,
+            "select sum(x), sum(x::real), sum(cast(x as int)), count(distinct x::text) \
+             from (values (1.25::float8), (2.5::float8)) t(x)"
+        ),
+        ["3.75", "3.75", "3", "2"]
+    );
+    let batches = cluster
+        .sql(
+            "select l_returnflag, sum(l_extendedprice), sum(cast(l_extendedprice as bigint)) \
+             from lineitem group by 1 order by 1",
+        )
+        .expect("plans");
+    let names: Vec<&str> = batches[0]
+        .schema_ref()
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
+    assert_eq!(names, ["l_returnflag", "sum", "sum"]);
+    let split = values(
+        &cluster,
+        "select sum(l_extendedprice), sum(cast(l_extendedprice as bigint)) from lineitem",
+    );
+    assert_eq!(split[1], "2152190704");
+}

@@ -2,6 +2,7 @@
 //! optimized over our catalog. Guards run before the parser sees the text, because the
 //! parser's time grows exponentially on some short inputs.
 
+mod cast_names;
 mod constant_arithmetic;
 mod copy;
 mod correlated_predicates;
@@ -482,7 +483,16 @@ fn to_logical_plan(
     output_names::retried(
         statement,
         |error: &QueryError| error.message.clone(),
-        |statement, names| planned_as(statement, catalog, functions, names),
+        |statement, names| match planned_as(statement.clone(), catalog, functions, names.clone()) {
+            Err(error) if cast_names::collided(&error.message) => {
+                let mut statement = statement;
+                if !cast_names::marked(&mut statement) {
+                    return Err(error);
+                }
+                planned_as(statement, catalog, functions, names)
+            }
+            planned => planned,
+        },
     )
 }
 
@@ -519,6 +529,7 @@ fn planned_as(
     let plan = set_comparison::with_distinct_names(plan)?;
     let config = OptimizerContext::new_with_config_options(options).with_skip_failing_rules(false);
     let plan = Analyzer::new().execute_and_check(plan, &config.options(), |_, _| {})?;
+    let plan = cast_names::unmarked(plan)?;
     let plan = correlated_predicates::simplified(plan)?;
     let plan = integer_casts::rounding(plan)?;
     let plan = integer_sums::checked(plan)?;

@@ -101,6 +101,7 @@ impl FunctionRegistry {
         for udf in super::pg_functions::catalog_functions() {
             registry.register_scalar(udf);
         }
+        registry.register_scalar(super::cast_names::mark_function());
         registry
     }
 }

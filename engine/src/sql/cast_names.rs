@@ -1,0 +1,114 @@
+//! Two expressions that differ only by a cast, as arguments of aggregates (`select
+//! sum(x), sum(cast(x as real))`): DataFusion names a cast after its input alone,
+//! so both aggregates are named `sum(t.x)` and planning fails with "Schema contains
+//! duplicate unqualified field name". When it does, the statement is planned again
+//! with every cast marked `typed_as(cast(x AS REAL), 'REAL')`, an identity function
+//! whose name carries the type, and the marks are taken out of the planned
+//! expressions again (their names kept), so nothing of them is evaluated.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use arrow::datatypes::DataType;
+use datafusion_common::tree_node::Transformed;
+use datafusion_common::{exec_err, Result};
+use datafusion_expr::expr::ScalarFunction;
+use datafusion_expr::{
+    ColumnarValue, Expr, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
+};
+use sqlparser::ast::{
+    visit_expressions_mut, Expr as SqlExpr, Function, FunctionArg, FunctionArgExpr,
+    FunctionArgumentList, FunctionArguments, Ident, ObjectName, Statement, Value,
+};
+
+use super::expr_rewrite::map_keeping_names;
+
+const MARK: &str = "typed_as";
+
+/// Whether planning failed (`message`) because two columns got one name.
+pub fn collided(message: &str) -> bool {
+    message.contains("Schema contains duplicate unqualified field name")
+}
+
+/// Marks every cast of `statement`; whether there was any.
+pub fn marked(statement: &mut Statement) -> bool {
+    let mut any = false;
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let SqlExpr::Cast { data_type, .. } = expr {
+            let type_name = data_type.to_string();
+            let cast = std::mem::replace(expr, SqlExpr::value(Value::Null));
+            *expr = mark_call(cast, type_name);
+            any = true;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    any
+}
+
+fn mark_call(cast: SqlExpr, type_name: String) -> SqlExpr {
+    let argument = |expr| FunctionArg::Unnamed(FunctionArgExpr::Expr(expr));
+    SqlExpr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(MARK)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: vec![
+                argument(cast),
+                argument(SqlExpr::value(Value::SingleQuotedString(type_name))),
+            ],
+            clauses: Vec::new(),
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: Vec::new(),
+    })
+}
+
+/// `plan` without the marks (each marked expression keeps its name).
+pub fn unmarked(plan: LogicalPlan) -> Result<LogicalPlan> {
+    plan.transform_up_with_subqueries(|node| {
+        map_keeping_names(node, |expr, _| match expr {
+            Expr::ScalarFunction(ScalarFunction { func, mut args }) if func.name() == MARK => {
+                Ok(Transformed::yes(args.swap_remove(0)))
+            }
+            other => Ok(Transformed::no(other)),
+        })
+    })
+    .map(|transformed| transformed.data)
+}
+
+/// The marking function, for the function registry.
+pub fn mark_function() -> Arc<ScalarUDF> {
+    Arc::new(ScalarUDF::from(TypedAs {
+        signature: Signature::any(2, Volatility::Immutable),
+    }))
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct TypedAs {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for TypedAs {
+    fn name(&self) -> &str {
+        MARK
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(args.first().cloned().unwrap_or(DataType::Null))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        match args.args.into_iter().next() {
+            Some(value) => Ok(value),
+            None => exec_err!("{MARK} takes a value"),
+        }
+    }
+}
