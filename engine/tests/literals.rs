@@ -170,6 +170,9 @@ fn casts_to_integers_round() {
         ),
         ["2", "4", "-2", "0", "3", "3"]
     );
+    // Alone in a SELECT list, a constant float cast keeps its column's name (the
+    // rounding call renamed it and the optimizer refused the plan).
+    assert_eq!(values(&cluster, "select cast(3.5::real as int)"), ["4"]);
     // The rounding happens per row on columns too: at SF 0.01 the rounded prices sum
     // to this (DuckDB, which also rounds, gives the same).
     assert_eq!(
@@ -252,6 +255,46 @@ fn folded_constants_and_window_sums_fail_on_overflow() {
              from (values (9223372036854775806), (2), (-1)) t(x)) w"
         ),
         ["9223372036854775807", "Int64"]
+    );
+}
+
+/// An interval times or divided by a number scales each field and carries fractions
+/// of months into days and of days into hours, as PostgreSQL does.
+#[test]
+fn intervals_scale_by_numbers() {
+    let cluster = cluster();
+    assert_eq!(
+        values(
+            &cluster,
+            "select interval '1 day' * 3, 2 * interval '1 month 1 day', \
+             interval '1 month' * 1.5, interval '1 day' / 4, -interval '1 day' * 2.5, \
+             (interval '1 day' + interval '1 hour') * 2, interval '1 hour' * null"
+        ),
+        [
+            "3 days",
+            "2 mons 2 days",
+            "1 mons 15 days",
+            "6 hours",
+            "-2 days -12 hours",
+            "2 days 2 hours",
+            ""
+        ]
+    );
+    // Per row: each order's date plus its key mod 3 in hours and mod 5 in days.
+    assert_eq!(
+        values(
+            &cluster,
+            "select count(*) filter (where extract(hour from o_orderdate \
+             + interval '1 hour' * (o_orderkey % 3)) = o_orderkey % 3 and \
+             (o_orderdate + (o_orderkey % 5) * interval '1 day')::date - o_orderdate \
+             = o_orderkey % 5) = count(*) from orders"
+        ),
+        ["true"]
+    );
+    fails_with(
+        &cluster,
+        "select interval '1 day' / 0",
+        ErrorCode::DivisionByZero,
     );
 }
 

@@ -5,21 +5,18 @@
 //! even (`cast(2.5::float8 as integer)` is 2), as PostgreSQL's `rint` does.
 
 use arrow::datatypes::{DataType, FieldRef};
-use datafusion_common::tree_node::{Transformed, TreeNode};
+use datafusion_common::tree_node::Transformed;
 use datafusion_common::{DFSchema, Result};
 use datafusion_expr::expr::{Cast, TryCast};
 use datafusion_expr::{Expr, ExprSchemable, LogicalPlan};
 
-use super::expr_rewrite::input_schema;
+use super::expr_rewrite::map_keeping_names;
 use super::round_half_even::round_half_even;
 
 /// Rewrites the casts in every expression of `plan` (typed: after the analyzer).
 pub fn rounding(plan: LogicalPlan) -> Result<LogicalPlan> {
-    plan.transform_up_with_subqueries(|node| {
-        let schema = input_schema(&node);
-        node.map_expressions(|expr| expr.transform_up(|expr| rounded(expr, &schema)))
-    })
-    .map(|transformed| transformed.data)
+    plan.transform_up_with_subqueries(|node| map_keeping_names(node, rounded))
+        .map(|transformed| transformed.data)
 }
 
 fn rounded(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {

@@ -18,6 +18,7 @@ mod float_peers;
 pub mod guard;
 mod integer_casts;
 mod integer_sums;
+mod interval_scaling;
 mod isolated;
 mod join_order;
 mod like_escape;
@@ -415,6 +416,7 @@ pub fn plan_parsed(
     literals::exponents_as_doubles(&mut statement);
     pg_compat::normalize(&mut statement);
     like_escape::as_backslashes(&mut statement);
+    interval_scaling::as_calls(&mut statement);
     order_by_ordinals::spelled_out(&mut statement);
     table_function_alias::naming_the_column(&mut statement);
     timestamp_literals::complete(&mut statement);

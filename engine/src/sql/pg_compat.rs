@@ -168,7 +168,8 @@ fn modulo_arguments(function: &Function) -> Option<[Expr; 2]> {
     }
 }
 
-fn function_call(name: &str, args: Vec<Expr>) -> Expr {
+/// A call of the function `name` on `args`.
+pub(super) fn function_call(name: &str, args: Vec<Expr>) -> Expr {
     Expr::Function(Function {
         name: ObjectName::from(vec![Ident::new(name)]),
         uses_odbc_syntax: false,

@@ -102,6 +102,9 @@ impl FunctionRegistry {
             registry.register_scalar(udf);
         }
         registry.register_scalar(super::cast_names::mark_function());
+        for udf in super::interval_scaling::functions() {
+            registry.register_scalar(udf);
+        }
         registry
     }
 }

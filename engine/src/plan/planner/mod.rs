@@ -462,6 +462,7 @@ impl<'a> Planner<'a> {
         expr: &Expr,
         schema: &DFSchema,
     ) -> QueryResult<Arc<dyn PhysicalExpr>> {
+        reject_subqueries(expr)?;
         let expr = create_physical_expr(
             expr,
             schema,
@@ -631,7 +632,8 @@ fn reject_subqueries(expr: &Expr) -> QueryResult<()> {
     })?;
     match found {
         Some(kind) => Err(QueryError::unsupported(format!(
-            "{kind} in this position (it could not be decorrelated)"
+            "{kind} that could not be decorrelated into a join (correlated through a \
+             condition other than an equality with the outer query, or in this position)"
         ))),
         None => Ok(()),
     }

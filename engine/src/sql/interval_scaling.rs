@@ -1,0 +1,227 @@
+//! `interval * number`, `number * interval` and `interval / number`, as PostgreSQL
+//! computes them (`interval '1 day' * 3` is `3 days`, `interval '1 month' * 1.5` is
+//! `1 mon 15 days`). Arrow has no kernel for them and DataFusion refuses them at
+//! planning ("Invalid interval arithmetic operation"); here they become a call of
+//! one function that scales each field and carries fractions of months down to days
+//! (30 to a month) and of days down to time (24 hours to a day), never up, as
+//! PostgreSQL's `interval_mul` does.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use arrow::array::{AsArray, IntervalMonthDayNanoArray};
+use arrow::datatypes::IntervalUnit::MonthDayNano;
+use arrow::datatypes::{DataType, Float64Type, IntervalMonthDayNano, IntervalMonthDayNanoType};
+use arrow::error::ArrowError;
+use datafusion_common::{exec_err, DataFusionError, Result, ScalarValue};
+use datafusion_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use sqlparser::ast::{self, BinaryOperator, Expr, Statement, UnaryOperator};
+
+use super::pg_compat::function_call;
+
+const MULTIPLY: &str = "interval_mul";
+const DIVIDE: &str = "interval_div";
+const DAYS_PER_MONTH: f64 = 30.0;
+const NANOS_PER_DAY: f64 = 86_400e9;
+
+/// Rewrites the statement in place: every product or quotient with an operand that
+/// is an interval by its syntax (an interval literal or cast, a sum of them, or
+/// such a product itself) becomes a call. An interval that only its type reveals
+/// (a column) is left to the planner's error.
+pub fn as_calls(statement: &mut Statement) {
+    let _ = ast::visit_expressions_mut(statement, |expr| {
+        if let Expr::BinaryOp { left, op, right } = expr {
+            let call = match op {
+                BinaryOperator::Multiply if is_interval(left) => Some((MULTIPLY, false)),
+                BinaryOperator::Multiply if is_interval(right) => Some((MULTIPLY, true)),
+                BinaryOperator::Divide if is_interval(left) => Some((DIVIDE, false)),
+                _ => None,
+            };
+            if let Some((name, swapped)) = call {
+                let null = || Expr::value(ast::Value::Null);
+                let mut interval = std::mem::replace(left.as_mut(), null());
+                let mut factor = std::mem::replace(right.as_mut(), null());
+                if swapped {
+                    std::mem::swap(&mut interval, &mut factor);
+                }
+                *expr = function_call(name, vec![interval, factor]);
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+fn is_interval(expr: &Expr) -> bool {
+    match expr {
+        Expr::Interval(_) => true,
+        Expr::Cast { data_type, .. } => matches!(data_type, ast::DataType::Interval { .. }),
+        Expr::Nested(inner) => is_interval(inner),
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus | UnaryOperator::Plus,
+            expr,
+        } => is_interval(expr),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Plus | BinaryOperator::Minus,
+            right,
+        } => is_interval(left) && is_interval(right),
+        Expr::Function(function) => {
+            let name = function.name.to_string();
+            name.eq_ignore_ascii_case(MULTIPLY) || name.eq_ignore_ascii_case(DIVIDE)
+        }
+        _ => false,
+    }
+}
+
+/// The two functions the rewrite calls, for the planner's registry.
+pub fn functions() -> [Arc<ScalarUDF>; 2] {
+    [false, true].map(|divide| Arc::new(ScalarUDF::from(IntervalScaling::new(divide))))
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct IntervalScaling {
+    divide: bool,
+    signature: Signature,
+}
+
+impl IntervalScaling {
+    fn new(divide: bool) -> Self {
+        IntervalScaling {
+            divide,
+            signature: Signature::exact(
+                vec![DataType::Interval(MonthDayNano), DataType::Float64],
+                Volatility::Immutable,
+            ),
+        }
+    }
+}
+
+impl ScalarUDFImpl for IntervalScaling {
+    fn name(&self) -> &str {
+        if self.divide {
+            DIVIDE
+        } else {
+            MULTIPLY
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Interval(MonthDayNano))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let all_scalars = args
+            .args
+            .iter()
+            .all(|argument| matches!(argument, ColumnarValue::Scalar(_)));
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let [intervals, factors] = arrays.as_slice() else {
+            return exec_err!("{} takes an interval and a number", self.name());
+        };
+        let intervals = intervals.as_primitive::<IntervalMonthDayNanoType>();
+        let factors = factors.as_primitive::<Float64Type>();
+        let mut scaled = Vec::with_capacity(intervals.len());
+        for (interval, factor) in intervals.iter().zip(factors.iter()) {
+            scaled.push(match (interval, factor) {
+                (Some(interval), Some(factor)) => Some(self.apply(interval, factor)?),
+                _ => None,
+            });
+        }
+        let result = Arc::new(IntervalMonthDayNanoArray::from(scaled));
+        if all_scalars {
+            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
+                result.as_ref(),
+                0,
+            )?))
+        } else {
+            Ok(ColumnarValue::Array(result))
+        }
+    }
+}
+
+impl IntervalScaling {
+    fn apply(&self, interval: IntervalMonthDayNano, factor: f64) -> Result<IntervalMonthDayNano> {
+        if self.divide {
+            if factor == 0.0 {
+                return Err(DataFusionError::from(ArrowError::DivideByZero));
+            }
+            scale(interval, |field| field / factor)
+        } else {
+            scale(interval, |field| field * factor)
+        }
+    }
+}
+
+/// PostgreSQL's `interval_mul`: each field scaled, the fraction of months carried
+/// into days and the fraction of days into time, each rounded to the microsecond.
+fn scale(interval: IntervalMonthDayNano, by: impl Fn(f64) -> f64) -> Result<IntervalMonthDayNano> {
+    let months = by(f64::from(interval.months));
+    let days = by(f64::from(interval.days));
+    let whole_months = months.trunc();
+    let carried_days = micro_rounded((months - whole_months) * DAYS_PER_MONTH);
+    let mut whole_days = days.trunc() + carried_days.trunc();
+    let mut carried_nanos =
+        micro_rounded((days - days.trunc() + carried_days.fract()) * 86_400.0) * 1e9;
+    if carried_nanos.abs() >= NANOS_PER_DAY {
+        let extra_days = (carried_nanos / NANOS_PER_DAY).trunc();
+        whole_days += extra_days;
+        carried_nanos -= extra_days * NANOS_PER_DAY;
+    }
+    let nanos = (by(interval.nanoseconds as f64) + carried_nanos).round_ties_even();
+    let in_range = |value: f64, limit: f64| value.is_finite() && value.abs() <= limit;
+    if !in_range(whole_months, f64::from(i32::MAX))
+        || !in_range(whole_days, f64::from(i32::MAX))
+        || !in_range(nanos, 9.2e18)
+    {
+        return Err(DataFusionError::from(ArrowError::ArithmeticOverflow(
+            "interval out of range".to_string(),
+        )));
+    }
+    Ok(IntervalMonthDayNano::new(
+        whole_months as i32,
+        whole_days as i32,
+        nanos as i64,
+    ))
+}
+
+/// PostgreSQL's `TSROUND`: to the nearest microsecond of a second count.
+fn micro_rounded(value: f64) -> f64 {
+    (value * 1e6).round_ties_even() / 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn times(months: i32, days: i32, seconds: f64, factor: f64) -> (i32, i32, f64) {
+        let interval = IntervalMonthDayNano::new(months, days, (seconds * 1e9) as i64);
+        let scaled = scale(interval, |field| field * factor).expect("in range");
+        (scaled.months, scaled.days, scaled.nanoseconds as f64 / 1e9)
+    }
+
+    #[test]
+    fn fractions_carry_down_as_in_postgresql() {
+        // PostgreSQL 16: interval '1 month' * 1.5 = '1 mon 15 days'
+        assert_eq!(times(1, 0, 0.0, 1.5), (1, 15, 0.0));
+        // interval '1 day' * 1.5 = '1 day 12:00:00'
+        assert_eq!(times(0, 1, 0.0, 1.5), (0, 1, 43_200.0));
+        // interval '1 mon 1 day 1 hour' * 3 = '3 mons 3 days 03:00:00'
+        assert_eq!(times(1, 1, 3600.0, 3.0), (3, 3, 10_800.0));
+        // interval '1 month' * 0.1 = '3 days'
+        assert_eq!(times(1, 0, 0.0, 0.1), (0, 3, 0.0));
+        // interval '-1 day -2 hours' * 0.5 = '-13:00:00'
+        assert_eq!(times(0, -1, -7200.0, 0.5), (0, 0, -46_800.0));
+    }
+
+    #[test]
+    fn out_of_range_is_an_error() {
+        let interval = IntervalMonthDayNano::new(i32::MAX, 0, 0);
+        assert!(scale(interval, |field| field * 2.0).is_err());
+    }
+}
