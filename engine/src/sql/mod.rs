@@ -43,6 +43,7 @@ mod split;
 mod table_function_alias;
 mod timestamp_literals;
 pub mod transaction;
+mod using_joins;
 
 use datafusion_common::config::ConfigOptions;
 use datafusion_expr::LogicalPlan;
@@ -417,6 +418,7 @@ pub fn plan_parsed(
     pg_compat::normalize(&mut statement);
     like_escape::as_backslashes(&mut statement);
     interval_scaling::as_calls(&mut statement);
+    using_joins::merged(&mut statement)?;
     order_by_ordinals::spelled_out(&mut statement);
     table_function_alias::naming_the_column(&mut statement);
     timestamp_literals::complete(&mut statement);
