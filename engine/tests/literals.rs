@@ -258,6 +258,43 @@ fn folded_constants_and_window_sums_fail_on_overflow() {
     );
 }
 
+/// `to_char`, `to_date` and `to_timestamp` read PostgreSQL's templates; `to_char`
+/// copied them (`to_char(o_orderdate, 'YYYY-MM')` was the text `YYYY-MM` on every
+/// row, so grouping by it made one group).
+#[test]
+fn dates_format_and_parse_with_postgresql_templates() {
+    let cluster = cluster();
+    assert_eq!(
+        values(
+            &cluster,
+            "select to_char(timestamp '2020-03-04 17:06:07.25', 'YYYY-MM-DD HH24:MI:SS.MS'), \
+             to_char(date '2020-03-04', 'FMDay, FMMonth FMDDth YYYY \"Q\"Q'), \
+             to_date('04 Mar 2020', 'DD Mon YYYY'), \
+             to_timestamp('2020-03-04 10:11', 'YYYY-MM-DD HH24:MI')"
+        ),
+        [
+            "2020-03-04 17:06:07.250",
+            "Wednesday, March 4th 2020 Q1",
+            "2020-03-04",
+            "2020-03-04T10:11:00"
+        ]
+    );
+    // One group per month: 12 a year over the seven years of orders, less the five
+    // months after the last order date (1998-08-02).
+    assert_eq!(
+        values(
+            &cluster,
+            "select count(distinct to_char(o_orderdate, 'YYYY-MM')) from orders"
+        ),
+        ["80"]
+    );
+    fails_with(
+        &cluster,
+        "select to_date('21', 'CC')",
+        ErrorCode::Unsupported,
+    );
+}
+
 /// An interval times or divided by a number scales each field and carries fractions
 /// of months into days and of days into hours, as PostgreSQL does.
 #[test]

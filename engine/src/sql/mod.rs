@@ -29,7 +29,9 @@ mod ordered_set_aggregates;
 mod output_names;
 pub mod parse;
 mod pg_compat;
+mod pg_datetime_template;
 mod pg_functions;
+mod pg_to_char;
 pub mod placeholders;
 pub mod provider;
 mod round_half_even;
@@ -419,6 +421,7 @@ pub fn plan_parsed(
     like_escape::as_backslashes(&mut statement);
     interval_scaling::as_calls(&mut statement);
     using_joins::merged(&mut statement)?;
+    pg_to_char::chrono_formats(&mut statement)?;
     order_by_ordinals::spelled_out(&mut statement);
     table_function_alias::naming_the_column(&mut statement);
     timestamp_literals::complete(&mut statement);

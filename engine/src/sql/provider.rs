@@ -102,6 +102,7 @@ impl FunctionRegistry {
             registry.register_scalar(udf);
         }
         registry.register_scalar(super::cast_names::mark_function());
+        registry.register_scalar(super::pg_to_char::to_char());
         for udf in super::interval_scaling::functions() {
             registry.register_scalar(udf);
         }

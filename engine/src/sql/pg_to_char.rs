@@ -1,0 +1,147 @@
+//! `to_char(date or timestamp, template)` with PostgreSQL's templates (see
+//! `pg_datetime_template`), in place of DataFusion's chrono-format `to_char`.
+//! `to_date` and `to_timestamp` keep DataFusion's parsers; their constant templates
+//! are translated to chrono's formats before planning (`chrono_formats`).
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, StringBuilder};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
+use datafusion_common::{exec_err, plan_err, Result};
+use datafusion_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use sqlparser::ast::{self, FunctionArg, FunctionArgExpr, FunctionArguments, Statement};
+
+use super::pg_datetime_template::{chrono_format, parse, render, Token};
+use crate::error::{QueryError, QueryResult};
+
+/// The function, for the planner's registry (it replaces DataFusion's).
+pub fn to_char() -> Arc<ScalarUDF> {
+    Arc::new(ScalarUDF::from(ToChar {
+        signature: Signature::any(2, Volatility::Immutable),
+    }))
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ToChar {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for ToChar {
+    fn name(&self) -> &str {
+        "to_char"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        match args {
+            [DataType::Date32 | DataType::Date64 | DataType::Timestamp(..), DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null] => {
+                Ok(DataType::Utf8)
+            }
+            [value, _] => plan_err!(
+                "to_char of {value}: Percore formats dates and timestamps (numbers and \
+                 intervals with a template are not supported)"
+            ),
+            _ => plan_err!("to_char takes a value and a template"),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let all_scalars = args
+            .args
+            .iter()
+            .all(|argument| matches!(argument, ColumnarValue::Scalar(_)));
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let [values, templates] = arrays.as_slice() else {
+            return exec_err!("to_char takes a value and a template");
+        };
+        let zone = match values.data_type() {
+            DataType::Timestamp(_, zone) => zone.clone(),
+            _ => None,
+        };
+        let micros = cast(
+            values,
+            &DataType::Timestamp(TimeUnit::Microsecond, zone.clone()),
+        )?;
+        let micros = micros.as_primitive::<TimestampMicrosecondType>();
+        let templates = cast(templates, &DataType::Utf8)?;
+        let templates = templates.as_string::<i32>();
+        let mut out = StringBuilder::with_capacity(micros.len(), micros.len() * 16);
+        let mut parsed: Option<(String, Vec<Token>)> = None;
+        let mut text = String::new();
+        for row in 0..micros.len() {
+            if micros.is_null(row) || templates.is_null(row) {
+                out.append_null();
+                continue;
+            }
+            let template = templates.value(row);
+            if parsed.as_ref().is_none_or(|(known, _)| known != template) {
+                parsed = Some((template.to_string(), parse(template)));
+            }
+            let Some(at) = chrono::DateTime::from_timestamp_micros(micros.value(row)) else {
+                return exec_err!("to_char: timestamp out of range");
+            };
+            text.clear();
+            if let Some((_, tokens)) = &parsed {
+                render(tokens, at.naive_utc(), zone.as_deref(), &mut text);
+            }
+            out.append_value(&text);
+        }
+        let result = Arc::new(out.finish());
+        if all_scalars {
+            Ok(ColumnarValue::Scalar(
+                datafusion_common::ScalarValue::try_from_array(result.as_ref(), 0)?,
+            ))
+        } else {
+            Ok(ColumnarValue::Array(result))
+        }
+    }
+}
+
+/// Rewrites, in place, the constant template of every two-argument `to_date` and
+/// `to_timestamp` into the chrono format DataFusion's parsers read.
+///
+/// # Errors
+/// A template with a field chrono cannot parse (such as `CC` or `J`).
+pub fn chrono_formats(statement: &mut Statement) -> QueryResult<()> {
+    let mut refused = None;
+    let _ = ast::visit_expressions_mut(statement, |expr| {
+        let ast::Expr::Function(function) = expr else {
+            return ControlFlow::Continue(());
+        };
+        let name = function.name.to_string().to_ascii_lowercase();
+        if !matches!(name.as_str(), "to_date" | "to_timestamp") {
+            return ControlFlow::Continue(());
+        }
+        let FunctionArguments::List(list) = &mut function.args else {
+            return ControlFlow::Continue(());
+        };
+        let [_, FunctionArg::Unnamed(FunctionArgExpr::Expr(ast::Expr::Value(value)))] =
+            list.args.as_mut_slice()
+        else {
+            return ControlFlow::Continue(());
+        };
+        let ast::Value::SingleQuotedString(template) = &mut value.value else {
+            return ControlFlow::Continue(());
+        };
+        match chrono_format(template) {
+            Ok(format) => {
+                *template = format;
+                ControlFlow::Continue(())
+            }
+            Err(field) => {
+                refused = Some(QueryError::unsupported(format!(
+                    "{name} with the template field {field} in '{template}'"
+                )));
+                ControlFlow::Break(())
+            }
+        }
+    });
+    refused.map_or(Ok(()), Err)
+}
