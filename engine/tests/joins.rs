@@ -1,5 +1,5 @@
 //! Goal: joins answer as PostgreSQL's do where SQL gives them a meaning of their own:
-//! the column a RIGHT or FULL JOIN .. USING merges.
+//! the column a RIGHT or FULL JOIN .. USING merges, and subqueries in ON.
 
 use arrow::util::display::array_value_to_string;
 use percore_engine::error::ErrorCode;
@@ -79,6 +79,52 @@ fn using_columns_of_outer_joins_are_merged() {
     let error = cluster
         .sql(&format!(
             "select count(*) from {LOW} a natural full join {MID} b"
+        ))
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::Unsupported, "{error}");
+}
+
+/// A subquery in ON: over an inner join it filters the joined rows, over an outer
+/// join it filters the side whose unmatched rows are dropped (counts from DuckDB).
+#[test]
+fn subqueries_in_join_conditions() {
+    let cluster = cluster();
+    let rich = "(select s_nationkey from supplier where s_acctbal > 9000)";
+    let count = |sql: &str| rows(&cluster, sql).join(",");
+    assert_eq!(
+        count(&format!(
+            "select count(*) from nation a join nation b on a.n_regionkey = b.n_regionkey \
+             and b.n_nationkey in {rich}"
+        )),
+        "45"
+    );
+    assert_eq!(
+        count(
+            "select count(*) from nation a join nation b on a.n_regionkey = b.n_regionkey \
+             and exists (select 1 from supplier where s_nationkey = b.n_nationkey \
+             and s_acctbal > a.n_nationkey * 400)"
+        ),
+        "93"
+    );
+    assert_eq!(
+        count(&format!(
+            "select count(*), count(b.n_nationkey) from nation a left join nation b \
+             on a.n_regionkey = b.n_regionkey and b.n_nationkey in {rich}"
+        )),
+        "55|45"
+    );
+    assert_eq!(
+        count(&format!(
+            "select count(*), count(a.n_nationkey) from nation a right join nation b \
+             on a.n_regionkey = b.n_regionkey and a.n_nationkey in {rich}"
+        )),
+        "55|45"
+    );
+    // On the preserved side it would decide which rows match, not which exist.
+    let error = cluster
+        .sql(&format!(
+            "select count(*) from nation a left join nation b \
+             on a.n_regionkey = b.n_regionkey and a.n_nationkey in {rich}"
         ))
         .unwrap_err();
     assert_eq!(error.code, ErrorCode::Unsupported, "{error}");

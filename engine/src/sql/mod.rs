@@ -21,6 +21,7 @@ mod integer_sums;
 mod interval_scaling;
 mod isolated;
 mod join_order;
+mod join_subqueries;
 mod like_escape;
 mod literals;
 mod mark_nulls;
@@ -537,6 +538,7 @@ fn planned_as(
     let config = OptimizerContext::new_with_config_options(options).with_skip_failing_rules(false);
     let plan = Analyzer::new().execute_and_check(plan, &config.options(), |_, _| {})?;
     let plan = cast_names::unmarked(plan)?;
+    let plan = join_subqueries::lifted(plan)?;
     let plan = correlated_predicates::simplified(plan)?;
     let plan = integer_casts::rounding(plan)?;
     let plan = integer_sums::checked(plan)?;
