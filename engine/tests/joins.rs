@@ -1,5 +1,6 @@
 //! Goal: joins answer as PostgreSQL's do where SQL gives them a meaning of their own:
-//! the column a RIGHT or FULL JOIN .. USING merges, and subqueries in ON.
+//! the column a RIGHT or FULL JOIN .. USING merges, subqueries in ON, and correlated
+//! subqueries that become joins.
 
 use arrow::util::display::array_value_to_string;
 use percore_engine::error::ErrorCode;
@@ -128,4 +129,34 @@ fn subqueries_in_join_conditions() {
         ))
         .unwrap_err();
     assert_eq!(error.code, ErrorCode::Unsupported, "{error}");
+}
+
+/// A correlated subquery picking one row by its order runs as a join to the first
+/// value in that order (it was refused); values and count from DuckDB.
+#[test]
+fn a_subquery_picking_the_first_row_in_an_order() {
+    let cluster = cluster();
+    assert_eq!(
+        rows(
+            &cluster,
+            "select c_custkey, (select o_orderdate from orders where o_custkey = c_custkey \
+             order by o_orderdate desc limit 1), (select o_totalprice p from orders \
+             where o_custkey = c_custkey order by p, o_orderkey limit 1) \
+             from customer order by 1 limit 4"
+        ),
+        [
+            "1|1998-03-29|28599.83",
+            "2|1998-05-18|37156.97",
+            "3||",
+            "4|1998-06-24|6829.14"
+        ]
+    );
+    assert_eq!(
+        rows(
+            &cluster,
+            "select count(*) from customer where c_acctbal > (select o_totalprice / 100 \
+             from orders where o_custkey = c_custkey order by o_orderdate desc limit 1)"
+        ),
+        ["783"]
+    );
 }

@@ -14,6 +14,7 @@ mod decimal_ceil_floor;
 mod distinct_on;
 mod exists_values;
 mod expr_rewrite;
+mod first_row_subqueries;
 mod float_peers;
 pub mod guard;
 mod integer_casts;
@@ -422,6 +423,7 @@ pub fn plan_parsed(
     like_escape::as_backslashes(&mut statement);
     interval_scaling::as_calls(&mut statement);
     using_joins::merged(&mut statement)?;
+    first_row_subqueries::as_first_values(&mut statement, functions);
     pg_to_char::chrono_formats(&mut statement)?;
     order_by_ordinals::spelled_out(&mut statement);
     table_function_alias::naming_the_column(&mut statement);

@@ -49,6 +49,11 @@ pub struct FunctionRegistry {
 }
 
 impl FunctionRegistry {
+    /// Whether `name` (in lower case) is an aggregate function's.
+    pub fn is_aggregate(&self, name: &str) -> bool {
+        self.aggregates.contains_key(without_pg_catalog(name))
+    }
+
     pub fn new() -> Self {
         let mut scalars = HashMap::new();
         for udf in datafusion_functions::all_default_functions() {
