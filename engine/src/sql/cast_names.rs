@@ -17,12 +17,10 @@ use datafusion_expr::{
     ColumnarValue, Expr, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
     Volatility,
 };
-use sqlparser::ast::{
-    visit_expressions_mut, Expr as SqlExpr, Function, FunctionArg, FunctionArgExpr,
-    FunctionArgumentList, FunctionArguments, Ident, ObjectName, Statement, Value,
-};
+use sqlparser::ast::{visit_expressions_mut, Expr as SqlExpr, Statement, Value};
 
 use super::expr_rewrite::map_keeping_names;
+use super::pg_compat::function_call;
 
 const MARK: &str = "typed_as";
 
@@ -47,24 +45,10 @@ pub fn marked(statement: &mut Statement) -> bool {
 }
 
 fn mark_call(cast: SqlExpr, type_name: String) -> SqlExpr {
-    let argument = |expr| FunctionArg::Unnamed(FunctionArgExpr::Expr(expr));
-    SqlExpr::Function(Function {
-        name: ObjectName::from(vec![Ident::new(MARK)]),
-        uses_odbc_syntax: false,
-        parameters: FunctionArguments::None,
-        args: FunctionArguments::List(FunctionArgumentList {
-            duplicate_treatment: None,
-            args: vec![
-                argument(cast),
-                argument(SqlExpr::value(Value::SingleQuotedString(type_name))),
-            ],
-            clauses: Vec::new(),
-        }),
-        filter: None,
-        null_treatment: None,
-        over: None,
-        within_group: Vec::new(),
-    })
+    function_call(
+        MARK,
+        vec![cast, SqlExpr::value(Value::SingleQuotedString(type_name))],
+    )
 }
 
 /// `plan` without the marks (each marked expression keeps its name).

@@ -13,12 +13,13 @@ use arrow::array::{AsArray, IntervalMonthDayNanoArray};
 use arrow::datatypes::IntervalUnit::MonthDayNano;
 use arrow::datatypes::{DataType, Float64Type, IntervalMonthDayNano, IntervalMonthDayNanoType};
 use arrow::error::ArrowError;
-use datafusion_common::{exec_err, DataFusionError, Result, ScalarValue};
+use datafusion_common::{exec_err, DataFusionError, Result};
 use datafusion_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use sqlparser::ast::{self, BinaryOperator, Expr, Statement, UnaryOperator};
 
+use super::call_values::Arguments;
 use super::pg_compat::function_call;
 
 const MULTIPLY: &str = "interval_mul";
@@ -116,12 +117,8 @@ impl ScalarUDFImpl for IntervalScaling {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let all_scalars = args
-            .args
-            .iter()
-            .all(|argument| matches!(argument, ColumnarValue::Scalar(_)));
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let [intervals, factors] = arrays.as_slice() else {
+        let arguments = Arguments::of(&args.args)?;
+        let [intervals, factors] = arguments.arrays.as_slice() else {
             return exec_err!("{} takes an interval and a number", self.name());
         };
         let intervals = intervals.as_primitive::<IntervalMonthDayNanoType>();
@@ -133,15 +130,7 @@ impl ScalarUDFImpl for IntervalScaling {
                 _ => None,
             });
         }
-        let result = Arc::new(IntervalMonthDayNanoArray::from(scaled));
-        if all_scalars {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
-                result.as_ref(),
-                0,
-            )?))
-        } else {
-            Ok(ColumnarValue::Array(result))
-        }
+        arguments.answer(Arc::new(IntervalMonthDayNanoArray::from(scaled)))
     }
 }
 

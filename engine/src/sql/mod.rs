@@ -2,6 +2,7 @@
 //! optimized over our catalog. Guards run before the parser sees the text, because the
 //! parser's time grows exponentially on some short inputs.
 
+mod call_values;
 mod cast_names;
 mod constant_arithmetic;
 mod copy;

@@ -15,6 +15,7 @@ use datafusion_expr::{
 };
 use sqlparser::ast::{self, FunctionArg, FunctionArgExpr, FunctionArguments, Statement};
 
+use super::call_values::Arguments;
 use super::pg_datetime_template::{chrono_format, parse, render, Token};
 use crate::error::{QueryError, QueryResult};
 
@@ -53,12 +54,8 @@ impl ScalarUDFImpl for ToChar {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let all_scalars = args
-            .args
-            .iter()
-            .all(|argument| matches!(argument, ColumnarValue::Scalar(_)));
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let [values, templates] = arrays.as_slice() else {
+        let arguments = Arguments::of(&args.args)?;
+        let [values, templates] = arguments.arrays.as_slice() else {
             return exec_err!("to_char takes a value and a template");
         };
         let zone = match values.data_type() {
@@ -93,14 +90,7 @@ impl ScalarUDFImpl for ToChar {
             }
             out.append_value(&text);
         }
-        let result = Arc::new(out.finish());
-        if all_scalars {
-            Ok(ColumnarValue::Scalar(
-                datafusion_common::ScalarValue::try_from_array(result.as_ref(), 0)?,
-            ))
-        } else {
-            Ok(ColumnarValue::Array(result))
-        }
+        arguments.answer(Arc::new(out.finish()))
     }
 }
 

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{DataType, Float32Type, Float64Type};
 use datafusion_common::{exec_err, Result};
+
+use super::call_values::Arguments;
 use datafusion_expr::{
     expr::ScalarFunction, ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
     Signature, Volatility,
@@ -46,8 +48,8 @@ impl ScalarUDFImpl for RoundHalfEven {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let Some(values) = arrays.first() else {
+        let arguments = Arguments::of(&args.args)?;
+        let Some(values) = arguments.arrays.first() else {
             return exec_err!("round_half_even takes one argument");
         };
         let rounded: ArrayRef = match values.data_type() {
@@ -63,6 +65,6 @@ impl ScalarUDFImpl for RoundHalfEven {
             ),
             other => return exec_err!("round_half_even of {other}"),
         };
-        Ok(ColumnarValue::Array(rounded))
+        arguments.answer(rounded)
     }
 }
