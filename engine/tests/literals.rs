@@ -173,6 +173,15 @@ fn casts_to_integers_round() {
     // Alone in a SELECT list, a constant float cast keeps its column's name (the
     // rounding call renamed it and the optimizer refused the plan).
     assert_eq!(values(&cluster, "select cast(3.5::real as int)"), ["4"]);
+    // So does round() of a float, as PostgreSQL's (numeric halves go away from zero).
+    assert_eq!(
+        values(
+            &cluster,
+            "select round(2.5::float8), round(-3.5::float8), round(0.5::real), \
+             round(1.5::float8), round(2.5), round(-2.5)"
+        ),
+        ["2.0", "-4.0", "0.0", "2.0", "3", "-3"]
+    );
     // The rounding happens per row on columns too: at SF 0.01 the rounded prices sum
     // to this (DuckDB, which also rounds, gives the same).
     assert_eq!(

@@ -544,6 +544,7 @@ fn planned_as(
     let plan = join_subqueries::lifted(plan)?;
     let plan = correlated_predicates::simplified(plan)?;
     let plan = integer_casts::rounding(plan)?;
+    let plan = round_half_even::in_round_calls(plan)?;
     let plan = integer_sums::checked(plan)?;
     let plan = decimal_averages::rounded(plan)?;
     let rules = constant_arithmetic::before_simplification(Optimizer::new().rules);
