@@ -304,6 +304,35 @@ fn dates_format_and_parse_with_postgresql_templates() {
     );
 }
 
+/// `extract(second ..)` and `extract(milliseconds ..)` keep their fractions, as
+/// PostgreSQL's do (DataFusion answered whole numbers: 1 for 1.5 seconds).
+#[test]
+fn extract_keeps_fractions_of_seconds() {
+    let cluster = cluster();
+    assert_eq!(
+        values(
+            &cluster,
+            "select extract(second from timestamp '2020-01-01 00:00:01.5'), \
+             extract(milliseconds from timestamp '2020-01-01 00:00:01.5'), \
+             extract(microseconds from timestamp '2020-01-01 00:00:01.5'), \
+             date_part('second', timestamp '2020-01-01 10:11:12')"
+        ),
+        ["1.500000", "1500.000", "1500000", "12.000000"]
+    );
+    // Per row, and compared with a number.
+    assert_eq!(
+        values(
+            &cluster,
+            "select count(*) from orders where extract(second from o_orderdate::timestamp \
+             + interval '1.25 second' * (o_orderkey % 4)) = 3.75"
+        ),
+        values(
+            &cluster,
+            "select count(*) from orders where o_orderkey % 4 = 3"
+        )
+    );
+}
+
 /// An interval times or divided by a number scales each field and carries fractions
 /// of months into days and of days into hours, as PostgreSQL does.
 #[test]

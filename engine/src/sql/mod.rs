@@ -17,6 +17,7 @@ mod exists_values;
 mod expr_rewrite;
 mod first_row_subqueries;
 mod float_peers;
+mod fractional_seconds;
 pub mod guard;
 mod integer_casts;
 mod integer_sums;
@@ -532,6 +533,7 @@ fn planned_as(
     let plan = planner.sql_statement_to_plan(statement)?;
     mark_nulls::refuse_negated_nullable_in(&plan)?;
     let plan = date_arithmetic::with_time_of_day(plan)?;
+    let plan = fractional_seconds::kept(plan)?;
     let plan = float_peers::as_floats(plan)?;
     let plan = decimal_ceil_floor::whole(plan)?;
     let plan = single_row_subqueries::checked(plan)?;
