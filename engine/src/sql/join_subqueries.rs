@@ -99,17 +99,11 @@ fn reads_only(expr: &Expr, schema: &DFSchema) -> bool {
 }
 
 fn has_subquery(expr: &Expr) -> bool {
-    let mut found = false;
-    let _ = expr.apply(|expr| {
-        found = matches!(
+    expr.exists(|expr| {
+        Ok(matches!(
             expr,
             Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_)
-        );
-        Ok(if found {
-            TreeNodeRecursion::Stop
-        } else {
-            TreeNodeRecursion::Continue
-        })
-    });
-    found
+        ))
+    })
+    .unwrap_or(false)
 }

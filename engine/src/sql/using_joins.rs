@@ -257,13 +257,14 @@ fn rewrite_select(select: &mut Select, merged: &Merged) {
             SelectItem::Wildcard(options) if plain(&options) => {
                 projection.extend(expanded(merged));
             }
-            SelectItem::UnnamedExpr(Expr::Identifier(ident))
-                if find(merged, &normalized(&ident)).is_some() =>
-            {
-                let expr = find(merged, &normalized(&ident)).cloned();
-                projection.push(SelectItem::ExprWithAlias {
-                    expr: expr.unwrap_or(Expr::Identifier(ident.clone())),
-                    alias: ident,
+            SelectItem::UnnamedExpr(Expr::Identifier(ident)) => {
+                // A bare merged column keeps its name in the output.
+                projection.push(match find(merged, &normalized(&ident)) {
+                    Some(expr) => SelectItem::ExprWithAlias {
+                        expr: expr.clone(),
+                        alias: ident,
+                    },
+                    None => SelectItem::UnnamedExpr(Expr::Identifier(ident)),
                 });
             }
             SelectItem::UnnamedExpr(mut expr) => {
