@@ -829,3 +829,55 @@ fn aggregates_differing_by_a_cast_are_planned_apart() {
     );
     assert_eq!(split[1], "2152190704");
 }
+
+/// PostgreSQL gives a quotient at least 16 significant digits; DataFusion's type
+/// kept the dividend's scale + 4 (`1 / 300000.0` was 0.0000). Products of such
+/// quotients keep their integer digits instead of overflowing.
+#[test]
+fn decimal_quotients_keep_sixteen_decimals_and_their_products_fit() {
+    let cluster = cluster();
+    // Constants (folded while planning) and a column round alike, half away from zero.
+    assert_eq!(
+        values(
+            &cluster,
+            "select 1/3.0, 2.0/3, -2/3.0, 1/300000.0, count(*) * 1.0 / 3 \
+             from (values (1), (2)) t(x)"
+        ),
+        [
+            "0.3333333333333333",
+            "0.6666666666666667",
+            "-0.6666666666666667",
+            "0.0000033333333333",
+            "0.6666666666666667"
+        ]
+    );
+    let over_a_column = "from (values (2.0), (1.0)) t(x) where x > 1.5";
+    assert_eq!(
+        values(
+            &cluster,
+            &format!("select x / 3, (x / 3) * (x / 3) * (x / 3) {over_a_column}")
+        ),
+        ["0.6666666666666667", "0.296296296296296340740740740740743"]
+    );
+    // Squares of a price per unit: 7 integer digits at 16 decimals (the exact product
+    // type, scale 32, left 6 and overflowed).
+    let squares = values(
+        &cluster,
+        "select max((l_extendedprice / l_quantity) * (l_extendedprice / l_quantity)), \
+         max(power(cast(l_extendedprice as double) / l_quantity, 2)) from lineitem",
+    );
+    let (exact, float): (f64, f64) = (squares[0].parse().unwrap(), squares[1].parse().unwrap());
+    assert!(exact > 1e6 && (exact - float).abs() < 1e-6, "{squares:?}");
+    assert_eq!(
+        squares[0].split_once('.').unwrap().1.len(),
+        16,
+        "{squares:?}"
+    );
+    // A product past 38 digits fails; it does not wrap.
+    fails_with(
+        &cluster,
+        "select x / 3 * x * x from (values (cast(99999999999999999999 as decimal(20, 0))), \
+         (1.0)) t(x) where x > 1.5",
+        ErrorCode::NumericOutOfRange,
+    );
+}

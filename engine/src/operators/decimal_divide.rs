@@ -1,6 +1,7 @@
 //! Decimal division rounded, not truncated. Arrow divides Decimal128 values at the
-//! result's scale (the dividend's scale + 4, the type DataFusion gives the division)
-//! by truncating: `2.0 / 3` came out `0.66666` and TPC-DS q66's ratio `0.075248` for
+//! result's scale (the dividend's scale + 4, the type DataFusion gives the division;
+//! `sql/decimal_quotients` casts the dividend so that this keeps 16 decimals) by
+//! truncating: `2.0 / 3` came out `0.66666` and TPC-DS q66's ratio `0.075248` for
 //! `0.0752490982...`. PostgreSQL rounds (half away from zero); so does this, at the
 //! same result type. The quotient is computed in 256-bit integers, so no scaling of
 //! the dividend overflows; a result beyond the type's precision is an error, as in
@@ -79,51 +80,69 @@ impl DecimalDivide {
     }
 
     fn divide(&self, dividend: i128, divisor: i128) -> Result<i128> {
-        let ten = i256::from_i128(10);
-        let power = |exponent: i32| {
-            ten.checked_pow(exponent.unsigned_abs())
-                .ok_or_else(|| overflow("a scale beyond 256 bits"))
-        };
-        let (mut dividend, mut divisor) = (i256::from_i128(dividend), i256::from_i128(divisor));
-        if self.shift >= 0 {
-            dividend = dividend
-                .checked_mul(power(self.shift)?)
-                .ok_or_else(|| overflow("the scaled dividend"))?;
-        } else {
-            divisor = divisor
-                .checked_mul(power(self.shift)?)
-                .ok_or_else(|| overflow("the scaled divisor"))?;
-        }
-        if divisor == i256::ZERO {
-            return Err(DataFusionError::ArrowError(
-                Box::new(ArrowError::DivideByZero),
-                None,
-            ));
-        }
-        let quotient = dividend.wrapping_div(divisor);
-        let remainder = dividend.wrapping_rem(divisor);
-        // Half away from zero: |remainder| * 2 >= |divisor| moves one unit outwards.
-        let doubled = remainder.wrapping_abs().wrapping_mul(i256::from_i128(2));
-        let rounded = if doubled >= divisor.wrapping_abs() {
-            let away = if dividend.is_negative() != divisor.is_negative() {
-                i256::MINUS_ONE
-            } else {
-                i256::ONE
-            };
-            quotient.wrapping_add(away)
-        } else {
-            quotient
-        };
-        let limit = power(i32::from(self.precision))?;
-        if rounded.wrapping_abs() >= limit {
-            return Err(overflow(&format!(
-                "the quotient, beyond Decimal128({}, {})",
-                self.precision, self.scale
-            )));
-        }
-        rounded
-            .to_i128()
-            .ok_or_else(|| overflow("the quotient, beyond 128 bits"))
+        rounded_quotient(dividend, divisor, self.shift, self.precision)
+    }
+}
+
+/// `dividend / divisor` as decimals: the dividend multiplied by 10^`shift` (the
+/// divisor by 10^-`shift` when negative), the quotient rounded half away from zero
+/// and checked against `precision` digits. Constants are folded with it too, so a
+/// constant quotient rounds as a column's does.
+///
+/// # Errors
+/// Division by zero, or a quotient (or scaled operand) too large.
+pub(crate) fn rounded_quotient(
+    dividend: i128,
+    divisor: i128,
+    shift: i32,
+    precision: u8,
+) -> Result<i128> {
+    let ten = i256::from_i128(10);
+    let power = |exponent: i32| {
+        ten.checked_pow(exponent.unsigned_abs())
+            .ok_or_else(|| overflow("a scale beyond 256 bits"))
+    };
+    let (mut dividend, mut divisor) = (i256::from_i128(dividend), i256::from_i128(divisor));
+    if shift >= 0 {
+        dividend = dividend
+            .checked_mul(power(shift)?)
+            .ok_or_else(|| overflow("the scaled dividend"))?;
+    } else {
+        divisor = divisor
+            .checked_mul(power(shift)?)
+            .ok_or_else(|| overflow("the scaled divisor"))?;
+    }
+    if divisor == i256::ZERO {
+        return Err(DataFusionError::ArrowError(
+            Box::new(ArrowError::DivideByZero),
+            None,
+        ));
+    }
+    let rounded = divided_half_away_from_zero(dividend, divisor);
+    let limit = power(i32::from(precision))?;
+    if rounded.wrapping_abs() >= limit {
+        return Err(overflow(&format!(
+            "the quotient, beyond {precision} digits"
+        )));
+    }
+    rounded
+        .to_i128()
+        .ok_or_else(|| overflow("the quotient, beyond 128 bits"))
+}
+
+/// `dividend / divisor` (not zero) rounded half away from zero.
+pub(crate) fn divided_half_away_from_zero(dividend: i256, divisor: i256) -> i256 {
+    let quotient = dividend.wrapping_div(divisor);
+    let remainder = dividend.wrapping_rem(divisor);
+    // |remainder| * 2 >= |divisor| moves one unit outwards.
+    let doubled = remainder.wrapping_abs().wrapping_mul(i256::from_i128(2));
+    if doubled < divisor.wrapping_abs() {
+        return quotient;
+    }
+    if dividend.is_negative() != divisor.is_negative() {
+        quotient.wrapping_sub(i256::ONE)
+    } else {
+        quotient.wrapping_add(i256::ONE)
     }
 }
 

@@ -29,6 +29,8 @@ use datafusion_physical_expr::PhysicalExpr;
 
 use crate::error::{TaskError, TaskResult};
 
+pub(crate) use decimal_divide::{divided_half_away_from_zero, rounded_quotient};
+
 /// `columns` of `rows` rows under `schema`. The row count is given, not taken from
 /// the columns, so a batch without columns (`count(*)` inputs) keeps its rows.
 pub fn batch_with_rows(

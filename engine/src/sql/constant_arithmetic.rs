@@ -12,15 +12,18 @@ use std::sync::Arc;
 use arrow::datatypes::DataType;
 use arrow::error::ArrowError;
 use datafusion_common::tree_node::{Transformed, TreeNode};
-use datafusion_common::{DataFusionError, Result};
+use datafusion_common::{DataFusionError, Result, ScalarValue};
 use datafusion_expr::expr::{BinaryExpr, Cast, ScalarFunction};
 use datafusion_expr::expr_rewriter::NamePreserver;
+use datafusion_expr::type_coercion::binary::BinaryTypeCoercer;
 use datafusion_expr::{
     ColumnarValue, Expr, LogicalPlan, Operator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
     Signature, Volatility,
 };
 use datafusion_optimizer::optimizer::ApplyOrder;
 use datafusion_optimizer::{OptimizerConfig, OptimizerRule};
+
+use crate::operators::rounded_quotient;
 
 /// The optimizer rule; see the module's documentation.
 #[derive(Debug, Default)]
@@ -80,6 +83,9 @@ fn fold(expr: Expr) -> Result<Transformed<Expr>> {
                     right,
                 })));
             };
+            if let Some(quotient) = decimal_quotient(l, &op, r) {
+                return Ok(Transformed::yes(Expr::Literal(quotient, None)));
+            }
             let kind = l.data_type();
             let foldable = matches!(op, Operator::Plus | Operator::Minus | Operator::Multiply)
                 && kind.is_integer()
@@ -106,9 +112,15 @@ fn fold(expr: Expr) -> Result<Transformed<Expr>> {
         // Folded here too, so `cast(9223372036854775807 as bigint) + 1` is seen as
         // two constants; a cast that fails is left to fail as DataFusion fails it.
         Expr::Cast(Cast { expr, field }) => match expr.as_ref() {
-            Expr::Literal(value, _) if field.data_type().is_integer() => {
+            Expr::Literal(value, _)
+                if field.data_type().is_integer()
+                    || matches!(field.data_type(), DataType::Decimal128(..)) =>
+            {
                 match value.cast_to(field.data_type()) {
-                    Ok(cast) if value.data_type().is_integer() => {
+                    Ok(cast)
+                        if value.data_type().is_integer()
+                            || matches!(value.data_type(), DataType::Decimal128(..)) =>
+                    {
                         Ok(Transformed::yes(Expr::Literal(cast, None)))
                     }
                     _ => Ok(Transformed::no(Expr::Cast(Cast { expr, field }))),
@@ -118,6 +130,33 @@ fn fold(expr: Expr) -> Result<Transformed<Expr>> {
         },
         other => Ok(Transformed::no(other)),
     }
+}
+
+/// `l / r` of two decimal constants, rounded as a column's quotient is
+/// (`operators::rounded_quotient`; DataFusion's folding truncates: `2.0 / 3` was
+/// 0.66666). `None` where the division is not of decimals or fails: it is left to
+/// fail, or not, when evaluated.
+fn decimal_quotient(l: &ScalarValue, op: &Operator, r: &ScalarValue) -> Option<ScalarValue> {
+    let (
+        ScalarValue::Decimal128(Some(dividend), _, s1),
+        ScalarValue::Decimal128(Some(divisor), _, s2),
+    ) = (l, r)
+    else {
+        return None;
+    };
+    if *op != Operator::Divide {
+        return None;
+    }
+    let DataType::Decimal128(precision, scale) =
+        BinaryTypeCoercer::new(&l.data_type(), op, &r.data_type())
+            .get_result_type()
+            .ok()?
+    else {
+        return None;
+    };
+    let shift = i32::from(scale) - i32::from(*s1) + i32::from(*s2);
+    let quotient = rounded_quotient(*dividend, *divisor, shift, precision).ok()?;
+    Some(ScalarValue::Decimal128(Some(quotient), precision, scale))
 }
 
 /// A value of type `kind` that fails with 22003 when evaluated. Volatile, so no

@@ -12,6 +12,8 @@ pub mod cursor;
 mod date_arithmetic;
 mod decimal_averages;
 mod decimal_ceil_floor;
+mod decimal_products;
+mod decimal_quotients;
 mod distinct_on;
 mod exists_values;
 mod expr_rewrite;
@@ -536,6 +538,7 @@ fn planned_as(
     let plan = fractional_seconds::kept(plan)?;
     let plan = float_peers::as_floats(plan)?;
     let plan = decimal_ceil_floor::whole(plan)?;
+    let plan = decimal_quotients::widened(plan)?;
     let plan = single_row_subqueries::checked(plan)?;
     let plan = distinct_on::as_window(plan)?;
     let plan = set_all::with_counts(plan)?;
