@@ -881,3 +881,58 @@ fn decimal_quotients_keep_sixteen_decimals_and_their_products_fit() {
         ErrorCode::NumericOutOfRange,
     );
 }
+
+/// `= ANY (ARRAY[..])`, `<> ALL ('{..}')`, `op ANY/ALL` and `LIKE ANY` over arrays
+/// written out answer as their IN lists and OR/AND chains, NULLs and empty arrays
+/// as PostgreSQL.
+#[test]
+fn comparisons_with_every_element_of_a_written_out_array() {
+    let cluster = cluster();
+    let count = |condition: &str| {
+        values(
+            &cluster,
+            &format!("select count(*) from lineitem where {condition}"),
+        )
+        .remove(0)
+    };
+    let pairs = [
+        (
+            "l_shipmode = any (array['MAIL', 'SHIP'])",
+            "l_shipmode in ('MAIL', 'SHIP')",
+        ),
+        (
+            "l_shipmode <> all ('{MAIL, \"SHIP\"}')",
+            "l_shipmode not in ('MAIL', 'SHIP')",
+        ),
+        (
+            "l_quantity > any ('{45, 48}'::int[])",
+            "l_quantity > 45 or l_quantity > 48",
+        ),
+        ("l_quantity <= all (array[10, 20])", "l_quantity <= 10"),
+        (
+            "l_extendedprice = any ('{24710.35, 56688.120}')",
+            "l_extendedprice in (24710.35, 56688.12)",
+        ),
+        (
+            "l_shipinstruct like any (array['DELIVER%', '%RETURN'])",
+            "l_shipinstruct like 'DELIVER%' or l_shipinstruct like '%RETURN'",
+        ),
+        (
+            "l_shipinstruct ilike any ('{deliver%}')",
+            "l_shipinstruct like 'DELIVER%'",
+        ),
+    ];
+    for (array, spelled_out) in pairs {
+        let (got, expected) = (count(array), count(spelled_out));
+        assert_eq!(got, expected, "{array}");
+        assert_ne!(got, "0", "{array}");
+    }
+    assert_eq!(
+        values(
+            &cluster,
+            "select 1 = any ('{}'), 1 <> all (array[]::int[]), 2 = any (array[1, null]), \
+             1 = any (array[1, null]), 2 > all (array[1, null]), 'x' = any ('{a,NULL,x}')"
+        ),
+        ["false", "true", "", "true", "", "true"]
+    );
+}

@@ -107,6 +107,22 @@ fn the_postgres_crate_runs_prepared_statements_transactions_and_portals() {
     assert_eq!(missing, None);
     assert!(!row.get::<_, String>(2).is_empty());
 
+    // Arrays as parameters, compared element by element, in binary.
+    let row = client
+        .query_one(
+            "select count(*) from lineitem where l_quantity = any($1::bigint[]) \
+             and l_shipmode <> all($2::text[])",
+            &[&vec![45i64, 48], &vec!["MAIL", "SHIP"]],
+        )
+        .unwrap();
+    let expected = query(
+        &mut simple,
+        "select count(*) from lineitem where l_quantity in (45, 48) \
+         and l_shipmode not in ('MAIL', 'SHIP')",
+    )
+    .unwrap();
+    assert_eq!(row.get::<_, i64>(0).to_string(), expected[0][0]);
+
     // Simple-protocol statements through the same driver.
     client
         .batch_execute("SET application_name = 'tests'; BEGIN; COMMIT")

@@ -2,6 +2,7 @@
 //! optimized over our catalog. Guards run before the parser sees the text, because the
 //! parser's time grows exponentially on some short inputs.
 
+mod array_comparisons;
 mod call_values;
 mod cast_names;
 mod constant_arithmetic;
@@ -33,6 +34,7 @@ mod mark_nulls;
 mod order_by_ordinals;
 mod ordered_set_aggregates;
 mod output_names;
+mod parameter_casts;
 pub mod parse;
 mod pg_compat;
 mod pg_datetime_template;
@@ -424,6 +426,7 @@ pub fn plan_parsed(
     };
     literals::exponents_as_doubles(&mut statement);
     pg_compat::normalize(&mut statement);
+    array_comparisons::as_element_comparisons(&mut statement);
     like_escape::as_backslashes(&mut statement);
     interval_scaling::as_calls(&mut statement);
     using_joins::merged(&mut statement)?;
@@ -614,12 +617,19 @@ pub fn parameter_types(
         options,
     };
     let planner = SqlToRel::new(&context);
+    let casts = parameter_casts::cast_types(&statement, &planner);
     let plan = output_names::retried(
         statement,
         |error: &datafusion_common::DataFusionError| error.find_root().to_string(),
         |statement, _| planner.sql_statement_to_plan(statement),
     )?;
-    let found = plan.get_parameter_types()?;
+    let mut found = plan.get_parameter_types()?;
+    for (name, data_type) in casts {
+        let entry = found.entry(name).or_insert(None);
+        if entry.is_none() {
+            *entry = Some(data_type);
+        }
+    }
     let count = found
         .keys()
         .filter_map(|id| id.strip_prefix('$')?.parse::<usize>().ok())

@@ -4,6 +4,7 @@
 //! is an error naming the parameter, never text spliced into the statement.
 
 use bytes::Bytes;
+use percore_engine::catalog::pg_types::{ARRAY_TYPES, TYPES};
 use percore_engine::error::{ErrorCode, QueryError, QueryResult};
 use percore_engine::sql::placeholders::quoted;
 
@@ -76,12 +77,32 @@ pub(crate) fn literal(
         // Unknown (0), text and varchar: a string, which the planner coerces where
         // the context wants another type (`int_column = '5'`).
         0 | TEXT | VARCHAR => quoted(text),
-        other => {
-            return Err(bad(&format!(
-                "type OID {other} is not known; send it as text"
-            )))
-        }
+        other => match array_element_type(other) {
+            // Arrays are compared element by element (`x = ANY ($1)`); their text
+            // form is kept for the planner to read, each element cast to its type.
+            Some(Some(element)) => format!("CAST({} AS {element}[])", quoted(text)),
+            Some(None) => quoted(text),
+            None => {
+                return Err(bad(&format!(
+                    "type OID {other} is not known; send it as text"
+                )))
+            }
+        },
     })
+}
+
+/// For an array type's OID, the SQL type of its elements; `Some(None)` for numeric,
+/// text and varchar arrays, whose elements stay untyped literals the comparison
+/// types (a numeric's scale is the value's own).
+fn array_element_type(oid: u32) -> Option<Option<&'static str>> {
+    let (element, _) = ARRAY_TYPES.iter().find(|(_, array)| *array == oid)?;
+    if matches!(*element, TEXT | VARCHAR | NUMERIC) {
+        return Some(None);
+    }
+    TYPES
+        .iter()
+        .find(|(type_oid, ..)| type_oid == element)
+        .map(|(.., sql_name)| Some(*sql_name))
 }
 
 fn is_decimal(text: &str) -> bool {
@@ -136,12 +157,60 @@ fn binary_literal(oid: u32, value: &[u8]) -> Result<String, String> {
         }
         0 | TEXT | VARCHAR => quoted(std::str::from_utf8(value).map_err(|_| "not valid UTF-8")?),
         BYTEA => return Err("bytea parameters are not supported yet".into()),
+        other if array_element_type(other).is_some() => binary_array(value)?,
         other => {
             return Err(format!(
                 "binary values of type OID {other} are not read; send text"
             ))
         }
     })
+}
+
+/// A one-dimensional array in PostgreSQL's binary form (dimensions, a flag, the
+/// element type, each dimension's length and lower bound, then each element as a
+/// length, -1 for NULL, and its bytes) as `ARRAY[..]` of the elements' literals.
+/// Lengths are checked against the bytes there are before anything is allocated.
+fn binary_array(value: &[u8]) -> Result<String, String> {
+    fn int(rest: &mut &[u8], what: &str) -> Result<i32, String> {
+        let (head, tail) = rest
+            .split_first_chunk::<4>()
+            .ok_or_else(|| format!("a binary array cut short in its {what}"))?;
+        *rest = tail;
+        Ok(i32::from_be_bytes(*head))
+    }
+    let mut rest = value;
+    let dimensions = int(&mut rest, "dimensions")?;
+    let _has_nulls = int(&mut rest, "null flag")?;
+    let element_oid = int(&mut rest, "element type")? as u32;
+    if dimensions == 0 {
+        return Ok("'{}'".to_string());
+    }
+    if dimensions != 1 {
+        return Err(format!(
+            "an array of {dimensions} dimensions (one is supported)"
+        ));
+    }
+    let length = int(&mut rest, "length")?;
+    let _lower_bound = int(&mut rest, "lower bound")?;
+    let mut elements = Vec::new();
+    for _ in 0..length.max(0) {
+        let size = int(&mut rest, "element length")?;
+        if size < 0 {
+            elements.push("NULL".to_string());
+            continue;
+        }
+        let size = size as usize;
+        if size > rest.len() {
+            return Err("a binary array element longer than the value".into());
+        }
+        let (element, tail) = rest.split_at(size);
+        rest = tail;
+        elements.push(binary_literal(element_oid, element)?);
+    }
+    if !rest.is_empty() {
+        return Err("bytes after a binary array's last element".into());
+    }
+    Ok(format!("ARRAY[{}]", elements.join(", ")))
 }
 
 /// A float as a literal the SQL parser reads back exactly (or a quoted special).
@@ -256,5 +325,41 @@ mod tests {
         let short = Bytes::from(vec![0u8; 3]);
         let error = literal(2, INT4, 1, Some(&short)).unwrap_err();
         assert!(error.message.contains("$3"), "{error}");
+    }
+
+    /// PostgreSQL's binary form of a one-dimensional int8 array.
+    fn int8_array(elements: &[Option<i64>], claimed_length: i32) -> Bytes {
+        let mut out = BytesMut::new();
+        for header in [1, 0, INT8 as i32, claimed_length, 1] {
+            out.extend_from_slice(&header.to_be_bytes());
+        }
+        for element in elements {
+            match element {
+                Some(value) => {
+                    out.extend_from_slice(&8i32.to_be_bytes());
+                    out.extend_from_slice(&value.to_be_bytes());
+                }
+                None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+            }
+        }
+        out.freeze()
+    }
+
+    #[test]
+    fn arrays_become_element_lists_and_bad_ones_are_refused() {
+        let binary = |value: Bytes| literal(0, 1016, 1, Some(&value));
+        assert_eq!(
+            binary(int8_array(&[Some(45), None, Some(-1)], 3)).unwrap(),
+            "ARRAY[45, NULL, -1]"
+        );
+        // A length off the wire larger than the bytes sent allocates nothing.
+        assert!(binary(int8_array(&[Some(1)], i32::MAX)).is_err());
+        assert!(binary(int8_array(&[Some(1), Some(2)], 1)).is_err());
+        assert!(binary(Bytes::from_static(&[0, 0, 0, 1])).is_err());
+        let text =
+            |oid: u32, value: &str| literal(0, oid, 0, Some(&Bytes::from(value.to_string())));
+        assert_eq!(text(1016, "{1,2}").unwrap(), "CAST('{1,2}' AS bigint[])");
+        assert_eq!(text(1231, "{1.5}").unwrap(), "'{1.5}'");
+        assert!(text(2277, "{1}").is_err());
     }
 }
