@@ -66,17 +66,24 @@ pub const ARRAY_TYPES: [(u32, u32); 12] = [
     (NUMERIC, 1231),
 ];
 
-/// The PostgreSQL type OID and size a client sees for an Arrow type.
-pub fn pg_type(data_type: &DataType) -> (u32, i16) {
+/// The type OID a client is told to send a parameter of an Arrow type as: an
+/// array's for a list (a result's list is text, Arrow's `[1, 2]`, see [`pg_type`]).
+pub fn pg_parameter_type(data_type: &DataType) -> u32 {
     match data_type {
         DataType::List(element) | DataType::LargeList(element) => {
             let element = pg_type(element.data_type()).0;
-            let array = ARRAY_TYPES
+            ARRAY_TYPES
                 .iter()
                 .find(|(of, _)| *of == element)
-                .map_or(TEXT, |(_, array)| *array);
-            (array, -1)
+                .map_or(TEXT, |(_, array)| *array)
         }
+        other => pg_type(other).0,
+    }
+}
+
+/// The PostgreSQL type OID and size a client sees for an Arrow type.
+pub fn pg_type(data_type: &DataType) -> (u32, i16) {
+    match data_type {
         DataType::Boolean => (BOOL, 1),
         DataType::Int8 | DataType::Int16 | DataType::UInt8 => (INT2, 2),
         DataType::Int32 | DataType::UInt16 => (INT4, 4),

@@ -24,7 +24,8 @@ use super::server::{
     command_complete, error_response, ready, row_description, send_rows, Client, Sent,
 };
 use super::statement::{self, Produced, RowSource, Transaction};
-use super::values::{pg_type, TEXT};
+use super::values::TEXT;
+use percore_engine::catalog::pg_types::pg_parameter_type;
 
 /// Prepared statements and portals of one connection.
 #[derive(Default)]
@@ -153,7 +154,7 @@ impl Extended {
                 .unwrap_or_default();
             for (oid, data_type) in types.iter_mut().zip(inferred) {
                 if let (0, Some(data_type)) = (*oid, data_type) {
-                    *oid = pg_type(&data_type).0;
+                    *oid = pg_parameter_type(&data_type);
                 }
             }
         }
