@@ -618,12 +618,19 @@ pub fn parameter_types(
     };
     let planner = SqlToRel::new(&context);
     let casts = parameter_casts::cast_types(&statement, &planner);
+    let mut statement = statement;
+    let arrays = parameter_casts::compared_by_element(&mut statement);
     let plan = output_names::retried(
         statement,
         |error: &datafusion_common::DataFusionError| error.find_root().to_string(),
         |statement, _| planner.sql_statement_to_plan(statement),
     )?;
     let mut found = plan.get_parameter_types()?;
+    for name in arrays {
+        if let Some(Some(element)) = found.get_mut(&name) {
+            *element = arrow::datatypes::DataType::new_list(element.clone(), true);
+        }
+    }
     for (name, data_type) in casts {
         let entry = found.entry(name).or_insert(None);
         if entry.is_none() {
