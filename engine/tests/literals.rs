@@ -936,3 +936,18 @@ fn comparisons_with_every_element_of_a_written_out_array() {
         ["false", "true", "", "true", "", "true"]
     );
 }
+
+/// `~x` is PostgreSQL's bitwise NOT, of the operand's type, integers only.
+#[test]
+fn tilde_is_bitwise_not_of_integers() {
+    let cluster = cluster();
+    assert_eq!(
+        values(
+            &cluster,
+            "select ~5, ~(-1), ~n_nationkey, ~(~3), 1 + ~2, arrow_typeof(~cast(0 as smallint)) \
+             from nation where n_nationkey = 7"
+        ),
+        ["-6", "0", "-8", "3", "-2", "Int16"]
+    );
+    fails_with(&cluster, "select ~5.5", ErrorCode::Semantic);
+}

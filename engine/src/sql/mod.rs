@@ -3,6 +3,7 @@
 //! parser's time grows exponentially on some short inputs.
 
 mod array_comparisons;
+mod bitwise_not;
 mod call_values;
 mod cast_names;
 mod constant_arithmetic;

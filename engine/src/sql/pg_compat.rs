@@ -1,7 +1,8 @@
 //! What PostgreSQL tools write that means nothing different here, rewritten before
 //! planning: `FETCH FIRST n ROWS ONLY` is `LIMIT n`; `mod(a, b)` is `a % b`;
 //! `a ^ b` is exponentiation (the generic parser reads it as XOR, which would
-//! answer `2 ^ 10` with 8); `OPERATOR(pg_catalog.~)` is `~`; `COLLATE
+//! answer `2 ^ 10` with 8); `~x` is `bitwise_not(x)` (see `bitwise_not`);
+//! `OPERATOR(pg_catalog.~)` is `~`; `COLLATE
 //! pg_catalog.default` changes no comparison Percore makes (strings compare by
 //! bytes); casts to the object identifier types (`oid`, `regclass`, `regtype`,
 //! ...) are casts to BIGINT, the type of the system catalog's OID columns. A scalar
@@ -16,7 +17,7 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{
     BinaryOperator, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
     FunctionArguments, GroupByExpr, Ident, LimitClause, ObjectName, Query, SelectItem, SetExpr,
-    Statement, TableFactor, VisitMut, VisitorMut,
+    Statement, TableFactor, UnaryOperator, VisitMut, VisitorMut,
 };
 
 use crate::catalog::system::is_system_schema;
@@ -43,6 +44,10 @@ pub fn normalize(statement: &mut Statement) {
                     }
                 }
             }
+            Expr::UnaryOp {
+                op: UnaryOperator::BitwiseNot,
+                ..
+            } => super::bitwise_not::as_call(expr),
             Expr::Collate { expr: inner, .. } => {
                 let inner =
                     std::mem::replace(inner.as_mut(), Expr::value(sqlparser::ast::Value::Null));
