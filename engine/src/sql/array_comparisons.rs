@@ -6,24 +6,49 @@
 //! included); any other operator an OR (ANY) or AND (ALL) of one comparison per
 //! element, which gives the same NULLs: true if one is true (ANY), else NULL if one
 //! is NULL, else false. An empty array makes ANY false and ALL true. Arrays that are
-//! not written out (a column, `array(select ..)`) are left to the planner, which
-//! refuses them.
+//! not written out (a column, `array(select ..)`) are left to the planner. An array
+//! written out anywhere else (`select ARRAY[1, 2]`, `'{1,2}'::int[]` as a value) is
+//! refused by name: Percore has no array values to give.
 
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    visit_expressions_mut, ArrayElemTypeDef, BinaryOperator, CastKind, DataType, Expr, Statement,
-    Value,
+    visit_expressions, visit_expressions_mut, ArrayElemTypeDef, BinaryOperator, CastKind, DataType,
+    Expr, Statement, Value,
 };
 
+use crate::error::{QueryError, QueryResult};
+
 /// Rewrites the statement in place.
-pub fn as_element_comparisons(statement: &mut Statement) {
+///
+/// # Errors
+/// An array written out that is not compared element by element.
+pub fn as_element_comparisons(statement: &mut Statement) -> QueryResult<()> {
     let _ = visit_expressions_mut(statement, |expr| {
         if let Some(rewritten) = rewritten(expr) {
             *expr = rewritten;
         }
         ControlFlow::<()>::Continue(())
     });
+    let left = visit_expressions(statement, |expr| match expr {
+        Expr::Array(_) => ControlFlow::Break(expr.to_string()),
+        Expr::Cast {
+            data_type: DataType::Array(_),
+            expr: operand,
+            ..
+        } if matches!(operand.as_ref(), Expr::Value(_)) && !is_null(operand) => {
+            ControlFlow::Break(expr.to_string())
+        }
+        _ => ControlFlow::Continue(()),
+    });
+    match left {
+        ControlFlow::Break(array) => Err(QueryError::unsupported(format!(
+            "the array {array} as a value; arrays written out are read only where they \
+             are compared element by element (x = ANY (ARRAY[..]), x <> ALL ('{{..}}'), \
+             x LIKE ANY (..))"
+        ))),
+        ControlFlow::Continue(()) => Ok(()),
+    }
 }
 
 fn rewritten(expr: &Expr) -> Option<Expr> {

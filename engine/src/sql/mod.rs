@@ -427,7 +427,7 @@ pub fn plan_parsed(
     };
     literals::exponents_as_doubles(&mut statement);
     pg_compat::normalize(&mut statement);
-    array_comparisons::as_element_comparisons(&mut statement);
+    array_comparisons::as_element_comparisons(&mut statement)?;
     like_escape::as_backslashes(&mut statement);
     interval_scaling::as_calls(&mut statement);
     using_joins::merged(&mut statement)?;
