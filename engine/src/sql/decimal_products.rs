@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, Decimal128Array};
 use arrow::buffer::{NullBuffer, ScalarBuffer};
-use arrow::datatypes::{i256, DataType, Decimal128Type};
+use arrow::datatypes::{i256, DataType, Decimal128Type, DECIMAL128_MAX_PRECISION};
 use arrow::error::ArrowError;
 use datafusion_common::{exec_err, DataFusionError, Result};
 use datafusion_expr::expr::{Cast, ScalarFunction};
@@ -22,13 +22,13 @@ use datafusion_expr::{
 };
 
 use super::call_values::Arguments;
+// A product keeps at least as many decimals as a quotient gets (if its operands
+// have as many).
+use super::decimal_quotients::SIGNIFICANT_DIGITS;
 use crate::operators::divided_half_away_from_zero;
 
 /// Decimal digits of a Decimal128.
-const MAX_DIGITS: i32 = 38;
-/// The decimals a product keeps at least (if its operands have as many): as a
-/// quotient's, PostgreSQL's minimum significant digits.
-const KEPT_DECIMALS: i32 = 16;
+const MAX_DIGITS: i32 = DECIMAL128_MAX_PRECISION as i32;
 
 /// The (precision, scale) of two Decimal128 operands, as coerced.
 pub type DecimalOperands = ((u8, i8), (u8, i8));
@@ -54,7 +54,7 @@ pub fn reduced(left: &Expr, right: &Expr, types: DecimalOperands) -> Option<Expr
 fn product_type((p1, s1): (u8, i8), (p2, s2): (u8, i8)) -> Option<(u8, i8)> {
     let exact_scale = i32::from(s1) + i32::from(s2);
     let integer_digits = i32::from(p1) - i32::from(s1) + i32::from(p2) - i32::from(s2) + 1;
-    let kept = (MAX_DIGITS - integer_digits).max(exact_scale.min(KEPT_DECIMALS));
+    let kept = (MAX_DIGITS - integer_digits).max(exact_scale.min(SIGNIFICANT_DIGITS));
     if kept >= exact_scale || s1 < 0 || s2 < 0 {
         return None;
     }

@@ -10,7 +10,7 @@
 //! rounded by our decimal division as before. Products of such quotients would
 //! outgrow 38 digits; `decimal_products` bounds them.
 
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, DECIMAL128_MAX_PRECISION};
 use datafusion_common::tree_node::Transformed;
 use datafusion_common::{DFSchema, Result};
 use datafusion_expr::expr::{BinaryExpr, Cast};
@@ -20,9 +20,9 @@ use super::decimal_products::{self, DecimalOperands};
 use super::expr_rewrite::retyped;
 
 /// Decimal digits of a Decimal128.
-const MAX_DIGITS: i32 = 38;
+const MAX_DIGITS: i32 = DECIMAL128_MAX_PRECISION as i32;
 /// PostgreSQL's NUMERIC_MIN_SIG_DIGITS: a quotient no less accurate than a double.
-const SIGNIFICANT_DIGITS: i32 = 16;
+pub(super) const SIGNIFICANT_DIGITS: i32 = 16;
 /// The scale DataFusion's division adds to the dividend's.
 const DATAFUSION_EXTRA_SCALE: i32 = 4;
 
