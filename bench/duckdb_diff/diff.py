@@ -1,14 +1,23 @@
 """Differential check by hand: every statement of a file, on a running Percore node
-and on DuckDB over the same tables, answers compared as multisets (as lists when the
-statement ends in ORDER BY), numbers to 6 significant places.
+and on a reference (PostgreSQL, or DuckDB) over the same tables, answers compared as
+multisets (as lists when the statement ends in ORDER BY), numbers to 6 significant
+places.
 
     python3 -m venv /tmp/venv && /tmp/venv/bin/pip install duckdb 'psycopg[binary]'
     percore node ... --tpch 0.01 &          # or any cluster; its PostgreSQL port below
     /tmp/venv/bin/python bench/duckdb_diff/diff.py bench/duckdb_diff/queries.sql \
-        --port 7601 --dir /tmp/duckdb_diff
+        --port 7601 --dir /tmp/duckdb_diff [--postgres "host=/tmp port=5433 user=postgres"]
 
-The node writes its TPC-H tables to Parquet in --dir (COPY .. TO), DuckDB reads them.
-Where PostgreSQL and DuckDB disagree (integer `/`, NULL order under DESC, decimal
+The node writes its TPC-H tables to files in --dir (COPY .. TO). DuckDB reads the
+Parquet files; with --postgres, the tables are created in that PostgreSQL database
+with the types Percore's information_schema gives and loaded from CSV, and
+PostgreSQL is the reference: any difference is Percore's to explain. A local
+PostgreSQL (Debian's `postgresql` package) runs without root as:
+
+    su postgres -c "/usr/lib/postgresql/15/bin/initdb -D /tmp/pgdata -A trust && \
+      /usr/lib/postgresql/15/bin/pg_ctl -D /tmp/pgdata -o '-p 5433 -k /tmp' -l /tmp/pg.log start"
+
+Against DuckDB: where PostgreSQL and DuckDB disagree (integer `/`, NULL order under DESC, decimal
 division scale, default LIKE escape) Percore follows PostgreSQL: read each DIFF
 against PostgreSQL's rules before calling it a bug. Found this way: integer overflow
 wrapping, `^` as XOR, INTERSECT/EXCEPT ALL counts, OVER () with no rows, ALL/ANY over
@@ -58,27 +67,66 @@ def sort_key(row):
     return tuple((x is None, str(x)) for x in row)
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("queries")
-    parser.add_argument("--port", type=int, default=7601)
-    parser.add_argument("--dir", default="/tmp/duckdb_diff")
-    args = parser.parse_args()
-    pg = psycopg.connect(f"host=127.0.0.1 port={args.port} dbname=x user=x", autocommit=True)
-    os.makedirs(args.dir, exist_ok=True)
+def duckdb_reference(pg, args):
     duck = duckdb.connect()
     for table in TABLES:
         path = os.path.join(os.path.abspath(args.dir), f"{table}.parquet")
         pg.execute(f"COPY {table} TO '{path}'")
         duck.execute(f"create view {table} as select * from '{path}'")
+    return lambda sql: duck.execute(sql).fetchall()
+
+
+def postgres_reference(pg, args):
+    ref = psycopg.connect(args.postgres, autocommit=True)
+    for table in TABLES:
+        columns = pg.execute(
+            "select column_name, data_type, numeric_precision, numeric_scale "
+            "from information_schema.columns where table_name = %s order by ordinal_position",
+            (table,),
+        ).fetchall()
+        declared = ", ".join(
+            f"{name} numeric({precision}, {scale})" if kind == "numeric" else f"{name} {kind}"
+            for name, kind, precision, scale in columns
+        )
+        ref.execute(f"drop table if exists {table}")
+        ref.execute(f"create table {table} ({declared})")
+        path = os.path.join(os.path.abspath(args.dir), f"{table}.csv")
+        pg.execute(f"COPY {table} TO '{path}'")
+        with ref.cursor() as cursor, open(path, "rb") as data:
+            with cursor.copy(f"copy {table} from stdin with (format csv, header true)") as copy:
+                copy.write(data.read())
+        ref.execute(f"analyze {table}")
+
+    def run(sql):
+        with ref.cursor() as cursor:
+            try:
+                cursor.execute(sql)
+                return cursor.fetchall()
+            except Exception:
+                ref.rollback()
+                raise
+
+    return run
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("queries")
+    parser.add_argument("--port", type=int, default=7601)
+    parser.add_argument("--dir", default="/tmp/duckdb_diff")
+    parser.add_argument("--postgres", help="libpq connection string of the reference")
+    args = parser.parse_args()
+    pg = psycopg.connect(f"host=127.0.0.1 port={args.port} dbname=x user=x", autocommit=True)
+    os.makedirs(args.dir, exist_ok=True)
+    reference = postgres_reference(pg, args) if args.postgres else duckdb_reference(pg, args)
     text = open(args.queries).read()
     queries = [q.strip() for q in text.split(";\n") if q.strip() and not q.strip().startswith("--")]
     bad = 0
     for sql in queries:
         try:
-            expected = [tuple(norm(x) for x in r) for r in duck.execute(sql).fetchall()]
-        except Exception as e:  # DuckDB lacks the function or syntax: not compared
-            print("DUCKDB ERROR", sql[:100], str(e)[:150])
+            expected = [tuple(norm(x) for x in r) for r in reference(sql)]
+        except Exception as e:  # the reference lacks the function or syntax: not compared
+            print("REFERENCE ERROR", sql[:100], str(e)[:150])
             continue
         try:
             with pg.cursor() as cursor:
@@ -95,7 +143,7 @@ def main():
             print("DIFF:", sql[:300])
             for a, b in zip(expected, actual):
                 if not close(a, b):
-                    print("   duckdb ", a, "\n   percore", b)
+                    print("   expected", a, "\n   percore ", b)
                     break
             if len(expected) != len(actual):
                 print("   rows", len(expected), len(actual))

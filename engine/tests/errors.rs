@@ -62,11 +62,12 @@ fn unsupported_features_name_what_is_missing() {
         error.message.contains("DISTINCT over several arguments"),
         "{error}"
     );
-    // Correlated through an inequality, a subquery in a SELECT list stays a
-    // subquery, which the engine cannot run: it says so, not "Physical plan does not
-    // support logical expression ScalarSubquery".
-    let sql = "select o_orderkey, (select count(*) from lineitem where l_orderkey = o_orderkey \
-               and l_linenumber > o_shippriority + 3) from orders";
+    // Correlated through an inequality under a LIMIT, a subquery in a SELECT list
+    // stays a subquery, which the engine cannot run: it says so, not "Physical plan
+    // does not support logical expression ScalarSubquery".
+    let sql =
+        "select o_orderkey, (select l_linenumber from lineitem where l_orderkey = o_orderkey \
+               and l_linenumber > o_shippriority + 3 limit 1) from orders";
     let error = error_of(&cluster, sql);
     assert_eq!(error.code, ErrorCode::Unsupported, "{error}");
     assert!(

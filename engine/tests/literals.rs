@@ -963,3 +963,129 @@ fn arrays_as_values_are_refused_by_name() {
         assert!(error.message.contains("as a value"), "{sql}: {error}");
     }
 }
+
+/// `IS [NOT] DISTINCT FROM` binds tighter than AND, OR and NOT, as in PostgreSQL
+/// (the parser read `a IS DISTINCT FROM (b AND c)`: a type error, or over booleans
+/// a wrong answer).
+#[test]
+fn is_distinct_from_binds_tighter_than_and_or() {
+    let cluster = cluster();
+    assert_eq!(
+        values(
+            &cluster,
+            "select true is distinct from false and false, \
+             not false is distinct from false or true, \
+             false and null is not distinct from null or true"
+        ),
+        ["false", "true", "true"]
+    );
+    assert_eq!(
+        values(
+            &cluster,
+            "select count(*) from nation where n_regionkey is not distinct from 1 \
+             and n_nationkey > 10"
+        ),
+        ["2"]
+    );
+}
+
+/// Functions analysts reach for that DataFusion lacks, with PostgreSQL 15's answers
+/// (checked side by side): `age`, `width_bucket`, EXTRACT of century, millennium
+/// and decade.
+#[test]
+fn age_width_bucket_and_year_based_fields_answer_as_postgresql() {
+    let cluster = cluster();
+    let ages = values(
+        &cluster,
+        "select age(timestamp '2024-03-01', timestamp '2023-01-15') = interval '1 year 1 month 17 days', \
+         age(date '2023-01-15', date '2024-03-01') = interval '-1 year -1 month -17 days', \
+         age(timestamp '2024-02-03 12:00:00', timestamp '2023-12-31 12:00:00.5') \
+           = interval '1 month 2 days 23 hours 59 minutes 59.5 seconds', \
+         age(date '2001-04-10', timestamp '1957-06-13') = interval '43 years 9 months 27 days', \
+         age(current_date) = interval '0 days'",
+    );
+    assert_eq!(ages, ["true"; 5]);
+    assert_eq!(
+        values(
+            &cluster,
+            "select width_bucket(5.35, 0.024, 10.06, 5), width_bucket(0, 0.024, 10.06, 5), \
+             width_bucket(10.06, 0.024, 10.06, 5), width_bucket(-1, 10.06, 0.024, 5), \
+             width_bucket(null, 0, 1, 2)"
+        ),
+        ["3", "0", "6", "6", ""]
+    );
+    fails_with(
+        &cluster,
+        "select width_bucket(1, 1, 1, 3)",
+        ErrorCode::DataException,
+    );
+    assert_eq!(
+        values(
+            &cluster,
+            "select extract(century from date '2000-12-31'), extract(century from date '2001-01-01'), \
+             extract(millennium from timestamp '2001-01-01 00:00:00'), \
+             extract(decade from date '1999-05-05'), date_part('century', date '1900-01-01')"
+        ),
+        ["20", "21", "3", "199", "19"]
+    );
+}
+
+/// The standard's FETCH FIRST: `ONLY` is a LIMIT, `WITH TIES` keeps every row equal
+/// in the ORDER BY to the last one (after the OFFSET rows); DataFusion refused both.
+#[test]
+fn fetch_first_rows_only_and_with_ties() {
+    let cluster = cluster();
+    let rows = |sql: &str| -> Vec<String> {
+        let batches = cluster.sql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        batches
+            .iter()
+            .flat_map(|batch| {
+                (0..batch.num_rows()).map(move |row| {
+                    (0..batch.num_columns())
+                        .map(|c| array_value_to_string(batch.column(c), row).unwrap())
+                        .collect::<Vec<_>>()
+                        .join("|")
+                })
+            })
+            .collect()
+    };
+    assert_eq!(
+        rows("select n_name from nation order by n_name fetch first 2 rows only"),
+        ["ALGERIA", "ARGENTINA"]
+    );
+    assert_eq!(
+        rows("select n_name from nation order by n_name offset 3 rows fetch next row only"),
+        ["CANADA"]
+    );
+    // Region 0 has five nations: asking for 3 gives all five.
+    assert_eq!(
+        rows(
+            "select n_regionkey from nation order by n_regionkey \
+             fetch first 3 rows with ties"
+        ),
+        ["0"; 5]
+    );
+    // By output name and position, after an offset: the 2 region-4 rows skipped, then
+    // up to the 4th row (region 3, FRANCE), which ties with nothing.
+    assert_eq!(
+        rows(
+            "select n_name, n_regionkey r from nation order by r desc, 1 \
+             offset 2 rows fetch first 4 rows with ties"
+        ),
+        ["IRAQ|4", "JORDAN|4", "SAUDI ARABIA|4", "FRANCE|3"]
+    );
+    // Grouped: every region has five nations, so all tie.
+    assert_eq!(
+        rows(
+            "select count(*) from nation group by n_regionkey order by 1 \
+             fetch first 1 rows with ties"
+        )
+        .len(),
+        5
+    );
+    fails_with(
+        &cluster,
+        "select n_name from nation fetch first 2 rows with ties",
+        ErrorCode::Syntax,
+    );
+}

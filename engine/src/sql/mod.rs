@@ -2,6 +2,7 @@
 //! optimized over our catalog. Guards run before the parser sees the text, because the
 //! parser's time grows exponentially on some short inputs.
 
+mod age;
 mod array_comparisons;
 mod bitwise_not;
 mod call_values;
@@ -16,9 +17,13 @@ mod decimal_averages;
 mod decimal_ceil_floor;
 mod decimal_products;
 mod decimal_quotients;
+mod distinct_from_precedence;
 mod distinct_on;
+mod domain_subqueries;
 mod exists_values;
 mod expr_rewrite;
+mod extract_fields;
+mod fetch_first;
 mod first_row_subqueries;
 mod float_peers;
 mod fractional_seconds;
@@ -55,6 +60,7 @@ mod table_function_alias;
 mod timestamp_literals;
 pub mod transaction;
 mod using_joins;
+mod width_bucket;
 
 use datafusion_common::config::ConfigOptions;
 use datafusion_expr::LogicalPlan;
@@ -427,7 +433,10 @@ pub fn plan_parsed(
     };
     literals::exponents_as_doubles(&mut statement);
     pg_compat::normalize(&mut statement);
+    extract_fields::from_years(&mut statement);
+    age::from_today(&mut statement);
     array_comparisons::as_element_comparisons(&mut statement)?;
+    fetch_first::as_limits(&mut statement)?;
     like_escape::as_backslashes(&mut statement);
     interval_scaling::as_calls(&mut statement);
     using_joins::merged(&mut statement)?;
@@ -552,6 +561,7 @@ fn planned_as(
     let plan = cast_names::unmarked(plan)?;
     let plan = join_subqueries::lifted(plan)?;
     let plan = correlated_predicates::simplified(plan)?;
+    let plan = domain_subqueries::decorrelated(plan)?;
     let plan = integer_casts::rounding(plan)?;
     let plan = round_half_even::in_round_calls(plan)?;
     let plan = integer_sums::checked(plan)?;

@@ -35,11 +35,15 @@ pub fn parse(sql: &str, mut tokens: Vec<TokenWithSpan>) -> QueryResult<Vec<State
         .with_tokens_with_locations(tokens)
         .parse_statements()
         .map_err(syntax_error)?;
-    sqlparser::parser::Parser::new(&sqlparser::dialect::GenericDialect {})
+    let mut statements = sqlparser::parser::Parser::new(&sqlparser::dialect::GenericDialect {})
         .with_recursion_limit(MAX_NESTING)
         .try_with_sql(sql)
         .and_then(|mut parser| parser.parse_statements())
-        .map_err(syntax_error)
+        .map_err(syntax_error)?;
+    statements
+        .iter_mut()
+        .for_each(super::distinct_from_precedence::regrouped);
+    Ok(statements)
 }
 
 /// `STORED AS CSV` (DataFusion's spelling, which sqlparser lacks) becomes Hive's

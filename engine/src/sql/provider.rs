@@ -109,6 +109,8 @@ impl FunctionRegistry {
         registry.register_scalar(super::cast_names::mark_function());
         registry.register_scalar(super::pg_to_char::to_char());
         registry.register_scalar(super::bitwise_not::function());
+        registry.register_scalar(super::width_bucket::function());
+        registry.register_scalar(super::age::function());
         for udf in super::interval_scaling::functions() {
             registry.register_scalar(udf);
         }
