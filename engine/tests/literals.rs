@@ -669,22 +669,6 @@ fn ceil_and_floor_of_decimals_are_whole_numbers() {
     );
 }
 
-/// `LIKE .. ESCAPE` with any escape character, and `ESCAPE ''` for none.
-#[test]
-fn like_takes_any_escape_character() {
-    let cluster = cluster();
-    assert_eq!(
-        values(
-            &cluster,
-            "select 'a%b' like 'a#%b' escape '#', 'axb' like 'a#%b' escape '#', \
-             'a#b' like 'a##b' escape '#', 'a_b' ilike 'A!_B' escape '!', \
-             'axb' like 'a!_b' escape '!', 'a\\b' like 'a\\b' escape '', \
-             'a%b' like 'a\\%b', 'ab' not like 'a#%' escape '#'"
-        ),
-        ["true", "false", "true", "true", "false", "true", "true", "true"]
-    );
-}
-
 fn column(cluster: &Cluster, sql: &str) -> Vec<String> {
     let batches = cluster.sql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
     batches

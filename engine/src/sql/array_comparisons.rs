@@ -1,6 +1,6 @@
 //! Comparisons with every element of a constant array, as PostgreSQL writes them and
 //! drivers send them: `x = ANY (ARRAY[1, 2])`, `x <> ALL ('{a,b}')`,
-//! `x > ANY ('{1,2}'::int[])`, `x LIKE ANY (ARRAY['a%', 'b%'])`. Percore has no array
+//! `x > ANY ('{1,2}'::int[])`, `x LIKE ANY (ARRAY['a%', 'b%'])`, `x NOT LIKE ALL (..)`. Percore has no array
 //! type; an array written out element by element needs none. `= ANY` becomes
 //! `IN (..)` and `<> ALL` `NOT IN (..)` (PostgreSQL defines them alike, NULLs
 //! included); any other operator an OR (ANY) or AND (ALL) of one comparison per
@@ -14,7 +14,7 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{
     visit_expressions, visit_expressions_mut, ArrayElemTypeDef, BinaryOperator, CastKind, DataType,
-    Expr, Statement, Value,
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Statement, Value,
 };
 
 use crate::error::{QueryError, QueryResult};
@@ -89,21 +89,21 @@ fn rewritten(expr: &Expr) -> Option<Expr> {
         }
         Expr::Like {
             negated,
-            any: true,
+            any,
             expr: matched,
             pattern,
             escape_char,
         }
         | Expr::ILike {
             negated,
-            any: true,
+            any,
             expr: matched,
             pattern,
             escape_char,
         } => {
+            let (array, joiner) = quantified_patterns(*any, pattern)?;
             let case_insensitive = matches!(expr, Expr::ILike { .. });
-            let patterns = elements(pattern)?;
-            let comparisons = patterns.into_iter().map(|pattern| {
+            let comparisons = elements(array)?.into_iter().map(|pattern| {
                 let (expr, pattern, escape_char) =
                     (matched.clone(), Box::new(pattern), escape_char.clone());
                 if case_insensitive {
@@ -124,7 +124,33 @@ fn rewritten(expr: &Expr) -> Option<Expr> {
                     }
                 }
             });
-            Some(chained(comparisons, BinaryOperator::Or))
+            Some(chained(comparisons, joiner))
+        }
+        _ => None,
+    }
+}
+
+/// The array of `LIKE ANY (..)` (which the parser marks), or of `LIKE ALL (..)` and
+/// `LIKE SOME (..)` (which it reads as calls of a function named ALL or SOME), with
+/// how its comparisons combine.
+fn quantified_patterns(any: bool, pattern: &Expr) -> Option<(&Expr, BinaryOperator)> {
+    if any {
+        return Some((pattern, BinaryOperator::Or));
+    }
+    let Expr::Function(function) = pattern else {
+        return None;
+    };
+    let joiner = match function.name.to_string().to_ascii_uppercase().as_str() {
+        "ALL" => BinaryOperator::And,
+        "SOME" | "ANY" => BinaryOperator::Or,
+        _ => return None,
+    };
+    let FunctionArguments::List(list) = &function.args else {
+        return None;
+    };
+    match list.args.as_slice() {
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(array))] if list.clauses.is_empty() => {
+            Some((array, joiner))
         }
         _ => None,
     }

@@ -54,6 +54,7 @@ mod semi_join_pushdown;
 mod semi_join_reduction;
 mod set_all;
 mod set_comparison;
+mod similar_to;
 mod single_row_subqueries;
 mod split;
 mod table_function_alias;

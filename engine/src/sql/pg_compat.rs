@@ -1,5 +1,5 @@
 //! What PostgreSQL tools write that means nothing different here, rewritten before
-//! planning: `FETCH FIRST n ROWS ONLY` is `LIMIT n`; `mod(a, b)` is `a % b`;
+//! planning: `mod(a, b)` is `a % b`;
 //! `a ^ b` is exponentiation (the generic parser reads it as XOR, which would
 //! answer `2 ^ 10` with 8); `~x` is `bitwise_not(x)` (see `bitwise_not`);
 //! `OPERATOR(pg_catalog.~)` is `~`; `COLLATE
@@ -16,15 +16,14 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{
     BinaryOperator, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
-    FunctionArguments, GroupByExpr, Ident, LimitClause, ObjectName, Query, SelectItem, SetExpr,
-    Statement, TableFactor, UnaryOperator, VisitMut, VisitorMut,
+    FunctionArguments, GroupByExpr, Ident, ObjectName, Query, SelectItem, SetExpr, Statement,
+    TableFactor, UnaryOperator,
 };
 
 use crate::catalog::system::is_system_schema;
 
 /// Rewrites the statement in place.
 pub fn normalize(statement: &mut Statement) {
-    let _ = statement.visit(&mut FetchAsLimit);
     let _ = sqlparser::ast::visit_expressions_mut(statement, |expr| {
         match expr {
             Expr::BinaryOp {
@@ -48,6 +47,7 @@ pub fn normalize(statement: &mut Statement) {
                 op: UnaryOperator::BitwiseNot,
                 ..
             } => super::bitwise_not::as_call(expr),
+            Expr::SimilarTo { .. } => super::similar_to::as_regex_match(expr),
             Expr::Collate { expr: inner, .. } => {
                 let inner =
                     std::mem::replace(inner.as_mut(), Expr::value(sqlparser::ast::Value::Null));
@@ -76,47 +76,6 @@ pub fn normalize(statement: &mut Statement) {
         }
         ControlFlow::<()>::Continue(())
     });
-}
-
-struct FetchAsLimit;
-
-impl VisitorMut for FetchAsLimit {
-    type Break = ();
-
-    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        fetch_as_limit(query);
-        ControlFlow::Continue(())
-    }
-}
-
-/// `FETCH FIRST n ROWS ONLY` (standard SQL, which JDBC tools write) is `LIMIT n`;
-/// `WITH TIES`, `PERCENT`, and FETCH beside LIMIT stay refused by the planner.
-fn fetch_as_limit(query: &mut Query) {
-    let Some(fetch) = &query.fetch else {
-        return;
-    };
-    if fetch.with_ties || fetch.percent {
-        return;
-    }
-    let limit = fetch
-        .quantity
-        .clone()
-        .unwrap_or_else(|| Expr::value(sqlparser::ast::Value::Number("1".to_string(), false)));
-    match &mut query.limit_clause {
-        None => {
-            query.limit_clause = Some(LimitClause::LimitOffset {
-                limit: Some(limit),
-                offset: None,
-                limit_by: Vec::new(),
-            });
-        }
-        Some(LimitClause::LimitOffset {
-            limit: existing @ None,
-            ..
-        }) => *existing = Some(limit),
-        Some(_) => return,
-    }
-    query.fetch = None;
 }
 
 /// Wraps the one projected value of a plain `SELECT` over system tables in `max()`.
