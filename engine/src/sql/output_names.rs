@@ -112,7 +112,7 @@ fn internal_name(index: usize) -> String {
 }
 
 /// PostgreSQL's name for an unnamed output column.
-fn column_name(expr: &SqlExpr) -> String {
+pub(super) fn column_name(expr: &SqlExpr) -> String {
     let ident = |ident: &Ident| match ident.quote_style {
         Some(_) => ident.value.clone(),
         None => ident.value.to_lowercase(),

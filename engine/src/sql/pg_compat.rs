@@ -63,11 +63,16 @@ pub fn normalize(statement: &mut Statement) {
                 }
             }
             Expr::Subquery(query) => aggregate_system_lookup(query),
-            Expr::Cast { data_type, .. } => {
-                if let DataType::Custom(name, modifiers) = data_type {
-                    if modifiers.is_empty() {
-                        if let Some(plain) = plain_type(name) {
-                            *data_type = plain;
+            Expr::Interval(_) => super::interval_text::normalized(expr),
+            Expr::Cast { .. } => {
+                super::string_lengths::truncated(expr);
+                super::interval_text::normalized(expr);
+                if let Expr::Cast { data_type, .. } = expr {
+                    if let DataType::Custom(name, modifiers) = data_type {
+                        if modifiers.is_empty() {
+                            if let Some(plain) = plain_type(name) {
+                                *data_type = plain;
+                            }
                         }
                     }
                 }

@@ -1,0 +1,109 @@
+//! Goal: what PostgreSQL users write means here what it means in PostgreSQL, where
+//! DataFusion would read it differently or not at all: interval literals in
+//! PostgreSQL's own output form (and ISO 8601, years-months, `ago`), casts to
+//! bounded strings that truncate, and `ORDER BY name` that looks at the output
+//! columns first. Every expected value is PostgreSQL 15's answer.
+
+use arrow::util::display::array_value_to_string;
+use percore_engine::session::{Cluster, ClusterConfig};
+
+fn cluster() -> Cluster {
+    Cluster::start_tpch(0.01, ClusterConfig::new(2)).expect("cluster starts")
+}
+
+fn rows(cluster: &Cluster, sql: &str) -> Vec<Vec<String>> {
+    let batches = cluster.sql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    batches
+        .iter()
+        .flat_map(|batch| {
+            (0..batch.num_rows()).map(move |row| {
+                (0..batch.num_columns())
+                    .map(|column| array_value_to_string(batch.column(column), row).unwrap())
+                    .collect()
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn interval_literals_in_postgresql_forms() {
+    let cluster = cluster();
+    let forms = [
+        (
+            "interval '1 month 2 days 23:59:59.5'",
+            "interval '1 month 2 days 86399.5 seconds'",
+        ),
+        ("interval '1 day 02:03'", "interval '26 hours 3 minutes'"),
+        ("interval '-1:30'", "interval '-90 minutes'"),
+        ("interval '1-2'", "interval '14 months'"),
+        (
+            "interval 'P1Y2M3DT4H5M6S'",
+            "interval '14 months 3 days 14706 seconds'",
+        ),
+        ("interval '@ 2 hours ago'", "interval '-2 hours'"),
+        ("'1 day, 1:00:00'::interval", "interval '1 day 1 hour'"),
+        ("interval '10'", "interval '10 seconds'"),
+    ];
+    for (form, meaning) in forms {
+        let sql = format!("select date '2024-01-31' + {form} = date '2024-01-31' + {meaning}");
+        assert_eq!(rows(&cluster, &sql), [["true"]], "{sql}");
+    }
+    // Filtering with one: the orders of the last 2 days 12 hours of the data.
+    assert_eq!(
+        rows(
+            &cluster,
+            "select count(*) = count(*) filter (where o_orderdate > date '1998-08-02' - \
+             interval '2 days 12:00:00') from orders where o_orderdate >= date '1998-07-31'"
+        ),
+        [["true"]]
+    );
+}
+
+#[test]
+fn casts_to_bounded_strings_truncate() {
+    let cluster = cluster();
+    assert_eq!(
+        rows(
+            &cluster,
+            "select cast(12345 as varchar(2)), 'abc'::char, 'abcdef'::char(3), \
+             cast('abcdef' as character varying(4)), cast('ab' as varchar(5)), \
+             cast('ab' as char(4)) = 'ab'"
+        ),
+        [["12", "a", "abc", "abcd", "ab", "true"]]
+    );
+    assert_eq!(
+        rows(
+            &cluster,
+            "select n_name::varchar(3) from nation where n_nationkey < 3 order by 1"
+        ),
+        [["ALG"], ["ARG"], ["BRA"]]
+    );
+}
+
+#[test]
+fn order_by_a_name_prefers_the_output_column() {
+    let cluster = cluster();
+    // The text column is named n_nationkey, so the sort is by text: 10 before 2.
+    assert_eq!(
+        rows(
+            &cluster,
+            "select n_nationkey::text from nation order by n_nationkey limit 4"
+        ),
+        [["0"], ["1"], ["10"], ["11"]]
+    );
+    // Qualified, the name is the input column.
+    assert_eq!(
+        rows(
+            &cluster,
+            "select n_nationkey::text from nation order by nation.n_nationkey limit 3"
+        ),
+        [["0"], ["1"], ["2"]]
+    );
+    assert_eq!(
+        rows(
+            &cluster,
+            "select lower(n_name) from nation order by lower desc limit 2"
+        ),
+        [["vietnam"], ["united states"]]
+    );
+}
