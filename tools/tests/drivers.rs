@@ -124,6 +124,21 @@ fn the_postgres_crate_runs_prepared_statements_transactions_and_portals() {
     .unwrap();
     assert_eq!(row.get::<_, i64>(0).to_string(), expected[0][0]);
 
+    // Lists as arrays: binary for the driver, `{..}` text for the simple protocol.
+    let sql = "select array_agg(n_nationkey order by n_nationkey), \
+               array_agg(case when n_nationkey = 1 then null else n_name end \
+               order by n_nationkey) from nation where n_nationkey < 3";
+    let row = client.query_one(sql, &[]).unwrap();
+    assert_eq!(row.get::<_, Vec<i64>>(0), [0, 1, 2]);
+    assert_eq!(
+        row.get::<_, Vec<Option<String>>>(1),
+        [Some("ALGERIA".to_string()), None, Some("BRAZIL".to_string())]
+    );
+    assert_eq!(
+        query(&mut simple, sql).unwrap(),
+        [["{0,1,2}", "{ALGERIA,NULL,BRAZIL}"]]
+    );
+
     // Simple-protocol statements through the same driver.
     client
         .batch_execute("SET application_name = 'tests'; BEGIN; COMMIT")

@@ -49,9 +49,9 @@ pub const TYPES: [(u32, &str, i16, &str); 15] = [
     (NUMERIC, "numeric", -1, "numeric"),
 ];
 
-/// Array types by their elements' (element OID, array OID): parameters may be
-/// arrays compared element by element (`x = ANY ($1)`).
-pub const ARRAY_TYPES: [(u32, u32); 12] = [
+/// Array types by their elements' (element OID, array OID): results' lists
+/// (`array_agg`), and parameters compared element by element (`x = ANY ($1)`).
+pub const ARRAY_TYPES: [(u32, u32); 14] = [
     (BOOL, 1000),
     (BYTEA, 1001),
     (INT2, 1005),
@@ -62,28 +62,27 @@ pub const ARRAY_TYPES: [(u32, u32); 12] = [
     (FLOAT4, 1021),
     (FLOAT8, 1022),
     (TIMESTAMP, 1115),
+    (TIMESTAMPTZ, 1185),
+    (INTERVAL, 1187),
     (DATE, 1182),
     (NUMERIC, 1231),
 ];
 
-/// The type OID a client is told to send a parameter of an Arrow type as: an
-/// array's for a list (a result's list is text, Arrow's `[1, 2]`, see [`pg_type`]).
-pub fn pg_parameter_type(data_type: &DataType) -> u32 {
-    match data_type {
-        DataType::List(element) | DataType::LargeList(element) => {
-            let element = pg_type(element.data_type()).0;
-            ARRAY_TYPES
-                .iter()
-                .find(|(of, _)| *of == element)
-                .map_or(TEXT, |(_, array)| *array)
-        }
-        other => pg_type(other).0,
-    }
-}
-
 /// The PostgreSQL type OID and size a client sees for an Arrow type.
 pub fn pg_type(data_type: &DataType) -> (u32, i16) {
     match data_type {
+        // An array of the elements' type where PostgreSQL has one (a list of lists
+        // has none: it is text).
+        DataType::List(element)
+        | DataType::LargeList(element)
+        | DataType::FixedSizeList(element, _) => {
+            let element = pg_type(element.data_type()).0;
+            let array = ARRAY_TYPES
+                .iter()
+                .find(|(of, _)| *of == element)
+                .map_or(TEXT, |(_, array)| *array);
+            (array, -1)
+        }
         DataType::Boolean => (BOOL, 1),
         DataType::Int8 | DataType::Int16 | DataType::UInt8 => (INT2, 2),
         DataType::Int32 | DataType::UInt16 => (INT4, 4),

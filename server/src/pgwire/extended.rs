@@ -25,7 +25,7 @@ use super::server::{
 };
 use super::statement::{self, Produced, RowSource, Transaction};
 use super::values::TEXT;
-use percore_engine::catalog::pg_types::pg_parameter_type;
+use percore_engine::catalog::pg_types::pg_type;
 
 /// Prepared statements and portals of one connection.
 #[derive(Default)]
@@ -154,7 +154,7 @@ impl Extended {
                 .unwrap_or_default();
             for (oid, data_type) in types.iter_mut().zip(inferred) {
                 if let (0, Some(data_type)) = (*oid, data_type) {
-                    *oid = pg_parameter_type(&data_type);
+                    *oid = pg_type(&data_type).0;
                 }
             }
         }

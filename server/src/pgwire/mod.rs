@@ -2,6 +2,7 @@
 //! `pgwire` crate's message codecs. The server lets `psql`, drivers and tools run SQL
 //! on any node; the client backs `percore sql --connect` and the cluster tests.
 
+mod array_values;
 pub mod client;
 mod codec;
 mod connection;

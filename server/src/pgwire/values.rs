@@ -14,6 +14,8 @@ use percore_engine::catalog::pg_float_text::{write_float4, write_float8};
 use percore_engine::catalog::pg_interval_text::{write_duration, write_interval};
 use percore_engine::error::{QueryError, QueryResult};
 
+use super::array_values;
+
 pub(crate) use percore_engine::catalog::pg_types::{
     pg_type, BOOL, BYTEA, DATE, FLOAT4, FLOAT8, INT2, INT4, INT8, INTERVAL, NUMERIC, TEXT,
     TIMESTAMP, TIMESTAMPTZ, VARCHAR,
@@ -33,6 +35,22 @@ struct ColumnEncoder<'a> {
     array: &'a ArrayRef,
     binary: bool,
     text: ArrayFormatter<'a>,
+    /// A list's elements, encoded alike.
+    elements: Option<Box<ColumnEncoder<'a>>>,
+}
+
+impl<'a> ColumnEncoder<'a> {
+    fn new(array: &'a ArrayRef, binary: bool, options: &'a FormatOptions<'a>) -> QueryResult<Self> {
+        let elements = array_values::element_values(array)
+            .map(|values| ColumnEncoder::new(values, binary, options).map(Box::new))
+            .transpose()?;
+        Ok(ColumnEncoder {
+            array,
+            binary,
+            text: ArrayFormatter::try_new(array.as_ref(), options)?,
+            elements,
+        })
+    }
 }
 
 impl<'a> RowEncoder<'a> {
@@ -56,11 +74,7 @@ impl<'a> RowEncoder<'a> {
                         array.data_type()
                     )));
                 }
-                Ok(ColumnEncoder {
-                    array,
-                    binary,
-                    text: ArrayFormatter::try_new(array.as_ref(), options)?,
-                })
+                ColumnEncoder::new(array, binary, options)
             })
             .collect::<QueryResult<Vec<_>>>()?;
         Ok(RowEncoder { columns })
@@ -78,7 +92,7 @@ impl<'a> RowEncoder<'a> {
             let start = out.len();
             out.put_i32(0);
             if column.binary {
-                binary_value(column.array, row, out);
+                binary_value(column, row, out);
             } else {
                 text_value(column, row, out);
             }
@@ -91,6 +105,13 @@ impl<'a> RowEncoder<'a> {
 fn text_value(column: &ColumnEncoder<'_>, row: usize, out: &mut BytesMut) {
     use std::fmt::Write as _;
     let array = column.array;
+    if let Some(elements) = &column.elements {
+        let range = array_values::element_range(array, row);
+        array_values::write_text(elements.array, range, out, |index, out| {
+            text_value(elements, index, out);
+        });
+        return;
+    }
     match array.data_type() {
         DataType::Boolean => out.put_u8(if array.as_boolean().value(row) {
             b't'
@@ -148,6 +169,12 @@ impl std::fmt::Write for HexWriter<'_> {
 }
 
 fn has_binary_form(data_type: &DataType) -> bool {
+    if let DataType::List(element)
+    | DataType::LargeList(element)
+    | DataType::FixedSizeList(element, _) = data_type
+    {
+        return pg_type(data_type).0 == TEXT || has_binary_form(element.data_type());
+    }
     matches!(
         data_type,
         DataType::Boolean
@@ -177,7 +204,28 @@ fn has_binary_form(data_type: &DataType) -> bool {
     )
 }
 
-fn binary_value(array: &ArrayRef, row: usize, out: &mut BytesMut) {
+fn binary_value(column: &ColumnEncoder<'_>, row: usize, out: &mut BytesMut) {
+    let array = column.array;
+    if let Some(elements) = &column.elements {
+        // A list without an array type is text, whose binary form is its text.
+        match pg_type(array.data_type()).0 {
+            TEXT => text_value(column, row, out),
+            _ => {
+                let range = array_values::element_range(array, row);
+                let element_oid = pg_type(elements.array.data_type()).0;
+                array_values::write_binary(
+                    elements.array,
+                    element_oid,
+                    range,
+                    out,
+                    |index, out| {
+                        binary_value(elements, index, out);
+                    },
+                );
+            }
+        }
+        return;
+    }
     match array.data_type() {
         DataType::Boolean => out.put_u8(u8::from(array.as_boolean().value(row))),
         DataType::Int8 => out.put_i16(i16::from(array.as_primitive::<Int8Type>().value(row))),
