@@ -1,8 +1,9 @@
 //! Goal: what PostgreSQL users write means here what it means in PostgreSQL, where
 //! DataFusion would read it differently or not at all: interval literals in
 //! PostgreSQL's own output form (and ISO 8601, years-months, `ago`), casts to
-//! bounded strings that truncate, and `ORDER BY name` that looks at the output
-//! columns first. Every expected value is PostgreSQL 15's answer.
+//! bounded strings that truncate, `ORDER BY name` that looks at the output columns
+//! first, `div`, `BETWEEN SYMMETRIC` and `trim(LEADING FROM x)`. Every expected
+//! value is PostgreSQL 15's answer.
 
 use arrow::util::display::array_value_to_string;
 use percore_engine::session::{Cluster, ClusterConfig};
@@ -106,4 +107,33 @@ fn order_by_a_name_prefers_the_output_column() {
         ),
         [["vietnam"], ["united states"]]
     );
+}
+
+#[test]
+fn div_between_symmetric_and_trim_of_blanks() {
+    let cluster = cluster();
+    assert_eq!(
+        rows(
+            &cluster,
+            "select div(7, 2), div(-7, 2), div(7.5, 2), div(-7.5, 2.5), \
+             1 between symmetric 2 and 0, 1 between 2 and 0, 5 not between symmetric 10 and 1, \
+             3 between asymmetric 1 and 4, null between symmetric 1 and 2, \
+             trim(leading from '  a  ') || '|', trim(trailing from '  a  ') || '|', \
+             trim(both from '  a  ') || '|'"
+        ),
+        [["3", "-3", "3", "-3", "true", "false", "false", "true", "", "a  |", "  a|", "a|"]]
+    );
+    assert_eq!(
+        rows(
+            &cluster,
+            "select count(*) from nation where n_nationkey between symmetric 10 and 5 \
+             and n_regionkey between symmetric n_nationkey and 0"
+        ),
+        rows(
+            &cluster,
+            "select count(*) from nation where n_nationkey between 5 and 10 \
+             and n_regionkey between 0 and n_nationkey"
+        )
+    );
+    assert!(cluster.sql("select div(1, 0)").is_err());
 }

@@ -132,7 +132,11 @@ fn the_postgres_crate_runs_prepared_statements_transactions_and_portals() {
     assert_eq!(row.get::<_, Vec<i64>>(0), [0, 1, 2]);
     assert_eq!(
         row.get::<_, Vec<Option<String>>>(1),
-        [Some("ALGERIA".to_string()), None, Some("BRAZIL".to_string())]
+        [
+            Some("ALGERIA".to_string()),
+            None,
+            Some("BRAZIL".to_string())
+        ]
     );
     assert_eq!(
         query(&mut simple, sql).unwrap(),

@@ -60,6 +60,7 @@ mod similar_to;
 mod single_row_subqueries;
 mod split;
 mod string_lengths;
+mod symmetric_between;
 mod table_function_alias;
 mod timestamp_literals;
 pub mod transaction;

@@ -23,7 +23,9 @@ use crate::error::{ErrorCode, QueryError, QueryResult};
 pub fn parse(sql: &str, mut tokens: Vec<TokenWithSpan>) -> QueryResult<Vec<Statement>> {
     let csv = csv_as_textfile(&mut tokens);
     let partitioned = partitioned_as_partition(&mut tokens);
-    let rewritten = (csv || partitioned).then(|| {
+    let symmetric = super::symmetric_between::marked(&mut tokens);
+    let trimmed = trim_blanks_named(&mut tokens);
+    let rewritten = (csv || partitioned || symmetric || trimmed).then(|| {
         tokens
             .iter()
             .map(|token| token.token.to_string())
@@ -40,9 +42,10 @@ pub fn parse(sql: &str, mut tokens: Vec<TokenWithSpan>) -> QueryResult<Vec<State
         .try_with_sql(sql)
         .and_then(|mut parser| parser.parse_statements())
         .map_err(syntax_error)?;
-    statements
-        .iter_mut()
-        .for_each(super::distinct_from_precedence::regrouped);
+    for statement in &mut statements {
+        super::distinct_from_precedence::regrouped(statement);
+        super::symmetric_between::expanded(statement);
+    }
     Ok(statements)
 }
 
@@ -65,6 +68,41 @@ fn partitioned_as_partition(tokens: &mut [TokenWithSpan]) -> bool {
     use sqlparser_current::keywords::Keyword;
     let phrase: [&[&str]; 3] = [&["partitioned"], &["by"], &["hash", "range", "replicated"]];
     replace_word(tokens, phrase, 0, ("PARTITION", Keyword::PARTITION))
+}
+
+/// `trim(LEADING FROM x)` (or TRAILING, BOTH) trims blanks in PostgreSQL, but the
+/// parsers want the characters named: `' '` is put between the two words. Returns
+/// whether anything changed.
+fn trim_blanks_named(tokens: &mut Vec<TokenWithSpan>) -> bool {
+    use sqlparser_current::tokenizer::{Token, Word};
+    let is = |token: &Token, texts: &[&str]| {
+        matches!(token, Token::Word(Word { value, quote_style: None, .. })
+            if texts.iter().any(|text| value.eq_ignore_ascii_case(text)))
+    };
+    let words: Vec<usize> = tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !matches!(t.token, Token::Whitespace(_)))
+        .map(|(at, _)| at)
+        .collect();
+    let places: Vec<usize> = words
+        .windows(3)
+        .filter(|window| {
+            tokens[window[0]].token == Token::LParen
+                && is(&tokens[window[1]].token, &["leading", "trailing", "both"])
+                && is(&tokens[window[2]].token, &["from"])
+        })
+        .map(|window| window[2])
+        .collect();
+    for &from in places.iter().rev() {
+        for token in [
+            Token::Whitespace(sqlparser_current::tokenizer::Whitespace::Space),
+            Token::SingleQuotedString(" ".to_string()),
+        ] {
+            tokens.insert(from, TokenWithSpan::wrap(token));
+        }
+    }
+    !places.is_empty()
 }
 
 /// Wherever three unquoted words in a row match `phrase` (each one of its

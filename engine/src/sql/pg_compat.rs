@@ -1,5 +1,5 @@
 //! What PostgreSQL tools write that means nothing different here, rewritten before
-//! planning: `mod(a, b)` is `a % b`;
+//! planning: `mod(a, b)` is `a % b`; `div(a, b)` is `(a - a % b) / b` as a numeric;
 //! `a ^ b` is exponentiation (the generic parser reads it as XOR, which would
 //! answer `2 ^ 10` with 8); `~x` is `bitwise_not(x)` (see `bitwise_not`);
 //! `OPERATOR(pg_catalog.~)` is `~`; `COLLATE
@@ -54,12 +54,10 @@ pub fn normalize(statement: &mut Statement) {
                 *expr = inner;
             }
             Expr::Function(function) => {
-                if let Some([dividend, divisor]) = modulo_arguments(function) {
-                    *expr = Expr::BinaryOp {
-                        left: Box::new(dividend),
-                        op: BinaryOperator::Modulo,
-                        right: Box::new(divisor),
-                    };
+                if let Some([dividend, divisor]) = two_arguments("mod", function) {
+                    *expr = binary(dividend, BinaryOperator::Modulo, divisor);
+                } else if let Some([dividend, divisor]) = two_arguments("div", function) {
+                    *expr = whole_quotient(dividend, divisor);
                 }
             }
             Expr::Subquery(query) => aggregate_system_lookup(query),
@@ -118,12 +116,12 @@ fn aggregate_system_lookup(query: &mut Query) {
 
 /// `name(args)`.
 /// The two arguments of `mod(a, b)` (PostgreSQL's function for `a % b`).
-fn modulo_arguments(function: &Function) -> Option<[Expr; 2]> {
-    let named_mod = function.name.0.len() == 1
+fn two_arguments(name: &str, function: &Function) -> Option<[Expr; 2]> {
+    let named = function.name.0.len() == 1
         && function.name.0[0]
             .as_ident()
-            .is_some_and(|name| name.value.eq_ignore_ascii_case("mod"));
-    if !named_mod || function.over.is_some() || function.filter.is_some() {
+            .is_some_and(|ident| ident.value.eq_ignore_ascii_case(name));
+    if !named || function.over.is_some() || function.filter.is_some() {
         return None;
     }
     let FunctionArguments::List(list) = &function.args else {
@@ -134,6 +132,32 @@ fn modulo_arguments(function: &Function) -> Option<[Expr; 2]> {
             Some([a.clone(), b.clone()])
         }
         _ => None,
+    }
+}
+
+fn binary(left: Expr, op: BinaryOperator, right: Expr) -> Expr {
+    Expr::Nested(Box::new(Expr::BinaryOp {
+        left: Box::new(left),
+        op,
+        right: Box::new(right),
+    }))
+}
+
+/// PostgreSQL's `div(a, b)`: the quotient truncated toward zero, as a numeric:
+/// `(a - a % b) / b`, exact for integers and decimals alike (the remainder takes
+/// the dividend's sign, so the difference is a multiple of `b`).
+fn whole_quotient(dividend: Expr, divisor: Expr) -> Expr {
+    let multiple = binary(
+        dividend.clone(),
+        BinaryOperator::Minus,
+        binary(dividend, BinaryOperator::Modulo, divisor.clone()),
+    );
+    Expr::Cast {
+        kind: sqlparser::ast::CastKind::Cast,
+        expr: Box::new(binary(multiple, BinaryOperator::Divide, divisor)),
+        data_type: DataType::Decimal(sqlparser::ast::ExactNumberInfo::PrecisionAndScale(38, 0)),
+        array: false,
+        format: None,
     }
 }
 
