@@ -169,6 +169,16 @@ fn regular_expression(pattern: &str, escape: Option<char>) -> Result<String> {
         }
     }
     translated.push_str(")$");
+    // Unbalanced groups or classes: PostgreSQL's 2201B, not an internal error from
+    // the regex crate later.
+    regex_syntax::ast::parse::Parser::new()
+        .parse(&translated)
+        .map_err(|error| {
+            data_error(
+                ErrorCode::DataException,
+                &format!("invalid regular expression: {}", error.kind()),
+            )
+        })?;
     Ok(translated)
 }
 
@@ -218,9 +228,8 @@ fn bracket_class(
         }
         first = false;
     }
-    // An unclosed class: closed here, so the regex crate reports no syntax error
-    // that PostgreSQL would not (its regex compiler reports brackets unbalanced).
-    translated.push(']');
+    // An unclosed class stays unclosed: the expression is refused as invalid, as
+    // PostgreSQL refuses it (brackets [] not balanced).
 }
 
 fn data_error(code: ErrorCode, message: &str) -> DataFusionError {
@@ -288,6 +297,9 @@ mod tests {
     #[test]
     fn a_trailing_escape_and_a_third_separator_are_refused() {
         assert!(regular_expression("ab\\", Some('\\')).is_err());
+        assert!(regular_expression("(a", Some('\\')).is_err());
+        assert!(regular_expression("a[", Some('\\')).is_err());
+        assert!(regular_expression("a[bc", Some('\\')).is_err());
         assert!(regular_expression("#\"a#\"b#\"", Some('#')).is_err());
     }
 }
