@@ -218,3 +218,34 @@ fn subqueries_correlated_through_inequalities() {
         assert_eq!(answer, rows(&cluster, reference), "{correlated}");
     }
 }
+
+/// `ORDER BY (subquery)`, correlated or not, beside ordinals and output names; the
+/// order PostgreSQL gives.
+#[test]
+fn order_by_a_subquery() {
+    let cluster = Cluster::start_tpch(0.01, ClusterConfig::new(2)).expect("cluster starts");
+    let names = |sql: &str| -> Vec<String> {
+        let batches = cluster.sql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        batches
+            .iter()
+            .flat_map(|batch| {
+                (0..batch.num_rows())
+                    .map(|row| array_value_to_string(batch.column(0), row).unwrap())
+            })
+            .collect()
+    };
+    let by_subquery = names(
+        "select n_name as Name, n_regionkey from nation \
+         order by (select count(*) from supplier where s_nationkey = n_nationkey) desc, \
+         name limit 6",
+    );
+    let by_join = names(
+        "select n_name from nation join supplier on s_nationkey = n_nationkey \
+         group by n_name order by count(*) desc, n_name limit 6",
+    );
+    assert_eq!(by_subquery, by_join);
+    assert_eq!(
+        names("select r_name from region order by (select max(n_name) from nation), 1 limit 2"),
+        ["AFRICA", "AMERICA"]
+    );
+}

@@ -40,6 +40,7 @@ mod literals;
 mod mark_nulls;
 mod order_by_ordinals;
 mod order_by_output_names;
+mod order_by_subqueries;
 mod ordered_set_aggregates;
 mod output_names;
 mod parameter_casts;
@@ -447,6 +448,7 @@ pub fn plan_parsed(
     using_joins::merged(&mut statement)?;
     first_row_subqueries::as_first_values(&mut statement, functions);
     pg_to_char::chrono_formats(&mut statement)?;
+    order_by_subqueries::sorted_outside(&mut statement);
     order_by_output_names::resolved(&mut statement);
     order_by_ordinals::spelled_out(&mut statement);
     table_function_alias::naming_the_column(&mut statement);
