@@ -120,7 +120,7 @@ fn wrapped(query: &Query) -> Option<Query> {
     let TableFactor::Derived { subquery, .. } = &mut outer_select.from[0].relation else {
         return None;
     };
-    *subquery = Box::new(inner);
+    **subquery = inner;
     outer.order_by = Some(order_by);
     outer.limit_clause = query.limit_clause.clone();
     outer.fetch = query.fetch.clone();
