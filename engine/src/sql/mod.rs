@@ -667,3 +667,17 @@ pub fn parameter_types(
 }
 
 fn observe_rule(_plan: &LogicalPlan, _rule: &dyn OptimizerRule) {}
+
+/// A statement's SQL after `rewrite`, for the rewrites' unit tests.
+#[cfg(test)]
+pub(crate) fn rewritten_sql(
+    sql: &str,
+    rewrite: impl FnOnce(&mut sqlparser::ast::Statement),
+) -> String {
+    let dialect = sqlparser::dialect::GenericDialect {};
+    let mut statement = sqlparser::parser::Parser::parse_sql(&dialect, sql)
+        .expect("parses")
+        .remove(0);
+    rewrite(&mut statement);
+    statement.to_string()
+}

@@ -70,12 +70,7 @@ fn output_ordinal(sorted: &Expr, projection: &[SelectItem]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     fn rewritten(sql: &str) -> String {
-        let dialect = sqlparser::dialect::GenericDialect {};
-        let mut statement = sqlparser::parser::Parser::parse_sql(&dialect, sql)
-            .expect("parses")
-            .remove(0);
-        super::resolved(&mut statement);
-        statement.to_string()
+        crate::sql::rewritten_sql(sql, super::resolved)
     }
 
     #[test]

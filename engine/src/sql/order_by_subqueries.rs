@@ -157,12 +157,7 @@ fn output_column(sorted: &Expr, shown: &[String]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     fn rewritten(sql: &str) -> String {
-        let dialect = sqlparser::dialect::GenericDialect {};
-        let mut statement = sqlparser::parser::Parser::parse_sql(&dialect, sql)
-            .expect("parses")
-            .remove(0);
-        super::sorted_outside(&mut statement);
-        statement.to_string()
+        crate::sql::rewritten_sql(sql, super::sorted_outside)
     }
 
     #[test]

@@ -79,12 +79,7 @@ fn trim_blanks_named(tokens: &mut Vec<TokenWithSpan>) -> bool {
         matches!(token, Token::Word(Word { value, quote_style: None, .. })
             if texts.iter().any(|text| value.eq_ignore_ascii_case(text)))
     };
-    let words: Vec<usize> = tokens
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| !matches!(t.token, Token::Whitespace(_)))
-        .map(|(at, _)| at)
-        .collect();
+    let words = significant(tokens);
     let places: Vec<usize> = words
         .windows(3)
         .filter(|window| {
@@ -115,12 +110,7 @@ fn replace_word(
     replacement: (&str, sqlparser_current::keywords::Keyword),
 ) -> bool {
     use sqlparser_current::tokenizer::{Token, Word};
-    let words: Vec<usize> = tokens
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| !matches!(t.token, Token::Whitespace(_)))
-        .map(|(at, _)| at)
-        .collect();
+    let words = significant(tokens);
     let is = |tokens: &[TokenWithSpan], at: usize, texts: &[&str]| {
         matches!(&tokens[at].token, Token::Word(Word { value, quote_style: None, .. })
             if texts.iter().any(|text| value.eq_ignore_ascii_case(text)))
@@ -135,6 +125,17 @@ fn replace_word(
         }
     }
     changed
+}
+
+/// Where the tokens other than white space are.
+fn significant(tokens: &[TokenWithSpan]) -> Vec<usize> {
+    use sqlparser_current::tokenizer::Token;
+    tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !matches!(t.token, Token::Whitespace(_)))
+        .map(|(at, _)| at)
+        .collect()
 }
 
 fn syntax_error(error: impl std::fmt::Display) -> QueryError {

@@ -63,15 +63,12 @@ fn bound(data_type: &DataType) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     fn rewritten(sql: &str) -> String {
-        let dialect = sqlparser::dialect::GenericDialect {};
-        let mut statement = sqlparser::parser::Parser::parse_sql(&dialect, sql)
-            .expect("parses")
-            .remove(0);
-        let _ = sqlparser::ast::visit_expressions_mut(&mut statement, |expr| {
-            super::truncated(expr);
-            std::ops::ControlFlow::<()>::Continue(())
-        });
-        statement.to_string()
+        crate::sql::rewritten_sql(sql, |statement| {
+            let _ = sqlparser::ast::visit_expressions_mut(statement, |expr| {
+                super::truncated(expr);
+                std::ops::ControlFlow::<()>::Continue(())
+            });
+        })
     }
 
     #[test]
