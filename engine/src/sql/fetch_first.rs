@@ -7,11 +7,11 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    BinaryOperator, Expr, Fetch, Function, FunctionArgumentList, FunctionArguments, Ident,
-    LimitClause, ObjectName, OrderByExpr, OrderByKind, Query, SelectItem, SetExpr, Statement,
-    Value, VisitMut, VisitorMut, WindowSpec, WindowType,
+    BinaryOperator, Expr, Fetch, Ident, LimitClause, OrderByExpr, OrderByKind, Query, SelectItem,
+    SetExpr, Statement, Value, VisitMut, VisitorMut, WindowSpec, WindowType,
 };
 
+use super::pg_compat::function_call;
 use crate::error::{QueryError, QueryResult};
 
 /// Rewrites every FETCH of the statement in place.
@@ -158,23 +158,14 @@ fn same_name(a: &Ident, b: &Ident) -> bool {
 }
 
 fn rank_over(order_by: Vec<OrderByExpr>) -> Expr {
-    Expr::Function(Function {
-        name: ObjectName::from(vec![Ident::new("rank")]),
-        uses_odbc_syntax: false,
-        parameters: FunctionArguments::None,
-        args: FunctionArguments::List(FunctionArgumentList {
-            duplicate_treatment: None,
-            args: Vec::new(),
-            clauses: Vec::new(),
-        }),
-        filter: None,
-        null_treatment: None,
-        over: Some(WindowType::WindowSpec(WindowSpec {
+    let mut rank = function_call("rank", Vec::new());
+    if let Expr::Function(function) = &mut rank {
+        function.over = Some(WindowType::WindowSpec(WindowSpec {
             window_name: None,
             partition_by: Vec::new(),
             order_by,
             window_frame: None,
-        })),
-        within_group: Vec::new(),
-    })
+        }));
+    }
+    rank
 }
