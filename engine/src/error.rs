@@ -29,6 +29,9 @@ pub enum ErrorCode {
     NumericOutOfRange,
     /// A scalar subquery returned more than one row (SQLSTATE 21000).
     CardinalityViolation,
+    /// A recursive query not of the form `non-recursive term UNION [ALL] recursive
+    /// term`, or referring to itself more than once (SQLSTATE 42P19).
+    InvalidRecursion,
     /// The query was cancelled (SQLSTATE 57014).
     Cancelled,
     /// A limit was hit: SQL size, nesting, planning deadline, memory (SQLSTATE 53000).
@@ -65,6 +68,7 @@ impl ErrorCode {
             ErrorCode::DivisionByZero => "22012",
             ErrorCode::NumericOutOfRange => "22003",
             ErrorCode::CardinalityViolation => "21000",
+            ErrorCode::InvalidRecursion => "42P19",
             ErrorCode::Cancelled => "57014",
             ErrorCode::ResourcesExhausted => "53000",
             ErrorCode::TooComplex => "54001",
@@ -79,7 +83,7 @@ impl ErrorCode {
     /// The code for a SQLSTATE this module produces (errors crossing between nodes
     /// travel as SQLSTATE and message); anything else is internal.
     pub fn from_sqlstate(sqlstate: &str) -> ErrorCode {
-        const ALL: [ErrorCode; 18] = [
+        const ALL: [ErrorCode; 19] = [
             ErrorCode::Syntax,
             ErrorCode::Semantic,
             ErrorCode::UndefinedObject,
@@ -90,6 +94,7 @@ impl ErrorCode {
             ErrorCode::DivisionByZero,
             ErrorCode::NumericOutOfRange,
             ErrorCode::CardinalityViolation,
+            ErrorCode::InvalidRecursion,
             ErrorCode::Cancelled,
             ErrorCode::ResourcesExhausted,
             ErrorCode::TooComplex,

@@ -2,6 +2,7 @@
 //! partitioned. The planner reads the partitioning to avoid exchanges: two tables
 //! partitioned on the same key domain are joined where they lie.
 
+pub mod bound;
 pub mod csv_table;
 pub mod data_dir;
 pub mod loaded;
@@ -21,6 +22,8 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
+
+use crate::error::QueryResult;
 
 pub use statistics::TableStatistics;
 
@@ -105,6 +108,9 @@ pub struct Catalog {
     /// `pg_catalog` and `information_schema` tables describing `tables`, keyed by
     /// `schema.table`; rebuilt whenever `tables` changes.
     system: BTreeMap<String, Arc<Table>>,
+    /// The statement's own relations ([`bound::BoundRelation`]): found first by a
+    /// bare name, never listed.
+    bound: BTreeMap<String, Arc<Table>>,
     partition_count: usize,
 }
 
@@ -113,8 +119,22 @@ impl Catalog {
         Catalog {
             tables: BTreeMap::new(),
             system: system::system_tables(&BTreeMap::new(), partition_count),
+            bound: BTreeMap::new(),
             partition_count,
         }
+    }
+
+    /// This catalog with a statement's bound relations in front of its tables.
+    ///
+    /// # Errors
+    /// A relation whose statistics cannot be measured.
+    pub fn with_bound(&self, relations: &[bound::BoundRelation]) -> QueryResult<Catalog> {
+        let mut catalog = self.clone();
+        for relation in relations {
+            let table = relation.table(self.partition_count)?;
+            catalog.bound.insert(relation.name.clone(), Arc::new(table));
+        }
+        Ok(catalog)
     }
 
     /// Adds a table.
@@ -153,8 +173,9 @@ impl Catalog {
         let table = reference.table().to_ascii_lowercase();
         match reference.schema() {
             None => self
-                .tables
+                .bound
                 .get(&table)
+                .or_else(|| self.tables.get(&table))
                 .or_else(|| self.system.get(&format!("{}.{table}", system::PG_CATALOG))),
             Some(schema) if schema.eq_ignore_ascii_case(system::PUBLIC) => self.tables.get(&table),
             Some(schema) if system::is_system_schema(schema) => self

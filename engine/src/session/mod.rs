@@ -2,7 +2,10 @@
 //! and the path from SQL text to result batches.
 
 mod catalog_change;
+mod recursion;
 mod restore;
+
+pub use recursion::{recursion_limit, remaining, BoundStatement};
 
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
@@ -473,7 +476,24 @@ impl Cluster {
         &self,
         statement: sqlparser::ast::Statement,
     ) -> QueryResult<(DistributedPlan, StatementKind)> {
-        let catalog = self.catalog();
+        self.plan_parsed_with(statement, &[])
+    }
+
+    /// Like [`Cluster::plan_parsed`], with a statement's bound relations in front of
+    /// the catalog.
+    ///
+    /// # Errors
+    /// As [`Cluster::plan_parsed`].
+    pub fn plan_parsed_with(
+        &self,
+        statement: sqlparser::ast::Statement,
+        relations: &[crate::catalog::bound::BoundRelation],
+    ) -> QueryResult<(DistributedPlan, StatementKind)> {
+        let catalog = if relations.is_empty() {
+            self.catalog()
+        } else {
+            Arc::new(self.catalog().with_bound(relations)?)
+        };
         let functions = Arc::clone(&self.functions);
         let settings = PlannerSettings::new(self.topology.partitions());
         plan_isolated(move || {
@@ -552,14 +572,28 @@ impl Cluster {
         sql: &str,
         settings: &mut SessionSettings,
     ) -> QueryResult<StatementOutput> {
-        let statement = match self.parse(sql)? {
+        let mut statement = match self.parse(sql)? {
             ParsedStatement::Session(statement) => {
                 let batch = self.session_statement(&statement, settings)?;
                 return Ok(StatementOutput::Explain(batch));
             }
             ParsedStatement::Plannable(statement) => statement,
         };
-        let (plan, kind) = self.plan_parsed(*statement)?;
+        let deadline = settings.statement_timeout.map(|t| Instant::now() + t);
+        let limit = recursion_limit(self, settings);
+        let step_settings = *settings;
+        let mut run_step = |sql: &str, relations: &[_]| {
+            self.run_step(sql, relations, &step_settings, deadline)
+        };
+        let (plan, kind) = match self.bind_recursive(&mut statement, limit, &mut run_step)? {
+            Some(bound) => (bound.plan, bound.kind),
+            None => self.plan_parsed(*statement)?,
+        };
+        // The steps of a recursion spent part of the statement's time.
+        let settings = &SessionSettings {
+            statement_timeout: remaining(deadline),
+            ..*settings
+        };
         match kind {
             StatementKind::Explain => Ok(StatementOutput::Explain(explain_batch(&plan)?)),
             StatementKind::Query => Ok(StatementOutput::Rows(self.execute(sql, &plan, settings)?)),

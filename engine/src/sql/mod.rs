@@ -51,6 +51,7 @@ mod pg_functions;
 mod pg_to_char;
 pub mod placeholders;
 pub mod provider;
+pub mod recursive_ctes;
 mod round_half_even;
 mod row_in_subquery;
 mod semi_join_pushdown;
