@@ -4,6 +4,7 @@
 //! ```text
 //! coordinator                          peer
 //!   Prepare {sql, query id, cluster} ->   plans, wires its exchanges
+//!   Relation {name, hex} x relations ->   (rows of recursive CTEs the SQL names)
 //!                                    <-   Prepared {fingerprint} | Finished {error}
 //!   Start | Cancel                   ->   runs its tasks
 //!                                    <-   Heartbeat (every second while running)
@@ -52,6 +53,17 @@ pub enum Message {
         /// The session's `percore.skew_join`, if set.
         #[serde(default)]
         skew_join: Option<bool>,
+        /// How many `Relation` messages follow, carrying the statement's bound
+        /// relations (see `bound_relations`).
+        #[serde(default)]
+        relations: usize,
+    },
+    /// Part of a bound relation's Arrow IPC stream, hex-encoded; `first` starts a
+    /// relation, the others continue the one before.
+    Relation {
+        name: String,
+        first: bool,
+        hex: String,
     },
     Prepared {
         fingerprint: u64,
@@ -177,6 +189,7 @@ mod tests {
         let message = Message::Prepare {
             memory_per_core: Some(1 << 20),
             skew_join: Some(false),
+            relations: 0,
             query_id: 7,
             coordinator: 1,
             sql: "select 1".into(),

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
+use percore_engine::catalog::bound::BoundRelation;
 use percore_engine::catalog::profile::TableProfile;
 use percore_engine::error::{ErrorCode, QueryError, QueryResult};
 use percore_engine::exec::query::{PreparedQuery, QueryCanceller, QueryStream, RemoteParts};
@@ -26,12 +27,15 @@ use percore_engine::output_files::{copied_summary, write_file};
 use percore_engine::plan::analyze::{self, RunSummary};
 use percore_engine::plan::explain::explain;
 use percore_engine::plan::DistributedPlan;
-use percore_engine::session::{explain_batch, lines_batch, text_batch, StatementKind};
+use percore_engine::session::{
+    explain_batch, lines_batch, recursion_limit, remaining, text_batch, StatementKind,
+};
 use percore_engine::settings::SessionSettings;
 use percore_engine::sql::ParsedStatement;
 
 use percore_net::auth::{client_handshake, ClusterSecret};
 
+use crate::bound_relations::relation_messages;
 use crate::control::{fingerprint, read_message, write_message, Message, WireError, CONTROL_HELLO};
 use crate::hot_keys::{HotKeyTally, PeerWriter};
 use crate::membership::Membership;
@@ -130,19 +134,51 @@ impl Node {
             }
             ParsedStatement::Plannable(statement) => statement,
         };
-        let (plan, kind) = self.cluster.plan_parsed(*statement)?;
+        let deadline = settings.statement_timeout.map(|t| Instant::now() + t);
+        let limit = recursion_limit(&self.cluster, settings);
+        let step_settings = *settings;
+        let mut run_step = |sql: &str, relations: &[BoundRelation]| {
+            let (plan, _) = self.cluster.plan_with(sql, relations)?;
+            let settings = SessionSettings {
+                statement_timeout: remaining(deadline),
+                ..step_settings
+            };
+            let mut query = self.start_query(sql, relations, &plan, &settings, cancel)?;
+            let mut batches = Vec::new();
+            while let Some(batch) = query.next_batch() {
+                batches.push(batch?);
+            }
+            Ok((plan.schema, batches))
+        };
+        let mut statement = *statement;
+        let bound = self
+            .cluster
+            .bind_recursive(&mut statement, limit, &mut run_step)?;
+        let (sql, relations, plan, kind) = match bound {
+            Some(bound) => (bound.sql, bound.relations, bound.plan, bound.kind),
+            None => {
+                let (plan, kind) = self.cluster.plan_parsed(statement)?;
+                (sql.to_string(), Vec::new(), plan, kind)
+            }
+        };
+        let (sql, relations) = (sql.as_str(), relations.as_slice());
+        // The steps of a recursion spent part of the statement's time.
+        let settings = &SessionSettings {
+            statement_timeout: remaining(deadline),
+            ..*settings
+        };
         match kind {
             StatementKind::Explain => Ok(Outcome::Explain(explain_batch(&plan)?)),
             StatementKind::Query => Ok(Outcome::Rows(
-                self.start_query(sql, &plan, settings, cancel)?,
+                self.start_query(sql, relations, &plan, settings, cancel)?,
             )),
-            StatementKind::CreateTable => self.run_load(sql, &plan, settings, cancel),
+            StatementKind::CreateTable => self.run_load(sql, relations, &plan, settings, cancel),
             StatementKind::CopyTo => {
                 let target = plan
                     .copy_to
                     .clone()
                     .ok_or_else(|| QueryError::internal("COPY without a target"))?;
-                let mut query = self.start_query(sql, &plan, settings, cancel)?;
+                let mut query = self.start_query(sql, relations, &plan, settings, cancel)?;
                 let batches = std::iter::from_fn(|| query.next_batch());
                 let rows = write_file(&target.path, target.format, &plan.schema, batches)?;
                 let summary = copied_summary(rows, &target);
@@ -150,7 +186,7 @@ impl Node {
             }
             StatementKind::ExplainAnalyze => {
                 let started = Instant::now();
-                let mut query = self.start_query(sql, &plan, settings, cancel)?;
+                let mut query = self.start_query(sql, relations, &plan, settings, cancel)?;
                 let mut rows = 0;
                 while let Some(batch) = query.next_batch() {
                     rows += batch?.num_rows() as u64;
@@ -172,6 +208,7 @@ impl Node {
     pub(crate) fn start_query(
         self: &Arc<Self>,
         sql: &str,
+        relations: &[BoundRelation],
         plan: &DistributedPlan,
         settings: &SessionSettings,
         cancel: &StatementCancel,
@@ -186,6 +223,7 @@ impl Node {
         let query_id = self.new_query_id();
         let me = self.config.node_id;
         let ours = fingerprint(&explain(plan));
+        let relation_messages = relation_messages(relations)?;
         let mut peers = Vec::new();
         for (node, &address) in self.config.peers.iter().enumerate() {
             if node == me {
@@ -198,13 +236,16 @@ impl Node {
                 cluster: self.config.cluster_signature(),
                 memory_per_core: settings.memory_per_core,
                 skew_join: settings.skew_join,
+                relations: relation_messages.len(),
             };
+            let mut messages = vec![prepare];
+            messages.extend(relation_messages.iter().cloned());
             let connection = dispatch(
                 node,
                 address,
                 me,
                 self.config.cluster_secret.as_ref(),
-                &prepare,
+                &messages,
             )
             .inspect_err(|error| {
                 cancel_all(&mut peers, error);
@@ -283,13 +324,13 @@ impl Node {
     }
 }
 
-/// Connects to a peer's internal port and sends it the query.
+/// Connects to a peer's internal port and sends it the statement's messages.
 pub(crate) fn dispatch(
     node: usize,
     address: std::net::SocketAddr,
     me: usize,
     secret: Option<&ClusterSecret>,
-    prepare: &Message,
+    messages: &[Message],
 ) -> QueryResult<TcpStream> {
     let unreachable = |error: std::io::Error| {
         QueryError::new(
@@ -315,7 +356,9 @@ pub(crate) fn dispatch(
     let mut hello = CONTROL_HELLO.to_vec();
     hello.extend_from_slice(&(me as u32).to_le_bytes());
     connection.write_all(&hello).map_err(unreachable)?;
-    write_message(&mut connection, prepare).map_err(unreachable)?;
+    for message in messages {
+        write_message(&mut connection, message).map_err(unreachable)?;
+    }
     Ok(connection)
 }
 

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use percore_engine::catalog::bound::BoundRelation;
 use percore_engine::catalog::profile::TableProfile;
 use percore_engine::catalog::TablePartitioning;
 use percore_engine::error::{ErrorCode, QueryError, QueryResult};
@@ -45,8 +46,14 @@ impl Node {
             if node == me {
                 continue;
             }
-            let connection = dispatch(node, address, me, self.config.cluster_secret.as_ref(), &ddl)
-                .inspect_err(|error| cancel_all(&mut peers, error))?;
+            let connection = dispatch(
+                node,
+                address,
+                me,
+                self.config.cluster_secret.as_ref(),
+                std::slice::from_ref(&ddl),
+            )
+            .inspect_err(|error| cancel_all(&mut peers, error))?;
             peers.push(Peer::new(node, connection));
         }
         for index in 0..peers.len() {
@@ -68,6 +75,7 @@ impl Node {
     pub(crate) fn run_load(
         self: &Arc<Self>,
         sql: &str,
+        relations: &[BoundRelation],
         plan: &DistributedPlan,
         settings: &SessionSettings,
         cancel: &StatementCancel,
@@ -80,7 +88,7 @@ impl Node {
         if let Some(done) = self.cluster.check_new_table(store)? {
             return Ok(Outcome::Explain(lines_batch("result", &done)?));
         }
-        let mut query = self.start_query(sql, plan, settings, cancel)?;
+        let mut query = self.start_query(sql, relations, plan, settings, cancel)?;
         while let Some(batch) = query.next_batch() {
             batch?;
         }

@@ -3,6 +3,7 @@
 //! fingerprints, cancel, heartbeats, completion) and the engine's data plane, and
 //! serves clients over the PostgreSQL simple-query protocol.
 
+mod bound_relations;
 pub mod config;
 pub mod control;
 pub mod coordinator;

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use arrow::datatypes::SchemaRef;
+use percore_engine::catalog::bound::BoundRelation;
 use percore_engine::error::{ErrorCode, QueryError, QueryResult};
 use percore_engine::exec::query::{PreparedQuery, QueryCanceller, RemoteParts};
 use percore_engine::plan::explain::explain;
@@ -15,6 +16,7 @@ use percore_engine::session::StatementKind;
 use percore_engine::settings::SessionSettings;
 use percore_engine::sql::ParsedStatement;
 
+use crate::bound_relations::read_relations;
 use crate::control::{fingerprint, read_message, write_message, Message, WireError};
 use crate::node::{peer_name, Node};
 
@@ -35,7 +37,10 @@ pub(crate) fn serve(node: &Arc<Node>, mut connection: TcpStream) {
                 cluster,
                 memory_per_core,
                 skew_join,
+                relations,
             } => {
+                let limit = memory_per_core.unwrap_or(node.cluster.memory().settings.per_core);
+                let relations = read_relations(&mut connection, relations, limit)?;
                 let query = QueryRequest {
                     query_id,
                     coordinator,
@@ -43,6 +48,7 @@ pub(crate) fn serve(node: &Arc<Node>, mut connection: TcpStream) {
                     cluster: &cluster,
                     memory_per_core,
                     skew_join,
+                    relations,
                 };
                 serve_query(node, connection, &query)
             }
@@ -77,6 +83,8 @@ struct QueryRequest<'a> {
     cluster: &'a str,
     memory_per_core: Option<usize>,
     skew_join: Option<bool>,
+    /// The statement's bound relations, or why they could not be taken.
+    relations: QueryResult<Vec<BoundRelation>>,
 }
 
 /// A DDL statement: check and build the change, report its fingerprint, make it on
@@ -318,7 +326,8 @@ struct Prepared<'a> {
 /// Plans the query exactly as the coordinator did and wires this node's exchanges.
 fn prepare<'a>(node: &'a Arc<Node>, request: &QueryRequest<'_>) -> QueryResult<Prepared<'a>> {
     check_cluster(node, request.cluster)?;
-    let (plan, kind) = node.cluster.plan(request.sql)?;
+    let relations = request.relations.as_ref().map_err(Clone::clone)?;
+    let (plan, kind) = node.cluster.plan_with(request.sql, relations)?;
     if kind == StatementKind::Explain {
         return Err(QueryError::internal(
             "EXPLAIN is answered by the coordinator",

@@ -582,9 +582,8 @@ impl Cluster {
         let deadline = settings.statement_timeout.map(|t| Instant::now() + t);
         let limit = recursion_limit(self, settings);
         let step_settings = *settings;
-        let mut run_step = |sql: &str, relations: &[_]| {
-            self.run_step(sql, relations, &step_settings, deadline)
-        };
+        let mut run_step =
+            |sql: &str, relations: &[_]| self.run_step(sql, relations, &step_settings, deadline);
         let (plan, kind) = match self.bind_recursive(&mut statement, limit, &mut run_step)? {
             Some(bound) => (bound.plan, bound.kind),
             None => self.plan_parsed(*statement)?,

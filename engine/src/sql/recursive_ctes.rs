@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use arrow::array::ArrayRef;
 use arrow::compute::{can_cast_types, cast_with_options, CastOptions};
-use arrow::error::ArrowError;
 use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, SortField};
 use sqlparser::ast::{
@@ -393,10 +393,17 @@ fn split_terms(cte: Cte, plain: &[Cte]) -> QueryResult<RecursiveCte> {
         return Err(invalid("refers to itself in its non-recursive term"));
     }
     if references(&recursive, &name) > 1 {
-        return Err(invalid("refers to itself more than once in its recursive term"));
+        return Err(invalid(
+            "refers to itself more than once in its recursive term",
+        ));
     }
     Ok(RecursiveCte {
-        columns: cte.alias.columns.iter().map(|c| normalized(&c.name)).collect(),
+        columns: cte
+            .alias
+            .columns
+            .iter()
+            .map(|c| normalized(&c.name))
+            .collect(),
         name,
         non_recursive,
         recursive,
@@ -561,7 +568,10 @@ mod tests {
     fn a_with_recursive_that_does_not_recurse_is_plain() {
         let mut statement = parsed("with recursive a as (select 1) select * from a");
         assert!(recursive_ctes(&mut statement).unwrap().is_none());
-        assert_eq!(statement.to_string(), "WITH a AS (SELECT 1) SELECT * FROM a");
+        assert_eq!(
+            statement.to_string(),
+            "WITH a AS (SELECT 1) SELECT * FROM a"
+        );
     }
 
     #[test]

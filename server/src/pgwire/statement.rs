@@ -370,7 +370,7 @@ pub(crate) fn describe(client: &Client, sql: &str) -> QueryResult<Option<SchemaR
         ParsedStatement::Plannable(statement) => match *statement {
             Statement::CreateTable(_) | Statement::Copy { .. } => text("result"),
             statement => {
-                let (plan, kind) = node.cluster.plan_parsed(statement)?;
+                let (plan, kind) = node.cluster.plan_parsed_for_columns(statement)?;
                 match kind {
                     StatementKind::Query => Some(plan.schema),
                     _ => text(if kind == StatementKind::CopyTo {
