@@ -218,3 +218,16 @@ fn malformed_recursion_gets_postgresqls_errors() {
         ErrorCode::Syntax
     );
 }
+
+#[test]
+fn parameters_are_typed_from_every_step() {
+    let cluster = cluster();
+    let types = cluster
+        .parameter_types(
+            "with recursive t(n) as (select $1::bigint union all \
+             select n + 1 from t where n < $2) select n from t where n <> $3",
+        )
+        .unwrap();
+    let int64 = Some(arrow::datatypes::DataType::Int64);
+    assert_eq!(types, [int64.clone(), int64.clone(), int64]);
+}

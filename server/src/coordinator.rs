@@ -148,18 +148,22 @@ impl Node {
             while let Some(batch) = query.next_batch() {
                 batches.push(batch?);
             }
-            Ok((plan.schema, batches))
+            Ok((plan.schema, Some(batches)))
         };
         let mut statement = *statement;
         let bound = self
             .cluster
             .bind_recursive(&mut statement, limit, &mut run_step)?;
-        let (sql, relations, plan, kind) = match bound {
-            Some(bound) => (bound.sql, bound.relations, bound.plan, bound.kind),
-            None => {
-                let (plan, kind) = self.cluster.plan_parsed(statement)?;
-                (sql.to_string(), Vec::new(), plan, kind)
+        let (sql, relations, (plan, kind)) = match bound {
+            Some(bound) => {
+                let planned = self.cluster.plan_with(&bound.sql, &bound.relations)?;
+                (bound.sql, bound.relations, planned)
             }
+            None => (
+                sql.to_string(),
+                Vec::new(),
+                self.cluster.plan_parsed(statement)?,
+            ),
         };
         let (sql, relations) = (sql.as_str(), relations.as_slice());
         // The steps of a recursion spent part of the statement's time.

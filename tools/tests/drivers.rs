@@ -143,6 +143,19 @@ fn the_postgres_crate_runs_prepared_statements_transactions_and_portals() {
         [["{0,1,2}", "{ALGERIA,NULL,BRAZIL}"]]
     );
 
+    // A recursive CTE prepared with parameters: its columns are known before it runs.
+    let statement = client
+        .prepare(
+            "with recursive t(n) as (select $1::bigint union all \
+             select n + 1 from t where n < $2) select n, n * n as square from t \
+             order by n desc",
+        )
+        .unwrap();
+    assert_eq!(statement.columns()[1].name(), "square");
+    let rows = client.query(&statement, &[&1i64, &5i64]).unwrap();
+    let squares: Vec<i64> = rows.iter().map(|row| row.get(1)).collect();
+    assert_eq!(squares, [25, 16, 9, 4, 1]);
+
     // Simple-protocol statements through the same driver.
     client
         .batch_execute("SET application_name = 'tests'; BEGIN; COMMIT")

@@ -459,12 +459,24 @@ impl Cluster {
     /// # Errors
     /// Syntax and name errors.
     pub fn parameter_types(&self, sql: &str) -> QueryResult<Vec<Option<DataType>>> {
-        let ParsedStatement::Plannable(statement) = self.parse(sql)? else {
+        let ParsedStatement::Plannable(mut statement) = self.parse(sql)? else {
             return Ok(Vec::new());
         };
-        let catalog = self.catalog();
+        if let Some(types) = self.recursive_parameter_types(&mut statement)? {
+            return Ok(types);
+        }
+        self.parameter_types_with(*statement, &[])
+    }
+
+    /// The types of a statement's parameters, planned with `relations` bound.
+    fn parameter_types_with(
+        &self,
+        statement: sqlparser::ast::Statement,
+        relations: &[crate::catalog::bound::BoundRelation],
+    ) -> QueryResult<Vec<Option<DataType>>> {
+        let catalog = self.catalog().with_bound(relations)?;
         let functions = Arc::clone(&self.functions);
-        plan_isolated(move || crate::sql::parameter_types(*statement, &catalog, &functions))
+        plan_isolated(move || crate::sql::parameter_types(statement, &catalog, &functions))
     }
 
     /// Plans a parsed statement on a planning thread (a deep stack, panics caught, a
@@ -585,7 +597,7 @@ impl Cluster {
         let mut run_step =
             |sql: &str, relations: &[_]| self.run_step(sql, relations, &step_settings, deadline);
         let (plan, kind) = match self.bind_recursive(&mut statement, limit, &mut run_step)? {
-            Some(bound) => (bound.plan, bound.kind),
+            Some(bound) => self.plan_with(&bound.sql, &bound.relations)?,
             None => self.plan_parsed(*statement)?,
         };
         // The steps of a recursion spent part of the statement's time.

@@ -2,27 +2,28 @@
 //! run as queries of their own, then the rest of the statement is planned over the
 //! rows the steps bound.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use super::Cluster;
 use crate::catalog::bound::BoundRelation;
-use crate::error::QueryResult;
+use crate::error::{QueryError, QueryResult};
 use crate::exec::query::QueryStream;
 use crate::plan::DistributedPlan;
 use crate::session::StatementKind;
 use crate::settings::SessionSettings;
 use crate::sql::recursive_ctes::{recursive_ctes, StepRunner};
+use crate::sql::{plan_isolated, plan_parsed, Statement};
 
-/// A statement planned over the relations its recursive CTEs bound. Whoever runs
-/// it elsewhere (a cluster's peers) needs `sql` and `relations`.
+/// What is left of a statement once its recursive CTEs were evaluated: the SQL to
+/// plan and the relations it names. Whoever runs it elsewhere (a cluster's peers)
+/// needs both.
 pub struct BoundStatement {
     pub sql: String,
     pub relations: Vec<BoundRelation>,
-    pub plan: DistributedPlan,
-    pub kind: StatementKind,
 }
 
 impl Cluster {
@@ -38,9 +39,9 @@ impl Cluster {
         self.plan_parsed_with(self.parse(sql)?.into_plannable()?, relations)
     }
 
-    /// Evaluates the recursive CTEs of `statement` step by step through `run` and
-    /// plans the rest of it over their rows; `None` (and `statement` ready to plan
-    /// as usual) when it has none.
+    /// Evaluates the recursive CTEs of `statement` step by step through `run`; what
+    /// is left to plan over their rows, or `None` (and `statement` ready to plan as
+    /// usual) when it has none.
     ///
     /// # Errors
     /// Malformed recursion, the steps' errors, a recursion over `memory_limit`.
@@ -54,13 +55,9 @@ impl Cluster {
             return Ok(None);
         };
         let relations = recursive.evaluate(run, memory_limit)?;
-        let sql = recursive.rest_sql();
-        let (plan, kind) = self.plan_with(&sql, &relations)?;
         Ok(Some(BoundStatement {
-            sql,
+            sql: recursive.rest_sql(),
             relations,
-            plan,
-            kind,
         }))
     }
 
@@ -76,12 +73,63 @@ impl Cluster {
     ) -> QueryResult<(DistributedPlan, StatementKind)> {
         let mut plan_only = |sql: &str, relations: &[BoundRelation]| {
             let (plan, _) = self.plan_with(sql, relations)?;
-            Ok((plan.schema, Vec::new()))
+            Ok((plan.schema, None))
         };
         match self.bind_recursive(&mut statement, usize::MAX, &mut plan_only)? {
-            Some(bound) => Ok((bound.plan, bound.kind)),
+            Some(bound) => self.plan_with(&bound.sql, &bound.relations),
             None => self.plan_parsed(statement),
         }
+    }
+
+    /// The parameter types of a statement with recursive CTEs, from each of its
+    /// steps and the rest, planned over bound relations without rows; `None` when it
+    /// has none.
+    ///
+    /// # Errors
+    /// As [`Cluster::parameter_types`].
+    pub(super) fn recursive_parameter_types(
+        &self,
+        statement: &mut sqlparser::ast::Statement,
+    ) -> QueryResult<Option<Vec<Option<DataType>>>> {
+        let mut types: Vec<Option<DataType>> = Vec::new();
+        let mut merge = |found: Vec<Option<DataType>>| {
+            if types.len() < found.len() {
+                types.resize(found.len(), None);
+            }
+            for (known, found) in types.iter_mut().zip(found) {
+                if known.is_none() {
+                    *known = found;
+                }
+            }
+        };
+        let mut step = |sql: &str, relations: &[BoundRelation]| {
+            let statement = self.parse(sql)?.into_plannable()?;
+            merge(self.parameter_types_with(statement.clone(), relations)?);
+            Ok((self.logical_schema(statement, relations)?, None))
+        };
+        let Some(bound) = self.bind_recursive(statement, usize::MAX, &mut step)? else {
+            return Ok(None);
+        };
+        let rest = self.parse(&bound.sql)?.into_plannable()?;
+        merge(self.parameter_types_with(rest, &bound.relations)?);
+        Ok(Some(types))
+    }
+
+    /// The columns a query returns, from its logical plan alone (a statement with
+    /// parameters has no physical plan until they are bound).
+    fn logical_schema(
+        &self,
+        statement: sqlparser::ast::Statement,
+        relations: &[BoundRelation],
+    ) -> QueryResult<SchemaRef> {
+        let catalog = self.catalog().with_bound(relations)?;
+        let functions = Arc::clone(&self.functions);
+        plan_isolated(
+            move || match plan_parsed(statement, &catalog, &functions)? {
+                Statement::Query(plan) => Ok(Arc::new(plan.schema().as_arrow().clone())),
+                _ => Err(QueryError::internal("a recursion step that is not a query")),
+            },
+        )
     }
 
     /// Runs one step of a single-node recursion to its end.
@@ -91,14 +139,14 @@ impl Cluster {
         relations: &[BoundRelation],
         settings: &SessionSettings,
         deadline: Option<Instant>,
-    ) -> QueryResult<(SchemaRef, Vec<RecordBatch>)> {
+    ) -> QueryResult<(SchemaRef, Option<Vec<RecordBatch>>)> {
         let (plan, _) = self.plan_with(sql, relations)?;
         let settings = SessionSettings {
             statement_timeout: remaining(deadline),
             ..*settings
         };
         let stream = self.execute(sql, &plan, &settings)?;
-        Ok((plan.schema, collect(stream)?))
+        Ok((plan.schema, Some(collect(stream)?)))
     }
 }
 

@@ -50,9 +50,10 @@ struct RecursiveCte {
 }
 
 /// Runs one step: plans SQL text with the relations bound so far and returns its
-/// result's schema and rows (a planning-only runner returns no rows).
+/// result's schema and rows, or `None` for the rows when it only plans (to learn
+/// the statement's columns or parameter types: each term is then planned once).
 pub type StepRunner<'a> =
-    dyn FnMut(&str, &[BoundRelation]) -> QueryResult<(SchemaRef, Vec<RecordBatch>)> + 'a;
+    dyn FnMut(&str, &[BoundRelation]) -> QueryResult<(SchemaRef, Option<Vec<RecordBatch>>)> + 'a;
 
 /// The recursive CTEs of `statement`, or `None` when it has none. A `WITH RECURSIVE`
 /// whose CTEs do not refer to themselves is planned as a plain `WITH`.
@@ -122,17 +123,18 @@ impl RecursiveCte {
         memory_limit: usize,
     ) -> QueryResult<BoundRelation> {
         let (first_schema, first_rows) = run(&self.non_recursive.to_string(), bound)?;
+        let planning_only = first_rows.is_none();
         let schema = self.schema(&first_schema)?;
         let mut seen = if self.distinct {
             Some(SeenRows::new(&schema)?)
         } else {
             None
         };
-        let mut work = self.conform(&schema, first_rows, seen.as_mut())?;
+        let mut work = self.conform(&schema, first_rows.unwrap_or_default(), seen.as_mut())?;
         let mut all = work.clone();
         let recursive_sql = self.recursive.to_string();
         let mut steps = 0usize;
-        while work.iter().any(|batch| batch.num_rows() > 0) {
+        while work.iter().any(|batch| batch.num_rows() > 0) || (planning_only && steps == 0) {
             steps += 1;
             let mut with_work = bound.to_vec();
             with_work.push(BoundRelation {
@@ -141,7 +143,7 @@ impl RecursiveCte {
                 batches: std::mem::take(&mut work),
             });
             let (_, rows) = run(&recursive_sql, &with_work)?;
-            work = self.conform(&schema, rows, seen.as_mut())?;
+            work = self.conform(&schema, rows.unwrap_or_default(), seen.as_mut())?;
             all.extend(work.iter().cloned());
             let held = all
                 .iter()
