@@ -137,3 +137,20 @@ fn div_between_symmetric_and_trim_of_blanks() {
     );
     assert!(cluster.sql("select div(1, 0)").is_err());
 }
+
+#[test]
+fn sharp_is_bitwise_xor() {
+    let cluster = cluster();
+    // `5#3` was `5 AS "#3"`: the generic dialect lets `#` start an identifier.
+    assert_eq!(
+        rows(&cluster, "select 5 # 3, 5#3, 12 # 10 + 1, -1 # 1"),
+        [["6", "6", "7", "-2"]]
+    );
+    assert_eq!(
+        rows(
+            &cluster,
+            "select count(*) from nation where n_nationkey#1 = n_nationkey + 1"
+        ),
+        [["13"]]
+    );
+}

@@ -25,7 +25,8 @@ pub fn parse(sql: &str, mut tokens: Vec<TokenWithSpan>) -> QueryResult<Vec<State
     let partitioned = partitioned_as_partition(&mut tokens);
     let symmetric = super::symmetric_between::marked(&mut tokens);
     let trimmed = trim_blanks_named(&mut tokens);
-    let rewritten = (csv || partitioned || symmetric || trimmed).then(|| {
+    let xor = sharp_as_xor(&mut tokens);
+    let rewritten = (csv || partitioned || symmetric || trimmed || xor).then(|| {
         tokens
             .iter()
             .map(|token| token.token.to_string())
@@ -100,6 +101,52 @@ fn trim_blanks_named(tokens: &mut Vec<TokenWithSpan>) -> bool {
     !places.is_empty()
 }
 
+/// `a # b`, PostgreSQL's bitwise XOR, which neither parser knows: the `XOR`
+/// keyword, whose precedence (below `+`, above comparisons) is PostgreSQL's for `#`;
+/// planning makes it a bitwise XOR (`pg_compat`). The generic dialect lets `#` start
+/// or continue an unquoted identifier, so `5#3` was `5 AS "#3"`; PostgreSQL's
+/// identifiers hold no `#`, so such a word is split at each one. Returns whether
+/// anything changed.
+fn sharp_as_xor(tokens: &mut Vec<TokenWithSpan>) -> bool {
+    use sqlparser_current::tokenizer::{Token, Tokenizer, Whitespace, Word};
+    let xor = || {
+        [
+            Token::Whitespace(Whitespace::Space),
+            Token::make_keyword("XOR"),
+            Token::Whitespace(Whitespace::Space),
+        ]
+    };
+    let mut changed = false;
+    let mut rewritten = Vec::with_capacity(tokens.len());
+    for token in tokens.drain(..) {
+        match &token.token {
+            Token::Sharp => {
+                rewritten.extend(xor().map(TokenWithSpan::wrap));
+                changed = true;
+            }
+            Token::Word(Word {
+                value,
+                quote_style: None,
+                ..
+            }) if value.contains('#') => {
+                for (index, piece) in value.split('#').enumerate() {
+                    if index > 0 {
+                        rewritten.extend(xor().map(TokenWithSpan::wrap));
+                    }
+                    let pieces = Tokenizer::new(&CurrentDialect {}, piece)
+                        .tokenize()
+                        .unwrap_or_default();
+                    rewritten.extend(pieces.into_iter().map(TokenWithSpan::wrap));
+                }
+                changed = true;
+            }
+            _ => rewritten.push(token),
+        }
+    }
+    *tokens = rewritten;
+    changed
+}
+
 /// Wherever three unquoted words in a row match `phrase` (each one of its
 /// alternatives, in any case), the word at `at` becomes `replacement`; returns
 /// whether any did.
@@ -171,6 +218,15 @@ mod tests {
                 started.elapsed()
             );
         }
+    }
+
+    #[test]
+    fn sharp_is_xor_with_postgresqls_precedence() {
+        let parsed = parse("select 5#3 + 1 = 1, '#', a#b#c, \"#q\" # 1 from t").unwrap();
+        assert_eq!(
+            parsed[0].to_string(),
+            "SELECT 5 XOR 3 + 1 = 1, '#', a XOR b XOR c, \"#q\" XOR 1 FROM t"
+        );
     }
 
     #[test]

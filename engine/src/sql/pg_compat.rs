@@ -26,6 +26,11 @@ use crate::catalog::system::is_system_schema;
 pub fn normalize(statement: &mut Statement) {
     let _ = sqlparser::ast::visit_expressions_mut(statement, |expr| {
         match expr {
+            // `#` (see `parse::sharp_as_xor`); `^` is a power, below.
+            Expr::BinaryOp {
+                op: op @ BinaryOperator::Xor,
+                ..
+            } => *op = BinaryOperator::BitwiseXor,
             Expr::BinaryOp {
                 op: BinaryOperator::BitwiseXor | BinaryOperator::PGExp,
                 left,
