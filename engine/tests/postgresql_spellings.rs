@@ -154,3 +154,44 @@ fn sharp_is_bitwise_xor() {
         [["13"]]
     );
 }
+
+#[test]
+fn output_columns_have_postgresqls_names() {
+    let cluster = cluster();
+    let sql = "select 1::int, 'a'::text, 2.5::numeric(5,2), max(x)::bigint, \
+               extract(year from date '2020-01-01'), substring('abc' from 2), trim(' a '), \
+               date '2020-01-01', exists(select 1), coalesce(1, 2), \
+               case when true then 1 end, count(*), 1 + 1, cast(1 as varchar(3)), \
+               x as named from (select 1 x) t group by x";
+    let batches = cluster.sql(sql).unwrap();
+    let schema = batches[0].schema();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    // PostgreSQL 15's names for these columns.
+    assert_eq!(
+        names,
+        [
+            "int4",
+            "text",
+            "numeric",
+            "max",
+            "extract",
+            "substring",
+            "btrim",
+            "date",
+            "exists",
+            "coalesce",
+            "case",
+            "count",
+            "?column?",
+            "varchar",
+            "named"
+        ]
+    );
+    // A set operation takes its first SELECT's names; `*` keeps the table's.
+    let batches = cluster
+        .sql("select count(*) from nation union all select sum(n_regionkey) from nation")
+        .unwrap();
+    assert_eq!(batches[0].schema().field(0).name(), "count");
+    let batches = cluster.sql("select * from region limit 1").unwrap();
+    assert_eq!(batches[0].schema().field(1).name(), "r_name");
+}

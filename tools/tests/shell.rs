@@ -141,7 +141,8 @@ fn on_a_terminal_lines_are_edited_recalled_completed_and_kept() {
     let screen = String::from_utf8_lossy(&output.stdout).replace('\r', "");
     assert_eq!(screen.matches("| 42     |").count(), 2, "{screen}");
     assert!(screen.contains("select count(*) from region"), "{screen}");
-    assert!(screen.contains("| 5        |"), "{screen}");
+    assert!(screen.contains("| count |"), "{screen}");
+    assert!(screen.contains("| 5     |"), "{screen}");
     let history = std::fs::read_to_string(home.join(".percore_history")).unwrap_or_default();
     assert!(history.contains("select 41+1 as answer;"), "{history}");
     let _ = std::fs::remove_dir_all(&home);

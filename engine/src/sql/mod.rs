@@ -438,6 +438,11 @@ pub fn plan_parsed(
             )));
         }
     };
+    // Named before the rewrites below, which may change how a column is spelled.
+    let names = match &statement {
+        SqlStatement::Query(query) => output_names::postgres_names(query),
+        _ => None,
+    };
     literals::exponents_as_doubles(&mut statement);
     pg_compat::normalize(&mut statement);
     extract_fields::from_years(&mut statement);
@@ -457,6 +462,10 @@ pub fn plan_parsed(
     exists_values::counted(&mut statement);
     row_in_subquery::as_exists(&mut statement);
     let plan = to_logical_plan(statement, catalog, functions)?;
+    let plan = match &names {
+        Some(names) => output_names::named_as_postgresql(plan, names)?,
+        None => plan,
+    };
     if let Some(target) = copy {
         return Ok(Statement::CopyTo {
             plan: Box::new(plan),

@@ -13,7 +13,7 @@
 
 use datafusion_common::{Column, DataFusionError, Result, TableReference};
 use datafusion_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
-use sqlparser::ast::{Expr as SqlExpr, Ident, SelectItem, SetExpr, Statement};
+use sqlparser::ast::{Expr as SqlExpr, Ident, Query, SelectItem, SetExpr, Statement};
 
 /// `plan(statement, None)`; when that fails only over output names (`message` reads
 /// the error), `plan` again with the outermost columns named apart and the names
@@ -107,6 +107,46 @@ fn name_items(items: &mut [SelectItem]) -> Option<Vec<String>> {
     Some(shown)
 }
 
+/// The names PostgreSQL gives the columns of a query, from its first SELECT; `None`
+/// for a statement whose columns this cannot name (a `*` among them, VALUES).
+pub fn postgres_names(query: &Query) -> Option<Vec<String>> {
+    fn first_select(body: &SetExpr) -> Option<&[SelectItem]> {
+        match body {
+            SetExpr::Select(select) => Some(&select.projection),
+            SetExpr::Query(query) => first_select(&query.body),
+            SetExpr::SetOperation { left, .. } => first_select(left),
+            _ => None,
+        }
+    }
+    first_select(&query.body)?
+        .iter()
+        .map(|item| match item {
+            SelectItem::UnnamedExpr(expr) => Some(column_name(expr)),
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `plan` with its columns named `names` where they are named otherwise; as it is
+/// when the counts differ (a rewrite changed the columns).
+///
+/// # Errors
+/// DataFusion's, building the projection.
+pub fn named_as_postgresql(plan: LogicalPlan, names: &[String]) -> Result<LogicalPlan> {
+    let schema = plan.schema();
+    let same = schema.fields().len() != names.len()
+        || schema
+            .fields()
+            .iter()
+            .zip(names)
+            .all(|(field, name)| field.name() == name);
+    if same {
+        return Ok(plan);
+    }
+    shown_as(plan, names)
+}
+
 fn internal_name(index: usize) -> String {
     format!("__output_{index}")
 }
@@ -126,7 +166,23 @@ pub(super) fn column_name(expr: &SqlExpr) -> String {
             .last()
             .and_then(|part| part.as_ident())
             .map_or_else(unnamed, ident),
-        SqlExpr::Cast { expr, .. } | SqlExpr::Nested(expr) => column_name(expr),
+        SqlExpr::Nested(expr) => column_name(expr),
+        // A cast names its column after its operand, or else after its type.
+        SqlExpr::Cast {
+            expr, data_type, ..
+        } => match column_name(expr) {
+            name if name == UNNAMED => type_name(data_type),
+            name => name,
+        },
+        SqlExpr::TypedString(typed) => type_name(&typed.data_type),
+        SqlExpr::Extract { .. } => "extract".to_string(),
+        SqlExpr::Substring { .. } => "substring".to_string(),
+        SqlExpr::Trim { .. } => "btrim".to_string(),
+        SqlExpr::Position { .. } => "position".to_string(),
+        SqlExpr::Ceil { .. } => "ceil".to_string(),
+        SqlExpr::Floor { .. } => "floor".to_string(),
+        SqlExpr::Exists { .. } => "exists".to_string(),
+        SqlExpr::Interval(_) => "interval".to_string(),
         // A scalar subquery is named after its one column.
         SqlExpr::Subquery(query) => match query.body.as_ref() {
             SetExpr::Select(select) => match select.projection.as_slice() {
@@ -141,8 +197,38 @@ pub(super) fn column_name(expr: &SqlExpr) -> String {
     }
 }
 
+const UNNAMED: &str = "?column?";
+
 fn unnamed() -> String {
-    "?column?".to_string()
+    UNNAMED.to_string()
+}
+
+/// PostgreSQL's internal name of a type, as it names a cast constant's column.
+fn type_name(data_type: &sqlparser::ast::DataType) -> String {
+    use sqlparser::ast::DataType as T;
+    match data_type {
+        T::SmallInt(_) | T::Int2(_) => "int2",
+        T::Int(_) | T::Integer(_) | T::Int4(_) => "int4",
+        T::BigInt(_) | T::Int8(_) => "int8",
+        T::Real | T::Float4 => "float4",
+        T::Double(_) | T::DoublePrecision | T::Float8 | T::Float(_) => "float8",
+        T::Numeric(_) | T::Decimal(_) | T::Dec(_) => "numeric",
+        T::Text | T::String(_) => "text",
+        T::Varchar(_) | T::CharacterVarying(_) => "varchar",
+        T::Char(_) | T::Character(_) => "bpchar",
+        T::Boolean | T::Bool => "bool",
+        T::Date => "date",
+        T::Timestamp(
+            _,
+            sqlparser::ast::TimezoneInfo::Tz | sqlparser::ast::TimezoneInfo::WithTimeZone,
+        ) => "timestamptz",
+        T::Timestamp(..) => "timestamp",
+        T::Time(..) => "time",
+        T::Interval { .. } => "interval",
+        T::Bytea => "bytea",
+        _ => UNNAMED,
+    }
+    .to_string()
 }
 
 /// `plan` under a projection showing its columns as `names`.
