@@ -5,26 +5,9 @@
 //! first, `div`, `BETWEEN SYMMETRIC` and `trim(LEADING FROM x)`. Every expected
 //! value is PostgreSQL 15's answer.
 
-use arrow::util::display::array_value_to_string;
-use percore_engine::session::{Cluster, ClusterConfig};
+mod common;
 
-fn cluster() -> Cluster {
-    Cluster::start_tpch(0.01, ClusterConfig::new(2)).expect("cluster starts")
-}
-
-fn rows(cluster: &Cluster, sql: &str) -> Vec<Vec<String>> {
-    let batches = cluster.sql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
-    batches
-        .iter()
-        .flat_map(|batch| {
-            (0..batch.num_rows()).map(move |row| {
-                (0..batch.num_columns())
-                    .map(|column| array_value_to_string(batch.column(column), row).unwrap())
-                    .collect()
-            })
-        })
-        .collect()
-}
+use common::{cluster, rows};
 
 #[test]
 fn interval_literals_in_postgresql_forms() {

@@ -3,28 +3,13 @@
 //! not end fails within the memory budget instead of growing without bound. Expected
 //! values come from arithmetic or from the same question asked without recursion.
 
-use arrow::util::display::array_value_to_string;
 use percore_engine::error::ErrorCode;
-use percore_engine::session::{Cluster, ClusterConfig};
+use percore_engine::session::Cluster;
 use percore_engine::settings::SessionSettings;
 
-fn cluster() -> Cluster {
-    Cluster::start_tpch(0.01, ClusterConfig::new(2)).expect("cluster starts")
-}
+mod common;
 
-fn rows(cluster: &Cluster, sql: &str) -> Vec<Vec<String>> {
-    let batches = cluster.sql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
-    batches
-        .iter()
-        .flat_map(|batch| {
-            (0..batch.num_rows()).map(move |row| {
-                (0..batch.num_columns())
-                    .map(|column| array_value_to_string(batch.column(column), row).unwrap())
-                    .collect()
-            })
-        })
-        .collect()
-}
+use common::{cluster, rows};
 
 fn value(cluster: &Cluster, sql: &str) -> String {
     rows(cluster, sql).remove(0).remove(0)
@@ -153,6 +138,18 @@ fn several_recursive_ctes_and_plain_ones_together() {
              select count(*) from t x join t y on x.n = y.n + 1"
         ),
         "9"
+    );
+    assert_eq!(
+        value(
+            &cluster,
+            "create table squares as with recursive t(n) as (select 1 union all \
+             select n + 1 from t where n < 10) select n, n * n as sq from t"
+        ),
+        "created table squares: 10 rows, replicated"
+    );
+    assert_eq!(
+        rows(&cluster, "select count(*), sum(sq) from squares"),
+        [["10", "385"]]
     );
 }
 

@@ -1,0 +1,25 @@
+//! What the SQL tests share: a two-core cluster on TPC-H SF 0.01, and results as text.
+
+#![allow(dead_code)]
+
+use arrow::util::display::array_value_to_string;
+use percore_engine::session::{Cluster, ClusterConfig};
+
+pub fn cluster() -> Cluster {
+    Cluster::start_tpch(0.01, ClusterConfig::new(2)).expect("cluster starts")
+}
+
+/// Every row of `sql`'s answer, each cell as Arrow displays it.
+pub fn rows(cluster: &Cluster, sql: &str) -> Vec<Vec<String>> {
+    let batches = cluster.sql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    batches
+        .iter()
+        .flat_map(|batch| {
+            (0..batch.num_rows()).map(move |row| {
+                (0..batch.num_columns())
+                    .map(|column| array_value_to_string(batch.column(column), row).unwrap())
+                    .collect()
+            })
+        })
+        .collect()
+}
