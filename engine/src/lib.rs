@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod error;
 pub mod exec;
+pub mod hex;
 pub mod memory;
 pub mod operators;
 pub mod output_files;

@@ -1,6 +1,6 @@
 //! Per-session settings, changed with `SET name = value` and `SET name TO DEFAULT`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::{ErrorCode, QueryError, QueryResult};
 use crate::memory::{parse_byte_size, ByteSize};
@@ -19,6 +19,24 @@ pub struct SessionSettings {
     pub statement_timeout: Option<Duration>,
     /// `Some(false)`: joins never spread hot keys (to compare; on by default).
     pub skew_join: Option<bool>,
+}
+
+impl SessionSettings {
+    /// When a statement starting now must end, under `statement_timeout`.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.statement_timeout
+            .map(|timeout| Instant::now() + timeout)
+    }
+
+    /// These settings for a query that must end by `deadline` (a step of a statement
+    /// that started earlier): its timeout is what is left.
+    pub fn until(&self, deadline: Option<Instant>) -> SessionSettings {
+        SessionSettings {
+            statement_timeout: deadline
+                .map(|deadline| deadline.saturating_duration_since(Instant::now())),
+            ..*self
+        }
+    }
 }
 
 /// What the server reports to clients at start-up (`ParameterStatus`) and for

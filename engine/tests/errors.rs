@@ -4,9 +4,9 @@
 use percore_engine::error::{ErrorCode, QueryError};
 use percore_engine::session::{Cluster, ClusterConfig};
 
-fn cluster() -> Cluster {
-    Cluster::start_tpch(0.01, ClusterConfig::new(2)).expect("cluster starts")
-}
+mod common;
+
+use common::cluster;
 
 fn error_of(cluster: &Cluster, sql: &str) -> QueryError {
     match cluster.sql(sql) {

@@ -2,28 +2,11 @@
 //! the column a RIGHT or FULL JOIN .. USING merges, subqueries in ON, and correlated
 //! subqueries that become joins, whatever condition correlates them.
 
-use arrow::util::display::array_value_to_string;
 use percore_engine::error::ErrorCode;
-use percore_engine::session::{Cluster, ClusterConfig};
 
-fn cluster() -> Cluster {
-    Cluster::start_tpch(0.01, ClusterConfig::new(2)).expect("cluster starts")
-}
+mod common;
 
-/// Every row of the answer, its values joined by `|`, in the answer's order.
-fn rows(cluster: &Cluster, sql: &str) -> Vec<String> {
-    let batches = cluster.sql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
-    let mut rows = Vec::new();
-    for batch in &batches {
-        for row in 0..batch.num_rows() {
-            let values: Vec<String> = (0..batch.num_columns())
-                .map(|column| array_value_to_string(batch.column(column), row).unwrap())
-                .collect();
-            rows.push(values.join("|"));
-        }
-    }
-    rows
-}
+use common::{cluster, joined_rows as rows};
 
 const LOW: &str = "(select n_nationkey, n_regionkey, n_name from nation where n_nationkey < 3)";
 const MID: &str = "(select n_nationkey, n_regionkey, n_name from nation \
@@ -223,15 +206,11 @@ fn subqueries_correlated_through_inequalities() {
 /// order PostgreSQL gives.
 #[test]
 fn order_by_a_subquery() {
-    let cluster = Cluster::start_tpch(0.01, ClusterConfig::new(2)).expect("cluster starts");
+    let cluster = cluster();
     let names = |sql: &str| -> Vec<String> {
-        let batches = cluster.sql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
-        batches
-            .iter()
-            .flat_map(|batch| {
-                (0..batch.num_rows())
-                    .map(|row| array_value_to_string(batch.column(0), row).unwrap())
-            })
+        common::rows(&cluster, sql)
+            .into_iter()
+            .map(|mut row| row.swap_remove(0))
             .collect()
     };
     let by_subquery = names(

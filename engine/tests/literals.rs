@@ -8,11 +8,11 @@
 
 use arrow::util::display::array_value_to_string;
 use percore_engine::error::ErrorCode;
-use percore_engine::session::{Cluster, ClusterConfig};
+use percore_engine::session::Cluster;
 
-fn cluster() -> Cluster {
-    Cluster::start_tpch(0.01, ClusterConfig::new(2)).expect("cluster starts")
-}
+mod common;
+
+use common::cluster;
 
 fn values(cluster: &Cluster, sql: &str) -> Vec<String> {
     let batches = cluster.sql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
@@ -1019,20 +1019,7 @@ fn age_width_bucket_and_year_based_fields_answer_as_postgresql() {
 #[test]
 fn fetch_first_rows_only_and_with_ties() {
     let cluster = cluster();
-    let rows = |sql: &str| -> Vec<String> {
-        let batches = cluster.sql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
-        batches
-            .iter()
-            .flat_map(|batch| {
-                (0..batch.num_rows()).map(move |row| {
-                    (0..batch.num_columns())
-                        .map(|c| array_value_to_string(batch.column(c), row).unwrap())
-                        .collect::<Vec<_>>()
-                        .join("|")
-                })
-            })
-            .collect()
-    };
+    let rows = |sql: &str| common::joined_rows(&cluster, sql);
     assert_eq!(
         rows("select n_name from nation order by n_name fetch first 2 rows only"),
         ["ALGERIA", "ARGENTINA"]

@@ -4,11 +4,11 @@
 
 use arrow::util::display::array_value_to_string;
 use percore_engine::error::ErrorCode;
-use percore_engine::session::{Cluster, ClusterConfig};
+use percore_engine::session::Cluster;
 
-fn cluster() -> Cluster {
-    Cluster::start_tpch(0.01, ClusterConfig::new(2)).expect("cluster starts")
-}
+mod common;
+
+use common::cluster;
 
 fn values(cluster: &Cluster, sql: &str) -> Vec<String> {
     let batches = cluster.sql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));

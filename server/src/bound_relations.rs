@@ -6,6 +6,7 @@ use std::io::Read;
 
 use percore_engine::catalog::bound::BoundRelation;
 use percore_engine::error::{ErrorCode, QueryError, QueryResult};
+use percore_engine::hex;
 use percore_engine::memory::ByteSize;
 
 use crate::control::{read_message, Message};
@@ -25,7 +26,7 @@ pub fn relation_messages(relations: &[BoundRelation]) -> QueryResult<Vec<Message
             messages.push(Message::Relation {
                 name: relation.name.clone(),
                 first: index == 0,
-                hex: hex(chunk),
+                hex: hex::encode(chunk),
             });
         }
     }
@@ -47,10 +48,15 @@ pub fn read_relations(
     let mut total = 0usize;
     let mut refused = None;
     for _ in 0..count {
-        let Message::Relation { name, first, hex } = read_message(connection)? else {
+        let Message::Relation {
+            name,
+            first,
+            hex: text,
+        } = read_message(connection)?
+        else {
             return Err(std::io::Error::other("expected a Relation message"));
         };
-        total = total.saturating_add(hex.len() / 2);
+        total = total.saturating_add(text.len() / 2);
         if refused.is_some() {
             continue;
         }
@@ -64,7 +70,7 @@ pub fn read_relations(
             ));
             continue;
         }
-        let Some(bytes) = unhex(&hex) else {
+        let Some(bytes) = hex::decode(&text) else {
             refused = Some(QueryError::internal(format!(
                 "relation {name} arrived with bytes that are not hex"
             )));
@@ -82,31 +88,6 @@ pub fn read_relations(
         .iter()
         .map(|(name, bytes)| BoundRelation::from_ipc(name, bytes))
         .collect())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for &byte in bytes {
-        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        text.push(char::from(DIGITS[usize::from(byte & 0xf)]));
-    }
-    text
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    let digit = |byte: u8| {
-        char::from(byte)
-            .to_digit(16)
-            .and_then(|d| u8::try_from(d).ok())
-    };
-    let text = text.as_bytes();
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    text.chunks(2)
-        .map(|pair| Some((digit(pair[0])? << 4) | digit(pair[1])?))
-        .collect()
 }
 
 #[cfg(test)]
@@ -160,8 +141,5 @@ mod tests {
             .unwrap()
             .unwrap_err();
         assert_eq!(refused.code, ErrorCode::ResourcesExhausted);
-        assert_eq!(unhex("0aff"), Some(vec![10, 255]));
-        assert_eq!(unhex("0g"), None);
-        assert_eq!(unhex("abc"), None);
     }
 }

@@ -28,7 +28,7 @@ use percore_engine::plan::analyze::{self, RunSummary};
 use percore_engine::plan::explain::explain;
 use percore_engine::plan::DistributedPlan;
 use percore_engine::session::{
-    explain_batch, lines_batch, recursion_limit, remaining, text_batch, StatementKind,
+    explain_batch, lines_batch, recursion_limit, text_batch, StatementKind,
 };
 use percore_engine::settings::SessionSettings;
 use percore_engine::sql::ParsedStatement;
@@ -134,15 +134,11 @@ impl Node {
             }
             ParsedStatement::Plannable(statement) => statement,
         };
-        let deadline = settings.statement_timeout.map(|t| Instant::now() + t);
-        let limit = recursion_limit(&self.cluster, settings);
+        let deadline = settings.deadline();
         let step_settings = *settings;
         let mut run_step = |sql: &str, relations: &[BoundRelation]| {
             let (plan, _) = self.cluster.plan_with(sql, relations)?;
-            let settings = SessionSettings {
-                statement_timeout: remaining(deadline),
-                ..step_settings
-            };
+            let settings = step_settings.until(deadline);
             let mut query = self.start_query(sql, relations, &plan, &settings, cancel)?;
             let mut batches = Vec::new();
             while let Some(batch) = query.next_batch() {
@@ -150,27 +146,16 @@ impl Node {
             }
             Ok((plan.schema, Some(batches)))
         };
-        let mut statement = *statement;
-        let bound = self
+        let limit = recursion_limit(&self.cluster, settings);
+        let (bound, plan, kind) = self
             .cluster
-            .bind_recursive(&mut statement, limit, &mut run_step)?;
-        let (sql, relations, (plan, kind)) = match bound {
-            Some(bound) => {
-                let planned = self.cluster.plan_with(&bound.sql, &bound.relations)?;
-                (bound.sql, bound.relations, planned)
-            }
-            None => (
-                sql.to_string(),
-                Vec::new(),
-                self.cluster.plan_parsed(statement)?,
-            ),
+            .plan_statement(*statement, limit, &mut run_step)?;
+        let (sql, relations) = match &bound {
+            Some(bound) => (bound.sql.as_str(), bound.relations.as_slice()),
+            None => (sql, &[][..]),
         };
-        let (sql, relations) = (sql.as_str(), relations.as_slice());
         // The steps of a recursion spent part of the statement's time.
-        let settings = &SessionSettings {
-            statement_timeout: remaining(deadline),
-            ..*settings
-        };
+        let settings = &settings.until(deadline);
         match kind {
             StatementKind::Explain => Ok(Outcome::Explain(explain_batch(&plan)?)),
             StatementKind::Query => Ok(Outcome::Rows(
@@ -242,14 +227,13 @@ impl Node {
                 skew_join: settings.skew_join,
                 relations: relation_messages.len(),
             };
-            let mut messages = vec![prepare];
-            messages.extend(relation_messages.iter().cloned());
             let connection = dispatch(
                 node,
                 address,
                 me,
                 self.config.cluster_secret.as_ref(),
-                &messages,
+                &prepare,
+                &relation_messages,
             )
             .inspect_err(|error| {
                 cancel_all(&mut peers, error);
@@ -328,13 +312,15 @@ impl Node {
     }
 }
 
-/// Connects to a peer's internal port and sends it the statement's messages.
+/// Connects to a peer's internal port and sends it the statement: `first`, then
+/// the messages that go with it (its bound relations).
 pub(crate) fn dispatch(
     node: usize,
     address: std::net::SocketAddr,
     me: usize,
     secret: Option<&ClusterSecret>,
-    messages: &[Message],
+    first: &Message,
+    then: &[Message],
 ) -> QueryResult<TcpStream> {
     let unreachable = |error: std::io::Error| {
         QueryError::new(
@@ -360,7 +346,7 @@ pub(crate) fn dispatch(
     let mut hello = CONTROL_HELLO.to_vec();
     hello.extend_from_slice(&(me as u32).to_le_bytes());
     connection.write_all(&hello).map_err(unreachable)?;
-    for message in messages {
+    for message in std::iter::once(first).chain(then) {
         write_message(&mut connection, message).map_err(unreachable)?;
     }
     Ok(connection)

@@ -51,7 +51,8 @@ impl Node {
                 address,
                 me,
                 self.config.cluster_secret.as_ref(),
-                std::slice::from_ref(&ddl),
+                &ddl,
+                &[],
             )
             .inspect_err(|error| cancel_all(&mut peers, error))?;
             peers.push(Peer::new(node, connection));

@@ -29,14 +29,6 @@ impl BoundRelation {
         self.batches.iter().map(RecordBatch::num_rows).sum()
     }
 
-    /// The memory its batches hold.
-    pub fn bytes(&self) -> usize {
-        self.batches
-            .iter()
-            .map(RecordBatch::get_array_memory_size)
-            .sum()
-    }
-
     /// The table the planner sees: every partition holds every row (the batches are
     /// shared, not copied), with statistics measured from the rows.
     ///

@@ -181,8 +181,7 @@ mod hex_bytes {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
-        let text: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
-        serializer.serialize_str(&text)
+        serializer.serialize_str(&crate::hex::encode(bytes))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
@@ -190,14 +189,8 @@ mod hex_bytes {
         if text.len() != 2 * super::REGISTERS {
             return Err(serde::de::Error::custom("a sketch of the wrong size"));
         }
-        (0..text.len())
-            .step_by(2)
-            .map(|at| {
-                text.get(at..at + 2)
-                    .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-                    .ok_or_else(|| serde::de::Error::custom("a sketch that is not hex"))
-            })
-            .collect()
+        crate::hex::decode(&text)
+            .ok_or_else(|| serde::de::Error::custom("a sketch that is not hex"))
     }
 }
 

@@ -5,7 +5,7 @@ mod catalog_change;
 mod recursion;
 mod restore;
 
-pub use recursion::{recursion_limit, remaining, BoundStatement};
+pub use recursion::{recursion_limit, BoundStatement};
 
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
@@ -474,7 +474,7 @@ impl Cluster {
         statement: sqlparser::ast::Statement,
         relations: &[crate::catalog::bound::BoundRelation],
     ) -> QueryResult<Vec<Option<DataType>>> {
-        let catalog = self.catalog().with_bound(relations)?;
+        let catalog = self.catalog_with(relations)?;
         let functions = Arc::clone(&self.functions);
         plan_isolated(move || crate::sql::parameter_types(statement, &catalog, &functions))
     }
@@ -501,11 +501,7 @@ impl Cluster {
         statement: sqlparser::ast::Statement,
         relations: &[crate::catalog::bound::BoundRelation],
     ) -> QueryResult<(DistributedPlan, StatementKind)> {
-        let catalog = if relations.is_empty() {
-            self.catalog()
-        } else {
-            Arc::new(self.catalog().with_bound(relations)?)
-        };
+        let catalog = self.catalog_with(relations)?;
         let functions = Arc::clone(&self.functions);
         let settings = PlannerSettings::new(self.topology.partitions());
         plan_isolated(move || {
@@ -584,27 +580,21 @@ impl Cluster {
         sql: &str,
         settings: &mut SessionSettings,
     ) -> QueryResult<StatementOutput> {
-        let mut statement = match self.parse(sql)? {
+        let statement = match self.parse(sql)? {
             ParsedStatement::Session(statement) => {
                 let batch = self.session_statement(&statement, settings)?;
                 return Ok(StatementOutput::Explain(batch));
             }
             ParsedStatement::Plannable(statement) => statement,
         };
-        let deadline = settings.statement_timeout.map(|t| Instant::now() + t);
-        let limit = recursion_limit(self, settings);
+        let deadline = settings.deadline();
         let step_settings = *settings;
         let mut run_step =
             |sql: &str, relations: &[_]| self.run_step(sql, relations, &step_settings, deadline);
-        let (plan, kind) = match self.bind_recursive(&mut statement, limit, &mut run_step)? {
-            Some(bound) => self.plan_with(&bound.sql, &bound.relations)?,
-            None => self.plan_parsed(*statement)?,
-        };
+        let limit = recursion_limit(self, settings);
+        let (_, plan, kind) = self.plan_statement(*statement, limit, &mut run_step)?;
         // The steps of a recursion spent part of the statement's time.
-        let settings = &SessionSettings {
-            statement_timeout: remaining(deadline),
-            ..*settings
-        };
+        let settings = &settings.until(deadline);
         match kind {
             StatementKind::Explain => Ok(StatementOutput::Explain(explain_batch(&plan)?)),
             StatementKind::Query => Ok(StatementOutput::Rows(self.execute(sql, &plan, settings)?)),

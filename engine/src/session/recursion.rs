@@ -3,13 +3,14 @@
 //! rows the steps bound.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use super::Cluster;
 use crate::catalog::bound::BoundRelation;
+use crate::catalog::Catalog;
 use crate::error::{QueryError, QueryResult};
 use crate::exec::query::QueryStream;
 use crate::plan::DistributedPlan;
@@ -61,6 +62,41 @@ impl Cluster {
         }))
     }
 
+    /// Plans a statement, evaluating its recursive CTEs first (each step through
+    /// `run`); the bound statement, when there were any, is what peers must plan.
+    ///
+    /// # Errors
+    /// As [`Cluster::bind_recursive`] and [`Cluster::plan_parsed`].
+    pub fn plan_statement(
+        &self,
+        mut statement: sqlparser::ast::Statement,
+        memory_limit: usize,
+        run: &mut StepRunner<'_>,
+    ) -> QueryResult<(Option<BoundStatement>, DistributedPlan, StatementKind)> {
+        match self.bind_recursive(&mut statement, memory_limit, run)? {
+            Some(bound) => {
+                let (plan, kind) = self.plan_with(&bound.sql, &bound.relations)?;
+                Ok((Some(bound), plan, kind))
+            }
+            None => {
+                let (plan, kind) = self.plan_parsed(statement)?;
+                Ok((None, plan, kind))
+            }
+        }
+    }
+
+    /// The catalog with `relations` in front of its tables (the catalog itself when
+    /// there are none).
+    ///
+    /// # Errors
+    /// A relation whose statistics cannot be measured.
+    pub(super) fn catalog_with(&self, relations: &[BoundRelation]) -> QueryResult<Arc<Catalog>> {
+        if relations.is_empty() {
+            return Ok(self.catalog());
+        }
+        Ok(Arc::new(self.catalog().with_bound(relations)?))
+    }
+
     /// Plans a statement as [`Cluster::plan_parsed`] does; one with recursive CTEs by
     /// planning its steps without running them, so each recursion stops after its
     /// non-recursive term: enough to know the statement's columns.
@@ -69,16 +105,14 @@ impl Cluster {
     /// As [`Cluster::plan_parsed`].
     pub fn plan_parsed_for_columns(
         &self,
-        mut statement: sqlparser::ast::Statement,
+        statement: sqlparser::ast::Statement,
     ) -> QueryResult<(DistributedPlan, StatementKind)> {
         let mut plan_only = |sql: &str, relations: &[BoundRelation]| {
             let (plan, _) = self.plan_with(sql, relations)?;
             Ok((plan.schema, None))
         };
-        match self.bind_recursive(&mut statement, usize::MAX, &mut plan_only)? {
-            Some(bound) => self.plan_with(&bound.sql, &bound.relations),
-            None => self.plan_parsed(statement),
-        }
+        let (_, plan, kind) = self.plan_statement(statement, usize::MAX, &mut plan_only)?;
+        Ok((plan, kind))
     }
 
     /// The parameter types of a statement with recursive CTEs, from each of its
@@ -122,7 +156,7 @@ impl Cluster {
         statement: sqlparser::ast::Statement,
         relations: &[BoundRelation],
     ) -> QueryResult<SchemaRef> {
-        let catalog = self.catalog().with_bound(relations)?;
+        let catalog = self.catalog_with(relations)?;
         let functions = Arc::clone(&self.functions);
         plan_isolated(
             move || match plan_parsed(statement, &catalog, &functions)? {
@@ -141,18 +175,9 @@ impl Cluster {
         deadline: Option<Instant>,
     ) -> QueryResult<(SchemaRef, Option<Vec<RecordBatch>>)> {
         let (plan, _) = self.plan_with(sql, relations)?;
-        let settings = SessionSettings {
-            statement_timeout: remaining(deadline),
-            ..*settings
-        };
-        let stream = self.execute(sql, &plan, &settings)?;
+        let stream = self.execute(sql, &plan, &settings.until(deadline))?;
         Ok((plan.schema, Some(collect(stream)?)))
     }
-}
-
-/// What is left of a statement's time when it started with `deadline` ahead.
-pub fn remaining(deadline: Option<Instant>) -> Option<Duration> {
-    deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()))
 }
 
 /// Every batch of a stream, or its first error.

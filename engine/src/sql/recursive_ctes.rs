@@ -132,6 +132,7 @@ impl RecursiveCte {
         };
         let mut work = self.conform(&schema, first_rows.unwrap_or_default(), seen.as_mut())?;
         let mut all = work.clone();
+        let mut rows_bytes = held_bytes(&all);
         let recursive_sql = self.recursive.to_string();
         let mut steps = 0usize;
         while work.iter().any(|batch| batch.num_rows() > 0) || (planning_only && steps == 0) {
@@ -145,11 +146,8 @@ impl RecursiveCte {
             let (_, rows) = run(&recursive_sql, &with_work)?;
             work = self.conform(&schema, rows.unwrap_or_default(), seen.as_mut())?;
             all.extend(work.iter().cloned());
-            let held = all
-                .iter()
-                .map(RecordBatch::get_array_memory_size)
-                .sum::<usize>()
-                + seen.as_ref().map_or(0, SeenRows::bytes);
+            rows_bytes += held_bytes(&work);
+            let held = rows_bytes + seen.as_ref().map_or(0, SeenRows::bytes);
             if held > memory_limit {
                 return Err(QueryError::new(
                     ErrorCode::ResourcesExhausted,
@@ -313,6 +311,12 @@ impl SeenRows {
     }
 }
 
+/// The memory held batches keep alive: every buffer they reference, whole (unlike
+/// `memory::size::batch_bytes`, which counts only the rows of a slice).
+fn held_bytes(batches: &[RecordBatch]) -> usize {
+    batches.iter().map(RecordBatch::get_array_memory_size).sum()
+}
+
 /// The query of a statement that runs one: a query, `CREATE TABLE .. AS`, `COPY
 /// (query) TO`, or what `EXPLAIN` explains.
 fn top_query(statement: &mut Statement) -> Option<&mut Query> {
@@ -336,7 +340,7 @@ fn take_recursive(query: &mut Query) -> QueryResult<Vec<RecursiveCte>> {
     };
     let (recursive, plain): (Vec<Cte>, Vec<Cte>) = std::mem::take(&mut with.cte_tables)
         .into_iter()
-        .partition(|cte| references(&cte.query, &normalized(&cte.alias.name)) > 0);
+        .partition(refers_to_itself);
     with.recursive = false;
     with.cte_tables = plain;
     let plain = with.cte_tables.clone();
@@ -464,6 +468,11 @@ fn term_query(body: SetExpr, plain: &[Cte]) -> Query {
     query
 }
 
+/// Whether a CTE's query names the CTE.
+fn refers_to_itself(cte: &Cte) -> bool {
+    references(&cte.query, &normalized(&cte.alias.name)) > 0
+}
+
 /// How many times `query` names the table `name` without a schema.
 fn references(query: &Query, name: &str) -> usize {
     let mut count = 0;
@@ -497,13 +506,10 @@ impl Visitor for NestedRecursion {
     type Break = ();
 
     fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
-        let recursive = query.with.as_ref().is_some_and(|with| {
-            with.recursive
-                && with
-                    .cte_tables
-                    .iter()
-                    .any(|cte| references(&cte.query, &normalized(&cte.alias.name)) > 0)
-        });
+        let recursive = query
+            .with
+            .as_ref()
+            .is_some_and(|with| with.recursive && with.cte_tables.iter().any(refers_to_itself));
         if recursive {
             self.found = true;
             return ControlFlow::Break(());

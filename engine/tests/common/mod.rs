@@ -23,3 +23,11 @@ pub fn rows(cluster: &Cluster, sql: &str) -> Vec<Vec<String>> {
         })
         .collect()
 }
+
+/// Every row of the answer, its values joined by `|`, in the answer's order.
+pub fn joined_rows(cluster: &Cluster, sql: &str) -> Vec<String> {
+    rows(cluster, sql)
+        .into_iter()
+        .map(|row| row.join("|"))
+        .collect()
+}
