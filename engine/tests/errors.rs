@@ -96,6 +96,47 @@ fn division_by_zero_fails_the_query_not_the_process() {
     assert_alive(&cluster);
 }
 
+/// The optimizer may not answer for an expression whose value it drops: PostgreSQL
+/// evaluates it and fails, and so must we (these were answered 0, 25 or true).
+#[test]
+fn a_failing_operand_fails_even_where_its_value_is_not_needed() {
+    let cluster = cluster();
+    let where_clauses = [
+        "n_nationkey / 0 is null",
+        "n_nationkey / 0 is not null",
+        "(n_nationkey % 0 = 1) is unknown",
+        "n_nationkey / 0 * 0 = 0",
+        "0 * (n_nationkey / 0) = 0",
+        "n_nationkey / 0 = n_nationkey / 0",
+        "n_nationkey / 0 % 1 = 0",
+        "cast(n_nationkey / 0 as text) like '%'",
+        "not (n_nationkey / 0 > 1) or n_nationkey / 0 > 1",
+    ];
+    for condition in where_clauses {
+        let sql = format!("select count(*) from nation where {condition}");
+        let error = error_of(&cluster, &sql);
+        assert_eq!(error.code, ErrorCode::DivisionByZero, "{sql}: {error}");
+    }
+    let error = error_of(&cluster, "select (1 / 0) is null");
+    assert_eq!(error.code, ErrorCode::DivisionByZero, "{error}");
+    let sql = "select count(*) from nation where n_nationkey * 9223372036854775807 is not null";
+    let error = error_of(&cluster, sql);
+    assert_eq!(error.code, ErrorCode::NumericOutOfRange, "{sql}: {error}");
+    // Operands that cannot fail are still simplified, and expressions that succeed
+    // keep their answers.
+    for (condition, count) in [
+        ("n_nationkey is not null", "25"),
+        ("n_nationkey + 1 is null", "0"),
+        ("n_nationkey / (n_regionkey + 1) is not null", "25"),
+        ("n_nationkey * 0 = 0", "25"),
+        ("n_name like '%'", "25"),
+    ] {
+        let sql = format!("select count(*) from nation where {condition}");
+        assert_eq!(common::rows(&cluster, &sql), [[count]], "{sql}");
+    }
+    assert_alive(&cluster);
+}
+
 #[test]
 fn oversized_and_deeply_nested_sql_is_refused_before_parsing() {
     let cluster = cluster();

@@ -59,20 +59,6 @@ impl OptimizerRule for CheckedConstantArithmetic {
     }
 }
 
-/// Places the rule before every simplification pass of `rules`.
-pub fn before_simplification(
-    rules: Vec<Arc<dyn OptimizerRule + Send + Sync>>,
-) -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
-    let mut placed: Vec<Arc<dyn OptimizerRule + Send + Sync>> = Vec::with_capacity(rules.len() + 1);
-    for rule in rules {
-        if rule.name() == "simplify_expressions" {
-            placed.push(Arc::new(CheckedConstantArithmetic));
-        }
-        placed.push(rule);
-    }
-    placed
-}
-
 fn fold(expr: Expr) -> Result<Transformed<Expr>> {
     match expr {
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {

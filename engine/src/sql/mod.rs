@@ -35,6 +35,7 @@ mod interval_text;
 mod isolated;
 mod join_order;
 mod join_subqueries;
+mod kept_failures;
 mod like_escape;
 mod literals;
 mod mark_nulls;
@@ -68,6 +69,8 @@ mod timestamp_literals;
 pub mod transaction;
 mod using_joins;
 mod width_bucket;
+
+use std::sync::Arc;
 
 use datafusion_common::config::ConfigOptions;
 use datafusion_expr::LogicalPlan;
@@ -584,8 +587,15 @@ fn planned_as(
     let plan = round_half_even::in_round_calls(plan)?;
     let plan = integer_sums::checked(plan)?;
     let plan = decimal_averages::rounded(plan)?;
-    let rules = constant_arithmetic::before_simplification(Optimizer::new().rules);
+    let rules = before_simplification(
+        Optimizer::new().rules,
+        &[
+            Arc::new(constant_arithmetic::CheckedConstantArithmetic),
+            Arc::new(kept_failures::KeptFailures),
+        ],
+    );
     let plan = Optimizer::with_rules(rules).optimize(plan, &config, observe_rule)?;
+    let plan = kept_failures::unwrapped(plan)?;
     let plan = semi_join_pushdown::apply(plan)?;
     let plan = semi_join_reduction::apply(plan)?;
     let plan = join_order::apply(plan, catalog)?;
@@ -674,6 +684,22 @@ pub fn parameter_types(
     Ok((1..=count)
         .map(|n| found.get(&format!("${n}")).cloned().flatten())
         .collect())
+}
+
+/// `rules` with `extra` placed before each of DataFusion's simplification passes:
+/// rules that fold or guard what the simplifier would otherwise get wrong.
+fn before_simplification(
+    rules: Vec<Arc<dyn OptimizerRule + Send + Sync>>,
+    extra: &[Arc<dyn OptimizerRule + Send + Sync>],
+) -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
+    let mut placed = Vec::with_capacity(rules.len() + extra.len());
+    for rule in rules {
+        if rule.name() == "simplify_expressions" {
+            placed.extend(extra.iter().cloned());
+        }
+        placed.push(rule);
+    }
+    placed
 }
 
 fn observe_rule(_plan: &LogicalPlan, _rule: &dyn OptimizerRule) {}
