@@ -2,12 +2,13 @@
 //! DataFusion would read it differently or not at all: interval literals in
 //! PostgreSQL's own output form (and ISO 8601, years-months, `ago`), casts to
 //! bounded strings that truncate, `ORDER BY name` that looks at the output columns
-//! first, `div`, `BETWEEN SYMMETRIC` and `trim(LEADING FROM x)`. Every expected
-//! value is PostgreSQL 15's answer.
+//! first, `div`, `BETWEEN SYMMETRIC`, `trim(LEADING FROM x)` and `to_char` of
+//! numbers. Every expected value is PostgreSQL 15's answer.
 
 mod common;
 
 use common::{cluster, rows};
+use percore_engine::error::ErrorCode;
 
 #[test]
 fn interval_literals_in_postgresql_forms() {
@@ -177,4 +178,46 @@ fn output_columns_have_postgresqls_names() {
     assert_eq!(batches[0].schema().field(0).name(), "count");
     let batches = cluster.sql("select * from region limit 1").unwrap();
     assert_eq!(batches[0].schema().field(1).name(), "r_name");
+}
+
+/// `to_char` of numbers lays them out with PostgreSQL's templates (it was refused).
+/// The expected texts are PostgreSQL 15's for the same rows.
+#[test]
+fn numbers_format_with_postgresql_templates() {
+    let cluster = cluster();
+    assert_eq!(
+        rows(
+            &cluster,
+            "select to_char(o_totalprice, 'FM999,999,990.00'), to_char(o_orderkey, '00000th'), \
+             to_char(o_totalprice::float8, '9.99EEEE'), to_char(-o_totalprice, '999999.9PR') \
+             from orders order by o_orderkey limit 3"
+        ),
+        [
+            ["172,799.49", " 00001st", " 1.73e+05", "<172799.5>"],
+            ["38,426.09", " 00002nd", " 3.84e+04", " <38426.1>"],
+            ["205,654.30", " 00003rd", " 2.06e+05", "<205654.3>"],
+        ]
+    );
+    assert_eq!(
+        rows(
+            &cluster,
+            "select to_char(0, '9999.99'), to_char(12, 'FM9999.99'), to_char(12345, '999'), \
+             to_char(1234.5, 'RN'), to_char(-12, 'MI9999'), to_char(null::int, '99')"
+        ),
+        [["     .00", "12.", " ###", "        MCCXXXV", "-  12", ""]]
+    );
+    // The template may differ per row; a malformed one fails as PostgreSQL's does.
+    assert_eq!(
+        rows(
+            &cluster,
+            "select to_char(n_nationkey, case when n_nationkey % 2 = 0 then '00' else 'FMRN' end) \
+             from nation where n_nationkey between 3 and 4 order by n_nationkey"
+        ),
+        [["III"], [" 04"]]
+    );
+    let error = cluster
+        .sql("select to_char(n_nationkey, '9.9.9') from nation")
+        .expect_err("two decimal points");
+    assert_eq!(error.code, ErrorCode::Syntax, "{error}");
+    assert!(error.message.contains("multiple decimal points"), "{error}");
 }

@@ -49,6 +49,7 @@ pub mod parse;
 mod pg_compat;
 mod pg_datetime_template;
 mod pg_functions;
+mod pg_number_template;
 mod pg_to_char;
 pub mod placeholders;
 pub mod provider;

@@ -1,15 +1,16 @@
 //! `to_char(date or timestamp, template)` with PostgreSQL's templates (see
-//! `pg_datetime_template`), in place of DataFusion's chrono-format `to_char`.
+//! `pg_datetime_template`), in place of DataFusion's chrono-format `to_char`, and
+//! `to_char(number, template)` (see `pg_number_template`).
 //! `to_date` and `to_timestamp` keep DataFusion's parsers; their constant templates
 //! are translated to chrono's formats before planning (`chrono_formats`).
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, StringBuilder};
+use arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
-use datafusion_common::{exec_err, plan_err, Result};
+use arrow::datatypes::{DataType, Decimal128Type, Float64Type, TimeUnit, TimestampMicrosecondType};
+use datafusion_common::{exec_err, plan_err, DataFusionError, Result};
 use datafusion_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
@@ -17,7 +18,8 @@ use sqlparser::ast::{self, FunctionArg, FunctionArgExpr, FunctionArguments, Stat
 
 use super::call_values::Arguments;
 use super::pg_datetime_template::{chrono_format, parse, render, Token};
-use crate::error::{QueryError, QueryResult};
+use super::pg_number_template::{Number, NumberTemplate};
+use crate::error::{ErrorCode, QueryError, QueryResult, TaskError};
 
 /// The function, for the planner's registry (it replaces DataFusion's).
 pub fn to_char() -> Arc<ScalarUDF> {
@@ -45,9 +47,14 @@ impl ScalarUDFImpl for ToChar {
             [DataType::Date32 | DataType::Date64 | DataType::Timestamp(..), DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null] => {
                 Ok(DataType::Utf8)
             }
+            [value, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null]
+                if number_kind(value).is_some() =>
+            {
+                Ok(DataType::Utf8)
+            }
             [value, _] => plan_err!(
-                "to_char of {value}: Percore formats dates and timestamps (numbers and \
-                 intervals with a template are not supported)"
+                "to_char of {value}: Percore formats numbers, dates and timestamps \
+                 (intervals with a template are not supported)"
             ),
             _ => plan_err!("to_char takes a value and a template"),
         }
@@ -58,6 +65,9 @@ impl ScalarUDFImpl for ToChar {
         let [values, templates] = arguments.arrays.as_slice() else {
             return exec_err!("to_char takes a value and a template");
         };
+        if let Some(kind) = number_kind(values.data_type()) {
+            return arguments.answer(numbers_to_char(values, kind, templates)?);
+        }
         let zone = match values.data_type() {
             DataType::Timestamp(_, zone) => zone.clone(),
             _ => None,
@@ -92,6 +102,72 @@ impl ScalarUDFImpl for ToChar {
         }
         arguments.answer(Arc::new(out.finish()))
     }
+}
+
+/// How a number type's values are read for a template.
+#[derive(Clone, Copy)]
+enum NumberKind {
+    Integer,
+    Decimal(i8),
+    /// A float; `true` for a single-precision one.
+    Float(bool),
+}
+
+fn number_kind(data_type: &DataType) -> Option<NumberKind> {
+    Some(match data_type {
+        t if t.is_integer() => NumberKind::Integer,
+        DataType::Decimal128(_, scale) => NumberKind::Decimal(*scale),
+        DataType::Float64 => NumberKind::Float(false),
+        DataType::Float16 | DataType::Float32 => NumberKind::Float(true),
+        _ => return None,
+    })
+}
+
+/// `to_char(number, template)` of every row (see `pg_number_template`).
+fn numbers_to_char(values: &ArrayRef, kind: NumberKind, templates: &ArrayRef) -> Result<ArrayRef> {
+    let templates = cast(templates, &DataType::Utf8)?;
+    let templates = templates.as_string::<i32>();
+    let numbers: Box<dyn Fn(usize) -> Number> = match kind {
+        NumberKind::Integer => {
+            let wide = cast(values, &DataType::Decimal128(38, 0))?;
+            let wide = wide.as_primitive::<Decimal128Type>().clone();
+            Box::new(move |row| Number::Integer(wide.value(row)))
+        }
+        NumberKind::Decimal(scale) => {
+            let exact = values.as_primitive::<Decimal128Type>().clone();
+            Box::new(move |row| Number::Exact {
+                value: exact.value(row),
+                scale,
+            })
+        }
+        NumberKind::Float(single) => {
+            let floats = cast(values, &DataType::Float64)?;
+            let floats = floats.as_primitive::<Float64Type>().clone();
+            Box::new(move |row| Number::Float {
+                value: floats.value(row),
+                single,
+            })
+        }
+    };
+    let mut out = StringBuilder::with_capacity(values.len(), values.len() * 12);
+    let mut parsed: Option<(String, NumberTemplate)> = None;
+    for row in 0..values.len() {
+        if values.is_null(row) || templates.is_null(row) {
+            out.append_null();
+            continue;
+        }
+        let template = templates.value(row);
+        if parsed.as_ref().is_none_or(|(known, _)| known != template) {
+            let layout = NumberTemplate::parse(template).map_err(|message| {
+                DataFusionError::External(Box::new(TaskError::new(ErrorCode::Syntax, message)))
+            })?;
+            parsed = Some((template.to_string(), layout));
+        }
+        if let Some((_, layout)) = &parsed {
+            out.append_value(layout.render(numbers(row)));
+        }
+    }
+    Ok(Arc::new(out.finish()))
 }
 
 /// Rewrites, in place, the constant template of every two-argument `to_date` and
