@@ -25,6 +25,10 @@ pub enum ErrorCode {
     DataException,
     /// Division by zero (SQLSTATE 22012).
     DivisionByZero,
+    /// A date or time built from fields that name none (SQLSTATE 22008).
+    DatetimeFieldOverflow,
+    /// Text that does not read as a value of the type it is cast to (SQLSTATE 22P02).
+    InvalidTextRepresentation,
     /// A result too large for its type (SQLSTATE 22003).
     NumericOutOfRange,
     /// A scalar subquery returned more than one row (SQLSTATE 21000).
@@ -66,6 +70,8 @@ impl ErrorCode {
             ErrorCode::Unsupported => "0A000",
             ErrorCode::DataException => "22000",
             ErrorCode::DivisionByZero => "22012",
+            ErrorCode::DatetimeFieldOverflow => "22008",
+            ErrorCode::InvalidTextRepresentation => "22P02",
             ErrorCode::NumericOutOfRange => "22003",
             ErrorCode::CardinalityViolation => "21000",
             ErrorCode::InvalidRecursion => "42P19",
@@ -83,7 +89,7 @@ impl ErrorCode {
     /// The code for a SQLSTATE this module produces (errors crossing between nodes
     /// travel as SQLSTATE and message); anything else is internal.
     pub fn from_sqlstate(sqlstate: &str) -> ErrorCode {
-        const ALL: [ErrorCode; 19] = [
+        const ALL: [ErrorCode; 21] = [
             ErrorCode::Syntax,
             ErrorCode::Semantic,
             ErrorCode::UndefinedObject,
@@ -92,6 +98,8 @@ impl ErrorCode {
             ErrorCode::Unsupported,
             ErrorCode::DataException,
             ErrorCode::DivisionByZero,
+            ErrorCode::DatetimeFieldOverflow,
+            ErrorCode::InvalidTextRepresentation,
             ErrorCode::NumericOutOfRange,
             ErrorCode::CardinalityViolation,
             ErrorCode::InvalidRecursion,
@@ -177,6 +185,9 @@ impl fmt::Display for TaskError {
 /// The code for an Arrow error: what the data did, as PostgreSQL would name it.
 fn arrow_code(error: &arrow::error::ArrowError) -> ErrorCode {
     use arrow::error::ArrowError;
+    if invalid_text(error).is_some() {
+        return ErrorCode::InvalidTextRepresentation;
+    }
     match error {
         ArrowError::DivideByZero => ErrorCode::DivisionByZero,
         ArrowError::ArithmeticOverflow(_) => ErrorCode::NumericOutOfRange,
@@ -202,10 +213,55 @@ fn arrow_code(error: &arrow::error::ArrowError) -> ErrorCode {
 /// The message for an Arrow error: PostgreSQL's words where they are plainer than
 /// Arrow's ("division by zero", not "Arrow error: Divide by zero error").
 fn arrow_message(error: &arrow::error::ArrowError) -> Option<String> {
+    if let Some((value, type_name)) = invalid_text(error) {
+        return Some(format!(
+            "invalid input syntax for type {type_name}: \"{value}\""
+        ));
+    }
     match error {
         arrow::error::ArrowError::DivideByZero => Some("division by zero".to_string()),
         _ => None,
     }
+}
+
+/// The text and PostgreSQL's name of the type, for a cast of text that did not
+/// parse (Arrow: "Cannot cast string 'abc' to value of Int32 type").
+fn invalid_text(error: &arrow::error::ArrowError) -> Option<(&str, &'static str)> {
+    use arrow::error::ArrowError;
+    let (value, arrow_type) = match error {
+        ArrowError::CastError(message) => {
+            let rest = message
+                .strip_prefix("Cannot cast string '")
+                .or_else(|| message.strip_prefix("Cannot cast value '"))?;
+            let (value, arrow_type) = rest.rsplit_once("' to value of ")?;
+            (value, arrow_type.strip_suffix(" type")?)
+        }
+        ArrowError::ParseError(message) => {
+            let rest = message.strip_prefix("Error parsing timestamp from '")?;
+            (rest.rsplit_once("': ")?.0, "Timestamp")
+        }
+        _ => return None,
+    };
+    let type_name = [
+        ("Int8", "smallint"),
+        ("Int16", "smallint"),
+        ("Int32", "integer"),
+        ("Int64", "bigint"),
+        ("UInt", "bigint"),
+        ("Float16", "real"),
+        ("Float32", "real"),
+        ("Float64", "double precision"),
+        ("Decimal", "numeric"),
+        ("Boolean", "boolean"),
+        ("Date", "date"),
+        ("Time32", "time"),
+        ("Time64", "time"),
+        ("Timestamp", "timestamp"),
+    ]
+    .into_iter()
+    .find(|(arrow, _)| arrow_type.starts_with(arrow))?
+    .1;
+    Some((value, type_name))
 }
 
 impl From<arrow::error::ArrowError> for TaskError {
@@ -314,7 +370,11 @@ impl From<datafusion_common::DataFusionError> for QueryError {
             }
             _ => ErrorCode::Internal,
         };
-        QueryError::new(code, root.to_string())
+        let message = match root {
+            E::ArrowError(inner, _) => arrow_message(inner),
+            _ => None,
+        };
+        QueryError::new(code, message.unwrap_or_else(|| root.to_string()))
     }
 }
 

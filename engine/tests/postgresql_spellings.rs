@@ -2,8 +2,9 @@
 //! DataFusion would read it differently or not at all: interval literals in
 //! PostgreSQL's own output form (and ISO 8601, years-months, `ago`), casts to
 //! bounded strings that truncate, `ORDER BY name` that looks at the output columns
-//! first, `div`, `BETWEEN SYMMETRIC`, `trim(LEADING FROM x)` and `to_char` of
-//! numbers. Every expected value is PostgreSQL 15's answer.
+//! first, `div`, `BETWEEN SYMMETRIC`, `trim(LEADING FROM x)`, `to_char` of numbers,
+//! `make_timestamp`, and casts of text that fail as PostgreSQL's do. Every expected
+//! value is PostgreSQL 15's answer.
 
 mod common;
 
@@ -220,4 +221,69 @@ fn numbers_format_with_postgresql_templates() {
         .expect_err("two decimal points");
     assert_eq!(error.code, ErrorCode::Syntax, "{error}");
     assert!(error.message.contains("multiple decimal points"), "{error}");
+}
+
+/// `make_timestamp` builds a timestamp from its fields as PostgreSQL does (it was an
+/// unknown function); impossible fields fail with 22008 and PostgreSQL's words.
+#[test]
+fn make_timestamp_from_fields() {
+    let cluster = cluster();
+    assert_eq!(
+        rows(
+            &cluster,
+            "select make_timestamp(2024, 2, 29, 12, 30, 15.5), \
+             make_timestamp(2024, 1, 1, 23, 59, 60), make_timestamp(null, 1, 1, 0, 0, 0), \
+             make_timestamp(1990 + n_regionkey, 1, 1, 0, 0, 0) \
+             from nation where n_nationkey = 4"
+        ),
+        [[
+            "2024-02-29T12:30:15.500",
+            "2024-01-02T00:00:00",
+            "",
+            "1994-01-01T00:00:00"
+        ]]
+    );
+    let error = cluster
+        .sql("select make_timestamp(2024, 2, 30, 0, 0, n_nationkey) from nation")
+        .expect_err("February 30th");
+    assert_eq!(error.code, ErrorCode::DatetimeFieldOverflow, "{error}");
+    assert!(
+        error
+            .message
+            .starts_with("date field value out of range: 2024-02-30"),
+        "{error}"
+    );
+}
+
+/// Text that does not read as the type it is cast to fails with 22P02 in
+/// PostgreSQL's words, whether the cast is folded at planning or runs on rows.
+#[test]
+fn invalid_text_casts_say_so_as_postgresql_does() {
+    let cluster = cluster();
+    for (sql, message) in [
+        (
+            "select cast('abc' as int)",
+            "invalid input syntax for type integer: \"abc\"",
+        ),
+        (
+            "select 'x'::boolean",
+            "invalid input syntax for type boolean: \"x\"",
+        ),
+        (
+            "select cast('1.2.3' as decimal(5,2))",
+            "invalid input syntax for type numeric: \"1.2.3\"",
+        ),
+        (
+            "select cast(n_name as bigint) from nation where n_nationkey = 0",
+            "invalid input syntax for type bigint: \"ALGERIA\"",
+        ),
+    ] {
+        let error = cluster.sql(sql).expect_err(sql);
+        assert_eq!(
+            error.code,
+            ErrorCode::InvalidTextRepresentation,
+            "{sql}: {error}"
+        );
+        assert!(error.message.starts_with(message), "{sql}: {error}");
+    }
 }

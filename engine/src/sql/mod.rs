@@ -38,6 +38,7 @@ mod join_subqueries;
 mod kept_failures;
 mod like_escape;
 mod literals;
+mod make_timestamp;
 mod mark_nulls;
 mod order_by_ordinals;
 mod order_by_output_names;

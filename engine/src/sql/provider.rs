@@ -111,6 +111,7 @@ impl FunctionRegistry {
         registry.register_scalar(super::bitwise_not::function());
         registry.register_scalar(super::width_bucket::function());
         registry.register_scalar(super::age::function());
+        registry.register_scalar(super::make_timestamp::function());
         registry.register_scalar(super::similar_to::function());
         for udf in super::interval_scaling::functions() {
             registry.register_scalar(udf);
