@@ -195,6 +195,51 @@ fn a_recursion_that_does_not_end_fails_within_the_budget() {
     assert_eq!(value(&cluster, "select count(*) from region"), "5");
 }
 
+/// PostgreSQL evaluates a WITH query only as far as its reader fetches: a recursion
+/// without an end, read under a LIMIT, answers (its manual's own example).
+#[test]
+fn a_limit_over_the_recursion_stops_it() {
+    let cluster = cluster();
+    let endless = "with recursive t(n) as (values (1) union all select n + 1 from t)";
+    assert_eq!(
+        rows(
+            &cluster,
+            &format!("{endless} select n from t limit 3 offset 2")
+        ),
+        [["3"], ["4"], ["5"]]
+    );
+    assert_eq!(
+        rows(
+            &cluster,
+            &format!("{endless} select n * 10 as m from t limit 2")
+        ),
+        [["10"], ["20"]]
+    );
+    // A recursion that ends first answers all it has.
+    assert_eq!(
+        rows(
+            &cluster,
+            "with recursive t(n) as (values (1) union all select n + 1 from t where n < 3) \
+             select n from t limit 10"
+        ),
+        [["1"], ["2"], ["3"]]
+    );
+    // A reader that needs every row (here a filter) still runs the recursion to its
+    // end: the budget stops this one.
+    let mut settings = SessionSettings::default();
+    cluster
+        .sql_in("set percore.memory_per_core = '4MB'", &mut settings)
+        .unwrap();
+    let error = cluster
+        .sql_in(
+            "with recursive t(n) as (select 1 union all \
+             select n + g from t, generate_series(1, 100) s(g)) select n from t where n > 0 limit 1",
+            &mut settings,
+        )
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::ResourcesExhausted, "{error}");
+}
+
 #[test]
 fn malformed_recursion_gets_postgresqls_errors() {
     let cluster = cluster();

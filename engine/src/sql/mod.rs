@@ -55,6 +55,7 @@ mod pg_to_char;
 pub mod placeholders;
 pub mod provider;
 pub mod recursive_ctes;
+mod recursive_fetch;
 mod round_half_even;
 mod row_in_subquery;
 mod semi_join_pushdown;

@@ -36,6 +36,8 @@ pub struct RecursiveStatement {
     /// bound relations.
     rest: Statement,
     ctes: Vec<RecursiveCte>,
+    /// Rows of the last CTE beyond which the rest reads none (`recursive_fetch`).
+    rows_needed: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -84,9 +86,13 @@ pub fn recursive_ctes(statement: &mut Statement) -> QueryResult<Option<Recursive
             "EXPLAIN of WITH RECURSIVE (its steps run before the final plan is known)",
         ));
     }
+    let rows_needed = found
+        .last()
+        .and_then(|last| super::recursive_fetch::rows_needed(statement, &last.name));
     Ok(Some(RecursiveStatement {
         rest: statement.clone(),
         ctes: found,
+        rows_needed,
     }))
 }
 
@@ -107,8 +113,10 @@ impl RecursiveStatement {
         memory_limit: usize,
     ) -> QueryResult<Vec<BoundRelation>> {
         let mut bound = Vec::with_capacity(self.ctes.len());
-        for cte in &self.ctes {
-            let relation = cte.evaluate(&bound, run, memory_limit)?;
+        for (index, cte) in self.ctes.iter().enumerate() {
+            let last = index + 1 == self.ctes.len();
+            let rows_needed = self.rows_needed.filter(|_| last);
+            let relation = cte.evaluate(&bound, run, memory_limit, rows_needed)?;
             bound.push(relation);
         }
         Ok(bound)
@@ -121,6 +129,7 @@ impl RecursiveCte {
         bound: &[BoundRelation],
         run: &mut StepRunner<'_>,
         memory_limit: usize,
+        rows_needed: Option<usize>,
     ) -> QueryResult<BoundRelation> {
         let (first_schema, first_rows) = run(&self.non_recursive.to_string(), bound)?;
         let planning_only = first_rows.is_none();
@@ -133,9 +142,14 @@ impl RecursiveCte {
         let mut work = self.conform(&schema, first_rows.unwrap_or_default(), seen.as_mut())?;
         let mut all = work.clone();
         let mut rows_bytes = held_bytes(&all);
+        let mut row_count = rows_in(&all);
         let recursive_sql = self.recursive.to_string();
         let mut steps = 0usize;
-        while work.iter().any(|batch| batch.num_rows() > 0) || (planning_only && steps == 0) {
+        let enough =
+            |rows: usize| !planning_only && rows_needed.is_some_and(|needed| rows >= needed);
+        while (work.iter().any(|batch| batch.num_rows() > 0) && !enough(row_count))
+            || (planning_only && steps == 0)
+        {
             steps += 1;
             let mut with_work = bound.to_vec();
             with_work.push(BoundRelation {
@@ -147,6 +161,10 @@ impl RecursiveCte {
             work = self.conform(&schema, rows.unwrap_or_default(), seen.as_mut())?;
             all.extend(work.iter().cloned());
             rows_bytes += held_bytes(&work);
+            row_count += rows_in(&work);
+            if enough(row_count) {
+                break;
+            }
             let held = rows_bytes + seen.as_ref().map_or(0, SeenRows::bytes);
             if held > memory_limit {
                 return Err(QueryError::new(
@@ -313,6 +331,10 @@ impl SeenRows {
 
 /// The memory held batches keep alive: every buffer they reference, whole (unlike
 /// `memory::size::batch_bytes`, which counts only the rows of a slice).
+fn rows_in(batches: &[RecordBatch]) -> usize {
+    batches.iter().map(RecordBatch::num_rows).sum()
+}
+
 fn held_bytes(batches: &[RecordBatch]) -> usize {
     batches.iter().map(RecordBatch::get_array_memory_size).sum()
 }
@@ -488,7 +510,7 @@ fn references(query: &Query, name: &str) -> usize {
 }
 
 /// An identifier as the catalog keys it: lower case unless quoted.
-fn normalized(ident: &Ident) -> String {
+pub(super) fn normalized(ident: &Ident) -> String {
     match ident.quote_style {
         Some(_) => ident.value.clone(),
         None => ident.value.to_ascii_lowercase(),
