@@ -3,7 +3,7 @@
 //! not end fails within the memory budget instead of growing without bound. Expected
 //! values come from arithmetic or from the same question asked without recursion.
 
-use percore_engine::error::ErrorCode;
+use percore_engine::error::{ErrorCode, QueryError};
 use percore_engine::session::Cluster;
 use percore_engine::settings::SessionSettings;
 
@@ -175,20 +175,24 @@ fn steps_are_cast_to_the_first_terms_types() {
     assert_eq!(error.code, ErrorCode::NumericOutOfRange, "{error}");
 }
 
-#[test]
-fn a_recursion_that_does_not_end_fails_within_the_budget() {
-    let cluster = cluster();
+/// The error of `reader` over a recursion that never ends and grows a hundredfold a
+/// step, in a session whose cores have 4 MB each.
+fn growing_recursion_under_4mb(cluster: &Cluster, reader: &str) -> QueryError {
     let mut settings = SessionSettings::default();
     cluster
         .sql_in("set percore.memory_per_core = '4MB'", &mut settings)
         .unwrap();
-    let error = cluster
-        .sql_in(
-            "with recursive t(n) as (select 1 union all \
-             select n + g from t, generate_series(1, 100) s(g)) select count(*) from t",
-            &mut settings,
-        )
-        .unwrap_err();
+    let sql = format!(
+        "with recursive t(n) as (select 1 union all \
+         select n + g from t, generate_series(1, 100) s(g)) {reader}"
+    );
+    cluster.sql_in(&sql, &mut settings).unwrap_err()
+}
+
+#[test]
+fn a_recursion_that_does_not_end_fails_within_the_budget() {
+    let cluster = cluster();
+    let error = growing_recursion_under_4mb(&cluster, "select count(*) from t");
     assert_eq!(error.code, ErrorCode::ResourcesExhausted, "{error}");
     assert!(error.message.contains("recursive query \"t\""), "{error}");
     // The cluster answers the next statement.
@@ -226,17 +230,7 @@ fn a_limit_over_the_recursion_stops_it() {
     );
     // A reader that needs every row (here a filter) still runs the recursion to its
     // end: the budget stops this one.
-    let mut settings = SessionSettings::default();
-    cluster
-        .sql_in("set percore.memory_per_core = '4MB'", &mut settings)
-        .unwrap();
-    let error = cluster
-        .sql_in(
-            "with recursive t(n) as (select 1 union all \
-             select n + g from t, generate_series(1, 100) s(g)) select n from t where n > 0 limit 1",
-            &mut settings,
-        )
-        .unwrap_err();
+    let error = growing_recursion_under_4mb(&cluster, "select n from t where n > 0 limit 1");
     assert_eq!(error.code, ErrorCode::ResourcesExhausted, "{error}");
 }
 

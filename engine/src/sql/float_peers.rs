@@ -83,7 +83,8 @@ fn float_peers(mut expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     Ok(Transformed::new_transformed(expr, changed))
 }
 
-fn is_comparison(op: Operator) -> bool {
+/// Whether `op` compares its operands (to a boolean, never failing).
+pub(super) fn is_comparison(op: Operator) -> bool {
     matches!(
         op,
         Operator::Eq

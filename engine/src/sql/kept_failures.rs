@@ -21,6 +21,7 @@ use datafusion_optimizer::optimizer::ApplyOrder;
 use datafusion_optimizer::{OptimizerConfig, OptimizerRule};
 
 use super::expr_rewrite::{map_keeping_names, retyped};
+use super::float_peers::is_comparison;
 
 /// The optimizer rule; see the module's documentation.
 #[derive(Debug, Default)]
@@ -161,19 +162,8 @@ fn cannot_fail(expr: &Expr) -> bool {
         | Expr::IsNotFalse(e)
         | Expr::IsNotUnknown(e) => cannot_fail(e),
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-            matches!(
-                op,
-                Operator::Eq
-                    | Operator::NotEq
-                    | Operator::Lt
-                    | Operator::LtEq
-                    | Operator::Gt
-                    | Operator::GtEq
-                    | Operator::IsDistinctFrom
-                    | Operator::IsNotDistinctFrom
-                    | Operator::And
-                    | Operator::Or
-            ) && cannot_fail(left)
+            (is_comparison(*op) || matches!(op, Operator::And | Operator::Or))
+                && cannot_fail(left)
                 && cannot_fail(right)
         }
         _ => false,
