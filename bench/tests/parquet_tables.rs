@@ -8,6 +8,7 @@ use percore_bench::harness::check_queries;
 use percore_engine::catalog::tpch;
 use percore_engine::error::ErrorCode;
 use percore_engine::session::{Cluster, ClusterConfig};
+use std::sync::Arc;
 
 mod common;
 
@@ -136,6 +137,110 @@ fn row_groups_outside_a_filter_are_skipped_by_their_statistics() {
         .find(|line| line.contains("row group(s) read"))
         .unwrap_or_else(|| panic!("{analyzed:?}"));
     assert!(line.contains("1 row group(s) read, 14 skipped"), "{line}");
+}
+
+/// The EXPLAIN ANALYZE line of the scan's row groups.
+fn scan_line(cluster: &Cluster, sql: &str) -> String {
+    let analyzed = run(cluster, &format!("explain analyze {sql}")).unwrap();
+    analyzed
+        .iter()
+        .map(|row| row.join(" "))
+        .find(|line| line.contains("row group(s) read"))
+        .unwrap_or_else(|| panic!("{analyzed:?}"))
+}
+
+/// Writes `orders` in key order to `path`, laid out by `properties`.
+fn write_orders(
+    orders: &percore_engine::catalog::Table,
+    path: &std::path::Path,
+    properties: parquet::file::properties::WriterProperties,
+) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(file, orders.schema.clone(), Some(properties))
+            .unwrap();
+    for batch in orders.partitions.iter().flatten() {
+        writer.write(batch).unwrap();
+    }
+    writer.close().unwrap();
+}
+
+#[test]
+fn pages_outside_a_filter_are_skipped_and_filters_run_before_the_other_columns() {
+    use parquet::file::properties::WriterProperties;
+    let dir = Dir::new("pages");
+    let catalog = tpch::generate(0.01, 1, 8192).expect("TPC-H generates");
+    let orders = catalog.table("orders").unwrap();
+    // One row group of 15000 rows in pages of 1000 rows; and row groups of 1000 rows.
+    let pages = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(20_000))
+        .set_data_page_row_count_limit(1000)
+        .set_write_batch_size(1000)
+        .build();
+    write_orders(orders, &dir.0.join("pages.parquet"), pages);
+    let groups = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(1000))
+        .build();
+    write_orders(orders, &dir.0.join("groups.parquet"), groups);
+    let memory = Cluster::start(Arc::new(catalog), ClusterConfig::new(1)).expect("starts");
+    let files = empty_cluster(1);
+    for name in ["pages", "groups"] {
+        let sql = format!(
+            "CREATE EXTERNAL TABLE {name} STORED AS PARQUET LOCATION '{}'",
+            dir.path(&format!("{name}.parquet"))
+        );
+        run(&files, &sql).unwrap();
+    }
+    let same = |sql: &str, table: &str| {
+        let over_file = sql.replace("from orders", &format!("from {table}"));
+        assert_eq!(
+            run(&files, &over_file).unwrap(),
+            run(&memory, sql).unwrap(),
+            "{sql}"
+        );
+        scan_line(&files, &over_file)
+    };
+
+    // Order keys below 4000 are the first 1000 rows: one page of each column.
+    let line = same(
+        "select count(*), max(o_orderkey), min(o_comment) from orders where o_orderkey < 4000",
+        "pages",
+    );
+    assert!(
+        line.contains(
+            "1 row group(s) read, 0 skipped by their statistics; 14000 row(s) skipped by the page index"
+        ),
+        "{line}"
+    );
+
+    // Few orders pass: the first row group decodes the other columns for those
+    // alone, the second decodes them whole, and the rest the way that was faster.
+    let line = same(
+        "select o_orderkey, o_comment, o_totalprice from orders \
+         where o_orderdate < date '1992-03-01' and o_orderstatus = 'F' order by 1",
+        "groups",
+    );
+    let first: usize = line
+        .split("; ")
+        .find_map(|part| part.strip_suffix(" row group(s) read filters first"))
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!((1..=14).contains(&first), "{line}");
+    // Most pass: after the first row group the filter runs on whole batches.
+    let line = same(
+        "select o_orderpriority, count(*), sum(o_totalprice), max(o_comment) from orders \
+         where o_orderdate > date '1992-03-01' group by 1 order by 1",
+        "groups",
+    );
+    assert!(line.contains("1 row group(s) read filters first"), "{line}");
+
+    // An error raised by a filter inside the decoder keeps its SQLSTATE.
+    let error = run(
+        &files,
+        "select o_comment from groups where o_totalprice / (o_orderkey - o_orderkey) > 1",
+    )
+    .unwrap_err();
+    assert_eq!(error.code, ErrorCode::DivisionByZero, "{error:?}");
 }
 
 #[test]

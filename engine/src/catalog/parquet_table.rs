@@ -10,7 +10,7 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
-use parquet::file::metadata::ParquetMetaDataReader;
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaDataReader};
 
 use super::profile::as_numbers;
 use super::{Table, TablePartitioning, TableStatistics};
@@ -205,7 +205,10 @@ fn read_footer(path: &Path) -> QueryResult<ParquetFile> {
         .metadata()
         .map_err(|e| file_error(e.to_string()))?
         .len();
+    // The page index (per-page min/max and offsets), where the writer wrote one, lets
+    // scans skip the pages of a row group that no filtered row can be on.
     let metadata = ParquetMetaDataReader::new()
+        .with_page_index_policy(PageIndexPolicy::Optional)
         .parse_and_finish(&file)
         .map_err(|e| file_error(e.to_string()))?;
     let metadata = Arc::new(metadata);

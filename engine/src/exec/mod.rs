@@ -9,6 +9,7 @@ mod exchange;
 mod join;
 mod nested_loop;
 mod operator_memory;
+mod parquet_filter_first;
 mod parquet_prune;
 mod parquet_scan;
 mod partition_spill;

@@ -86,6 +86,16 @@ impl OperatorMemory {
         self.stats.row_groups_skipped += skipped as u64;
     }
 
+    /// For a file scan: rows of a row group ruled out by its page index.
+    pub fn rows_skipped_by_pages(&mut self, rows: usize) {
+        self.stats.rows_skipped_by_pages += rows as u64;
+    }
+
+    /// For a file scan: a row group read with its filters first.
+    pub fn filtered_first(&mut self) {
+        self.stats.row_groups_filtered_first += 1;
+    }
+
     pub fn spilled(&mut self, file: &SpillFile) {
         self.stats.spills += 1;
         self.stats.spilled_bytes += file.bytes();

@@ -4,23 +4,31 @@
 //! heartbeats and exchanges go on), then the `parquet` crate decodes them from
 //! memory, in batches of the batch size. The fetched bytes are reserved while their
 //! row group is decoded (one row group at a time is the least a scan needs, so it may
-//! take it beyond the budget, as any operator's first batch). Pushed-down filters
-//! run on the decoded batches as for in-memory tables.
+//! take it beyond the budget, as any operator's first batch). Rows the page index
+//! rules out are not decoded (`parquet_prune`); where few rows pass the pushed-down
+//! filters, they run on their own columns before the others are decoded
+//! (`parquet_filter_first`); otherwise they run on the decoded batches as for
+//! in-memory tables.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use bytes::{Buf, Bytes};
 use glommio::io::BufferedFile;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder, RowSelection,
+};
 use parquet::arrow::ProjectionMask;
 use parquet::errors::ParquetError;
 use parquet::file::reader::{ChunkReader, Length};
 
 use super::operator_memory::OperatorMemory;
-use super::parquet_prune::may_match;
+use super::parquet_filter_first::{FilterFirst, KeptRows, Way};
+use super::parquet_prune::{may_match, page_selection};
 use super::query::QueryState;
-use super::stream::{BatchStream, BoxFuture, DecodedColumns, StreamContext};
+use super::stream::{output_columns, BatchStream, BoxFuture, DecodedColumns, StreamContext};
 use crate::catalog::parquet_table::{ParquetFile, ParquetSource};
 use crate::error::{ErrorCode, TaskError, TaskResult};
 use crate::plan::node::ScanNode;
@@ -33,12 +41,33 @@ pub(crate) struct ParquetScanStream {
     /// This partition's (file, row group) pairs, and the next one to read.
     row_groups: Vec<(usize, usize)>,
     next_group: usize,
-    reader: Option<ParquetRecordBatchReader>,
+    reader: Option<RowGroupReader>,
     node: ScanNode,
     /// The table columns read, in file order (how they are decoded).
     decoded_columns: DecodedColumns,
+    /// The scan's read columns, as its filters see them.
+    read_schema: SchemaRef,
+    /// Filters that may run before the other columns are decoded.
+    filter_first: Option<FilterFirst>,
+    /// How the open row group is read, the time its decoding took so far, and its
+    /// rows.
+    way: Way,
+    decoding: Duration,
+    group_rows: usize,
     batch_rows: usize,
     query: Arc<QueryState>,
+}
+
+/// The open row group.
+enum RowGroupReader {
+    /// Every decoded column at once; the filters run on the decoded batches.
+    Whole(ParquetRecordBatchReader),
+    /// The filters ran on their columns already: the other columns of the rows
+    /// that passed, and those rows of the filter columns.
+    FilteredFirst {
+        others: ParquetRecordBatchReader,
+        kept: KeptRows,
+    },
 }
 
 impl ParquetScanStream {
@@ -55,7 +84,7 @@ impl ParquetScanStream {
             .get(context.location.partition)
             .cloned()
             .unwrap_or_default();
-        let read_schema = node.table.schema.project(&node.read_columns)?;
+        let read_schema = Arc::new(node.table.schema.project(&node.read_columns)?);
         let mut row_groups = Vec::with_capacity(assigned.len());
         for (file_index, file) in source.files.iter().enumerate() {
             let groups: Vec<usize> = assigned
@@ -81,29 +110,42 @@ impl ParquetScanStream {
             next_group: 0,
             reader: None,
             node: node.clone(),
+            filter_first: FilterFirst::of(node, &decoded_columns.columns),
             decoded_columns,
+            read_schema,
+            way: Way::Whole,
+            decoding: Duration::ZERO,
+            group_rows: 0,
             batch_rows: context.config.batch_rows.max(1),
             query: Arc::clone(&context.query),
         })
     }
 
-    /// Opens the next row group: reads its projected column chunks.
+    /// Opens the next row group: reads its projected column chunks, and runs the
+    /// filters first where that pays. `false` when no row group is left.
     async fn open_next(&mut self) -> TaskResult<bool> {
         let Some(&(file_index, group)) = self.row_groups.get(self.next_group) else {
             return Ok(false);
         };
         self.next_group += 1;
-        let file = &self.source.files[file_index];
+        let source = Arc::clone(&self.source);
+        let file = &source.files[file_index];
         let metadata = file.metadata.metadata();
         let schema = metadata.file_metadata().schema_descr();
-        let mask = ProjectionMask::roots(schema, self.decoded_columns.columns.iter().copied());
         let row_group = metadata.row_group(group);
-        let mut ranges = Vec::new();
-        for leaf in 0..row_group.num_columns() {
-            if mask.leaf_included(leaf) {
-                ranges.push(row_group.column(leaf).byte_range());
-            }
+        let rows = usize::try_from(row_group.num_rows()).unwrap_or(0);
+        let pages = page_selection(file, group, &self.node.filters, &self.read_schema);
+        let selected = pages.as_ref().map_or(rows, RowSelection::row_count);
+        self.memory
+            .rows_skipped_by_pages(rows.saturating_sub(selected));
+        if selected == 0 {
+            return Ok(true);
         }
+        let decoded = ProjectionMask::roots(schema, self.decoded_columns.columns.iter().copied());
+        let ranges: Vec<(u64, u64)> = (0..row_group.num_columns())
+            .filter(|leaf| decoded.leaf_included(*leaf))
+            .map(|leaf| row_group.column(leaf).byte_range())
+            .collect();
         self.memory.reservation.free();
         let bytes: u64 = ranges.iter().map(|(_, length)| length).sum();
         let bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
@@ -111,19 +153,112 @@ impl ParquetScanStream {
             return Err(self.memory.exhausted(bytes));
         }
         let fetched = fetch(file, &ranges).await?;
-        let reader =
-            ParquetRecordBatchReaderBuilder::new_with_metadata(fetched, file.metadata.clone())
-                .with_row_groups(vec![group])
-                .with_projection(mask)
-                .with_batch_size(self.batch_rows)
+        let started = Instant::now();
+        self.group_rows = selected;
+        let reader = |roots: &[usize], selection: Option<RowSelection>| {
+            let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(
+                fetched.clone(),
+                file.metadata.clone(),
+            )
+            .with_row_groups(vec![group])
+            .with_projection(ProjectionMask::roots(schema, roots.iter().copied()))
+            .with_batch_size(self.batch_rows);
+            if let Some(selection) = selection {
+                builder = builder.with_row_selection(selection);
+            }
+            builder
                 .build()
-                .map_err(|e| file_error(file, &e.to_string()))?;
-        self.reader = Some(reader);
+                .map_err(|e| file_error(file, &e.to_string()))
+        };
+        self.way = self
+            .filter_first
+            .as_mut()
+            .map_or(Way::Whole, FilterFirst::choose);
+        let first = match (&self.filter_first, self.way) {
+            (Some(first), Way::FiltersFirst) => first,
+            _ => {
+                let whole = reader(&self.decoded_columns.columns, pages)?;
+                self.reader = Some(RowGroupReader::Whole(whole));
+                self.decoding = started.elapsed();
+                return Ok(true);
+            }
+        };
+        // The filter columns of the selected rows, then the others of those passing.
+        let mut kept = KeptRows::default();
+        let mut masks = Vec::new();
+        let mut passed = 0;
+        for batch in reader(first.filter_roots(), pages.clone())? {
+            let batch = batch.map_err(|e| file_error(file, &e.to_string()))?;
+            let mask = first.mask(&batch)?;
+            passed += kept.keep(&batch, &mask)?;
+            masks.push(mask);
+        }
+        self.memory.hold_exactly(bytes + kept.bytes());
+        self.memory.filtered_first();
+        let selection = RowSelection::from_filters(&masks);
+        let selection = match pages {
+            Some(pages) => pages.and_then(&selection),
+            None => selection,
+        };
+        let others = reader(first.other_roots(), Some(selection))?;
+        if let Some(first) = self.filter_first.as_mut() {
+            first.observed(selected, passed);
+        }
+        self.decoding = started.elapsed();
+        if passed > 0 {
+            self.reader = Some(RowGroupReader::FilteredFirst { others, kept });
+        } else {
+            self.row_group_done();
+        }
         Ok(true)
     }
 
-    fn process(&self, batch: RecordBatch) -> TaskResult<RecordBatch> {
-        self.decoded_columns.scan(&self.node, batch)
+    /// Counts the open row group's decoding time against its way of reading.
+    fn row_group_done(&mut self) {
+        if let (Some(first), true) = (self.filter_first.as_mut(), self.group_rows > 0) {
+            first.spent(self.way, self.decoding, self.group_rows);
+        }
+        self.group_rows = 0;
+        self.reader = None;
+    }
+
+    /// The next batch of the open row group, timed.
+    fn timed_next(&mut self) -> Option<TaskResult<RecordBatch>> {
+        let started = Instant::now();
+        let next = self.next_of_row_group();
+        self.decoding += started.elapsed();
+        next
+    }
+
+    /// The next batch of the open row group through the scan, `None` at its end.
+    fn next_of_row_group(&mut self) -> Option<TaskResult<RecordBatch>> {
+        let file = || &self.source.files[self.row_groups[self.next_group - 1].0];
+        match self.reader.as_mut()? {
+            RowGroupReader::Whole(reader) => {
+                let batch = match reader.next()? {
+                    Ok(batch) => batch,
+                    Err(error) => return Some(Err(file_error(file(), &error.to_string()))),
+                };
+                let decoded = batch.num_rows();
+                let scanned = self.decoded_columns.scan(&self.node, batch);
+                if let (Ok(scanned), Some(first)) = (&scanned, self.filter_first.as_mut()) {
+                    first.observed(decoded, scanned.num_rows());
+                }
+                Some(scanned)
+            }
+            RowGroupReader::FilteredFirst { others, kept } => {
+                let others = match others.next()? {
+                    Ok(batch) => batch,
+                    Err(error) => return Some(Err(file_error(file(), &error.to_string()))),
+                };
+                let first = self.filter_first.as_ref()?;
+                Some(kept.take(others.num_rows()).and_then(|kept| {
+                    let read =
+                        first.joined(&self.node.read_columns, &self.read_schema, &kept, &others)?;
+                    output_columns(&self.node, read)
+                }))
+            }
+        }
     }
 }
 
@@ -132,22 +267,16 @@ impl BatchStream for ParquetScanStream {
         Box::pin(async move {
             loop {
                 self.query.check_cancelled()?;
-                if let Some(reader) = self.reader.as_mut() {
-                    match reader.next() {
-                        Some(Ok(batch)) => {
-                            let batch = self.process(batch)?;
-                            if batch.num_rows() > 0 {
-                                return Ok(Some(batch));
-                            }
-                            glommio::yield_if_needed().await;
-                            continue;
+                match self.timed_next() {
+                    Some(batch) => {
+                        let batch = batch?;
+                        if batch.num_rows() > 0 {
+                            return Ok(Some(batch));
                         }
-                        Some(Err(error)) => {
-                            let (file, _) = self.row_groups[self.next_group - 1];
-                            return Err(file_error(&self.source.files[file], &error.to_string()));
-                        }
-                        None => self.reader = None,
+                        glommio::yield_if_needed().await;
+                        continue;
                     }
+                    None => self.row_group_done(),
                 }
                 if !self.open_next().await? {
                     self.memory.reservation.free();
@@ -207,6 +336,7 @@ async fn fetch(file: &ParquetFile, ranges: &[(u64, u64)]) -> TaskResult<FetchedR
 }
 
 /// The fetched byte ranges of a file, read by the decoder as if it were the file.
+#[derive(Clone)]
 struct FetchedRanges {
     ranges: Vec<(u64, Bytes)>,
     length: u64,

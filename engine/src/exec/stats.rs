@@ -63,6 +63,13 @@ pub struct OperatorStats {
     pub row_groups_read: u64,
     #[serde(default)]
     pub row_groups_skipped: u64,
+    /// Rows of the row groups read that the page index ruled out (never decoded).
+    #[serde(default)]
+    pub rows_skipped_by_pages: u64,
+    /// Row groups read filters-first (the other columns decoded only for the rows
+    /// that passed).
+    #[serde(default)]
+    pub row_groups_filtered_first: u64,
 }
 
 /// The live counters of a running task, shared by its streams on one core.

@@ -327,6 +327,11 @@ pub(crate) fn filter_and_project(node: &ScanNode, batch: RecordBatch) -> TaskRes
         }
         batch = arrow::compute::filter_record_batch(&batch, &mask)?;
     }
+    output_columns(node, batch)
+}
+
+/// A batch of a scan's read columns as its output columns, under its schema.
+pub(crate) fn output_columns(node: &ScanNode, batch: RecordBatch) -> TaskResult<RecordBatch> {
     let batch = batch.project(&node.output_columns)?;
     Ok(batch.with_schema(Arc::clone(&node.schema))?)
 }

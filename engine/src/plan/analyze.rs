@@ -217,13 +217,19 @@ fn operator_lines(out: &mut String, tasks: &[&TaskStats]) {
         entry.read_back_bytes += operator.read_back_bytes;
         entry.row_groups_read += operator.row_groups_read;
         entry.row_groups_skipped += operator.row_groups_skipped;
+        entry.rows_skipped_by_pages += operator.rows_skipped_by_pages;
+        entry.row_groups_filtered_first += operator.row_groups_filtered_first;
     }
     for (name, stats) in operators {
         if stats.row_groups_read + stats.row_groups_skipped > 0 {
             let _ = writeln!(
                 out,
-                "  {name}: {} row group(s) read, {} skipped by their statistics",
-                stats.row_groups_read, stats.row_groups_skipped
+                "  {name}: {} row group(s) read, {} skipped by their statistics; {} row(s) \
+                 skipped by the page index; {} row group(s) read filters first",
+                stats.row_groups_read,
+                stats.row_groups_skipped,
+                stats.rows_skipped_by_pages,
+                stats.row_groups_filtered_first
             );
             continue;
         }
