@@ -165,26 +165,50 @@ fn write_orders(
     writer.close().unwrap();
 }
 
+/// The bytes a scan line says were read from files.
+fn read_bytes(line: &str) -> f64 {
+    let read = line
+        .split("; ")
+        .find_map(|part| part.trim_end_matches([' ', '|']).strip_suffix(" read"))
+        .unwrap_or_else(|| panic!("{line}"));
+    let (number, unit) = read.split_once(' ').unwrap_or_else(|| panic!("{line}"));
+    let scale = match unit {
+        "B" => 1.0,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        _ => panic!("{line}"),
+    };
+    number.parse::<f64>().unwrap() * scale
+}
+
 #[test]
 fn pages_outside_a_filter_are_skipped_and_filters_run_before_the_other_columns() {
     use parquet::file::properties::WriterProperties;
     let dir = Dir::new("pages");
     let catalog = tpch::generate(0.01, 1, 8192).expect("TPC-H generates");
     let orders = catalog.table("orders").unwrap();
-    // One row group of 15000 rows in pages of 1000 rows; and row groups of 1000 rows.
+    // One row group of 15000 rows in pages of 1000 rows (no dictionaries, so the
+    // pages hold the values); and row groups of 1000 rows.
     let pages = WriterProperties::builder()
+        .set_dictionary_enabled(false)
         .set_max_row_group_row_count(Some(20_000))
         .set_data_page_row_count_limit(1000)
         .set_write_batch_size(1000)
         .build();
     write_orders(orders, &dir.0.join("pages.parquet"), pages);
+    let dictionary_pages = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(20_000))
+        .set_data_page_row_count_limit(1000)
+        .set_write_batch_size(1000)
+        .build();
+    write_orders(orders, &dir.0.join("dictionary.parquet"), dictionary_pages);
     let groups = WriterProperties::builder()
         .set_max_row_group_row_count(Some(1000))
         .build();
     write_orders(orders, &dir.0.join("groups.parquet"), groups);
     let memory = Cluster::start(Arc::new(catalog), ClusterConfig::new(1)).expect("starts");
     let files = empty_cluster(1);
-    for name in ["pages", "groups"] {
+    for name in ["pages", "dictionary", "groups"] {
         let sql = format!(
             "CREATE EXTERNAL TABLE {name} STORED AS PARQUET LOCATION '{}'",
             dir.path(&format!("{name}.parquet"))
@@ -202,15 +226,28 @@ fn pages_outside_a_filter_are_skipped_and_filters_run_before_the_other_columns()
     };
 
     // Order keys below 4000 are the first 1000 rows: one page of each column.
-    let line = same(
-        "select count(*), max(o_orderkey), min(o_comment) from orders where o_orderkey < 4000",
-        "pages",
+    let sql =
+        "select count(*), max(o_orderkey), min(o_comment) from orders where o_orderkey < 4000";
+    let line = same(sql, "dictionary");
+    assert!(
+        line.contains("14000 row(s) skipped by the page index"),
+        "{line}"
     );
+    let line = same(sql, "pages");
     assert!(
         line.contains(
             "1 row group(s) read, 0 skipped by their statistics; 14000 row(s) skipped by the page index"
         ),
         "{line}"
+    );
+    // Only the pages holding those rows are read.
+    let unpruned = scan_line(
+        &files,
+        "select count(*), max(o_orderkey), min(o_comment) from pages where o_orderkey + 0 < 4000",
+    );
+    assert!(
+        read_bytes(&line) * 10.0 < read_bytes(&unpruned),
+        "{line}\n{unpruned}"
     );
 
     // Few orders pass: the first row group decodes the other columns for those

@@ -91,6 +91,11 @@ impl OperatorMemory {
         self.stats.rows_skipped_by_pages += rows as u64;
     }
 
+    /// For a file scan: bytes read from its files.
+    pub fn read_from_file(&mut self, bytes: usize) {
+        self.stats.bytes_read += bytes as u64;
+    }
+
     /// For a file scan: a row group read with its filters first.
     pub fn filtered_first(&mut self) {
         self.stats.row_groups_filtered_first += 1;

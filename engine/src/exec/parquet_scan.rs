@@ -142,10 +142,10 @@ impl ParquetScanStream {
             return Ok(true);
         }
         let decoded = ProjectionMask::roots(schema, self.decoded_columns.columns.iter().copied());
-        let ranges: Vec<(u64, u64)> = (0..row_group.num_columns())
+        let leaves: Vec<usize> = (0..row_group.num_columns())
             .filter(|leaf| decoded.leaf_included(*leaf))
-            .map(|leaf| row_group.column(leaf).byte_range())
             .collect();
+        let ranges = byte_ranges(file, group, &leaves, pages.as_ref());
         self.memory.reservation.free();
         let bytes: u64 = ranges.iter().map(|(_, length)| length).sum();
         let bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
@@ -153,6 +153,7 @@ impl ParquetScanStream {
             return Err(self.memory.exhausted(bytes));
         }
         let fetched = fetch(file, &ranges).await?;
+        self.memory.read_from_file(bytes);
         let started = Instant::now();
         self.group_rows = selected;
         let reader = |roots: &[usize], selection: Option<RowSelection>| {
@@ -285,6 +286,50 @@ impl BatchStream for ParquetScanStream {
             }
         })
     }
+}
+
+/// The byte ranges of `leaves` (column chunks of row group `group`) the decoder will
+/// read: whole chunks, or with a page selection and an offset index, each chunk's
+/// dictionary and the pages holding selected rows, adjacent ranges merged.
+fn byte_ranges(
+    file: &ParquetFile,
+    group: usize,
+    leaves: &[usize],
+    pages: Option<&RowSelection>,
+) -> Vec<(u64, u64)> {
+    let metadata = file.metadata.metadata();
+    let row_group = metadata.row_group(group);
+    let offsets = metadata.offset_index().and_then(|index| index.get(group));
+    let mut ranges: Vec<(u64, u64)> = Vec::new();
+    for &leaf in leaves {
+        let (start, length) = row_group.column(leaf).byte_range();
+        let locations = offsets
+            .and_then(|columns| columns.get(leaf))
+            .map(|index| index.page_locations().as_slice())
+            .unwrap_or_default();
+        let (Some(pages), Some(first)) = (pages, locations.first()) else {
+            ranges.push((start, length));
+            continue;
+        };
+        let data_start = u64::try_from(first.offset).unwrap_or(start);
+        let mut pieces = Vec::new();
+        if data_start > start {
+            pieces.push(start..data_start);
+        }
+        pieces.extend(pages.scan_ranges(locations));
+        // Locations come from the file: a damaged one must fail the read (past the
+        // file's end), not the arithmetic.
+        for piece in pieces {
+            let piece_length = piece.end.saturating_sub(piece.start);
+            match ranges.last_mut() {
+                Some((at, length)) if at.saturating_add(*length) == piece.start => {
+                    *length = length.saturating_add(piece_length);
+                }
+                _ => ranges.push((piece.start, piece_length)),
+            }
+        }
+    }
+    ranges
 }
 
 fn file_error(file: &ParquetFile, message: &str) -> TaskError {

@@ -70,6 +70,9 @@ pub struct OperatorStats {
     /// that passed).
     #[serde(default)]
     pub row_groups_filtered_first: u64,
+    /// Bytes a file scan read from its files.
+    #[serde(default)]
+    pub bytes_read: u64,
 }
 
 /// The live counters of a running task, shared by its streams on one core.

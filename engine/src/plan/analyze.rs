@@ -219,17 +219,19 @@ fn operator_lines(out: &mut String, tasks: &[&TaskStats]) {
         entry.row_groups_skipped += operator.row_groups_skipped;
         entry.rows_skipped_by_pages += operator.rows_skipped_by_pages;
         entry.row_groups_filtered_first += operator.row_groups_filtered_first;
+        entry.bytes_read += operator.bytes_read;
     }
     for (name, stats) in operators {
         if stats.row_groups_read + stats.row_groups_skipped > 0 {
             let _ = writeln!(
                 out,
                 "  {name}: {} row group(s) read, {} skipped by their statistics; {} row(s) \
-                 skipped by the page index; {} row group(s) read filters first",
+                 skipped by the page index; {} row group(s) read filters first; {} read",
                 stats.row_groups_read,
                 stats.row_groups_skipped,
                 stats.rows_skipped_by_pages,
-                stats.row_groups_filtered_first
+                stats.row_groups_filtered_first,
+                bytes(stats.bytes_read)
             );
             continue;
         }
