@@ -273,6 +273,24 @@ impl From<arrow::error::ArrowError> for TaskError {
 
 impl std::error::Error for TaskError {}
 
+/// Our own functions raise a TaskError through DataFusion to keep its code (see
+/// `From<DataFusionError> for TaskError`).
+impl From<TaskError> for datafusion_common::DataFusionError {
+    fn from(error: TaskError) -> Self {
+        datafusion_common::DataFusionError::External(Box::new(error))
+    }
+}
+
+/// The message of DataFusion's root error: Arrow's in PostgreSQL's words where we
+/// know them, else DataFusion's own text.
+fn root_message(root: &datafusion_common::DataFusionError) -> String {
+    match root {
+        datafusion_common::DataFusionError::ArrowError(inner, _) => arrow_message(inner),
+        _ => None,
+    }
+    .unwrap_or_else(|| root.to_string())
+}
+
 impl From<datafusion_common::DataFusionError> for TaskError {
     fn from(error: datafusion_common::DataFusionError) -> Self {
         use datafusion_common::DataFusionError as E;
@@ -292,11 +310,7 @@ impl From<datafusion_common::DataFusionError> for TaskError {
             }
             _ => ErrorCode::DataException,
         };
-        let message = match root {
-            E::ArrowError(inner, _) => arrow_message(inner),
-            _ => None,
-        };
-        TaskError::new(code, message.unwrap_or_else(|| root.to_string()))
+        TaskError::new(code, root_message(root))
     }
 }
 
@@ -370,11 +384,7 @@ impl From<datafusion_common::DataFusionError> for QueryError {
             }
             _ => ErrorCode::Internal,
         };
-        let message = match root {
-            E::ArrowError(inner, _) => arrow_message(inner),
-            _ => None,
-        };
-        QueryError::new(code, message.unwrap_or_else(|| root.to_string()))
+        QueryError::new(code, root_message(root))
     }
 }
 

@@ -11,7 +11,7 @@ use arrow::array::{Array, AsArray, TimestampMicrosecondBuilder};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit};
 use chrono::NaiveDate;
-use datafusion_common::{exec_err, plan_err, DataFusionError, Result};
+use datafusion_common::{exec_err, plan_err, Result};
 use datafusion_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
@@ -78,12 +78,7 @@ impl ScalarUDFImpl for MakeTimestamp {
                 [field(0), field(1), field(2), field(3), field(4)],
                 seconds.value(row),
             )
-            .map_err(|message| {
-                DataFusionError::External(Box::new(TaskError::new(
-                    ErrorCode::DatetimeFieldOverflow,
-                    message,
-                )))
-            })?;
+            .map_err(|message| TaskError::new(ErrorCode::DatetimeFieldOverflow, message))?;
             out.append_value(micros);
         }
         arguments.answer(Arc::new(out.finish()))

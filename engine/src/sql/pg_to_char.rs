@@ -10,7 +10,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Decimal128Type, Float64Type, TimeUnit, TimestampMicrosecondType};
-use datafusion_common::{exec_err, plan_err, DataFusionError, Result};
+use datafusion_common::{exec_err, plan_err, Result};
 use datafusion_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
@@ -158,9 +158,8 @@ fn numbers_to_char(values: &ArrayRef, kind: NumberKind, templates: &ArrayRef) ->
         }
         let template = templates.value(row);
         if parsed.as_ref().is_none_or(|(known, _)| known != template) {
-            let layout = NumberTemplate::parse(template).map_err(|message| {
-                DataFusionError::External(Box::new(TaskError::new(ErrorCode::Syntax, message)))
-            })?;
+            let layout = NumberTemplate::parse(template)
+                .map_err(|message| TaskError::new(ErrorCode::Syntax, message))?;
             parsed = Some((template.to_string(), layout));
         }
         if let Some((_, layout)) = &parsed {

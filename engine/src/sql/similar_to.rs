@@ -233,7 +233,7 @@ fn bracket_class(
 }
 
 fn data_error(code: ErrorCode, message: &str) -> DataFusionError {
-    DataFusionError::External(Box::new(TaskError::new(code, message)))
+    TaskError::new(code, message).into()
 }
 
 #[cfg(test)]

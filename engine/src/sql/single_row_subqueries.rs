@@ -16,7 +16,7 @@ use arrow::array::{Array, ArrayRef, AsArray, Int64Array, StructArray};
 use arrow::compute::{is_null, nullif};
 use arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type};
 use datafusion_common::tree_node::{Transformed, TreeNode};
-use datafusion_common::{internal_err, Column, DataFusionError, Result, ScalarValue};
+use datafusion_common::{internal_err, Column, Result, ScalarValue};
 use datafusion_expr::expr::{AggregateFunction, ScalarFunction};
 use datafusion_expr::expr_rewriter::{NamePreserver, SavedName};
 use datafusion_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -263,10 +263,11 @@ impl ScalarUDFImpl for SubqueryValue {
         let counted = counted.as_struct();
         let counts = counted.column(1).as_primitive::<Int64Type>();
         if (0..counted.len()).any(|row| counted.is_valid(row) && counts.value(row) > 1) {
-            return Err(DataFusionError::External(Box::new(TaskError::new(
+            return Err(TaskError::new(
                 ErrorCode::CardinalityViolation,
                 "more than one row returned by a subquery used as an expression",
-            ))));
+            )
+            .into());
         }
         let value = counted.column(0);
         let value = match counted.nulls() {

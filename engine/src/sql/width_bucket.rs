@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, Float64Array, Int32Array};
 use arrow::datatypes::{DataType, Float64Type};
-use datafusion_common::{exec_err, DataFusionError, Result};
+use datafusion_common::{exec_err, Result};
 use datafusion_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
@@ -95,10 +95,7 @@ fn bucket(operand: f64, low: f64, high: f64, count: f64) -> Result<i32> {
 }
 
 fn invalid(message: &str) -> Result<i32> {
-    Err(DataFusionError::External(Box::new(TaskError::new(
-        ErrorCode::DataException,
-        message,
-    ))))
+    Err(TaskError::new(ErrorCode::DataException, message).into())
 }
 
 #[cfg(test)]
