@@ -108,14 +108,7 @@ fn row_groups_outside_a_filter_are_skipped_by_their_statistics() {
     let properties = parquet::file::properties::WriterProperties::builder()
         .set_max_row_group_row_count(Some(1000))
         .build();
-    let file = std::fs::File::create(dir.0.join("orders.parquet")).unwrap();
-    let mut writer =
-        parquet::arrow::ArrowWriter::try_new(file, orders.schema.clone(), Some(properties))
-            .unwrap();
-    for batch in orders.partitions.iter().flatten() {
-        writer.write(batch).unwrap();
-    }
-    writer.close().unwrap();
+    write_orders(orders, &dir.0.join("orders.parquet"), properties);
     let cluster = empty_cluster(2);
     run(
         &cluster,
@@ -130,12 +123,7 @@ fn row_groups_outside_a_filter_are_skipped_by_their_statistics() {
     let pruned = run(&cluster, sql).unwrap();
     let expected = run(&cluster, "select count(*), max(o_orderkey) from (select o_orderkey from orders) t where o_orderkey + 0 < 4000").unwrap();
     assert_eq!(pruned, expected);
-    let analyzed = run(&cluster, &format!("explain analyze {sql}")).unwrap();
-    let line = analyzed
-        .iter()
-        .map(|row| row.join(" "))
-        .find(|line| line.contains("row group(s) read"))
-        .unwrap_or_else(|| panic!("{analyzed:?}"));
+    let line = scan_line(&cluster, sql);
     assert!(line.contains("1 row group(s) read, 14 skipped"), "{line}");
 }
 
