@@ -259,13 +259,27 @@ fn pages_outside_a_filter_are_skipped_and_filters_run_before_the_other_columns()
     );
     assert!(line.contains("1 row group(s) read filters first"), "{line}");
 
-    // An error raised by a filter inside the decoder keeps its SQLSTATE.
-    let error = run(
-        &files,
+    // An error raised by a filter inside the decoder keeps its SQLSTATE, also where
+    // another filter passes no row: read filters-first (the one row group of
+    // `pages`) or whole, the same filters see the same rows.
+    for sql in [
         "select o_comment from groups where o_totalprice / (o_orderkey - o_orderkey) > 1",
-    )
-    .unwrap_err();
-    assert_eq!(error.code, ErrorCode::DivisionByZero, "{error:?}");
+        "select o_comment from pages where o_orderkey + 0 < 0 \
+         and o_totalprice / (o_orderkey - o_orderkey) > 1",
+    ] {
+        let error = run(&files, sql).unwrap_err();
+        assert_eq!(error.code, ErrorCode::DivisionByZero, "{sql}: {error:?}");
+        let in_memory = run(
+            &memory,
+            &sql.replace("from groups", "from orders")
+                .replace("from pages", "from orders"),
+        );
+        assert_eq!(
+            in_memory.unwrap_err().code,
+            ErrorCode::DivisionByZero,
+            "{sql}"
+        );
+    }
 }
 
 #[test]

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::{ArrayRef, BooleanArray, RecordBatchOptions};
-use arrow::compute::{and, concat_batches, filter_record_batch};
+use arrow::compute::{concat_batches, filter_record_batch};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion_common::tree_node::{Transformed, TreeNode};
@@ -24,8 +24,8 @@ use datafusion_physical_expr::expressions::Column;
 use datafusion_physical_expr::utils::collect_columns;
 use datafusion_physical_expr::{split_conjunction, PhysicalExpr};
 
-use crate::error::TaskResult;
-use crate::operators::evaluate_mask;
+use crate::error::{TaskError, TaskResult};
+use crate::operators::conjunction_mask;
 use crate::plan::node::ScanNode;
 
 /// The largest share of filtered rows passing for which reading filters-first is
@@ -154,16 +154,11 @@ impl FilterFirst {
         self.passed += passed as u64;
     }
 
-    /// The rows of `batch` (of the filter columns) passing every filter.
+    /// The rows of `batch` (of the filter columns) passing every filter, evaluated
+    /// as a batch read whole is, so either way raises the same errors.
     pub fn mask(&self, batch: &RecordBatch) -> TaskResult<BooleanArray> {
-        let mut mask = evaluate_mask(&self.conjuncts[0], batch)?;
-        for conjunct in &self.conjuncts[1..] {
-            if mask.true_count() == 0 {
-                break;
-            }
-            mask = and(&mask, &evaluate_mask(conjunct, batch)?)?;
-        }
-        Ok(mask)
+        conjunction_mask(&self.conjuncts, batch)?
+            .ok_or_else(|| TaskError::internal("filters first without filters"))
     }
 
     /// The scan's read columns (under `read_schema`) of `rows` rows: the filter
@@ -236,14 +231,15 @@ impl KeptRows {
         let taken = match pieces.as_slice() {
             [one] => one.clone(),
             _ => {
-                let schema = pieces.first().map(RecordBatch::schema).ok_or_else(|| {
-                    crate::error::TaskError::internal("the filtered rows ran out")
-                })?;
+                let schema = pieces
+                    .first()
+                    .map(RecordBatch::schema)
+                    .ok_or_else(|| TaskError::internal("the filtered rows ran out"))?;
                 concat_batches(&schema, &pieces)?
             }
         };
         if taken.num_rows() != rows {
-            return Err(crate::error::TaskError::internal(format!(
+            return Err(TaskError::internal(format!(
                 "{rows} filtered rows wanted, {} left",
                 taken.num_rows()
             )));

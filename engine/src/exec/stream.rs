@@ -29,7 +29,7 @@ use crate::catalog::stored_rows::StoredRows;
 use crate::error::{TaskError, TaskLocation, TaskResult};
 use crate::memory::spill::SpillReader;
 use crate::operators::sort::Sorter;
-use crate::operators::{batch_with_rows, evaluate, evaluate_mask, filter, split_batch};
+use crate::operators::{batch_with_rows, conjunction_mask, evaluate, filter, split_batch};
 use crate::plan::explain::describe;
 use crate::plan::node::{Node, ScanNode};
 
@@ -320,11 +320,7 @@ impl DecodedColumns {
 pub(crate) fn filter_and_project(node: &ScanNode, batch: RecordBatch) -> TaskResult<RecordBatch> {
     let mut batch = batch;
     // One mask for all pushed-down predicates, so the columns are copied once.
-    if let Some((first, rest)) = node.filters.split_first() {
-        let mut mask = evaluate_mask(first, &batch)?;
-        for predicate in rest {
-            mask = arrow::compute::and(&mask, &evaluate_mask(predicate, &batch)?)?;
-        }
+    if let Some(mask) = conjunction_mask(&node.filters, &batch)? {
         batch = arrow::compute::filter_record_batch(&batch, &mask)?;
     }
     output_columns(node, batch)

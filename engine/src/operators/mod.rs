@@ -70,6 +70,23 @@ pub fn evaluate_mask(
     })
 }
 
+/// One mask for rows where every predicate holds (`None` without predicates). Each
+/// is evaluated over every row, so an error one raises on any row is raised however
+/// the others came out.
+pub fn conjunction_mask(
+    predicates: &[Arc<dyn PhysicalExpr>],
+    batch: &RecordBatch,
+) -> TaskResult<Option<BooleanArray>> {
+    let Some((first, rest)) = predicates.split_first() else {
+        return Ok(None);
+    };
+    let mut mask = evaluate_mask(first, batch)?;
+    for predicate in rest {
+        mask = arrow::compute::and(&mask, &evaluate_mask(predicate, batch)?)?;
+    }
+    Ok(Some(mask))
+}
+
 /// Keeps the rows where the predicate holds.
 pub fn filter(predicate: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> TaskResult<RecordBatch> {
     let mask = evaluate_mask(predicate, batch)?;
