@@ -936,18 +936,6 @@ fn tilde_is_bitwise_not_of_integers() {
     fails_with(&cluster, "select ~5.5", ErrorCode::Semantic);
 }
 
-/// An array written out anywhere but in an element-by-element comparison is refused
-/// by name (DataFusion's message asked for a build feature, or failed a cast).
-#[test]
-fn arrays_as_values_are_refused_by_name() {
-    let cluster = cluster();
-    for sql in ["select array[1, 2]", "select cast('{1,2}' as int[])"] {
-        let error = cluster.sql(sql).unwrap_err();
-        assert_eq!(error.code, ErrorCode::Unsupported, "{sql}: {error}");
-        assert!(error.message.contains("as a value"), "{sql}: {error}");
-    }
-}
-
 /// `IS [NOT] DISTINCT FROM` binds tighter than AND, OR and NOT, as in PostgreSQL
 /// (the parser read `a IS DISTINCT FROM (b AND c)`: a type error, or over booleans
 /// a wrong answer).

@@ -298,6 +298,7 @@ fn tools_find_tables_and_columns_in_the_system_catalog() {
             &address.port().to_string(),
         ])
         .args(["-U", "percore", "-d", "percore", "-c", "\\dt", "-c", "\\l"])
+        .args(["-c", "\\d orders"])
         .output();
     match psql {
         Ok(output) => {
@@ -312,9 +313,15 @@ fn tools_find_tables_and_columns_in_the_system_catalog() {
                 "{text}"
             );
             assert!(text.contains("List of databases"), "{text}");
+            assert!(text.contains("Table \"public.orders\""), "{text}");
+            assert!(
+                text.contains(" o_totalprice    | numeric(15,2) |           | not null | "),
+                "{text}"
+            );
         }
         Err(error) => eprintln!(
-            "SKIPPED: psql is not installed ({error}); \\dt was checked with psql's query above"
+            "SKIPPED: psql is not installed ({error}); \\dt and \\d were checked with psql's \
+             queries above"
         ),
     }
 }

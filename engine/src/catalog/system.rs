@@ -66,7 +66,12 @@ pub fn system_tables(
         (
             PG_CATALOG,
             "pg_inherits",
-            empty(&[("inhrelid", I), ("inhparent", I), ("inhseqno", I)]),
+            empty(&[
+                ("inhrelid", I),
+                ("inhparent", I),
+                ("inhseqno", I),
+                ("inhdetachpending", B),
+            ]),
         ),
         (
             PG_CATALOG,
@@ -101,22 +106,49 @@ pub fn system_tables(
         (
             PG_CATALOG,
             "pg_policy",
-            empty(&[("oid", I), ("polrelid", I), ("polname", S)]),
+            empty(&[
+                ("oid", I),
+                ("polname", S),
+                ("polrelid", I),
+                ("polcmd", S),
+                ("polpermissive", B),
+                ("polroles", IS),
+                ("polqual", S),
+                ("polwithcheck", S),
+            ]),
         ),
         (
             PG_CATALOG,
             "pg_statistic_ext",
-            empty(&[("oid", I), ("stxrelid", I), ("stxname", S)]),
+            empty(&[
+                ("oid", I),
+                ("stxrelid", I),
+                ("stxname", S),
+                ("stxnamespace", I),
+                ("stxstattarget", I),
+                ("stxkind", SS),
+            ]),
         ),
         (
             PG_CATALOG,
             "pg_publication",
-            empty(&[("oid", I), ("pubname", S)]),
+            empty(&[("oid", I), ("pubname", S), ("puballtables", B)]),
+        ),
+        (
+            PG_CATALOG,
+            "pg_publication_namespace",
+            empty(&[("oid", I), ("pnpubid", I), ("pnnspid", I)]),
         ),
         (
             PG_CATALOG,
             "pg_publication_rel",
-            empty(&[("oid", I), ("prpubid", I), ("prrelid", I)]),
+            empty(&[
+                ("oid", I),
+                ("prpubid", I),
+                ("prrelid", I),
+                ("prqual", S),
+                ("prattrs", IS),
+            ]),
         ),
         (
             PG_CATALOG,
@@ -153,9 +185,17 @@ pub fn system_tables(
 enum Kind {
     Int,
     Text,
+    Bool,
+    /// PostgreSQL's `oid[]`, `int2[]`, `int2vector`.
+    Ints,
+    /// `char[]`, `text[]`.
+    Texts,
 }
 const I: Kind = Kind::Int;
 const S: Kind = Kind::Text;
+const B: Kind = Kind::Bool;
+const IS: Kind = Kind::Ints;
+const SS: Kind = Kind::Texts;
 
 /// One column's values.
 enum Values {
@@ -163,6 +203,8 @@ enum Values {
     Text(Vec<Option<String>>),
     Bool(Vec<bool>),
     Float(Vec<f64>),
+    /// An array column of this element type, every value NULL.
+    NullLists(DataType, usize),
 }
 
 /// A batch of named columns of equal length.
@@ -186,6 +228,11 @@ fn batch(columns: Vec<(&str, Values)>) -> RecordBatch {
                 Field::new(name, DataType::Float64, false),
                 Arc::new(Float64Array::from(v)) as ArrayRef,
             ),
+            Values::NullLists(element, count) => {
+                let data_type = DataType::new_list(element, true);
+                let array = arrow::array::new_null_array(&data_type, count);
+                (Field::new(name, data_type, true), array)
+            }
         })
         .unzip();
     RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
@@ -200,6 +247,9 @@ fn empty(columns: &[(&str, Kind)]) -> RecordBatch {
                 let values = match kind {
                     Kind::Int => Values::Int(Vec::new()),
                     Kind::Text => Values::Text(Vec::new()),
+                    Kind::Bool => Values::Bool(Vec::new()),
+                    Kind::Ints => Values::NullLists(DataType::Int64, 0),
+                    Kind::Texts => Values::NullLists(DataType::Utf8View, 0),
                 };
                 (*name, values)
             })
@@ -275,7 +325,7 @@ fn pg_class(user: &[(i64, &Table)]) -> RecordBatch {
         ("relreplident", texts(same("d", n))),
         ("relispartition", Values::Bool(same(false, n))),
         ("relacl", no_texts(n)),
-        ("reloptions", no_texts(n)),
+        ("reloptions", Values::NullLists(DataType::Utf8View, n)),
         ("relpartbound", no_texts(n)),
     ])
 }

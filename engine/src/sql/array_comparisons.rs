@@ -6,49 +6,61 @@
 //! included); any other operator an OR (ANY) or AND (ALL) of one comparison per
 //! element, which gives the same NULLs: true if one is true (ANY), else NULL if one
 //! is NULL, else false. An empty array makes ANY false and ALL true. Arrays that are
-//! not written out (a column, `array(select ..)`) are left to the planner. An array
-//! written out anywhere else (`select ARRAY[1, 2]`, `'{1,2}'::int[]` as a value) is
-//! refused by name: Percore has no array values to give.
+//! not written out (a column, `array(select ..)`) are left to the planner. A text
+//! literal cast to an array type anywhere else (`'{1,2}'::int[]` as a value) becomes
+//! the `ARRAY[..]` it stands for.
 
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    visit_expressions, visit_expressions_mut, ArrayElemTypeDef, BinaryOperator, CastKind, DataType,
-    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Statement, Value,
+    visit_expressions_mut, ArrayElemTypeDef, BinaryOperator, CastKind, DataType, Expr, FunctionArg,
+    FunctionArgExpr, FunctionArguments, Statement, Value,
 };
 
-use crate::error::{QueryError, QueryResult};
-
 /// Rewrites the statement in place.
-///
-/// # Errors
-/// An array written out that is not compared element by element.
-pub fn as_element_comparisons(statement: &mut Statement) -> QueryResult<()> {
+pub fn as_element_comparisons(statement: &mut Statement) {
     let _ = visit_expressions_mut(statement, |expr| {
         if let Some(rewritten) = rewritten(expr) {
             *expr = rewritten;
+        } else if let Some(array) = written_array_value(expr) {
+            *expr = array;
         }
         ControlFlow::<()>::Continue(())
     });
-    let left = visit_expressions(statement, |expr| match expr {
-        Expr::Array(_) => ControlFlow::Break(expr.to_string()),
-        Expr::Cast {
-            data_type: DataType::Array(_),
-            expr: operand,
-            ..
-        } if matches!(operand.as_ref(), Expr::Value(_)) && !is_null(operand) => {
-            ControlFlow::Break(expr.to_string())
-        }
-        _ => ControlFlow::Continue(()),
-    });
-    match left {
-        ControlFlow::Break(array) => Err(QueryError::unsupported(format!(
-            "the array {array} as a value; arrays written out are read only where they \
-             are compared element by element (x = ANY (ARRAY[..]), x <> ALL ('{{..}}'), \
-             x LIKE ANY (..))"
-        ))),
-        ControlFlow::Continue(()) => Ok(()),
+}
+
+/// A text literal cast to an array type (`'{1,2}'::int[]`) as the array value it
+/// stands for, `ARRAY[CAST('1' AS INT), ..]`: Arrow casts no text to lists. The
+/// empty array keeps its type through a cast of `ARRAY[]`.
+fn written_array_value(expr: &Expr) -> Option<Expr> {
+    let Expr::Cast {
+        data_type: data_type @ DataType::Array(_),
+        expr: operand,
+        ..
+    } = expr
+    else {
+        return None;
+    };
+    if !matches!(operand.as_ref(), Expr::Value(_)) || is_null(operand) {
+        return None;
     }
+    let elements = elements(expr)?;
+    let empty = elements.is_empty();
+    let array = Expr::Array(sqlparser::ast::Array {
+        elem: elements,
+        named: true,
+    });
+    Some(if empty {
+        Expr::Cast {
+            kind: CastKind::Cast,
+            expr: Box::new(array),
+            data_type: data_type.clone(),
+            array: false,
+            format: None,
+        }
+    } else {
+        array
+    })
 }
 
 fn rewritten(expr: &Expr) -> Option<Expr> {
@@ -253,7 +265,7 @@ fn elements(array: &Expr) -> Option<Vec<Expr>> {
 
 /// The elements of PostgreSQL's text form of a one-dimensional array: `{a, "b c",
 /// NULL, "x\"y"}`. `None` for text that is not one (nested arrays included).
-fn parse_array_text(text: &str) -> Option<Vec<Option<String>>> {
+pub(super) fn parse_array_text(text: &str) -> Option<Vec<Option<String>>> {
     let inner = text.trim().strip_prefix('{')?.strip_suffix('}')?;
     if inner.trim().is_empty() {
         return Some(Vec::new());

@@ -4,6 +4,8 @@
 
 mod age;
 mod array_comparisons;
+pub(crate) mod array_literals;
+mod array_subqueries;
 mod bitwise_not;
 mod call_values;
 mod cast_names;
@@ -20,6 +22,7 @@ mod decimal_quotients;
 mod distinct_from_precedence;
 mod distinct_on;
 mod domain_subqueries;
+mod empty_tables;
 mod exists_values;
 mod expr_rewrite;
 mod extract_fields;
@@ -451,9 +454,11 @@ pub fn plan_parsed(
     };
     literals::exponents_as_doubles(&mut statement);
     pg_compat::normalize(&mut statement);
+    array_subqueries::as_aggregates(&mut statement, functions)?;
+    empty_tables::unevaluated_subqueries(&mut statement, catalog, functions);
     extract_fields::from_years(&mut statement);
     age::from_today(&mut statement);
-    array_comparisons::as_element_comparisons(&mut statement)?;
+    array_comparisons::as_element_comparisons(&mut statement);
     fetch_first::as_limits(&mut statement)?;
     like_escape::as_backslashes(&mut statement);
     interval_scaling::as_calls(&mut statement);
@@ -571,6 +576,7 @@ fn planned_as(
     let planner = SqlToRel::new(&context);
     let plan = planner.sql_statement_to_plan(statement)?;
     mark_nulls::refuse_negated_nullable_in(&plan)?;
+    let plan = empty_tables::as_empty_relations(plan, catalog)?;
     let plan = date_arithmetic::with_time_of_day(plan)?;
     let plan = fractional_seconds::kept(plan)?;
     let plan = float_peers::as_floats(plan)?;

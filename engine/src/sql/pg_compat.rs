@@ -15,9 +15,9 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    BinaryOperator, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
-    FunctionArguments, GroupByExpr, Ident, ObjectName, Query, SelectItem, SetExpr, Statement,
-    TableFactor, UnaryOperator,
+    ArrayElemTypeDef, BinaryOperator, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
+    FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, ObjectName, Query, SelectItem,
+    SetExpr, Statement, TableFactor, UnaryOperator,
 };
 
 use crate::catalog::system::is_system_schema;
@@ -63,6 +63,10 @@ pub fn normalize(statement: &mut Statement) {
                     *expr = binary(dividend, BinaryOperator::Modulo, divisor);
                 } else if let Some([dividend, divisor]) = two_arguments("div", function) {
                     *expr = whole_quotient(dividend, divisor);
+                } else if let Some([array, dimension]) = two_arguments("array_upper", function) {
+                    *expr = array_bound(array, dimension, None);
+                } else if let Some([array, dimension]) = two_arguments("array_lower", function) {
+                    *expr = array_bound(array, dimension, Some(1));
                 }
             }
             Expr::Subquery(query) => aggregate_system_lookup(query),
@@ -71,13 +75,7 @@ pub fn normalize(statement: &mut Statement) {
                 super::string_lengths::truncated(expr);
                 super::interval_text::normalized(expr);
                 if let Expr::Cast { data_type, .. } = expr {
-                    if let DataType::Custom(name, modifiers) = data_type {
-                        if modifiers.is_empty() {
-                            if let Some(plain) = plain_type(name) {
-                                *data_type = plain;
-                            }
-                        }
-                    }
+                    plain_cast_type(data_type);
                 }
             }
             _ => {}
@@ -119,13 +117,65 @@ fn aggregate_system_lookup(query: &mut Query) {
     }
 }
 
+/// A `pg_catalog.` type (or an array of one) as the type it stands for.
+fn plain_cast_type(data_type: &mut DataType) {
+    match data_type {
+        DataType::Custom(name, modifiers) if modifiers.is_empty() => {
+            if let Some(plain) = plain_type(name) {
+                *data_type = plain;
+            }
+        }
+        DataType::Array(
+            ArrayElemTypeDef::SquareBracket(element, _) | ArrayElemTypeDef::AngleBracket(element),
+        ) => plain_cast_type(element),
+        _ => {}
+    }
+}
+
+/// PostgreSQL's `array_upper(a, d)` and `array_lower(a, d)` for arrays indexed from
+/// 1 (every array Percore makes): the length, or 1, and NULL where the dimension
+/// is empty or absent.
+fn array_bound(array: Expr, dimension: Expr, lower: Option<i64>) -> Expr {
+    let length = function_call("array_length", vec![array, dimension]);
+    let present = function_call(
+        "nullif",
+        vec![
+            length,
+            Expr::value(sqlparser::ast::Value::Number("0".into(), false)),
+        ],
+    );
+    let number = |n: i64| Expr::value(sqlparser::ast::Value::Number(n.to_string(), false));
+    // The lower bound is `length * 0 + 1`: 1, or NULL with the length.
+    let bound = match lower {
+        None => present,
+        Some(first) => binary(
+            binary(present, BinaryOperator::Multiply, number(0)),
+            BinaryOperator::Plus,
+            number(first),
+        ),
+    };
+    Expr::Cast {
+        kind: sqlparser::ast::CastKind::Cast,
+        expr: Box::new(bound),
+        data_type: DataType::Integer(None),
+        array: false,
+        format: None,
+    }
+}
+
 /// `name(args)`.
 /// The two arguments of `mod(a, b)` (PostgreSQL's function for `a % b`).
 fn two_arguments(name: &str, function: &Function) -> Option<[Expr; 2]> {
-    let named = function.name.0.len() == 1
-        && function.name.0[0]
+    let named = match function.name.0.as_slice() {
+        [schema, last] => schema
             .as_ident()
-            .is_some_and(|ident| ident.value.eq_ignore_ascii_case(name));
+            .is_some_and(|ident| ident.value.eq_ignore_ascii_case("pg_catalog"))
+            .then_some(last),
+        [last] => Some(last),
+        _ => None,
+    }
+    .and_then(|last| last.as_ident())
+    .is_some_and(|ident| ident.value.eq_ignore_ascii_case(name));
     if !named || function.over.is_some() || function.filter.is_some() {
         return None;
     }

@@ -138,7 +138,9 @@ pub fn catalog_functions() -> Vec<Arc<ScalarUDF>> {
         function("pg_get_constraintdef", &[1, 2], Answer::Text(None)),
         function("pg_get_viewdef", &[1, 2], Answer::Text(None)),
         function("pg_tablespace_location", &[1], Answer::Text(None)),
-        function("array_to_string", &[2, 3], Answer::Text(None)),
+        function("pg_get_statisticsobjdef_columns", &[1], Answer::Text(None)),
+        // No table is published: Percore has no logical replication.
+        function("pg_relation_is_publishable", &[1], Answer::Bool(false)),
         function("format_type", &[2], Answer::FormatType),
     ]
 }

@@ -62,6 +62,12 @@ impl FunctionRegistry {
             }
             scalars.insert(udf.name().to_string(), udf);
         }
+        for udf in datafusion_functions_nested::all_default_nested_functions() {
+            for alias in udf.aliases() {
+                scalars.insert(alias.clone(), Arc::clone(&udf));
+            }
+            scalars.insert(udf.name().to_string(), udf);
+        }
         let mut aggregates = HashMap::new();
         for udaf in datafusion_functions_aggregate::all_default_aggregate_functions() {
             for alias in udaf.aliases() {
@@ -85,6 +91,10 @@ impl FunctionRegistry {
             Arc::new(datafusion_functions::datetime::planner::DatetimeFunctionPlanner),
             Arc::new(datafusion_functions_aggregate::planner::AggregateFunctionPlanner),
             Arc::new(datafusion_functions_window::planner::WindowFunctionPlanner),
+            Arc::new(super::array_literals::ArrayTextPlanner),
+            // ARRAY[..] literals, `a[i]` subscripts and `||` over arrays.
+            Arc::new(datafusion_functions_nested::planner::NestedFunctionPlanner),
+            Arc::new(datafusion_functions_nested::planner::FieldAccessPlanner),
         ];
         // PostgreSQL's names for functions DataFusion spells otherwise.
         for (postgres, ours) in [("sign", "signum"), ("ceiling", "ceil")] {

@@ -1,0 +1,122 @@
+//! Goal: arrays are values, as in PostgreSQL: `ARRAY[..]`, `'{..}'::T[]`,
+//! `ARRAY(subquery)` (correlated too, in the subquery's order, `{}` for no rows),
+//! subscripts, `array_upper`, comparisons with a text literal read as an array of
+//! the other side's element type; and a SELECT over a table the catalog knows to be
+//! empty plans even where its select list has a subquery Percore cannot plan.
+
+mod common;
+
+use common::{cluster, joined_rows, rows};
+
+#[test]
+fn written_out_arrays_are_values() {
+    let cluster = cluster();
+    assert_eq!(
+        rows(
+            &cluster,
+            "select array[1, 2], '{x,\"y z\",NULL}'::text[], (array[10, 20, 30])[2], \
+             cardinality('{}'::int[]), array[1, 2] || array[3]"
+        ),
+        [["[1, 2]", "[x, y z, ]", "20", "0", "[1, 2, 3]"]]
+    );
+    assert_eq!(
+        rows(
+            &cluster,
+            "select array_upper(array[5, 6, 7], 1), array_lower(array[5, 6], 1), \
+             array_upper('{}'::int[], 1), array_lower('{}'::int[], 1), \
+             array_to_string(array['a', null, 'b'], '-')"
+        ),
+        [["3", "1", "", "", "a-b"]]
+    );
+}
+
+#[test]
+fn array_subqueries_collect_their_column_in_order() {
+    let cluster = cluster();
+    // Correlated, against the same lists built by string_agg.
+    let arrays = joined_rows(
+        &cluster,
+        "select r_name, array_to_string(array(select n_name from nation \
+         where n_regionkey = r_regionkey order by n_name desc), ',') from region order by 1",
+    );
+    let aggregated = joined_rows(
+        &cluster,
+        "select r_name, string_agg(n_name, ',' order by n_name desc) from region \
+         join nation on n_regionkey = r_regionkey group by r_name order by 1",
+    );
+    assert_eq!(arrays.len(), 5);
+    assert_eq!(arrays, aggregated);
+    // Limited: the subquery is kept whole, its sort key computed beside the value.
+    assert_eq!(
+        rows(
+            &cluster,
+            "select array(select n_nationkey from nation order by n_name desc limit 3)"
+        ),
+        [["[21, 24, 23]"]]
+    );
+    // Aggregated in the subquery, and no rows at all.
+    assert_eq!(
+        rows(
+            &cluster,
+            "select cardinality(array(select count(*) from nation group by n_regionkey)), \
+             cardinality(array(select 1 where false))"
+        ),
+        [["5", "0"]]
+    );
+    let error = cluster
+        .sql("select array(select n_name, n_nationkey from nation)")
+        .unwrap_err();
+    assert!(error.message.contains("one column"), "{error:?}");
+}
+
+#[test]
+fn text_compared_with_an_array_is_read_as_one() {
+    let cluster = cluster();
+    assert_eq!(
+        rows(
+            &cluster,
+            "select array[1, 2] = '{1,2}', '{1,3}' > array[1, 2], \
+             array['a'] <> '{\"a\"}'"
+        ),
+        [["true", "true", "false"]]
+    );
+    for malformed in ["'{1,x}'", "'1,2'"] {
+        let sql = format!("select array[1, 2] = {malformed}");
+        let error = cluster.sql(&sql).unwrap_err();
+        assert!(
+            error.message.contains("array") || error.message.contains("x"),
+            "{sql}: {error:?}"
+        );
+    }
+}
+
+#[test]
+fn blocks_over_empty_catalog_tables_need_no_plan_for_their_subqueries() {
+    let cluster = cluster();
+    // A lateral call in a select-list subquery, over pg_publication_rel (empty):
+    // psql's `\d TABLE` asks this.
+    let sql = "select pubname, (select string_agg(attname, ', ') \
+               from pg_catalog.generate_series(0, pg_catalog.array_upper(pr.prattrs::pg_catalog.int2[], 1)) s, \
+               pg_catalog.pg_attribute where attrelid = pr.prrelid and attnum = prattrs[s]) \
+               from pg_catalog.pg_publication p join pg_catalog.pg_publication_rel pr \
+               on p.oid = pr.prpubid";
+    assert_eq!(rows(&cluster, sql), Vec::<Vec<String>>::new());
+    // The same subquery over a table with rows is still refused.
+    let over_rows = sql
+        .replace(
+            "pg_catalog.pg_publication_rel pr",
+            "(select 1 as prpubid, 1 as prrelid, array[1] as prattrs) pr",
+        )
+        .replace(
+            "pg_catalog.pg_publication p",
+            "(select 1 as oid, 'x' as pubname) p",
+        );
+    assert!(cluster.sql(&over_rows).is_err(), "{over_rows}");
+    // psql's query for a table's row-level policies.
+    let policies = "SELECT pol.polname, pol.polpermissive, \
+        CASE WHEN pol.polroles = '{0}' THEN NULL ELSE pg_catalog.array_to_string(array(select \
+        rolname from pg_catalog.pg_roles where oid = any (pol.polroles) order by 1),',') END, \
+        pg_catalog.pg_get_expr(pol.polqual, pol.polrelid) \
+        FROM pg_catalog.pg_policy pol WHERE pol.polrelid = '16385' ORDER BY 1";
+    assert_eq!(rows(&cluster, policies), Vec::<Vec<String>>::new());
+}
