@@ -285,7 +285,7 @@ fn pg_namespace() -> RecordBatch {
         ),
         ("nspname", texts([PG_CATALOG, PUBLIC, INFORMATION_SCHEMA])),
         ("nspowner", ints(same(OWNER_OID, 3))),
-        ("nspacl", no_texts(3)),
+        ("nspacl", Values::NullLists(DataType::Utf8View, 3)),
     ])
 }
 
@@ -324,7 +324,7 @@ fn pg_class(user: &[(i64, &Table)]) -> RecordBatch {
         ("relispopulated", Values::Bool(same(true, n))),
         ("relreplident", texts(same("d", n))),
         ("relispartition", Values::Bool(same(false, n))),
-        ("relacl", no_texts(n)),
+        ("relacl", Values::NullLists(DataType::Utf8View, n)),
         ("reloptions", Values::NullLists(DataType::Utf8View, n)),
         ("relpartbound", no_texts(n)),
     ])
@@ -427,7 +427,7 @@ fn pg_database() -> RecordBatch {
         ("datcollate", texts(["C"])),
         ("datctype", texts(["C"])),
         ("daticulocale", no_texts(1)),
-        ("datacl", no_texts(1)),
+        ("datacl", Values::NullLists(DataType::Utf8View, 1)),
     ])
 }
 
