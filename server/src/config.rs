@@ -117,6 +117,9 @@ pub struct NodeConfig {
     /// When set, every connection between nodes starts with proof of it both ways,
     /// and one without is refused before anything else is read.
     pub cluster_secret: Option<ClusterSecret>,
+    /// Each task on this node takes this many times as long as its work needs (a
+    /// test flag that makes a straggler; 1 is full speed).
+    pub slowdown: u32,
 }
 
 #[derive(Deserialize)]
@@ -161,6 +164,9 @@ struct FileNode {
     /// Prometheus metrics (`GET /metrics`).
     #[serde(default)]
     metrics: Option<SocketAddr>,
+    /// A test flag: this node's tasks run this many times slower.
+    #[serde(default)]
+    slowdown: Option<u32>,
 }
 
 /// The settings sessions start with: a node-wide `statement_timeout`, if given.
@@ -249,6 +255,7 @@ impl NodeConfig {
                 .map_err(|e| format!("peer_timeout: {e}"))?,
             metrics_listen: node.metrics,
             cluster_secret: cluster_secret(file.cluster_secret_file.as_deref())?,
+            slowdown: node.slowdown.unwrap_or(1),
         };
         config.validate()?;
         Ok(config)
@@ -271,6 +278,7 @@ impl NodeConfig {
             peer_timeout: DEFAULT_PEER_TIMEOUT,
             metrics_listen: None,
             cluster_secret: None,
+            slowdown: 1,
         }
     }
 

@@ -20,6 +20,8 @@ pub struct LocalClusterOptions {
     pub credit_window: u32,
     /// Flags passed to every node as they are (`--memory-per-core 64MiB`, ...).
     pub extra_args: Vec<String>,
+    /// Flags for one node only, by node id (`(2, ["--slowdown", "8"])`).
+    pub node_extra_args: Vec<(usize, Vec<String>)>,
     /// Each node's stderr goes to `node-N.log` here; inherited when `None`.
     pub log_dir: Option<PathBuf>,
     pub startup_timeout: Duration,
@@ -37,6 +39,7 @@ impl LocalClusterOptions {
             exchange_buffer_batches: 4,
             credit_window: 4,
             extra_args: Vec::new(),
+            node_extra_args: Vec::new(),
             log_dir: None,
             startup_timeout: Duration::from_secs(300),
             metrics: false,
@@ -118,6 +121,11 @@ impl LocalCluster {
                     args.extend(["--metrics-listen".to_string(), address.to_string()]);
                 }
                 args.extend(options.extra_args.iter().cloned());
+                for (only, extra) in &options.node_extra_args {
+                    if *only == node {
+                        args.extend(extra.iter().cloned());
+                    }
+                }
                 args
             })
             .collect();

@@ -94,7 +94,8 @@ impl Node {
         );
         let cluster_config = ClusterConfig::new(config.cores_per_node)
             .with_batch_rows(config.batch_rows)
-            .with_exchange_buffer_batches(config.exchange_buffer_batches);
+            .with_exchange_buffer_batches(config.exchange_buffer_batches)
+            .with_slowdown(config.slowdown);
         let cluster_config = ClusterConfig {
             memory: config.memory.clone(),
             ..cluster_config.with_data_dir(config.node_data_dir())

@@ -61,6 +61,10 @@ pub struct NodeArgs {
     /// connection without it is refused and logged. Default: no secret.
     #[arg(long)]
     cluster_secret_file: Option<std::path::PathBuf>,
+    /// For testing: this node's tasks take this many times as long as their work
+    /// needs (they wait the rest), so it is a straggler EXPLAIN ANALYZE names.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    slowdown: u32,
     #[command(flatten)]
     memory: crate::memory_args::MemoryArgs,
 }
@@ -118,6 +122,7 @@ fn node_config(args: &NodeArgs) -> Result<NodeConfig, String> {
         metrics_listen: args.metrics_listen,
         cluster_secret: percore_server::config::cluster_secret(args.cluster_secret_file.as_deref())
             .map_err(|e| format!("--cluster-secret-file: {e}"))?,
+        slowdown: args.slowdown,
     };
     config.validate()?;
     Ok(config)

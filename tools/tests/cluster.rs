@@ -238,6 +238,36 @@ fn one_frame_credit_windows_tiny_batches_and_small_budgets_give_correct_answers(
     assert!(shown.is_empty(), "nothing runs now: {shown:?}");
 }
 
+/// A node slowed down (`--slowdown 20`: its tasks take 20 times their work) is named
+/// the straggler of the stage it slows, with its ratio to the others' median, and
+/// the answer is unchanged.
+#[test]
+fn a_slowed_node_is_named_the_straggler() {
+    let mut options = LocalClusterOptions::new(3, 1, 0.01);
+    options.node_extra_args = vec![(1, vec!["--slowdown".into(), "20".into()])];
+    let cluster = start("straggler", options);
+    let mut client = cluster.connect(0).expect("node accepts clients");
+    let sql = "select l_returnflag, count(*), sum(l_quantity) from lineitem group by 1";
+    let plan = query(&mut client, &format!("explain analyze {sql}")).expect("EXPLAIN ANALYZE");
+    let text: Vec<&str> = plan.iter().map(|row| row[0].as_str()).collect();
+    // The first stage scans and aggregates on every node; node 1 does its share
+    // twenty times as slowly.
+    let scan_stage = text
+        .iter()
+        .find(|line| line.contains("by node, slowest task:"))
+        .unwrap_or_else(|| panic!("{}", text.join("\n")));
+    assert!(scan_stage.contains("slowest node 1, "), "{scan_stage}");
+    let ratio: f64 = scan_stage
+        .rsplit("slowest node 1, ")
+        .next()
+        .and_then(|rest| rest.split('x').next())
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| panic!("no ratio in {scan_stage}"));
+    assert!(ratio > 3.0, "{scan_stage}");
+    let total = query(&mut client, "select count(*) from lineitem").expect("count");
+    assert_eq!(total, [["60175"]]);
+}
+
 #[test]
 fn a_lost_node_fails_running_queries_clearly_and_the_rest_stay_up() {
     let mut cluster = start("failure", LocalClusterOptions::new(3, 1, 0.01));

@@ -9,6 +9,7 @@ mod exchange;
 mod join;
 mod nested_loop;
 mod operator_memory;
+mod pace;
 mod parquet_filter_first;
 mod parquet_prune;
 mod parquet_scan;
@@ -42,6 +43,9 @@ pub struct ExecConfig {
     pub exchange_buffer_batches: usize,
     /// Skew joins spread hot keys (the session's `percore.skew_join`).
     pub spread_hot_keys: bool,
+    /// Each task waits `slowdown - 1` times the time its operators worked (a test
+    /// setting that makes this node a straggler; 1 waits nothing).
+    pub slowdown: u32,
 }
 
 impl Default for ExecConfig {
@@ -51,6 +55,7 @@ impl Default for ExecConfig {
             batch_bytes: 4 << 20,
             exchange_buffer_batches: 4,
             spread_hot_keys: true,
+            slowdown: 1,
         }
     }
 }

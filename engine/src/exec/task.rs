@@ -14,6 +14,7 @@ use futures_lite::FutureExt;
 use percore_net::StreamId;
 
 use super::exchange::{Charged, TaskInputs};
+use super::pace::Pace;
 use super::query::QueryState;
 use super::remote::{RemoteSender, Transport};
 use super::stats::{self, TaskCounters, TaskStats};
@@ -162,6 +163,7 @@ async fn drive(spec: TaskSpec, counters: Rc<TaskCounters>) -> TaskResult<()> {
     };
     let mut inputs = inputs;
     let mut root = build_stream(&stage.root, &mut inputs, &context)?;
+    let mut pace = Pace::new(config.slowdown, Rc::clone(&counters));
     if let TaskOutput::Store(table) = output {
         let mut writer = PartitionWriter::new(
             stage.root.schema(),
@@ -169,11 +171,14 @@ async fn drive(spec: TaskSpec, counters: Rc<TaskCounters>) -> TaskResult<()> {
             query.memory(),
             location.core,
         );
+        pace.start();
         while let Some(batch) = root.next().await? {
+            pace.slow_down().await;
             query.check_cancelled()?;
             stats::add(&counters.rows_out, batch.num_rows() as u64);
             writer.push(batch).await?;
             glommio::yield_if_needed().await;
+            pace.start();
         }
         return writer.finish(&table, location.partition).await;
     }
@@ -186,9 +191,12 @@ async fn drive(spec: TaskSpec, counters: Rc<TaskCounters>) -> TaskResult<()> {
         config.batch_rows,
     )
     .await?;
+    pace.start();
     while let Some(batch) = root.next().await? {
+        pace.slow_down().await;
         query.check_cancelled()?;
         if batch.num_rows() == 0 {
+            pace.start();
             continue;
         }
         stats::add(&counters.rows_out, batch.num_rows() as u64);
@@ -197,6 +205,7 @@ async fn drive(spec: TaskSpec, counters: Rc<TaskCounters>) -> TaskResult<()> {
             break;
         }
         glommio::yield_if_needed().await;
+        pace.start();
     }
     sink.finish().await
 }

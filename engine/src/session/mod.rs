@@ -89,6 +89,12 @@ impl ClusterConfig {
         self.exec.exchange_buffer_batches = batches.max(1);
         self
     }
+
+    /// Makes every task take `factor` times as long (see [`ExecConfig::slowdown`]).
+    pub fn with_slowdown(mut self, factor: u32) -> Self {
+        self.exec.slowdown = factor.max(1);
+        self
+    }
 }
 
 /// A local cluster: one executor per core, each owning one partition of every table.
