@@ -264,6 +264,22 @@ fn a_slowed_node_is_named_the_straggler() {
         .and_then(|number| number.parse().ok())
         .unwrap_or_else(|| panic!("no ratio in {scan_stage}"));
     assert!(ratio > 3.0, "{scan_stage}");
+    // The stage that receives the partial aggregates waited mostly for node 1.
+    let waited: Vec<(usize, f64)> = text
+        .iter()
+        .find_map(|line| line.strip_prefix("  network wait by sending node (all tasks): "))
+        .unwrap_or_else(|| panic!("{}", text.join("\n")))
+        .split(", ")
+        .filter_map(|entry| {
+            let (node, millis) = entry.strip_prefix("node ")?.split_once(' ')?;
+            Some((
+                node.parse().ok()?,
+                millis.strip_suffix(" ms")?.parse().ok()?,
+            ))
+        })
+        .collect();
+    let most = waited.iter().max_by(|a, b| a.1.total_cmp(&b.1));
+    assert_eq!(most.map(|(node, _)| *node), Some(1), "{waited:?}");
     let total = query(&mut client, "select count(*) from lineitem").expect("count");
     assert_eq!(total, [["60175"]]);
 }

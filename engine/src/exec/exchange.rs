@@ -48,8 +48,9 @@ pub(crate) struct ExchangeStream {
     remote: Option<flume::Receiver<RemoteBatch>>,
     /// Alternates which side is polled first, so neither starves the other.
     remote_first: bool,
-    /// Whether the last wait ended with news from another node.
-    last_was_remote: bool,
+    /// The partition whose batch from another node came last: the wait for the end
+    /// of the remote side is charged to it (the sender that finished last).
+    last_remote_source: usize,
     counters: Rc<TaskCounters>,
 }
 
@@ -59,24 +60,23 @@ impl ExchangeStream {
             local: Some(input.local),
             remote: input.remote,
             remote_first: false,
-            last_was_remote: false,
+            last_remote_source: 0,
             counters,
         }
     }
 
     async fn next_batch(&mut self) -> Option<RecordBatch> {
         let waiting = Instant::now();
-        let batch = self.receive().await;
-        let waited = waiting.elapsed();
-        stats::add_time(&self.counters.input_wait, waited);
-        if self.last_was_remote {
-            stats::add_time(&self.counters.network_wait, waited);
-        }
+        let batch = self.receive(waiting).await;
+        stats::add_time(&self.counters.input_wait, waiting.elapsed());
         batch
     }
 
-    async fn receive(&mut self) -> Option<RecordBatch> {
-        self.last_was_remote = false;
+    /// The next batch from either side. A wait that ends with news from another
+    /// node is charged to the network and to the partition that sent it; after the
+    /// remote side ended, the rest of the wait is for this node's producers only.
+    async fn receive(&mut self, started: Instant) -> Option<RecordBatch> {
+        let mut uncharged_since = started;
         loop {
             let received = match (&self.local, &self.remote) {
                 (None, None) => return None,
@@ -101,12 +101,16 @@ impl ExchangeStream {
             match received {
                 Received::Local(Some(batch)) => return Some(batch),
                 Received::Remote(Some(delivered)) => {
-                    self.last_was_remote = true;
+                    self.last_remote_source = delivered.source_partition;
+                    self.counters
+                        .waited_for(delivered.source_partition, uncharged_since.elapsed());
                     return Some(delivered.batch);
                 }
                 Received::Local(None) => self.local = None,
                 Received::Remote(None) => {
-                    self.last_was_remote = true;
+                    self.counters
+                        .waited_for(self.last_remote_source, uncharged_since.elapsed());
+                    uncharged_since = Instant::now();
                     self.remote = None;
                 }
             }

@@ -47,6 +47,10 @@ pub struct TaskStats {
     pub skew_keys: u64,
     #[serde(default)]
     pub skew_rows: u64,
+    /// The network wait by the partition whose batch (or end) ended each wait: who
+    /// this task waited for.
+    #[serde(default)]
+    pub network_wait_by_source_us: Vec<(usize, u64)>,
 }
 
 /// Memory and spilling of one operator in one task.
@@ -90,6 +94,7 @@ pub(crate) struct TaskCounters {
     pub hot_keys: RefCell<(Vec<HotKey>, u64)>,
     pub skew_keys: Cell<u64>,
     pub skew_rows: Cell<u64>,
+    pub network_wait_by_source: RefCell<std::collections::BTreeMap<usize, Duration>>,
 }
 
 pub(crate) fn add(cell: &Cell<u64>, value: u64) {
@@ -101,6 +106,16 @@ pub(crate) fn add_time(cell: &Cell<Duration>, value: Duration) {
 }
 
 impl TaskCounters {
+    /// Counts a wait for the network that partition `source` ended.
+    pub fn waited_for(&self, source: usize, waited: Duration) {
+        add_time(&self.network_wait, waited);
+        *self
+            .network_wait_by_source
+            .borrow_mut()
+            .entry(source)
+            .or_default() += waited;
+    }
+
     pub fn sent_to(&self, target: usize, rows: usize) {
         let mut per_target = self.rows_per_target.borrow_mut();
         if per_target.len() <= target {

@@ -113,6 +113,12 @@ pub(crate) async fn run_task(spec: TaskSpec) {
         sampled_rows,
         skew_keys: counters.skew_keys.get(),
         skew_rows: counters.skew_rows.get(),
+        network_wait_by_source_us: counters
+            .network_wait_by_source
+            .take()
+            .into_iter()
+            .map(|(source, waited)| (source, micros(waited)))
+            .collect(),
     });
 }
 

@@ -56,6 +56,9 @@ pub fn render(plan: &DistributedPlan, stats: &[TaskStats], summary: RunSummary) 
         if let Some(line) = node_line(&tasks) {
             let _ = writeln!(out, "{line}");
         }
+        if let Some(line) = waited_for_line(&tasks, stats) {
+            let _ = writeln!(out, "{line}");
+        }
         operator_lines(&mut out, &tasks);
         if let StageOutput::Exchange(id) = stage.output {
             let exchange = &plan.exchanges[id.0];
@@ -96,6 +99,30 @@ pub fn render(plan: &DistributedPlan, stats: &[TaskStats], summary: RunSummary) 
     out.push('\n');
     out.push_str(&explain(plan));
     out
+}
+
+/// For a stage that waited for other nodes: how long its tasks waited for each
+/// sending node in all, so the node the others wait for is named.
+fn waited_for_line(tasks: &[&TaskStats], all: &[TaskStats]) -> Option<String> {
+    let node_of: BTreeMap<usize, usize> = all.iter().map(|t| (t.task, t.node)).collect();
+    let mut by_sender: BTreeMap<usize, u64> = BTreeMap::new();
+    for task in tasks {
+        for &(source, waited) in &task.network_wait_by_source_us {
+            let node = node_of.get(&source)?;
+            *by_sender.entry(*node).or_default() += waited;
+        }
+    }
+    if by_sender.is_empty() {
+        return None;
+    }
+    let senders: Vec<String> = by_sender
+        .iter()
+        .map(|(node, waited)| format!("node {node} {}", millis(*waited)))
+        .collect();
+    Some(format!(
+        "  network wait by sending node (all tasks): {}",
+        senders.join(", ")
+    ))
 }
 
 /// For a stage on several nodes: each node's slowest task and its wait for the
@@ -297,5 +324,40 @@ mod tests {
              others' median"
         );
         assert_eq!(node_line(&refs[..2]), None, "one node: nothing to compare");
+    }
+
+    #[test]
+    fn network_waits_are_summed_by_the_node_that_sent() {
+        // Partitions 0-1 on node 0, 2-3 on node 1; stage 1's tasks waited mostly for
+        // partition 3.
+        let producer = |partition: usize, node: usize| TaskStats {
+            stage: 0,
+            task: partition,
+            node,
+            ..TaskStats::default()
+        };
+        let consumer = |partition: usize, node: usize, waits: Vec<(usize, u64)>| TaskStats {
+            stage: 1,
+            task: partition,
+            node,
+            network_wait_by_source_us: waits,
+            ..TaskStats::default()
+        };
+        let all = [
+            producer(0, 0),
+            producer(1, 0),
+            producer(2, 1),
+            producer(3, 1),
+            consumer(0, 0, vec![(2, 1_000), (3, 40_000)]),
+            consumer(1, 0, vec![(3, 30_000)]),
+            consumer(2, 1, vec![(0, 500), (1, 1_500)]),
+        ];
+        let stage: Vec<&TaskStats> = all.iter().filter(|t| t.stage == 1).collect();
+        assert_eq!(
+            waited_for_line(&stage, &all).unwrap(),
+            "  network wait by sending node (all tasks): node 0 2.0 ms, node 1 71.0 ms"
+        );
+        let producers: Vec<&TaskStats> = all.iter().filter(|t| t.stage == 0).collect();
+        assert_eq!(waited_for_line(&producers, &all), None);
     }
 }

@@ -54,6 +54,8 @@ impl Default for TransportConfig {
 /// A batch that came over the network; dropping it returns its frame's credit.
 pub(crate) struct RemoteBatch {
     pub batch: RecordBatch,
+    /// The partition that sent it.
+    pub source_partition: usize,
     pub(crate) _credit: Option<CreditReturn>,
     /// The batch's memory, charged to the consumer's core until it takes the batch.
     pub(crate) _charge: Reservation,

@@ -175,6 +175,7 @@ fn deliver(
         if consumer
             .send(RemoteBatch {
                 batch,
+                source_partition: usize::from(stream.source_partition),
                 _credit: credit,
                 _charge: charge,
             })
