@@ -112,6 +112,16 @@ fn blocks_over_empty_catalog_tables_need_no_plan_for_their_subqueries() {
             "(select 1 as oid, 'x' as pubname) p",
         );
     assert!(cluster.sql(&over_rows).is_err(), "{over_rows}");
+    // A join that keeps the other side's rows keeps its subqueries too.
+    assert_eq!(
+        rows(
+            &cluster,
+            "select r_name, (select count(*) from nation where n_regionkey = r_regionkey) \
+             from pg_catalog.pg_policy pol right join region on pol.polrelid = r_regionkey \
+             order by 1 limit 1"
+        ),
+        [["AFRICA", "5"]]
+    );
     // psql's query for a table's row-level policies.
     let policies = "SELECT pol.polname, pol.polpermissive, \
         CASE WHEN pol.polroles = '{0}' THEN NULL ELSE pg_catalog.array_to_string(array(select \

@@ -81,16 +81,33 @@ impl NoRowBlocks<'_> {
         if groups || aggregates {
             return false;
         }
+        // A FROM item with no rows has none whatever it is joined to, unless a
+        // join keeps the rows of a side that is not empty (RIGHT, FULL, ANTI, ...).
         select.from.iter().any(|from| {
+            let inner = |operator: &JoinOperator| {
+                matches!(
+                    operator,
+                    JoinOperator::Join(_) | JoinOperator::Inner(_) | JoinOperator::CrossJoin(_)
+                )
+            };
+            let keeps_left_only = from.joins.iter().all(|join| {
+                inner(&join.join_operator)
+                    || matches!(
+                        join.join_operator,
+                        JoinOperator::Left(_)
+                            | JoinOperator::LeftOuter(_)
+                            | JoinOperator::Semi(_)
+                            | JoinOperator::LeftSemi(_)
+                    )
+            });
+            if !keeps_left_only {
+                return false;
+            }
             let joined = from
                 .joins
                 .iter()
-                .filter_map(|join| match join.join_operator {
-                    JoinOperator::Join(_) | JoinOperator::Inner(_) | JoinOperator::CrossJoin(_) => {
-                        Some(&join.relation)
-                    }
-                    _ => None,
-                });
+                .filter(|join| inner(&join.join_operator))
+                .map(|join| &join.relation);
             std::iter::once(&from.relation)
                 .chain(joined)
                 .any(|relation| self.is_empty_table(relation))
