@@ -7,7 +7,11 @@
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use arrow::record_batch::RecordBatch;
+
 use super::stats::TaskCounters;
+use super::stream::Stream;
+use crate::error::TaskResult;
 
 pub(crate) struct Pace {
     factor: u32,
@@ -26,8 +30,16 @@ impl Pace {
         }
     }
 
+    /// The stream's next batch, produced at this node's pace.
+    pub(crate) async fn next(&mut self, stream: &mut Stream) -> TaskResult<Option<RecordBatch>> {
+        self.start();
+        let batch = stream.next().await?;
+        self.slow_down().await;
+        Ok(batch)
+    }
+
     /// Marks the start of the work for one batch.
-    pub(crate) fn start(&mut self) {
+    fn start(&mut self) {
         if self.factor > 1 {
             self.started = Instant::now();
             self.waited_at_start = self.waited();
@@ -35,7 +47,7 @@ impl Pace {
     }
 
     /// Waits out the slowdown for the work since [`Pace::start`].
-    pub(crate) async fn slow_down(&mut self) {
+    async fn slow_down(&mut self) {
         if self.factor <= 1 {
             return;
         }

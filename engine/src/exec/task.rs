@@ -177,14 +177,11 @@ async fn drive(spec: TaskSpec, counters: Rc<TaskCounters>) -> TaskResult<()> {
             query.memory(),
             location.core,
         );
-        pace.start();
-        while let Some(batch) = root.next().await? {
-            pace.slow_down().await;
+        while let Some(batch) = pace.next(&mut root).await? {
             query.check_cancelled()?;
             stats::add(&counters.rows_out, batch.num_rows() as u64);
             writer.push(batch).await?;
             glommio::yield_if_needed().await;
-            pace.start();
         }
         return writer.finish(&table, location.partition).await;
     }
@@ -197,12 +194,9 @@ async fn drive(spec: TaskSpec, counters: Rc<TaskCounters>) -> TaskResult<()> {
         config.batch_rows,
     )
     .await?;
-    pace.start();
-    while let Some(batch) = root.next().await? {
-        pace.slow_down().await;
+    while let Some(batch) = pace.next(&mut root).await? {
         query.check_cancelled()?;
         if batch.num_rows() == 0 {
-            pace.start();
             continue;
         }
         stats::add(&counters.rows_out, batch.num_rows() as u64);
@@ -211,7 +205,6 @@ async fn drive(spec: TaskSpec, counters: Rc<TaskCounters>) -> TaskResult<()> {
             break;
         }
         glommio::yield_if_needed().await;
-        pace.start();
     }
     sink.finish().await
 }

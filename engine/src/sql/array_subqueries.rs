@@ -252,8 +252,7 @@ fn is_first_ordinal(key: &Expr) -> bool {
 fn computes_over_rows(value: &Expr, functions: &FunctionRegistry) -> bool {
     sqlparser::ast::visit_expressions(value, |expr| match expr {
         Expr::Function(function)
-            if function.over.is_some()
-                || functions.is_aggregate(&function.name.to_string().to_ascii_lowercase()) =>
+            if function.over.is_some() || functions.is_aggregate_call(function) =>
         {
             ControlFlow::Break(())
         }

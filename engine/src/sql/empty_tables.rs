@@ -67,11 +67,7 @@ impl NoRowBlocks<'_> {
         own.iter_mut().for_each(without_subqueries);
         let aggregates = own.iter().any(|item| {
             sqlparser::ast::visit_expressions(item, |expr| match expr {
-                Expr::Function(function)
-                    if self
-                        .functions
-                        .is_aggregate(&function.name.to_string().to_ascii_lowercase()) =>
-                {
+                Expr::Function(function) if self.functions.is_aggregate_call(function) => {
                     ControlFlow::Break(())
                 }
                 _ => ControlFlow::Continue(()),

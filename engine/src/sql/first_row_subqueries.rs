@@ -91,8 +91,7 @@ fn rewrite(query: &mut Query, functions: &FunctionRegistry) {
 fn aggregates_or_windows(expr: &Expr, functions: &FunctionRegistry) -> bool {
     ast::visit_expressions(expr, |expr| match expr {
         Expr::Function(function)
-            if function.over.is_some()
-                || functions.is_aggregate(&function.name.to_string().to_ascii_lowercase()) =>
+            if function.over.is_some() || functions.is_aggregate_call(function) =>
         {
             ControlFlow::Break(())
         }

@@ -137,14 +137,8 @@ fn plain_cast_type(data_type: &mut DataType) {
 /// is empty or absent.
 fn array_bound(array: Expr, dimension: Expr, lower: Option<i64>) -> Expr {
     let length = function_call("array_length", vec![array, dimension]);
-    let present = function_call(
-        "nullif",
-        vec![
-            length,
-            Expr::value(sqlparser::ast::Value::Number("0".into(), false)),
-        ],
-    );
     let number = |n: i64| Expr::value(sqlparser::ast::Value::Number(n.to_string(), false));
+    let present = function_call("nullif", vec![length, number(0)]);
     // The lower bound is `length * 0 + 1`: 1, or NULL with the length.
     let bound = match lower {
         None => present,

@@ -54,15 +54,17 @@ impl FunctionRegistry {
         self.aggregates.contains_key(without_pg_catalog(name))
     }
 
+    /// Whether a call in a statement names an aggregate function.
+    pub fn is_aggregate_call(&self, function: &sqlparser::ast::Function) -> bool {
+        self.is_aggregate(&function.name.to_string().to_ascii_lowercase())
+    }
+
     pub fn new() -> Self {
         let mut scalars = HashMap::new();
-        for udf in datafusion_functions::all_default_functions() {
-            for alias in udf.aliases() {
-                scalars.insert(alias.clone(), Arc::clone(&udf));
-            }
-            scalars.insert(udf.name().to_string(), udf);
-        }
-        for udf in datafusion_functions_nested::all_default_nested_functions() {
+        let defaults = datafusion_functions::all_default_functions()
+            .into_iter()
+            .chain(datafusion_functions_nested::all_default_nested_functions());
+        for udf in defaults {
             for alias in udf.aliases() {
                 scalars.insert(alias.clone(), Arc::clone(&udf));
             }
