@@ -5,6 +5,11 @@
 //! new query would connect, send Prepare and wait minutes for a reply. New queries
 //! check here first and fail at once with 08006 naming the node; one that answers
 //! again is available again with no other step.
+//!
+//! Silence is the time a heartbeat (or a connection for one) has waited for its
+//! answer, not the time since the last answer: a node that was itself frozen or
+//! starved of CPU asked nothing during its pause, so on waking it does not blame
+//! peers whose answers it simply had not read yet.
 
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,8 +31,9 @@ pub struct Membership {
     peer_timeout: Duration,
     /// Proved to each peer before the heartbeat connection's hello.
     secret: Option<ClusterSecret>,
-    /// When each node last answered (this node: always now).
-    last_answer: Vec<Mutex<Instant>>,
+    /// Per node, since when a heartbeat to it waits for its answer (this node's
+    /// entry stays `None`).
+    asking_since: Vec<Mutex<Option<Instant>>>,
     stopped: AtomicBool,
 }
 
@@ -39,12 +45,11 @@ impl Membership {
         peer_timeout: Duration,
         secret: Option<ClusterSecret>,
     ) -> Arc<Membership> {
-        let now = Instant::now();
         let membership = Arc::new(Membership {
             me,
             peer_timeout,
             secret,
-            last_answer: peers.iter().map(|_| Mutex::new(now)).collect(),
+            asking_since: peers.iter().map(|_| Mutex::new(None)).collect(),
             stopped: AtomicBool::new(false),
         });
         for (node, &address) in peers.iter().enumerate() {
@@ -71,7 +76,7 @@ impl Membership {
     /// Ok when every node answered within the peer timeout; else 08006 naming the
     /// first that did not.
     pub fn check_all(&self) -> QueryResult<()> {
-        (0..self.last_answer.len()).try_for_each(|node| self.check(node))
+        (0..self.asking_since.len()).try_for_each(|node| self.check(node))
     }
 
     /// Ok when `node` answered within the peer timeout; else 08006 naming it.
@@ -82,30 +87,38 @@ impl Membership {
         }
     }
 
-    /// How long `node` has been silent, if longer than the peer timeout.
+    /// How long a heartbeat to `node` has waited for its answer, if longer than the
+    /// peer timeout.
     fn silence(&self, node: usize) -> Option<Duration> {
-        if node == self.me {
-            return None;
-        }
-        let last = *self.last_answer[node]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let silent = last.elapsed();
+        let silent = self.asking_since(node).as_ref()?.elapsed();
         (silent > self.peer_timeout).then_some(silent)
     }
 
-    fn answered(&self, node: usize) {
-        *self.last_answer[node]
+    fn asking_since(&self, node: usize) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.asking_since[node]
             .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Instant::now();
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn asking(&self, node: usize) {
+        self.asking_since(node).get_or_insert_with(Instant::now);
+    }
+
+    fn answered(&self, node: usize) {
+        *self.asking_since(node) = None;
     }
 
     /// Trades heartbeats with `node` until stopped, reconnecting after any failure.
     fn watch(&self, node: usize, address: SocketAddr) {
-        let wait = HEARTBEAT_EVERY.min(self.peer_timeout);
+        // At least two heartbeats within the bound, so a lost peer is declared at
+        // most half a bound late.
+        let wait = HEARTBEAT_EVERY
+            .min(self.peer_timeout / 2)
+            .max(Duration::from_millis(10));
         let mut connection: Option<TcpStream> = None;
         while !self.stopped.load(Ordering::Relaxed) {
             let started = Instant::now();
+            self.asking(node);
             if connection.is_none() {
                 connection = self.connect(address, wait).ok();
             }

@@ -4,7 +4,7 @@
 //! whichever node holds the row. Every statement ends as expected, and afterwards
 //! each node's reserved memory, spill files and running queries are back to zero.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use percore_bench::query_sql;
 use percore_server::local::{LocalCluster, LocalClusterOptions};
@@ -25,14 +25,6 @@ impl Lcg {
             .wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 33) % bound
     }
-}
-
-/// The sum of every sample of `name` (all its labels).
-fn total(body: &str, name: &str) -> f64 {
-    body.lines()
-        .filter(|line| line.starts_with(name) && !line.starts_with('#'))
-        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum()
 }
 
 /// Runs `sql` and cancels it after `delay` from another connection.
@@ -136,29 +128,7 @@ fn check_release(name: &str, clients: usize, statements: usize, kinds: &[u64]) {
             .collect()
     });
     assert!(problems.is_empty(), "{}", problems.join("\n"));
-    // Tasks on other nodes stop a moment after the client hears of the failure.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    for (node, &address) in cluster.metrics_addresses().iter().enumerate() {
-        loop {
-            let body = common::get(address, "/metrics").1;
-            let held = [
-                (
-                    "reserved bytes",
-                    total(&body, "percore_memory_reserved_bytes"),
-                ),
-                ("spill file bytes", total(&body, "percore_spill_disk_bytes")),
-                ("running queries", total(&body, "percore_queries_running")),
-            ];
-            if held.iter().all(|(_, value)| *value == 0.0) {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node {node} still holds {held:?} 30 s after the last statement"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
+    common::assert_nothing_held(&cluster, Duration::from_secs(30));
     let mut client = cluster.connect(0).unwrap();
     let rows = query(&mut client, "select count(*) from nation").unwrap();
     assert_eq!(rows, [["25"]]);

@@ -122,6 +122,15 @@ impl Client {
         self.cancel
     }
 
+    /// How long a read may wait for the server before it fails (`None`: forever),
+    /// so a caller can tell a server that stopped answering from a slow one.
+    ///
+    /// # Errors
+    /// When the socket refuses the setting.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        self.reader.get_ref().set_read_timeout(timeout)
+    }
+
     /// Sends one simple query and reads every statement's reply.
     ///
     /// # Errors

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use percore_bench::harness::{verify_rows, Check};
 use percore_bench::query_sql;
@@ -72,4 +72,47 @@ pub fn get(address: std::net::SocketAddr, path: &str) -> (String, String) {
     stream.read_to_string(&mut response).unwrap();
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
     (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+/// The sum of every sample of `name` (all its labels) in a `/metrics` body.
+pub fn metric_total(body: &str, name: &str) -> f64 {
+    body.lines()
+        .filter(|line| line.starts_with(name) && !line.starts_with('#'))
+        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+/// Waits until every node of `cluster` (started with metrics) holds no reserved
+/// memory, spill files or running queries; panics naming what a node still holds
+/// after `patience`. Tasks on other nodes stop a moment after a client hears of a
+/// failure, so a moment's holding is no leak.
+pub fn assert_nothing_held(cluster: &LocalCluster, patience: Duration) {
+    let deadline = Instant::now() + patience;
+    for (node, &address) in cluster.metrics_addresses().iter().enumerate() {
+        loop {
+            let body = get(address, "/metrics").1;
+            let held = [
+                (
+                    "reserved bytes",
+                    metric_total(&body, "percore_memory_reserved_bytes"),
+                ),
+                (
+                    "spill file bytes",
+                    metric_total(&body, "percore_spill_disk_bytes"),
+                ),
+                (
+                    "running queries",
+                    metric_total(&body, "percore_queries_running"),
+                ),
+            ];
+            if held.iter().all(|(_, value)| *value == 0.0) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {node} still holds {held:?} {patience:?} after the last statement"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
