@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::answers::{compare, format_rows, load_answer, Rows};
 use crate::external::{run_statement, tpch_load_layout};
+use crate::stragglers::{slowest_node, SlowestNode};
 use crate::{query_sql, rss, tpch_dir};
 
 #[derive(Debug, Clone)]
@@ -129,6 +130,9 @@ pub struct QueryReport {
     pub idle_rss: Option<u64>,
     /// The baseline engine's median on the same query, data and cores, and its check.
     pub baseline: Option<BaselineResult>,
+    /// On a cluster of several nodes: the node that took longest over its own share
+    /// of one more run, under EXPLAIN ANALYZE.
+    pub slowest_node: Option<SlowestNode>,
 }
 
 /// What one run of a query did, from its task statistics.
@@ -339,7 +343,9 @@ fn start_baseline(
 
 /// Starts `nodes` node processes of `binary` on loopback, each with `options.cores`
 /// cores, runs the queries over the PostgreSQL protocol (client `k` talks to node
-/// `k % nodes`, so times include encoding rows as text), and stops the nodes.
+/// `k % nodes`, so times include encoding rows as text), and stops the nodes. With
+/// several nodes, each query runs once more under EXPLAIN ANALYZE to name its
+/// slowest node. `slowdown` slows nodes down (`percore node --slowdown`, a test flag).
 ///
 /// # Errors
 /// When the cluster cannot start or a node cannot be reached.
@@ -347,6 +353,7 @@ pub fn run_on_local_cluster(
     options: &BenchOptions,
     binary: &std::path::Path,
     nodes: usize,
+    slowdown: &[(usize, u32)],
     mut progress: impl FnMut(&QueryReport),
 ) -> Result<(Vec<QueryReport>, f64), String> {
     let started = Instant::now();
@@ -360,6 +367,10 @@ pub fn run_on_local_cluster(
         "--spill-disk-cap".into(),
         options.memory.spill_disk_cap.to_string(),
     ];
+    cluster_options.node_extra_args = slowdown
+        .iter()
+        .map(|&(node, factor)| (node, vec!["--slowdown".into(), factor.to_string()]))
+        .collect();
     let cluster = LocalCluster::start(binary, &cluster_options)?;
     let generation_s = started.elapsed().as_secs_f64();
     let mut clients = (0..options.concurrency.max(1))
@@ -378,7 +389,20 @@ pub fn run_on_local_cluster(
                 }
             })
             .collect();
-        let report = measure_query(options, query, executors);
+        let mut report = measure_query(options, query, executors);
+        if nodes > 1 && !matches!(report.check, Check::Failed(_)) {
+            let explained = query_sql(query)
+                .map_err(|e| e.to_string())
+                .and_then(|sql| {
+                    let replies = clients[0]
+                        .query(&format!("EXPLAIN ANALYZE {sql}"))
+                        .map_err(|e| e.to_string())?;
+                    first_result(replies, "")
+                        .map_err(|(sqlstate, message)| format!("ERROR {sqlstate}: {message}"))
+                })?;
+            let text: Vec<String> = explained.into_iter().flatten().collect();
+            report.slowest_node = slowest_node(&text.join("\n"));
+        }
         progress(&report);
         reports.push(report);
     }
@@ -424,6 +448,7 @@ where
         peak_rss: None,
         idle_rss: None,
         baseline: None,
+        slowest_node: None,
     };
     let sql = match query_sql(query) {
         Ok(sql) => sql,
@@ -584,7 +609,7 @@ pub fn format_table(reports: &[QueryReport]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<6}{:>9}{:>11}{:>11}{:>9}{:>11}{:>10}{:>14}{:>10}{:>10}{:>10}  check",
+        "{:<6}{:>9}{:>11}{:>11}{:>9}{:>11}{:>10}{:>14}{:>10}{:>10}{:>10}{:>14}  check",
         "query",
         "rows",
         "p50 ms",
@@ -595,7 +620,8 @@ pub fn format_table(reports: &[QueryReport]) -> String {
         "reserved/core",
         "spilled",
         "peak RSS",
-        "RSS+"
+        "RSS+",
+        "slowest node"
     );
     let mib = |bytes: u64| format!("{:.1}M", bytes as f64 / 1_048_576.0);
     for report in reports {
@@ -603,7 +629,7 @@ pub fn format_table(reports: &[QueryReport]) -> String {
         let run = |field: fn(&RunStats) -> String| report.run.as_ref().map_or("-".into(), field);
         let _ = writeln!(
             out,
-            "Q{:<5}{:>9}{:>11.1}{:>11.1}{:>9.2}{:>11}{:>10}{:>14}{:>10}{:>10}{:>10}  {check}",
+            "Q{:<5}{:>9}{:>11.1}{:>11.1}{:>9.2}{:>11}{:>10}{:>14}{:>10}{:>10}{:>10}{:>14}  {check}",
             report.query,
             report.rows,
             report.p50_ms,
@@ -618,6 +644,10 @@ pub fn format_table(reports: &[QueryReport]) -> String {
                 .peak_rss
                 .zip(report.idle_rss)
                 .map_or("-".into(), |(peak, idle)| mib(peak.saturating_sub(idle))),
+            report.slowest_node.map_or("-".into(), |slowest| format!(
+                "{} ({:.2}x)",
+                slowest.node, slowest.ratio
+            )),
         );
     }
     let total: f64 = reports.iter().map(|r| r.p50_ms).sum();
@@ -751,6 +781,7 @@ mod tests {
             run: Some(RunStats::default()),
             peak_rss: None,
             idle_rss: Some(1 << 20),
+            slowest_node: None,
             baseline: Some(BaselineResult {
                 engine: "duckdb",
                 p50_ms: 1.0,

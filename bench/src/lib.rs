@@ -10,6 +10,7 @@ pub mod export;
 pub mod external;
 pub mod harness;
 pub mod rss;
+pub mod stragglers;
 pub mod tables;
 pub mod tpcds;
 pub mod zipf;

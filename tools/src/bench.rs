@@ -63,6 +63,23 @@ pub struct TpchArgs {
     /// loads them into its own tables too.
     #[arg(long, requires = "parquet")]
     load: bool,
+    /// With --nodes: slow node N down F times (`N:F`, repeatable; `percore node
+    /// --slowdown`, a test flag), to see the slowest node named per query.
+    #[arg(long, value_name = "NODE:FACTOR", value_parser = parse_slowdown, requires = "nodes")]
+    slowdown: Vec<(usize, u32)>,
+}
+
+fn parse_slowdown(text: &str) -> Result<(usize, u32), String> {
+    let (node, factor) = text
+        .split_once(':')
+        .ok_or_else(|| format!("expected NODE:FACTOR, got {text:?}"))?;
+    let node = node
+        .parse()
+        .map_err(|_| format!("{node:?} is not a node number"))?;
+    match factor.parse() {
+        Ok(factor) if factor >= 1 => Ok((node, factor)),
+        _ => Err(format!("{factor:?} is not a whole factor of at least 1")),
+    }
 }
 
 pub fn run_tpch(args: TpchArgs) -> ExitCode {
@@ -92,6 +109,14 @@ pub fn run_tpch(args: TpchArgs) -> ExitCode {
     }
     if args.parquet.is_some() && args.nodes.is_some() {
         eprintln!("error: --parquet runs in process only, not with --nodes");
+        return ExitCode::from(2);
+    }
+    let nodes = args.nodes.unwrap_or(1);
+    if let Some((node, _)) = args.slowdown.iter().find(|(node, _)| *node >= nodes) {
+        eprintln!(
+            "error: --slowdown names node {node}; the {nodes} node(s) are numbered from 0 to {}",
+            nodes.saturating_sub(1)
+        );
         return ExitCode::from(2);
     }
     if args.baseline.is_some() && args.nodes.is_some() {
@@ -132,7 +157,9 @@ pub fn run_tpch(args: TpchArgs) -> ExitCode {
             );
             std::env::current_exe()
                 .map_err(|e| format!("cannot find the percore binary: {e}"))
-                .and_then(|binary| run_on_local_cluster(&options, &binary, nodes, progress))
+                .and_then(|binary| {
+                    run_on_local_cluster(&options, &binary, nodes, &args.slowdown, progress)
+                })
         }
     };
     let (reports, generation_s) = match outcome {

@@ -284,6 +284,61 @@ fn a_slowed_node_is_named_the_straggler() {
     assert_eq!(total, [["60175"]]);
 }
 
+/// `bench tpch --nodes 3 --slowdown 1:20` names node 1 the slowest of every query.
+#[test]
+fn the_bench_harness_names_the_slowest_node_of_each_query() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_percore"))
+        .args([
+            "bench",
+            "tpch",
+            "--sf",
+            "0.01",
+            "--nodes",
+            "3",
+            "--iterations",
+            "1",
+        ])
+        .args(["--queries", "1,6,18", "--slowdown", "1:20"])
+        .output()
+        .expect("percore bench runs");
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{table}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for query in ["Q1 ", "Q6 ", "Q18 "] {
+        let row = table
+            .lines()
+            .find(|line| line.starts_with(query))
+            .unwrap_or_else(|| panic!("no {query}in\n{table}"));
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        let ratio = cells.iter().position(|cell| cell.ends_with("x)"));
+        let slowest = ratio.map(|at| (cells[at - 1], &cells[at][1..cells[at].len() - 2]));
+        let (node, ratio) = slowest.unwrap_or_else(|| panic!("no slowest node in {row}"));
+        assert_eq!(node, "1", "{table}");
+        assert!(ratio.parse::<f64>().unwrap() > 2.0, "{table}");
+    }
+    let usage = std::process::Command::new(env!("CARGO_BIN_EXE_percore"))
+        .args([
+            "bench",
+            "tpch",
+            "--sf",
+            "0.01",
+            "--nodes",
+            "2",
+            "--slowdown",
+            "2:5",
+        ])
+        .output()
+        .expect("percore bench runs");
+    assert_eq!(usage.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&usage.stderr).contains("names node 2"),
+        "{usage:?}"
+    );
+}
+
 #[test]
 fn a_lost_node_fails_running_queries_clearly_and_the_rest_stay_up() {
     let mut cluster = start("failure", LocalClusterOptions::new(3, 1, 0.01));

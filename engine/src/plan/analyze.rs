@@ -125,36 +125,44 @@ fn waited_for_line(tasks: &[&TaskStats], all: &[TaskStats]) -> Option<String> {
     ))
 }
 
-/// For a stage on several nodes: each node's slowest task and its wait for the
-/// network, and the slowest node, so a straggler is named rather than averaged in.
+/// For a stage on several nodes: each node's slowest task, its wait for the network
+/// and the longest any of the node's tasks was busy (wall time less waits for input
+/// and for room downstream: the node's own work, which a straggler's slowness does
+/// not inflate on the others), and the slowest node, so a straggler is named rather
+/// than averaged in.
 fn node_line(tasks: &[&TaskStats]) -> Option<String> {
-    let mut by_node: BTreeMap<usize, (u64, u64)> = BTreeMap::new();
+    let mut by_node: BTreeMap<usize, (u64, u64, u64)> = BTreeMap::new();
     for task in tasks {
         let entry = by_node.entry(task.node).or_default();
         entry.0 = entry.0.max(task.wall_us);
         entry.1 = entry.1.max(task.network_wait_us);
+        let busy = task
+            .wall_us
+            .saturating_sub(task.input_wait_us + task.send_wait_us);
+        entry.2 = entry.2.max(busy);
     }
     if by_node.len() < 2 {
         return None;
     }
     let nodes: Vec<String> = by_node
         .iter()
-        .map(|(node, (wall, network))| {
+        .map(|(node, (wall, network, busy))| {
             format!(
-                "node {node} {} (network {})",
+                "node {node} {} (network {}, busy {})",
                 millis(*wall),
-                millis(*network)
+                millis(*network),
+                millis(*busy)
             )
         })
         .collect();
-    let (slowest, (wall, _)) = by_node
+    let (slowest, (wall, _, _)) = by_node
         .iter()
-        .max_by_key(|(node, (wall, _))| (*wall, std::cmp::Reverse(**node)))
+        .max_by_key(|(node, (wall, _, _))| (*wall, std::cmp::Reverse(**node)))
         .expect("two nodes or more");
     let mut others: Vec<u64> = by_node
         .iter()
         .filter(|(node, _)| *node != slowest)
-        .map(|(_, (wall, _))| *wall)
+        .map(|(_, (wall, _, _))| *wall)
         .collect();
     others.sort_unstable();
     let median = others[others.len() / 2].max(1);
@@ -304,6 +312,9 @@ mod tests {
             node,
             wall_us: wall_ms * 1000,
             network_wait_us: network_ms * 1000,
+            // Waiting for local input too, and for room downstream.
+            input_wait_us: (network_ms + 2) * 1000,
+            send_wait_us: 1000,
             ..TaskStats::default()
         }
     }
@@ -319,9 +330,9 @@ mod tests {
         let refs: Vec<&TaskStats> = tasks.iter().collect();
         assert_eq!(
             node_line(&refs).unwrap(),
-            "  by node, slowest task: node 0 100.0 ms (network 80.0 ms), node 1 120.0 ms \
-             (network 90.0 ms), node 2 360.0 ms (network 5.0 ms); slowest node 2, 3.00x the \
-             others' median"
+            "  by node, slowest task: node 0 100.0 ms (network 80.0 ms, busy 17.0 ms), node 1 \
+             120.0 ms (network 90.0 ms, busy 27.0 ms), node 2 360.0 ms (network 5.0 ms, busy \
+             352.0 ms); slowest node 2, 3.00x the others' median"
         );
         assert_eq!(node_line(&refs[..2]), None, "one node: nothing to compare");
     }
