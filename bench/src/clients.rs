@@ -72,7 +72,9 @@ pub fn measure_level(
                                         .unwrap_or_else(|e| e.into_inner())
                                         .saturating_record(micros.max(1));
                                 }
-                                Some(Reply::Error { sqlstate, message }) => {
+                                Some(Reply::Error {
+                                    sqlstate, message, ..
+                                }) => {
                                     fail(format!("{sqlstate}: {message}"), 1);
                                 }
                                 other => fail(format!("no rows: {other:?}"), 1),

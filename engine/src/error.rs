@@ -130,6 +130,7 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
 /// Where in the cluster a task ran: enough to find its log lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TaskLocation {
+    pub node: usize,
     pub core: usize,
     pub stage: usize,
     pub partition: usize,
@@ -139,9 +140,27 @@ impl fmt::Display for TaskLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "core {} stage {} partition {}",
-            self.core, self.stage, self.partition
+            "node {} core {}, stage {} partition {}",
+            self.node, self.core, self.stage, self.partition
         )
+    }
+}
+
+/// Where an error was raised: the task, and the operator whose work failed (none
+/// when the task's own plumbing did, such as sending its rows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorOrigin {
+    pub location: TaskLocation,
+    pub operator: Option<String>,
+}
+
+impl fmt::Display for ErrorOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.location)?;
+        match &self.operator {
+            Some(operator) => write!(f, ", operator {operator}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -151,6 +170,8 @@ pub struct TaskError {
     pub code: ErrorCode,
     pub message: String,
     pub location: Option<TaskLocation>,
+    /// The operator that failed, set by the innermost operator the error left.
+    pub operator: Option<String>,
 }
 
 impl TaskError {
@@ -159,6 +180,7 @@ impl TaskError {
             code,
             message: message.into(),
             location: None,
+            operator: None,
         }
     }
 
@@ -171,12 +193,27 @@ impl TaskError {
         self.location.get_or_insert(location);
         self
     }
+
+    /// Names the operator the error left, keeping one named closer to the failure.
+    pub fn in_operator(mut self, operator: impl FnOnce() -> String) -> Self {
+        if self.operator.is_none() {
+            self.operator = Some(operator());
+        }
+        self
+    }
+
+    fn origin(&self) -> Option<ErrorOrigin> {
+        self.location.map(|location| ErrorOrigin {
+            location,
+            operator: self.operator.clone(),
+        })
+    }
 }
 
 impl fmt::Display for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.location {
-            Some(location) => write!(f, "{} (at {location})", self.message),
+        match self.origin() {
+            Some(origin) => write!(f, "{} (at {origin})", self.message),
             None => f.write_str(&self.message),
         }
     }
@@ -298,7 +335,7 @@ impl From<datafusion_common::DataFusionError> for TaskError {
         // Our own functions raise a TaskError through DataFusion to keep its code.
         if let E::External(inner) = root {
             if let Some(task) = inner.downcast_ref::<TaskError>() {
-                return TaskError::new(task.code, task.message.clone());
+                return task.clone();
             }
         }
         let code = match root {
@@ -314,11 +351,14 @@ impl From<datafusion_common::DataFusionError> for TaskError {
     }
 }
 
-/// The error a user sees for a query: a code and a message naming where it happened.
+/// The error a user sees for a query: a code, a message, and for an error raised
+/// by a task, where in the cluster it was raised (kept apart from the message, as
+/// PostgreSQL keeps its context apart, and across nodes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryError {
     pub code: ErrorCode,
     pub message: String,
+    pub origin: Option<ErrorOrigin>,
 }
 
 impl QueryError {
@@ -326,6 +366,7 @@ impl QueryError {
         QueryError {
             code,
             message: message.into(),
+            origin: None,
         }
     }
 
@@ -336,11 +377,20 @@ impl QueryError {
     pub fn internal(message: impl Into<String>) -> Self {
         QueryError::new(ErrorCode::Internal, message)
     }
+
+    pub fn with_origin(mut self, origin: Option<ErrorOrigin>) -> Self {
+        self.origin = origin;
+        self
+    }
 }
 
 impl fmt::Display for QueryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ERROR {}: {}", self.code.sqlstate(), self.message)
+        write!(f, "ERROR {}: {}", self.code.sqlstate(), self.message)?;
+        match &self.origin {
+            Some(origin) => write!(f, "\nCONTEXT: {origin}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -348,7 +398,24 @@ impl std::error::Error for QueryError {}
 
 impl From<TaskError> for QueryError {
     fn from(error: TaskError) -> Self {
-        QueryError::new(error.code, error.to_string())
+        let origin = error.origin();
+        QueryError::new(error.code, error.message).with_origin(origin)
+    }
+}
+
+/// A query's error entering a task's world (a peer's failure failing this node's
+/// tasks) keeps where it was raised.
+impl From<QueryError> for TaskError {
+    fn from(error: QueryError) -> Self {
+        let (location, operator) = error.origin.map_or((None, None), |origin| {
+            (Some(origin.location), origin.operator)
+        });
+        TaskError {
+            code: error.code,
+            message: error.message,
+            location,
+            operator,
+        }
     }
 }
 

@@ -259,9 +259,13 @@ fn a_panicking_operator_fails_its_query_and_the_process_lives_on() {
     let error = error_of(&cluster, "select explode(l_orderkey) from lineitem");
     assert_eq!(error.code, ErrorCode::Internal, "{error}");
     assert!(error.message.contains("deliberate panic"), "{error}");
+    // Where it happened: the task and the operator that panicked.
+    let origin = error.origin.as_ref().expect("names where it happened");
+    let operator = origin.operator.as_deref().unwrap_or_default();
+    assert!(operator.starts_with("Project [explode("), "{error}");
     assert!(
-        error.message.contains("partition"),
-        "names where it happened: {error}"
+        error.to_string().contains("\nCONTEXT: node 0 core "),
+        "{error}"
     );
     assert_alive(&cluster);
 }

@@ -28,7 +28,7 @@
 use std::io::{Read, Write};
 
 use percore_engine::catalog::profile::TableProfile;
-use percore_engine::error::{ErrorCode, QueryError};
+use percore_engine::error::{ErrorCode, ErrorOrigin, QueryError, TaskLocation};
 use percore_engine::exec::stats::TaskStats;
 use percore_net::{FrameHeader, FrameKind, StreamId, HEADER_BYTES};
 use serde::{Deserialize, Serialize};
@@ -106,11 +106,24 @@ pub enum Message {
     },
 }
 
-/// A [`QueryError`] on the wire: its SQLSTATE and message.
+/// A [`QueryError`] on the wire: its SQLSTATE (which names its kind), message, and
+/// where a task raised it, so the client of whichever node coordinates learns the
+/// node, core, stage, partition and operator that failed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WireError {
     pub sqlstate: String,
     pub message: String,
+    #[serde(default)]
+    pub origin: Option<WireOrigin>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireOrigin {
+    pub node: usize,
+    pub core: usize,
+    pub stage: usize,
+    pub partition: usize,
+    pub operator: Option<String>,
 }
 
 impl From<&QueryError> for WireError {
@@ -118,13 +131,30 @@ impl From<&QueryError> for WireError {
         WireError {
             sqlstate: error.code.sqlstate().to_string(),
             message: error.message.clone(),
+            origin: error.origin.as_ref().map(|origin| WireOrigin {
+                node: origin.location.node,
+                core: origin.location.core,
+                stage: origin.location.stage,
+                partition: origin.location.partition,
+                operator: origin.operator.clone(),
+            }),
         }
     }
 }
 
 impl From<WireError> for QueryError {
     fn from(error: WireError) -> Self {
+        let origin = error.origin.map(|origin| ErrorOrigin {
+            location: TaskLocation {
+                node: origin.node,
+                core: origin.core,
+                stage: origin.stage,
+                partition: origin.partition,
+            },
+            operator: origin.operator,
+        });
         QueryError::new(ErrorCode::from_sqlstate(&error.sqlstate), error.message)
+            .with_origin(origin)
     }
 }
 
@@ -203,5 +233,36 @@ mod tests {
         assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
         let truncated = &bytes[..bytes.len() - 1];
         assert!(read_message(&mut &truncated[..]).is_err());
+    }
+
+    /// An error crossing nodes keeps its kind and where it was raised.
+    #[test]
+    fn errors_cross_the_wire_with_their_kind_and_origin() {
+        let raised = QueryError::new(ErrorCode::DivisionByZero, "division by zero").with_origin(
+            Some(ErrorOrigin {
+                location: TaskLocation {
+                    node: 2,
+                    core: 1,
+                    stage: 3,
+                    partition: 5,
+                },
+                operator: Some("Project [a / b]".into()),
+            }),
+        );
+        let message = Message::Cancel {
+            error: WireError::from(&raised),
+        };
+        let mut bytes = Vec::new();
+        write_message(&mut bytes, &message).unwrap();
+        let Message::Cancel { error } = read_message(&mut bytes.as_slice()).unwrap() else {
+            panic!("not a cancel");
+        };
+        let received = QueryError::from(error);
+        assert_eq!(received, raised);
+        assert_eq!(
+            received.to_string(),
+            "ERROR 22012: division by zero\nCONTEXT: node 2 core 1, stage 3 partition 5, \
+             operator Project [a / b]"
+        );
     }
 }

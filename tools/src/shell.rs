@@ -55,8 +55,13 @@ impl Backend for Client {
         let mut result = None;
         for reply in replies {
             match reply {
-                Reply::Error { sqlstate, message } => {
-                    return Err(format!("ERROR {sqlstate}: {message}"))
+                Reply::Error {
+                    sqlstate,
+                    message,
+                    context,
+                } => {
+                    let context = context.map_or(String::new(), |c| format!("\nCONTEXT: {c}"));
+                    return Err(format!("ERROR {sqlstate}: {message}{context}"));
                 }
                 Reply::Rows { columns, rows } => {
                     result = Some(text_batch(&columns, &rows).map_err(|e| e.to_string())?);

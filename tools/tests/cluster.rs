@@ -9,7 +9,7 @@ use percore_bench::query_sql;
 use percore_net::auth::{ClientAuth, ClusterSecret, SERVER_ANSWER_BYTES};
 use percore_server::control::{read_message, write_message, Message, CONTROL_HELLO};
 use percore_server::local::{LocalCluster, LocalClusterOptions};
-use percore_server::pgwire::client::Client;
+use percore_server::pgwire::client::{Client, Reply};
 
 mod common;
 
@@ -145,6 +145,52 @@ fn three_nodes_answer_all_tpch_queries_and_survive_bad_peers() {
         "{plan:?}"
     );
     recursive_ctes_run_on_every_node(&cluster);
+    errors_name_the_node_and_operator_that_raised_them(&cluster);
+}
+
+/// A row that fails a cast lives on one node: whichever node coordinates, the client
+/// learns that node and the failing operator (PostgreSQL's context field), not a
+/// flattened string; across keys, nodes other than the coordinator are named.
+fn errors_name_the_node_and_operator_that_raised_them(cluster: &LocalCluster) {
+    let mut clients: Vec<Client> = (0..3).map(|node| cluster.connect(node).unwrap()).collect();
+    let mut raising_nodes = std::collections::BTreeSet::new();
+    // Order keys run 1-7, 32-39, ...: each of these holds rows.
+    for key in [1, 14_977, 30_017, 44_993, 59_969] {
+        let sql = format!("select l_comment::int from lineitem where l_orderkey = {key}");
+        let mut named = Vec::new();
+        for client in &mut clients {
+            let replies = client.query(&sql).unwrap();
+            let Some(Reply::Error {
+                sqlstate,
+                message,
+                context: Some(context),
+            }) = replies.into_iter().next()
+            else {
+                panic!("no error with a context for {sql}");
+            };
+            assert_eq!(sqlstate, "22P02", "{message}");
+            assert!(
+                message.starts_with("invalid input syntax for type integer"),
+                "{message}"
+            );
+            assert!(
+                context.contains(", operator Project [CAST(l_comment"),
+                "{context}"
+            );
+            let node: usize = context
+                .strip_prefix("node ")
+                .and_then(|rest| rest.split(' ').next())
+                .and_then(|node| node.parse().ok())
+                .unwrap_or_else(|| panic!("no node in {context}"));
+            named.push(node);
+        }
+        assert!(
+            named.iter().all(|&node| node == named[0]),
+            "{sql}: {named:?}"
+        );
+        raising_nodes.insert(named[0]);
+    }
+    assert!(raising_nodes.len() >= 2, "{raising_nodes:?}");
 }
 
 /// Every step of a recursion is a cluster query: its working table travels to the

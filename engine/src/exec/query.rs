@@ -294,6 +294,7 @@ pub fn prepare(
                 query: Arc::clone(&query),
                 stage: Arc::clone(&stage_arc),
                 location: TaskLocation {
+                    node: me,
                     core,
                     stage: stage.id.0,
                     partition: task,
@@ -302,7 +303,6 @@ pub fn prepare(
                 output,
                 config,
                 transport: remote.as_ref().map(|r| Arc::clone(&r.transport)),
-                node: me,
             };
             tasks.push((core, spec));
         }
@@ -404,7 +404,7 @@ pub struct QueryCanceller {
 impl QueryCanceller {
     /// Fails the query with `error` (unless a task failed first) and wakes every task.
     pub fn fail(&self, error: QueryError) {
-        self.query.fail(TaskError::new(error.code, error.message));
+        self.query.fail(TaskError::from(error));
         if let Some(remote) = &self.remote {
             remote.forget();
         }

@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion_physical_expr::PhysicalExpr;
+use futures_lite::FutureExt;
 
 use super::aggregate::AggregateStream;
 use super::csv_scan::CsvScanStream;
@@ -50,8 +52,57 @@ pub(crate) struct StreamContext {
 
 pub(crate) type Stream = Box<dyn BatchStream>;
 
-/// Builds the stream tree for one task from a stage's operator tree.
+/// Builds the stream tree for one task from a stage's operator tree. Each
+/// operator's errors name it, so a user learns which one failed (and on which node).
 pub(crate) fn build_stream(
+    node: &Node,
+    inputs: &mut TaskInputs,
+    context: &StreamContext,
+) -> TaskResult<Stream> {
+    let operator = operator_name(node);
+    let inner = build_operator(node, inputs, context)
+        .map_err(|error| error.in_operator(|| operator.clone()))?;
+    Ok(Box::new(NamedStream { inner, operator }))
+}
+
+/// How an error names an operator: its EXPLAIN line, cut short.
+fn operator_name(node: &Node) -> String {
+    const MOST: usize = 200;
+    let mut line = describe(node);
+    if line.len() > MOST {
+        let mut end = MOST;
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        line.truncate(end);
+        line.push_str("...");
+    }
+    line
+}
+
+/// An operator's stream whose errors, and panics, carry the operator's name.
+struct NamedStream {
+    inner: Stream,
+    operator: String,
+}
+
+impl BatchStream for NamedStream {
+    fn next(&mut self) -> BoxFuture<'_, TaskResult<Option<RecordBatch>>> {
+        Box::pin(async move {
+            let outcome = AssertUnwindSafe(self.inner.next()).catch_unwind().await;
+            outcome
+                .unwrap_or_else(|panic| {
+                    Err(TaskError::internal(format!(
+                        "operator panicked: {}",
+                        crate::error::panic_message(panic.as_ref())
+                    )))
+                })
+                .map_err(|error| error.in_operator(|| self.operator.clone()))
+        })
+    }
+}
+
+fn build_operator(
     node: &Node,
     inputs: &mut TaskInputs,
     context: &StreamContext,

@@ -62,8 +62,6 @@ pub(crate) struct TaskSpec {
     pub config: ExecConfig,
     /// The data plane, when the query spans nodes.
     pub transport: Option<Arc<Transport>>,
-    /// The node this task runs on, for its statistics.
-    pub node: usize,
 }
 
 /// Runs a task to completion and reports its outcome to the query.
@@ -75,7 +73,6 @@ pub(crate) async fn run_task(spec: TaskSpec) {
     };
     let query = Arc::clone(&spec.query);
     let location = spec.location;
-    let node = spec.node;
     let counters = Rc::new(TaskCounters::default());
     let started = Instant::now();
     let outcome = AssertUnwindSafe(drive(spec, Rc::clone(&counters)))
@@ -96,7 +93,7 @@ pub(crate) async fn run_task(spec: TaskSpec) {
     query.record_stats(TaskStats {
         stage: location.stage,
         task: location.partition,
-        node,
+        node: location.node,
         core: location.core,
         rows_out: counters.rows_out.get(),
         wall_us: micros(started.elapsed()),
@@ -159,7 +156,6 @@ async fn drive(spec: TaskSpec, counters: Rc<TaskCounters>) -> TaskResult<()> {
         output,
         config,
         transport,
-        node: _,
     } = spec;
     let context = StreamContext {
         query: Arc::clone(&query),

@@ -19,6 +19,8 @@ pub enum Reply {
     Error {
         sqlstate: String,
         message: String,
+        /// Where the error was raised (PostgreSQL's context field), if said.
+        context: Option<String>,
     },
     Empty,
 }
@@ -185,8 +187,12 @@ impl Client {
                 b'I' => replies.push(Reply::Empty),
                 b'E' => {
                     current = None;
-                    let (sqlstate, message) = error_fields(&body)?;
-                    replies.push(Reply::Error { sqlstate, message });
+                    let (sqlstate, message, context) = error_fields(&body)?;
+                    replies.push(Reply::Error {
+                        sqlstate,
+                        message,
+                        context,
+                    });
                 }
                 b'Z' => return Ok(replies),
                 // Notices, parameter changes: nothing to show.
@@ -211,20 +217,23 @@ pub fn first_result(replies: Vec<Reply>, null: &str) -> Result<Vec<Vec<String>>,
                     .collect()
             })
             .collect()),
-        Some(Reply::Error { sqlstate, message }) => Err((sqlstate, message)),
+        Some(Reply::Error {
+            sqlstate, message, ..
+        }) => Err((sqlstate, message)),
         other => Err(("XX000".to_string(), format!("expected rows, got {other:?}"))),
     }
 }
 
-/// The SQLSTATE and message of an ErrorResponse.
-fn error_fields(body: &[u8]) -> std::io::Result<(String, String)> {
+/// The SQLSTATE, message and context of an ErrorResponse.
+fn error_fields(body: &[u8]) -> std::io::Result<(String, String, Option<String>)> {
     let mut fields = BodyReader::new(body);
-    let (mut sqlstate, mut message) = (String::new(), String::new());
+    let (mut sqlstate, mut message, mut context) = (String::new(), String::new(), None);
     loop {
         match fields.u8()? {
-            0 => return Ok((sqlstate, message)),
+            0 => return Ok((sqlstate, message, context)),
             b'C' => sqlstate = fields.cstr()?,
             b'M' => message = fields.cstr()?,
+            b'W' => context = Some(fields.cstr()?),
             _ => {
                 fields.cstr()?;
             }

@@ -324,10 +324,15 @@ pub(crate) fn error_response(
     connection: &mut Connection,
     error: &QueryError,
 ) -> std::io::Result<()> {
-    connection.send(Backend::ErrorResponse(ErrorResponse::new(vec![
+    let mut fields = vec![
         (b'S', "ERROR".to_string()),
         (b'V', "ERROR".to_string()),
         (b'C', error.code.sqlstate().to_string()),
         (b'M', error.message.clone()),
-    ])))
+    ];
+    // Where a task raised it, as PostgreSQL's context ("CONTEXT:" in psql).
+    if let Some(origin) = &error.origin {
+        fields.push((b'W', origin.to_string()));
+    }
+    connection.send(Backend::ErrorResponse(ErrorResponse::new(fields)))
 }
