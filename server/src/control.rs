@@ -265,4 +265,51 @@ mod tests {
              operator Project [a / b]"
         );
     }
+
+    /// A valid control frame around damaged JSON: the payload passes the checksum, so
+    /// the message decoder itself meets the damage (as from a peer with a bug).
+    fn framed(payload: &[u8]) -> Vec<u8> {
+        let mut bytes =
+            FrameHeader::encode(FrameKind::Control, control_stream(), payload).to_vec();
+        bytes.extend_from_slice(payload);
+        bytes
+    }
+
+    proptest::proptest! {
+        /// Damaged control messages are refused, never a panic: a real message's JSON
+        /// with bytes replaced, cut short, or arbitrary.
+        #[test]
+        fn damaged_control_messages_are_refused_without_a_panic(
+            seed in 0usize..4,
+            edits in proptest::collection::vec((proptest::num::usize::ANY, proptest::num::u8::ANY), 0..8),
+            cut in proptest::num::usize::ANY,
+            arbitrary in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+        ) {
+            let error = QueryError::new(ErrorCode::DivisionByZero, "division by zero");
+            let messages = [
+                Message::Prepare {
+                    memory_per_core: Some(1 << 20),
+                    skew_join: None,
+                    relations: 2,
+                    query_id: 9,
+                    coordinator: 0,
+                    sql: "select sum(l_quantity) from lineitem".into(),
+                    cluster: "nodes=3".into(),
+                },
+                Message::Cancel { error: WireError::from(&error) },
+                Message::Finished { error: Some(WireError::from(&error)), stats: Vec::new(), profile: None },
+                Message::Heartbeat,
+            ];
+            let mut payload = serde_json::to_vec(&messages[seed]).unwrap();
+            for (at, byte) in edits {
+                let at = at % payload.len();
+                payload[at] = byte;
+            }
+            payload.truncate(cut % (payload.len() + 1));
+            for bytes in [framed(&payload), framed(&arbitrary), arbitrary.clone()] {
+                // Either a message or an error; reaching the end is the property.
+                let _ = read_message(&mut bytes.as_slice());
+            }
+        }
+    }
 }
