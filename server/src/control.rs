@@ -269,8 +269,7 @@ mod tests {
     /// A valid control frame around damaged JSON: the payload passes the checksum, so
     /// the message decoder itself meets the damage (as from a peer with a bug).
     fn framed(payload: &[u8]) -> Vec<u8> {
-        let mut bytes =
-            FrameHeader::encode(FrameKind::Control, control_stream(), payload).to_vec();
+        let mut bytes = FrameHeader::encode(FrameKind::Control, control_stream(), payload).to_vec();
         bytes.extend_from_slice(payload);
         bytes
     }

@@ -130,7 +130,7 @@ impl Node {
             config,
             cluster,
             transport,
-            next_query: AtomicU64::new(1),
+            next_query: AtomicU64::new(first_query_number()),
             running: Mutex::new(HashMap::new()),
             shutting_down: AtomicBool::new(false),
             next_data_core: AtomicUsize::new(0),
@@ -182,9 +182,11 @@ impl Node {
         &self.transport
     }
 
-    /// A query id no other node hands out: the node id in the top 16 bits.
+    /// A query id no other node hands out, nor this node before a restart: the node
+    /// id in the top 16 bits.
     pub(crate) fn new_query_id(&self) -> u64 {
-        ((self.config.node_id as u64) << 48) | self.next_query.fetch_add(1, Ordering::Relaxed)
+        ((self.config.node_id as u64) << 48)
+            | (self.next_query.fetch_add(1, Ordering::Relaxed) & ((1 << 48) - 1))
     }
 
     /// Refuses new work once the node is shutting down.
@@ -319,4 +321,15 @@ impl Node {
             eprintln!("percore: dropped internal connection from {peer}: not a Percore peer");
         }
     }
+}
+
+/// Where this process starts numbering its queries: the microseconds since the Unix
+/// epoch (48 bits: 8.9 years before they wrap). A node restarted after a crash must
+/// not reuse the ids of its earlier life, whose streams and cancellations its peers
+/// may still hold; one query per microsecond of uptime never catches up with that.
+fn first_query_number() -> u64 {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |since| since.as_micros() as u64);
+    (micros & ((1 << 48) - 1)).max(1)
 }

@@ -188,11 +188,28 @@ fn run_client(run: &Run, client_seed: u64) {
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) =>
             {
+                let faults: Vec<String> = run
+                    .faults_between(started, ended)
+                    .iter()
+                    .map(|fault| {
+                        format!(
+                            "{:?} node {} {:.1?} after it started{}",
+                            fault.kind,
+                            fault.node,
+                            fault.at.saturating_duration_since(started),
+                            fault.over.map_or(String::new(), |over| format!(
+                                " for {:.1?}",
+                                over - fault.at
+                            ))
+                        )
+                    })
+                    .collect();
                 let mut tally = run.tally.lock().unwrap();
                 tally.hung += 1;
                 tally.problems.push(format!(
-                    "{what} hung: no answer after {:?}",
-                    ended - started
+                    "{what} hung: no answer after {:?}; faults meanwhile: {}",
+                    ended - started,
+                    faults.join(", ")
                 ));
                 connection = None;
             }
