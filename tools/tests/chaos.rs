@@ -20,7 +20,7 @@ use percore_server::pgwire::client::{first_result, Client};
 
 mod common;
 
-use common::{check_tpch, query};
+use common::{check_tpch, query, Lcg};
 
 const NODES: usize = 3;
 const PEER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -28,23 +28,6 @@ const PEER_TIMEOUT: Duration = Duration::from_secs(2);
 const HUNG: Duration = Duration::from_secs(90);
 /// After a fault ends, the others may take this long to see the node again.
 const RECOVERY: Duration = Duration::from_secs(5);
-
-/// A small deterministic generator: the schedule is the same every run.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % bound
-    }
-
-    fn millis(&mut self, low: u64, high: u64) -> Duration {
-        Duration::from_millis(low + self.below(high - low))
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum FaultKind {

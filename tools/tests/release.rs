@@ -12,20 +12,7 @@ use percore_server::pgwire::client::Client;
 
 mod common;
 
-use common::{query, Outcome, LONG_QUERY};
-
-/// A small deterministic generator: the run is the same every time.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % bound
-    }
-}
+use common::{query, Lcg, Outcome, LONG_QUERY};
 
 /// Runs `sql` and cancels it after `delay` from another connection.
 fn cancelled(client: &mut Client, sql: &str, delay: Duration) -> Outcome {
