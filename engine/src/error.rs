@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// What went wrong, coarsely, in the SQLSTATE spirit: clients branch on this.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -128,7 +130,7 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
 }
 
 /// Where in the cluster a task ran: enough to find its log lines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskLocation {
     pub node: usize,
     pub core: usize,
@@ -147,8 +149,9 @@ impl fmt::Display for TaskLocation {
 }
 
 /// Where an error was raised: the task, and the operator whose work failed (none
-/// when the task's own plumbing did, such as sending its rows).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// when the task's own plumbing did, such as sending its rows). It crosses nodes
+/// with the error, in control messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorOrigin {
     pub location: TaskLocation,
     pub operator: Option<String>,

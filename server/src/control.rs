@@ -28,7 +28,7 @@
 use std::io::{Read, Write};
 
 use percore_engine::catalog::profile::TableProfile;
-use percore_engine::error::{ErrorCode, ErrorOrigin, QueryError, TaskLocation};
+use percore_engine::error::{ErrorCode, ErrorOrigin, QueryError};
 use percore_engine::exec::stats::TaskStats;
 use percore_net::{FrameHeader, FrameKind, StreamId, HEADER_BYTES};
 use serde::{Deserialize, Serialize};
@@ -114,16 +114,7 @@ pub struct WireError {
     pub sqlstate: String,
     pub message: String,
     #[serde(default)]
-    pub origin: Option<WireOrigin>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WireOrigin {
-    pub node: usize,
-    pub core: usize,
-    pub stage: usize,
-    pub partition: usize,
-    pub operator: Option<String>,
+    pub origin: Option<ErrorOrigin>,
 }
 
 impl From<&QueryError> for WireError {
@@ -131,30 +122,15 @@ impl From<&QueryError> for WireError {
         WireError {
             sqlstate: error.code.sqlstate().to_string(),
             message: error.message.clone(),
-            origin: error.origin.as_ref().map(|origin| WireOrigin {
-                node: origin.location.node,
-                core: origin.location.core,
-                stage: origin.location.stage,
-                partition: origin.location.partition,
-                operator: origin.operator.clone(),
-            }),
+            origin: error.origin.clone(),
         }
     }
 }
 
 impl From<WireError> for QueryError {
     fn from(error: WireError) -> Self {
-        let origin = error.origin.map(|origin| ErrorOrigin {
-            location: TaskLocation {
-                node: origin.node,
-                core: origin.core,
-                stage: origin.stage,
-                partition: origin.partition,
-            },
-            operator: origin.operator,
-        });
         QueryError::new(ErrorCode::from_sqlstate(&error.sqlstate), error.message)
-            .with_origin(origin)
+            .with_origin(error.origin)
     }
 }
 
@@ -213,6 +189,7 @@ pub fn fingerprint(text: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use percore_engine::error::TaskLocation;
 
     #[test]
     fn messages_round_trip_and_garbage_is_refused() {
