@@ -330,30 +330,29 @@ fn a_slowed_node_is_named_the_straggler() {
     assert_eq!(total, [["60175"]]);
 }
 
+/// `percore bench tpch --sf 0.01` with `args`.
+fn bench_tpch(args: &str) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_percore"))
+        .args(["bench", "tpch", "--sf", "0.01"])
+        .args(args.split_whitespace())
+        .output()
+        .expect("percore bench runs")
+}
+
 /// `bench tpch --nodes 3 --slowdown 1:20` names node 1 the slowest of every query.
+/// Q1 and Q6 do their work in stages on every node; a query whose stages on several
+/// nodes do a few milliseconds' work (Q18 at SF 0.01) is named by CPU contention
+/// when other tests run beside this one.
 #[test]
 fn the_bench_harness_names_the_slowest_node_of_each_query() {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_percore"))
-        .args([
-            "bench",
-            "tpch",
-            "--sf",
-            "0.01",
-            "--nodes",
-            "3",
-            "--iterations",
-            "1",
-        ])
-        .args(["--queries", "1,6,18", "--slowdown", "1:20"])
-        .output()
-        .expect("percore bench runs");
+    let output = bench_tpch("--nodes 3 --iterations 1 --queries 1,6 --slowdown 1:20");
     let table = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
         "{table}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    for query in ["Q1 ", "Q6 ", "Q18 "] {
+    for query in ["Q1 ", "Q6 "] {
         let row = table
             .lines()
             .find(|line| line.starts_with(query))
@@ -365,19 +364,7 @@ fn the_bench_harness_names_the_slowest_node_of_each_query() {
         assert_eq!(node, "1", "{table}");
         assert!(ratio.parse::<f64>().unwrap() > 2.0, "{table}");
     }
-    let usage = std::process::Command::new(env!("CARGO_BIN_EXE_percore"))
-        .args([
-            "bench",
-            "tpch",
-            "--sf",
-            "0.01",
-            "--nodes",
-            "2",
-            "--slowdown",
-            "2:5",
-        ])
-        .output()
-        .expect("percore bench runs");
+    let usage = bench_tpch("--nodes 2 --slowdown 2:5");
     assert_eq!(usage.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&usage.stderr).contains("names node 2"),
