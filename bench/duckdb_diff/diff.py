@@ -29,6 +29,7 @@ import datetime
 import decimal
 import math
 import os
+import re
 
 import duckdb
 import psycopg
@@ -67,18 +68,18 @@ def sort_key(row):
     return tuple((x is None, str(x)) for x in row)
 
 
-def duckdb_reference(pg, args):
+def duckdb_reference(pg, args, tables):
     duck = duckdb.connect()
-    for table in TABLES:
+    for table in tables:
         path = os.path.join(os.path.abspath(args.dir), f"{table}.parquet")
         pg.execute(f"COPY {table} TO '{path}'")
         duck.execute(f"create view {table} as select * from '{path}'")
     return lambda sql: duck.execute(sql).fetchall()
 
 
-def postgres_reference(pg, args):
+def postgres_reference(pg, args, tables):
     ref = psycopg.connect(args.postgres, autocommit=True)
-    for table in TABLES:
+    for table in tables:
         columns = pg.execute(
             "select column_name, data_type, numeric_precision, numeric_scale "
             "from information_schema.columns where table_name = %s order by ordinal_position",
@@ -118,9 +119,20 @@ def main():
     args = parser.parse_args()
     pg = psycopg.connect(f"host=127.0.0.1 port={args.port} dbname=x user=x", autocommit=True)
     os.makedirs(args.dir, exist_ok=True)
-    reference = postgres_reference(pg, args) if args.postgres else duckdb_reference(pg, args)
     text = open(args.queries).read()
     queries = [q.strip() for q in text.split(";\n") if q.strip() and not q.strip().startswith("--")]
+    # CREATE TABLE .. AS statements make tables on Percore that the reference then copies.
+    tables = list(TABLES)
+    for sql in [q for q in queries if q.lower().startswith("create table")]:
+        name = re.match(r"create table (\w+)", sql, re.IGNORECASE).group(1)
+        pg.execute(f"drop table if exists {name}")
+        pg.execute(sql)
+        tables.append(name)
+    queries = [q for q in queries if not q.lower().startswith("create table")]
+    if args.postgres:
+        reference = postgres_reference(pg, args, tables)
+    else:
+        reference = duckdb_reference(pg, args, tables)
     bad = 0
     for sql in queries:
         try:

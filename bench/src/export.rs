@@ -3,7 +3,7 @@
 //! replicated table once.
 
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use arrow::datatypes::SchemaRef;
@@ -12,6 +12,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use percore_engine::catalog::{Catalog, Table, TablePartitioning};
+use percore_engine::csv_writer::CsvWriter;
 
 /// Rows per Parquet row group: DuckDB's default. A row group is what one core of a
 /// reader reads at a time, so lineitem at SF 1 gives 49 of them to share out.
@@ -103,12 +104,11 @@ pub fn write_batches(
             writer.close()?;
         }
         FileFormat::Csv => {
-            let mut writer = arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(file);
+            let mut writer = CsvWriter::new(file, true, b',');
             for batch in batches {
                 writer.write(&batch)?;
             }
+            writer.into_inner().flush()?;
         }
     }
     Ok(())

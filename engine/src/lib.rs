@@ -2,6 +2,7 @@
 //! the per-core runtime.
 
 pub mod catalog;
+pub mod csv_writer;
 pub mod error;
 pub mod exec;
 pub mod hex;

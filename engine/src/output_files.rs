@@ -14,6 +14,7 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use crate::catalog::stored_rows::PartitionRows;
+use crate::csv_writer::CsvWriter;
 use crate::error::{ErrorCode, QueryError, QueryResult};
 
 /// What the files hold.
@@ -131,10 +132,7 @@ fn write_staged(
             file.sync_all().map_err(|e| failed(staging, &e))?;
         }
         OutputFormat::Csv { header, delimiter } => {
-            let mut writer = arrow::csv::WriterBuilder::new()
-                .with_header(header)
-                .with_delimiter(delimiter)
-                .build(BufWriter::new(file));
+            let mut writer = CsvWriter::new(BufWriter::new(file), header, delimiter);
             for batch in batches {
                 let batch = batch?;
                 rows += batch.num_rows() as u64;

@@ -669,6 +669,43 @@ fn ceil_and_floor_of_decimals_are_whole_numbers() {
     );
 }
 
+/// `round` of a decimal has one type from planning to execution (DataFusion typed
+/// it by whether the digits were a literal when it looked, and
+/// `round(x, 1) = round(x, 0)` failed comparing Decimal128(15, 1) with (15, 0)).
+#[test]
+fn round_of_a_decimal_compares_with_any_other_decimal() {
+    let cluster = cluster();
+    assert_eq!(
+        values(
+            &cluster,
+            "select round(8.75, 1), round(-8.5), round(1234.56, -2), round(8.75, 3), \
+             round(9.5), round(cast(null as decimal(5,2)), 1)"
+        ),
+        ["8.8", "-9", "1200", "8.750", "10", ""]
+    );
+    // Per row, against the same in integer cents, in filters and compared with each other.
+    assert_eq!(
+        values(
+            &cluster,
+            "select count(*) filter (where round(o_totalprice, 1) = round(o_totalprice, 0)) \
+               = count(*) filter (where cast(o_totalprice * 100 as bigint) % 100 in (0, 1, 2, 3, 4, 95, 96, 97, 98, 99)), \
+             sum(round(o_totalprice, 0)) = sum((cast(o_totalprice * 100 as bigint) + 50) / 100), \
+             count(*) filter (where round(o_totalprice, 0) > 1000.5) \
+               = count(*) filter (where o_totalprice >= 1000.5) \
+             from orders"
+        ),
+        ["true", "true", "true"]
+    );
+    // Digits from a column: the argument's scale.
+    assert_eq!(
+        values(
+            &cluster,
+            "select round(8.756, x), round(8.756, x) = 8.76 from (values (2)) t(x)"
+        ),
+        ["8.760", "true"]
+    );
+}
+
 fn column(cluster: &Cluster, sql: &str) -> Vec<String> {
     let batches = cluster.sql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
     batches

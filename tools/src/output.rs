@@ -7,6 +7,7 @@ use arrow::array::Array;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::ArrayFormatter;
+use percore_engine::csv_writer::CsvWriter;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -73,10 +74,7 @@ pub fn print(
                 let separator = char::from(delimiter).to_string();
                 return writeln!(out, "{}", names.join(&separator)).map_err(|e| failed(&e));
             }
-            let mut writer = arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .with_delimiter(delimiter)
-                .build(out);
+            let mut writer = CsvWriter::new(out, true, delimiter);
             for batch in batches {
                 writer.write(batch).map_err(|e| failed(&e))?;
             }

@@ -17,6 +17,7 @@ pub mod cursor;
 mod date_arithmetic;
 mod decimal_averages;
 mod decimal_ceil_floor;
+mod decimal_round;
 mod decimal_products;
 mod decimal_quotients;
 mod distinct_from_precedence;
@@ -581,6 +582,7 @@ fn planned_as(
     let plan = fractional_seconds::kept(plan)?;
     let plan = float_peers::as_floats(plan)?;
     let plan = decimal_ceil_floor::whole(plan)?;
+    let plan = decimal_round::typed_once(plan)?;
     let plan = decimal_quotients::widened(plan)?;
     let plan = single_row_subqueries::checked(plan)?;
     let plan = distinct_on::as_window(plan)?;

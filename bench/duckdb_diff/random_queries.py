@@ -1,0 +1,334 @@
+"""Random SQL for diff.py: statements nobody wrote by hand, so that a differential
+run against PostgreSQL finds the wrong answers a hand-written list misses.
+
+    python3 bench/duckdb_diff/random_queries.py --seed 7 --count 2000 > /tmp/random.sql
+    /tmp/venv/bin/python bench/duckdb_diff/diff.py /tmp/random.sql --port 7601 \
+        --postgres "host=/tmp port=5433 user=postgres"
+
+The file starts with CREATE TABLE .. AS statements that diff.py runs on Percore and
+copies to the reference: small tables with NULLs in every column (TPC-H has none),
+duplicates, negative numbers, empty strings and decimals, so NULL semantics, outer
+joins, NOT IN, DISTINCT and grouping are exercised. The queries then combine
+predicates, scalar expressions, joins of every kind, aggregates with HAVING,
+subqueries (IN, NOT IN, EXISTS, scalar), set operations and window functions over
+those tables and TPC-H's nation and region. Every query has a deterministic answer
+under PostgreSQL's rules (an ORDER BY .. LIMIT orders by every output column), so a
+difference is a bug in one of the two engines, not a tie broken differently.
+"""
+
+import argparse
+import random
+
+SETUP = [
+    # t1, t2: NULLs, duplicates, negatives, empty strings, decimals.
+    """create table t1 as select n_nationkey as k,
+        case when n_nationkey % 5 = 0 then null else n_regionkey - 2 end as a,
+        case when n_nationkey % 4 = 1 then null else (n_nationkey * 7) % 11 - 3 end as b,
+        case when n_nationkey % 6 = 2 then null when n_nationkey % 6 = 3 then ''
+             else substr(n_name, 1, 3) end as s,
+        case when n_nationkey % 7 = 4 then null else n_nationkey * 1.25 - 10 end as d
+        from nation""",
+    """create table t2 as select r_regionkey + n_nationkey % 3 as k,
+        case when n_nationkey % 3 = 0 then null else n_nationkey % 4 end as a,
+        case when n_nationkey % 8 = 5 then null else n_regionkey * 2 - 3 end as b,
+        case when n_nationkey % 5 = 1 then null else lower(substr(r_name, 1, 2)) end as s,
+        case when n_nationkey % 9 = 7 then null else n_regionkey * 0.5 end as d
+        from nation join region on n_regionkey = r_regionkey""",
+    # an empty table with the same columns
+    "create table t0 as select * from t1 where k < 0",
+]
+
+TABLES = {
+    "t1": ["k", "a", "b", "s", "d"],
+    "t2": ["k", "a", "b", "s", "d"],
+    "t0": ["k", "a", "b", "s", "d"],
+}
+INT_COLUMNS = {"k", "a", "b"}
+TEXT_COLUMNS = {"s"}
+DECIMAL_COLUMNS = {"d"}
+SMALL_TABLES = ["t1", "t2", "t1", "t2", "t0"]
+
+
+class Gen:
+    def __init__(self, rng):
+        self.r = rng
+
+    def pick(self, items):
+        return self.r.choice(items)
+
+    def chance(self, p):
+        return self.r.random() < p
+
+    # -- scalar expressions, by type ------------------------------------------------
+    def int_expr(self, cols, depth=0):
+        ints = [c for c in cols if c.split(".")[-1] in INT_COLUMNS]
+        if depth > 2 or self.chance(0.4):
+            if ints and self.chance(0.75):
+                return self.pick(ints)
+            return str(self.r.randint(-3, 6)) if self.chance(0.9) else "null"
+        kind = self.r.randint(0, 9)
+        x, y = self.int_expr(cols, depth + 1), self.int_expr(cols, depth + 1)
+        if kind <= 2:
+            return f"({x} {self.pick(['+', '-', '*'])} {y})"
+        if kind == 3:
+            # no division by zero: PostgreSQL errors, which the run skips
+            return f"({x} {self.pick(['/', '%'])} nullif({y}, 0))"
+        if kind == 4:
+            return f"coalesce({x}, {y})"
+        if kind == 5:
+            return f"case when {self.pred(cols, depth + 1)} then {x} else {y} end"
+        if kind == 6:
+            return f"abs({x})"
+        if kind == 7:
+            return f"nullif({x}, {y})"
+        if kind == 8:
+            return f"length({self.text_expr(cols, depth + 1)})"
+        return f"{self.pick(['greatest', 'least'])}({x}, {y})"
+
+    def text_expr(self, cols, depth=0):
+        texts = [c for c in cols if c.split(".")[-1] in TEXT_COLUMNS]
+        if depth > 2 or self.chance(0.5):
+            if texts and self.chance(0.8):
+                return self.pick(texts)
+            return self.pick(["'AL'", "'a'", "''", "'ch'", "null", "'ARG'"])
+        kind = self.r.randint(0, 5)
+        x = self.text_expr(cols, depth + 1)
+        if kind == 0:
+            return f"({x} || {self.text_expr(cols, depth + 1)})"
+        if kind == 1:
+            return f"{self.pick(['upper', 'lower'])}({x})"
+        if kind == 2:
+            return f"substr({x}, {self.r.randint(-1, 3)}, {self.r.randint(0, 3)})"
+        if kind == 3:
+            return f"coalesce({x}, {self.text_expr(cols, depth + 1)})"
+        if kind == 4:
+            return f"cast({self.int_expr(cols, depth + 1)} as text)"
+        return f"case when {self.pred(cols, depth + 1)} then {x} end"
+
+    def dec_expr(self, cols, depth=0):
+        decs = [c for c in cols if c.split(".")[-1] in DECIMAL_COLUMNS]
+        if depth > 2 or self.chance(0.5):
+            if decs and self.chance(0.8):
+                return self.pick(decs)
+            return self.pick(["1.5", "-0.25", "0.0", "2.75", "null"])
+        kind = self.r.randint(0, 4)
+        x = self.dec_expr(cols, depth + 1)
+        if kind == 0:
+            return f"({x} {self.pick(['+', '-', '*'])} {self.dec_expr(cols, depth + 1)})"
+        if kind == 1:
+            return f"({x} + {self.int_expr(cols, depth + 1)})"
+        if kind == 2:
+            return f"round({x}, {self.r.randint(0, 1)})"
+        if kind == 3:
+            return f"abs({x})"
+        return f"coalesce({x}, {self.dec_expr(cols, depth + 1)})"
+
+    def any_expr(self, cols, depth=0):
+        kind = self.r.random()
+        if kind < 0.5:
+            return self.int_expr(cols, depth)
+        if kind < 0.75:
+            return self.text_expr(cols, depth)
+        return self.dec_expr(cols, depth)
+
+    def pred(self, cols, depth=0):
+        kind = self.r.randint(0, 12)
+        if depth > 2:
+            kind = self.r.randint(0, 2)
+        op = self.pick(["=", "<>", "<", "<=", ">", ">="])
+        if kind == 0:
+            return f"{self.int_expr(cols, depth + 1)} {op} {self.int_expr(cols, depth + 1)}"
+        if kind == 1:
+            return f"{self.text_expr(cols, depth + 1)} {op} {self.text_expr(cols, depth + 1)}"
+        if kind == 2:
+            return f"{self.dec_expr(cols, depth + 1)} {op} {self.int_expr(cols, depth + 1)}"
+        if kind == 3:
+            return f"({self.pred(cols, depth + 1)} {self.pick(['and', 'or'])} {self.pred(cols, depth + 1)})"
+        if kind == 4:
+            return f"not ({self.pred(cols, depth + 1)})"
+        if kind == 5:
+            return f"{self.any_expr(cols, depth + 1)} is {self.pick(['', 'not '])}null"
+        if kind == 6:
+            return (
+                f"{self.int_expr(cols, depth + 1)} is {self.pick(['', 'not '])}distinct from "
+                f"{self.int_expr(cols, depth + 1)}"
+            )
+        if kind == 7:
+            items = ", ".join(self.int_expr([], 3) for _ in range(self.r.randint(1, 4)))
+            return f"{self.int_expr(cols, depth + 1)} {self.pick(['in', 'not in'])} ({items})"
+        if kind == 8:
+            lo, hi = self.int_expr(cols, depth + 1), self.int_expr(cols, depth + 1)
+            return f"{self.int_expr(cols, depth + 1)} {self.pick(['', 'not '])}between {lo} and {hi}"
+        if kind == 9:
+            pattern = self.pick(["'A%'", "'%a%'", "'_'", "''", "'%'", "'a_'", "'%R'"])
+            return f"{self.text_expr(cols, depth + 1)} {self.pick(['like', 'not like', 'ilike'])} {pattern}"
+        if kind == 10:
+            return f"({self.pred(cols, depth + 1)}) is {self.pick(['true', 'not true', 'false', 'unknown'])}"
+        if kind == 11:
+            return f"coalesce({self.pred(cols, depth + 1)}, {self.pick(['true', 'false'])})"
+        return f"{self.dec_expr(cols, depth + 1)} {op} {self.dec_expr(cols, depth + 1)}"
+
+    # -- queries ----------------------------------------------------------------------
+    def columns(self, table, alias):
+        return [f"{alias}.{c}" for c in TABLES[table]]
+
+    def from_clause(self):
+        """A FROM clause of one to three tables and the columns it makes visible."""
+        t = self.pick(SMALL_TABLES)
+        sql, cols = f"{t} x", self.columns(t, "x")
+        for alias in ["y", "z"][: self.r.randint(0, 2)]:
+            u = self.pick(SMALL_TABLES)
+            ucols = self.columns(u, alias)
+            kind = self.pick(["join", "left join", "right join", "full join", "join", "left join"])
+            left = self.pick([c for c in cols if c.split(".")[-1] in INT_COLUMNS])
+            on = f"{left} = {alias}.{self.pick(['k', 'a', 'b'])}"
+            if self.chance(0.3):
+                on = f"{on} and {self.pred(cols + ucols, 2)}"
+            elif self.chance(0.15):
+                on = self.pred(cols + ucols, 1)
+            sql += f" {kind} {u} {alias} on {on}"
+            cols = cols + ucols
+        return sql, cols
+
+    def where(self, cols):
+        if self.chance(0.3):
+            return ""
+        if self.chance(0.2):
+            return " where " + self.subquery_pred(cols)
+        return " where " + self.pred(cols)
+
+    def subquery_pred(self, cols):
+        t = self.pick(SMALL_TABLES)
+        inner = self.columns(t, "i")
+        correlate = self.chance(0.5)
+        cond = f" where {self.pred(inner + (cols if correlate else []), 1)}" if self.chance(0.7) else ""
+        kind = self.r.randint(0, 3)
+        if kind == 0:
+            return (
+                f"{self.int_expr(cols, 2)} {self.pick(['in', 'not in'])} "
+                f"(select {self.int_expr(inner, 2)} from {t} i{cond})"
+            )
+        if kind == 1:
+            return f"{self.pick(['', 'not '])}exists (select 1 from {t} i{cond})"
+        if kind == 2:
+            agg = self.pick(["max", "min", "count", "sum"])
+            return f"{self.int_expr(cols, 2)} {self.pick(['=', '<', '>='])} (select {agg}({self.pick(inner[:3])}) from {t} i{cond})"
+        return (
+            f"{self.int_expr(cols, 2)} {self.pick(['=', '<>', '<', '>'])} {self.pick(['any', 'all'])} "
+            f"(select {self.pick(inner[:3])} from {t} i{cond})"
+        )
+
+    def select_plain(self):
+        source, cols = self.from_clause()
+        exprs = [self.any_expr(cols) for _ in range(self.r.randint(1, 3))]
+        distinct = "distinct " if self.chance(0.2) else ""
+        sql = f"select {distinct}{', '.join(exprs)} from {source}{self.where(cols)}"
+        if self.chance(0.3):
+            positions = ", ".join(
+                f"{i + 1}{self.pick(['', ' desc', ' nulls first', ' desc nulls last'])}"
+                for i in range(len(exprs))
+            )
+            sql += f" order by {positions} limit {self.r.randint(0, 8)}"
+        return sql
+
+    def aggregate(self, cols):
+        kind = self.r.randint(0, 9)
+        x = self.int_expr(cols, 1)
+        if kind == 0:
+            return "count(*)"
+        if kind == 1:
+            return f"count({self.any_expr(cols, 1)})"
+        if kind == 2:
+            return f"sum({x})"
+        if kind == 3:
+            return f"{self.pick(['min', 'max'])}({self.any_expr(cols, 1)})"
+        if kind == 4:
+            return f"avg({x})"
+        if kind == 5:
+            return f"count(distinct {self.any_expr(cols, 1)})"
+        if kind == 6:
+            return f"sum({self.dec_expr(cols, 1)})"
+        if kind == 7:
+            return f"{self.pick(['bool_and', 'bool_or'])}({self.pred(cols, 2)})"
+        if kind == 8:
+            return f"count(*) filter (where {self.pred(cols, 2)})"
+        return f"sum(distinct {x})"
+
+    def select_grouped(self):
+        source, cols = self.from_clause()
+        keys = [self.any_expr(cols, 2) for _ in range(self.r.randint(0, 2))]
+        aggs = [self.aggregate(cols) for _ in range(self.r.randint(1, 3))]
+        sql = f"select {', '.join(keys + aggs)} from {source}{self.where(cols)}"
+        if keys:
+            grouping = ", ".join(keys)
+            if self.chance(0.15):
+                grouping = f"{self.pick(['rollup', 'cube'])}({grouping})"
+            sql += f" group by {grouping}"
+        if self.chance(0.3):
+            sql += f" having {self.pick(['count(*) > 1', 'count(*) = 1', 'sum(' + self.int_expr(cols, 2) + ') is not null', 'min(' + self.int_expr(cols, 2) + ') < 2'])}"
+        return sql
+
+    def select_window(self):
+        t = self.pick(SMALL_TABLES)
+        cols = self.columns(t, "x")
+        part = f"partition by {self.int_expr(cols, 2)} " if self.chance(0.6) else ""
+        # order by k last: k is unique in t1, so ranking and frames are deterministic
+        order = f"order by {self.int_expr(cols, 2)}, x.k" if t != "t2" else "order by x.k, x.a, x.b, x.s, x.d"
+        func = self.pick(
+            [
+                "row_number()",
+                "rank()",
+                "dense_rank()",
+                f"sum({self.int_expr(cols, 2)})",
+                f"count({self.any_expr(cols, 2)})",
+                f"lag({self.int_expr(cols, 2)})",
+                f"lead({self.any_expr(cols, 2)}, 2)",
+                f"first_value({self.any_expr(cols, 2)})",
+                f"max({self.int_expr(cols, 2)})",
+            ]
+        )
+        frame = ""
+        if func.startswith(("sum", "count", "max", "first")) and self.chance(0.4):
+            frame = " " + self.pick(
+                [
+                    "rows between 1 preceding and current row",
+                    "rows between unbounded preceding and unbounded following",
+                    "rows between current row and 2 following",
+                ]
+            )
+        if t == "t2" and func in ("row_number()",):
+            pass
+        return f"select x.k, x.a, {func} over ({part}{order}{frame}) from {t} x{self.where(cols)}"
+
+    def select_setop(self):
+        a, b = self.pick(SMALL_TABLES), self.pick(SMALL_TABLES)
+        op = self.pick(["union", "union all", "intersect", "intersect all", "except", "except all"])
+        left = f"select {self.int_expr(self.columns(a, 'x'), 2)}, {self.text_expr(self.columns(a, 'x'), 2)} from {a} x"
+        right = f"select {self.int_expr(self.columns(b, 'y'), 2)}, {self.text_expr(self.columns(b, 'y'), 2)} from {b} y"
+        return f"{left} {op} {right}"
+
+    def query(self):
+        kind = self.r.random()
+        if kind < 0.35:
+            return self.select_plain()
+        if kind < 0.7:
+            return self.select_grouped()
+        if kind < 0.85:
+            return self.select_window()
+        return self.select_setop()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--count", type=int, default=1000)
+    args = parser.parse_args()
+    gen = Gen(random.Random(args.seed))
+    for statement in SETUP:
+        print(" ".join(statement.split()) + ";")
+    for _ in range(args.count):
+        print(gen.query() + ";")
+
+
+if __name__ == "__main__":
+    main()
