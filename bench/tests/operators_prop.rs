@@ -381,9 +381,15 @@ proptest! {
                 inequality_left.push(full_row(Some(l), None));
             }
         }
+        let mut inequality_full = inequality_left.clone();
         inequality_left.extend(inequality.iter().cloned());
+        inequality_full.extend(inequality.iter().cloned());
+        for r in right.iter().filter(|r| !left.iter().any(|l| l.1 < r.1)) {
+            inequality_full.push(full_row(None, Some(r)));
+        }
         check("select a.k, a.v, b.k, b.v from a join b on a.v < b.v", &left, &right, inequality, false)?;
         check("select a.k, a.v, b.k, b.v from a left join b on a.v < b.v", &left, &right, inequality_left, false)?;
+        check("select a.k, a.v, b.k, b.v from a full join b on a.v < b.v", &left, &right, inequality_full, false)?;
         let cross: Rows = left
             .iter()
             .flat_map(|l| right.iter().map(move |r| full_row(Some(l), Some(r))))

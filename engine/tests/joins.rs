@@ -228,3 +228,47 @@ fn order_by_a_subquery() {
         ["AFRICA", "AMERICA"]
     );
 }
+
+/// A FULL join on a condition without equality keys (it failed: "FULL JOIN without
+/// equality keys" on partitioned inputs, an internal error on complete ones): its
+/// rows are the inner join's, each left row that matched nothing, and each right
+/// row that matched nothing, as the same query in other words counts them.
+#[test]
+fn full_joins_without_equality_keys_keep_both_sides_unmatched_rows() {
+    let cluster = cluster();
+    let condition = "n_regionkey < r_regionkey and n_nationkey > 20";
+    let sql = format!(
+        "select count(*), count(n_nationkey), count(r_regionkey) \
+         from nation full join region on {condition}"
+    );
+    let inner = format!("(select count(*) from nation, region where {condition})");
+    let left_only = format!(
+        "(select count(*) from nation where not exists (select 1 from region where {condition}))"
+    );
+    let right_only = format!(
+        "(select count(*) from region where not exists (select 1 from nation where {condition}))"
+    );
+    let expected = format!(
+        "select {inner} + {left_only} + {right_only}, {inner} + {left_only}, {inner} + {right_only}"
+    );
+    let answer = rows(&cluster, &sql);
+    assert_eq!(answer, rows(&cluster, &expected));
+    assert_eq!(answer, ["30|28|9"], "{condition}");
+    // Partitioned inputs, on a condition that is always true or never.
+    assert_eq!(
+        rows(
+            &cluster,
+            "select count(*), count(o_orderkey), count(c_custkey) from orders \
+             full join customer on o_totalprice < 0"
+        ),
+        ["16500|15000|1500"]
+    );
+    assert_eq!(
+        rows(
+            &cluster,
+            "select count(*) from (select * from region where r_regionkey < 2) a \
+             full join (select * from nation where n_nationkey < 3) b on true"
+        ),
+        ["6"]
+    );
+}

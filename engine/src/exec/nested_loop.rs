@@ -92,6 +92,12 @@ impl BatchStream for NestedLoopStream {
                 match next {
                     Some(batch) => join.push(batch),
                     None => {
+                        // A FULL join's unmatched right rows come last.
+                        let left_schema = self.node.left.schema();
+                        if let Some(unmatched) = join.unmatched_right(&left_schema)? {
+                            self.left = None;
+                            return Ok(Some(unmatched));
+                        }
                         // Done: the right side's memory goes back at once.
                         self.left = None;
                         self.join = None;

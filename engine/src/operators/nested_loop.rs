@@ -1,5 +1,6 @@
 //! Nested-loop join for joins without equality keys (cross joins from scalar
-//! subqueries, inequality joins). The right side is buffered whole (and reserved by
+//! subqueries, inequality joins, FULL joins on any condition: its right rows that
+//! matched nothing come after the last left batch). The right side is buffered whole (and reserved by
 //! the stream that runs this), so the planner only gives it small, replicated or
 //! single-partition inputs. A left batch's pairs with it come out in pieces within
 //! the [`OutputLimit`]: 8192 left rows against 10,000 right rows are 82 million
@@ -7,7 +8,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, UInt32Array};
+use arrow::array::{new_null_array, ArrayRef, BooleanArray, UInt32Array};
 use arrow::compute::{concat_batches, filter_record_batch, take};
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
@@ -16,7 +17,7 @@ use datafusion_physical_expr::PhysicalExpr;
 use super::compact::{compact_views, Compact};
 use super::output_limit::{row_bytes, OutputLimit};
 use super::{batch_with_rows, evaluate_mask};
-use crate::error::{TaskError, TaskResult};
+use crate::error::TaskResult;
 use crate::plan::node::{JoinKind, NestedLoopJoinNode};
 
 /// Pairs each streamed left batch with the whole buffered right side.
@@ -28,6 +29,10 @@ pub struct NestedLoopJoin {
     limit: OutputLimit,
     right_row_bytes: usize,
     cursor: Option<Cursor>,
+    /// Right rows that matched some left row, for a FULL join's unmatched ones.
+    right_matched: Vec<bool>,
+    /// The next right row [`NestedLoopJoin::unmatched_right`] looks at.
+    next_unmatched: usize,
 }
 
 /// A left batch in progress: its pairs are numbered left row by left row, each
@@ -48,7 +53,13 @@ impl NestedLoopJoin {
     ) -> TaskResult<Self> {
         let right = concat_batches(&node.right.schema(), right_batches)?;
         let right = compact_views(&right, Compact::ToOneBuffer)?;
+        let right_matched = match node.kind {
+            JoinKind::Full => vec![false; right.num_rows()],
+            _ => Vec::new(),
+        };
         Ok(NestedLoopJoin {
+            right_matched,
+            next_unmatched: 0,
             right_row_bytes: row_bytes(&right),
             right,
             filter: node.filter.clone(),
@@ -95,13 +106,21 @@ impl NestedLoopJoin {
             Some(filter) => evaluate_mask(filter, &joined)?,
             None => BooleanArray::from(vec![true; joined.num_rows()]),
         };
-        for (left_row, keep) in left_idx.values().iter().zip(mask.iter()) {
+        for ((left_row, right_row), keep) in left_idx
+            .values()
+            .iter()
+            .zip(right_idx.values().iter())
+            .zip(mask.iter())
+        {
             if keep == Some(true) {
                 cursor.matched[*left_row as usize] = true;
+                if let Some(matched) = self.right_matched.get_mut(*right_row as usize) {
+                    *matched = true;
+                }
             }
         }
         let output = match self.kind {
-            JoinKind::Inner | JoinKind::Left => {
+            JoinKind::Inner | JoinKind::Left | JoinKind::Full => {
                 self.conform(filter_record_batch(&joined, &mask)?)?
             }
             _ => RecordBatch::new_empty(Arc::clone(&self.schema)),
@@ -116,7 +135,7 @@ impl NestedLoopJoin {
         let left = &cursor.left;
         match self.kind {
             JoinKind::Inner => Ok(RecordBatch::new_empty(Arc::clone(&self.schema))),
-            JoinKind::Left => {
+            JoinKind::Left | JoinKind::Full => {
                 let unmatched: UInt32Array = cursor
                     .matched
                     .iter()
@@ -137,10 +156,37 @@ impl NestedLoopJoin {
                 // marked by whether some right row passed the filter.
                 super::join::with_mark(left, &cursor.matched, &self.schema)
             }
-            JoinKind::Full => Err(TaskError::internal(
-                "a FULL join without keys reached the nested-loop join (the planner refuses it)",
-            )),
         }
+    }
+
+    /// Once every left batch is done: a FULL join's right rows that matched no left
+    /// row, with NULL left columns, in pieces within the output limit; `None` when
+    /// there are no more (at once for other kinds of join).
+    ///
+    /// # Errors
+    /// Arrow errors.
+    pub fn unmatched_right(&mut self, left_schema: &Schema) -> TaskResult<Option<RecordBatch>> {
+        let rows_per_output = self.limit.rows_for(self.right_row_bytes).max(1);
+        let mut unmatched = Vec::new();
+        while self.next_unmatched < self.right_matched.len() && unmatched.len() < rows_per_output {
+            if !self.right_matched[self.next_unmatched] {
+                unmatched.push(self.next_unmatched as u32);
+            }
+            self.next_unmatched += 1;
+        }
+        if unmatched.is_empty() {
+            return Ok(None);
+        }
+        let right_idx = UInt32Array::from(unmatched);
+        let mut columns: Vec<ArrayRef> = left_schema
+            .fields()
+            .iter()
+            .map(|field| new_null_array(field.data_type(), right_idx.len()))
+            .collect();
+        for column in self.right.columns() {
+            columns.push(take(column.as_ref(), &right_idx, None)?);
+        }
+        batch_with_rows(&self.schema, columns, right_idx.len()).map(Some)
     }
 
     /// Puts a joined batch under the join's schema (which may be non-nullable where the

@@ -146,7 +146,9 @@ impl Planner<'_> {
         let left_may_be_replicated = kind == JoinKind::Inner;
         if on.is_empty() {
             if kind == JoinKind::Full {
-                return Err(QueryError::unsupported("FULL JOIN without equality keys"));
+                // The right rows no left row matched are known only once every left
+                // row has been seen: both sides in one place.
+                return Ok(Placement::GatherBoth);
             }
             // A nested-loop join buffers its right side whole on every partition.
             return Ok(match (&left.dist, &right.dist) {
