@@ -272,3 +272,52 @@ fn full_joins_without_equality_keys_keep_both_sides_unmatched_rows() {
         ["6"]
     );
 }
+
+/// `x NOT IN (subquery)` as PostgreSQL answers it where the null-aware anti join
+/// did not: a correlated subquery's NULLs count only for the outer rows that see
+/// them (a NULL in one group emptied every group), a constant `x` still sees the
+/// subquery's NULLs (they were filtered out with the pushed-down `a = 7`), and an
+/// aggregate without groups answers one row even over no rows.
+#[test]
+fn not_in_subqueries_are_null_for_the_outer_rows_that_see_a_null() {
+    let cluster = cluster();
+    let with = "with t(k, b) as (values (1, 1), (2, null), (3, 3), (4, 4), (5, 5), (6, 7)), \
+                s(k, a) as (values (1, 2), (1, null), (3, 3), (2, 5), (5, 6), (6, null))";
+    let keys = |condition: &str| {
+        rows(
+            &cluster,
+            &format!("{with} select t.k from t where {condition} order by 1"),
+        )
+    };
+    // Answers checked against PostgreSQL 15.
+    assert_eq!(
+        keys("t.b not in (select s.a from s where s.k = t.k)"),
+        ["4", "5"]
+    );
+    assert_eq!(
+        keys("5 not in (select s.a from s where s.k = t.k)"),
+        ["3", "4", "5"]
+    );
+    assert!(keys("6 not in (select s.a from s)").is_empty());
+    assert_eq!(
+        keys("t.b not in (select max(s.a) from s where s.k = t.k)"),
+        ["1", "5"]
+    );
+    assert_eq!(
+        keys("t.k > 1 and t.b + 1 not in (select s.a from s where s.k < t.k and s.a is not null)"),
+        ["3", "5", "6"]
+    );
+    // On partitioned tables: region 2's subquery answers NULL, so its nations drop.
+    assert_eq!(
+        rows(
+            &cluster,
+            "select count(*) from nation n where n.n_nationkey not in \
+             (select case when r_regionkey = 2 then null else r_regionkey end from region r \
+              where r.r_regionkey = n.n_regionkey)"
+        ),
+        rows(
+            &cluster,
+            "select count(*) from nation where n_regionkey <> 2 and n_nationkey <> n_regionkey"
+        )
+    );
+}

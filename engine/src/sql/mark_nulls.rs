@@ -6,7 +6,8 @@
 //! the mark is right; under a negation (`NOT IN`, `NOT (.. OR x IN ..)`) it is not:
 //! `k NOT IN (SELECT ..) OR v > 10` returned rows PostgreSQL does not. Such
 //! statements are refused when the compared values can be NULL, not answered wrongly.
-//! Top-level conjuncts are planned as semi and null-aware anti joins, which are right.
+//! Top-level conjuncts are planned as semi and null-aware anti joins, which are right
+//! (a correlated NOT IN, or one of a constant, as NOT EXISTS: `not_in_subqueries`).
 
 use datafusion_common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion_common::DFSchema;

@@ -44,6 +44,7 @@ mod like_escape;
 mod literals;
 mod make_timestamp;
 mod mark_nulls;
+mod not_in_subqueries;
 mod order_by_ordinals;
 mod order_by_output_names;
 mod order_by_subqueries;
@@ -577,6 +578,7 @@ fn planned_as(
     let planner = SqlToRel::new(&context);
     let plan = planner.sql_statement_to_plan(statement)?;
     mark_nulls::refuse_negated_nullable_in(&plan)?;
+    let plan = not_in_subqueries::as_not_exists(plan)?;
     let plan = empty_tables::as_empty_relations(plan, catalog)?;
     let plan = date_arithmetic::with_time_of_day(plan)?;
     let plan = fractional_seconds::kept(plan)?;
