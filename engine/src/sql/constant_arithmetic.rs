@@ -11,10 +11,9 @@ use std::sync::Arc;
 
 use arrow::datatypes::DataType;
 use arrow::error::ArrowError;
-use datafusion_common::tree_node::{Transformed, TreeNode};
+use datafusion_common::tree_node::Transformed;
 use datafusion_common::{DataFusionError, Result, ScalarValue};
 use datafusion_expr::expr::{BinaryExpr, Cast, ScalarFunction};
-use datafusion_expr::expr_rewriter::NamePreserver;
 use datafusion_expr::type_coercion::binary::BinaryTypeCoercer;
 use datafusion_expr::{
     ColumnarValue, Expr, LogicalPlan, Operator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
@@ -23,6 +22,7 @@ use datafusion_expr::{
 use datafusion_optimizer::optimizer::ApplyOrder;
 use datafusion_optimizer::{OptimizerConfig, OptimizerRule};
 
+use super::expr_rewrite::map_keeping_names;
 use crate::operators::rounded_quotient;
 
 /// The optimizer rule; see the module's documentation.
@@ -47,15 +47,7 @@ impl OptimizerRule for CheckedConstantArithmetic {
         plan: LogicalPlan,
         _config: &dyn OptimizerConfig,
     ) -> Result<Transformed<LogicalPlan>> {
-        let names = NamePreserver::new(&plan);
-        plan.map_expressions(|expr| {
-            let name = names.save(&expr);
-            let folded = expr.transform_up(fold)?;
-            Ok(Transformed::new_transformed(
-                name.restore(folded.data),
-                folded.transformed,
-            ))
-        })
+        map_keeping_names(plan, |expr, _| fold(expr))
     }
 }
 

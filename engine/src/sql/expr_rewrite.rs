@@ -7,7 +7,7 @@ use datafusion_common::tree_node::{Transformed, TreeNode};
 use datafusion_common::{DFSchema, Result};
 use datafusion_expr::expr_rewriter::NamePreserver;
 use datafusion_expr::utils::merge_schema;
-use datafusion_expr::{Expr, LogicalPlan};
+use datafusion_expr::{Expr, GroupingSet, LogicalPlan};
 
 /// The columns a node's expressions read: its inputs' (a leaf's own).
 pub fn input_schema(node: &LogicalPlan) -> DFSchema {
@@ -24,13 +24,42 @@ pub fn map_keeping_names(
 ) -> Result<Transformed<LogicalPlan>> {
     let schema = input_schema(&node);
     let names = NamePreserver::new(&node);
-    node.map_expressions(|expr| {
+    let mut keeping_name = |expr: Expr| -> Result<Transformed<Expr>> {
         let name = names.save(&expr);
         let rewritten = expr.transform_up(|expr| rewrite(expr, &schema))?;
         Ok(Transformed::new_transformed(
             name.restore(rewritten.data),
             rewritten.transformed,
         ))
+    };
+    node.map_expressions(|expr| match expr {
+        // ROLLUP, CUBE and GROUPING SETS name their output columns after the
+        // expressions inside; an alias around the whole set would hide it as one.
+        Expr::GroupingSet(set) => {
+            let mut changed = false;
+            let mut each = |exprs: Vec<Expr>| -> Result<Vec<Expr>> {
+                exprs
+                    .into_iter()
+                    .map(|expr| {
+                        let rewritten = keeping_name(expr)?;
+                        changed |= rewritten.transformed;
+                        Ok(rewritten.data)
+                    })
+                    .collect()
+            };
+            let set = match set {
+                GroupingSet::Rollup(exprs) => GroupingSet::Rollup(each(exprs)?),
+                GroupingSet::Cube(exprs) => GroupingSet::Cube(each(exprs)?),
+                GroupingSet::GroupingSets(sets) => GroupingSet::GroupingSets(
+                    sets.into_iter().map(&mut each).collect::<Result<_>>()?,
+                ),
+            };
+            Ok(Transformed::new_transformed(
+                Expr::GroupingSet(set),
+                changed,
+            ))
+        }
+        expr => keeping_name(expr),
     })
 }
 
