@@ -26,26 +26,29 @@ SETUP = [
         case when n_nationkey % 4 = 1 then null else (n_nationkey * 7) % 11 - 3 end as b,
         case when n_nationkey % 6 = 2 then null when n_nationkey % 6 = 3 then ''
              else substr(n_name, 1, 3) end as s,
-        case when n_nationkey % 7 = 4 then null else n_nationkey * 1.25 - 10 end as d
+        case when n_nationkey % 7 = 4 then null else n_nationkey * 1.25 - 10 end as d,
+        case when n_nationkey % 8 = 3 then null else date '2020-02-27' + n_nationkey * 11 end as t
         from nation""",
     """create table t2 as select r_regionkey + n_nationkey % 3 as k,
         case when n_nationkey % 3 = 0 then null else n_nationkey % 4 end as a,
         case when n_nationkey % 8 = 5 then null else n_regionkey * 2 - 3 end as b,
         case when n_nationkey % 5 = 1 then null else lower(substr(r_name, 1, 2)) end as s,
-        case when n_nationkey % 9 = 7 then null else n_regionkey * 0.5 end as d
+        case when n_nationkey % 9 = 7 then null else n_regionkey * 0.5 end as d,
+        case when n_nationkey % 4 = 2 then null else date '2019-12-31' + n_regionkey * 40 end as t
         from nation join region on n_regionkey = r_regionkey""",
     # an empty table with the same columns
     "create table t0 as select * from t1 where k < 0",
 ]
 
 TABLES = {
-    "t1": ["k", "a", "b", "s", "d"],
-    "t2": ["k", "a", "b", "s", "d"],
-    "t0": ["k", "a", "b", "s", "d"],
+    "t1": ["k", "a", "b", "s", "d", "t"],
+    "t2": ["k", "a", "b", "s", "d", "t"],
+    "t0": ["k", "a", "b", "s", "d", "t"],
 }
 INT_COLUMNS = {"k", "a", "b"}
 TEXT_COLUMNS = {"s"}
 DECIMAL_COLUMNS = {"d"}
+DATE_COLUMNS = {"t"}
 SMALL_TABLES = ["t1", "t2", "t1", "t2", "t0"]
 
 
@@ -82,7 +85,15 @@ class Gen:
         if kind == 7:
             return f"nullif({x}, {y})"
         if kind == 8:
-            return f"length({self.text_expr(cols, depth + 1)})"
+            return self.pick(
+                [
+                    f"length({self.text_expr(cols, depth + 1)})",
+                    f"strpos({self.text_expr(cols, depth + 1)}, {self.pick(['a', 'A', 'R', ''])!r})",
+                    f"extract(day from {self.date_expr(cols, depth + 1)})::int",
+                    f"({self.date_expr(cols, depth + 1)} - date '2020-03-01')",
+                    f"(select max(m.a) from t2 m where m.k = {x})",
+                ]
+            )
         return f"{self.pick(['greatest', 'least'])}({x}, {y})"
 
     def text_expr(self, cols, depth=0):
@@ -102,7 +113,19 @@ class Gen:
         if kind == 3:
             return f"coalesce({x}, {self.text_expr(cols, depth + 1)})"
         if kind == 4:
-            return f"cast({self.int_expr(cols, depth + 1)} as text)"
+            return self.pick(
+                [
+                    f"cast({self.int_expr(cols, depth + 1)} as text)",
+                    f"replace({x}, 'A', 'xy')",
+                    f"trim({x})",
+                    f"left({x}, {self.r.randint(-1, 2)})",
+                    f"right({x}, {self.r.randint(-1, 2)})",
+                    f"reverse({x})",
+                    f"split_part({x}, 'R', 1)",
+                    f"lpad({x}, 4, '*')",
+                    f"cast({self.date_expr(cols, depth + 1)} as text)",
+                ]
+            )
         return f"case when {self.pred(cols, depth + 1)} then {x} end"
 
     def dec_expr(self, cols, depth=0):
@@ -120,16 +143,34 @@ class Gen:
         if kind == 2:
             return f"round({x}, {self.r.randint(0, 1)})"
         if kind == 3:
-            return f"abs({x})"
+            return self.pick([f"abs({x})", f"({x} / nullif({self.int_expr(cols, depth + 1)}, 0))", f"trunc({x})", f"sign({x})"])
         return f"coalesce({x}, {self.dec_expr(cols, depth + 1)})"
+
+    def date_expr(self, cols, depth=0):
+        dates = [c for c in cols if c.split(".")[-1] in DATE_COLUMNS]
+        if depth > 2 or self.chance(0.5):
+            if dates and self.chance(0.8):
+                return self.pick(dates)
+            return self.pick(["date '2020-02-29'", "date '2020-03-31'", "cast(null as date)"])
+        x = self.date_expr(cols, depth + 1)
+        kind = self.r.randint(0, 3)
+        if kind == 0:
+            return f"({x} + {self.int_expr(cols, depth + 1)})"
+        if kind == 1:
+            return f"cast({x} + interval '{self.r.randint(1, 13)} {self.pick(['day', 'month', 'year'])}' as date)"
+        if kind == 2:
+            return f"cast(date_trunc('{self.pick(['month', 'year', 'week'])}', {x}) as date)"
+        return f"coalesce({x}, {self.date_expr(cols, depth + 1)})"
 
     def any_expr(self, cols, depth=0):
         kind = self.r.random()
-        if kind < 0.5:
+        if kind < 0.45:
             return self.int_expr(cols, depth)
-        if kind < 0.75:
+        if kind < 0.7:
             return self.text_expr(cols, depth)
-        return self.dec_expr(cols, depth)
+        if kind < 0.9:
+            return self.dec_expr(cols, depth)
+        return self.date_expr(cols, depth)
 
     def pred(self, cols, depth=0):
         kind = self.r.randint(0, 12)
@@ -141,6 +182,8 @@ class Gen:
         if kind == 1:
             return f"{self.text_expr(cols, depth + 1)} {op} {self.text_expr(cols, depth + 1)}"
         if kind == 2:
+            if self.chance(0.3):
+                return f"{self.date_expr(cols, depth + 1)} {op} {self.date_expr(cols, depth + 1)}"
             return f"{self.dec_expr(cols, depth + 1)} {op} {self.int_expr(cols, depth + 1)}"
         if kind == 3:
             return f"({self.pred(cols, depth + 1)} {self.pick(['and', 'or'])} {self.pred(cols, depth + 1)})"
@@ -273,7 +316,7 @@ class Gen:
         cols = self.columns(t, "x")
         part = f"partition by {self.int_expr(cols, 2)} " if self.chance(0.6) else ""
         # order by k last: k is unique in t1, so ranking and frames are deterministic
-        order = f"order by {self.int_expr(cols, 2)}, x.k" if t != "t2" else "order by x.k, x.a, x.b, x.s, x.d"
+        order = f"order by {self.int_expr(cols, 2)}, x.k" if t != "t2" else "order by x.k, x.a, x.b, x.s, x.d, x.t"
         func = self.pick(
             [
                 "row_number()",
@@ -285,12 +328,19 @@ class Gen:
                 f"lead({self.any_expr(cols, 2)}, 2)",
                 f"first_value({self.any_expr(cols, 2)})",
                 f"max({self.int_expr(cols, 2)})",
+                "ntile(3)",
+                "percent_rank()",
+                "cume_dist()",
+                f"avg({self.dec_expr(cols, 2)})",
+                f"last_value({self.int_expr(cols, 2)})",
             ]
         )
         frame = ""
-        if func.startswith(("sum", "count", "max", "first")) and self.chance(0.4):
+        if func.startswith(("sum", "count", "max", "first", "avg", "last")) and self.chance(0.4):
             frame = " " + self.pick(
                 [
+                    "range between unbounded preceding and current row",
+                    "range between current row and unbounded following",
                     "rows between 1 preceding and current row",
                     "rows between unbounded preceding and unbounded following",
                     "rows between current row and 2 following",
@@ -307,8 +357,25 @@ class Gen:
         right = f"select {self.int_expr(self.columns(b, 'y'), 2)}, {self.text_expr(self.columns(b, 'y'), 2)} from {b} y"
         return f"{left} {op} {right}"
 
+    def select_derived(self):
+        inner = self.select_grouped() if self.chance(0.5) else self.select_plain()
+        if " order by " in inner:
+            inner = inner.split(" order by ")[0]
+        width = inner.split(" from ")[0].count(",") + 1 if "(select" not in inner.split(" from ")[0] else 1
+        names = [f"c{i}" for i in range(width)]
+        if "(select" in inner.split(" from ")[0] or inner.startswith("select distinct"):
+            return self.select_plain()
+        source = f"({inner}) q({', '.join(names)})"
+        agg = self.pick(["count(*)", f"count(distinct q.{names[0]})", f"max(q.{names[-1]})", f"min(q.{names[0]})"])
+        order = ", ".join(f"{i + 1}" for i in range(2))
+        if self.chance(0.5):
+            return f"select q.{names[0]}, {agg} from {source} group by q.{names[0]}"
+        return f"with w as (select * from {source}) select w.{names[0]}, (select count(*) from w w2 where w2.{names[0]} is not distinct from w.{names[0]}) from w order by {order} limit {self.r.randint(1, 5)} offset {self.r.randint(0, 3)}"
+
     def query(self):
         kind = self.r.random()
+        if kind < 0.1:
+            return self.select_derived()
         if kind < 0.35:
             return self.select_plain()
         if kind < 0.7:

@@ -75,6 +75,17 @@ fn rollup_cube_and_grouping_sets_answer_like_postgresql() {
         ]
         .map(|r| r.map(String::from).to_vec())
     );
+    // A number inside ROLLUP names an output column, as in a plain GROUP BY.
+    let ordinals = rows(
+        &cluster,
+        "select 'all' as scope, n_regionkey, count(*) from nation where n_regionkey < 2 \
+         group by rollup(1, 2) order by 2 nulls last, 1 nulls first",
+    );
+    assert_eq!(
+        ordinals,
+        [["all", "0", "5"], ["all", "1", "5"], ["", "", "10"], ["all", "", "10"]]
+            .map(|r| r.map(String::from).to_vec())
+    );
 }
 
 #[test]

@@ -45,6 +45,7 @@ mod literals;
 mod make_timestamp;
 mod mark_nulls;
 mod not_in_subqueries;
+mod grouping_set_ordinals;
 mod order_by_ordinals;
 mod order_by_output_names;
 mod order_by_subqueries;
@@ -470,6 +471,7 @@ pub fn plan_parsed(
     order_by_subqueries::sorted_outside(&mut statement);
     order_by_output_names::resolved(&mut statement);
     order_by_ordinals::spelled_out(&mut statement);
+    grouping_set_ordinals::resolved(&mut statement);
     table_function_alias::naming_the_column(&mut statement);
     timestamp_literals::complete(&mut statement);
     exists_values::counted(&mut statement);
