@@ -126,7 +126,13 @@ mod tests {
         let batch = RecordBatch::try_new(
             schema,
             vec![
-                Arc::new(Int32Array::from(vec![Some(1), None, Some(3), Some(4), None])),
+                Arc::new(Int32Array::from(vec![
+                    Some(1),
+                    None,
+                    Some(3),
+                    Some(4),
+                    None,
+                ])),
                 Arc::new(StringArray::from(vec![
                     None,
                     Some(""),

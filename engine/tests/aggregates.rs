@@ -83,8 +83,13 @@ fn rollup_cube_and_grouping_sets_answer_like_postgresql() {
     );
     assert_eq!(
         ordinals,
-        [["all", "0", "5"], ["all", "1", "5"], ["", "", "10"], ["all", "", "10"]]
-            .map(|r| r.map(String::from).to_vec())
+        [
+            ["all", "0", "5"],
+            ["all", "1", "5"],
+            ["", "", "10"],
+            ["all", "", "10"]
+        ]
+        .map(|r| r.map(String::from).to_vec())
     );
 }
 

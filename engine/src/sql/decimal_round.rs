@@ -19,8 +19,8 @@ use datafusion_common::tree_node::Transformed;
 use datafusion_common::{exec_err, DFSchema, DataFusionError, Result, ScalarValue};
 use datafusion_expr::expr::ScalarFunction;
 use datafusion_expr::{
-    ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs, ScalarUDF,
-    ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
+    Signature, Volatility,
 };
 
 use super::call_values::Arguments;
@@ -202,7 +202,9 @@ mod tests {
     #[test]
     fn halves_round_away_from_zero_at_any_number_of_digits() {
         let round = |value: i128, digits: i64, output_scale: i8| {
-            round_value(value, 2, digits, output_scale).to_i128().unwrap()
+            round_value(value, 2, digits, output_scale)
+                .to_i128()
+                .unwrap()
         };
         assert_eq!(round(875, 0, 0), 9); // 8.75 -> 9
         assert_eq!(round(-875, 0, 0), -9);

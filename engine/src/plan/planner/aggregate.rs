@@ -11,7 +11,10 @@ use datafusion_physical_expr::aggregate::LoweredAggregateBuilder;
 use datafusion_physical_expr::expressions::Column;
 use datafusion_physical_expr::PhysicalExpr;
 
-use super::{arrow_schema, column_position, distinct_floats, ordered_aggregates, Planned, Planner};
+use super::{
+    arrow_schema, column_position, distinct_floats, ordered_aggregates, reject_subqueries, Planned,
+    Planner,
+};
 use crate::error::{QueryError, QueryResult};
 use crate::operators::aggregate::state_schema;
 use crate::operators::decimal::with_own_arithmetic;
@@ -54,6 +57,7 @@ impl Planner<'_> {
         let mut aggregates = Vec::with_capacity(aggregate.aggr_expr.len());
         let mut filters = Vec::with_capacity(aggregate.aggr_expr.len());
         for (i, expr) in aggregate.aggr_expr.iter().enumerate() {
+            reject_subqueries(expr)?;
             let expr = ordered_aggregates::plannable(expr)?;
             let expr = distinct_floats::without_negative_zero(expr, input_schema);
             let lowered = LoweredAggregateBuilder::new(

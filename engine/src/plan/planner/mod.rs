@@ -27,7 +27,9 @@ use datafusion_expr::logical_plan::{FetchType, SkipType};
 use datafusion_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion_expr::{Expr, LogicalPlan};
 use datafusion_physical_expr::expressions::Column;
-use datafusion_physical_expr::{create_physical_expr, create_physical_sort_exprs, PhysicalExpr};
+use datafusion_physical_expr::{
+    create_physical_expr, create_physical_sort_exprs, PhysicalExpr, PhysicalSortExpr,
+};
 
 use super::cardinality::Cardinality;
 use super::distribution::Distribution;
@@ -285,12 +287,7 @@ impl<'a> Planner<'a> {
 
     fn plan_sort(&mut self, sort: &datafusion_expr::logical_plan::Sort) -> QueryResult<Planned> {
         let input = self.plan(&sort.input)?;
-        let exprs = create_physical_sort_exprs(
-            &sort.expr,
-            sort.input.schema(),
-            &self.props,
-            &PhysicalPlanningContext::default(),
-        )?;
+        let exprs = self.physical_sort_exprs(&sort.expr, sort.input.schema())?;
         let rows = sort
             .fetch
             .map_or(input.rows, |fetch| input.rows.min(fetch as f64));
@@ -472,6 +469,22 @@ impl<'a> Planner<'a> {
         Ok(with_own_arithmetic(expr, schema.as_arrow())?)
     }
 
+    pub(crate) fn physical_sort_exprs(
+        &self,
+        sorts: &[datafusion_expr::SortExpr],
+        schema: &DFSchema,
+    ) -> QueryResult<Vec<PhysicalSortExpr>> {
+        for sort in sorts {
+            reject_subqueries(&sort.expr)?;
+        }
+        Ok(create_physical_sort_exprs(
+            sorts,
+            schema,
+            &self.props,
+            &PhysicalPlanningContext::default(),
+        )?)
+    }
+
     pub(crate) fn physical_exprs(
         &self,
         exprs: &[Expr],
@@ -614,7 +627,7 @@ pub(crate) fn arrow_schema(schema: &DFSchema) -> SchemaRef {
 }
 
 /// Subqueries the optimizer could not turn into joins cannot run.
-fn reject_subqueries(expr: &Expr) -> QueryResult<()> {
+pub(super) fn reject_subqueries(expr: &Expr) -> QueryResult<()> {
     let mut found = None;
     use datafusion_common::tree_node::TreeNode;
     expr.apply(|e| {

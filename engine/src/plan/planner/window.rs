@@ -11,14 +11,13 @@ use arrow::datatypes::Schema;
 use datafusion_common::DFSchema;
 use datafusion_expr::expr::{WindowFunction, WindowFunctionParams};
 use datafusion_expr::logical_plan::Window;
-use datafusion_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion_expr::{Expr, SortExpr, WindowFrame, WindowFunctionDefinition};
 use datafusion_physical_expr::aggregate::AggregateExprBuilder;
 use datafusion_physical_expr::expressions::Column;
 use datafusion_physical_expr::window::{
     PlainAggregateWindowExpr, SlidingAggregateWindowExpr, StandardWindowExpr, WindowExpr,
 };
-use datafusion_physical_expr::{create_physical_sort_exprs, PhysicalExpr, PhysicalSortExpr};
+use datafusion_physical_expr::{PhysicalExpr, PhysicalSortExpr};
 
 use super::{arrow_schema, Planned, Planner};
 use crate::error::{QueryError, QueryResult};
@@ -71,12 +70,7 @@ impl Planner<'_> {
             }
             appended.extend(&group.members);
             let partition_by = self.physical_exprs(group.partition_by, input_schema)?;
-            let order_by = create_physical_sort_exprs(
-                group.order_by,
-                input_schema,
-                &self.props,
-                &PhysicalPlanningContext::default(),
-            )?;
+            let order_by = self.physical_sort_exprs(group.order_by, input_schema)?;
             planned = self.place_window_partitions(planned, &partition_by, &exprs)?;
             let mut sort: Vec<PhysicalSortExpr> = partition_by
                 .iter()
@@ -189,12 +183,7 @@ impl Planner<'_> {
         let arrow_input: &Schema = input_schema.as_arrow();
         let args = self.physical_exprs(args, input_schema)?;
         let partition_by = self.physical_exprs(partition_by, input_schema)?;
-        let order_by = create_physical_sort_exprs(
-            order_by,
-            input_schema,
-            &self.props,
-            &PhysicalPlanningContext::default(),
-        )?;
+        let order_by = self.physical_sort_exprs(order_by, input_schema)?;
         let frame = Arc::new(window_frame.clone());
         let ignore_nulls = matches!(
             null_treatment,
