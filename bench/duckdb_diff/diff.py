@@ -8,7 +8,10 @@ places.
     /tmp/venv/bin/python bench/duckdb_diff/diff.py bench/duckdb_diff/queries.sql \
         --port 7601 --dir /tmp/duckdb_diff [--postgres "host=/tmp port=5433 user=postgres"]
 
-The node writes its TPC-H tables to files in --dir (COPY .. TO). DuckDB reads the
+A `CREATE TABLE name AS ..` statement in the file runs on Percore first (dropping
+an earlier table of that name) and the table is copied to the reference like the
+TPC-H ones (`random_queries.py` starts its files with such tables). The node writes
+its TPC-H tables to files in --dir (COPY .. TO). DuckDB reads the
 Parquet files; with --postgres, the tables are created in that PostgreSQL database
 with the types Percore's information_schema gives and loaded from CSV, and
 PostgreSQL is the reference: any difference is Percore's to explain. A local
