@@ -361,10 +361,10 @@ class Gen:
         inner = self.select_grouped() if self.chance(0.5) else self.select_plain()
         if " order by " in inner:
             inner = inner.split(" order by ")[0]
-        width = inner.split(" from ")[0].count(",") + 1 if "(select" not in inner.split(" from ")[0] else 1
-        names = [f"c{i}" for i in range(width)]
-        if "(select" in inner.split(" from ")[0] or inner.startswith("select distinct"):
+        select_list = inner.split(" from ")[0]
+        if "(select" in select_list or inner.startswith("select distinct"):
             return self.select_plain()
+        names = [f"c{i}" for i in range(output_columns(select_list))]
         source = f"({inner}) q({', '.join(names)})"
         agg = self.pick(["count(*)", f"count(distinct q.{names[0]})", f"max(q.{names[-1]})", f"min(q.{names[0]})"])
         order = ", ".join(f"{i + 1}" for i in range(2))
@@ -383,6 +383,21 @@ class Gen:
         if kind < 0.85:
             return self.select_window()
         return self.select_setop()
+
+
+def output_columns(select_list):
+    """The items of `select ...`: its commas outside parentheses and quotes, plus one."""
+    depth, quoted, count = 0, False, 1
+    for char in select_list:
+        if char == "'":
+            quoted = not quoted
+        elif not quoted and char == "(":
+            depth += 1
+        elif not quoted and char == ")":
+            depth -= 1
+        elif not quoted and depth == 0 and char == ",":
+            count += 1
+    return count
 
 
 def main():

@@ -696,6 +696,12 @@ fn round_of_a_decimal_compares_with_any_other_decimal() {
         ),
         ["true", "true", "true"]
     );
+    // A carry past 38 digits fails, never wraps.
+    fails_with(
+        &cluster,
+        "select round(99999999999999999999999999999999999999, -1)",
+        ErrorCode::NumericOutOfRange,
+    );
     // Digits from a column: the argument's scale.
     assert_eq!(
         values(

@@ -161,7 +161,7 @@ impl Rounding {
     }
 }
 
-fn overflow(what: &str) -> DataFusionError {
+pub(super) fn overflow(what: &str) -> DataFusionError {
     DataFusionError::ArrowError(
         Box::new(ArrowError::ComputeError(format!(
             "numeric field overflow: {what}"

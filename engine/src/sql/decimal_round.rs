@@ -14,7 +14,6 @@ use std::sync::Arc;
 use arrow::array::{Array, AsArray, Decimal128Array};
 use arrow::buffer::ScalarBuffer;
 use arrow::datatypes::{i256, DataType, Decimal128Type, Int64Type, DECIMAL128_MAX_PRECISION};
-use arrow::error::ArrowError;
 use datafusion_common::tree_node::Transformed;
 use datafusion_common::{exec_err, DFSchema, DataFusionError, Result, ScalarValue};
 use datafusion_expr::expr::ScalarFunction;
@@ -24,6 +23,7 @@ use datafusion_expr::{
 };
 
 use super::call_values::Arguments;
+use super::decimal_products;
 use super::expr_rewrite::retyped;
 use crate::operators::divided_half_away_from_zero;
 
@@ -176,12 +176,7 @@ fn ten_to(exponent: u32) -> i256 {
 }
 
 fn overflow() -> DataFusionError {
-    DataFusionError::ArrowError(
-        Box::new(ArrowError::ComputeError(
-            "numeric field overflow: the rounded value has more than 38 digits".to_string(),
-        )),
-        None,
-    )
+    decimal_products::overflow("the rounded value has more than 38 digits")
 }
 
 #[cfg(test)]
