@@ -18,6 +18,7 @@ difference is a bug in one of the two engines, not a tie broken differently.
 
 import argparse
 import random
+import re
 
 SETUP = [
     # t1, t2: NULLs, duplicates, negatives, empty strings, decimals.
@@ -361,7 +362,7 @@ class Gen:
         inner = self.select_grouped() if self.chance(0.5) else self.select_plain()
         if " order by " in inner:
             inner = inner.split(" order by ")[0]
-        select_list = inner.split(" from ")[0]
+        select_list = inner[: top_level_from(inner)]
         if "(select" in select_list or inner.startswith("select distinct"):
             return self.select_plain()
         names = [f"c{i}" for i in range(output_columns(select_list))]
@@ -383,6 +384,22 @@ class Gen:
         if kind < 0.85:
             return self.select_window()
         return self.select_setop()
+
+
+def top_level_from(sql):
+    """Where the FROM clause of `select ... from t1 x` starts: outside parentheses
+    (`extract(day from t)`) and quotes, before a table (`is distinct from`)."""
+    depth, quoted = 0, False
+    for at, char in enumerate(sql):
+        if char == "'":
+            quoted = not quoted
+        elif not quoted and char == "(":
+            depth += 1
+        elif not quoted and char == ")":
+            depth -= 1
+        elif not quoted and depth == 0 and re.match(r" from t\d ", sql[at:]):
+            return at
+    return len(sql)
 
 
 def output_columns(select_list):
