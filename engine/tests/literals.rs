@@ -1091,3 +1091,39 @@ fn fetch_first_rows_only_and_with_ties() {
         ErrorCode::Syntax,
     );
 }
+
+/// Intervals compare and sort by their length (a month as 30 days, a day as 24
+/// hours), as in PostgreSQL: Arrow compared months, then days, then nanoseconds, so
+/// a difference of timestamps 25 hours apart was not longer than `interval '1 day'`.
+#[test]
+fn intervals_compare_by_their_length() {
+    let cluster = cluster();
+    assert_eq!(
+        values(
+            &cluster,
+            "select timestamp '2020-01-02 11:00' - timestamp '2020-01-01 10:00' > interval '1 day', \
+             interval '25 hours' > interval '1 day', interval '24 hours' = interval '1 day', \
+             interval '30 days' = interval '1 month', interval '1 month' < interval '31 days', \
+             interval '1 day' between interval '23 hours' and interval '25 hours', \
+             interval '-1 day' < interval '1 hour'"
+        ),
+        ["true", "true", "true", "true", "true", "true", "true"]
+    );
+    assert_eq!(
+        column(
+            &cluster,
+            "select x from (values (interval '1 day'), (interval '25 hours'), \
+             (interval '23 hours'), (interval '1 month'), (interval '29 days')) t(x) order by x"
+        ),
+        ["23 hours", "1 days", "25 hours", "29 days", "1 mons"]
+    );
+    // Per row: every order's 36 hours is longer than a day.
+    assert_eq!(
+        values(
+            &cluster,
+            "select count(*) filter (where o_orderdate + interval '36 hours' - o_orderdate > interval '1 day') \
+             = count(*) from orders"
+        ),
+        ["true"]
+    );
+}

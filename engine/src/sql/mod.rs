@@ -35,6 +35,7 @@ mod grouping_set_ordinals;
 pub mod guard;
 mod integer_casts;
 mod integer_sums;
+mod interval_order;
 mod interval_scaling;
 mod interval_text;
 mod isolated;
@@ -599,6 +600,7 @@ fn planned_as(
     let plan = correlated_predicates::simplified(plan)?;
     let plan = domain_subqueries::decorrelated(plan)?;
     let plan = integer_casts::rounding(plan)?;
+    let plan = interval_order::by_length(plan)?;
     let plan = round_half_even::in_round_calls(plan)?;
     let plan = integer_sums::checked(plan)?;
     let plan = decimal_averages::rounded(plan)?;
