@@ -57,17 +57,8 @@ fn named_item(expr: &Expr, items: &[SelectItem]) -> Option<Expr> {
 
 #[cfg(test)]
 mod tests {
-    use sqlparser::dialect::PostgreSqlDialect;
-    use sqlparser::parser::Parser;
-
-    use super::*;
-
     fn rewritten(sql: &str) -> String {
-        let mut statement = Parser::parse_sql(&PostgreSqlDialect {}, sql)
-            .unwrap()
-            .remove(0);
-        resolved(&mut statement);
-        statement.to_string()
+        crate::sql::rewritten_sql(sql, super::resolved)
     }
 
     #[test]

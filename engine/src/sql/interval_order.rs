@@ -16,12 +16,13 @@ use datafusion_common::tree_node::Transformed;
 use datafusion_common::{exec_err, DFSchema, Result};
 use datafusion_expr::expr::{BinaryExpr, ScalarFunction};
 use datafusion_expr::{
-    Between, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs,
-    ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    Between, ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, Volatility,
 };
 
 use super::call_values::Arguments;
-use super::expr_rewrite::{input_schema, map_keeping_names};
+use super::expr_rewrite::map_keeping_names;
+use super::float_peers::is_comparison;
 
 const NANOS_PER_DAY: i128 = 86_400 * 1_000_000_000;
 const SPAN: DataType = DataType::Decimal128(38, 0);
@@ -31,7 +32,7 @@ const SPAN: DataType = DataType::Decimal128(38, 0);
 pub fn by_length(plan: LogicalPlan) -> Result<LogicalPlan> {
     plan.transform_up_with_subqueries(|node| match node {
         LogicalPlan::Sort(mut sort) => {
-            let schema = input_schema(&LogicalPlan::Sort(sort.clone()));
+            let schema = Arc::clone(sort.input.schema());
             let mut changed = false;
             for key in &mut sort.expr {
                 if is_interval(&key.expr, &schema) {
@@ -78,20 +79,6 @@ fn compared_by_length(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>
         }
         other => Ok(Transformed::no(other)),
     }
-}
-
-fn is_comparison(op: Operator) -> bool {
-    matches!(
-        op,
-        Operator::Eq
-            | Operator::NotEq
-            | Operator::Lt
-            | Operator::LtEq
-            | Operator::Gt
-            | Operator::GtEq
-            | Operator::IsDistinctFrom
-            | Operator::IsNotDistinctFrom
-    )
 }
 
 fn is_interval(expr: &Expr, schema: &DFSchema) -> bool {

@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use datafusion_common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion_common::tree_node::{Transformed, TreeNode};
 use datafusion_common::{Column, DFSchema, ExprSchema, Result};
 use datafusion_expr::expr::{Exists, InSubquery};
 use datafusion_expr::utils::{conjunction, split_conjunction_owned};
@@ -61,7 +61,8 @@ fn not_exists(conjunct: &Expr, schema: &DFSchema) -> Result<Option<Expr>> {
     };
     let correlated = !subquery.outer_ref_columns.is_empty();
     let columns = expr.column_refs();
-    if (!correlated && !columns.is_empty()) || reads_outer_columns(expr) {
+    // A value that already reads a query further out is left as it is.
+    if (!correlated && !columns.is_empty()) || expr.contains_outer() {
         return Ok(None);
     }
     if is_one_row(&subquery.subquery) {
@@ -114,18 +115,4 @@ fn is_one_row(plan: &LogicalPlan) -> bool {
         LogicalPlan::SubqueryAlias(alias) => is_one_row(&alias.input),
         _ => false,
     }
-}
-
-/// Whether `expr` already reads a query further out (left as it is).
-fn reads_outer_columns(expr: &Expr) -> bool {
-    let mut found = false;
-    let _ = expr.apply(|expr| {
-        found |= matches!(expr, Expr::OuterReferenceColumn(..));
-        Ok(if found {
-            TreeNodeRecursion::Stop
-        } else {
-            TreeNodeRecursion::Continue
-        })
-    });
-    found
 }
