@@ -202,3 +202,43 @@ fn percentile_disc_and_mode_answer_like_their_definitions() {
         [["2", "3"]]
     );
 }
+
+/// A condition without columns over an aggregate without groups filters the
+/// aggregate's one row; it used to be pushed below the aggregate, which still
+/// answered one row, so the condition was lost (checked against PostgreSQL 15).
+#[test]
+fn conditions_over_a_grand_total_filter_its_row() {
+    let cluster = Cluster::start_tpch(0.01, ClusterConfig::new(2)).expect("cluster starts");
+    let count = |sql: &str| rows(&cluster, sql)[0][0].clone();
+    let max_region = "(select max(r_regionkey) from region)";
+    assert_eq!(
+        count(&format!(
+            "select count(*) from nation where {max_region} in (null, null)"
+        )),
+        "0"
+    );
+    assert_eq!(
+        count(&format!(
+            "select count(*) from nation where {max_region} not in (null, null)"
+        )),
+        "0"
+    );
+    assert_eq!(
+        count(&format!(
+            "select count(*) from nation where {max_region} in (null, 4)"
+        )),
+        "25"
+    );
+    assert_eq!(
+        count(
+            "select count(*) from nation, (select max(r_regionkey) m from region) s \
+             where s.m in (null, null)"
+        ),
+        "0"
+    );
+    assert!(rows(
+        &cluster,
+        "select s.m from (select max(r_regionkey) m from region) s where s.m = null or s.m = null"
+    )
+    .is_empty());
+}

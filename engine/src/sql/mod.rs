@@ -31,6 +31,7 @@ mod fetch_first;
 mod first_row_subqueries;
 mod float_peers;
 mod fractional_seconds;
+mod grand_total_filters;
 mod grouping_set_ordinals;
 pub mod guard;
 mod integer_casts;
@@ -605,7 +606,17 @@ fn planned_as(
     let plan = integer_sums::checked(plan)?;
     let plan = decimal_averages::rounded(plan)?;
     let rules = before_simplification(
-        Optimizer::new().rules,
+        Optimizer::new()
+            .rules
+            .into_iter()
+            .map(|rule| -> Arc<dyn OptimizerRule + Send + Sync> {
+                if grand_total_filters::GrandTotalFilters::replaces(rule.as_ref()) {
+                    Arc::new(grand_total_filters::GrandTotalFilters::default())
+                } else {
+                    rule
+                }
+            })
+            .collect(),
         &[
             Arc::new(constant_arithmetic::CheckedConstantArithmetic),
             Arc::new(kept_failures::KeptFailures),
@@ -719,7 +730,14 @@ fn before_simplification(
     placed
 }
 
-fn observe_rule(_plan: &LogicalPlan, _rule: &dyn OptimizerRule) {}
+/// With `PERCORE_TRACE_RULES` set, prints the plan after each optimizer rule to
+/// stderr: how a condition that vanished from a plan is found.
+fn observe_rule(plan: &LogicalPlan, rule: &dyn OptimizerRule) {
+    static TRACED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *TRACED.get_or_init(|| std::env::var_os("PERCORE_TRACE_RULES").is_some()) {
+        eprintln!("== after {}\n{}", rule.name(), plan.display_indent());
+    }
+}
 
 /// A statement's SQL after `rewrite`, for the rewrites' unit tests.
 #[cfg(test)]
