@@ -321,3 +321,33 @@ fn not_in_subqueries_are_null_for_the_outer_rows_that_see_a_null() {
         )
     );
 }
+
+/// An operand of NOT IN that can be NULL over columns that cannot (`nullif(k, 2)`
+/// over a NOT NULL `k`) is unknown against a non-empty subquery, so its rows drop;
+/// the anti join kept them because only columns were checked for nullability.
+#[test]
+fn not_in_drops_rows_whose_operand_expression_is_null() {
+    let cluster = cluster();
+    let count = |condition: &str| {
+        rows(
+            &cluster,
+            &format!("select count(*) from nation where {condition}"),
+        )
+    };
+    // Answers checked against PostgreSQL 15.
+    assert_eq!(
+        count("nullif(n_regionkey, 2) not in (select r_regionkey + 10 from region)"),
+        ["20"]
+    );
+    assert_eq!(
+        count("nullif(n_regionkey, 2) not in (select r_regionkey + 10 from region where false)"),
+        ["25"]
+    );
+    assert_eq!(
+        count(
+            "n_nationkey > 0 and case when n_nationkey < 5 then null else n_nationkey end \
+             not in (select r_regionkey from region)"
+        ),
+        ["20"]
+    );
+}

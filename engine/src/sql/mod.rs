@@ -47,6 +47,7 @@ mod like_escape;
 mod literals;
 mod make_timestamp;
 mod mark_nulls;
+mod not_in_operands;
 mod not_in_subqueries;
 mod order_by_ordinals;
 mod order_by_output_names;
@@ -605,22 +606,29 @@ fn planned_as(
     let plan = round_half_even::in_round_calls(plan)?;
     let plan = integer_sums::checked(plan)?;
     let plan = decimal_averages::rounded(plan)?;
-    let rules = before_simplification(
-        Optimizer::new()
-            .rules
-            .into_iter()
-            .map(|rule| -> Arc<dyn OptimizerRule + Send + Sync> {
-                if grand_total_filters::GrandTotalFilters::replaces(rule.as_ref()) {
-                    Arc::new(grand_total_filters::GrandTotalFilters::default())
-                } else {
-                    rule
-                }
-            })
-            .collect(),
+    let rules = Optimizer::new()
+        .rules
+        .into_iter()
+        .map(|rule| -> Arc<dyn OptimizerRule + Send + Sync> {
+            if grand_total_filters::GrandTotalFilters::replaces(rule.as_ref()) {
+                Arc::new(grand_total_filters::GrandTotalFilters::default())
+            } else {
+                rule
+            }
+        })
+        .collect();
+    let rules = placed_before(
+        rules,
+        "simplify_expressions",
         &[
             Arc::new(constant_arithmetic::CheckedConstantArithmetic),
             Arc::new(kept_failures::KeptFailures),
         ],
+    );
+    let rules = placed_before(
+        rules,
+        not_in_operands::RUNS_BEFORE,
+        &[Arc::new(not_in_operands::NullableNotInOperands)],
     );
     let plan = Optimizer::with_rules(rules).optimize(plan, &config, observe_rule)?;
     let plan = kept_failures::unwrapped(plan)?;
@@ -714,15 +722,16 @@ pub fn parameter_types(
         .collect())
 }
 
-/// `rules` with `extra` placed before each of DataFusion's simplification passes:
-/// rules that fold or guard what the simplifier would otherwise get wrong.
-fn before_simplification(
+/// `rules` with `extra` placed before each rule named `name`: rules that fold, guard
+/// or prepare what that rule would otherwise get wrong.
+fn placed_before(
     rules: Vec<Arc<dyn OptimizerRule + Send + Sync>>,
+    name: &str,
     extra: &[Arc<dyn OptimizerRule + Send + Sync>],
 ) -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
     let mut placed = Vec::with_capacity(rules.len() + extra.len());
     for rule in rules {
-        if rule.name() == "simplify_expressions" {
+        if rule.name() == name {
             placed.extend(extra.iter().cloned());
         }
         placed.push(rule);
