@@ -20,9 +20,18 @@ import argparse
 import random
 import re
 
+# Spread over the cores by different keys (t2's and t0's nullable), so joins,
+# aggregates and windows are planned with exchanges, co-location and broadcasts as
+# on real tables; `--replicated` keeps every row on every core instead.
+LAYOUTS = {
+    "layout_k": "partitioned by hash (k)",
+    "layout_b": "partitioned by hash (b)",
+    "layout_a": "partitioned by hash (a)",
+}
+
 SETUP = [
     # t1, t2: NULLs, duplicates, negatives, empty strings, decimals.
-    """create table t1 as select n_nationkey as k,
+    """create table t1 {layout_k} as select n_nationkey as k,
         case when n_nationkey % 5 = 0 then null else n_regionkey - 2 end as a,
         case when n_nationkey % 4 = 1 then null else (n_nationkey * 7) % 11 - 3 end as b,
         case when n_nationkey % 6 = 2 then null when n_nationkey % 6 = 3 then ''
@@ -30,7 +39,7 @@ SETUP = [
         case when n_nationkey % 7 = 4 then null else n_nationkey * 1.25 - 10 end as d,
         case when n_nationkey % 8 = 3 then null else date '2020-02-27' + n_nationkey * 11 end as t
         from nation""",
-    """create table t2 as select r_regionkey + n_nationkey % 3 as k,
+    """create table t2 {layout_b} as select r_regionkey + n_nationkey % 3 as k,
         case when n_nationkey % 3 = 0 then null else n_nationkey % 4 end as a,
         case when n_nationkey % 8 = 5 then null else n_regionkey * 2 - 3 end as b,
         case when n_nationkey % 5 = 1 then null else lower(substr(r_name, 1, 2)) end as s,
@@ -38,7 +47,7 @@ SETUP = [
         case when n_nationkey % 4 = 2 then null else date '2019-12-31' + n_regionkey * 40 end as t
         from nation join region on n_regionkey = r_regionkey""",
     # an empty table with the same columns
-    "create table t0 as select * from t1 where k < 0",
+    "create table t0 {layout_a} as select * from t1 where k < 0",
 ]
 
 TABLES = {
@@ -421,10 +430,12 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--replicated", action="store_true", help="tables on every core")
     args = parser.parse_args()
     gen = Gen(random.Random(args.seed))
+    layouts = {name: "" if args.replicated else layout for name, layout in LAYOUTS.items()}
     for statement in SETUP:
-        print(" ".join(statement.split()) + ";")
+        print(" ".join(statement.format(**layouts).split()) + ";")
     for _ in range(args.count):
         print(gen.query() + ";")
 

@@ -242,3 +242,96 @@ fn conditions_over_a_grand_total_filter_its_row() {
     )
     .is_empty());
 }
+
+/// A scalar subquery inside an aggregate's argument, a GROUP BY key or a window's
+/// PARTITION BY is computed per input row, as in a SELECT list (refused before);
+/// each answer equals the same query written with a join.
+#[test]
+fn scalar_subqueries_inside_aggregates_and_windows() {
+    let cluster = Cluster::start_tpch(0.01, ClusterConfig::new(2)).expect("cluster starts");
+    let suppliers = "(select count(*) from supplier where s_nationkey = n_nationkey)";
+    let joined_suppliers = "nation left join (select s_nationkey, count(*) c from supplier \
+                            group by 1) s on s_nationkey = n_nationkey";
+    let summed = rows(
+        &cluster,
+        &format!(
+            "select n_regionkey, sum({suppliers}), max({suppliers} + n_nationkey) \
+             from nation group by 1 order by 1"
+        ),
+    );
+    assert_eq!(summed.len(), 5);
+    assert_eq!(
+        summed,
+        rows(
+            &cluster,
+            &format!(
+                "select n_regionkey, sum(coalesce(c, 0)), max(coalesce(c, 0) + n_nationkey) \
+                 from {joined_suppliers} group by 1 order by 1"
+            )
+        )
+    );
+    let region = "(select r_name from region where r_regionkey = n_regionkey)";
+    assert_eq!(
+        rows(
+            &cluster,
+            &format!("select {region}, count(*) from nation group by {region} order by 1")
+        ),
+        rows(
+            &cluster,
+            "select r_name, count(*) from nation join region on r_regionkey = n_regionkey \
+             group by 1 order by 1"
+        )
+    );
+    assert_eq!(
+        rows(
+            &cluster,
+            &format!(
+                "select n_nationkey, rank() over (partition by {region} order by n_nationkey), \
+                 sum(n_nationkey) over (order by {suppliers}, n_nationkey) \
+                 from nation order by 1"
+            )
+        ),
+        rows(
+            &cluster,
+            &format!(
+                "select n_nationkey, rank() over (partition by r_name order by n_nationkey), \
+                 sum(n_nationkey) over (order by coalesce(c, 0), n_nationkey) \
+                 from {joined_suppliers} join region on r_regionkey = n_regionkey order by 1"
+            )
+        )
+    );
+}
+
+/// Grouping the output of a join that exchanged on its key by another column: the
+/// partial aggregate's first column took the input's partitioning, so the final
+/// step skipped its exchange and each region came out once per partition.
+#[test]
+fn groups_over_a_join_partitioned_on_another_column_meet() {
+    let cluster = Cluster::start_tpch(0.01, ClusterConfig::new(2)).expect("cluster starts");
+    let grouped = rows(
+        &cluster,
+        "select n_regionkey, max(n_nationkey), sum(c) from nation \
+         left join (select s_nationkey, count(*) c from supplier group by 1) s \
+         on s_nationkey = n_nationkey group by n_regionkey order by 1",
+    );
+    assert_eq!(
+        grouped,
+        rows(
+            &cluster,
+            "select n_regionkey, max(n_nationkey), \
+             sum((select count(*) from supplier where s_nationkey = n_nationkey)) \
+             from nation group by n_regionkey order by 1"
+        )
+    );
+    // Checked against PostgreSQL 15.
+    assert_eq!(
+        grouped,
+        [
+            ["0", "16", "21"],
+            ["1", "24", "20"],
+            ["2", "21", "27"],
+            ["3", "23", "20"],
+            ["4", "20", "12"]
+        ]
+    );
+}

@@ -75,6 +75,7 @@ mod similar_to;
 mod single_row_subqueries;
 mod split;
 mod string_lengths;
+mod subquery_operands;
 mod symmetric_between;
 mod table_function_alias;
 mod timestamp_literals;
@@ -584,6 +585,7 @@ fn planned_as(
     let plan = planner.sql_statement_to_plan(statement)?;
     mark_nulls::refuse_negated_nullable_in(&plan)?;
     let plan = not_in_subqueries::as_not_exists(plan)?;
+    let plan = subquery_operands::computed_below(plan)?;
     let plan = empty_tables::as_empty_relations(plan, catalog)?;
     let plan = date_arithmetic::with_time_of_day(plan)?;
     let plan = fractional_seconds::kept(plan)?;

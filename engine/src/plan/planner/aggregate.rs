@@ -153,7 +153,11 @@ impl Planner<'_> {
                 state_offsets: Vec::new(),
                 schema: Arc::clone(&partial_schema),
             }),
-            dist: input.dist,
+            // Partial states are laid out as the output is: an input partitioned on a
+            // column the aggregate does not group by is partitioned on no output key.
+            dist: input
+                .dist
+                .remap(|column| group_columns.iter().position(|g| *g == Some(column))),
             rows: rows * 2.0,
         };
         let group_keys: Vec<Arc<dyn PhysicalExpr>> = (0..group_count)
