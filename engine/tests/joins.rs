@@ -351,3 +351,34 @@ fn not_in_drops_rows_whose_operand_expression_is_null() {
         ["20"]
     );
 }
+
+/// A join on `IS NOT DISTINCT FROM` matches NULL keys; an `=` from the WHERE clause
+/// beside it does not match NULLs (it was made a key of the same NULL-matching join).
+#[test]
+fn equalities_beside_null_matching_keys_do_not_match_nulls() {
+    let cluster = cluster();
+    let with = "with x(b, c) as (values (1, null), (null, 2), (-3, 3), (4, 4)), \
+                y(b, a) as (values (1, null), (null, 5), (3, 3), (null, 2))";
+    let count = |join: &str| {
+        rows(
+            &cluster,
+            &format!(
+                "{with} select count(*) from x {join} y on y.b is not distinct from abs(x.b) \
+                 where x.c = y.a"
+            ),
+        )
+    };
+    // Answers checked against PostgreSQL 15.
+    assert_eq!(count("join"), ["2"]);
+    assert_eq!(count("full join"), ["2"]);
+    assert_eq!(
+        rows(
+            &cluster,
+            &format!(
+                "{with} select count(*) from x join y on y.b is not distinct from x.b \
+                 and x.c = y.a"
+            )
+        ),
+        ["1"]
+    );
+}

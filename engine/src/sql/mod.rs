@@ -49,6 +49,7 @@ mod make_timestamp;
 mod mark_nulls;
 mod not_in_operands;
 mod not_in_subqueries;
+mod null_safe_join_keys;
 mod order_by_ordinals;
 mod order_by_output_names;
 mod order_by_subqueries;
@@ -614,6 +615,10 @@ fn planned_as(
         .map(|rule| -> Arc<dyn OptimizerRule + Send + Sync> {
             if grand_total_filters::GrandTotalFilters::replaces(rule.as_ref()) {
                 Arc::new(grand_total_filters::GrandTotalFilters::default())
+            } else if null_safe_join_keys::NullSafeJoinKeys::replaces(rule.as_ref()) {
+                Arc::new(null_safe_join_keys::NullSafeJoinKeys::default())
+            } else if null_safe_join_keys::NullSafeJoinTrees::replaces(rule.as_ref()) {
+                Arc::new(null_safe_join_keys::NullSafeJoinTrees::default())
             } else {
                 rule
             }
