@@ -34,6 +34,7 @@ mod fractional_seconds;
 mod grand_total_filters;
 mod grouping_set_ordinals;
 pub mod guard;
+mod guarded_rules;
 mod integer_casts;
 mod integer_sums;
 mod interval_order;
@@ -612,17 +613,7 @@ fn planned_as(
     let rules = Optimizer::new()
         .rules
         .into_iter()
-        .map(|rule| -> Arc<dyn OptimizerRule + Send + Sync> {
-            if grand_total_filters::GrandTotalFilters::replaces(rule.as_ref()) {
-                Arc::new(grand_total_filters::GrandTotalFilters::default())
-            } else if null_safe_join_keys::NullSafeJoinKeys::replaces(rule.as_ref()) {
-                Arc::new(null_safe_join_keys::NullSafeJoinKeys::default())
-            } else if null_safe_join_keys::NullSafeJoinTrees::replaces(rule.as_ref()) {
-                Arc::new(null_safe_join_keys::NullSafeJoinTrees::default())
-            } else {
-                rule
-            }
-        })
+        .map(guarded_rules::guarded)
         .collect();
     let rules = placed_before(
         rules,

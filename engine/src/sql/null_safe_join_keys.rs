@@ -7,102 +7,23 @@
 //! condition had been pushed into the join's filter, and eliminate_cross_join, which
 //! rebuilds a tree of inner joins and their filters with the top join's mark (so it
 //! also dropped the mark of a NULL-equal join below an ordinary one). Both are
-//! wrapped here: a NULL-equal join keeps its filter as a filter, evaluated on the
-//! pairs its keys find, and the joins above one are not rebuilt.
+//! guarded (`guarded_rules`): a NULL-equal join keeps its filter as a filter,
+//! evaluated on the pairs its keys find, and the joins above one are not rebuilt.
 
-use datafusion_common::tree_node::{Transformed, TreeNode};
+use datafusion_common::tree_node::TreeNode;
 use datafusion_common::{JoinType, NullEquality, Result};
 use datafusion_expr::LogicalPlan;
-use datafusion_optimizer::eliminate_cross_join::EliminateCrossJoin;
-use datafusion_optimizer::extract_equijoin_predicate::ExtractEquijoinPredicate;
-use datafusion_optimizer::optimizer::ApplyOrder;
-use datafusion_optimizer::{OptimizerConfig, OptimizerRule};
 
-/// DataFusion's extract_equijoin_predicate, except on joins whose keys match NULLs.
-#[derive(Debug, Default)]
-pub struct NullSafeJoinKeys {
-    extracted: ExtractEquijoinPredicate,
+/// For extract_equijoin_predicate: a join whose keys match NULLs.
+pub fn keys_left_alone(plan: &LogicalPlan) -> Result<bool> {
+    Ok(matches!(plan, LogicalPlan::Join(join)
+        if join.null_equality == NullEquality::NullEqualsNull))
 }
 
-impl NullSafeJoinKeys {
-    /// Whether `rule` is the one this takes the place of in the optimizer's list.
-    pub fn replaces(rule: &dyn OptimizerRule) -> bool {
-        rule.name() == ExtractEquijoinPredicate::new().name()
-    }
-}
-
-impl OptimizerRule for NullSafeJoinKeys {
-    fn name(&self) -> &str {
-        self.extracted.name()
-    }
-
-    fn apply_order(&self) -> Option<ApplyOrder> {
-        self.extracted.apply_order()
-    }
-
-    fn supports_rewrite(&self) -> bool {
-        true
-    }
-
-    fn rewrite(
-        &self,
-        plan: LogicalPlan,
-        config: &dyn OptimizerConfig,
-    ) -> Result<Transformed<LogicalPlan>> {
-        match &plan {
-            LogicalPlan::Join(join) if join.null_equality == NullEquality::NullEqualsNull => {
-                Ok(Transformed::no(plan))
-            }
-            _ => self.extracted.rewrite(plan, config),
-        }
-    }
-}
-
-/// DataFusion's eliminate_cross_join, except above a join whose keys match NULLs.
-#[derive(Debug, Default)]
-pub struct NullSafeJoinTrees {
-    rebuilt: EliminateCrossJoin,
-}
-
-impl NullSafeJoinTrees {
-    /// Whether `rule` is the one this takes the place of in the optimizer's list.
-    pub fn replaces(rule: &dyn OptimizerRule) -> bool {
-        rule.name() == EliminateCrossJoin::new().name()
-    }
-}
-
-impl OptimizerRule for NullSafeJoinTrees {
-    fn name(&self) -> &str {
-        self.rebuilt.name()
-    }
-
-    fn apply_order(&self) -> Option<ApplyOrder> {
-        self.rebuilt.apply_order()
-    }
-
-    fn supports_rewrite(&self) -> bool {
-        true
-    }
-
-    fn rewrite(
-        &self,
-        plan: LogicalPlan,
-        config: &dyn OptimizerConfig,
-    ) -> Result<Transformed<LogicalPlan>> {
-        // The wrapped rule recurses itself (it has no apply order), so a plan with
-        // such a join anywhere below is walked here instead.
-        if holds_null_equal_join(&plan)? {
-            plan.map_children(|child| self.rewrite(child, config))
-        } else {
-            self.rebuilt.rewrite(plan, config)
-        }
-    }
-}
-
-/// Whether `plan` or a plan below it is an inner join whose keys match NULLs. (The
-/// semi and anti joins of INTERSECT and EXCEPT match NULLs too, but the rule never
-/// merges those.)
-fn holds_null_equal_join(plan: &LogicalPlan) -> Result<bool> {
+/// For eliminate_cross_join: a plan with an inner join whose keys match NULLs
+/// anywhere below. (The semi and anti joins of INTERSECT and EXCEPT match NULLs too,
+/// but the rule never merges those.)
+pub fn join_tree_left_alone(plan: &LogicalPlan) -> Result<bool> {
     plan.exists(|node| {
         Ok(matches!(node, LogicalPlan::Join(join)
             if join.join_type == JoinType::Inner
