@@ -395,9 +395,9 @@ class Gen:
         return self.select_setop()
 
 
-def top_level_from(sql):
-    """Where the FROM clause of `select ... from t1 x` starts: outside parentheses
-    (`extract(day from t)`) and quotes, before a table (`is distinct from`)."""
+def top_level(sql):
+    """(position, character) of each character of `sql` outside parentheses and
+    quotes."""
     depth, quoted = 0, False
     for at, char in enumerate(sql):
         if char == "'":
@@ -406,24 +406,22 @@ def top_level_from(sql):
             depth += 1
         elif not quoted and char == ")":
             depth -= 1
-        elif not quoted and depth == 0 and re.match(r" from t\d ", sql[at:]):
+        elif not quoted and depth == 0:
+            yield at, char
+
+
+def top_level_from(sql):
+    """Where the FROM clause of `select ... from t1 x` starts: outside parentheses
+    (`extract(day from t)`) and quotes, before a table (`is distinct from`)."""
+    for at, _ in top_level(sql):
+        if re.match(r" from t\d ", sql[at:]):
             return at
     return len(sql)
 
 
 def output_columns(select_list):
     """The items of `select ...`: its commas outside parentheses and quotes, plus one."""
-    depth, quoted, count = 0, False, 1
-    for char in select_list:
-        if char == "'":
-            quoted = not quoted
-        elif not quoted and char == "(":
-            depth += 1
-        elif not quoted and char == ")":
-            depth -= 1
-        elif not quoted and depth == 0 and char == ",":
-            count += 1
-    return count
+    return 1 + sum(1 for _, char in top_level(select_list) if char == ",")
 
 
 def main():
