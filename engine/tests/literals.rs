@@ -1127,3 +1127,96 @@ fn intervals_compare_by_their_length() {
         ["true"]
     );
 }
+
+/// Intervals of one length are one group, one DISTINCT value, one join key and one
+/// window partition, and `min`/`max` pick by length, as in PostgreSQL (answers from
+/// PostgreSQL 15): `1 day` and `24 hours` were two groups, and `max` of `1 mon` and
+/// `31 days` was `1 mon`.
+#[test]
+fn intervals_group_and_join_by_their_length() {
+    let cluster = cluster();
+    let t = "(values (interval '1 day', 1), (interval '24 hours', 2), (interval '1 month', 3), \
+             (interval '30 days', 4), (interval '31 days', 5), (null, 6)) t(x, n)";
+    let s = "(values (interval '86400 seconds'), (interval '720 hours')) s(y)";
+    let answers = [
+        (format!("select count(distinct x) from {t}"), vec!["3"]),
+        (
+            format!("select max(x), min(x) from {t}"),
+            vec!["31 days|24 hours"],
+        ),
+        (
+            format!("select count(*), sum(n) from {t} group by x order by 2"),
+            vec!["2|3", "1|5", "1|6", "2|7"],
+        ),
+        (
+            format!("select x, sum(n) from {t} group by x order by 2"),
+            vec!["1 days|3", "31 days|5", "|6", "1 mons|7"],
+        ),
+        (
+            format!("select count(*) from (select distinct x from {t}) d"),
+            vec!["4"],
+        ),
+        (
+            format!("select count(*), sum(n) from {t} join {s} on x = y"),
+            vec!["4|10"],
+        ),
+        (
+            format!("select count(*) from (select x from {t} intersect select y from {s}) i"),
+            vec!["2"],
+        ),
+        (
+            format!("select count(*) from (select x from {t} union select y from {s}) u"),
+            vec!["4"],
+        ),
+        (
+            format!(
+                "select n, rank() over (order by x), count(*) over (partition by x), \
+                 sum(n) over (order by x) from {t} order by n"
+            ),
+            vec![
+                "1|1|2|3", "2|1|2|3", "3|3|2|10", "4|3|2|10", "5|5|1|15", "6|6|1|21",
+            ],
+        ),
+        (
+            format!(
+                "select sum(n), count(*), grouping(x) from {t} group by rollup (x) \
+                 order by 3, 1"
+            ),
+            vec!["3|2|0", "5|1|0", "6|1|0", "7|2|0", "21|6|1"],
+        ),
+        (
+            format!(
+                "select (select count(*) from {t} where t.x = q.z) from \
+                 (values (interval '48 hours'), (interval '1 day')) q(z) order by 1"
+            ),
+            vec!["0", "2"],
+        ),
+        // Over partitions: lengths 0 to 3 days, written as days plus 24-hour steps.
+        (
+            "select count(*) from (select interval '1 day' * (o_orderkey % 3) \
+             + interval '24 hours' * (o_orderkey % 2) d from orders group by 1) g"
+                .to_string(),
+            vec!["4"],
+        ),
+    ];
+    for (sql, expected) in answers {
+        assert_eq!(common::joined_rows(&cluster, &sql), expected, "{sql}");
+    }
+}
+
+/// A window ordered by a type DataFusion's RANGE frames cannot add an offset to (a
+/// time of day, an interval) runs with its default frame: peers of the current row
+/// share it (answers from PostgreSQL 15).
+#[test]
+fn windows_ordered_by_times_of_day() {
+    let cluster = cluster();
+    assert_eq!(
+        common::joined_rows(
+            &cluster,
+            "select n, rank() over (order by t), sum(n) over (order by t desc), \
+             from (values (time '10:00', 1), (time '10:00', 2), (time '09:00', 3)) v(t, n) \
+             order by n"
+        ),
+        ["1|2|3", "2|2|3", "3|1|6"]
+    );
+}

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, Decimal128Array};
 use arrow::buffer::ScalarBuffer;
-use arrow::datatypes::{DataType, IntervalMonthDayNanoType, IntervalUnit};
+use arrow::datatypes::{DataType, IntervalMonthDayNano, IntervalMonthDayNanoType, IntervalUnit};
 use datafusion_common::tree_node::Transformed;
 use datafusion_common::{exec_err, DFSchema, Result};
 use datafusion_expr::expr::{BinaryExpr, ScalarFunction};
@@ -81,14 +81,14 @@ fn compared_by_length(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>
     }
 }
 
-fn is_interval(expr: &Expr, schema: &DFSchema) -> bool {
+pub(super) fn is_interval(expr: &Expr, schema: &DFSchema) -> bool {
     matches!(
         expr.get_type(schema),
         Ok(DataType::Interval(IntervalUnit::MonthDayNano))
     )
 }
 
-fn span(expr: Expr) -> Expr {
+pub(super) fn span(expr: Expr) -> Expr {
     Expr::ScalarFunction(ScalarFunction::new_udf(
         Arc::new(ScalarUDF::new_from_impl(IntervalSpan {
             signature: Signature::exact(
@@ -98,6 +98,13 @@ fn span(expr: Expr) -> Expr {
         })),
         vec![expr],
     ))
+}
+
+/// An interval's length as PostgreSQL compares intervals: a month as 30 days, a day
+/// as 24 hours.
+pub(super) fn length_in_nanos(interval: IntervalMonthDayNano) -> i128 {
+    (i128::from(interval.months) * 30 + i128::from(interval.days)) * NANOS_PER_DAY
+        + i128::from(interval.nanoseconds)
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -127,10 +134,8 @@ impl ScalarUDFImpl for IntervalSpan {
         let spans: Vec<i128> = intervals
             .values()
             .iter()
-            .map(|interval| {
-                (i128::from(interval.months) * 30 + i128::from(interval.days)) * NANOS_PER_DAY
-                    + i128::from(interval.nanoseconds)
-            })
+            .copied()
+            .map(length_in_nanos)
             .collect();
         let array = Decimal128Array::new(ScalarBuffer::from(spans), intervals.nulls().cloned())
             .with_precision_and_scale(38, 0)?;

@@ -37,6 +37,8 @@ pub mod guard;
 mod guarded_rules;
 mod integer_casts;
 mod integer_sums;
+mod interval_groups;
+mod interval_keys;
 mod interval_order;
 mod interval_scaling;
 mod interval_text;
@@ -84,6 +86,7 @@ mod timestamp_literals;
 pub mod transaction;
 mod using_joins;
 mod width_bucket;
+mod window_frames;
 
 use std::sync::Arc;
 
@@ -597,16 +600,19 @@ fn planned_as(
     let plan = decimal_quotients::widened(plan)?;
     let plan = single_row_subqueries::checked(plan)?;
     let plan = distinct_on::as_window(plan)?;
+    let plan = window_frames::as_peer_groups(plan)?;
     let plan = set_all::with_counts(plan)?;
     let plan = set_comparison::with_distinct_names(plan)?;
     let config = OptimizerContext::new_with_config_options(options).with_skip_failing_rules(false);
     let plan = Analyzer::new().execute_and_check(plan, &config.options(), |_, _| {})?;
     let plan = cast_names::unmarked(plan)?;
+    // Before the subquery rewrites, which treat a correlation through an expression
+    // apart from one between columns.
+    let plan = interval_order::by_length(plan)?;
     let plan = join_subqueries::lifted(plan)?;
     let plan = correlated_predicates::simplified(plan)?;
     let plan = domain_subqueries::decorrelated(plan)?;
     let plan = integer_casts::rounding(plan)?;
-    let plan = interval_order::by_length(plan)?;
     let plan = round_half_even::in_round_calls(plan)?;
     let plan = integer_sums::checked(plan)?;
     let plan = decimal_averages::rounded(plan)?;
@@ -630,6 +636,7 @@ fn planned_as(
     );
     let plan = Optimizer::with_rules(rules).optimize(plan, &config, observe_rule)?;
     let plan = kept_failures::unwrapped(plan)?;
+    let plan = interval_groups::by_length(plan)?;
     let plan = semi_join_pushdown::apply(plan)?;
     let plan = semi_join_reduction::apply(plan)?;
     let plan = join_order::apply(plan, catalog)?;
