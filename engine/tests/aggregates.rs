@@ -75,6 +75,16 @@ fn rollup_cube_and_grouping_sets_answer_like_postgresql() {
         ]
         .map(|r| r.map(String::from).to_vec())
     );
+    // `date + n` (days) too: the analyzer's typing of it renamed the key.
+    let days = rows(
+        &cluster,
+        "select d + 4, count(*) from (values (date '2020-01-01'), (date '2020-01-01'), \
+         (date '2020-02-01')) t(d) group by rollup (d + 4) order by 1 nulls last",
+    );
+    assert_eq!(
+        days,
+        [["2020-01-05", "2"], ["2020-02-05", "1"], ["", "3"]].map(|r| r.map(String::from).to_vec())
+    );
     // A number inside ROLLUP names an output column, as in a plain GROUP BY.
     let ordinals = rows(
         &cluster,

@@ -181,6 +181,44 @@ fn output_columns_have_postgresqls_names() {
     assert_eq!(batches[0].schema().field(1).name(), "r_name");
 }
 
+/// A derived table's or CTE's column list names its columns whatever its SELECT
+/// calls them: one column twice and two `count(*)` failed ("Projections require
+/// unique expression names"), and a list shorter than the columns (PostgreSQL names
+/// the rest as the SELECT does) failed as too short. Answers from PostgreSQL 15.
+#[test]
+fn column_lists_name_derived_tables() {
+    let cluster = cluster();
+    let answers = [
+        (
+            "select q.a, q.b from (select n_name, n_name from nation) q(a, b) \
+             order by 1 limit 1",
+            vec![vec!["ALGERIA", "ALGERIA"]],
+        ),
+        (
+            "select c1 + c2 from (select count(*), count(*) from nation) q(c1, c2)",
+            vec![vec!["50"]],
+        ),
+        (
+            "select q.k, q.count from (select n_regionkey, count(*) from nation \
+             group by 1) q(k) where k = 1",
+            vec![vec!["1", "5"]],
+        ),
+        (
+            "with w(a, b) as (select n_regionkey, n_regionkey from nation) \
+             select count(distinct a), sum(b) from w",
+            vec![vec!["5", "50"]],
+        ),
+        (
+            "select y, x from (select n_regionkey as r, count(*) from nation group by r \
+             order by r) q(x, y) where x = 4",
+            vec![vec!["5", "4"]],
+        ),
+    ];
+    for (sql, expected) in answers {
+        assert_eq!(rows(&cluster, sql), expected, "{sql}");
+    }
+}
+
 /// `to_char` of numbers lays them out with PostgreSQL's templates (it was refused).
 /// The expected texts are PostgreSQL 15's for the same rows.
 #[test]

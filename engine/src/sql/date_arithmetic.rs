@@ -4,9 +4,10 @@
 //! timestamp first, as PostgreSQL types `date + interval`, unless the interval is a
 //! constant of whole days and months: those keep the date type, whose value is the
 //! same instant, so `l_shipdate <= date '1998-12-01' - interval '90' day` still
-//! compares dates (and prunes by date statistics).
+//! compares dates (and prunes by date statistics). `date ± n` for an integer `n`
+//! adds days.
 
-use arrow::datatypes::{DataType, TimeUnit};
+use arrow::datatypes::{DataType, IntervalUnit, TimeUnit};
 use datafusion_common::tree_node::Transformed;
 
 use super::expr_rewrite::retyped;
@@ -37,6 +38,24 @@ fn timestamped(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         side.get_type(schema)
             .is_ok_and(|kind| matches!(kind, DataType::Interval(_)))
     };
+    let is_integer = |side: &Expr| side.get_type(schema).is_ok_and(|kind| kind.is_integer());
+    match op {
+        Operator::Plus | Operator::Minus if is_date(&left) && is_integer(&right) => {
+            return Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr {
+                left,
+                op,
+                right: Box::new(as_days(*right)),
+            })));
+        }
+        Operator::Plus if is_integer(&left) && is_date(&right) => {
+            return Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr {
+                left: Box::new(as_days(*left)),
+                op,
+                right,
+            })));
+        }
+        _ => {}
+    }
     let date_side = match op {
         Operator::Plus | Operator::Minus
             if is_date(&left) && is_interval(&right) && !whole_days(&right) =>
@@ -70,6 +89,20 @@ fn whole_days(expr: &Expr) -> bool {
         Expr::Literal(ScalarValue::IntervalMonthDayNano(Some(value)), _) => value.nanoseconds == 0,
         _ => false,
     }
+}
+
+/// A number of days as an interval, as the analyzer would type `date + n` but here,
+/// before it: its rewrite renamed the expression, and inside ROLLUP, CUBE or GROUPING
+/// SETS that hid the key's output column (`group by rollup (d + 4)` failed).
+fn as_days(days: Expr) -> Expr {
+    let seconds = Expr::Cast(Cast::new(
+        Box::new(days * Expr::Literal(ScalarValue::Int64(Some(86_400)), None)),
+        DataType::Duration(TimeUnit::Second),
+    ));
+    Expr::Cast(Cast::new(
+        Box::new(seconds),
+        DataType::Interval(IntervalUnit::MonthDayNano),
+    ))
 }
 
 fn as_timestamp(expr: Expr) -> Expr {

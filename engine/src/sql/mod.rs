@@ -20,6 +20,7 @@ mod decimal_ceil_floor;
 mod decimal_products;
 mod decimal_quotients;
 mod decimal_round;
+mod derived_column_names;
 mod distinct_from_precedence;
 mod distinct_on;
 mod domain_subqueries;
@@ -485,6 +486,7 @@ pub fn plan_parsed(
     timestamp_literals::complete(&mut statement);
     exists_values::counted(&mut statement);
     row_in_subquery::as_exists(&mut statement);
+    derived_column_names::from_column_lists(&mut statement);
     let plan = to_logical_plan(statement, catalog, functions)?;
     let plan = match &names {
         Some(names) => output_names::named_as_postgresql(plan, names)?,
