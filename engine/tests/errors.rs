@@ -83,6 +83,29 @@ fn unsupported_features_name_what_is_missing() {
     let error = error_of(&cluster, sql);
     assert_eq!(error.code, ErrorCode::Unsupported, "{error}");
     assert!(error.message.contains("IN subquery"), "{error}");
+    // A subquery correlated with the query two levels out: it failed with "No field
+    // named n.n_nationkey", as if the query were wrong.
+    for sql in [
+        "select count(*) from nation n where exists (select 1 from region r \
+         where r.r_regionkey = n.n_regionkey and exists (select 1 from supplier s \
+         where s.s_nationkey = n.n_nationkey))",
+        "select n_name, (select count(*) from region r where r.r_regionkey = n.n_regionkey \
+         and (select count(*) from supplier s where s.s_nationkey = n.n_nationkey) > 3) \
+         from nation n",
+    ] {
+        let error = error_of(&cluster, sql);
+        assert_eq!(error.code, ErrorCode::Unsupported, "{error}");
+        assert!(error.message.contains("n.n_nationkey"), "{error}");
+    }
+    // One level out from each subquery runs.
+    let batches = cluster
+        .sql(
+            "select count(*) from nation n where exists (select 1 from region r \
+             where r.r_regionkey = n.n_regionkey and exists (select 1 from supplier s \
+             where s.s_nationkey = r.r_regionkey))",
+        )
+        .unwrap();
+    assert_eq!(batches[0].num_rows(), 1);
     assert_alive(&cluster);
 }
 

@@ -51,6 +51,7 @@ mod like_escape;
 mod literals;
 mod make_timestamp;
 mod mark_nulls;
+mod nested_correlation;
 mod not_in_operands;
 mod not_in_subqueries;
 mod null_safe_join_keys;
@@ -636,6 +637,7 @@ fn planned_as(
         not_in_operands::RUNS_BEFORE,
         &[Arc::new(not_in_operands::NullableNotInOperands)],
     );
+    nested_correlation::refused(&plan)?;
     let plan = Optimizer::with_rules(rules).optimize(plan, &config, observe_rule)?;
     let plan = kept_failures::unwrapped(plan)?;
     let plan = interval_groups::by_length(plan)?;
