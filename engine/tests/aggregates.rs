@@ -85,6 +85,26 @@ fn rollup_cube_and_grouping_sets_answer_like_postgresql() {
         days,
         [["2020-01-05", "2"], ["2020-02-05", "1"], ["", "3"]].map(|r| r.map(String::from).to_vec())
     );
+    // A key twice in CUBE: PostgreSQL groups by it once per set and keeps the three
+    // equal sets (it failed: "Schema contains duplicate qualified field name").
+    let twice = rows(
+        &cluster,
+        "select n_regionkey, count(*), grouping(n_regionkey) from nation \
+         where n_regionkey < 2 group by cube (n_regionkey, n_regionkey) order by 1, 2",
+    );
+    let region = |key: &str| [key, "5", "0"].map(String::from).to_vec();
+    assert_eq!(
+        twice,
+        [
+            region("0"),
+            region("0"),
+            region("0"),
+            region("1"),
+            region("1"),
+            region("1"),
+            ["", "10", "1"].map(String::from).to_vec()
+        ]
+    );
     // A number inside ROLLUP names an output column, as in a plain GROUP BY.
     let ordinals = rows(
         &cluster,

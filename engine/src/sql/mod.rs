@@ -33,6 +33,7 @@ mod first_row_subqueries;
 mod float_peers;
 mod fractional_seconds;
 mod grand_total_filters;
+mod grouping_set_duplicates;
 mod grouping_set_ordinals;
 pub mod guard;
 mod guarded_rules;
@@ -483,6 +484,7 @@ pub fn plan_parsed(
     order_by_output_names::resolved(&mut statement);
     order_by_ordinals::spelled_out(&mut statement);
     grouping_set_ordinals::resolved(&mut statement);
+    grouping_set_duplicates::once_per_set(&mut statement);
     table_function_alias::naming_the_column(&mut statement);
     timestamp_literals::complete(&mut statement);
     exists_values::counted(&mut statement);
