@@ -140,6 +140,20 @@ fn sharp_is_bitwise_xor() {
     );
 }
 
+/// `NULL || NULL` is a NULL text (it failed: "Cannot infer common string type").
+#[test]
+fn concatenated_nulls_are_a_null_text() {
+    let cluster = cluster();
+    assert_eq!(
+        rows(
+            &cluster,
+            "select (null || null) is null, coalesce(null || null, 'x'), \
+             replace((null || null), 'A', 'xy') is null"
+        ),
+        [["true", "x", "true"]]
+    );
+}
+
 #[test]
 fn output_columns_have_postgresqls_names() {
     let cluster = cluster();

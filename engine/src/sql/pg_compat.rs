@@ -10,7 +10,8 @@
 //! collation that way) has its one value wrapped in `max()`: the planner
 //! decorrelates only aggregated subqueries, and such lookups find at most one row
 //! (PostgreSQL would fail on more; user queries keep that check, as they are not
-//! rewritten).
+//! rewritten). `NULL || NULL` is a NULL text, as PostgreSQL takes an untyped NULL
+//! operand of `||` (DataFusion found no string type for two NULLs).
 
 use std::ops::ControlFlow;
 
@@ -41,11 +42,14 @@ pub fn normalize(statement: &mut Statement) {
                 let exponent = std::mem::replace(right.as_mut(), null());
                 *expr = function_call("power", vec![base, exponent]);
             }
-            Expr::BinaryOp { op, .. } => {
+            Expr::BinaryOp { op, left, right } => {
                 if let BinaryOperator::PGCustomBinaryOperator(path) = op {
                     if let Some(plain) = plain_operator(path) {
                         *op = plain;
                     }
+                }
+                if *op == BinaryOperator::StringConcat && is_null(left) && is_null(right) {
+                    text_null(left);
                 }
             }
             Expr::UnaryOp {
@@ -82,6 +86,27 @@ pub fn normalize(statement: &mut Statement) {
         }
         ControlFlow::<()>::Continue(())
     });
+}
+
+/// The literal NULL, parenthesized or not.
+fn is_null(expr: &Expr) -> bool {
+    match expr {
+        Expr::Nested(inner) => is_null(inner),
+        Expr::Value(value) => value.value == sqlparser::ast::Value::Null,
+        _ => false,
+    }
+}
+
+/// `operand` (a NULL) as `CAST(NULL AS TEXT)`.
+fn text_null(operand: &mut Expr) {
+    let null = std::mem::replace(operand, Expr::value(sqlparser::ast::Value::Null));
+    *operand = Expr::Cast {
+        kind: sqlparser::ast::CastKind::Cast,
+        expr: Box::new(null),
+        data_type: DataType::Text,
+        array: false,
+        format: None,
+    };
 }
 
 /// Wraps the one projected value of a plain `SELECT` over system tables in `max()`.
@@ -313,5 +338,13 @@ mod tests {
         );
         // Others are left for the planner to refuse by name.
         assert!(normalized("SELECT a OPERATOR(myschema.+) b").contains("OPERATOR"));
+    }
+
+    #[test]
+    fn concatenated_nulls_are_text() {
+        assert_eq!(
+            normalized("SELECT (NULL || NULL) || NULL, 'a' || NULL"),
+            "SELECT (CAST(NULL AS TEXT) || NULL) || NULL, 'a' || NULL"
+        );
     }
 }
