@@ -271,6 +271,19 @@ fn conditions_over_a_grand_total_filter_its_row() {
         "select s.m from (select max(r_regionkey) m from region) s where s.m = null or s.m = null"
     )
     .is_empty());
+    // HAVING without GROUP BY or aggregates: one group of all rows, even of none
+    // (PostgreSQL: one row where the condition holds; it was refused).
+    assert_eq!(
+        rows(
+            &cluster,
+            "select 1, 'a' from nation where n_nationkey > 100 having 1 > 0"
+        ),
+        [["1", "a"]]
+    );
+    assert!(rows(&cluster, "select 1 from nation having false").is_empty());
+    assert!(cluster
+        .sql("select 1 from no_such_table having true")
+        .is_err());
 }
 
 /// A scalar subquery inside an aggregate's argument, a GROUP BY key or a window's

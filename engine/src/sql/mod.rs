@@ -10,6 +10,7 @@ mod bitwise_not;
 mod call_values;
 mod cast_names;
 mod constant_arithmetic;
+mod constant_having;
 mod copy;
 mod correlated_predicates;
 mod create_table;
@@ -490,6 +491,7 @@ pub fn plan_parsed(
     exists_values::counted(&mut statement);
     row_in_subquery::as_exists(&mut statement);
     derived_column_names::from_column_lists(&mut statement);
+    constant_having::as_one_row(&mut statement, functions);
     let plan = to_logical_plan(statement, catalog, functions)?;
     let plan = match &names {
         Some(names) => output_names::named_as_postgresql(plan, names)?,
