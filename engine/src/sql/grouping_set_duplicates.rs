@@ -65,19 +65,32 @@ fn expanded(key: &Expr) -> Option<Vec<Vec<Expr>>> {
 
 fn repeats<'a>(keys: impl Iterator<Item = &'a Expr>) -> bool {
     let keys: Vec<&Expr> = keys.collect();
-    keys.iter()
-        .enumerate()
-        .any(|(index, key)| keys[..index].contains(key))
+    keys.iter().enumerate().any(|(index, key)| {
+        keys[..index]
+            .iter()
+            .any(|earlier| unparenthesized(earlier) == unparenthesized(key))
+    })
 }
 
 fn each_once(set: Vec<Expr>) -> Vec<Expr> {
     let mut once: Vec<Expr> = Vec::with_capacity(set.len());
     for key in set {
-        if !once.contains(&key) {
+        if !once
+            .iter()
+            .any(|kept| unparenthesized(kept) == unparenthesized(&key))
+        {
             once.push(key);
         }
     }
     once
+}
+
+/// `(a - b)` inside ROLLUP parses as `a - b`, an ordinal naming it as `(a - b)`.
+fn unparenthesized(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Nested(inner) => unparenthesized(inner),
+        other => other,
+    }
 }
 
 #[cfg(test)]
@@ -95,6 +108,10 @@ mod tests {
         assert_eq!(
             rewritten("SELECT a FROM t GROUP BY CUBE (a, a)"),
             "SELECT a FROM t GROUP BY GROUPING SETS ((a), (a), (a), ())"
+        );
+        assert_eq!(
+            rewritten("SELECT a FROM t GROUP BY ROLLUP ((a - b), a - b)"),
+            "SELECT a FROM t GROUP BY GROUPING SETS ((a - b), (a - b), ())"
         );
         assert_eq!(
             rewritten("SELECT a FROM t GROUP BY c, GROUPING SETS ((a, a), (b))"),
