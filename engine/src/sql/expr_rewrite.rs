@@ -37,29 +37,32 @@ pub fn map_keeping_names(
         // expressions inside; an alias around the whole set would hide it as one.
         Expr::GroupingSet(set) => {
             let mut changed = false;
-            let mut each = |exprs: Vec<Expr>| -> Result<Vec<Expr>> {
-                exprs
-                    .into_iter()
-                    .map(|expr| {
-                        let rewritten = keeping_name(expr)?;
-                        changed |= rewritten.transformed;
-                        Ok(rewritten.data)
-                    })
-                    .collect()
-            };
-            let set = match set {
-                GroupingSet::Rollup(exprs) => GroupingSet::Rollup(each(exprs)?),
-                GroupingSet::Cube(exprs) => GroupingSet::Cube(each(exprs)?),
-                GroupingSet::GroupingSets(sets) => GroupingSet::GroupingSets(
-                    sets.into_iter().map(&mut each).collect::<Result<_>>()?,
-                ),
-            };
+            let set = map_grouping_keys(set, |expr| {
+                let rewritten = keeping_name(expr)?;
+                changed |= rewritten.transformed;
+                Ok(rewritten.data)
+            })?;
             Ok(Transformed::new_transformed(
                 Expr::GroupingSet(set),
                 changed,
             ))
         }
         expr => keeping_name(expr),
+    })
+}
+
+/// `set` with each of its keys (in every set of GROUPING SETS) rewritten by `rewrite`.
+pub fn map_grouping_keys(
+    set: GroupingSet,
+    mut rewrite: impl FnMut(Expr) -> Result<Expr>,
+) -> Result<GroupingSet> {
+    let mut each = |keys: Vec<Expr>| keys.into_iter().map(&mut rewrite).collect::<Result<_>>();
+    Ok(match set {
+        GroupingSet::Rollup(keys) => GroupingSet::Rollup(each(keys)?),
+        GroupingSet::Cube(keys) => GroupingSet::Cube(each(keys)?),
+        GroupingSet::GroupingSets(sets) => {
+            GroupingSet::GroupingSets(sets.into_iter().map(&mut each).collect::<Result<_>>()?)
+        }
     })
 }
 

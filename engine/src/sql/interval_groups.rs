@@ -23,14 +23,14 @@ use std::sync::Arc;
 
 use datafusion_common::tree_node::Transformed;
 use datafusion_common::{Column, DFSchema, Result};
-use datafusion_expr::expr::{AggregateFunction, Alias, WindowFunction};
+use datafusion_expr::expr::{AggregateFunction, WindowFunction};
 use datafusion_expr::utils::grouping_set_to_exprlist;
 use datafusion_expr::{
-    when, Aggregate, Expr, GroupingSet, Join, LogicalPlan, LogicalPlanBuilder, WindowFrameUnits,
+    when, Aggregate, Expr, Join, LogicalPlan, LogicalPlanBuilder, WindowFrameUnits,
 };
-use datafusion_functions_aggregate::min_max::max_udaf;
+use datafusion_functions_aggregate::expr_fn::max;
 
-use super::expr_rewrite::map_keeping_names;
+use super::expr_rewrite::{map_grouping_keys, map_keeping_names};
 use super::interval_keys::{interval, key};
 use super::interval_order::{is_interval, span};
 use super::window_frames::has_offset;
@@ -69,36 +69,28 @@ fn in_aggregate(aggregate: Aggregate) -> Result<Transformed<LogicalPlan>> {
     {
         if is_interval(expr, &input_schema) {
             let name = format!("__interval_representative_{position}");
-            let representative = aggregate_of(max_udaf(), key(unaliased(expr).clone()));
+            let representative = max(key(expr.clone().unalias()));
             representatives.push(representative.alias(&name));
             outputs[position] = Output::Representative(name);
             interval_keys.push(expr.clone());
         }
     }
     let by_length_key = |expr: Expr| match interval_keys.contains(&expr) {
-        true => span(unaliased(&expr).clone()),
+        true => span(expr.unalias()),
         false => expr,
     };
     let group_expr = aggregate
         .group_expr
         .iter()
         .map(|expr| match expr {
-            Expr::GroupingSet(set) => Expr::GroupingSet(match set.clone() {
-                GroupingSet::Rollup(keys) => {
-                    GroupingSet::Rollup(keys.into_iter().map(by_length_key).collect())
-                }
-                GroupingSet::Cube(keys) => {
-                    GroupingSet::Cube(keys.into_iter().map(by_length_key).collect())
-                }
-                GroupingSet::GroupingSets(sets) => GroupingSet::GroupingSets(
-                    sets.into_iter()
-                        .map(|keys| keys.into_iter().map(by_length_key).collect())
-                        .collect(),
-                ),
-            }),
-            other => by_length_key(other.clone()),
+            Expr::GroupingSet(set) => {
+                Ok(Expr::GroupingSet(map_grouping_keys(set.clone(), |key| {
+                    Ok(by_length_key(key))
+                })?))
+            }
+            other => Ok(by_length_key(other.clone())),
         })
-        .collect::<Vec<_>>();
+        .collect::<Result<Vec<_>>>()?;
     let first = aggregate.group_expr_len()?;
     let mut aggr_expr = Vec::with_capacity(aggregate.aggr_expr.len() + representatives.len());
     for (index, expr) in aggregate.aggr_expr.iter().enumerate() {
@@ -149,31 +141,13 @@ fn in_aggregate(aggregate: Aggregate) -> Result<Transformed<LogicalPlan>> {
         .map(Transformed::yes)
 }
 
-fn unaliased(expr: &Expr) -> &Expr {
-    match expr {
-        Expr::Alias(Alias { expr, .. }) => expr,
-        other => other,
-    }
-}
-
-fn aggregate_of(func: Arc<datafusion_expr::AggregateUDF>, argument: Expr) -> Expr {
-    Expr::AggregateFunction(AggregateFunction::new_udf(
-        func,
-        vec![argument],
-        false,
-        None,
-        vec![],
-        None,
-    ))
-}
-
 /// `min`/`max` of an interval over its keys, `count(DISTINCT ..)` of intervals over
 /// their lengths.
 fn by_length_aggregate(expr: &Expr, schema: &DFSchema) -> Option<(Expr, Output)> {
-    let Expr::AggregateFunction(AggregateFunction { func, params }) = unaliased(expr) else {
+    let Expr::AggregateFunction(AggregateFunction { func, mut params }) = expr.clone().unalias()
+    else {
         return None;
     };
-    let mut params = params.clone();
     let output = match (func.name(), params.args.as_mut_slice()) {
         ("min" | "max", [argument]) if is_interval(argument, schema) => {
             *argument = key(argument.clone());
@@ -191,7 +165,6 @@ fn by_length_aggregate(expr: &Expr, schema: &DFSchema) -> Option<(Expr, Output)>
         }
         _ => return None,
     };
-    let func = Arc::clone(func);
     Some((
         Expr::AggregateFunction(AggregateFunction { func, params }),
         output,
