@@ -194,6 +194,17 @@ fn subqueries_correlated_through_inequalities() {
             "select n_nationkey, case when n_regionkey > 0 then n_nationkey * n_regionkey \
              * (n_regionkey - 1) / 2 + n_regionkey end, n_regionkey from nation order by 1",
         ),
+        // Over a CTE whose rows come from a correlated subquery of their own: the
+        // nested subquery's outer columns are the CTE's, not the outer query's (such
+        // a subquery was left to DataFusion, which failed with "No field named").
+        (
+            "with w as (select n_nationkey as k from nation x where n_nationkey < 6 + 2 * \
+             (select count(*) from region where r_regionkey < x.n_regionkey)) \
+             select k, (select count(*) from w w2 where w2.k is not distinct from w.k \
+             or w2.k < w.k) from w order by 1",
+            "select n_nationkey, row_number() over (order by n_nationkey) from nation \
+             where n_nationkey < 6 + 2 * n_regionkey order by 1",
+        ),
     ];
     for (correlated, reference) in pairs {
         let answer = rows(&cluster, correlated);

@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use datafusion_common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion_common::{Column, DFSchema, Result, ScalarValue};
-use datafusion_expr::expr::{AggregateFunction, Alias};
+use datafusion_expr::expr::{AggregateFunction, Alias, Exists, InSubquery};
 use datafusion_expr::utils::{conjunction, split_conjunction};
 use datafusion_expr::{
     lit, Aggregate, BinaryExpr, Cast, Expr, Filter, JoinType, LogicalPlan, LogicalPlanBuilder,
@@ -40,7 +40,7 @@ use datafusion_expr::{
 use datafusion_functions::core::expr_fn::coalesce;
 use datafusion_functions_aggregate::first_last::first_value;
 
-use super::expr_rewrite::map_keeping_names;
+use super::expr_rewrite::{input_schema, map_keeping_names};
 
 /// Marks the subquery's rows in the left join (NULL where a domain value matched none).
 const PRESENT: &str = "__subquery_row";
@@ -148,11 +148,20 @@ fn shape_of(plan: &LogicalPlan) -> Option<Shape> {
     })
 }
 
-/// Whether any expression in `plan` or its subqueries reads an outer column.
+/// Whether `plan` reads a column from outside itself: an outer reference in its own
+/// expressions, or one a subquery inside it takes from further out than the node
+/// holding it (a subquery correlated with `plan`'s own rows reads nothing outside).
 fn reads_outer(plan: &LogicalPlan) -> bool {
     let mut found = false;
-    let _ = plan.apply_with_subqueries(|node| {
-        found = node.expressions().iter().any(Expr::contains_outer);
+    let _ = plan.apply(|node| {
+        let scope = input_schema(node);
+        found = node.expressions().iter().any(|expr| {
+            expr.contains_outer() || subqueries_of(expr).any(|subquery| {
+                subquery.outer_ref_columns.iter().any(|outer| {
+                    !matches!(outer, Expr::OuterReferenceColumn(_, column) if scope.has_column(column))
+                })
+            })
+        });
         Ok(if found {
             TreeNodeRecursion::Stop
         } else {
@@ -160,6 +169,21 @@ fn reads_outer(plan: &LogicalPlan) -> bool {
         })
     });
     found
+}
+
+/// The subqueries within `expr` (not those inside their plans).
+fn subqueries_of(expr: &Expr) -> impl Iterator<Item = &Subquery> {
+    let mut subqueries = Vec::new();
+    let _ = expr.apply(|e| {
+        match e {
+            Expr::Exists(Exists { subquery, .. })
+            | Expr::InSubquery(InSubquery { subquery, .. })
+            | Expr::ScalarSubquery(subquery) => subqueries.push(subquery),
+            _ => {}
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    subqueries.into_iter()
 }
 
 /// The outer columns the subquery reads, in a fixed order.
