@@ -69,7 +69,8 @@ fn using_columns_of_outer_joins_are_merged() {
 }
 
 /// A subquery in ON: over an inner join it filters the joined rows, over an outer
-/// join it filters the side whose unmatched rows are dropped (counts from DuckDB).
+/// join it filters the side whose unmatched rows are dropped (counts from DuckDB);
+/// a scalar one reading one side is computed as a column of that side.
 #[test]
 fn subqueries_in_join_conditions() {
     let cluster = cluster();
@@ -112,6 +113,36 @@ fn subqueries_in_join_conditions() {
         ))
         .unwrap_err();
     assert_eq!(error.code, ErrorCode::Unsupported, "{error}");
+    // A correlated scalar subquery that reads one side is that side's value, on any
+    // join (the analyzer refused it; counts from PostgreSQL 15).
+    let suppliers = |side: &str| {
+        format!("(select count(*) from supplier where s_nationkey = {side}.n_nationkey)")
+    };
+    assert_eq!(
+        count(&format!(
+            "select count(*), count(b.n_nationkey) from nation a left join nation b \
+             on {} = b.n_regionkey + 2",
+            suppliers("a")
+        )),
+        "105|100"
+    );
+    assert_eq!(
+        count(
+            "select count(*), count(a.n_nationkey), count(b.n_nationkey) from nation a \
+             full join nation b on a.n_regionkey = (select max(s_nationkey) % 5 \
+             from supplier where s_nationkey = b.n_nationkey and s_acctbal > 5000)"
+        ),
+        "113|110|113"
+    );
+    assert_eq!(
+        count(&format!(
+            "select count(*), count(a.n_nationkey) from nation a right join nation b \
+             on a.n_regionkey = b.n_regionkey and {} > {}",
+            suppliers("a"),
+            suppliers("b")
+        )),
+        "49|42"
+    );
 }
 
 /// A correlated subquery picking one row by its order runs as a join to the first

@@ -597,6 +597,8 @@ fn planned_as(
     let plan = planner.sql_statement_to_plan(statement)?;
     mark_nulls::refuse_negated_nullable_in(&plan)?;
     let plan = not_in_subqueries::as_not_exists(plan)?;
+    // Before the analyzer, which refuses a correlated scalar subquery in a join.
+    let plan = join_subqueries::lifted(plan)?;
     let plan = subquery_operands::computed_below(plan)?;
     let plan = empty_tables::as_empty_relations(plan, catalog)?;
     let plan = date_arithmetic::with_time_of_day(plan)?;
@@ -616,7 +618,6 @@ fn planned_as(
     // Before the subquery rewrites, which treat a correlation through an expression
     // apart from one between columns.
     let plan = interval_order::by_length(plan)?;
-    let plan = join_subqueries::lifted(plan)?;
     let plan = correlated_predicates::simplified(plan)?;
     let plan = domain_subqueries::decorrelated(plan)?;
     let plan = integer_casts::rounding(plan)?;
