@@ -43,11 +43,11 @@ TABLES = "lineitem orders customer part partsupp supplier nation region".split()
 def norm(value):
     if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, decimal.Decimal) and value.is_finite():
+        # kept exact: close() compares decimals digit by digit
+        return value
     if isinstance(value, (int, float, decimal.Decimal)):
-        f = float(value)
-        if math.isnan(f):
-            return "nan"
-        return round(f, 6) if abs(f) < 1e12 else float(f"{f:.9e}")
+        return as_float(value)
     if isinstance(value, (datetime.datetime, datetime.date)):
         return value.isoformat()
     if isinstance(value, datetime.timedelta):
@@ -55,10 +55,37 @@ def norm(value):
     return str(value)
 
 
-def close(a, b):
-    if len(a) != len(b):
+def as_float(value):
+    f = float(value)
+    if math.isnan(f):
+        return "nan"
+    return round(f, 6) if abs(f) < 1e12 else float(f"{f:.9e}")
+
+
+# Values equal only once the reference is rounded to Percore's scale: `avg` of a
+# decimal keeps the argument's scale + 4, and a decimal quotient a scale fixed by its
+# operands' types, where PostgreSQL gives each value at least 16 significant digits
+# (a known difference, counted and reported, not hidden).
+ROUNDED = [0]
+
+
+def close(expected, actual):
+    if len(expected) != len(actual):
         return False
-    for x, y in zip(a, b):
+    for x, y in zip(expected, actual):
+        if x == y:
+            continue
+        if isinstance(x, decimal.Decimal) and isinstance(y, decimal.Decimal):
+            places = y.as_tuple().exponent
+            if places > x.as_tuple().exponent and x.quantize(
+                decimal.Decimal(1).scaleb(places), rounding=decimal.ROUND_HALF_UP
+            ) == y:
+                ROUNDED[0] += 1
+                continue
+        if isinstance(x, decimal.Decimal):
+            x = as_float(x)
+        if isinstance(y, decimal.Decimal):
+            y = as_float(y)
         if x == y:
             continue
         if isinstance(x, float) and isinstance(y, float) and abs(x - y) <= 1e-6 * max(1, abs(x)):
@@ -68,7 +95,8 @@ def close(a, b):
 
 
 def sort_key(row):
-    return tuple((x is None, str(x)) for x in row)
+    # decimals by value: the two sides may write one value to different scales
+    return tuple((x is None, str(as_float(x) if isinstance(x, decimal.Decimal) else x)) for x in row)
 
 
 def duckdb_reference(pg, args, tables):
@@ -163,6 +191,8 @@ def main():
             if len(expected) != len(actual):
                 print("   rows", len(expected), len(actual))
     print("queries", len(queries), "differing or failing", bad)
+    if ROUNDED[0]:
+        print("values equal only after rounding the reference to Percore's scale (decimal avg and division keep a fixed scale):", ROUNDED[0])
 
 
 if __name__ == "__main__":

@@ -857,6 +857,34 @@ fn aggregates_differing_by_a_cast_are_planned_apart() {
     assert_eq!(split[1], "2152190704");
 }
 
+/// GROUP BY keys DataFusion names alike: a column and its cast, two scalar subqueries
+/// of one aggregate (both were refused over their repeated name).
+#[test]
+fn group_keys_named_alike_are_grouped_apart() {
+    let cluster = cluster();
+    let rows = common::rows(
+        &cluster,
+        "select cast(n_regionkey as text), n_regionkey, count(*) from nation \
+         group by cast(n_regionkey as text), n_regionkey order by 2 limit 2",
+    );
+    assert_eq!(rows, [["0", "0", "5"], ["1", "1", "5"]]);
+    let subquery =
+        |outer: &str| format!("(select max(r_regionkey) from region where r_regionkey < {outer})");
+    let (by_region, by_nation) = (subquery("n_regionkey"), subquery("n_nationkey - 20"));
+    let rows = common::joined_rows(
+        &cluster,
+        &format!(
+            "select {by_region}, {by_nation}, count(*) from nation \
+             group by {by_region}, {by_nation} order by 1 nulls first, 2 nulls first"
+        ),
+    );
+    // From PostgreSQL 15.
+    assert_eq!(
+        rows,
+        ["||5", "0||4", "0|3|1", "1||4", "1|0|1", "2||3", "2|1|1", "2|2|1", "3||5"]
+    );
+}
+
 /// PostgreSQL gives a quotient at least 16 significant digits; DataFusion's type
 /// kept the dividend's scale + 4 (`1 / 300000.0` was 0.0000). Products of such
 /// quotients keep their integer digits instead of overflowing.

@@ -1,9 +1,12 @@
 //! Two expressions that differ only by a cast, as arguments of aggregates (`select
-//! sum(x), sum(cast(x as real))`): DataFusion names a cast after its input alone,
-//! so both aggregates are named `sum(t.x)` and planning fails with "Schema contains
-//! duplicate unqualified field name". When it does, the statement is planned again
-//! with every cast marked `typed_as(cast(x AS REAL), 'REAL')`, an identity function
-//! whose name carries the type, and the marks are taken out of the planned
+//! sum(x), sum(cast(x as real))`) or as GROUP BY keys (`group by cast(x as text),
+//! x`): DataFusion names a cast after its input alone, so both aggregates are named
+//! `sum(t.x)` and planning fails with "Schema contains duplicate unqualified field
+//! name". So are two scalar subqueries as GROUP BY keys, each named after its
+//! column (`max(m.a)`). When planning fails so, the statement is planned again with
+//! every cast marked `typed_as(cast(x AS REAL), 'REAL')` and every scalar subquery
+//! `typed_as((select ..), '<its text>')`, an identity function whose name carries
+//! what sets the expression apart, and the marks are taken out of the planned
 //! expressions again (their names kept), so nothing of them is evaluated.
 
 use std::ops::ControlFlow;
@@ -24,30 +27,35 @@ use super::pg_compat::function_call;
 
 const MARK: &str = "typed_as";
 
-/// Whether planning failed (`message`) because two columns got one name.
+/// Whether planning failed (`message`) because two columns got one name (in an
+/// aggregate's or a projection's schema: `group by cast(x as text), x`).
 pub fn collided(message: &str) -> bool {
     message.contains("Schema contains duplicate unqualified field name")
+        || message.contains("require unique expression names")
 }
 
-/// Marks every cast of `statement`; whether there was any.
+/// Marks every cast and scalar subquery of `statement`; whether there was any.
 pub fn marked(statement: &mut Statement) -> bool {
     let mut any = false;
     let _ = visit_expressions_mut(statement, |expr| {
-        if let SqlExpr::Cast { data_type, .. } = expr {
-            let type_name = data_type.to_string();
-            let cast = std::mem::replace(expr, SqlExpr::value(Value::Null));
-            *expr = mark_call(cast, type_name);
-            any = true;
-        }
+        let mark = match expr {
+            SqlExpr::Cast { data_type, .. } => data_type.to_string(),
+            // named after its one column, so two subqueries of `max(x)` collide
+            SqlExpr::Subquery(query) => query.to_string(),
+            _ => return ControlFlow::Continue(()),
+        };
+        let marked = std::mem::replace(expr, SqlExpr::value(Value::Null));
+        *expr = mark_call(marked, mark);
+        any = true;
         ControlFlow::<()>::Continue(())
     });
     any
 }
 
-fn mark_call(cast: SqlExpr, type_name: String) -> SqlExpr {
+fn mark_call(marked: SqlExpr, mark: String) -> SqlExpr {
     function_call(
         MARK,
-        vec![cast, SqlExpr::value(Value::SingleQuotedString(type_name))],
+        vec![marked, SqlExpr::value(Value::SingleQuotedString(mark))],
     )
 }
 
