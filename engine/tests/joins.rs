@@ -145,6 +145,68 @@ fn subqueries_in_join_conditions() {
     );
 }
 
+/// IN, NOT IN, ANY and ALL over subqueries as values in a SELECT list, correlated or
+/// not, with PostgreSQL's NULLs (they were refused, or failed with an internal
+/// error); answers from PostgreSQL 15.
+#[test]
+fn quantified_comparisons_as_values() {
+    let cluster = cluster();
+    let s = |rows: &str| format!("(select y from (values {rows}) s(y)");
+    let sql = format!(
+        "select x, x in {}), x not in {}), x > all {}), x <= any {} where y > x), \
+         x = all {} where y < 0) from (values (1), (3), (null)) t(x) order by x",
+        s("(1), (2), (null)"),
+        s("(1), (2)"),
+        s("(1), (2), (null)"),
+        s("(1), (2)"),
+        s("(1)"),
+    );
+    assert_eq!(
+        rows(&cluster, &sql),
+        [
+            "1|true|false|false|true|true",
+            "3||true||false|true",
+            "||||false|true"
+        ]
+    );
+    assert_eq!(
+        rows(
+            &cluster,
+            "select n_regionkey, n_nationkey in (select s_nationkey from supplier \
+             where s_acctbal > 9000) as rich, n_nationkey < all (select n2.n_nationkey \
+             from nation n2 where n2.n_regionkey = nation.n_regionkey \
+             and n2.n_nationkey <> nation.n_nationkey) as first, count(*) \
+             from nation group by 1, 2, 3 order by 1, 2, 3"
+        )
+        .join(" "),
+        "0|false|false|3 0|true|false|1 0|true|true|1 1|false|false|1 1|false|true|1 \
+         1|true|false|3 2|false|false|4 2|false|true|1 3|false|false|1 3|true|false|3 \
+         3|true|true|1 4|false|false|4 4|false|true|1"
+    );
+    // A correlated scalar subquery compared with ANY in WHERE: computed first, so
+    // that its outer column is not two levels out inside the comparison's subquery.
+    assert_eq!(
+        rows(
+            &cluster,
+            "select count(*) from nation y where (select max(m.n_regionkey) from nation m \
+             where m.n_nationkey = y.n_regionkey * 6) = any (select r_regionkey from region \
+             where r_regionkey > 1)"
+        ),
+        ["15"]
+    );
+    // Inside an aggregate's FILTER (it was refused).
+    assert_eq!(
+        rows(
+            &cluster,
+            "select n_regionkey, count(*) filter (where n_nationkey in (select s_nationkey \
+             from supplier where s_acctbal > 9000)), sum(n_nationkey) filter (where \
+             n_nationkey not in (select s_nationkey from supplier where s_acctbal > 9000)) \
+             from nation group by 1 order by 1"
+        ),
+        ["0|2|35", "1|3|18", "2|0|68", "3|4|23", "4|0|58"]
+    );
+}
+
 /// A correlated subquery picking one row by its order runs as a join to the first
 /// value in that order (it was refused); values and count from DuckDB.
 #[test]

@@ -71,6 +71,7 @@ mod pg_number_template;
 mod pg_to_char;
 pub mod placeholders;
 pub mod provider;
+mod quantified_values;
 pub mod recursive_ctes;
 mod recursive_fetch;
 mod round_half_even;
@@ -489,6 +490,7 @@ pub fn plan_parsed(
     table_function_alias::naming_the_column(&mut statement);
     timestamp_literals::complete(&mut statement);
     exists_values::counted(&mut statement);
+    quantified_values::as_scalar_subqueries(&mut statement);
     row_in_subquery::as_exists(&mut statement);
     derived_column_names::from_column_lists(&mut statement);
     constant_having::as_one_row(&mut statement, functions);
