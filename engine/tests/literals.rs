@@ -565,6 +565,25 @@ fn decimal_averages_round_their_last_digit() {
         ),
         ["0.016667", "0.020000"]
     );
+    // Where the analyzer retyped another part of the call (a NULL in the window's
+    // ORDER BY, the FILTER), it aliased the call, and the rounding passed it by.
+    assert_eq!(
+        values(
+            &cluster,
+            &format!(
+                "select avg(x) over (order by x * null, x) {thirds} order by x nulls first \
+                 limit 1"
+            )
+        ),
+        ["0.016667"]
+    );
+    assert_eq!(
+        values(
+            &cluster,
+            &format!("select avg(x) filter (where x * null is null) {thirds}")
+        ),
+        ["0.016667"]
+    );
     let batches = cluster
         .sql(
             "select avg(l_discount), sum(l_discount), count(l_discount) from lineitem \

@@ -91,7 +91,8 @@ fn in_window(window: Window) -> Result<Transformed<LogicalPlan>> {
     let mut counts = Vec::new();
     for (index, expr) in window.window_expr.iter().enumerate() {
         let name = window.schema.field(first + index).name();
-        let Expr::WindowFunction(function) = expr else {
+        // The analyzer aliases a function whose arguments it retyped.
+        let Expr::WindowFunction(function) = unaliased(expr) else {
             window_expr.push(expr.clone());
             continue;
         };
@@ -140,13 +141,20 @@ fn decimal_average(
     expr: &Expr,
     schema: &DFSchema,
 ) -> Result<Option<(Expr, datafusion_expr::expr::AggregateFunctionParams)>> {
-    let Expr::AggregateFunction(AggregateFunction { func, params }) = expr else {
+    let Expr::AggregateFunction(AggregateFunction { func, params }) = unaliased(expr) else {
         return Ok(None);
     };
     if func.name() != "avg" {
         return Ok(None);
     }
     Ok(decimal_argument(&params.args, schema)?.map(|argument| (argument, params.clone())))
+}
+
+fn unaliased(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Alias(alias) => unaliased(&alias.expr),
+        other => other,
+    }
 }
 
 fn decimal_argument(args: &[Expr], schema: &DFSchema) -> Result<Option<Expr>> {
