@@ -662,7 +662,7 @@ fn negative_zero_and_nan_are_one_key_each() {
     );
 }
 
-/// `ceil` and `floor` of a decimal answer a whole number even when it needs one
+/// `ceil`, `floor` and `sign` of a decimal answer a whole number even when it needs one
 /// more digit than the argument's type has (DataFusion failed with "Decimal
 /// overflow" on `ceil(9.5)`).
 #[test]
@@ -685,6 +685,14 @@ fn ceil_and_floor_of_decimals_are_whole_numbers() {
              from lineitem"
         ),
         ["true", "true"]
+    );
+    // `sign` of a decimal is a decimal (it was a float: `sign(-1.5) * 0.0` was -0).
+    assert_eq!(
+        values(
+            &cluster,
+            "select sign(-2.5), sign(0.0), sign(-1.5) * 0.0, arrow_typeof(sign(1.5))"
+        ),
+        ["-1", "0", "0.0", "Decimal128(1, 0)"]
     );
 }
 

@@ -3,6 +3,9 @@
 //! here, which cannot hold 10.0, and fails with "Decimal overflow" on every value
 //! that carries into a new digit. The argument is widened by one digit before the
 //! call and the result cast to scale 0.
+//!
+//! `sign` of a decimal is a decimal too (-1, 0 or 1); DataFusion answered a float,
+//! so `sign(x) * y` became a float product (`-0` where PostgreSQL answers 0.0).
 
 use arrow::datatypes::DataType;
 use datafusion_common::tree_node::Transformed;
@@ -22,6 +25,9 @@ fn widened(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     let Expr::ScalarFunction(ScalarFunction { func, mut args }) = expr else {
         return Ok(Transformed::no(expr));
     };
+    if func.name() == "signum" {
+        return Ok(signed(func, args, schema));
+    }
     let rounds_to_whole = matches!(func.name(), "ceil" | "floor");
     let argument_type = match args.as_slice() {
         [argument] if rounds_to_whole => argument.get_type(schema).ok(),
@@ -46,4 +52,24 @@ fn widened(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         Box::new(call),
         DataType::Decimal128(digits, 0),
     ))))
+}
+
+/// `sign(x)` of a decimal `x` as DECIMAL(1, 0).
+fn signed(
+    func: std::sync::Arc<datafusion_expr::ScalarUDF>,
+    args: Vec<Expr>,
+    schema: &DFSchema,
+) -> Transformed<Expr> {
+    let decimal = matches!(
+        args.as_slice(),
+        [argument] if matches!(argument.get_type(schema), Ok(DataType::Decimal128(..)))
+    );
+    let call = Expr::ScalarFunction(ScalarFunction { func, args });
+    if !decimal {
+        return Transformed::no(call);
+    }
+    Transformed::yes(Expr::Cast(Cast::new(
+        Box::new(call),
+        DataType::Decimal128(1, 0),
+    )))
 }
