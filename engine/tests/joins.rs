@@ -183,17 +183,23 @@ fn quantified_comparisons_as_values() {
          1|true|false|3 2|false|false|4 2|false|true|1 3|false|false|1 3|true|false|3 \
          3|true|true|1 4|false|false|4 4|false|true|1"
     );
-    // A correlated scalar subquery compared with ANY in WHERE: computed first, so
-    // that its outer column is not two levels out inside the comparison's subquery.
-    assert_eq!(
-        rows(
-            &cluster,
-            "select count(*) from nation y where (select max(m.n_regionkey) from nation m \
-             where m.n_nationkey = y.n_regionkey * 6) = any (select r_regionkey from region \
-             where r_regionkey > 1)"
-        ),
-        ["15"]
-    );
+    // A correlated scalar subquery compared with ANY, IN or NOT IN in WHERE: computed
+    // first, so that its outer column is not two levels out inside the comparison's
+    // subquery.
+    for (comparison, count) in [("= any", "15"), ("in", "15"), ("not in", "10")] {
+        assert_eq!(
+            rows(
+                &cluster,
+                &format!(
+                    "select count(*) from nation y where (select max(m.n_regionkey) \
+                     from nation m where m.n_nationkey = y.n_regionkey * 6) {comparison} \
+                     (select r_regionkey from region where r_regionkey > 1)"
+                )
+            ),
+            [count],
+            "{comparison}"
+        );
+    }
     // Inside an aggregate's FILTER (it was refused).
     assert_eq!(
         rows(

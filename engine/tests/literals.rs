@@ -201,7 +201,7 @@ fn postgresql_function_names() {
             &cluster(),
             "select sign(-2.5) s, sign(0) z, variance(x) v from (values (1.0), (2.0), (3.0)) t(x)"
         ),
-        ["-1.0", "0.0", "1.0"]
+        ["-1", "0.0", "1.0"]
     );
     assert_eq!(
         values(

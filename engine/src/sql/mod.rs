@@ -598,10 +598,11 @@ fn planned_as(
     let planner = SqlToRel::new(&context);
     let plan = planner.sql_statement_to_plan(statement)?;
     mark_nulls::refuse_negated_nullable_in(&plan)?;
+    // Before the NOT IN rewrite, which would put a subquery operand inside another.
+    let plan = subquery_operands::computed_below(plan)?;
     let plan = not_in_subqueries::as_not_exists(plan)?;
     // Before the analyzer, which refuses a correlated scalar subquery in a join.
     let plan = join_subqueries::lifted(plan)?;
-    let plan = subquery_operands::computed_below(plan)?;
     let plan = empty_tables::as_empty_relations(plan, catalog)?;
     let plan = date_arithmetic::with_time_of_day(plan)?;
     let plan = fractional_seconds::kept(plan)?;

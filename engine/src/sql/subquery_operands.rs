@@ -8,14 +8,14 @@
 //! its output names stay those of the original expressions. A window's extra
 //! columns are projected away above it.
 //!
-//! The same holds for a scalar subquery on the left of `= ANY (SELECT ..)` / `<> ALL
-//! (..)` in a filter or a projection: DataFusion's rewrite moves that operand into
+//! The same holds for a scalar subquery on the left of `IN (SELECT ..)`, `= ANY
+//! (SELECT ..)` or `<> ALL (..)` in a filter or a projection: DataFusion's rewrite moves that operand into
 //! EXISTS subqueries, where the subquery's outer columns would be two levels out
 //! ("No field named"); computed below, the operand is a column of the outer row.
 
 use datafusion_common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion_common::{Column, Result};
-use datafusion_expr::expr::SetComparison;
+use datafusion_expr::expr::{InSubquery, SetComparison};
 use datafusion_expr::{Aggregate, Expr, Filter, LogicalPlan, LogicalPlanBuilder, Window};
 
 use super::expr_rewrite::map_keeping_names;
@@ -95,14 +95,16 @@ fn computed_in(node: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
 
 /// The distinct scalar subqueries that must be computed below `node`, outermost
 /// only: in an aggregate or a window, all of them; in a filter or a projection,
-/// those on the left of a comparison with ANY or ALL. IN and EXISTS stay (and are
-/// refused): DataFusion turns those into joins only in filters.
+/// those on the left of IN or of a comparison with ANY or ALL.
 fn subqueries_of(node: &LogicalPlan) -> Result<Vec<Expr>> {
     let everywhere = matches!(node, LogicalPlan::Aggregate(_) | LogicalPlan::Window(_));
     let mut found: Vec<Expr> = Vec::new();
     node.apply_expressions(|expr| {
         expr.apply(|inner| match inner {
-            Expr::SetComparison(SetComparison { expr: operand, .. }) if !everywhere => {
+            Expr::SetComparison(SetComparison { expr: operand, .. })
+            | Expr::InSubquery(InSubquery { expr: operand, .. })
+                if !everywhere =>
+            {
                 collect_scalar_subqueries(operand, &mut found)?;
                 Ok(TreeNodeRecursion::Continue)
             }
