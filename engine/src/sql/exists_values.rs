@@ -15,6 +15,8 @@ use sqlparser::ast::{
     Statement, Value, VisitMut, VisitorMut,
 };
 
+use super::selects::each_select;
+
 /// Rewrites the statement in place: every query in it, nested ones too.
 pub fn counted(statement: &mut Statement) {
     let _ = statement.visit(&mut EveryQuery);
@@ -33,33 +35,20 @@ impl VisitorMut for EveryQuery {
 
 /// Rewrites the EXISTS in the SELECT lists of `query`'s own SELECTs.
 fn rewrite_selects(query: &mut Query) {
-    let mut bodies = vec![query.body.as_mut()];
-    while let Some(body) = bodies.pop() {
-        match body {
-            SetExpr::Select(select) => {
-                for item in &mut select.projection {
-                    if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } =
-                        item
-                    {
-                        let _ = sqlparser::ast::visit_expressions_mut(expr, |expr| {
-                            if let Expr::Exists { subquery, negated } = expr {
-                                if let Some(count) = row_count(subquery) {
-                                    *expr = compared(count, *negated);
-                                }
-                            }
-                            ControlFlow::<()>::Continue(())
-                        });
+    each_select(query.body.as_mut(), |select| {
+        for item in &mut select.projection {
+            if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item {
+                let _ = sqlparser::ast::visit_expressions_mut(expr, |expr| {
+                    if let Expr::Exists { subquery, negated } = expr {
+                        if let Some(count) = row_count(subquery) {
+                            *expr = compared(count, *negated);
+                        }
                     }
-                }
+                    ControlFlow::<()>::Continue(())
+                });
             }
-            SetExpr::SetOperation { left, right, .. } => {
-                bodies.push(left.as_mut());
-                bodies.push(right.as_mut());
-            }
-            SetExpr::Query(inner) => bodies.push(inner.body.as_mut()),
-            _ => {}
         }
-    }
+    });
 }
 
 /// `SELECT count(*) FROM .. WHERE ..` counting the rows `subquery` would return

@@ -76,6 +76,7 @@ pub mod recursive_ctes;
 mod recursive_fetch;
 mod round_half_even;
 mod row_in_subquery;
+mod selects;
 mod semi_join_pushdown;
 mod semi_join_reduction;
 mod set_all;

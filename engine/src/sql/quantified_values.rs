@@ -28,6 +28,8 @@ use sqlparser::ast::{
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 
+use super::selects::each_select;
+
 /// The placeholder for the compared operand in the template.
 const OPERAND: &str = "__quantified_operand";
 
@@ -42,26 +44,14 @@ impl VisitorMut for EveryQuery {
     type Break = ();
 
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        let mut bodies = vec![query.body.as_mut()];
-        while let Some(body) = bodies.pop() {
-            match body {
-                SetExpr::Select(select) => {
-                    for item in &mut select.projection {
-                        if let SelectItem::UnnamedExpr(expr)
-                        | SelectItem::ExprWithAlias { expr, .. } = item
-                        {
-                            let _ = expr.visit(&mut OutsideSubqueries { depth: 0 });
-                        }
-                    }
+        each_select(query.body.as_mut(), |select| {
+            for item in &mut select.projection {
+                if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item
+                {
+                    let _ = expr.visit(&mut OutsideSubqueries { depth: 0 });
                 }
-                SetExpr::SetOperation { left, right, .. } => {
-                    bodies.push(left.as_mut());
-                    bodies.push(right.as_mut());
-                }
-                SetExpr::Query(inner) => bodies.push(inner.body.as_mut()),
-                _ => {}
             }
-        }
+        });
         ControlFlow::Continue(())
     }
 }

@@ -15,6 +15,8 @@ use sqlparser::ast::{
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 
+use super::selects::each_select;
+
 /// Rewrites the statement in place: every query in it, nested ones too.
 pub fn as_exists(statement: &mut Statement) {
     let _ = statement.visit(&mut EveryQuery);
@@ -26,21 +28,11 @@ impl VisitorMut for EveryQuery {
     type Break = ();
 
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        let mut bodies = vec![query.body.as_mut()];
-        while let Some(body) = bodies.pop() {
-            match body {
-                SetExpr::Select(select) => {
-                    if let Some(selection) = &mut select.selection {
-                        rewrite_conjuncts(selection);
-                    }
-                }
-                SetExpr::SetOperation { left, right, .. } => {
-                    bodies.push(left.as_mut());
-                    bodies.push(right.as_mut());
-                }
-                _ => {}
+        each_select(query.body.as_mut(), |select| {
+            if let Some(selection) = &mut select.selection {
+                rewrite_conjuncts(selection);
             }
-        }
+        });
         ControlFlow::Continue(())
     }
 }
