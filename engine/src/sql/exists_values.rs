@@ -11,44 +11,31 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{
     BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
-    FunctionArguments, GroupByExpr, Ident, LimitClause, ObjectName, Query, SelectItem, SetExpr,
-    Statement, Value, VisitMut, VisitorMut,
+    FunctionArguments, GroupByExpr, Ident, LimitClause, ObjectName, Query, Select, SelectItem,
+    SetExpr, Statement, Value,
 };
 
-use super::selects::each_select;
+use super::selects::every_select;
 
 /// Rewrites the statement in place: every query in it, nested ones too.
 pub fn counted(statement: &mut Statement) {
-    let _ = statement.visit(&mut EveryQuery);
+    every_select(statement, rewrite_select_list);
 }
 
-struct EveryQuery;
-
-impl VisitorMut for EveryQuery {
-    type Break = ();
-
-    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        rewrite_selects(query);
-        ControlFlow::Continue(())
-    }
-}
-
-/// Rewrites the EXISTS in the SELECT lists of `query`'s own SELECTs.
-fn rewrite_selects(query: &mut Query) {
-    each_select(query.body.as_mut(), |select| {
-        for item in &mut select.projection {
-            if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item {
-                let _ = sqlparser::ast::visit_expressions_mut(expr, |expr| {
-                    if let Expr::Exists { subquery, negated } = expr {
-                        if let Some(count) = row_count(subquery) {
-                            *expr = compared(count, *negated);
-                        }
+/// Rewrites the EXISTS in the SELECT list of `select`.
+fn rewrite_select_list(select: &mut Select) {
+    for item in &mut select.projection {
+        if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item {
+            let _ = sqlparser::ast::visit_expressions_mut(expr, |expr| {
+                if let Expr::Exists { subquery, negated } = expr {
+                    if let Some(count) = row_count(subquery) {
+                        *expr = compared(count, *negated);
                     }
-                    ControlFlow::<()>::Continue(())
-                });
-            }
+                }
+                ControlFlow::<()>::Continue(())
+            });
         }
-    });
+    }
 }
 
 /// `SELECT count(*) FROM .. WHERE ..` counting the rows `subquery` would return

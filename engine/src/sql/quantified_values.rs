@@ -28,32 +28,20 @@ use sqlparser::ast::{
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 
-use super::selects::each_select;
+use super::selects::every_select;
 
 /// The placeholder for the compared operand in the template.
 const OPERAND: &str = "__quantified_operand";
 
 /// Rewrites the statement in place: the SELECT lists of every query in it.
 pub fn as_scalar_subqueries(statement: &mut Statement) {
-    let _ = statement.visit(&mut EveryQuery);
-}
-
-struct EveryQuery;
-
-impl VisitorMut for EveryQuery {
-    type Break = ();
-
-    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        each_select(query.body.as_mut(), |select| {
-            for item in &mut select.projection {
-                if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item
-                {
-                    let _ = expr.visit(&mut OutsideSubqueries { depth: 0 });
-                }
+    every_select(statement, |select| {
+        for item in &mut select.projection {
+            if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item {
+                let _ = expr.visit(&mut OutsideSubqueries { depth: 0 });
             }
-        });
-        ControlFlow::Continue(())
-    }
+        }
+    });
 }
 
 /// Rewrites the quantified comparisons of one expression that are not inside a

@@ -7,34 +7,19 @@
 //! list, under NOT or OR) NULL and false differ, and `NOT IN` is not rewritten: the
 //! planner's error stands there.
 
-use std::ops::ControlFlow;
-
-use sqlparser::ast::{
-    BinaryOperator, Expr, Ident, Query, SetExpr, Statement, TableFactor, VisitMut, VisitorMut,
-};
+use sqlparser::ast::{BinaryOperator, Expr, Ident, Query, SetExpr, Statement, TableFactor};
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 
-use super::selects::each_select;
+use super::selects::every_select;
 
 /// Rewrites the statement in place: every query in it, nested ones too.
 pub fn as_exists(statement: &mut Statement) {
-    let _ = statement.visit(&mut EveryQuery);
-}
-
-struct EveryQuery;
-
-impl VisitorMut for EveryQuery {
-    type Break = ();
-
-    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        each_select(query.body.as_mut(), |select| {
-            if let Some(selection) = &mut select.selection {
-                rewrite_conjuncts(selection);
-            }
-        });
-        ControlFlow::Continue(())
-    }
+    every_select(statement, |select| {
+        if let Some(selection) = &mut select.selection {
+            rewrite_conjuncts(selection);
+        }
+    });
 }
 
 fn rewrite_conjuncts(expr: &mut Expr) {
