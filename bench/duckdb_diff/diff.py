@@ -48,6 +48,10 @@ def norm(value):
         return value
     if isinstance(value, (int, float, decimal.Decimal)):
         return as_float(value)
+    if isinstance(value, datetime.datetime) and value.time() == datetime.time(0):
+        # date + interval of whole days stays a date in Percore (a documented
+        # difference): the same instant as PostgreSQL's midnight timestamp
+        return value.date().isoformat()
     if isinstance(value, (datetime.datetime, datetime.date)):
         return value.isoformat()
     if isinstance(value, datetime.timedelta):
@@ -56,7 +60,8 @@ def norm(value):
 
 
 def as_float(value):
-    f = float(value)
+    # -0.0 = 0.0 in SQL, and a group of both may show either
+    f = float(value) + 0.0
     if math.isnan(f):
         return "nan"
     return round(f, 6) if abs(f) < 1e12 else float(f"{f:.9e}")

@@ -37,28 +37,40 @@ SETUP = [
         case when n_nationkey % 6 = 2 then null when n_nationkey % 6 = 3 then ''
              else substr(n_name, 1, 3) end as s,
         case when n_nationkey % 7 = 4 then null else n_nationkey * 1.25 - 10 end as d,
-        case when n_nationkey % 8 = 3 then null else date '2020-02-27' + n_nationkey * 11 end as t
+        case when n_nationkey % 8 = 3 then null else date '2020-02-27' + n_nationkey * 11 end as t,
+        case when n_nationkey % 6 = 1 then null else cast(n_nationkey - 9 as double precision) / 4 end as f,
+        case when n_nationkey % 7 = 2 then null
+             else timestamp '2020-02-28 23:30:00' + n_nationkey * interval '7 hours 15 minutes' end as ts,
+        case when n_nationkey % 5 = 3 then null
+             else (n_nationkey - 12) * interval '1 day 3 hours' + (n_nationkey % 3) * interval '1 month' end as iv,
+        case when n_nationkey % 5 = 2 then null else n_nationkey % 3 = 0 end as bo
         from nation""",
     """create table t2 {layout_b} as select r_regionkey + n_nationkey % 3 as k,
         case when n_nationkey % 3 = 0 then null else n_nationkey % 4 end as a,
         case when n_nationkey % 8 = 5 then null else n_regionkey * 2 - 3 end as b,
         case when n_nationkey % 5 = 1 then null else lower(substr(r_name, 1, 2)) end as s,
         case when n_nationkey % 9 = 7 then null else n_regionkey * 0.5 end as d,
-        case when n_nationkey % 4 = 2 then null else date '2019-12-31' + n_regionkey * 40 end as t
+        case when n_nationkey % 4 = 2 then null else date '2019-12-31' + n_regionkey * 40 end as t,
+        case when n_nationkey % 7 = 3 then null else cast(n_regionkey as double precision) * 0.1 - 0.2 end as f,
+        case when n_nationkey % 6 = 4 then null
+             else timestamp '2020-01-01 00:00:00' + n_regionkey * interval '36 hours 30 minutes' end as ts,
+        case when n_nationkey % 4 = 0 then null else n_regionkey * interval '2 hours' - interval '1 day' end as iv,
+        case when n_nationkey % 3 = 1 then null else n_regionkey > 1 end as bo
         from nation join region on n_regionkey = r_regionkey""",
     # an empty table with the same columns
     "create table t0 {layout_a} as select * from t1 where k < 0",
 ]
 
-TABLES = {
-    "t1": ["k", "a", "b", "s", "d", "t"],
-    "t2": ["k", "a", "b", "s", "d", "t"],
-    "t0": ["k", "a", "b", "s", "d", "t"],
-}
+COLUMNS = ["k", "a", "b", "s", "d", "t", "f", "ts", "iv", "bo"]
+TABLES = {"t1": COLUMNS, "t2": COLUMNS, "t0": COLUMNS}
 INT_COLUMNS = {"k", "a", "b"}
 TEXT_COLUMNS = {"s"}
 DECIMAL_COLUMNS = {"d"}
 DATE_COLUMNS = {"t"}
+FLOAT_COLUMNS = {"f"}
+TIMESTAMP_COLUMNS = {"ts"}
+INTERVAL_COLUMNS = {"iv"}
+BOOL_COLUMNS = {"bo"}
 SMALL_TABLES = ["t1", "t2", "t1", "t2", "t0"]
 
 
@@ -172,18 +184,95 @@ class Gen:
             return f"cast(date_trunc('{self.pick(['month', 'year', 'week'])}', {x}) as date)"
         return f"coalesce({x}, {self.date_expr(cols, depth + 1)})"
 
+    def float_expr(self, cols, depth=0):
+        floats = [c for c in cols if c.split(".")[-1] in FLOAT_COLUMNS]
+        if depth > 2 or self.chance(0.5):
+            if floats and self.chance(0.8):
+                return self.pick(floats)
+            return self.pick(["1.5e0", "cast(-0.5 as double precision)", "cast(null as double precision)", "0e0"])
+        x = self.float_expr(cols, depth + 1)
+        kind = self.r.randint(0, 6)
+        if kind == 0:
+            return f"({x} {self.pick(['+', '-', '*'])} {self.float_expr(cols, depth + 1)})"
+        if kind == 1:
+            return f"({x} / nullif({self.float_expr(cols, depth + 1)}, 0))"
+        if kind == 2:
+            # float with integer or decimal: PostgreSQL makes both doubles
+            other = self.int_expr(cols, depth + 1) if self.chance(0.5) else self.dec_expr(cols, depth + 1)
+            return f"({x} {self.pick(['+', '*', '-'])} {other})"
+        if kind == 3:
+            return self.pick([f"abs({x})", f"round({x})", f"floor({x})", f"ceil({x})", f"sqrt(abs({x}))", f"power({x}, 2)", f"trunc({x})", f"sign({x})"])
+        if kind == 4:
+            return f"cast({self.pick([self.int_expr(cols, depth + 1), self.dec_expr(cols, depth + 1)])} as double precision)"
+        if kind == 5:
+            return f"case when {self.pred(cols, depth + 1)} then {x} else {self.float_expr(cols, depth + 1)} end"
+        return f"coalesce({x}, {self.float_expr(cols, depth + 1)})"
+
+    def timestamp_expr(self, cols, depth=0):
+        stamps = [c for c in cols if c.split(".")[-1] in TIMESTAMP_COLUMNS]
+        if depth > 2 or self.chance(0.5):
+            if stamps and self.chance(0.8):
+                return self.pick(stamps)
+            return self.pick(["timestamp '2020-03-01 12:00:00'", "timestamp '2020-02-29 00:00:00'", "cast(null as timestamp)"])
+        x = self.timestamp_expr(cols, depth + 1)
+        kind = self.r.randint(0, 5)
+        if kind == 0:
+            return f"({x} {self.pick(['+', '-'])} {self.interval_expr(cols, depth + 1)})"
+        if kind == 1:
+            return f"({self.date_expr(cols, depth + 1)} + {self.interval_expr(cols, depth + 1)})"
+        if kind == 2:
+            return f"date_trunc('{self.pick(['hour', 'day', 'month', 'year', 'week'])}', {x})"
+        if kind == 3:
+            return f"cast({self.date_expr(cols, depth + 1)} as timestamp)"
+        if kind == 4:
+            return f"{self.pick(['greatest', 'least'])}({x}, {self.timestamp_expr(cols, depth + 1)})"
+        return f"coalesce({x}, {self.timestamp_expr(cols, depth + 1)})"
+
+    def interval_expr(self, cols, depth=0):
+        intervals = [c for c in cols if c.split(".")[-1] in INTERVAL_COLUMNS]
+        if depth > 2 or self.chance(0.5):
+            if intervals and self.chance(0.7):
+                return self.pick(intervals)
+            return self.pick(["interval '1 day'", "interval '-3 hours'", "interval '1 month 2 days'", "interval '90 minutes'", "cast(null as interval)"])
+        x = self.interval_expr(cols, depth + 1)
+        kind = self.r.randint(0, 4)
+        if kind == 0:
+            return f"({x} {self.pick(['+', '-'])} {self.interval_expr(cols, depth + 1)})"
+        if kind == 1:
+            return f"({x} * {self.r.randint(-2, 3)})"
+        if kind == 2:
+            return f"({self.timestamp_expr(cols, depth + 1)} - {self.timestamp_expr(cols, depth + 1)})"
+        if kind == 3:
+            return f"(- {x})"
+        return f"coalesce({x}, {self.interval_expr(cols, depth + 1)})"
+
+    def bool_expr(self, cols, depth=0):
+        bools = [c for c in cols if c.split(".")[-1] in BOOL_COLUMNS]
+        if bools and self.chance(0.7):
+            column = self.pick(bools)
+            return self.pick([column, f"not {column}", f"({column} = ({self.pred(cols, depth + 1)}))", f"{column} is not false", f"({column} and {self.pred(cols, depth + 1)})", f"({column} or {self.pred(cols, depth + 1)})"])
+        return f"({self.pred(cols, depth + 1)})"
+
     def any_expr(self, cols, depth=0):
         kind = self.r.random()
-        if kind < 0.45:
+        if kind < 0.35:
             return self.int_expr(cols, depth)
-        if kind < 0.7:
+        if kind < 0.55:
             return self.text_expr(cols, depth)
-        if kind < 0.9:
+        if kind < 0.7:
             return self.dec_expr(cols, depth)
-        return self.date_expr(cols, depth)
+        if kind < 0.76:
+            return self.date_expr(cols, depth)
+        if kind < 0.84:
+            return self.float_expr(cols, depth)
+        if kind < 0.9:
+            return self.timestamp_expr(cols, depth)
+        if kind < 0.95:
+            return self.interval_expr(cols, depth)
+        return self.bool_expr(cols, depth)
 
     def pred(self, cols, depth=0):
-        kind = self.r.randint(0, 12)
+        kind = self.r.randint(0, 15)
         if depth > 2:
             kind = self.r.randint(0, 2)
         op = self.pick(["=", "<>", "<", "<=", ">", ">="])
@@ -219,6 +308,15 @@ class Gen:
             return f"({self.pred(cols, depth + 1)}) is {self.pick(['true', 'not true', 'false', 'unknown'])}"
         if kind == 11:
             return f"coalesce({self.pred(cols, depth + 1)}, {self.pick(['true', 'false'])})"
+        if kind == 12:
+            other = self.float_expr(cols, depth + 1) if self.chance(0.6) else self.pick([self.int_expr(cols, depth + 1), self.dec_expr(cols, depth + 1)])
+            return f"{self.float_expr(cols, depth + 1)} {op} {other}"
+        if kind == 13:
+            if self.chance(0.5):
+                return f"{self.timestamp_expr(cols, depth + 1)} {op} {self.timestamp_expr(cols, depth + 1)}"
+            return f"{self.interval_expr(cols, depth + 1)} {op} {self.interval_expr(cols, depth + 1)}"
+        if kind == 14:
+            return self.bool_expr(cols, depth + 1)
         return f"{self.dec_expr(cols, depth + 1)} {op} {self.dec_expr(cols, depth + 1)}"
 
     # -- queries ----------------------------------------------------------------------
@@ -285,8 +383,14 @@ class Gen:
         return sql
 
     def aggregate(self, cols):
-        kind = self.r.randint(0, 9)
+        kind = self.r.randint(0, 12)
         x = self.int_expr(cols, 1)
+        if kind == 10:
+            return self.pick([f"sum({self.float_expr(cols, 1)})", f"avg({self.float_expr(cols, 1)})", f"stddev_samp({self.float_expr(cols, 1)})"])
+        if kind == 11:
+            return self.pick([f"{self.pick(['min', 'max'])}({self.timestamp_expr(cols, 1)})", f"{self.pick(['min', 'max'])}({self.interval_expr(cols, 1)})", f"sum({self.interval_expr(cols, 1)})"])
+        if kind == 12:
+            return f"{self.pick(['bool_and', 'bool_or', 'count'])}({self.bool_expr(cols, 1)})"
         if kind == 0:
             return "count(*)"
         if kind == 1:
@@ -326,7 +430,7 @@ class Gen:
         cols = self.columns(t, "x")
         part = f"partition by {self.int_expr(cols, 2)} " if self.chance(0.6) else ""
         # order by k last: k is unique in t1, so ranking and frames are deterministic
-        order = f"order by {self.int_expr(cols, 2)}, x.k" if t != "t2" else "order by x.k, x.a, x.b, x.s, x.d, x.t"
+        order = f"order by {self.int_expr(cols, 2)}, x.k" if t != "t2" else "order by x.k, x.a, x.b, x.s, x.d, x.t, x.f, x.ts, x.iv, x.bo"
         func = self.pick(
             [
                 "row_number()",
@@ -343,6 +447,10 @@ class Gen:
                 "cume_dist()",
                 f"avg({self.dec_expr(cols, 2)})",
                 f"last_value({self.int_expr(cols, 2)})",
+                f"sum({self.float_expr(cols, 2)})",
+                f"lag({self.timestamp_expr(cols, 2)})",
+                f"max({self.timestamp_expr(cols, 2)})",
+                f"first_value({self.interval_expr(cols, 2)})",
             ]
         )
         frame = ""

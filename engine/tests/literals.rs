@@ -373,6 +373,108 @@ fn intervals_scale_by_numbers() {
     );
 }
 
+/// An interval known only by its type (a column, a difference of timestamps) scales
+/// like a literal one; the planner told them apart by syntax and refused the rest.
+#[test]
+fn interval_columns_scale_by_numbers() {
+    let cluster = cluster();
+    assert_eq!(
+        values(
+            &cluster,
+            "select cast(x * 2 as text), cast(3 * x as text), cast(x / 2 as text), \
+             cast(x * 0.5 as text) from (values (interval '1 month 1 day 3 hours')) t(x)"
+        ),
+        // PostgreSQL 15
+        [
+            "2 mons 2 days 06:00:00",
+            "3 mons 3 days 09:00:00",
+            "15 days 13:30:00",
+            "15 days 13:30:00"
+        ]
+    );
+    // Per row, by a number that is a column too.
+    assert_eq!(
+        values(
+            &cluster,
+            "select count(*) filter (where extract(day from x * (o_orderkey % 4)) \
+             = o_orderkey % 4) = count(*) from orders, (values (interval '1 day')) t(x)"
+        ),
+        ["true"]
+    );
+}
+
+/// A minus before an interval literal negates its value: DataFusion put the sign
+/// into the literal's text, so `- interval '1 day -3 hours'` was -27 hours (PostgreSQL:
+/// -21) and `- interval '-3 hours'` a parse error.
+#[test]
+fn a_negated_interval_literal_is_negated_as_a_value() {
+    let cluster = cluster();
+    assert_eq!(
+        values(
+            &cluster,
+            "select cast(- interval '1 day -3 hours' as text), cast(- interval '-3 hours' as text), \
+             - interval '1 month -2 days' < interval '0 days'"
+        ),
+        // PostgreSQL 15
+        ["-1 days +03:00:00", "03:00:00", "true"]
+    );
+}
+
+/// A timestamp minus a timestamp or a date is PostgreSQL's interval of days and a time
+/// of day, so it scales, compares, adds to a date and reads as PostgreSQL's text;
+/// DataFusion's duration refused all but the comparison.
+#[test]
+fn timestamp_differences_are_intervals() {
+    let cluster = cluster();
+    assert_eq!(
+        values(
+            &cluster,
+            "select cast(a - b as text), cast((a - b) * 2 as text), \
+             cast(date '2020-03-01' - (a - b) as text), cast(b - date '2020-03-01' as text), \
+             cast(date '2020-03-01' - a as text), (a - b) > interval '1 day 5 hours', \
+             extract(hour from a - b) from (values (timestamp '2020-03-02 06:00:00', \
+             timestamp '2020-03-01 00:00:00')) t(a, b)"
+        ),
+        // PostgreSQL 15
+        [
+            "1 day 06:00:00",
+            "2 days 12:00:00",
+            "2020-02-28 18:00:00",
+            "00:00:00",
+            "-1 days -06:00:00",
+            "true",
+            "6"
+        ]
+    );
+}
+
+/// A timestamp, interval or float cast to text, by the user or by the analyzer
+/// around `||`, reads as PostgreSQL writes it (Arrow wrote `2020-02-29T06:45:00.250`
+/// and `0 secs`).
+#[test]
+fn values_cast_to_text_read_as_in_postgresql() {
+    let cluster = cluster();
+    assert_eq!(
+        values(
+            &cluster,
+            "select cast(timestamp '2020-02-29 06:45:00.25' as text), \
+             'at ' || timestamp '2020-02-29 06:45:00', cast(interval '-1 day 2 hours' as text), \
+             'x' || interval '0 days', concat(cast(0.1 as double precision) \
+             + cast(0.2 as double precision), cast('inf' as double precision)), \
+             max(cast(o_orderdate + interval '90 minutes' as varchar)) from orders"
+        ),
+        // PostgreSQL 15
+        [
+            "2020-02-29 06:45:00.25",
+            "at 2020-02-29 06:45:00",
+            "-1 days +02:00:00",
+            "x00:00:00",
+            "0.30000000000000004Infinity",
+            "1998-08-02 01:30:00"
+        ]
+    );
+}
+
 /// `date + interval` is a timestamp in PostgreSQL; DataFusion's date result dropped
 /// the interval's hours. Whole days keep the date type (same instant).
 #[test]

@@ -9,6 +9,7 @@ pub mod loaded;
 pub mod parquet_table;
 pub mod pg_float_text;
 pub mod pg_interval_text;
+pub mod pg_timestamp_text;
 pub mod pg_types;
 pub mod profile;
 pub mod series_table;

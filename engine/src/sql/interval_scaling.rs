@@ -4,79 +4,73 @@
 //! planning ("Invalid interval arithmetic operation"); here they become a call of
 //! one function that scales each field and carries fractions of months down to days
 //! (30 to a month) and of days down to time (24 hours to a day), never up, as
-//! PostgreSQL's `interval_mul` does.
+//! PostgreSQL's `interval_mul` does. The operands are told apart by their types as
+//! the operator is planned (an expression planner), so an interval column scales
+//! like a literal.
 
-use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use arrow::array::{AsArray, IntervalMonthDayNanoArray};
 use arrow::datatypes::IntervalUnit::MonthDayNano;
 use arrow::datatypes::{DataType, Float64Type, IntervalMonthDayNano, IntervalMonthDayNanoType};
 use arrow::error::ArrowError;
-use datafusion_common::{exec_err, DataFusionError, Result};
+use datafusion_common::{exec_err, DFSchema, DataFusionError, Result};
+use datafusion_expr::expr::ScalarFunction;
+use datafusion_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
 use datafusion_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    cast, ColumnarValue, Expr, ExprSchemable, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
+    Signature, Volatility,
 };
-use sqlparser::ast::{self, BinaryOperator, Expr, Statement, UnaryOperator};
+use sqlparser::ast::BinaryOperator;
 
 use super::call_values::Arguments;
-use super::pg_compat::function_call;
 
 const MULTIPLY: &str = "interval_mul";
 const DIVIDE: &str = "interval_div";
 const DAYS_PER_MONTH: f64 = 30.0;
 const NANOS_PER_DAY: f64 = 86_400e9;
 
-/// Rewrites the statement in place: every product or quotient with an operand that
-/// is an interval by its syntax (an interval literal or cast, a sum of them, or
-/// such a product itself) becomes a call. An interval that only its type reveals
-/// (a column) is left to the planner's error.
-pub fn as_calls(statement: &mut Statement) {
-    let _ = ast::visit_expressions_mut(statement, |expr| {
-        if let Expr::BinaryOp { left, op, right } = expr {
-            let call = match op {
-                BinaryOperator::Multiply if is_interval(left) => Some((MULTIPLY, false)),
-                BinaryOperator::Multiply if is_interval(right) => Some((MULTIPLY, true)),
-                BinaryOperator::Divide if is_interval(left) => Some((DIVIDE, false)),
-                _ => None,
-            };
-            if let Some((name, swapped)) = call {
-                let null = || Expr::value(ast::Value::Null);
-                let mut interval = std::mem::replace(left.as_mut(), null());
-                let mut factor = std::mem::replace(right.as_mut(), null());
-                if swapped {
-                    std::mem::swap(&mut interval, &mut factor);
-                }
-                *expr = function_call(name, vec![interval, factor]);
-            }
-        }
-        ControlFlow::<()>::Continue(())
-    });
-}
+/// Plans a product or quotient of an interval and a number as a call.
+#[derive(Debug)]
+pub struct IntervalScalingPlanner;
 
-fn is_interval(expr: &Expr) -> bool {
-    match expr {
-        Expr::Interval(_) => true,
-        Expr::Cast { data_type, .. } => matches!(data_type, ast::DataType::Interval { .. }),
-        Expr::Nested(inner) => is_interval(inner),
-        Expr::UnaryOp {
-            op: UnaryOperator::Minus | UnaryOperator::Plus,
-            expr,
-        } => is_interval(expr),
-        Expr::BinaryOp {
-            left,
-            op: BinaryOperator::Plus | BinaryOperator::Minus,
-            right,
-        } => is_interval(left) && is_interval(right),
-        Expr::Function(function) => {
-            let name = function.name.to_string();
-            name.eq_ignore_ascii_case(MULTIPLY) || name.eq_ignore_ascii_case(DIVIDE)
-        }
-        _ => false,
+impl ExprPlanner for IntervalScalingPlanner {
+    fn plan_binary_op(
+        &self,
+        expr: RawBinaryExpr,
+        schema: &DFSchema,
+    ) -> Result<PlannerResult<RawBinaryExpr>> {
+        let kind = |side: &Expr| match side.get_type(schema) {
+            Ok(DataType::Interval(MonthDayNano)) => Operand::Interval,
+            Ok(data_type) if data_type.is_numeric() || data_type == DataType::Null => {
+                Operand::Number
+            }
+            _ => Operand::Other,
+        };
+        let (left_kind, right_kind) = (kind(&expr.left), kind(&expr.right));
+        let RawBinaryExpr { op, left, right } = expr;
+        let (divide, interval, factor) = match (&op, left_kind, right_kind) {
+            (BinaryOperator::Multiply, Operand::Interval, Operand::Number) => (false, left, right),
+            (BinaryOperator::Multiply, Operand::Number, Operand::Interval) => (false, right, left),
+            (BinaryOperator::Divide, Operand::Interval, Operand::Number) => (true, left, right),
+            _ => return Ok(PlannerResult::Original(RawBinaryExpr { op, left, right })),
+        };
+        let udf = Arc::new(ScalarUDF::from(IntervalScaling::new(divide)));
+        let args = vec![interval, cast(factor, DataType::Float64)];
+        Ok(PlannerResult::Planned(Expr::ScalarFunction(
+            ScalarFunction::new_udf(udf, args),
+        )))
     }
 }
 
-/// The two functions the rewrite calls, for the planner's registry.
+#[derive(Clone, Copy)]
+enum Operand {
+    Interval,
+    Number,
+    Other,
+}
+
+/// The two functions, for the registry (a user may also call them by name).
 pub fn functions() -> [Arc<ScalarUDF>; 2] {
     [false, true].map(|divide| Arc::new(ScalarUDF::from(IntervalScaling::new(divide))))
 }

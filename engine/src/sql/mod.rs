@@ -88,6 +88,8 @@ mod string_lengths;
 mod subquery_operands;
 mod symmetric_between;
 mod table_function_alias;
+mod text_casts;
+mod timestamp_differences;
 mod timestamp_literals;
 pub mod transaction;
 mod using_joins;
@@ -479,7 +481,6 @@ pub fn plan_parsed(
     array_comparisons::as_element_comparisons(&mut statement);
     fetch_first::as_limits(&mut statement)?;
     like_escape::as_backslashes(&mut statement);
-    interval_scaling::as_calls(&mut statement);
     using_joins::merged(&mut statement)?;
     first_row_subqueries::as_first_values(&mut statement, functions);
     pg_to_char::chrono_formats(&mut statement)?;
@@ -619,6 +620,7 @@ fn planned_as(
     let config = OptimizerContext::new_with_config_options(options).with_skip_failing_rules(false);
     let plan = Analyzer::new().execute_and_check(plan, &config.options(), |_, _| {})?;
     let plan = cast_names::unmarked(plan)?;
+    let plan = text_casts::as_postgresql(plan)?;
     // Before the subquery rewrites, which treat a correlation through an expression
     // apart from one between columns.
     let plan = interval_order::by_length(plan)?;

@@ -56,6 +56,16 @@ pub fn normalize(statement: &mut Statement) {
                 op: UnaryOperator::BitwiseNot,
                 ..
             } => super::bitwise_not::as_call(expr),
+            // DataFusion reads `- interval '1 day -3 hours'` as the literal
+            // '-1 day -3 hours' (-27 hours); PostgreSQL negates the value (-21 hours).
+            Expr::UnaryOp {
+                op: UnaryOperator::Minus,
+                expr: inner,
+            } if matches!(inner.as_ref(), Expr::Interval(_)) => {
+                let interval =
+                    std::mem::replace(inner.as_mut(), Expr::value(sqlparser::ast::Value::Null));
+                *inner.as_mut() = Expr::Nested(Box::new(interval));
+            }
             Expr::SimilarTo { .. } => super::similar_to::as_regex_match(expr),
             Expr::Collate { expr: inner, .. } => {
                 let inner =

@@ -94,6 +94,8 @@ impl FunctionRegistry {
             Arc::new(datafusion_functions_aggregate::planner::AggregateFunctionPlanner),
             Arc::new(datafusion_functions_window::planner::WindowFunctionPlanner),
             Arc::new(super::array_literals::ArrayTextPlanner),
+            Arc::new(super::interval_scaling::IntervalScalingPlanner),
+            Arc::new(super::timestamp_differences::TimestampDifferencePlanner),
             // ARRAY[..] literals, `a[i]` subscripts and `||` over arrays.
             Arc::new(datafusion_functions_nested::planner::NestedFunctionPlanner),
             Arc::new(datafusion_functions_nested::planner::FieldAccessPlanner),
@@ -125,6 +127,8 @@ impl FunctionRegistry {
         registry.register_scalar(super::age::function());
         registry.register_scalar(super::make_timestamp::function());
         registry.register_scalar(super::similar_to::function());
+        registry.register_scalar(super::timestamp_differences::function());
+        registry.register_scalar(super::text_casts::function());
         for udf in super::interval_scaling::functions() {
             registry.register_scalar(udf);
         }

@@ -12,6 +12,7 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use bytes::{BufMut, BytesMut};
 use percore_engine::catalog::pg_float_text::{write_float4, write_float8};
 use percore_engine::catalog::pg_interval_text::{write_duration, write_interval};
+use percore_engine::catalog::pg_timestamp_text::write_timestamp;
 use percore_engine::error::{QueryError, QueryResult};
 
 use super::array_values;
@@ -144,6 +145,9 @@ fn text_value(column: &ColumnEncoder<'_>, row: usize, out: &mut BytesMut) {
         DataType::Interval(unit) => {
             let (months, days, micros) = interval_parts(array, row, *unit);
             let _ = write_interval(&mut HexWriter(out), months, days, micros);
+        }
+        DataType::Timestamp(unit, None) => {
+            let _ = write_timestamp(&mut HexWriter(out), timestamp_value(array, row, *unit));
         }
         DataType::Duration(unit) => {
             let _ = write_duration(&mut HexWriter(out), duration_micros(array, row, *unit));
