@@ -378,3 +378,37 @@ fn groups_over_a_join_partitioned_on_another_column_meet() {
         ]
     );
 }
+
+/// `ORDER BY` an ordinal naming an expression over aggregates (`max(k) + 1`,
+/// `status || max(k)`), with or without GROUP BY: DataFusion refused each as "must
+/// appear in the GROUP BY clause"; the columns keep PostgreSQL's names.
+#[test]
+fn ordinals_order_by_expressions_over_aggregates() {
+    let cluster = Cluster::start_tpch(0.01, ClusterConfig::new(2)).expect("cluster starts");
+    assert_eq!(
+        rows(
+            &cluster,
+            "select max(o_orderkey) + 1 from orders order by 1"
+        ),
+        [["60001"]]
+    );
+    assert_eq!(
+        rows(
+            &cluster,
+            "select o_orderstatus || 'x' || max(o_orderkey), count(*) - 1 from orders \
+             group by o_orderstatus order by 2 desc, 1"
+        ),
+        // PostgreSQL 15
+        [["Ox59974", "7332"], ["Fx59975", "7303"], ["Px60000", "362"]]
+    );
+    let batches = cluster
+        .sql("select max(o_orderkey) + 1, upper(o_orderstatus) from orders group by o_orderstatus order by 1")
+        .expect("plans");
+    let names: Vec<_> = batches[0]
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(names, ["?column?", "upper"]);
+}

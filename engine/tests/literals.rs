@@ -403,6 +403,71 @@ fn interval_columns_scale_by_numbers() {
     );
 }
 
+/// `avg` of intervals, as PostgreSQL divides their sum (fractions of months carried
+/// into days): grouped, filtered, over a window, and of timestamp differences.
+#[test]
+fn intervals_average() {
+    let cluster = cluster();
+    assert_eq!(
+        values(
+            &cluster,
+            "select cast(avg(x) as text), cast(avg(x) filter (where n > 1) as text), \
+             cast(avg(b - a) as text) from (values (interval '1 month', 1, \
+             timestamp '2020-01-01 00:00', timestamp '2020-01-02 12:00'), \
+             (interval '1 day 3 hours', 2, timestamp '2020-01-01 00:00', timestamp '2020-01-01 00:00:01'), \
+             (null, 3, null, null), (interval '-2 hours', 4, timestamp '2020-01-01', \
+             timestamp '2019-12-31')) t(x, n, a, b)"
+        ),
+        // PostgreSQL 15
+        ["10 days 08:20:00", "12:30:00", "04:00:00.333333"]
+    );
+    assert_eq!(
+        common::joined_rows(
+            &cluster,
+            "select o_orderstatus || ' ' || cast(avg(cast(o_orderdate as timestamp) \
+             + interval '1 hour' * (o_orderkey % 7) - cast(o_orderdate as timestamp)) as text) \
+             from orders group by o_orderstatus order by 1"
+        ),
+        // PostgreSQL 15
+        [
+            "F 02:59:01.840088",
+            "O 03:01:06.766671",
+            "P 02:57:31.239669"
+        ]
+    );
+    assert_eq!(
+        common::joined_rows(
+            &cluster,
+            "select cast(avg(interval '1 day' * (o_orderkey % 3)) over (order by o_orderkey \
+             rows between 1 preceding and current row) as text) from orders \
+             order by o_orderkey limit 3"
+        ),
+        // PostgreSQL 15 (keys 1, 2, 3: one, two and zero days)
+        ["1 day", "1 day 12:00:00", "1 day"]
+    );
+}
+
+/// `-0.0` equals `0.0` in `nullif`, `CASE x WHEN` and `IN`, as in comparisons
+/// (Arrow's total order told them apart: `y / nullif(x * 0, 0)` was -Infinity for a
+/// negative `x`); and a decimal times zero keeps the product's type, so `nullif`
+/// compares zeros of one scale.
+#[test]
+fn zeros_compare_equal_whatever_their_sign_or_scale() {
+    let cluster = cluster();
+    assert_eq!(
+        values(
+            &cluster,
+            "select count(*) filter (where nullif((o_orderkey % 2 * 2 - 1) * 0e0, 0) is null), \
+             count(*) filter (where case (o_orderkey % 2 * 2 - 1) * 0e0 when 0 then true end), \
+             count(*) filter (where (o_orderkey % 2 * 2 - 1) * 0e0 in (0, 1)), \
+             count(*) filter (where nullif(o_totalprice * 0 * (o_orderkey % 2 * 2 - 1), 0) is null), \
+             min(o_totalprice * 0), nullif(-0e0, 0) is null, -0e0 in (0e0, 1e0) from orders"
+        ),
+        // PostgreSQL 15
+        ["15000", "15000", "15000", "15000", "0.00", "true", "true"]
+    );
+}
+
 /// A minus before an interval literal negates its value: DataFusion put the sign
 /// into the literal's text, so `- interval '1 day -3 hours'` was -27 hours (PostgreSQL:
 /// -21) and `- interval '-3 hours'` a parse error.

@@ -12,12 +12,12 @@ use std::sync::Arc;
 use arrow::datatypes::DataType;
 use arrow::error::ArrowError;
 use datafusion_common::tree_node::Transformed;
-use datafusion_common::{DataFusionError, Result, ScalarValue};
+use datafusion_common::{DFSchema, DataFusionError, Result, ScalarValue};
 use datafusion_expr::expr::{BinaryExpr, Cast, ScalarFunction};
 use datafusion_expr::type_coercion::binary::BinaryTypeCoercer;
 use datafusion_expr::{
-    ColumnarValue, Expr, LogicalPlan, Operator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
-    Signature, Volatility,
+    ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion_optimizer::optimizer::ApplyOrder;
 use datafusion_optimizer::{OptimizerConfig, OptimizerRule};
@@ -47,8 +47,48 @@ impl OptimizerRule for CheckedConstantArithmetic {
         plan: LogicalPlan,
         _config: &dyn OptimizerConfig,
     ) -> Result<Transformed<LogicalPlan>> {
-        map_keeping_names(plan, |expr, _| fold(expr))
+        map_keeping_names(plan, |expr, schema| {
+            let expr = typed_zero_product(expr, schema)?;
+            if expr.transformed {
+                return Ok(expr);
+            }
+            fold(expr.data)
+        })
     }
+}
+
+/// `x * 0` of decimals is a zero of the product's type. DataFusion's simplifier
+/// answers the literal `0` as it was cast for the product (`DECIMAL(20, 0)` where
+/// the product is `DECIMAL(36, 2)`), so `nullif(price * 0, 0)` compared zeros of
+/// two scales and kept the row's value. Folded here, typed, where the simplifier
+/// would fold it (`x` never NULL); left alone where it would not.
+fn typed_zero_product(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let Expr::BinaryExpr(BinaryExpr {
+        left,
+        op: Operator::Multiply,
+        right,
+    }) = &expr
+    else {
+        return Ok(Transformed::no(expr));
+    };
+    let is_zero =
+        |side: &Expr| matches!(side, Expr::Literal(ScalarValue::Decimal128(Some(0), ..), _));
+    let other = match (is_zero(left), is_zero(right)) {
+        (true, _) => right,
+        (_, true) => left,
+        _ => return Ok(Transformed::no(expr)),
+    };
+    if other.nullable(schema)? {
+        return Ok(Transformed::no(expr));
+    }
+    let product = expr.get_type(schema)?;
+    if !matches!(product, DataType::Decimal128(..)) {
+        return Ok(Transformed::no(expr));
+    }
+    Ok(Transformed::yes(Expr::Literal(
+        ScalarValue::new_zero(&product)?,
+        None,
+    )))
 }
 
 fn fold(expr: Expr) -> Result<Transformed<Expr>> {

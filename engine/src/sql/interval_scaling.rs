@@ -141,11 +141,19 @@ impl IntervalScaling {
     }
 }
 
-/// PostgreSQL's `interval_mul`: each field scaled, the fraction of months carried
-/// into days and the fraction of days into time, each rounded to the microsecond.
+/// PostgreSQL's `interval_mul`: each field scaled, then carried down.
 fn scale(interval: IntervalMonthDayNano, by: impl Fn(f64) -> f64) -> Result<IntervalMonthDayNano> {
-    let months = by(f64::from(interval.months));
-    let days = by(f64::from(interval.days));
+    from_fractions(
+        by(f64::from(interval.months)),
+        by(f64::from(interval.days)),
+        by(interval.nanoseconds as f64),
+    )
+}
+
+/// An interval of fractional fields as PostgreSQL's `interval_mul` and
+/// `interval_div` make one: the fraction of months carried into days and the
+/// fraction of days into time, each rounded to the microsecond, as is the time.
+pub(super) fn from_fractions(months: f64, days: f64, nanos: f64) -> Result<IntervalMonthDayNano> {
     let whole_months = months.trunc();
     let carried_days = micro_rounded((months - whole_months) * DAYS_PER_MONTH);
     let mut whole_days = days.trunc() + carried_days.trunc();
@@ -156,7 +164,7 @@ fn scale(interval: IntervalMonthDayNano, by: impl Fn(f64) -> f64) -> Result<Inte
         whole_days += extra_days;
         carried_nanos -= extra_days * NANOS_PER_DAY;
     }
-    let nanos = (by(interval.nanoseconds as f64) + carried_nanos).round_ties_even();
+    let nanos = ((nanos + carried_nanos) / 1e3).round_ties_even() * 1e3;
     let in_range = |value: f64, limit: f64| value.is_finite() && value.abs() <= limit;
     if !in_range(whole_months, f64::from(i32::MAX))
         || !in_range(whole_days, f64::from(i32::MAX))
@@ -200,6 +208,8 @@ mod tests {
         assert_eq!(times(1, 0, 0.0, 0.1), (0, 3, 0.0));
         // interval '-1 day -2 hours' * 0.5 = '-13:00:00'
         assert_eq!(times(0, -1, -7200.0, 0.5), (0, 0, -46_800.0));
+        // interval '2 microseconds' / 3 = '00:00:00.000001' (time rounds to microseconds)
+        assert_eq!(times(0, 0, 2e-6, 1.0 / 3.0), (0, 0, 1e-6));
     }
 
     #[test]

@@ -32,6 +32,7 @@ mod extract_fields;
 mod fetch_first;
 mod first_row_subqueries;
 mod float_peers;
+mod float_zeros;
 mod fractional_seconds;
 mod grand_total_filters;
 mod grouping_set_duplicates;
@@ -40,6 +41,7 @@ pub mod guard;
 mod guarded_rules;
 mod integer_casts;
 mod integer_sums;
+mod interval_averages;
 mod interval_groups;
 mod interval_keys;
 mod interval_order;
@@ -621,6 +623,7 @@ fn planned_as(
     let plan = Analyzer::new().execute_and_check(plan, &config.options(), |_, _| {})?;
     let plan = cast_names::unmarked(plan)?;
     let plan = text_casts::as_postgresql(plan)?;
+    let plan = float_zeros::compared_as_equal(plan)?;
     // Before the subquery rewrites, which treat a correlation through an expression
     // apart from one between columns.
     let plan = interval_order::by_length(plan)?;

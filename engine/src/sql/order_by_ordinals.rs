@@ -5,11 +5,17 @@
 //! valid query. Spelled out (`order by rank() over (..)`) it plans, so an ordinal
 //! that names an unaliased item holding a window function becomes that item, with
 //! its named windows (`over w`) written in place, as ORDER BY cannot see them.
+//!
+//! Any other unaliased expression an ordinal names (`select max(v) + 1 from t order
+//! by 1`, `select k || max(s) .. group by k order by 1`) met the same refusal; such
+//! an item is given the name PostgreSQL shows for it as an alias, which DataFusion
+//! resolves (`.. as m order by 1` planned). The name is the one shown anyway.
 
 use std::ops::ControlFlow;
 
+use super::output_names::column_name;
 use sqlparser::ast::{
-    visit_expressions, visit_expressions_mut, Expr, NamedWindowDefinition, NamedWindowExpr,
+    visit_expressions, visit_expressions_mut, Expr, Ident, NamedWindowDefinition, NamedWindowExpr,
     OrderByKind, Query, SelectItem, SetExpr, Statement, Value, VisitMut, VisitorMut, WindowType,
 };
 
@@ -24,7 +30,7 @@ impl VisitorMut for Ordinals {
     type Break = ();
 
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        let SetExpr::Select(select) = query.body.as_ref() else {
+        let SetExpr::Select(select) = query.body.as_mut() else {
             return ControlFlow::Continue(());
         };
         let Some(order_by) = query.order_by.as_mut() else {
@@ -40,17 +46,24 @@ impl VisitorMut for Ordinals {
             let Value::Number(digits, _) = &value.value else {
                 continue;
             };
-            let Some(SelectItem::UnnamedExpr(item)) = digits
+            let Some(item) = digits
                 .parse::<usize>()
                 .ok()
-                .and_then(|ordinal| select.projection.get(ordinal.checked_sub(1)?))
+                .and_then(|ordinal| select.projection.get_mut(ordinal.checked_sub(1)?))
             else {
                 continue;
             };
-            if holds_window_function(item) {
-                if let Some(inlined) = with_windows_inlined(item, &select.named_window) {
+            let SelectItem::UnnamedExpr(expr) = item else {
+                continue;
+            };
+            if holds_window_function(expr) {
+                if let Some(inlined) = with_windows_inlined(expr, &select.named_window) {
                     sort.expr = inlined;
                 }
+            } else if !matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+                let alias = Ident::with_quote('"', column_name(expr));
+                let expr = std::mem::replace(expr, Expr::value(Value::Null));
+                *item = SelectItem::ExprWithAlias { expr, alias };
             }
         }
         ControlFlow::Continue(())
@@ -111,7 +124,7 @@ mod tests {
     }
 
     #[test]
-    fn only_ordinals_naming_unaliased_window_items_are_spelled_out() {
+    fn ordinals_naming_unaliased_items_are_spelled_out_or_named() {
         assert_eq!(
             rewritten("SELECT k, rank() OVER (ORDER BY sum(v)) FROM t GROUP BY k ORDER BY 2, 1"),
             "SELECT k, rank() OVER (ORDER BY sum(v)) FROM t GROUP BY k \
@@ -119,8 +132,8 @@ mod tests {
         );
         let kept = [
             "SELECT k, rank() OVER (ORDER BY k) AS r FROM t ORDER BY 2",
-            "SELECT k, sum(v) FROM t GROUP BY k ORDER BY 2",
             "SELECT k, 1 + rank() OVER (ORDER BY k) FROM t ORDER BY 3",
+            "SELECT t.k, 1 + sum(v) FROM t GROUP BY k ORDER BY 1",
         ];
         for sql in kept {
             assert_eq!(rewritten(sql), sql);
@@ -132,6 +145,10 @@ mod tests {
         assert_eq!(
             rewritten("SELECT 1 + rank() OVER (ORDER BY k) FROM t ORDER BY 1 DESC"),
             "SELECT 1 + rank() OVER (ORDER BY k) FROM t ORDER BY 1 + rank() OVER (ORDER BY k) DESC"
+        );
+        assert_eq!(
+            rewritten("SELECT k, sum(v) + 1, upper(k) FROM t GROUP BY k ORDER BY 2, 3"),
+            "SELECT k, sum(v) + 1 AS \"?column?\", upper(k) AS \"upper\" FROM t GROUP BY k ORDER BY 2, 3"
         );
     }
 }

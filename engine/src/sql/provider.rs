@@ -77,6 +77,14 @@ impl FunctionRegistry {
             }
             aggregates.insert(udaf.name().to_string(), udaf);
         }
+        let average = super::interval_averages::function();
+        for name in average
+            .aliases()
+            .iter()
+            .chain([&average.name().to_string()])
+        {
+            aggregates.insert(name.clone(), Arc::clone(&average));
+        }
         for udaf in super::ordered_set_aggregates::ordered_set_aggregates() {
             aggregates.insert(udaf.name().to_string(), udaf);
         }
@@ -129,6 +137,7 @@ impl FunctionRegistry {
         registry.register_scalar(super::similar_to::function());
         registry.register_scalar(super::timestamp_differences::function());
         registry.register_scalar(super::text_casts::function());
+        registry.register_scalar(super::float_zeros::function());
         for udf in super::interval_scaling::functions() {
             registry.register_scalar(udf);
         }
