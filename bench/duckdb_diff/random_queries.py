@@ -423,7 +423,17 @@ class Gen:
             sql += f" group by {grouping}"
         if self.chance(0.3):
             sql += f" having {self.pick(['count(*) > 1', 'count(*) = 1', 'sum(' + self.int_expr(cols, 2) + ') is not null', 'min(' + self.int_expr(cols, 2) + ') < 2'])}"
+        if self.chance(0.25):
+            sql += self.order_by_every_column(len(keys) + len(aggs))
         return sql
+
+    def order_by_every_column(self, count):
+        """ORDER BY each output column by ordinal, in a random order, and a LIMIT:
+        deterministic, as equal rows are indistinguishable."""
+        ordinals = list(range(1, count + 1))
+        self.r.shuffle(ordinals)
+        positions = ", ".join(f"{i}{self.pick(['', ' desc', ' nulls first', ' desc nulls last'])}" for i in ordinals)
+        return f" order by {positions} limit {self.r.randint(1, 6)}"
 
     def select_window(self):
         t = self.pick(SMALL_TABLES)
@@ -473,7 +483,16 @@ class Gen:
         op = self.pick(["union", "union all", "intersect", "intersect all", "except", "except all"])
         left = f"select {self.int_expr(self.columns(a, 'x'), 2)}, {self.text_expr(self.columns(a, 'x'), 2)} from {a} x"
         right = f"select {self.int_expr(self.columns(b, 'y'), 2)}, {self.text_expr(self.columns(b, 'y'), 2)} from {b} y"
-        return f"{left} {op} {right}"
+        sql = f"{left} {op} {right}"
+        if self.chance(0.3):
+            # nested: PostgreSQL's INTERSECT binds tighter than UNION and EXCEPT
+            c = self.pick(SMALL_TABLES)
+            third = f"select {self.int_expr(self.columns(c, 'z'), 2)}, {self.text_expr(self.columns(c, 'z'), 2)} from {c} z"
+            outer = self.pick(["union", "union all", "intersect", "except", "except all"])
+            sql = self.pick([f"({sql}) {outer} {third}", f"{third} {outer} ({sql})", f"{sql} {outer} {third}"])
+        if self.chance(0.3):
+            sql += self.order_by_every_column(2)
+        return sql
 
     def select_derived(self):
         inner = self.select_grouped() if self.chance(0.5) else self.select_plain()

@@ -412,3 +412,34 @@ fn ordinals_order_by_expressions_over_aggregates() {
         .collect();
     assert_eq!(names, ["?column?", "upper"]);
 }
+
+/// A scalar subquery as a ROLLUP, CUBE or GROUPING SETS element: sqlparser 0.62
+/// failed to parse `cube((select ..))` ("Expected: ), found: max").
+#[test]
+fn subqueries_group_in_rollup_and_cube() {
+    let cluster = Cluster::start_tpch(0.01, ClusterConfig::new(2)).expect("cluster starts");
+    let key = "(select max(n_regionkey) from nation n2 where n2.n_nationkey = n.n_nationkey)";
+    for grouping in [
+        format!("cube({key})"),
+        format!("grouping sets (({key}), ())"),
+    ] {
+        assert_eq!(
+            rows(
+                &cluster,
+                &format!(
+                    "select {key} as r, count(*) from nation n group by {grouping} \
+                     order by 1 nulls last"
+                )
+            ),
+            // PostgreSQL 15
+            [
+                ["0", "5"],
+                ["1", "5"],
+                ["2", "5"],
+                ["3", "5"],
+                ["4", "5"],
+                ["", "25"]
+            ]
+        );
+    }
+}

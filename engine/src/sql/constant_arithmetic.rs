@@ -78,13 +78,14 @@ fn typed_zero_product(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>
         (_, true) => left,
         _ => return Ok(Transformed::no(expr)),
     };
-    if other.nullable(schema)? {
+    // A node may read columns its input schema lacks (a scan's pushed-down filters
+    // read columns it does not project): such an operand is left alone.
+    if other.nullable(schema).unwrap_or(true) {
         return Ok(Transformed::no(expr));
     }
-    let product = expr.get_type(schema)?;
-    if !matches!(product, DataType::Decimal128(..)) {
+    let Ok(product @ DataType::Decimal128(..)) = expr.get_type(schema) else {
         return Ok(Transformed::no(expr));
-    }
+    };
     Ok(Transformed::yes(Expr::Literal(
         ScalarValue::new_zero(&product)?,
         None,

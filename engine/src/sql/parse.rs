@@ -26,7 +26,8 @@ pub fn parse(sql: &str, mut tokens: Vec<TokenWithSpan>) -> QueryResult<Vec<State
     let symmetric = super::symmetric_between::marked(&mut tokens);
     let trimmed = trim_blanks_named(&mut tokens);
     let xor = sharp_as_xor(&mut tokens);
-    let rewritten = (csv || partitioned || symmetric || trimmed || xor).then(|| {
+    let grouped = grouping_subqueries_parenthesized(&mut tokens);
+    let rewritten = (csv || partitioned || symmetric || trimmed || xor || grouped).then(|| {
         tokens
             .iter()
             .map(|token| token.token.to_string())
@@ -147,6 +148,75 @@ fn sharp_as_xor(tokens: &mut Vec<TokenWithSpan>) -> bool {
     changed
 }
 
+/// A subquery as an element of `ROLLUP (..)`, `CUBE (..)` or `GROUPING SETS (..)`
+/// (`cube ((select max(a) from t))`): sqlparser 0.62 reads an element's parenthesis
+/// as a list of expressions and then fails on SELECT ("Expected: ), found: max").
+/// Such a subquery gets a second pair of parentheses, the list of one expression
+/// the parser expects. Returns whether anything changed.
+fn grouping_subqueries_parenthesized(tokens: &mut Vec<TokenWithSpan>) -> bool {
+    use sqlparser_current::tokenizer::{Token, Word};
+    let is = |token: &Token, texts: &[&str]| {
+        matches!(token, Token::Word(Word { value, quote_style: None, .. })
+            if texts.iter().any(|text| value.eq_ignore_ascii_case(text)))
+    };
+    /// What an open parenthesis inside a grouping list is.
+    #[derive(PartialEq)]
+    enum Open {
+        /// A list of elements (the grouping list, or a tuple in it).
+        Elements,
+        /// A subquery element, at this token, to be parenthesized again.
+        Subquery(usize),
+        Other,
+    }
+    let words = significant(tokens);
+    let mut insertions = Vec::new();
+    for (at, &start) in words.iter().enumerate() {
+        let opens_list = is(&tokens[start].token, &["rollup", "cube", "sets"])
+            && words
+                .get(at + 1)
+                .is_some_and(|&next| tokens[next].token == Token::LParen);
+        if !opens_list {
+            continue;
+        }
+        let mut open = vec![Open::Elements];
+        let mut element_starts = true;
+        for (offset, &index) in words.iter().enumerate().skip(at + 2) {
+            let in_elements = open.last() == Some(&Open::Elements);
+            match &tokens[index].token {
+                Token::LParen => {
+                    let query_follows = words
+                        .get(offset + 1)
+                        .is_some_and(|&next| is(&tokens[next].token, &["select", "with"]));
+                    let kind = match (element_starts && in_elements, query_follows) {
+                        (true, true) => Open::Subquery(index),
+                        (true, false) => Open::Elements,
+                        _ => Open::Other,
+                    };
+                    element_starts = kind == Open::Elements;
+                    open.push(kind);
+                }
+                Token::RParen => {
+                    if let Some(Open::Subquery(opened)) = open.pop() {
+                        insertions.push((opened, Token::LParen));
+                        insertions.push((index + 1, Token::RParen));
+                    }
+                    if open.is_empty() {
+                        break;
+                    }
+                    element_starts = false;
+                }
+                Token::Comma => element_starts = in_elements,
+                _ => element_starts = false,
+            }
+        }
+    }
+    insertions.sort_by_key(|(index, _)| std::cmp::Reverse(*index));
+    for (index, token) in &insertions {
+        tokens.insert(*index, TokenWithSpan::wrap(token.clone()));
+    }
+    !insertions.is_empty()
+}
+
 /// Wherever three unquoted words in a row match `phrase` (each one of its
 /// alternatives, in any case), the word at `at` becomes `replacement`; returns
 /// whether any did.
@@ -218,6 +288,27 @@ mod tests {
                 started.elapsed()
             );
         }
+    }
+
+    #[test]
+    fn subqueries_in_grouping_lists_parse() {
+        for sql in [
+            "select 1 from t group by cube((select max(a) from u))",
+            "select 1 from t group by rollup(k, (select max(a) from u where u.k = t.k), (k, (select 1)))",
+            "select 1 from t group by grouping sets (((select max(a) from u)), (k, (with w as (select 1) select * from w)))",
+        ] {
+            let statements = parse(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+            assert_eq!(statements.len(), 1);
+        }
+        // Only the elements' subqueries: not a tuple, nor the derived tables inside.
+        let sql = "select 1 from t group by rollup (k, (a, b)), cube ((select 1 from (select 2) s, (select 3) r))";
+        let mut tokens = guard::check(sql).expect("valid");
+        assert!(grouping_subqueries_parenthesized(&mut tokens));
+        let text: String = tokens.iter().map(|token| token.token.to_string()).collect();
+        assert_eq!(
+            text,
+            "select 1 from t group by rollup (k, (a, b)), cube (((select 1 from (select 2) s, (select 3) r)))"
+        );
     }
 
     #[test]
