@@ -468,6 +468,37 @@ fn zeros_compare_equal_whatever_their_sign_or_scale() {
     );
 }
 
+/// A decimal cast to fewer places rounds, so comparing the cast is not comparing the
+/// value: DataFusion's simplifier unwrapped `cast(x as bigint) > 3` into `x > 3.00`,
+/// counting the orders whose price / 1000 rounds down to 3 as greater than 3.
+#[test]
+fn comparisons_of_rounding_decimal_casts_compare_the_rounded_value() {
+    let cluster = cluster();
+    let count = |condition: &str| {
+        values(
+            &cluster,
+            &format!("select count(*) from orders where {condition}"),
+        )
+    };
+    assert_eq!(
+        count("cast(o_totalprice / 1000 as bigint) > 3"),
+        count("round(o_totalprice / 1000) > 3")
+    );
+    assert_eq!(
+        count("cast(o_totalprice as numeric(12, 0)) = 173666"),
+        count("round(o_totalprice) = 173666")
+    );
+    assert_eq!(
+        values(
+            &cluster,
+            "select cast(-2.50 as bigint) > -3, cast(x as numeric(10, 0)) > -3, \
+             cast(x as numeric(10, 1)) = -2.5 from (values (-2.50)) t(x)"
+        ),
+        // PostgreSQL 15
+        ["false", "false", "true"]
+    );
+}
+
 /// A minus before an interval literal negates its value: DataFusion put the sign
 /// into the literal's text, so `- interval '1 day -3 hours'` was -27 hours (PostgreSQL:
 /// -21) and `- interval '-3 hours'` a parse error.

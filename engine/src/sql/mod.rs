@@ -18,6 +18,7 @@ pub mod cursor;
 mod date_arithmetic;
 mod decimal_averages;
 mod decimal_ceil_floor;
+mod decimal_narrowing;
 mod decimal_products;
 mod decimal_quotients;
 mod decimal_round;
@@ -630,6 +631,7 @@ fn planned_as(
     let plan = correlated_predicates::simplified(plan)?;
     let plan = domain_subqueries::decorrelated(plan)?;
     let plan = integer_casts::rounding(plan)?;
+    let plan = decimal_narrowing::kept_in_comparisons(plan)?;
     let plan = round_half_even::in_round_calls(plan)?;
     let plan = integer_sums::checked(plan)?;
     let plan = decimal_averages::rounded(plan)?;

@@ -205,6 +205,12 @@ impl<'a> Planner<'a> {
             LogicalPlan::Distinct(_) => Err(QueryError::unsupported("DISTINCT ON")),
             LogicalPlan::Unnest(_) => Err(QueryError::unsupported("UNNEST")),
             LogicalPlan::RecursiveQuery(_) => Err(QueryError::unsupported("recursive CTEs")),
+            // What DataFusion's decorrelation leaves of a LATERAL subquery it could not
+            // turn into a join.
+            LogicalPlan::Subquery(_) => Err(QueryError::unsupported(
+                "this LATERAL subquery: one that reads the outer row in its SELECT list, \
+                 or orders or limits its rows (ORDER BY, LIMIT), cannot be planned yet",
+            )),
             other => Err(QueryError::unsupported(format!(
                 "logical operator {}",
                 other.display()
