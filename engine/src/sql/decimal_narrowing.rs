@@ -18,14 +18,13 @@ use datafusion_expr::{
     Signature, Volatility,
 };
 
-use super::expr_rewrite::map_keeping_names;
+use super::expr_rewrite::each_expression;
 
 const NAME: &str = "decimal_rescaled";
 
 /// Rewrites every cast of `plan` that drops decimal places.
 pub fn kept_in_comparisons(plan: LogicalPlan) -> Result<LogicalPlan> {
-    plan.transform_up_with_subqueries(|node| map_keeping_names(node, opaque))
-        .map(|transformed| transformed.data)
+    each_expression(plan, opaque)
 }
 
 fn opaque(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {

@@ -67,6 +67,16 @@ pub fn map_grouping_keys(
 }
 
 /// Rewrites every expression of `plan`, subqueries too, with `rewrite` (names kept),
+/// for rewrites that keep each expression's type (the nodes' schemas stay valid).
+pub fn each_expression(
+    plan: LogicalPlan,
+    rewrite: impl Fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
+) -> Result<LogicalPlan> {
+    plan.transform_up_with_subqueries(|node| map_keeping_names(node, &rewrite))
+        .map(|transformed| transformed.data)
+}
+
+/// Rewrites every expression of `plan`, subqueries too, with `rewrite` (names kept),
 /// and recomputes the schema of each node it changed: for rewrites that change an
 /// expression's type, run before the analyzer so the new types are coerced like any
 /// other.

@@ -18,14 +18,13 @@ use datafusion_expr::{
     Signature, Volatility,
 };
 
-use super::expr_rewrite::map_keeping_names;
+use super::expr_rewrite::each_expression;
 
 const NAME: &str = "float_zero";
 
 /// Rewrites every `nullif`, `CASE x WHEN` and `IN` list of `plan` that compares floats.
 pub fn compared_as_equal(plan: LogicalPlan) -> Result<LogicalPlan> {
-    plan.transform_up_with_subqueries(|node| map_keeping_names(node, unsigned_zeros))
-        .map(|transformed| transformed.data)
+    each_expression(plan, unsigned_zeros)
 }
 
 fn unsigned_zeros(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {

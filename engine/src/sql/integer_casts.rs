@@ -10,13 +10,12 @@ use datafusion_common::{DFSchema, Result};
 use datafusion_expr::expr::{Cast, TryCast};
 use datafusion_expr::{Expr, ExprSchemable, LogicalPlan};
 
-use super::expr_rewrite::map_keeping_names;
+use super::expr_rewrite::each_expression;
 use super::round_half_even::round_half_even;
 
 /// Rewrites the casts in every expression of `plan` (typed: after the analyzer).
 pub fn rounding(plan: LogicalPlan) -> Result<LogicalPlan> {
-    plan.transform_up_with_subqueries(|node| map_keeping_names(node, rounded))
-        .map(|transformed| transformed.data)
+    each_expression(plan, rounded)
 }
 
 fn rounded(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {

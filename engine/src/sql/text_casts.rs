@@ -22,7 +22,7 @@ use datafusion_expr::{
 };
 
 use super::call_values::Arguments;
-use super::expr_rewrite::map_keeping_names;
+use super::expr_rewrite::each_expression;
 use crate::catalog::pg_float_text::{write_float4, write_float8};
 use crate::catalog::pg_interval_text::write_interval;
 use crate::catalog::pg_timestamp_text::write_timestamp;
@@ -31,8 +31,7 @@ const NAME: &str = "pg_text";
 
 /// Rewrites every cast to text of a timestamp, interval or float in `plan`.
 pub fn as_postgresql(plan: LogicalPlan) -> Result<LogicalPlan> {
-    plan.transform_up_with_subqueries(|node| map_keeping_names(node, written))
-        .map(|transformed| transformed.data)
+    each_expression(plan, written)
 }
 
 fn written(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
