@@ -12,6 +12,8 @@
 //! peer_timeout = "5s"         # optional: a peer silent this long is unavailable
 //! cluster_secret_file = "/etc/percore/secret"  # optional: nodes prove they hold it
 //!                                # (HMAC challenge-response) before any other byte
+//! password_file = "/etc/percore/passwords"  # optional: clients sign in (SCRAM-SHA-256)
+//!                                # as a user:password (or verifier) line of it
 //! data_dir = "/var/lib/percore"  # optional: catalog and loaded tables, kept across
 //!                                # restarts (node n uses node-n under it)
 //! spill_disk_cap = "100GiB" # optional: the most spilled at once on this node
@@ -33,6 +35,7 @@ use percore_engine::settings::{parse_duration, SessionSettings, STATEMENT_TIMEOU
 use percore_net::auth::ClusterSecret;
 
 use crate::membership::DEFAULT_PEER_TIMEOUT;
+use crate::pgwire::passwords::ClientPasswords;
 use serde::Deserialize;
 
 /// Memory settings as written in a file or on a command line; `None` keeps the
@@ -117,6 +120,8 @@ pub struct NodeConfig {
     /// When set, every connection between nodes starts with proof of it both ways,
     /// and one without is refused before anything else is read.
     pub cluster_secret: Option<ClusterSecret>,
+    /// When set, clients must sign in as one of its users (SCRAM-SHA-256).
+    pub client_passwords: Option<ClientPasswords>,
     /// Each task on this node takes this many times as long as its work needs (a
     /// test flag that makes a straggler; 1 is full speed).
     pub slowdown: u32,
@@ -153,6 +158,8 @@ struct FileConfig {
     peer_timeout: Option<String>,
     #[serde(default)]
     cluster_secret_file: Option<std::path::PathBuf>,
+    #[serde(default)]
+    password_file: Option<std::path::PathBuf>,
     nodes: Vec<FileNode>,
 }
 
@@ -209,6 +216,14 @@ pub fn cluster_secret(path: Option<&std::path::Path>) -> Result<Option<ClusterSe
     path.map(ClusterSecret::from_file).transpose()
 }
 
+/// The users clients may sign in as, if a password file is named.
+///
+/// # Errors
+/// A file that cannot be read or has a bad line.
+pub fn client_passwords(path: Option<&std::path::Path>) -> Result<Option<ClientPasswords>, String> {
+    path.map(ClientPasswords::from_file).transpose()
+}
+
 impl NodeConfig {
     /// This node's own data directory, if it keeps one.
     pub fn node_data_dir(&self) -> Option<std::path::PathBuf> {
@@ -255,6 +270,8 @@ impl NodeConfig {
                 .map_err(|e| format!("peer_timeout: {e}"))?,
             metrics_listen: node.metrics,
             cluster_secret: cluster_secret(file.cluster_secret_file.as_deref())?,
+            client_passwords: client_passwords(file.password_file.as_deref())
+                .map_err(|e| format!("password_file: {e}"))?,
             slowdown: node.slowdown.unwrap_or(1),
         };
         config.validate()?;
@@ -278,6 +295,7 @@ impl NodeConfig {
             peer_timeout: DEFAULT_PEER_TIMEOUT,
             metrics_listen: None,
             cluster_secret: None,
+            client_passwords: None,
             slowdown: 1,
         }
     }
@@ -436,5 +454,31 @@ mod tests {
         );
         let error = NodeConfig::from_toml(&text, 0).unwrap_err();
         assert!(error.contains("cannot read the cluster secret"), "{error}");
+    }
+
+    #[test]
+    fn reads_a_password_file_and_names_a_bad_line() {
+        let dir = std::env::temp_dir().join(format!("percore-passwords-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let nodes = "[[nodes]]\ninternal = \"127.0.0.1:7100\"\nclient = \"127.0.0.1:5432\"";
+        let with_file = |contents: &str| {
+            let path = dir.join("passwords");
+            std::fs::write(&path, contents).unwrap();
+            let text = format!(
+                "cores_per_node = 1\ntpch = 0.01\npassword_file = \"{}\"\n{nodes}",
+                path.display()
+            );
+            NodeConfig::from_toml(&text, 0)
+        };
+        let config = with_file("alice:pencil\n").unwrap();
+        assert_eq!(
+            format!("{:?}", config.client_passwords),
+            "Some(ClientPasswords(1 users))"
+        );
+        let error = with_file("alice:pencil\nbob\n").unwrap_err();
+        assert!(error.starts_with("password_file: "), "{error}");
+        assert!(error.contains("line 2: expected user:password"), "{error}");
+        assert!(!error.contains("pencil"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -50,6 +50,7 @@ fn start_nodes(nodes: usize, credit_window: u32) -> Vec<Arc<Node>> {
                 peer_timeout: percore_server::membership::DEFAULT_PEER_TIMEOUT,
                 metrics_listen: None,
                 cluster_secret: None,
+                client_passwords: None,
                 slowdown: 1,
             };
             Node::start_with_functions(config, vec![slow_identity()]).expect("node starts")

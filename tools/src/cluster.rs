@@ -61,6 +61,11 @@ pub struct NodeArgs {
     /// connection without it is refused and logged. Default: no secret.
     #[arg(long)]
     cluster_secret_file: Option<std::path::PathBuf>,
+    /// Clients must sign in (SCRAM-SHA-256, as PostgreSQL) as a user of this file:
+    /// `user:password` lines, or `user:SCRAM-SHA-256$...` verifiers that `percore
+    /// password USER` prints. Default: clients are trusted.
+    #[arg(long)]
+    password_file: Option<std::path::PathBuf>,
     /// For testing: this node's tasks take this many times as long as their work
     /// needs (they wait the rest), so it is a straggler EXPLAIN ANALYZE names.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
@@ -91,6 +96,9 @@ pub struct UpArgs {
     /// Every node proves it holds this secret to the others (see `node`).
     #[arg(long)]
     cluster_secret_file: Option<std::path::PathBuf>,
+    /// Clients sign in as a user of this file (see `node`).
+    #[arg(long)]
+    password_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     memory: crate::memory_args::MemoryArgs,
 }
@@ -122,6 +130,8 @@ fn node_config(args: &NodeArgs) -> Result<NodeConfig, String> {
         metrics_listen: args.metrics_listen,
         cluster_secret: percore_server::config::cluster_secret(args.cluster_secret_file.as_deref())
             .map_err(|e| format!("--cluster-secret-file: {e}"))?,
+        client_passwords: percore_server::config::client_passwords(args.password_file.as_deref())
+            .map_err(|e| format!("--password-file: {e}"))?,
         slowdown: args.slowdown,
     };
     config.validate()?;
@@ -194,6 +204,15 @@ pub fn run(action: ClusterAction) -> ExitCode {
             "--cluster-secret-file".to_string(),
             file.display().to_string(),
         ]);
+    }
+    if let Some(file) = &args.password_file {
+        if let Err(error) = percore_server::config::client_passwords(Some(file)) {
+            eprintln!("error: --password-file: {error}");
+            return ExitCode::from(2);
+        }
+        options
+            .extra_args
+            .extend(["--password-file".to_string(), file.display().to_string()]);
     }
     let mut cluster = match LocalCluster::start(&binary, &options) {
         Ok(cluster) => cluster,

@@ -2,7 +2,8 @@
 //! cluster (one executor per core) over generated TPC-H data, or against a running
 //! cluster with `--connect`; `percore node` runs one node of a cluster; `percore
 //! cluster up` runs a whole cluster of nodes on this machine; `percore bench` runs
-//! the benchmarks; `percore gen` writes TPC-H to files.
+//! the benchmarks; `percore gen` writes TPC-H to files; `percore password` makes a
+//! line of a node's password file.
 
 mod bench;
 mod cancel_bench;
@@ -19,7 +20,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use percore_engine::session::{Cluster, ClusterConfig};
-use percore_server::pgwire::client::Client;
+use percore_server::pgwire::client::{Client, Credentials};
 
 use output::Format;
 
@@ -53,6 +54,13 @@ enum Command {
     /// Write TPC-H as Parquet or CSV files, one per table (the rows the other commands
     /// generate in memory).
     Gen(gen::GenArgs),
+    /// Print a password-file line (`USER:SCRAM-SHA-256$...`) for the password read
+    /// from standard input, so the file a node reads (`--password-file`) holds no
+    /// password.
+    Password {
+        /// The user the line lets in.
+        user: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -78,6 +86,10 @@ struct SqlArgs {
     /// an embedded cluster.
     #[arg(long)]
     connect: Option<String>,
+    /// With --connect: sign in as this user (default: $PGUSER, else `percore`); the
+    /// password, when the node asks for one, is $PGPASSWORD.
+    #[arg(long, requires = "connect")]
+    user: Option<String>,
     /// Generate TPC-H at this scale factor, each core generating its own partition;
     /// 0 generates nothing (create your own tables: CREATE EXTERNAL TABLE).
     #[arg(long, default_value_t = 0.1)]
@@ -138,6 +150,26 @@ fn main() -> ExitCode {
         Command::Node(args) => cluster::run_node(args),
         Command::Cluster { action } => cluster::run(action),
         Command::Gen(args) => gen::run(args),
+        Command::Password { user } => print_password_line(&user),
+    }
+}
+
+fn print_password_line(user: &str) -> ExitCode {
+    let mut password = String::new();
+    if let Err(error) = std::io::stdin().read_line(&mut password) {
+        eprintln!("error: cannot read the password from standard input: {error}");
+        return ExitCode::from(2);
+    }
+    let password = password.trim_end_matches(['\n', '\r']);
+    match percore_server::pgwire::passwords::verifier_line(user, password) {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -163,13 +195,18 @@ fn run_sql(args: SqlArgs) -> ExitCode {
         args.timing,
     );
     if let Some(address) = &args.connect {
-        let client = match Client::connect(address.as_str(), Duration::from_secs(10)) {
-            Ok(client) => client,
-            Err(error) => {
-                eprintln!("error: cannot connect to {address}: {error}");
-                return ExitCode::from(2);
-            }
-        };
+        let mut credentials = Credentials::from_env();
+        if args.user.is_some() {
+            credentials.user.clone_from(&args.user);
+        }
+        let client =
+            match Client::connect_as(address.as_str(), Duration::from_secs(10), &credentials) {
+                Ok(client) => client,
+                Err(error) => {
+                    eprintln!("error: cannot connect to {address}: {error}");
+                    return ExitCode::from(2);
+                }
+            };
         return run_statements(client, &args, &mut options, || {
             eprintln!("percore: connected to {address}. End statements with ';', \\q quits.")
         });

@@ -325,3 +325,123 @@ fn tools_find_tables_and_columns_in_the_system_catalog() {
         ),
     }
 }
+
+#[test]
+fn clients_sign_in_with_scram_when_the_node_has_a_password_file() {
+    let dir = std::env::temp_dir().join(format!("percore-passwords-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // One user by plain password, one by the verifier `percore password` prints.
+    let mut made = std::process::Command::new(env!("CARGO_BIN_EXE_percore"))
+        .args(["password", "bob"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    made.stdin
+        .take()
+        .unwrap()
+        .write_all(b"s3cret: too\n")
+        .unwrap();
+    let line = String::from_utf8(made.wait_with_output().unwrap().stdout).unwrap();
+    assert!(line.starts_with("bob:SCRAM-SHA-256$4096:"), "{line}");
+    assert!(!line.contains("s3cret"), "{line}");
+    let file = dir.join("passwords");
+    std::fs::write(
+        &file,
+        format!("# who may sign in\nalice:wonder land\n{line}"),
+    )
+    .unwrap();
+    let mut options = LocalClusterOptions::new(1, 1, 0.01);
+    options.extra_args = vec!["--password-file".into(), file.display().to_string()];
+    let cluster = start("passwords", options);
+    let address = cluster.client_addresses()[0];
+
+    let driver = |user: &str, password: Option<&str>| {
+        let mut config = Client::configure();
+        config
+            .host(&address.ip().to_string())
+            .port(address.port())
+            .user(user)
+            .connect_timeout(Duration::from_secs(10));
+        if let Some(password) = password {
+            config.password(password);
+        }
+        config.connect(NoTls)
+    };
+    for (user, password) in [("alice", "wonder land"), ("bob", "s3cret: too")] {
+        let mut client = driver(user, Some(password)).unwrap_or_else(|e| panic!("{user}: {e}"));
+        let row = client
+            .query_one("select count(*) from nation", &[])
+            .unwrap();
+        assert_eq!(row.get::<_, i64>(0), 25);
+    }
+    // A wrong password and an unknown user are refused alike (28P01), so user names
+    // cannot be probed; no password at all is the client's own refusal.
+    for (user, password) in [("alice", "wonder"), ("bob", "s3cret"), ("mallory", "x")] {
+        let error = driver(user, Some(password)).err().expect("refused");
+        assert_eq!(
+            error.code().map(|c| c.code()),
+            Some("28P01"),
+            "{user}: {error}"
+        );
+        let message = error.as_db_error().map(|e| e.message().to_string());
+        assert_eq!(
+            message.as_deref(),
+            Some(format!("password authentication failed for user \"{user}\"").as_str())
+        );
+    }
+    assert!(driver("alice", None).is_err());
+
+    // Percore's own client (`percore sql --connect`) signs in too, or says why not.
+    use percore_server::pgwire::client::{Client as PercoreClient, Credentials};
+    let credentials = |user: &str, password: Option<&str>| Credentials {
+        user: Some(user.to_string()),
+        password: password.map(str::to_string),
+    };
+    let mut ours = PercoreClient::connect_as(
+        address,
+        Duration::from_secs(10),
+        &credentials("alice", Some("wonder land")),
+    )
+    .unwrap();
+    assert_eq!(
+        query(&mut ours, "select count(*) from region").unwrap(),
+        [["5"]]
+    );
+    for (password, why) in [
+        (
+            Some("nope"),
+            "password authentication failed for user \"alice\"",
+        ),
+        (None, "set PGPASSWORD"),
+    ] {
+        let error = PercoreClient::connect_as(
+            address,
+            Duration::from_secs(10),
+            &credentials("alice", password),
+        )
+        .err()
+        .expect("refused");
+        assert_eq!(
+            error.kind(),
+            std::io::ErrorKind::PermissionDenied,
+            "{error}"
+        );
+        assert!(error.to_string().contains(why), "{error}");
+    }
+    let shell = std::process::Command::new(env!("CARGO_BIN_EXE_percore"))
+        .args(["sql", "--connect", &address.to_string(), "--user", "bob"])
+        .args(["-c", "select 40 + 2 as answer"])
+        .env("PGPASSWORD", "s3cret: too")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&shell.stdout);
+    assert!(
+        shell.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shell.stderr)
+    );
+    assert!(text.contains("42"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -6,6 +6,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use super::codec::{read_message, BodyReader, MessageBuilder};
+use super::scram::ClientExchange;
 
 /// One statement's result, values as the server's text.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,12 +63,47 @@ impl CancelRequest {
     }
 }
 
+/// Who the client signs in as: libpq's `PGUSER` (default `percore`) and
+/// `PGPASSWORD`, used only when the server asks for a password.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    pub user: Option<String>,
+    pub password: Option<String>,
+}
+
+impl Credentials {
+    pub fn from_env() -> Credentials {
+        Credentials {
+            user: std::env::var("PGUSER").ok().filter(|user| !user.is_empty()),
+            password: std::env::var("PGPASSWORD").ok(),
+        }
+    }
+
+    fn user(&self) -> &str {
+        self.user.as_deref().unwrap_or("percore")
+    }
+}
+
 impl Client {
-    /// Connects and completes startup (trust authentication only).
+    /// Connects and completes startup as the user `PGUSER` and `PGPASSWORD` name
+    /// (see [`Credentials`]).
     ///
     /// # Errors
-    /// Unreachable server, a server asking for a password, or protocol errors.
+    /// Unreachable server, a refused sign-in (`PermissionDenied`), or protocol errors.
     pub fn connect(address: impl ToSocketAddrs, timeout: Duration) -> std::io::Result<Client> {
+        Client::connect_as(address, timeout, &Credentials::from_env())
+    }
+
+    /// Connects and completes startup, signing in with SCRAM-SHA-256 or a cleartext
+    /// password when the server asks.
+    ///
+    /// # Errors
+    /// As [`Client::connect`].
+    pub fn connect_as(
+        address: impl ToSocketAddrs,
+        timeout: Duration,
+        credentials: &Credentials,
+    ) -> std::io::Result<Client> {
         let address = address
             .to_socket_addrs()?
             .next()
@@ -85,7 +121,7 @@ impl Client {
         };
         let mut startup = Vec::new();
         startup.extend_from_slice(&196_608i32.to_be_bytes());
-        for (key, value) in [("user", "percore"), ("database", "percore")] {
+        for (key, value) in [("user", credentials.user()), ("database", "percore")] {
             startup.extend_from_slice(key.as_bytes());
             startup.push(0);
             startup.extend_from_slice(value.as_bytes());
@@ -96,18 +132,21 @@ impl Client {
         client.writer.write_all(&length.to_be_bytes())?;
         client.writer.write_all(&startup)?;
         client.writer.flush()?;
+        let mut scram = None;
         loop {
             let (kind, body) = read_message(&mut client.reader)?;
             match kind {
-                b'R' => {
-                    let method = BodyReader::new(&body).i32()?;
-                    if method != 0 {
-                        return Err(std::io::Error::other(format!(
-                            "the server asks for authentication method {method}; only trust is supported"
-                        )));
-                    }
+                b'R' => client.answer_authentication(&body, credentials, &mut scram)?,
+                b'E' => {
+                    let (sqlstate, message, _) = error_fields(&body)?;
+                    // Class 28: invalid authorization (a wrong password, an unknown user).
+                    let kind = if sqlstate.starts_with("28") {
+                        std::io::ErrorKind::PermissionDenied
+                    } else {
+                        std::io::ErrorKind::Other
+                    };
+                    return Err(std::io::Error::new(kind, message));
                 }
-                b'E' => return Err(std::io::Error::other(error_fields(&body)?.1)),
                 b'K' => {
                     let mut fields = BodyReader::new(&body);
                     client.cancel.connection = fields.i32()?;
@@ -117,6 +156,72 @@ impl Client {
                 _ => {}
             }
         }
+    }
+
+    /// One Authentication message's answer: nothing for Ok, the password for a
+    /// cleartext request, the next SCRAM message in an exchange.
+    fn answer_authentication(
+        &mut self,
+        body: &[u8],
+        credentials: &Credentials,
+        scram: &mut Option<ClientExchange>,
+    ) -> std::io::Result<()> {
+        let mut fields = BodyReader::new(body);
+        let method = fields.i32()?;
+        let rest = &body[4..];
+        let password = || {
+            credentials.password.as_deref().ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!(
+                        "the server asks for a password for user {}; set PGPASSWORD",
+                        credentials.user()
+                    ),
+                )
+            })
+        };
+        let message = match method {
+            0 => return Ok(()),
+            3 => MessageBuilder::new(b'p').cstr(password()?),
+            10 => {
+                let offered = rest
+                    .split(|&byte| byte == 0)
+                    .any(|name| name == b"SCRAM-SHA-256");
+                if !offered {
+                    return Err(std::io::Error::other(
+                        "the server offers no SASL mechanism but SCRAM-SHA-256's variants",
+                    ));
+                }
+                let (exchange, first) =
+                    ClientExchange::start(password()?).map_err(std::io::Error::other)?;
+                *scram = Some(exchange);
+                MessageBuilder::new(b'p')
+                    .cstr("SCRAM-SHA-256")
+                    .i32(i32::try_from(first.len()).expect("short"))
+                    .bytes(first.as_bytes())
+            }
+            11 => {
+                let exchange = scram
+                    .as_mut()
+                    .ok_or_else(|| std::io::Error::other("SASLContinue before SASL"))?;
+                let last = exchange.respond(rest).map_err(std::io::Error::other)?;
+                MessageBuilder::new(b'p').bytes(last.as_bytes())
+            }
+            12 => {
+                let exchange = scram
+                    .take()
+                    .ok_or_else(|| std::io::Error::other("SASLFinal before SASL"))?;
+                return exchange.verify(rest).map_err(std::io::Error::other);
+            }
+            other => {
+                return Err(std::io::Error::other(format!(
+                    "the server asks for authentication method {other}; \
+                     Percore's client speaks SCRAM-SHA-256 and cleartext passwords"
+                )))
+            }
+        };
+        message.write_to(&mut self.writer)?;
+        self.writer.flush()
     }
 
     /// What cancels this session's running query.

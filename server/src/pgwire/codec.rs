@@ -51,6 +51,16 @@ impl MessageBuilder {
         self
     }
 
+    pub fn i32(mut self, value: i32) -> Self {
+        self.bytes.extend_from_slice(&value.to_be_bytes());
+        self
+    }
+
+    pub fn bytes(mut self, value: &[u8]) -> Self {
+        self.bytes.extend_from_slice(value);
+        self
+    }
+
     pub fn finish(mut self) -> Vec<u8> {
         let length = u32::try_from(self.bytes.len() - 1).expect("message under 4 GiB");
         self.bytes[1..5].copy_from_slice(&length.to_be_bytes());

@@ -41,6 +41,14 @@ impl Connection {
         })
     }
 
+    /// How long a read may wait (`None`: forever); a read that waits longer fails.
+    ///
+    /// # Errors
+    /// When the socket refuses the setting.
+    pub fn set_read_timeout(&self, timeout: Option<std::time::Duration>) -> std::io::Result<()> {
+        self.reader.set_read_timeout(timeout)
+    }
+
     /// The startup phase is over: from now on messages carry a type byte.
     pub fn started(&mut self) {
         self.context.awaiting_frontend_ssl = false;

@@ -3,11 +3,14 @@
 //! on any node; the client backs `percore sql --connect` and the cluster tests.
 
 mod array_values;
+mod authenticate;
 pub mod client;
 mod codec;
 mod connection;
 mod extended;
 mod params;
+pub mod passwords;
+mod scram;
 pub mod server;
 mod sessions;
 mod statement;

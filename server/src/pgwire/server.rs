@@ -1,5 +1,5 @@
-//! Serves PostgreSQL clients: startup without authentication (the cluster trusts its
-//! network, as configured), then simple and extended queries. Each statement runs on
+//! Serves PostgreSQL clients: startup (SCRAM-SHA-256 when the node has a password
+//! file; otherwise the cluster trusts its network), then simple and extended queries. Each statement runs on
 //! the whole cluster with this node coordinating; rows are sent as the final stage
 //! makes them. Messages are the `pgwire` crate's; what they mean is here.
 
@@ -20,6 +20,7 @@ use pgwire::messages::response::{
 use pgwire::messages::startup::{BackendKeyData, ParameterStatus, SecretKey};
 use pgwire::messages::{PgWireBackendMessage as Backend, PgWireFrontendMessage as Frontend};
 
+use super::authenticate::authenticate;
 use super::connection::Connection;
 use super::extended::{Extended, Prepared};
 use super::sessions::{CancelKey, Session};
@@ -35,7 +36,7 @@ pub(crate) fn accept_clients(node: &Arc<Node>, listener: &TcpListener) {
             .name("percore-client".into())
             .spawn(move || {
                 let peer = peer_name(&connection);
-                if let Err(error) = serve_client(&node, connection) {
+                if let Err(error) = serve_client(&node, connection, &peer) {
                     if error.kind() != std::io::ErrorKind::UnexpectedEof {
                         eprintln!("percore: client {peer} dropped: {error}");
                     }
@@ -55,11 +56,18 @@ pub(crate) struct Client {
     pub prepared: HashMap<String, Prepared>,
 }
 
-fn serve_client(node: &Arc<Node>, stream: TcpStream) -> std::io::Result<()> {
+/// How long a client may take from connecting to being signed in (PostgreSQL's
+/// `authentication_timeout`): a client that connects and says nothing must not hold
+/// a thread forever.
+const STARTUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn serve_client(node: &Arc<Node>, stream: TcpStream, peer: &str) -> std::io::Result<()> {
     let mut connection = Connection::new(stream)?;
-    let Some(session) = startup(node, &mut connection)? else {
+    connection.set_read_timeout(Some(STARTUP_TIMEOUT))?;
+    let Some(session) = startup(node, &mut connection, peer)? else {
         return Ok(());
     };
+    connection.set_read_timeout(None)?;
     let _registered = SessionGuard {
         node,
         key: session.key,
@@ -117,9 +125,13 @@ impl Drop for SessionGuard<'_> {
 }
 
 /// Negotiates the session; `None` when the client only wanted to cancel or gave up.
-fn startup(node: &Node, connection: &mut Connection) -> std::io::Result<Option<Arc<Session>>> {
+fn startup(
+    node: &Node,
+    connection: &mut Connection,
+    peer: &str,
+) -> std::io::Result<Option<Arc<Session>>> {
     use pgwire::messages::SslNegotiationMetaMessage as Ssl;
-    loop {
+    let user = loop {
         match connection.receive()? {
             Frontend::SslNegotiation(Ssl::PostgresSsl(_) | Ssl::PostgresGss(_)) => {
                 connection.send_raw(b"N");
@@ -137,7 +149,9 @@ fn startup(node: &Node, connection: &mut Connection) -> std::io::Result<Option<A
                 }
                 return Ok(None);
             }
-            Frontend::Startup(startup) if startup.protocol_number_major == 3 => break,
+            Frontend::Startup(startup) if startup.protocol_number_major == 3 => {
+                break startup.parameters.get("user").cloned()
+            }
             Frontend::Startup(startup) => {
                 let error = QueryError::unsupported(format!(
                     "protocol version {}.{} (Percore speaks 3.0)",
@@ -154,8 +168,13 @@ fn startup(node: &Node, connection: &mut Connection) -> std::io::Result<Option<A
                 ))
             }
         }
-    }
+    };
     connection.started();
+    if let Some(passwords) = &node.config.client_passwords {
+        if !authenticate(connection, passwords, user.as_deref(), peer)? {
+            return Ok(None);
+        }
+    }
     connection.send(Backend::Authentication(
         pgwire::messages::startup::Authentication::Ok,
     ))?;
