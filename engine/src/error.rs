@@ -56,6 +56,8 @@ pub enum ErrorCode {
     Busy,
     /// A node of the cluster became unreachable or is shutting down (SQLSTATE 08006).
     NodeLost,
+    /// An option given a value it cannot take (SQLSTATE 22023).
+    InvalidParameterValue,
     /// A bug in Percore: a broken invariant or a caught panic (SQLSTATE XX000).
     Internal,
 }
@@ -84,6 +86,7 @@ impl ErrorCode {
             ErrorCode::ReadOnlyTransaction => "25006",
             ErrorCode::Busy => "55P03",
             ErrorCode::NodeLost => "08006",
+            ErrorCode::InvalidParameterValue => "22023",
             ErrorCode::Internal => "XX000",
         }
     }
@@ -91,7 +94,7 @@ impl ErrorCode {
     /// The code for a SQLSTATE this module produces (errors crossing between nodes
     /// travel as SQLSTATE and message); anything else is internal.
     pub fn from_sqlstate(sqlstate: &str) -> ErrorCode {
-        const ALL: [ErrorCode; 21] = [
+        const ALL: [ErrorCode; 22] = [
             ErrorCode::Syntax,
             ErrorCode::Semantic,
             ErrorCode::UndefinedObject,
@@ -112,6 +115,7 @@ impl ErrorCode {
             ErrorCode::ReadOnlyTransaction,
             ErrorCode::Busy,
             ErrorCode::NodeLost,
+            ErrorCode::InvalidParameterValue,
             ErrorCode::Internal,
         ];
         ALL.into_iter()

@@ -445,3 +445,116 @@ fn clients_sign_in_with_scram_when_the_node_has_a_password_file() {
     assert!(text.contains("42"), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn copy_to_stdout_sends_text_csv_and_binary_as_postgresql_does() {
+    use std::io::Read;
+    let cluster = start("copy-out", LocalClusterOptions::new(2, 1, 0.01));
+    let address = cluster.client_addresses()[1];
+    let mut client = Client::configure()
+        .host(&address.ip().to_string())
+        .port(address.port())
+        .user("percore")
+        .connect_timeout(Duration::from_secs(10))
+        .connect(NoTls)
+        .expect("the driver connects");
+    // The bytes copied, or the SQLSTATE of the error, whether it came before the
+    // copy began or while its rows were read.
+    let copied = |client: &mut Client, sql: &str| -> Result<Vec<u8>, String> {
+        let state = |error: &postgres::Error| {
+            error
+                .code()
+                .map_or(format!("{error}"), |c| c.code().to_string())
+        };
+        let mut bytes = Vec::new();
+        let mut reader = client.copy_out(sql).map_err(|e| state(&e))?;
+        reader.read_to_end(&mut bytes).map_err(|e| {
+            e.get_ref()
+                .and_then(|inner| inner.downcast_ref::<postgres::Error>())
+                .map_or(e.to_string(), state)
+        })?;
+        Ok(bytes)
+    };
+
+    // Rows from both nodes, as text: tab-separated, `\N` for NULL.
+    let text = copied(
+        &mut client,
+        "COPY (select n_nationkey, n_name, case when n_nationkey = 1 then null \
+         else n_regionkey end from nation where n_nationkey < 3 order by 1) TO STDOUT",
+    )
+    .unwrap();
+    assert_eq!(
+        String::from_utf8(text).unwrap(),
+        "0\tALGERIA\t0\n1\tARGENTINA\t\\N\n2\tBRAZIL\t1\n"
+    );
+    // A whole table, with a column list; as many lines as rows.
+    let table = copied(&mut client, "COPY nation (n_name, n_nationkey) TO STDOUT").unwrap();
+    assert_eq!(table.iter().filter(|&&b| b == b'\n').count(), 25);
+
+    // CSV, in both spellings of the options: quoted where it must be, escapes in text.
+    let values = "select 'a,b' as \"x,y\", E'say \"hi\"' as q, '' as empty, null::int as n, \
+                  E'tab\\there' as t, 1.50::numeric(5,2) as d, interval '1 day 2 hours' as i";
+    let csv = copied(
+        &mut client,
+        &format!("COPY ({values}) TO STDOUT WITH (FORMAT csv, HEADER)"),
+    )
+    .unwrap();
+    assert_eq!(
+        String::from_utf8(csv.clone()).unwrap(),
+        "\"x,y\",q,empty,n,t,d,i\n\"a,b\",\"say \"\"hi\"\"\",\"\",,tab\there,1.50,1 day 02:00:00\n"
+    );
+    // psql's `\copy .. csv header` sends the pre-9.0 spelling.
+    assert_eq!(
+        copied(
+            &mut client,
+            &format!("COPY ({values}) TO STDOUT csv header")
+        )
+        .unwrap(),
+        csv
+    );
+    let text = copied(&mut client, &format!("COPY ({values}) TO STDOUT")).unwrap();
+    assert_eq!(
+        String::from_utf8(text).unwrap(),
+        "a,b\tsay \"hi\"\t\t\\N\ttab\\there\t1.50\t1 day 02:00:00\n"
+    );
+
+    // Binary: PostgreSQL's signature, one tuple of two fields, the trailer.
+    let binary = copied(
+        &mut client,
+        "COPY (select 7::bigint, 'ab'::text) TO STDOUT (FORMAT binary)",
+    )
+    .unwrap();
+    let mut expected = b"PGCOPY\n\xff\r\n\0".to_vec();
+    expected.extend_from_slice(&[0; 8]);
+    expected.extend_from_slice(&2i16.to_be_bytes());
+    expected.extend_from_slice(&8i32.to_be_bytes());
+    expected.extend_from_slice(&7i64.to_be_bytes());
+    expected.extend_from_slice(&2i32.to_be_bytes());
+    expected.extend_from_slice(b"ab");
+    expected.extend_from_slice(&(-1i16).to_be_bytes());
+    assert_eq!(binary, expected);
+
+    // An error while rows stream ends the copy with it; the session goes on, and a
+    // COPY to the client reads only, so it runs inside a transaction.
+    let error = copied(
+        &mut client,
+        "COPY (select 1 / (n_nationkey - 20) from nation) TO STDOUT",
+    )
+    .unwrap_err();
+    assert_eq!(error, "22012");
+    let mut transaction = client.transaction().unwrap();
+    let mut bytes = Vec::new();
+    transaction
+        .copy_out("COPY (select count(*) from region) TO STDOUT")
+        .unwrap()
+        .read_to_end(&mut bytes)
+        .unwrap();
+    assert_eq!(bytes, b"5\n");
+    transaction.commit().unwrap();
+    for (sql, state) in [
+        ("COPY nation FROM STDIN", "0A000"),
+        ("COPY (select 1) TO STDOUT (FORMAT csv, QUOTE ',')", "22023"),
+    ] {
+        assert_eq!(copied(&mut client, sql).unwrap_err(), state, "{sql}");
+    }
+}

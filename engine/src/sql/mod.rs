@@ -12,6 +12,7 @@ mod cast_names;
 mod constant_arithmetic;
 mod constant_having;
 mod copy;
+pub mod copy_out;
 mod correlated_predicates;
 mod create_table;
 pub mod cursor;

@@ -19,6 +19,7 @@ use pgwire::messages::response::CommandComplete;
 use pgwire::messages::{PgWireBackendMessage as Backend, PgWireFrontendMessage as Frontend};
 
 use super::connection::Connection;
+use super::copy_out::copy_out;
 use super::params;
 use super::server::{
     command_complete, error_response, ready, row_description, send_rows, Client, Sent,
@@ -306,6 +307,15 @@ impl Extended {
                 Produced::Rows(schema, rows) => {
                     let binary = binary_columns(&portal.formats, schema.fields().len());
                     portal.state = PortalState::Running { rows, binary };
+                }
+                // A COPY runs whole in one Execute, whatever its row limit.
+                Produced::CopyOut(format, schema, mut rows) => {
+                    portal.state = PortalState::Done;
+                    if let Some(query) = rows.canceller() {
+                        cancel.attach(query);
+                    }
+                    copy_out(connection, &format, &schema, &mut rows)??;
+                    return Ok(());
                 }
             }
         }

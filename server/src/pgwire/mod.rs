@@ -7,6 +7,7 @@ mod authenticate;
 pub mod client;
 mod codec;
 mod connection;
+mod copy_out;
 mod extended;
 mod params;
 pub mod passwords;

@@ -22,6 +22,7 @@ use pgwire::messages::{PgWireBackendMessage as Backend, PgWireFrontendMessage as
 
 use super::authenticate::authenticate;
 use super::connection::Connection;
+use super::copy_out::copy_out;
 use super::extended::{Extended, Prepared};
 use super::sessions::{CancelKey, Session};
 use super::statement::{self, Cursor, Produced, RowSource, Transaction};
@@ -99,6 +100,9 @@ fn serve_client(node: &Arc<Node>, stream: TcpStream, peer: &str) -> std::io::Res
                 ready(&mut connection, client.transaction)?;
             }
             Frontend::Terminate(_) => return Ok(()),
+            // What a client still sends of a COPY FROM that failed: PostgreSQL
+            // ignores it, per the protocol.
+            Frontend::CopyData(_) | Frontend::CopyDone(_) | Frontend::CopyFail(_) => {}
             other => {
                 let error = QueryError::new(
                     ErrorCode::Internal,
@@ -235,6 +239,9 @@ fn simple_statement(
         Ok(Produced::Command(tag)) => {
             connection.send(Backend::CommandComplete(CommandComplete::new(tag)))?;
             Ok(Ok(()))
+        }
+        Ok(Produced::CopyOut(format, schema, mut rows)) => {
+            copy_out(connection, &format, &schema, &mut rows)
         }
         Ok(Produced::Rows(schema, mut rows)) => {
             row_description(connection, &schema, &[])?;

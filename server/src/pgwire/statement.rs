@@ -10,6 +10,7 @@ use arrow::record_batch::RecordBatch;
 use percore_engine::error::{ErrorCode, QueryError, QueryResult};
 use percore_engine::exec::statement_cancel::StatementCancel;
 use percore_engine::settings::SessionSettings;
+use percore_engine::sql::copy_out::{ClientFormat, CopyToClient};
 use percore_engine::sql::cursor::CursorCommand;
 use percore_engine::sql::transaction::TransactionCommand;
 use percore_engine::sql::{ParsedStatement, SessionStatement};
@@ -50,6 +51,8 @@ pub(crate) enum Produced {
     Rows(SchemaRef, RowSource),
     /// No rows: only the CommandComplete tag.
     Command(String),
+    /// `COPY .. TO STDOUT`: rows to send as CopyData in this form.
+    CopyOut(ClientFormat, SchemaRef, RowSource),
 }
 
 /// Rows to send, possibly over several Execute messages (a row limit): the rest of a
@@ -156,6 +159,12 @@ pub(crate) fn run(
 ) -> QueryResult<Produced> {
     if let Some(command) = CursorCommand::of(sql)? {
         return cursor(client, command, cancel);
+    }
+    if let Some(copy) = CopyToClient::of(sql)? {
+        let Produced::Rows(schema, rows) = run(client, &copy.query, cancel)? else {
+            return Err(QueryError::internal("COPY's query answered with no rows"));
+        };
+        return Ok(Produced::CopyOut(copy.format, schema, rows));
     }
     if let Some(name) = deallocated(sql) {
         match name {
@@ -368,6 +377,11 @@ pub(crate) fn describe(client: &Client, sql: &str) -> QueryResult<Option<SchemaR
             Some(batch.schema())
         }
         ParsedStatement::Plannable(statement) => match *statement {
+            // Its rows go as CopyData, not DataRows: no RowDescription (as PostgreSQL).
+            Statement::Copy {
+                target: sqlparser::ast::CopyTarget::Stdout,
+                ..
+            } => None,
             Statement::CreateTable(_) | Statement::Copy { .. } => text("result"),
             statement => {
                 let (plan, kind) = node.cluster.plan_parsed_for_columns(statement)?;

@@ -103,6 +103,27 @@ impl<'a> RowEncoder<'a> {
     }
 }
 
+impl RowEncoder<'_> {
+    /// One row's values as PostgreSQL's text, each handed to `cell` with its column
+    /// (`None` for NULL); `scratch` holds each value in turn.
+    pub fn text_cells(
+        &self,
+        row: usize,
+        scratch: &mut BytesMut,
+        mut cell: impl FnMut(usize, Option<&[u8]>),
+    ) {
+        for (index, column) in self.columns.iter().enumerate() {
+            if column.array.is_null(row) || column.array.data_type() == &DataType::Null {
+                cell(index, None);
+                continue;
+            }
+            scratch.clear();
+            text_value(column, row, scratch);
+            cell(index, Some(scratch));
+        }
+    }
+}
+
 fn text_value(column: &ColumnEncoder<'_>, row: usize, out: &mut BytesMut) {
     use std::fmt::Write as _;
     let array = column.array;
