@@ -571,6 +571,33 @@ fn values_cast_to_text_read_as_in_postgresql() {
     );
 }
 
+/// bytea reads and writes PostgreSQL's forms and is measured in bytes: Arrow's cast
+/// kept `'\x6162'` as its six characters (length 6), and bytea cast to text gave the
+/// raw bytes instead of `\x6162`.
+#[test]
+fn bytea_reads_writes_and_counts_as_in_postgresql() {
+    let cluster = cluster();
+    assert_eq!(
+        values(
+            &cluster,
+            "select length('\\x6162'::bytea), octet_length('a\\\\b\\141'::bytea), \
+             bit_length('\\x00ff'::bytea), cast('\\x61 62'::bytea as text), 'ab'::bytea::text, \
+             count(*) filter (where '\\x41'::bytea = 'A'), length('héllo'), \
+             octet_length('héllo') from (values (1)) v(x)"
+        ),
+        // PostgreSQL 15
+        ["2", "4", "16", "\\x6162", "\\x6162", "1", "5", "6"]
+    );
+    for bad in ["'\\x6'", "'\\x6g'", "'a\\'", "'\\400'"] {
+        let code = if bad.starts_with("'\\x") {
+            ErrorCode::InvalidParameterValue
+        } else {
+            ErrorCode::InvalidTextRepresentation
+        };
+        fails_with(&cluster, &format!("select length({bad}::bytea)"), code);
+    }
+}
+
 /// `date + interval` is a timestamp in PostgreSQL; DataFusion's date result dropped
 /// the interval's hours. Whole days keep the date type (same instant).
 #[test]

@@ -7,6 +7,8 @@ mod array_comparisons;
 pub(crate) mod array_literals;
 mod array_subqueries;
 mod bitwise_not;
+mod bytea_lengths;
+mod bytea_text;
 mod call_values;
 mod cast_names;
 mod constant_arithmetic;
@@ -625,6 +627,7 @@ fn planned_as(
     let plan = Analyzer::new().execute_and_check(plan, &config.options(), |_, _| {})?;
     let plan = cast_names::unmarked(plan)?;
     let plan = text_casts::as_postgresql(plan)?;
+    let plan = bytea_text::read_as_postgresql(plan)?;
     let plan = float_zeros::compared_as_equal(plan)?;
     // Before the subquery rewrites, which treat a correlation through an expression
     // apart from one between columns.

@@ -128,6 +128,9 @@ impl FunctionRegistry {
         for udf in super::pg_functions::catalog_functions() {
             registry.register_scalar(udf);
         }
+        for udf in super::bytea_lengths::functions(&registry.scalars) {
+            registry.register_scalar(udf);
+        }
         registry.register_scalar(super::cast_names::mark_function());
         registry.register_scalar(super::pg_to_char::to_char());
         registry.register_scalar(super::bitwise_not::function());
@@ -137,6 +140,7 @@ impl FunctionRegistry {
         registry.register_scalar(super::similar_to::function());
         registry.register_scalar(super::timestamp_differences::function());
         registry.register_scalar(super::text_casts::function());
+        registry.register_scalar(super::bytea_text::function());
         registry.register_scalar(super::float_zeros::function());
         for udf in super::interval_scaling::functions() {
             registry.register_scalar(udf);

@@ -1,7 +1,7 @@
-//! A timestamp, interval or float cast to text reads as PostgreSQL writes it, the
+//! A timestamp, interval, float or bytea cast to text reads as PostgreSQL writes it, the
 //! same text the wire sends for the value: `2020-02-29 06:45:00` (Arrow's cast wrote
 //! `2020-02-29T06:45:00`), `1 mon -11 days -33:00:00` (`1 mons -11 days -33 hours`),
-//! `00:00:00` (`0 secs`). That covers the casts the analyzer adds too, so
+//! `00:00:00` (`0 secs`), `\x6162` (Arrow: the bytes themselves). That covers the casts the analyzer adds too, so
 //! `'at ' || ts` and `concat(iv)` read the same. Runs on the analyzed plan.
 
 use std::sync::Arc;
@@ -62,6 +62,9 @@ fn has_own_text(data_type: &DataType) -> bool {
             | DataType::Interval(MonthDayNano)
             | DataType::Float64
             | DataType::Float32
+            | DataType::Binary
+            | DataType::LargeBinary
+            | DataType::BinaryView
     )
 }
 
@@ -100,6 +103,7 @@ impl ScalarUDFImpl for PostgresText {
 }
 
 fn text(values: &ArrayRef) -> Result<ArrayRef> {
+    use std::fmt::Write as _;
     let written = |write: &dyn Fn(&mut String, usize) -> std::fmt::Result| {
         let mut out = StringBuilder::with_capacity(values.len(), values.len() * 16);
         let mut value = String::new();
@@ -134,6 +138,18 @@ fn text(values: &ArrayRef) -> Result<ArrayRef> {
             let micros = cast(values, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
             let micros = micros.as_primitive::<TimestampMicrosecondType>();
             written(&|out, row| write_timestamp(out, micros.value(row)))
+        }
+        // bytea's hex output form (`\x6162`); Arrow's cast kept the bytes as text.
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => {
+            let bytes = cast(values, &DataType::Binary)?;
+            let bytes = bytes.as_binary::<i32>();
+            written(&|out, row| {
+                out.push_str("\\x");
+                bytes
+                    .value(row)
+                    .iter()
+                    .try_for_each(|byte| write!(out, "{byte:02x}"))
+            })
         }
         other => return exec_err!("{NAME} does not write {other}"),
     };
@@ -178,6 +194,11 @@ mod tests {
                 Some("1 mon -11 days -33:00:00".to_string()),
                 Some("00:00:00".to_string())
             ]
+        );
+        let bytes = arrow::array::BinaryArray::from(vec![&b"ab"[..], b"\x00\xff"]);
+        assert_eq!(
+            texts(Arc::new(bytes)),
+            [Some("\\x6162".to_string()), Some("\\x00ff".to_string())]
         );
         let floats = Float64Array::from(vec![0.1 + 0.2, f64::INFINITY]);
         assert_eq!(

@@ -74,6 +74,8 @@ pub(crate) fn literal(
         DATE => format!("DATE {}", quoted(text)),
         TIMESTAMP | TIMESTAMPTZ => format!("TIMESTAMP {}", quoted(text)),
         INTERVAL => format!("INTERVAL {}", quoted(text)),
+        // PostgreSQL's input forms (`\x6162`, or escapes), read as a cast reads them.
+        BYTEA => format!("CAST({} AS BYTEA)", quoted(text)),
         // Unknown (0), text and varchar: a string, which the planner coerces where
         // the context wants another type (`int_column = '5'`).
         0 | TEXT | VARCHAR => quoted(text),
@@ -156,7 +158,16 @@ fn binary_literal(oid: u32, value: &[u8]) -> Result<String, String> {
             format!("TIMESTAMP '{}'", time.format("%Y-%m-%d %H:%M:%S%.6f"))
         }
         0 | TEXT | VARCHAR => quoted(std::str::from_utf8(value).map_err(|_| "not valid UTF-8")?),
-        BYTEA => return Err("bytea parameters are not supported yet".into()),
+        BYTEA => {
+            let mut hex = String::with_capacity(3 + value.len() * 2);
+            hex.push_str("X'");
+            for byte in value.iter() {
+                use std::fmt::Write as _;
+                let _ = write!(hex, "{byte:02x}");
+            }
+            hex.push('\'');
+            hex
+        }
         other if array_element_type(other).is_some() => binary_array(value)?,
         other => {
             return Err(format!(
@@ -325,6 +336,14 @@ mod tests {
         let short = Bytes::from(vec![0u8; 3]);
         let error = literal(2, INT4, 1, Some(&short)).unwrap_err();
         assert!(error.message.contains("$3"), "{error}");
+        // bytea: raw bytes in binary, PostgreSQL's input text (read by the cast) in text.
+        let bytes = Bytes::from(vec![0x61, 0x00, 0xff]);
+        assert_eq!(literal(0, BYTEA, 1, Some(&bytes)).unwrap(), "X'6100ff'");
+        assert_eq!(
+            text(BYTEA, "\\x6100ff").unwrap(),
+            "CAST('\\x6100ff' AS BYTEA)"
+        );
+        assert_eq!(text(BYTEA, "it's").unwrap(), "CAST('it''s' AS BYTEA)");
     }
 
     /// PostgreSQL's binary form of a one-dimensional int8 array.
