@@ -232,6 +232,8 @@ impl Node {
         while !self.lock_running().is_empty() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
+        // Their failed queries answered; every client learns why it is cut off.
+        self.sessions().terminate_all();
     }
 
     /// Blocks until SIGTERM or SIGINT, then shuts down.

@@ -45,6 +45,28 @@ fn signal(cluster: &LocalCluster, node: usize, signal_number: libc::c_int) {
     }
 }
 
+/// A client connection that has started (trust) and reads nothing more, so whatever
+/// the node sends it later is left to read.
+fn idle_session(address: std::net::SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    let mut startup = 196_608i32.to_be_bytes().to_vec();
+    startup.extend_from_slice(b"user\0percore\0\0");
+    let length = u32::try_from(startup.len() + 4).unwrap();
+    stream.write_all(&length.to_be_bytes()).unwrap();
+    stream.write_all(&startup).unwrap();
+    // Authentication, parameters, key data, then ReadyForQuery ('Z', length 5, 'I').
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    while !seen.ends_with(b"Z\0\0\0\x05I") {
+        stream.read_exact(&mut byte).expect("the startup completes");
+        seen.push(byte[0]);
+    }
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    stream
+}
+
 /// The query failed promptly with SQLSTATE 08006 naming the lost node.
 fn assert_node_lost(outcome: Outcome, elapsed: Duration, node: usize) {
     let (state, message) = outcome.expect_err("the query cannot finish without the node");
@@ -375,8 +397,21 @@ fn the_bench_harness_names_the_slowest_node_of_each_query() {
 #[test]
 fn a_lost_node_fails_running_queries_clearly_and_the_rest_stay_up() {
     let mut cluster = start("failure", LocalClusterOptions::new(3, 1, 0.01));
+    let mut idle = idle_session(cluster.client_addresses()[2]);
     let (outcome, elapsed) = signal_node_during_long_query(&cluster, 2, libc::SIGTERM);
     assert_node_lost(outcome, elapsed, 2);
+    // An idle session on the node that shut down is told why, as PostgreSQL does,
+    // before its connection closes.
+    let mut last = Vec::new();
+    let _ = idle.read_to_end(&mut last);
+    let last = String::from_utf8_lossy(&last);
+    assert!(
+        last.starts_with('E')
+            && last.contains("FATAL")
+            && last.contains("57P01")
+            && last.contains("terminating connection due to administrator command"),
+        "{last:?}"
+    );
 
     // Node 0 and 1 are alive and say why a query cannot run.
     for node in 0..2 {

@@ -5,6 +5,8 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use pgwire::messages::{
@@ -20,7 +22,9 @@ const OUTPUT_CHUNK: usize = 64 << 10;
 
 pub(crate) struct Connection {
     reader: TcpStream,
-    writer: TcpStream,
+    /// Shared with the node's session table, which may write a last message (a
+    /// shutdown's FATAL) between two of ours, never inside one.
+    writer: Arc<Mutex<TcpStream>>,
     input: BytesMut,
     output: BytesMut,
     context: DecodeContext,
@@ -34,7 +38,7 @@ impl Connection {
         let context = DecodeContext::new(ProtocolVersion::PROTOCOL3_0);
         Ok(Connection {
             reader: stream.try_clone()?,
-            writer: stream,
+            writer: Arc::new(Mutex::new(stream)),
             input: BytesMut::with_capacity(8 << 10),
             output: BytesMut::with_capacity(OUTPUT_CHUNK),
             context,
@@ -129,11 +133,57 @@ impl Connection {
     /// # Errors
     /// The socket's errors.
     pub fn flush(&mut self) -> std::io::Result<()> {
+        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         if !self.output.is_empty() {
-            self.writer.write_all(&self.output)?;
+            writer.write_all(&self.output)?;
             self.output.clear();
         }
-        self.writer.flush()
+        writer.flush()
+    }
+
+    /// What lets the node end this connection from another thread.
+    ///
+    /// # Errors
+    /// When the socket cannot be cloned.
+    pub fn terminator(&self) -> std::io::Result<Terminator> {
+        Ok(Terminator {
+            writer: Arc::clone(&self.writer),
+            socket: self.reader.try_clone()?,
+        })
+    }
+}
+
+/// Ends a client's connection from outside its thread (a node shutting down).
+pub(crate) struct Terminator {
+    writer: Arc<Mutex<TcpStream>>,
+    socket: TcpStream,
+}
+
+impl Terminator {
+    /// Writes `last` between two of the connection's own messages, then shuts the
+    /// socket, which also ends a write the client stopped reading. Waits at most
+    /// `patience` for the connection's own write to finish.
+    pub fn end_with(&self, last: &[u8], patience: Duration) {
+        let deadline = Instant::now() + patience;
+        loop {
+            match self.writer.try_lock() {
+                Ok(mut writer) => {
+                    let _ = writer.set_write_timeout(Some(patience));
+                    let _ = writer.write_all(last);
+                    let _ = writer.flush();
+                    break;
+                }
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                    let _ = poisoned.into_inner().write_all(last);
+                    break;
+                }
+                Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(std::sync::TryLockError::WouldBlock) => break,
+            }
+        }
+        let _ = self.socket.shutdown(std::net::Shutdown::Both);
     }
 }
 

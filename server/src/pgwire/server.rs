@@ -188,7 +188,7 @@ fn startup(
             value.to_string(),
         )))?;
     }
-    let session = node.sessions().begin();
+    let session = node.sessions().begin(connection.terminator()?);
     connection.send(Backend::BackendKeyData(BackendKeyData::new(
         session.key.connection,
         SecretKey::I32(session.key.secret),

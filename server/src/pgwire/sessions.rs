@@ -7,7 +7,12 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 
+use bytes::BytesMut;
 use percore_engine::exec::statement_cancel::StatementCancel;
+use pgwire::messages::response::ErrorResponse;
+use pgwire::messages::Message;
+
+use super::connection::Terminator;
 
 /// What BackendKeyData gives the client: a session number and a secret, so that
 /// knowing the number alone cannot cancel someone else's query.
@@ -20,6 +25,7 @@ pub(crate) struct CancelKey {
 pub(crate) struct Session {
     pub key: CancelKey,
     statement: Mutex<Option<Arc<StatementCancel>>>,
+    terminator: Terminator,
 }
 
 impl Session {
@@ -49,7 +55,7 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    pub(crate) fn begin(&self) -> Arc<Session> {
+    pub(crate) fn begin(&self, terminator: Terminator) -> Arc<Session> {
         let secret = RandomState::new().build_hasher().finish() as i32;
         let key = CancelKey {
             connection: self.next.fetch_add(1, Ordering::Relaxed) + 1,
@@ -58,6 +64,7 @@ impl Sessions {
         let session = Arc::new(Session {
             key,
             statement: Mutex::new(None),
+            terminator,
         });
         self.lock().insert(key, Arc::clone(&session));
         session
@@ -73,6 +80,31 @@ impl Sessions {
         let statement = session.and_then(|s| s.lock_statement().clone());
         if let Some(statement) = statement {
             statement.request();
+        }
+    }
+
+    /// Ends every client connection as PostgreSQL does at shutdown: FATAL 57P01
+    /// `terminating connection due to administrator command`, then the socket
+    /// closes (a client sees why, not just a closed connection).
+    pub fn terminate_all(&self) {
+        let mut last = BytesMut::new();
+        let fatal = ErrorResponse::new(vec![
+            (b'S', "FATAL".to_string()),
+            (b'V', "FATAL".to_string()),
+            (b'C', "57P01".to_string()),
+            (
+                b'M',
+                "terminating connection due to administrator command".to_string(),
+            ),
+        ]);
+        if fatal.encode(&mut last).is_err() {
+            return;
+        }
+        let sessions: Vec<Arc<Session>> = self.lock().values().cloned().collect();
+        for session in sessions {
+            session
+                .terminator
+                .end_with(&last, std::time::Duration::from_millis(500));
         }
     }
 
