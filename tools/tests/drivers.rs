@@ -298,7 +298,22 @@ fn tools_find_tables_and_columns_in_the_system_catalog() {
             &address.port().to_string(),
         ])
         .args(["-U", "percore", "-d", "percore", "-c", "\\dt", "-c", "\\l"])
-        .args(["-c", "\\d orders"])
+        .args([
+            "-c",
+            "\\d orders",
+            "-c",
+            "\\dt+",
+            "-c",
+            "\\l+",
+            "-c",
+            "\\du",
+        ])
+        .args([
+            "-c",
+            "\\df",
+            "-c",
+            "select pg_size_pretty(20971520::bigint)",
+        ])
         .output();
     match psql {
         Ok(output) => {
@@ -318,6 +333,20 @@ fn tools_find_tables_and_columns_in_the_system_catalog() {
                 text.contains(" o_totalprice    | numeric(15,2) |           | not null | "),
                 "{text}"
             );
+            // `\dt+`: sizes are unknown (no node knows a table's total), so blank.
+            assert!(
+                text.contains(
+                    " public | orders   | table | percore | permanent   | heap          |      | "
+                ),
+                "{text}"
+            );
+            assert!(text.contains("| pg_default | "), "{text}");
+            assert!(
+                text.contains(" percore   | Superuser, Create role"),
+                "{text}"
+            );
+            assert!(text.contains("List of functions"), "{text}");
+            assert!(text.contains(" 20 MB"), "{text}");
         }
         Err(error) => eprintln!(
             "SKIPPED: psql is not installed ({error}); \\dt and \\d were checked with psql's \

@@ -33,6 +33,8 @@ const DATABASE_OID: i64 = 16_383;
 /// PostgreSQL's first OID for user objects.
 const FIRST_TABLE_OID: i64 = 16_384;
 const HEAP_OID: i64 = 2;
+/// PostgreSQL's `pg_default` (and `pg_global` after it).
+const DEFAULT_TABLESPACE_OID: i64 = 1663;
 
 /// Whether tools name this schema for the system tables.
 pub fn is_system_schema(schema: &str) -> bool {
@@ -58,6 +60,31 @@ pub fn system_tables(
         (PG_CATALOG, "pg_database", pg_database()),
         (PG_CATALOG, "pg_am", pg_am()),
         (PG_CATALOG, "pg_roles", pg_roles()),
+        (PG_CATALOG, "pg_tablespace", pg_tablespace()),
+        (
+            PG_CATALOG,
+            "pg_auth_members",
+            empty(&[
+                ("roleid", I),
+                ("member", I),
+                ("grantor", I),
+                ("admin_option", B),
+            ]),
+        ),
+        (
+            PG_CATALOG,
+            "pg_proc",
+            empty(&[
+                ("oid", I),
+                ("proname", S),
+                ("pronamespace", I),
+                ("proowner", I),
+                ("prokind", S),
+                ("prorettype", I),
+                ("proargtypes", IS),
+                ("prosrc", S),
+            ]),
+        ),
         (
             PG_CATALOG,
             "pg_index",
@@ -428,6 +455,20 @@ fn pg_database() -> RecordBatch {
         ("datctype", texts(["C"])),
         ("daticulocale", no_texts(1)),
         ("datacl", Values::NullLists(DataType::Utf8View, 1)),
+        ("dattablespace", ints([DEFAULT_TABLESPACE_OID])),
+    ])
+}
+
+fn pg_tablespace() -> RecordBatch {
+    batch(vec![
+        (
+            "oid",
+            ints([DEFAULT_TABLESPACE_OID, DEFAULT_TABLESPACE_OID + 1]),
+        ),
+        ("spcname", texts(["pg_default", "pg_global"])),
+        ("spcowner", ints(same(OWNER_OID, 2))),
+        ("spcacl", Values::NullLists(DataType::Utf8View, 2)),
+        ("spcoptions", Values::NullLists(DataType::Utf8View, 2)),
     ])
 }
 
@@ -444,7 +485,14 @@ fn pg_roles() -> RecordBatch {
         ("oid", ints([OWNER_OID])),
         ("rolname", texts([OWNER])),
         ("rolsuper", Values::Bool(vec![true])),
+        ("rolinherit", Values::Bool(vec![true])),
+        ("rolcreaterole", Values::Bool(vec![true])),
+        ("rolcreatedb", Values::Bool(vec![true])),
         ("rolcanlogin", Values::Bool(vec![true])),
+        ("rolreplication", Values::Bool(vec![false])),
+        ("rolconnlimit", ints([-1])),
+        ("rolvaliduntil", no_texts(1)),
+        ("rolbypassrls", Values::Bool(vec![true])),
     ])
 }
 

@@ -89,6 +89,7 @@ mod set_all;
 mod set_comparison;
 mod similar_to;
 mod single_row_subqueries;
+mod size_pretty;
 mod split;
 mod string_lengths;
 mod subquery_operands;

@@ -25,6 +25,8 @@ enum Answer {
     Bool(bool),
     /// `format_type(type_oid, typmod)`.
     FormatType,
+    /// A size in bytes Percore does not measure through SQL: `NULL` (bigint).
+    UnknownSize,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -46,7 +48,8 @@ impl ScalarUDFImpl for CatalogFunction {
     fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
         Ok(match self.answer {
             Answer::Bool(_) => DataType::Boolean,
-            _ => DataType::Utf8,
+            Answer::UnknownSize => DataType::Int64,
+            Answer::Text(_) | Answer::FormatType => DataType::Utf8,
         })
     }
 
@@ -54,6 +57,7 @@ impl ScalarUDFImpl for CatalogFunction {
         Ok(match &self.answer {
             Answer::Text(text) => ColumnarValue::Scalar(ScalarValue::Utf8(text.clone())),
             Answer::Bool(flag) => ColumnarValue::Scalar(ScalarValue::Boolean(Some(*flag))),
+            Answer::UnknownSize => ColumnarValue::Scalar(ScalarValue::Int64(None)),
             Answer::FormatType => {
                 let rows = args.number_rows;
                 let arrays = ColumnarValue::values_to_arrays(&args.args)?;
@@ -142,5 +146,16 @@ pub fn catalog_functions() -> Vec<Arc<ScalarUDF>> {
         // No table is published: Percore has no logical replication.
         function("pg_relation_is_publishable", &[1], Answer::Bool(false)),
         function("format_type", &[2], Answer::FormatType),
+        // No user-defined functions: `\\df` lists none (its query skips pg_catalog).
+        function("pg_function_is_visible", &[1], Answer::Bool(true)),
+        function("pg_get_function_result", &[1], Answer::Text(None)),
+        function("pg_get_function_arguments", &[1], Answer::Text(None)),
+        // Table data lives in partitions on every node; no node knows the total, so
+        // sizes are unknown (NULL), and psql's `\\dt+` shows none.
+        function("pg_table_size", &[1], Answer::UnknownSize),
+        function("pg_relation_size", &[1, 2], Answer::UnknownSize),
+        function("pg_total_relation_size", &[1], Answer::UnknownSize),
+        function("pg_indexes_size", &[1], Answer::UnknownSize),
+        function("pg_database_size", &[1], Answer::UnknownSize),
     ]
 }

@@ -141,6 +141,7 @@ impl FunctionRegistry {
         registry.register_scalar(super::timestamp_differences::function());
         registry.register_scalar(super::text_casts::function());
         registry.register_scalar(super::bytea_text::function());
+        registry.register_scalar(super::size_pretty::function());
         registry.register_scalar(super::float_zeros::function());
         for udf in super::interval_scaling::functions() {
             registry.register_scalar(udf);
