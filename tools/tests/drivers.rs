@@ -12,17 +12,29 @@ mod common;
 
 use common::{query, start};
 
+/// The `postgres` crate connected to `address` as `user`.
+fn driver(
+    address: std::net::SocketAddr,
+    user: &str,
+    password: Option<&str>,
+) -> Result<Client, postgres::Error> {
+    let mut config = Client::configure();
+    config
+        .host(&address.ip().to_string())
+        .port(address.port())
+        .user(user)
+        .connect_timeout(Duration::from_secs(10));
+    if let Some(password) = password {
+        config.password(password);
+    }
+    config.connect(NoTls)
+}
+
 #[test]
 fn the_postgres_crate_runs_prepared_statements_transactions_and_portals() {
     let cluster = start("drivers", LocalClusterOptions::new(2, 1, 0.01));
     let address = cluster.client_addresses()[1];
-    let mut client = Client::configure()
-        .host(&address.ip().to_string())
-        .port(address.port())
-        .user("percore")
-        .connect_timeout(Duration::from_secs(10))
-        .connect(NoTls)
-        .expect("the driver connects");
+    let mut client = driver(address, "percore", None).expect("the driver connects");
 
     // Typed parameters, bound in binary; the same count as a literal query gives.
     let date = chrono::NaiveDate::from_ymd_opt(1995, 1, 1).unwrap();
@@ -386,18 +398,7 @@ fn clients_sign_in_with_scram_when_the_node_has_a_password_file() {
     let cluster = start("passwords", options);
     let address = cluster.client_addresses()[0];
 
-    let driver = |user: &str, password: Option<&str>| {
-        let mut config = Client::configure();
-        config
-            .host(&address.ip().to_string())
-            .port(address.port())
-            .user(user)
-            .connect_timeout(Duration::from_secs(10));
-        if let Some(password) = password {
-            config.password(password);
-        }
-        config.connect(NoTls)
-    };
+    let driver = |user: &str, password: Option<&str>| driver(address, user, password);
     for (user, password) in [("alice", "wonder land"), ("bob", "s3cret: too")] {
         let mut client = driver(user, Some(password)).unwrap_or_else(|e| panic!("{user}: {e}"));
         let row = client
@@ -480,13 +481,7 @@ fn copy_to_stdout_sends_text_csv_and_binary_as_postgresql_does() {
     use std::io::Read;
     let cluster = start("copy-out", LocalClusterOptions::new(2, 1, 0.01));
     let address = cluster.client_addresses()[1];
-    let mut client = Client::configure()
-        .host(&address.ip().to_string())
-        .port(address.port())
-        .user("percore")
-        .connect_timeout(Duration::from_secs(10))
-        .connect(NoTls)
-        .expect("the driver connects");
+    let mut client = driver(address, "percore", None).expect("the driver connects");
     // The bytes copied, or the SQLSTATE of the error, whether it came before the
     // copy began or while its rows were read.
     let copied = |client: &mut Client, sql: &str| -> Result<Vec<u8>, String> {
