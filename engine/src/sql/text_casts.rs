@@ -1,8 +1,9 @@
-//! A timestamp, interval, float or bytea cast to text reads as PostgreSQL writes it, the
-//! same text the wire sends for the value: `2020-02-29 06:45:00` (Arrow's cast wrote
-//! `2020-02-29T06:45:00`), `1 mon -11 days -33:00:00` (`1 mons -11 days -33 hours`),
-//! `00:00:00` (`0 secs`), `\x6162` (Arrow: the bytes themselves). That covers the casts the analyzer adds too, so
-//! `'at ' || ts` and `concat(iv)` read the same. Runs on the analyzed plan.
+//! A timestamp, interval, float or bytea cast to text reads as PostgreSQL writes it,
+//! the same text the wire sends for the value: `2020-02-29 06:45:00` (Arrow's cast
+//! wrote `2020-02-29T06:45:00`), `1 mon -11 days -33:00:00` (`1 mons -11 days -33
+//! hours`), `00:00:00` (`0 secs`), `\x6162` (Arrow: the bytes themselves). That
+//! covers the casts the analyzer adds too, so `'at ' || ts` and `concat(iv)` read the
+//! same. Runs on the analyzed plan.
 
 use std::sync::Arc;
 
@@ -23,13 +24,14 @@ use datafusion_expr::{
 
 use super::call_values::Arguments;
 use super::expr_rewrite::each_expression;
+use crate::catalog::pg_bytea_text::write_bytea;
 use crate::catalog::pg_float_text::{write_float4, write_float8};
 use crate::catalog::pg_interval_text::write_interval;
 use crate::catalog::pg_timestamp_text::write_timestamp;
 
 const NAME: &str = "pg_text";
 
-/// Rewrites every cast to text of a timestamp, interval or float in `plan`.
+/// Rewrites every cast to text of a timestamp, interval, float or bytea in `plan`.
 pub fn as_postgresql(plan: LogicalPlan) -> Result<LogicalPlan> {
     each_expression(plan, written)
 }
@@ -103,7 +105,6 @@ impl ScalarUDFImpl for PostgresText {
 }
 
 fn text(values: &ArrayRef) -> Result<ArrayRef> {
-    use std::fmt::Write as _;
     let written = |write: &dyn Fn(&mut String, usize) -> std::fmt::Result| {
         let mut out = StringBuilder::with_capacity(values.len(), values.len() * 16);
         let mut value = String::new();
@@ -143,13 +144,7 @@ fn text(values: &ArrayRef) -> Result<ArrayRef> {
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView => {
             let bytes = cast(values, &DataType::Binary)?;
             let bytes = bytes.as_binary::<i32>();
-            written(&|out, row| {
-                out.push_str("\\x");
-                bytes
-                    .value(row)
-                    .iter()
-                    .try_for_each(|byte| write!(out, "{byte:02x}"))
-            })
+            written(&|out, row| write_bytea(out, bytes.value(row)))
         }
         other => return exec_err!("{NAME} does not write {other}"),
     };

@@ -5,13 +5,13 @@
 //! connection.
 
 use bytes::{Buf, Bytes};
-use pgwire::messages::response::ErrorResponse;
 use pgwire::messages::startup::{Authentication, PasswordMessageFamily};
 use pgwire::messages::{PgWireBackendMessage as Backend, PgWireFrontendMessage as Frontend};
 
 use super::connection::Connection;
 use super::passwords::ClientPasswords;
 use super::scram::{ScramError, ServerExchange, MECHANISM};
+use super::server::fatal_response;
 
 /// Runs the exchange for `user`; `Ok(false)` when the client was refused (it has
 /// been told why).
@@ -125,11 +125,6 @@ fn initial_response(body: Vec<u8>) -> Result<Vec<u8>, ScramError> {
 }
 
 fn fatal(connection: &mut Connection, sqlstate: &str, message: &str) -> std::io::Result<()> {
-    connection.send(Backend::ErrorResponse(ErrorResponse::new(vec![
-        (b'S', "FATAL".to_string()),
-        (b'V', "FATAL".to_string()),
-        (b'C', sqlstate.to_string()),
-        (b'M', message.to_string()),
-    ])))?;
+    connection.send(Backend::ErrorResponse(fatal_response(sqlstate, message)))?;
     connection.flush()
 }

@@ -39,33 +39,22 @@ pub(crate) fn copy_out(
     let forced = forced_columns(format, schema);
     let mut line = BytesMut::new();
     if header(format) {
-        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         // FORCE_QUOTE is for values: names are quoted only where they must be.
-        for (index, name) in names.iter().enumerate() {
+        for (index, name) in schema.fields().iter().map(|f| f.name()).enumerate() {
             write_cell(format, index, Some(name.as_bytes()), &[], &mut line);
         }
         send_line(connection, &mut line)?;
     }
-    let options = percore_engine::catalog::pg_types::text_format("");
     let mut scratch = BytesMut::new();
-    let mut count = 0usize;
-    while let Some(batch) = rows.next_piece(None) {
-        let batch = match batch {
-            Ok(batch) => batch,
-            Err(error) => return Ok(Err(error)),
-        };
-        let encoder = match RowEncoder::new(&batch, &[], &options) {
-            Ok(encoder) => encoder,
-            Err(error) => return Ok(Err(error)),
-        };
-        for row in 0..batch.num_rows() {
-            encoder.text_cells(row, &mut scratch, |index, value| {
-                write_cell(format, index, value, &forced, &mut line);
-            });
-            send_line(connection, &mut line)?;
-        }
-        count += batch.num_rows();
-    }
+    let count = match each_row(rows, &[], |encoder, row| {
+        encoder.text_cells(row, &mut scratch, |index, value| {
+            write_cell(format, index, value, &forced, &mut line);
+        });
+        send_line(connection, &mut line)
+    })? {
+        Ok(count) => count,
+        Err(error) => return Ok(Err(error)),
+    };
     connection.send(Backend::CopyDone(CopyDone::new()))?;
     command_complete(connection, "COPY", count)?;
     Ok(Ok(()))
@@ -78,34 +67,49 @@ fn copy_out_binary(
     columns: usize,
     rows: &mut RowSource,
 ) -> std::io::Result<Result<(), QueryError>> {
-    let options = percore_engine::catalog::pg_types::text_format("");
-    let binary = vec![true; columns];
     let mut data = BytesMut::new();
     data.put_slice(b"PGCOPY\n\xff\r\n\0");
     data.put_i32(0);
     data.put_i32(0);
+    let count = match each_row(rows, &vec![true; columns], |encoder, row| {
+        data.put_i16(i16::try_from(columns).unwrap_or(i16::MAX));
+        encoder.row(row, &mut data);
+        connection.send(Backend::CopyData(CopyData::new(Bytes::from(data.split()))))
+    })? {
+        Ok(count) => count,
+        Err(error) => return Ok(Err(error)),
+    };
+    data.put_i16(-1);
+    connection.send(Backend::CopyData(CopyData::new(Bytes::from(data.split()))))?;
+    connection.send(Backend::CopyDone(CopyDone::new()))?;
+    command_complete(connection, "COPY", count)?;
+    Ok(Ok(()))
+}
+
+/// Hands every row of `rows` to `each` with its batch's encoder (binary where
+/// `binary` says); how many rows, or the query's error.
+fn each_row(
+    rows: &mut RowSource,
+    binary: &[bool],
+    mut each: impl FnMut(&RowEncoder<'_>, usize) -> std::io::Result<()>,
+) -> std::io::Result<Result<usize, QueryError>> {
+    let options = percore_engine::catalog::pg_types::text_format("");
     let mut count = 0usize;
     while let Some(batch) = rows.next_piece(None) {
         let batch = match batch {
             Ok(batch) => batch,
             Err(error) => return Ok(Err(error)),
         };
-        let encoder = match RowEncoder::new(&batch, &binary, &options) {
+        let encoder = match RowEncoder::new(&batch, binary, &options) {
             Ok(encoder) => encoder,
             Err(error) => return Ok(Err(error)),
         };
         for row in 0..batch.num_rows() {
-            data.put_i16(i16::try_from(columns).unwrap_or(i16::MAX));
-            encoder.row(row, &mut data);
-            connection.send(Backend::CopyData(CopyData::new(Bytes::from(data.split()))))?;
+            each(&encoder, row)?;
         }
         count += batch.num_rows();
     }
-    data.put_i16(-1);
-    connection.send(Backend::CopyData(CopyData::new(Bytes::from(data.split()))))?;
-    connection.send(Backend::CopyDone(CopyDone::new()))?;
-    command_complete(connection, "COPY", count)?;
-    Ok(Ok(()))
+    Ok(Ok(count))
 }
 
 fn header(format: &ClientFormat) -> bool {

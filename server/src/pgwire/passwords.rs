@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::scram::{Verifier, DEFAULT_ITERATIONS};
+use super::scram::{sha256, Verifier, DEFAULT_ITERATIONS};
 
 /// Who may connect. Cloning shares nothing mutable.
 #[derive(Clone, PartialEq, Eq)]
@@ -84,17 +84,11 @@ impl ClientPasswords {
         }
         let mut seed = self.mock_key.to_vec();
         seed.extend_from_slice(user.as_bytes());
-        let salt = sha2_prefix(&seed);
+        let salt = sha256(&seed)[..16].to_vec();
         // The fake's keys come from a password nobody can know; it fails anyway.
         let fake = String::from_utf8_lossy(&seed).into_owned();
         (Verifier::with_salt(&fake, salt, DEFAULT_ITERATIONS), true)
     }
-}
-
-/// 16 bytes that depend on every byte of `seed`.
-fn sha2_prefix(seed: &[u8]) -> Vec<u8> {
-    use sha2::Digest;
-    sha2::Sha256::digest(seed)[..16].to_vec()
 }
 
 /// The line for a password file that holds `user`'s verifier instead of its

@@ -372,7 +372,7 @@ fn hmac(key: &[u8], message: &[u8]) -> Key {
     mac.finalize().into_bytes().into()
 }
 
-fn sha256(bytes: &[u8]) -> Key {
+pub(crate) fn sha256(bytes: &[u8]) -> Key {
     Sha256::digest(bytes).into()
 }
 

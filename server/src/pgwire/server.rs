@@ -337,13 +337,21 @@ pub(crate) fn send_rows(
 /// PostgreSQL's answer to a message it cannot read (08P01), before it closes the
 /// connection: the client learns why instead of seeing a reset.
 fn protocol_violation(connection: &mut Connection, error: &std::io::Error) -> std::io::Result<()> {
-    connection.send(Backend::ErrorResponse(ErrorResponse::new(vec![
+    connection.send(Backend::ErrorResponse(fatal_response(
+        "08P01",
+        &format!("protocol violation: {error}"),
+    )))?;
+    connection.flush()
+}
+
+/// An error that ends the connection (PostgreSQL's severity FATAL).
+pub(crate) fn fatal_response(sqlstate: &str, message: &str) -> ErrorResponse {
+    ErrorResponse::new(vec![
         (b'S', "FATAL".to_string()),
         (b'V', "FATAL".to_string()),
-        (b'C', "08P01".to_string()),
-        (b'M', format!("protocol violation: {error}")),
-    ])))?;
-    connection.flush()
+        (b'C', sqlstate.to_string()),
+        (b'M', message.to_string()),
+    ])
 }
 
 pub(crate) fn error_response(

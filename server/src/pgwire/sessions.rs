@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 
 use bytes::BytesMut;
 use percore_engine::exec::statement_cancel::StatementCancel;
-use pgwire::messages::response::ErrorResponse;
 use pgwire::messages::Message;
 
 use super::connection::Terminator;
+use super::server::fatal_response;
 
 /// What BackendKeyData gives the client: a session number and a secret, so that
 /// knowing the number alone cannot cancel someone else's query.
@@ -88,15 +88,10 @@ impl Sessions {
     /// closes (a client sees why, not just a closed connection).
     pub fn terminate_all(&self) {
         let mut last = BytesMut::new();
-        let fatal = ErrorResponse::new(vec![
-            (b'S', "FATAL".to_string()),
-            (b'V', "FATAL".to_string()),
-            (b'C', "57P01".to_string()),
-            (
-                b'M',
-                "terminating connection due to administrator command".to_string(),
-            ),
-        ]);
+        let fatal = fatal_response(
+            "57P01",
+            "terminating connection due to administrator command",
+        );
         if fatal.encode(&mut last).is_err() {
             return;
         }

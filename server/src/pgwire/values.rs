@@ -10,6 +10,7 @@ use arrow::datatypes::{
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use bytes::{BufMut, BytesMut};
+use percore_engine::catalog::pg_bytea_text::write_bytea;
 use percore_engine::catalog::pg_float_text::{write_float4, write_float8};
 use percore_engine::catalog::pg_interval_text::{write_duration, write_interval};
 use percore_engine::catalog::pg_timestamp_text::write_timestamp;
@@ -146,10 +147,7 @@ fn text_value(column: &ColumnEncoder<'_>, row: usize, out: &mut BytesMut) {
                 DataType::LargeBinary => array.as_binary::<i64>().value(row),
                 _ => array.as_binary_view().value(row),
             };
-            out.put_slice(b"\\x");
-            for byte in bytes {
-                let _ = write!(HexWriter(out), "{byte:02x}");
-            }
+            let _ = write_bytea(&mut HexWriter(out), bytes);
         }
         DataType::Float64 => {
             let _ = write_float8(
