@@ -492,3 +492,78 @@ fn equalities_beside_null_matching_keys_do_not_match_nulls() {
         ["1"]
     );
 }
+
+/// A LATERAL subquery whose select list reads the outer row (it was refused) answers
+/// per outer row: over a LEFT join, a row the subquery or the ON condition leaves
+/// unmatched has NULL for every subquery column, even one computed from the outer
+/// row alone (`coalesce(x.n_name, ..)`), and ON may read such a column.
+#[test]
+fn lateral_select_lists_read_the_outer_row() {
+    let cluster = cluster();
+    assert_eq!(
+        rows(
+            &cluster,
+            "select x.n_name, y.k, y.r, y.c from nation x left join lateral \
+             (select x.n_nationkey * 10 + r.r_regionkey as k, r.r_name as r, \
+             coalesce(x.n_name, r.r_name) as c from region r \
+             where r.r_regionkey = x.n_regionkey and r.r_regionkey < 2) y on y.k < 30 \
+             where x.n_nationkey < 6 order by x.n_nationkey"
+        ),
+        [
+            "ALGERIA|0|AFRICA|ALGERIA",
+            "ARGENTINA|11|AMERICA|ARGENTINA",
+            "BRAZIL|21|AMERICA|BRAZIL",
+            // Matched by the subquery, refused by ON (k = 31).
+            "CANADA|||",
+            // EGYPT is in region 4: no row of the subquery.
+            "EGYPT|||",
+            "ETHIOPIA|||"
+        ]
+    );
+    // Only the outer row, no FROM.
+    assert_eq!(
+        rows(
+            &cluster,
+            "select n_name, y.z from nation n, lateral (select n.n_nationkey + 1 as z) y \
+             where n_nationkey < 3 order by 1"
+        ),
+        ["ALGERIA|1", "ARGENTINA|2", "BRAZIL|3"]
+    );
+    // An alias named as the column the correlation reads (DataFusion's rewrite made
+    // the two ambiguous).
+    assert_eq!(
+        rows(
+            &cluster,
+            "select x.n_name, y.r_regionkey from nation x join lateral \
+             (select l.r_name as r_regionkey from region l \
+             where l.r_regionkey = x.n_regionkey) y on true \
+             where x.n_nationkey < 3 order by 1"
+        ),
+        ["ALGERIA|AFRICA", "ARGENTINA|AMERICA", "BRAZIL|AMERICA"]
+    );
+    // Over an aggregate, a count over no rows is 0: the same answers as the scalar
+    // subquery.
+    let lateral = rows(
+        &cluster,
+        "select x.n_nationkey, y.c from nation x cross join lateral \
+         (select x.n_nationkey * 100 + count(*) as c from supplier s \
+         where s.s_nationkey = x.n_nationkey and s.s_acctbal > 8000) y order by 1",
+    );
+    let scalar = rows(
+        &cluster,
+        "select x.n_nationkey, x.n_nationkey * 100 + (select count(*) from supplier s \
+         where s.s_nationkey = x.n_nationkey and s.s_acctbal > 8000) from nation x order by 1",
+    );
+    assert_eq!(lateral.len(), 25);
+    assert!(lateral.contains(&"5|500".to_string()), "{lateral:?}");
+    assert_eq!(lateral, scalar);
+    // Its outer references folded away (`null <= x.n_nationkey`), a plain join.
+    assert_eq!(
+        rows(
+            &cluster,
+            "select count(*) from nation x join lateral (select r_name from region \
+             where null <= x.n_nationkey) y on true"
+        ),
+        ["0"]
+    );
+}

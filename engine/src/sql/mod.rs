@@ -55,6 +55,7 @@ mod isolated;
 mod join_order;
 mod join_subqueries;
 mod kept_failures;
+mod lateral_projections;
 mod like_escape;
 mod literals;
 mod make_timestamp;
@@ -640,6 +641,7 @@ fn planned_as(
     let plan = round_half_even::in_round_calls(plan)?;
     let plan = integer_sums::checked(plan)?;
     let plan = decimal_averages::rounded(plan)?;
+    let plan = lateral_projections::pulled_up(plan)?;
     let rules = Optimizer::new()
         .rules
         .into_iter()

@@ -21,6 +21,7 @@ pub use load::plan_load;
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatchOptions;
+use datafusion_common::tree_node::TreeNodeRecursion;
 use datafusion_common::{DFSchema, ScalarValue};
 use datafusion_expr::execution_props::ExecutionProps;
 use datafusion_expr::logical_plan::{FetchType, SkipType};
@@ -205,6 +206,11 @@ impl<'a> Planner<'a> {
             LogicalPlan::Distinct(_) => Err(QueryError::unsupported("DISTINCT ON")),
             LogicalPlan::Unnest(_) => Err(QueryError::unsupported("UNNEST")),
             LogicalPlan::RecursiveQuery(_) => Err(QueryError::unsupported("recursive CTEs")),
+            // A LATERAL subquery whose outer references the optimizer folded away
+            // (`where null <= x.k`) is an ordinary join input.
+            LogicalPlan::Subquery(subquery) if !reads_outer_row(&subquery.subquery) => {
+                self.plan(&subquery.subquery)
+            }
             // What DataFusion's decorrelation leaves of a LATERAL subquery it could not
             // turn into a join.
             LogicalPlan::Subquery(_) => Err(QueryError::unsupported(
@@ -656,4 +662,18 @@ pub(super) fn reject_subqueries(expr: &Expr) -> QueryResult<()> {
         ))),
         None => Ok(()),
     }
+}
+
+/// Whether `plan` or a subquery in it reads a column of a query around it.
+fn reads_outer_row(plan: &LogicalPlan) -> bool {
+    let mut reads = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        reads = node.contains_outer_reference();
+        Ok(if reads {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    reads
 }
