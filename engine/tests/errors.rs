@@ -90,16 +90,25 @@ fn unsupported_features_name_what_is_missing() {
         assert_eq!(error.code, ErrorCode::Unsupported, "{error}");
         assert!(error.message.contains("n.n_nationkey"), "{error}");
     }
-    // A LATERAL subquery DataFusion cannot turn into a join (a LIMIT) is named as
-    // such, not "logical operator Subquery".
-    for sql in [
-        "select n_name, y.s from nation n cross join lateral (select s_name as s from supplier \
-         where s_nationkey = n.n_nationkey order by s_acctbal desc limit 2) y",
-    ] {
-        let error = error_of(&cluster, sql);
-        assert_eq!(error.code, ErrorCode::Unsupported, "{error}");
-        assert!(error.message.contains("LATERAL subquery"), "{error}");
-    }
+    // A LATERAL subquery that cannot be turned into a join (the outer row read inside
+    // a UNION) is named as such, not "logical operator Subquery".
+    let error = error_of(
+        &cluster,
+        "select n_name, y.s from nation n cross join lateral (select s_name as s from \
+         supplier where s_nationkey = n.n_nationkey union all select n.n_name) y",
+    );
+    assert_eq!(error.code, ErrorCode::Unsupported, "{error}");
+    assert!(error.message.contains("LATERAL subquery"), "{error}");
+    // A window over a subquery's rows for one outer row: DataFusion numbered all
+    // outer rows' rows together (wrong answers); refused, pointing at LATERAL.
+    let error = error_of(
+        &cluster,
+        "select n_name, (select max(rn) from (select s_nationkey, row_number() over \
+         (order by s_acctbal) rn from supplier where s_nationkey = n.n_nationkey) s) \
+         from nation n",
+    );
+    assert_eq!(error.code, ErrorCode::Unsupported, "{error}");
+    assert!(error.message.contains("LATERAL"), "{error}");
     // One level out from each subquery runs.
     let batches = cluster
         .sql(

@@ -567,3 +567,72 @@ fn lateral_select_lists_read_the_outer_row() {
         ["0"]
     );
 }
+
+/// A LATERAL subquery that orders and limits its rows, aggregates, or numbers them
+/// with a window answers per outer row (it was refused), as the same query written
+/// with a window over the join does.
+#[test]
+fn lateral_subqueries_limit_and_number_rows_per_outer_row() {
+    let cluster = cluster();
+    // The two best-funded suppliers of each nation, and the second one past 9000.
+    let lateral = rows(
+        &cluster,
+        "select n_nationkey, y.s, y.b from nation n cross join lateral (select s_name as s, \
+         s_acctbal as b from supplier where s_nationkey = n.n_nationkey \
+         order by s_acctbal desc limit 2) y order by 1, 3 desc, 2",
+    );
+    let windowed = rows(
+        &cluster,
+        "select n_nationkey, s_name, s_acctbal from (select n_nationkey, s_name, s_acctbal, \
+         row_number() over (partition by n_nationkey order by s_acctbal desc) rn from nation \
+         join supplier on s_nationkey = n_nationkey) t where rn <= 2 order by 1, 3 desc, 2",
+    );
+    assert!(lateral.len() > 25, "{lateral:?}");
+    assert_eq!(lateral, windowed);
+    let second = rows(
+        &cluster,
+        "select n_nationkey, y.s from nation n left join lateral (select s_name as s from \
+         supplier where s_nationkey = n.n_nationkey and s_acctbal > 7000 \
+         order by s_acctbal desc limit 1 offset 1) y on true order by 1",
+    );
+    let windowed = rows(
+        &cluster,
+        "select n_nationkey, t.s_name from nation left join (select s_nationkey, s_name, \
+         row_number() over (partition by s_nationkey order by s_acctbal desc) rn \
+         from supplier where s_acctbal > 7000) t on s_nationkey = n_nationkey and rn = 2 \
+         order by 1",
+    );
+    assert_eq!(second.len(), 25);
+    assert!(second.iter().any(|row| row.ends_with('|')), "{second:?}");
+    assert_eq!(second, windowed);
+    // A window inside: numbered within each nation's suppliers.
+    let numbered = rows(
+        &cluster,
+        "select n_nationkey, y.s, y.place from nation n join lateral (select s_name as s, \
+         row_number() over (order by s_acctbal desc) as place from supplier \
+         where s_nationkey = n.n_nationkey) y on y.place <= 2 order by 1, 3",
+    );
+    let windowed = rows(
+        &cluster,
+        "select n_nationkey, s_name, rn from (select n_nationkey, s_name, row_number() over \
+         (partition by n_nationkey order by s_acctbal desc) rn from nation \
+         join supplier on s_nationkey = n_nationkey) t where rn <= 2 order by 1, 3",
+    );
+    assert!(
+        numbered.iter().any(|row| row.ends_with("|2")),
+        "{numbered:?}"
+    );
+    assert_eq!(numbered, windowed);
+    // A grouped subquery whose HAVING reads the outer row, and ORDER BY without LIMIT.
+    let having = rows(
+        &cluster,
+        "select n_nationkey, y.r from nation n join lateral (select r_regionkey as r \
+         from region group by r_regionkey having r_regionkey = n.n_regionkey \
+         order by 1) y on true order by 1",
+    );
+    let joined = rows(
+        &cluster,
+        "select n_nationkey, n_regionkey from nation order by 1",
+    );
+    assert_eq!(having, joined);
+}

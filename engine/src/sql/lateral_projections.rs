@@ -215,14 +215,7 @@ fn lateral_select_list(join: &Join) -> Option<LateralSelect> {
     {
         return None;
     }
-    let (alias, subquery) = match join.right.as_ref() {
-        LogicalPlan::Subquery(subquery) => (None, subquery),
-        LogicalPlan::SubqueryAlias(SubqueryAlias { input, alias, .. }) => match input.as_ref() {
-            LogicalPlan::Subquery(subquery) => (Some(alias.clone()), subquery),
-            _ => return None,
-        },
-        _ => return None,
-    };
+    let (alias, subquery) = lateral_subquery(&join.right)?;
     let LogicalPlan::Projection(projection) = subquery.subquery.as_ref() else {
         return None;
     };
@@ -239,12 +232,25 @@ fn lateral_select_list(join: &Join) -> Option<LateralSelect> {
     })
 }
 
+/// The LATERAL subquery `right` is, and its alias.
+pub(super) fn lateral_subquery(right: &LogicalPlan) -> Option<(Option<TableReference>, &Subquery)> {
+    match right {
+        LogicalPlan::Subquery(subquery) => Some((None, subquery)),
+        LogicalPlan::SubqueryAlias(SubqueryAlias { input, alias, .. }) => match input.as_ref() {
+            LogicalPlan::Subquery(subquery) => Some((Some(alias.clone()), subquery)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 fn reads_outer_row(expr: &Expr) -> bool {
     expr.exists(|expr| Ok(matches!(expr, Expr::OuterReferenceColumn(..))))
         .unwrap_or(true)
 }
 
-fn has_subquery(expr: &Expr) -> bool {
+/// Whether `expr` holds a subquery.
+pub(super) fn has_subquery(expr: &Expr) -> bool {
     expr.exists(|expr| {
         Ok(matches!(
             expr,

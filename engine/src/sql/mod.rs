@@ -16,6 +16,7 @@ mod constant_having;
 mod copy;
 pub mod copy_out;
 mod correlated_predicates;
+mod correlated_windows;
 mod create_table;
 pub mod cursor;
 mod date_arithmetic;
@@ -55,6 +56,7 @@ mod isolated;
 mod join_order;
 mod join_subqueries;
 mod kept_failures;
+mod lateral_apply;
 mod lateral_projections;
 mod like_escape;
 mod literals;
@@ -641,6 +643,7 @@ fn planned_as(
     let plan = round_half_even::in_round_calls(plan)?;
     let plan = integer_sums::checked(plan)?;
     let plan = decimal_averages::rounded(plan)?;
+    let plan = lateral_apply::decorrelated(plan)?;
     let plan = lateral_projections::pulled_up(plan)?;
     let rules = Optimizer::new()
         .rules
@@ -661,6 +664,7 @@ fn planned_as(
         &[Arc::new(not_in_operands::NullableNotInOperands)],
     );
     nested_correlation::refused(&plan)?;
+    correlated_windows::refused(&plan)?;
     let plan = Optimizer::with_rules(rules).optimize(plan, &config, observe_rule)?;
     let plan = kept_failures::unwrapped(plan)?;
     let plan = interval_groups::by_length(plan)?;

@@ -214,8 +214,9 @@ impl<'a> Planner<'a> {
             // What DataFusion's decorrelation leaves of a LATERAL subquery it could not
             // turn into a join.
             LogicalPlan::Subquery(_) => Err(QueryError::unsupported(
-                "this LATERAL subquery: one that reads the outer row in its SELECT list, \
-                 or orders or limits its rows (ORDER BY, LIMIT), cannot be planned yet",
+                "this LATERAL subquery: one that reads the outer row inside a set \
+                 operation (UNION, INTERSECT, EXCEPT), DISTINCT ON or the NULL \
+                 side of an outer join cannot be planned yet",
             )),
             other => Err(QueryError::unsupported(format!(
                 "logical operator {}",
