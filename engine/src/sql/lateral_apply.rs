@@ -31,7 +31,7 @@ use datafusion_expr::expr::AggregateFunction;
 use datafusion_expr::utils::conjunction;
 use datafusion_expr::{
     binary_expr, lit, Aggregate, Distinct, Expr, ExprFunctionExt, Filter, Join, JoinConstraint,
-    JoinType, Limit, LogicalPlan, LogicalPlanBuilder, Operator, Projection, SortExpr,
+    JoinType, Limit, LogicalPlan, LogicalPlanBuilder, Operator, Projection, SortExpr, Subquery,
     SubqueryAlias, Window,
 };
 use datafusion_functions_window::expr_fn::row_number;
@@ -151,6 +151,59 @@ fn rewritten(join: Join, hidden_names: &mut usize) -> Result<Transformed<Logical
     Ok(Transformed::yes(LogicalPlan::Projection(
         Projection::try_new(shown, Arc::new(joined))?,
     )))
+}
+
+/// `plan` with each subquery's list of outer columns cut to those it still reads:
+/// a LATERAL rewritten inside a subquery no longer reads its left input as an
+/// outer row, but the enclosing subquery's list still named those columns, and
+/// looked correlated with a query further out.
+pub fn outer_references_refreshed(plan: LogicalPlan) -> Result<LogicalPlan> {
+    plan.transform_up_with_subqueries(|node| {
+        node.map_expressions(|expr| {
+            expr.transform_up(|expr| {
+                Ok(match expr {
+                    Expr::ScalarSubquery(subquery) => {
+                        refreshed(subquery).update_data(Expr::ScalarSubquery)
+                    }
+                    Expr::Exists(mut exists) => {
+                        let subquery = refreshed(exists.subquery);
+                        let transformed = subquery.transformed;
+                        exists.subquery = subquery.data;
+                        Transformed::new_transformed(Expr::Exists(exists), transformed)
+                    }
+                    Expr::InSubquery(mut in_subquery) => {
+                        let subquery = refreshed(in_subquery.subquery);
+                        let transformed = subquery.transformed;
+                        in_subquery.subquery = subquery.data;
+                        Transformed::new_transformed(Expr::InSubquery(in_subquery), transformed)
+                    }
+                    other => Transformed::no(other),
+                })
+            })
+        })
+    })
+    .map(|transformed| transformed.data)
+}
+
+/// `subquery` without the outer columns no part of it reads.
+fn refreshed(mut subquery: Subquery) -> Transformed<Subquery> {
+    let mut read = Vec::new();
+    let _ = subquery.subquery.apply_with_subqueries(|node| {
+        node.apply_expressions(|expr| {
+            expr.apply(|expr| {
+                if let Expr::OuterReferenceColumn(..) = expr {
+                    read.push(expr.clone());
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    });
+    let before = subquery.outer_ref_columns.len();
+    subquery
+        .outer_ref_columns
+        .retain(|outer| read.contains(outer));
+    let cut = subquery.outer_ref_columns.len() != before;
+    Transformed::new_transformed(subquery, cut)
 }
 
 /// Whether the subquery reads the outer row where DataFusion's decorrelation cannot

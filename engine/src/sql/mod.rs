@@ -645,6 +645,7 @@ fn planned_as(
     let plan = decimal_averages::rounded(plan)?;
     let plan = lateral_apply::decorrelated(plan)?;
     let plan = lateral_projections::pulled_up(plan)?;
+    let plan = lateral_apply::outer_references_refreshed(plan)?;
     let rules = Optimizer::new()
         .rules
         .into_iter()
@@ -663,6 +664,9 @@ fn planned_as(
         not_in_operands::RUNS_BEFORE,
         &[Arc::new(not_in_operands::NullableNotInOperands)],
     );
+    if std::env::var_os("PERCORE_TRACE_RULES").is_some() {
+        eprintln!("== before the optimizer\n{}", plan.display_indent());
+    }
     nested_correlation::refused(&plan)?;
     correlated_windows::refused(&plan)?;
     let plan = Optimizer::with_rules(rules).optimize(plan, &config, observe_rule)?;

@@ -7,11 +7,12 @@
 //! before the optimizer, naming what is unsupported.
 
 use datafusion_common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion_common::{not_impl_err, Result};
+use datafusion_common::{not_impl_err, Column, Result};
 use datafusion_expr::expr::{Exists, InSubquery};
 use datafusion_expr::{Expr, LogicalPlan};
 
 use super::expr_rewrite::input_schema;
+use super::lateral_projections::lateral_subquery;
 
 /// Fails for a `plan` (before optimizing) with a subquery correlated past the query
 /// around it.
@@ -41,11 +42,14 @@ fn column_from_afar(plan: &LogicalPlan) -> Option<String> {
                     | Expr::ScalarSubquery(subquery) => subquery,
                     _ => return Ok(TreeNodeRecursion::Continue),
                 };
+                let bound = lateral_columns(&subquery.subquery);
                 let afar = subquery
                     .outer_ref_columns
                     .iter()
                     .find_map(|outer| match outer {
-                        Expr::OuterReferenceColumn(_, column) if !scope.has_column(column) => {
+                        Expr::OuterReferenceColumn(_, column)
+                            if !scope.has_column(column) && !bound.contains(column) =>
+                        {
                             Some(column.to_string())
                         }
                         _ => None,
@@ -61,4 +65,30 @@ fn column_from_afar(plan: &LogicalPlan) -> Option<String> {
         })
     });
     found
+}
+
+/// The columns LATERAL subqueries inside `plan` read from their join's left input:
+/// DataFusion lists them among the outer columns of the subquery around, but they
+/// are that subquery's own.
+fn lateral_columns(plan: &LogicalPlan) -> Vec<Column> {
+    let mut bound = Vec::new();
+    let _ =
+        plan.apply_with_subqueries(|node| {
+            if let LogicalPlan::Join(join) = node {
+                if let Some((_, lateral)) = lateral_subquery(&join.right) {
+                    bound.extend(lateral.outer_ref_columns.iter().filter_map(
+                        |outer| match outer {
+                            Expr::OuterReferenceColumn(_, column)
+                                if join.left.schema().has_column(column) =>
+                            {
+                                Some(column.clone())
+                            }
+                            _ => None,
+                        },
+                    ));
+                }
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+    bound
 }
