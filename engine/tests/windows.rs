@@ -246,3 +246,34 @@ fn an_ordinal_may_name_a_window_function_over_aggregates() {
     );
     assert_eq!(by_ordinal, spelled_out);
 }
+
+/// Ranks and row numbers are `bigint`, as in PostgreSQL (they were unsigned, which
+/// went to clients as `numeric`), and still compare with the literals that read them.
+#[test]
+fn row_counting_windows_are_bigint() {
+    let cluster = Cluster::start_tpch(0.01, ClusterConfig::new(2)).expect("cluster starts");
+    let batches = cluster
+        .sql(
+            "select row_number() over (order by n_nationkey) rn, \
+             rank() over (order by n_regionkey) r, \
+             dense_rank() over (order by n_regionkey) d, \
+             ntile(4) over (order by n_nationkey) t, \
+             percent_rank() over (order by n_nationkey) p from nation",
+        )
+        .unwrap();
+    let schema = batches[0].schema();
+    let types: Vec<_> = schema
+        .fields()
+        .iter()
+        .map(|f| f.data_type().to_string())
+        .collect();
+    assert_eq!(types, ["Int64", "Int64", "Int64", "Int64", "Float64"]);
+    assert_eq!(
+        rows(
+            &cluster,
+            "select n_name from (select n_name, row_number() over (order by n_nationkey) rn \
+             from nation) s where rn = 2"
+        ),
+        [["ARGENTINA"]]
+    );
+}

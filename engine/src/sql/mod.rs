@@ -105,6 +105,7 @@ pub mod transaction;
 mod using_joins;
 mod width_bucket;
 mod window_frames;
+mod window_integers;
 
 use std::sync::Arc;
 
@@ -625,6 +626,7 @@ fn planned_as(
     let plan = single_row_subqueries::checked(plan)?;
     let plan = distinct_on::as_window(plan)?;
     let plan = window_frames::as_peer_groups(plan)?;
+    let plan = window_integers::as_bigint(plan)?;
     let plan = set_all::with_counts(plan)?;
     let plan = set_comparison::with_distinct_names(plan)?;
     let config = OptimizerContext::new_with_config_options(options).with_skip_failing_rules(false);
