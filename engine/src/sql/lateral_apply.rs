@@ -36,7 +36,7 @@ use datafusion_expr::{
 };
 use datafusion_functions_window::expr_fn::row_number;
 
-use super::lateral_projections::{has_subquery, lateral_subquery};
+use super::lateral_joins::{each_join, has_subquery, lateral_subquery, reads_outer_row};
 
 /// Names of the columns of `D`, and of each row's place among its combination's.
 const HIDDEN_PREFIX: &str = "__lateral_outer_";
@@ -45,21 +45,11 @@ const PLACE: &str = "__lateral_place";
 /// Rewrites every LATERAL join of `plan` (analyzed, before the optimizer) whose
 /// subquery DataFusion cannot decorrelate and this can.
 pub fn decorrelated(plan: LogicalPlan) -> Result<LogicalPlan> {
-    let mut hidden_names = 0usize;
-    plan.transform_up_with_subqueries(|node| match node {
-        LogicalPlan::Join(join) => rewritten(join, &mut hidden_names),
-        other => Ok(Transformed::no(other)),
-    })
-    .map(|transformed| transformed.data)
+    each_join(plan, rewritten)
 }
 
 fn rewritten(join: Join, hidden_names: &mut usize) -> Result<Transformed<LogicalPlan>> {
-    if !matches!(join.join_type, JoinType::Inner | JoinType::Left)
-        || join.join_constraint == JoinConstraint::Using
-    {
-        return Ok(Transformed::no(LogicalPlan::Join(join)));
-    }
-    let Some((alias, subquery)) = lateral_subquery(&join.right) else {
+    let Some((alias, subquery)) = lateral_subquery(&join) else {
         return Ok(Transformed::no(LogicalPlan::Join(join)));
     };
     let mut outer = Vec::<Column>::new();
@@ -614,20 +604,6 @@ fn carried(schema: &DFSchema, hidden: &[String]) -> Result<Vec<Expr>> {
 fn resolved(schema: &DFSchema, name: &str) -> Result<Expr> {
     let (qualifier, field) = schema.qualified_field_with_unqualified_name(name)?;
     Ok(Expr::Column(Column::new(qualifier.cloned(), field.name())))
-}
-
-/// Whether `plan` or a subquery in it reads a column of a query around it.
-fn reads_outer_row(plan: &LogicalPlan) -> bool {
-    let mut reads = false;
-    let _ = plan.apply_with_subqueries(|node| {
-        reads = node.contains_outer_reference();
-        Ok(if reads {
-            TreeNodeRecursion::Stop
-        } else {
-            TreeNodeRecursion::Continue
-        })
-    });
-    reads
 }
 
 /// Whether the aggregate `expr` is a count, which is 0 over no rows (every other

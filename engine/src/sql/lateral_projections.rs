@@ -22,8 +22,10 @@ use datafusion_common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion_common::{Column, Result, TableReference};
 use datafusion_expr::expr::Case;
 use datafusion_expr::utils::conjunction;
+
+use super::lateral_joins::{each_join, expr_reads_outer_row, has_subquery, lateral_subquery};
 use datafusion_expr::{
-    lit, Expr, Join, JoinConstraint, JoinType, LogicalPlan, Projection, Subquery, SubqueryAlias,
+    lit, Expr, Join, JoinType, LogicalPlan, Projection, Subquery, SubqueryAlias,
 };
 
 /// Names of the columns a rewritten LATERAL subquery returns.
@@ -32,12 +34,7 @@ const HIDDEN_PREFIX: &str = "__lateral_";
 /// Rewrites every LATERAL join of `plan` (analyzed, before the optimizer) whose
 /// subquery ends in a select list.
 pub fn pulled_up(plan: LogicalPlan) -> Result<LogicalPlan> {
-    let mut hidden_names = 0usize;
-    plan.transform_up_with_subqueries(|node| match node {
-        LogicalPlan::Join(join) => rewritten(join, &mut hidden_names),
-        other => Ok(Transformed::no(other)),
-    })
-    .map(|transformed| transformed.data)
+    each_join(plan, rewritten)
 }
 
 fn rewritten(join: Join, hidden_names: &mut usize) -> Result<Transformed<LogicalPlan>> {
@@ -65,7 +62,7 @@ fn rewritten(join: Join, hidden_names: &mut usize) -> Result<Transformed<Logical
     let mut outputs = Vec::with_capacity(projection.expr.len());
     for expr in &projection.expr {
         let expr = expr.clone().unalias();
-        if !reads_outer_row(&expr) {
+        if !expr_reads_outer_row(&expr) {
             let column = hide(&mut inner, expr);
             outputs.push((column.clone(), column));
             continue;
@@ -210,12 +207,7 @@ struct LateralSelect {
 /// an outer row read only from the join's left input (a subquery that also reads a
 /// query further out is left as it is).
 fn lateral_select_list(join: &Join) -> Option<LateralSelect> {
-    if !matches!(join.join_type, JoinType::Inner | JoinType::Left)
-        || join.join_constraint == JoinConstraint::Using
-    {
-        return None;
-    }
-    let (alias, subquery) = lateral_subquery(&join.right)?;
+    let (alias, subquery) = lateral_subquery(join)?;
     let LogicalPlan::Projection(projection) = subquery.subquery.as_ref() else {
         return None;
     };
@@ -230,32 +222,4 @@ fn lateral_select_list(join: &Join) -> Option<LateralSelect> {
         subquery: subquery.clone(),
         projection: projection.clone(),
     })
-}
-
-/// The LATERAL subquery `right` is, and its alias.
-pub(super) fn lateral_subquery(right: &LogicalPlan) -> Option<(Option<TableReference>, &Subquery)> {
-    match right {
-        LogicalPlan::Subquery(subquery) => Some((None, subquery)),
-        LogicalPlan::SubqueryAlias(SubqueryAlias { input, alias, .. }) => match input.as_ref() {
-            LogicalPlan::Subquery(subquery) => Some((Some(alias.clone()), subquery)),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-fn reads_outer_row(expr: &Expr) -> bool {
-    expr.exists(|expr| Ok(matches!(expr, Expr::OuterReferenceColumn(..))))
-        .unwrap_or(true)
-}
-
-/// Whether `expr` holds a subquery.
-pub(super) fn has_subquery(expr: &Expr) -> bool {
-    expr.exists(|expr| {
-        Ok(matches!(
-            expr,
-            Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_)
-        ))
-    })
-    .unwrap_or(true)
 }

@@ -57,6 +57,7 @@ mod join_order;
 mod join_subqueries;
 mod kept_failures;
 mod lateral_apply;
+pub(crate) mod lateral_joins;
 mod lateral_projections;
 mod like_escape;
 mod literals;

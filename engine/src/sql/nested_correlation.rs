@@ -12,7 +12,7 @@ use datafusion_expr::expr::{Exists, InSubquery};
 use datafusion_expr::{Expr, LogicalPlan};
 
 use super::expr_rewrite::input_schema;
-use super::lateral_projections::lateral_subquery;
+use super::lateral_joins::lateral_subquery;
 
 /// Fails for a `plan` (before optimizing) with a subquery correlated past the query
 /// around it.
@@ -75,7 +75,7 @@ fn lateral_columns(plan: &LogicalPlan) -> Vec<Column> {
     let _ =
         plan.apply_with_subqueries(|node| {
             if let LogicalPlan::Join(join) = node {
-                if let Some((_, lateral)) = lateral_subquery(&join.right) {
+                if let Some((_, lateral)) = lateral_subquery(join) {
                     bound.extend(lateral.outer_ref_columns.iter().filter_map(
                         |outer| match outer {
                             Expr::OuterReferenceColumn(_, column)

@@ -21,7 +21,6 @@ pub use load::plan_load;
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatchOptions;
-use datafusion_common::tree_node::TreeNodeRecursion;
 use datafusion_common::{DFSchema, ScalarValue};
 use datafusion_expr::execution_props::ExecutionProps;
 use datafusion_expr::logical_plan::{FetchType, SkipType};
@@ -42,6 +41,7 @@ use super::{
 use crate::catalog::{Catalog, TablePartitioning};
 use crate::error::{QueryError, QueryResult};
 use crate::operators::decimal::with_own_arithmetic;
+use crate::sql::lateral_joins::reads_outer_row;
 use crate::sql::provider::CatalogTableSource;
 
 /// Settings that change plans; every node must use the same ones.
@@ -663,18 +663,4 @@ pub(super) fn reject_subqueries(expr: &Expr) -> QueryResult<()> {
         ))),
         None => Ok(()),
     }
-}
-
-/// Whether `plan` or a subquery in it reads a column of a query around it.
-fn reads_outer_row(plan: &LogicalPlan) -> bool {
-    let mut reads = false;
-    let _ = plan.apply_with_subqueries(|node| {
-        reads = node.contains_outer_reference();
-        Ok(if reads {
-            TreeNodeRecursion::Stop
-        } else {
-            TreeNodeRecursion::Continue
-        })
-    });
-    reads
 }
