@@ -36,7 +36,9 @@ use datafusion_expr::{
 };
 use datafusion_functions_window::expr_fn::row_number;
 
-use super::lateral_joins::{each_join, has_subquery, lateral_subquery, reads_outer_row};
+use super::lateral_joins::{
+    each_join, has_subquery, lateral_subquery, outer_references, reads_outer_row,
+};
 
 /// Names of the columns of `D`, and of each row's place among its combination's.
 const HIDDEN_PREFIX: &str = "__lateral_outer_";
@@ -177,17 +179,7 @@ pub fn outer_references_refreshed(plan: LogicalPlan) -> Result<LogicalPlan> {
 
 /// `subquery` without the outer columns no part of it reads.
 fn refreshed(mut subquery: Subquery) -> Transformed<Subquery> {
-    let mut read = Vec::new();
-    let _ = subquery.subquery.apply_with_subqueries(|node| {
-        node.apply_expressions(|expr| {
-            expr.apply(|expr| {
-                if let Expr::OuterReferenceColumn(..) = expr {
-                    read.push(expr.clone());
-                }
-                Ok(TreeNodeRecursion::Continue)
-            })
-        })
-    });
+    let read = outer_references(&subquery.subquery);
     let before = subquery.outer_ref_columns.len();
     subquery
         .outer_ref_columns

@@ -52,6 +52,23 @@ pub(crate) fn reads_outer_row(plan: &LogicalPlan) -> bool {
     reads
 }
 
+/// Every read of a column of a query around `plan`, in `plan` and in the subqueries
+/// inside it (a nested subquery's read keeps it correlated too).
+pub(super) fn outer_references(plan: &LogicalPlan) -> Vec<Expr> {
+    let mut read = Vec::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|expr| {
+            expr.apply(|expr| {
+                if let Expr::OuterReferenceColumn(..) = expr {
+                    read.push(expr.clone());
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    });
+    read
+}
+
 /// Whether `expr` reads a column of the query around.
 pub(super) fn expr_reads_outer_row(expr: &Expr) -> bool {
     expr.exists(|expr| Ok(matches!(expr, Expr::OuterReferenceColumn(..))))

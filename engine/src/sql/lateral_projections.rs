@@ -18,12 +18,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion_common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion_common::tree_node::{Transformed, TreeNode};
 use datafusion_common::{Column, Result, TableReference};
 use datafusion_expr::expr::Case;
 use datafusion_expr::utils::conjunction;
 
-use super::lateral_joins::{each_join, expr_reads_outer_row, has_subquery, lateral_subquery};
+use super::lateral_joins::{
+    each_join, expr_reads_outer_row, has_subquery, lateral_subquery, outer_references,
+};
 use datafusion_expr::{
     lit, Expr, Join, JoinType, LogicalPlan, Projection, Subquery, SubqueryAlias,
 };
@@ -109,17 +111,7 @@ fn rewritten(join: Join, hidden_names: &mut usize) -> Result<Transformed<Logical
 
     let input = Arc::clone(&projection.input);
     let select = LogicalPlan::Projection(Projection::try_new(inner, input)?);
-    let mut outer_ref_columns = Vec::new();
-    select.apply_with_subqueries(|node| {
-        node.apply_expressions(|expr| {
-            expr.apply(|expr| {
-                if let Expr::OuterReferenceColumn(..) = expr {
-                    outer_ref_columns.push(expr.clone());
-                }
-                Ok(TreeNodeRecursion::Continue)
-            })
-        })
-    })?;
+    let outer_ref_columns = outer_references(&select);
     // Still correlated (through its filters) it stays a subquery for DataFusion's
     // decorrelation; otherwise it is a plain join input.
     let right = if outer_ref_columns.is_empty() {
