@@ -1,8 +1,6 @@
 //! What the cluster tests share: starting a cluster whose nodes log to a scratch
 //! directory, running a statement, checking TPC-H answers.
 
-#![allow(dead_code)]
-
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

@@ -11,7 +11,7 @@ use proptest::sample::select;
 
 /// 300 statements from a fixed seed in the test suite, the same every run; by hand,
 /// `PROPTEST_CASES=20000 PROPTEST_RNG_SEED=$RANDOM cargo test -p percore-engine
-/// --test sql_fuzz` searches further.
+/// --test sql sql_fuzz::` searches further.
 fn fuzz_config() -> ProptestConfig {
     let mut config = ProptestConfig::default();
     if std::env::var_os("PROPTEST_CASES").is_none() {

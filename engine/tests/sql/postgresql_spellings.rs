@@ -6,7 +6,7 @@
 //! `make_timestamp`, and casts of text that fail as PostgreSQL's do. Every expected
 //! value is PostgreSQL 15's answer.
 
-mod common;
+use crate::common;
 
 use common::{cluster, rows};
 use percore_engine::error::ErrorCode;

@@ -4,7 +4,7 @@
 use percore_engine::error::{ErrorCode, QueryError};
 use percore_engine::session::{Cluster, ClusterConfig};
 
-mod common;
+use crate::common;
 
 use common::cluster;
 

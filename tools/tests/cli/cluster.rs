@@ -11,7 +11,7 @@ use percore_server::control::{read_message, write_message, Message, CONTROL_HELL
 use percore_server::local::{LocalCluster, LocalClusterOptions};
 use percore_server::pgwire::client::{Client, Reply};
 
-mod common;
+use crate::common;
 
 use common::{check_tpch, query, start, Outcome, LONG_QUERY};
 

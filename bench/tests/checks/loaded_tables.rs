@@ -9,7 +9,7 @@ use percore_bench::harness::check_queries;
 use percore_engine::error::ErrorCode;
 use percore_engine::session::{Cluster, ClusterConfig};
 
-mod common;
+use crate::common;
 
 use common::{empty_cluster, run, tpch_files, Dir, TABLES};
 

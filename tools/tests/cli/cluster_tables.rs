@@ -10,7 +10,7 @@ use std::process::Command;
 use percore_bench::external::tpch_load_layout;
 use percore_server::local::{LocalCluster, LocalClusterOptions};
 
-mod common;
+use crate::common;
 
 use common::{check_tpch, query, start};
 

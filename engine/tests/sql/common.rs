@@ -1,7 +1,5 @@
 //! What the SQL tests share: a two-core cluster on TPC-H SF 0.01, and results as text.
 
-#![allow(dead_code)]
-
 use arrow::util::display::array_value_to_string;
 use percore_engine::session::{Cluster, ClusterConfig};
 

@@ -4,7 +4,7 @@
 
 use percore_engine::error::ErrorCode;
 
-mod common;
+use crate::common;
 
 use common::{cluster, joined_rows as rows};
 

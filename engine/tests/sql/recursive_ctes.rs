@@ -7,7 +7,7 @@ use percore_engine::error::{ErrorCode, QueryError};
 use percore_engine::session::Cluster;
 use percore_engine::settings::SessionSettings;
 
-mod common;
+use crate::common;
 
 use common::{cluster, rows};
 

@@ -4,7 +4,7 @@
 use percore_bench::clients::measure_level;
 use percore_server::local::LocalClusterOptions;
 
-mod common;
+use crate::common;
 
 const SMALL_GROUP_BY: &str = "select l_returnflag, count(*), sum(l_quantity) \
                               from lineitem group by l_returnflag";

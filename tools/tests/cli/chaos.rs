@@ -18,7 +18,7 @@ use percore_bench::query_sql;
 use percore_server::local::{LocalCluster, LocalClusterOptions};
 use percore_server::pgwire::client::{first_result, Client};
 
-mod common;
+use crate::common;
 
 use common::{check_tpch, query, Lcg};
 

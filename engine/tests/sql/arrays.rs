@@ -4,7 +4,7 @@
 //! the other side's element type; and a SELECT over a table the catalog knows to be
 //! empty plans even where its select list has a subquery Percore cannot plan.
 
-mod common;
+use crate::common;
 
 use common::{cluster, joined_rows, rows};
 

@@ -10,7 +10,7 @@ use arrow::util::display::array_value_to_string;
 use percore_engine::error::ErrorCode;
 use percore_engine::session::Cluster;
 
-mod common;
+use crate::common;
 
 use common::cluster;
 

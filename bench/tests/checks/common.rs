@@ -1,8 +1,6 @@
 //! What the tests over users' files share: scratch directories, TPC-H as files, an
 //! empty cluster.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -5,7 +5,7 @@
 
 use percore_server::local::LocalClusterOptions;
 
-mod common;
+use crate::common;
 
 use common::{get, query, start};
 

@@ -10,7 +10,7 @@ use percore_engine::error::ErrorCode;
 use percore_engine::session::{Cluster, ClusterConfig};
 use std::sync::Arc;
 
-mod common;
+use crate::common;
 
 use common::{empty_cluster, run, tpch_files, Dir, TABLES};
 

@@ -10,7 +10,7 @@ use percore_bench::query_sql;
 use percore_server::local::{LocalCluster, LocalClusterOptions};
 use percore_server::pgwire::client::Client;
 
-mod common;
+use crate::common;
 
 use common::{query, Lcg, Outcome, LONG_QUERY};
 

@@ -10,7 +10,7 @@ use percore_bench::harness::Check;
 use percore_bench::tpcds::{query_sql, tpcds_dir, verify};
 use percore_server::local::LocalClusterOptions;
 
-mod common;
+use crate::common;
 
 use common::{query, start};
 

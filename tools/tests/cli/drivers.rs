@@ -8,7 +8,7 @@ use std::time::Duration;
 use percore_server::local::LocalClusterOptions;
 use postgres::{Client, NoTls};
 
-mod common;
+use crate::common;
 
 use common::{query, start};
 
