@@ -41,6 +41,7 @@ use datafusion_functions::core::expr_fn::coalesce;
 use datafusion_functions_aggregate::first_last::first_value;
 
 use super::expr_rewrite::{input_schema, map_keeping_names};
+use super::lateral_joins::{lateral_subquery, outer_references};
 
 /// Marks the subquery's rows in the left join (NULL where a domain value matched none).
 const PRESENT: &str = "__subquery_row";
@@ -150,18 +151,27 @@ fn shape_of(plan: &LogicalPlan) -> Option<Shape> {
 
 /// Whether `plan` reads a column from outside itself: an outer reference in its own
 /// expressions, or one a subquery inside it takes from further out than the node
-/// holding it (a subquery correlated with `plan`'s own rows reads nothing outside).
+/// holding it (a subquery correlated with `plan`'s own rows reads nothing outside,
+/// nor does a LATERAL reading its own join's left input).
 fn reads_outer(plan: &LogicalPlan) -> bool {
     let mut found = false;
     let _ = plan.apply(|node| {
-        let scope = input_schema(node);
-        found = node.expressions().iter().any(|expr| {
-            expr.contains_outer() || subqueries_of(expr).any(|subquery| {
-                subquery.outer_ref_columns.iter().any(|outer| {
-                    !matches!(outer, Expr::OuterReferenceColumn(_, column) if scope.has_column(column))
-                })
-            })
-        });
+        if let LogicalPlan::Join(join) = node {
+            if let Some((_, lateral)) = lateral_subquery(join) {
+                let left = join.left.schema();
+                found = expressions_read_outer(node)
+                    || reads_outer(&join.left)
+                    || outer_references(&lateral.subquery).iter().any(|read| {
+                        !matches!(read, Expr::OuterReferenceColumn(_, column) if left.has_column(column))
+                    });
+                return Ok(if found {
+                    TreeNodeRecursion::Stop
+                } else {
+                    TreeNodeRecursion::Jump
+                });
+            }
+        }
+        found = expressions_read_outer(node);
         Ok(if found {
             TreeNodeRecursion::Stop
         } else {
@@ -169,6 +179,19 @@ fn reads_outer(plan: &LogicalPlan) -> bool {
         })
     });
     found
+}
+
+/// Whether `node`'s own expressions read a column from outside the plan it is in.
+fn expressions_read_outer(node: &LogicalPlan) -> bool {
+    let scope = input_schema(node);
+    node.expressions().iter().any(|expr| {
+        expr.contains_outer()
+            || subqueries_of(expr).any(|subquery| {
+                subquery.outer_ref_columns.iter().any(|outer| {
+                    !matches!(outer, Expr::OuterReferenceColumn(_, column) if scope.has_column(column))
+                })
+            })
+    })
 }
 
 /// The subqueries within `expr` (not those inside their plans).

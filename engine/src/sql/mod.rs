@@ -640,15 +640,17 @@ fn planned_as(
     // apart from one between columns.
     let plan = interval_order::by_length(plan)?;
     let plan = correlated_predicates::simplified(plan)?;
+    // Before the domain rewrite, which then copies the rewritten LATERALs into the
+    // domain of a subquery that reads them.
+    let plan = lateral_apply::decorrelated(plan)?;
+    let plan = lateral_projections::pulled_up(plan)?;
+    let plan = lateral_apply::outer_references_refreshed(plan)?;
     let plan = domain_subqueries::decorrelated(plan)?;
     let plan = integer_casts::rounding(plan)?;
     let plan = decimal_narrowing::kept_in_comparisons(plan)?;
     let plan = round_half_even::in_round_calls(plan)?;
     let plan = integer_sums::checked(plan)?;
     let plan = decimal_averages::rounded(plan)?;
-    let plan = lateral_apply::decorrelated(plan)?;
-    let plan = lateral_projections::pulled_up(plan)?;
-    let plan = lateral_apply::outer_references_refreshed(plan)?;
     let rules = Optimizer::new()
         .rules
         .into_iter()

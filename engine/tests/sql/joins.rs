@@ -637,23 +637,31 @@ fn lateral_subqueries_limit_and_number_rows_per_outer_row() {
     assert_eq!(having, joined);
     // Inside a correlated subquery (a CTE read twice), the LATERAL's reads of its
     // left input are its own, not a correlation two levels out.
-    let query = |from: &str| {
-        format!(
-            "with w as (select x.n_nationkey as c0 from nation x {from}) \
-             select w.c0, (select count(*) from w w2 where w2.c0 = w.c0) from w order by 1"
-        )
-    };
-    let lateral = rows(
-        &cluster,
-        &query(
-            "join lateral (select r_name from region r \
-             where r.r_regionkey < x.n_regionkey) z on true",
-        ),
-    );
-    let joined = rows(
-        &cluster,
-        &query("join region r on r.r_regionkey < x.n_regionkey"),
-    );
-    assert!(lateral.contains(&"1|1".to_string()), "{lateral:?}");
-    assert_eq!(lateral, joined);
+    // Correlated by `=`, which DataFusion decorrelates, and by IS NOT DISTINCT FROM
+    // and `<=`, which go over the distinct outer values (domain_subqueries).
+    for correlation in [
+        "w2.c0 = w.c0",
+        "w2.c0 is not distinct from w.c0",
+        "w2.c0 <= w.c0",
+    ] {
+        let query = |from: &str| {
+            format!(
+                "with w as (select x.n_nationkey as c0 from nation x {from}) select w.c0, \
+                 (select count(*) from w w2 where {correlation}) from w order by 1, 2"
+            )
+        };
+        let lateral = rows(
+            &cluster,
+            &query(
+                "join lateral (select r_name from region r \
+                 where r.r_regionkey < x.n_regionkey) z on true",
+            ),
+        );
+        let joined = rows(
+            &cluster,
+            &query("join region r on r.r_regionkey < x.n_regionkey"),
+        );
+        assert!(lateral.len() > 25, "{correlation}: {lateral:?}");
+        assert_eq!(lateral, joined, "{correlation}");
+    }
 }
