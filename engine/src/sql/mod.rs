@@ -13,6 +13,7 @@ mod call_values;
 mod cast_names;
 mod constant_arithmetic;
 mod constant_having;
+mod constant_not_in;
 mod copy;
 pub mod copy_out;
 mod correlated_predicates;
@@ -668,6 +669,11 @@ fn planned_as(
         rules,
         not_in_operands::RUNS_BEFORE,
         &[Arc::new(not_in_operands::NullableNotInOperands)],
+    );
+    let rules = placed_before(
+        rules,
+        constant_not_in::RUNS_BEFORE,
+        &[Arc::new(constant_not_in::ConstantNotIn)],
     );
     if std::env::var_os("PERCORE_TRACE_RULES").is_some() {
         eprintln!("== before the optimizer\n{}", plan.display_indent());

@@ -409,6 +409,12 @@ fn not_in_subqueries_are_null_for_the_outer_rows_that_see_a_null() {
         ["3", "4", "5"]
     );
     assert!(keys("6 not in (select s.a from s)").is_empty());
+    // A constant only once simplified: no key to hash on, a nested loop.
+    assert!(keys("coalesce(7, t.b) not in (select s.a from s)").is_empty());
+    assert_eq!(
+        keys("coalesce(7, t.b) not in (select s.a from s where s.a is not null)"),
+        ["1", "2", "3", "4", "5", "6"]
+    );
     assert_eq!(
         keys("t.b not in (select max(s.a) from s where s.k = t.k)"),
         ["1", "5"]
