@@ -26,6 +26,7 @@ pub mod stream;
 pub mod table_sink;
 pub mod task;
 pub mod topology;
+mod unnest;
 pub mod uring_probe;
 mod window;
 

@@ -25,6 +25,7 @@ use super::query::QueryState;
 use super::series_scan::SeriesScanStream;
 use super::sort::SortStream;
 use super::stats::TaskCounters;
+use super::unnest::UnnestStream;
 use super::window::WindowStream;
 use super::ExecConfig;
 use crate::catalog::stored_rows::StoredRows;
@@ -160,6 +161,11 @@ fn build_operator(
             schema: Arc::clone(schema),
             current: None,
         }),
+        Node::Unnest(unnest) => Box::new(UnnestStream::new(
+            build_stream(&unnest.input, inputs, context)?,
+            unnest,
+            batch_rows,
+        )),
         Node::Window(window) => Box::new(WindowStream::new(
             build_stream(&window.input, inputs, context)?,
             window,

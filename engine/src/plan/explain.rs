@@ -159,6 +159,11 @@ pub(crate) fn describe(node: &Node) -> String {
                 join_exprs(sets)
             )
         }
+        Node::Unnest(node) => {
+            let input = node.input.schema();
+            let lists = node.lists.iter().map(|&i| input.field(i).name().clone());
+            format!("Unnest [{}]", join_exprs(lists))
+        }
         Node::Window(node) => {
             let functions = node.exprs.iter().map(|e| e.name().to_string());
             let partition = if node.partition_by.is_empty() {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
+use datafusion_common::NullHandling;
 use datafusion_physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion_physical_expr::window::WindowExpr;
 use datafusion_physical_expr::{PhysicalExpr, PhysicalSortExpr};
@@ -144,6 +145,21 @@ pub struct NestedLoopJoinNode {
     pub schema: SchemaRef,
 }
 
+/// UNNEST of list columns (`select unnest(a)`, `from unnest(..)`): each input row
+/// once per element of its longest list, shorter lists padded with NULL (PostgreSQL
+/// zips several set-returning calls the same way), the other columns repeated.
+#[derive(Debug, Clone)]
+pub struct UnnestNode {
+    pub input: Box<Node>,
+    /// The input columns whose lists are unnested.
+    pub lists: Vec<usize>,
+    /// For each output column, the input column it comes from.
+    pub outputs: Vec<usize>,
+    /// What a row whose lists are all NULL or empty becomes.
+    pub null_handling: NullHandling,
+    pub schema: SchemaRef,
+}
+
 #[derive(Debug, Clone)]
 pub enum Node {
     Scan(ScanNode),
@@ -170,6 +186,7 @@ pub enum Node {
     },
     Aggregate(AggregateNode),
     Window(WindowNode),
+    Unnest(UnnestNode),
     HashJoin(HashJoinNode),
     NestedLoopJoin(NestedLoopJoinNode),
     Sort {
@@ -207,6 +224,7 @@ impl Node {
             }
             Node::Aggregate(node) => Arc::clone(&node.schema),
             Node::Window(node) => Arc::clone(&node.schema),
+            Node::Unnest(node) => Arc::clone(&node.schema),
             Node::HashJoin(node) => Arc::clone(&node.schema),
             Node::NestedLoopJoin(node) => Arc::clone(&node.schema),
         }
@@ -222,6 +240,7 @@ impl Node {
             | Node::Limit { input, .. } => vec![input],
             Node::Aggregate(node) => vec![&node.input],
             Node::Window(node) => vec![&node.input],
+            Node::Unnest(node) => vec![&node.input],
             Node::HashJoin(node) => vec![&node.left, &node.right],
             Node::NestedLoopJoin(node) => vec![&node.left, &node.right],
             Node::Union { inputs, .. } => inputs.iter().collect(),

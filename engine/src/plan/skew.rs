@@ -57,6 +57,7 @@ fn find_spreadable(
             );
         }
         Node::Window(window) => find_spreadable(&window.input, true, exchanges, pairs),
+        Node::Unnest(unnest) => find_spreadable(&unnest.input, relied_on, exchanges, pairs),
         Node::Filter { input, .. }
         | Node::Project { input, .. }
         | Node::Expand { input, .. }

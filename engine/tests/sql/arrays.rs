@@ -130,3 +130,59 @@ fn blocks_over_empty_catalog_tables_need_no_plan_for_their_subqueries() {
         FROM pg_catalog.pg_policy pol WHERE pol.polrelid = '16385' ORDER BY 1";
     assert_eq!(rows(&cluster, policies), Vec::<Vec<String>>::new());
 }
+
+#[test]
+fn unnest_makes_a_row_of_each_element() {
+    let cluster = cluster();
+    // In the select list, next to the row's other columns; NULL elements stay rows.
+    assert_eq!(
+        joined_rows(
+            &cluster,
+            "select n_nationkey, unnest(array[n_nationkey * 10, n_regionkey, null]) \
+             from nation where n_nationkey < 2 order by 1, 2"
+        ),
+        ["0|0", "0|0", "0|", "1|1", "1|10", "1|"]
+    );
+    // Two in one list zip, the shorter padded with NULL, as in PostgreSQL.
+    assert_eq!(
+        joined_rows(
+            &cluster,
+            "select unnest(array[1, 2]) a, unnest(array['x', 'y', 'z']) b order by 2"
+        ),
+        ["1|x", "2|y", "|z"]
+    );
+    // A NULL or empty array makes no row.
+    assert_eq!(
+        rows(
+            &cluster,
+            "select count(*) from (select unnest(case when n_nationkey % 3 = 0 then null \
+             when n_nationkey % 3 = 1 then '{}'::int[] else array[n_nationkey] end) \
+             from nation) t"
+        ),
+        [["8"]]
+    );
+    // Over every row of a table, on both cores: every key twice.
+    assert_eq!(
+        rows(
+            &cluster,
+            "select count(*), sum(v) - 2 * (select sum(o_orderkey) from orders) \
+             from (select unnest(array[o_orderkey, o_orderkey]) v from orders) t"
+        ),
+        [["30000", "0"]]
+    );
+    // In FROM, with the alias naming the column, as psql's `\d+` writes it.
+    assert_eq!(
+        joined_rows(
+            &cluster,
+            "select 'toast.' || x from pg_catalog.unnest(array['a', 'b']) x order by 1"
+        ),
+        ["toast.a", "toast.b"]
+    );
+    assert_eq!(
+        joined_rows(
+            &cluster,
+            "select u.v from unnest(array[3, 4]) as u(v) order by 1"
+        ),
+        ["3", "4"]
+    );
+}

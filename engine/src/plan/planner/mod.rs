@@ -12,6 +12,7 @@ mod grouping_sets;
 mod join;
 mod load;
 mod ordered_aggregates;
+mod unnest;
 mod window;
 
 use std::sync::Arc;
@@ -204,7 +205,7 @@ impl<'a> Planner<'a> {
             LogicalPlan::Values(values) => self.plan_values(values),
             LogicalPlan::Window(window) => self.plan_window(window),
             LogicalPlan::Distinct(_) => Err(QueryError::unsupported("DISTINCT ON")),
-            LogicalPlan::Unnest(_) => Err(QueryError::unsupported("UNNEST")),
+            LogicalPlan::Unnest(unnest) => self.plan_unnest(unnest),
             LogicalPlan::RecursiveQuery(_) => Err(QueryError::unsupported("recursive CTEs")),
             // A LATERAL subquery whose outer references the optimizer folded away
             // (`where null <= x.k`) is an ordinary join input.
