@@ -402,6 +402,19 @@ fn pg_attribute(user: &[(i64, &Table)]) -> RecordBatch {
         ("attgenerated", texts(same("", n))),
         ("attcollation", ints(same(0, n))),
         ("attstattarget", ints(same(-1, n))),
+        // Variable-length values are stored extended, fixed-length ones plain.
+        (
+            "attstorage",
+            texts(
+                types
+                    .iter()
+                    .map(|(_, len)| if *len < 0 { "x" } else { "p" }),
+            ),
+        ),
+        ("attcompression", texts(same("", n))),
+        ("attacl", Values::NullLists(DataType::Utf8View, n)),
+        ("attoptions", Values::NullLists(DataType::Utf8View, n)),
+        ("attfdwoptions", Values::NullLists(DataType::Utf8View, n)),
     ])
 }
 

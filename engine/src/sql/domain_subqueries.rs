@@ -34,17 +34,21 @@ use datafusion_common::{Column, DFSchema, Result, ScalarValue};
 use datafusion_expr::expr::{AggregateFunction, Alias, Exists, InSubquery};
 use datafusion_expr::utils::{conjunction, split_conjunction};
 use datafusion_expr::{
-    lit, Aggregate, BinaryExpr, Cast, Expr, Filter, JoinType, LogicalPlan, LogicalPlanBuilder,
-    Operator, Subquery, SubqueryAlias,
+    binary_expr, lit, Aggregate, BinaryExpr, Cast, Expr, Filter, JoinType, LogicalPlan,
+    LogicalPlanBuilder, Operator, Subquery, SubqueryAlias,
 };
 use datafusion_functions::core::expr_fn::coalesce;
+use datafusion_functions_aggregate::count::count_all;
 use datafusion_functions_aggregate::first_last::first_value;
 
 use super::expr_rewrite::{input_schema, map_keeping_names};
+use super::lateral_apply::Apply;
 use super::lateral_joins::{lateral_subquery, outer_references};
 
 /// Marks the subquery's rows in the left join (NULL where a domain value matched none).
 const PRESENT: &str = "__subquery_row";
+/// Names the domain's columns within rows that read the outer row.
+const ROWS_DOMAIN_PREFIX: &str = "__domain_rows_";
 
 /// Rewrites the scalar subqueries of `plan` DataFusion cannot decorrelate (typed:
 /// after the analyzer).
@@ -58,10 +62,43 @@ pub fn decorrelated(plan: LogicalPlan) -> Result<LogicalPlan> {
         };
         map_keeping_names(node, |expr, _| match expr {
             Expr::ScalarSubquery(subquery) => over_domain(subquery, &input),
+            Expr::Exists(exists) if has_lateral_factor(&exists.subquery.subquery) => {
+                counted(exists, &input)
+            }
             other => Ok(Transformed::no(other)),
         })
     })
     .map(|transformed| transformed.data)
+}
+
+/// Whether `plan` has a LATERAL subquery alone in a FROM list (`from unnest(t.a)
+/// x`), which DataFusion's decorrelation does not follow.
+fn has_lateral_factor(plan: &LogicalPlan) -> bool {
+    plan.exists(|node| Ok(matches!(node, LogicalPlan::Subquery(_))))
+        .unwrap_or(false)
+}
+
+/// `[NOT] EXISTS (q)` as `(select count(*) from q) > 0` (`= 0`), evaluated over the
+/// domain as a scalar subquery; left as it was where that cannot be done.
+fn counted(exists: Exists, outer_input: &LogicalPlan) -> Result<Transformed<Expr>> {
+    let rows = LogicalPlanBuilder::from(exists.subquery.subquery.as_ref().clone())
+        .aggregate(Vec::<Expr>::new(), [count_all()])?
+        .build()?;
+    let count = Subquery {
+        subquery: Arc::new(rows),
+        outer_ref_columns: exists.subquery.outer_ref_columns.clone(),
+        spans: exists.subquery.spans.clone(),
+    };
+    let applied = over_domain(count, outer_input)?;
+    if !applied.transformed {
+        return Ok(Transformed::no(Expr::Exists(exists)));
+    }
+    let zero = lit(0i64);
+    Ok(Transformed::yes(if exists.negated {
+        applied.data.eq(zero)
+    } else {
+        applied.data.gt(zero)
+    }))
 }
 
 /// The parts of a subquery `(Projection | SubqueryAlias)* -> Aggregate (ungrouped)
@@ -76,6 +113,9 @@ struct Shape {
     /// The correlated filter's condition, if the aggregate reads one.
     condition: Option<Expr>,
     rows: Arc<LogicalPlan>,
+    /// Whether `rows` read the outer row too (`from unnest(t.a) x`): evaluated once
+    /// per domain value then, as a LATERAL is.
+    rows_read_outer: bool,
 }
 
 fn over_domain(subquery: Subquery, outer_input: &LogicalPlan) -> Result<Transformed<Expr>> {
@@ -91,7 +131,9 @@ fn over_domain(subquery: Subquery, outer_input: &LogicalPlan) -> Result<Transfor
         return Ok(Transformed::no(Expr::ScalarSubquery(subquery)));
     }
     let domain = Domain::of(&columns, outer_input)?;
-    let plan = domain.evaluated(shape)?;
+    let Some(plan) = domain.evaluated(shape)? else {
+        return Ok(Transformed::no(Expr::ScalarSubquery(subquery)));
+    };
     let outer_ref_columns = plan.all_out_ref_exprs();
     Ok(Transformed::yes(Expr::ScalarSubquery(Subquery {
         subquery: Arc::new(plan),
@@ -140,12 +182,14 @@ fn shape_of(plan: &LogicalPlan) -> Option<Shape> {
             }
         }
     };
-    (!reads_outer(&rows)).then_some(Shape {
+    let rows_read_outer = reads_outer(&rows);
+    Some(Shape {
         above,
         aggregate,
         below,
         condition,
         rows,
+        rows_read_outer,
     })
 }
 
@@ -221,6 +265,9 @@ fn outer_columns(shape: &Shape) -> Vec<Column> {
         });
     };
     shape.condition.iter().for_each(&mut collect);
+    if shape.rows_read_outer {
+        outer_references(&shape.rows).iter().for_each(&mut collect);
+    }
     shape.aggregate.aggr_expr.iter().for_each(&mut collect);
     for node in shape.above.iter().chain(&shape.below) {
         node.expressions().iter().for_each(&mut collect);
@@ -238,6 +285,7 @@ fn decorrelates_without_help(shape: &Shape) -> bool {
             .chain(&shape.below)
             .any(|node| node.expressions().iter().any(Expr::contains_outer));
     !elsewhere
+        && !shape.rows_read_outer
         && shape.condition.as_ref().is_none_or(|condition| {
             split_conjunction(condition)
                 .into_iter()
@@ -341,9 +389,18 @@ impl Domain {
         .map(|t| t.data)
     }
 
-    /// The subquery as one row per domain value, then the one matching the outer row.
-    fn evaluated(&self, shape: Shape) -> Result<LogicalPlan> {
-        let rows = shape.rows.as_ref();
+    /// The subquery as one row per domain value, then the one matching the outer row;
+    /// `None` if its rows read the outer row where that cannot be followed.
+    fn evaluated(&self, shape: Shape) -> Result<Option<LogicalPlan>> {
+        let (rows, same_value) = if shape.rows_read_outer {
+            match self.rows_applied(&shape.rows)? {
+                Some(applied) => applied,
+                None => return Ok(None),
+            }
+        } else {
+            (shape.rows.as_ref().clone(), None)
+        };
+        let rows = &rows;
         let mut marked: Vec<Expr> = rows
             .schema()
             .columns()
@@ -357,6 +414,10 @@ impl Domain {
         let condition = match shape.condition {
             Some(condition) => self.substituted(condition)?,
             None => lit(true),
+        };
+        let condition = match same_value {
+            Some(same_value) => same_value.and(condition),
+            None => condition,
         };
         let mut joined = LogicalPlanBuilder::from(self.plan.clone())
             .join_on(marked, JoinType::Left, [condition])?
@@ -394,6 +455,40 @@ impl Domain {
                 [first_value(Expr::Column(value), vec![]).alias(name)],
             )?
             .build()
+            .map(Some)
+    }
+
+    /// Rows that read the outer row, computed for each domain value as a LATERAL
+    /// subquery is (`lateral_apply`), with the condition that pairs them with it.
+    fn rows_applied(&self, rows: &LogicalPlan) -> Result<Option<(LogicalPlan, Option<Expr>)>> {
+        let outer: Vec<Column> = self.values.iter().map(|(outer, _)| outer.clone()).collect();
+        let hidden: Vec<String> = (0..outer.len())
+            .map(|index| format!("{ROWS_DOMAIN_PREFIX}{index}"))
+            .collect();
+        let combinations = LogicalPlanBuilder::from(self.plan.clone())
+            .project(
+                self.values
+                    .iter()
+                    .zip(&hidden)
+                    .map(|((_, value), name)| Expr::Column(value.clone()).alias(name)),
+            )?
+            .build()?;
+        let apply = Apply {
+            outer: &outer,
+            hidden: &hidden,
+            combinations,
+        };
+        let Some(applied) = apply.over(rows)? else {
+            return Ok(None);
+        };
+        let same_value = self.values.iter().zip(&hidden).map(|((_, value), name)| {
+            binary_expr(
+                Expr::Column(value.clone()),
+                Operator::IsNotDistinctFrom,
+                Expr::Column(Column::from_name(name)),
+            )
+        });
+        Ok(Some((applied, conjunction(same_value))))
     }
 
     /// An aggregate of the subquery that sees no rows where a domain value matched none.

@@ -32,7 +32,7 @@ use datafusion_expr::utils::conjunction;
 use datafusion_expr::{
     binary_expr, lit, Aggregate, Distinct, Expr, ExprFunctionExt, Filter, Join, JoinConstraint,
     JoinType, Limit, LogicalPlan, LogicalPlanBuilder, Operator, Projection, SortExpr, Subquery,
-    SubqueryAlias, Window,
+    SubqueryAlias, Unnest, Window,
 };
 use datafusion_functions_window::expr_fn::row_number;
 
@@ -218,17 +218,20 @@ fn beyond_filter_pull_up(subquery: &LogicalPlan) -> bool {
 }
 
 /// The subquery evaluated once per combination of the outer columns it reads.
-struct Apply<'a> {
-    outer: &'a [Column],
-    hidden: &'a [String],
-    combinations: LogicalPlan,
+pub(super) struct Apply<'a> {
+    /// The outer columns read.
+    pub(super) outer: &'a [Column],
+    /// The names of `combinations`' columns, holding `outer`'s values in order.
+    pub(super) hidden: &'a [String],
+    /// `D`: the distinct combinations.
+    pub(super) combinations: LogicalPlan,
 }
 
 impl Apply<'_> {
     /// `plan` with `D`'s columns beside its own (where in the schema they are is
     /// found by name), each row its combination's; `None` where `D` cannot be
     /// carried through.
-    fn over(&self, plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
+    pub(super) fn over(&self, plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
         if !reads_outer_row(plan) {
             let crossed = LogicalPlanBuilder::from(plan.clone())
                 .cross_join(self.combinations.clone())?
@@ -280,6 +283,22 @@ impl Apply<'_> {
                 LogicalPlan::Distinct(Distinct::All(Arc::new(input)))
             }
             LogicalPlan::Join(join) => return self.joined(join),
+            // A LATERAL alone in a FROM list (a subquery's `from unnest(t.a) x`):
+            // once applied it reads nothing outside.
+            LogicalPlan::Subquery(subquery) => return self.over(&subquery.subquery),
+            // `unnest(t.a)` in FROM: DataFusion makes it a LATERAL subquery that
+            // unnests a projection of the outer row; D's columns are carried along
+            // as an unnest carries every column it does not unnest.
+            LogicalPlan::Unnest(unnest) => {
+                let Some(input) = self.over(&unnest.input)? else {
+                    return Ok(None);
+                };
+                LogicalPlan::Unnest(Unnest::try_new(
+                    Arc::new(input),
+                    unnest.exec_columns.clone(),
+                    unnest.options.clone(),
+                )?)
+            }
             LogicalPlan::Window(window) => {
                 let Some(input) = self.over(&window.input)? else {
                     return Ok(None);

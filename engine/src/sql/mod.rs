@@ -4,6 +4,7 @@
 
 mod age;
 mod array_comparisons;
+mod array_constructors;
 pub(crate) mod array_literals;
 mod array_subqueries;
 mod bitwise_not;
@@ -92,6 +93,7 @@ mod semi_join_pushdown;
 mod semi_join_reduction;
 mod set_all;
 mod set_comparison;
+mod set_returning_calls;
 mod similar_to;
 mod single_row_subqueries;
 mod size_pretty;
@@ -503,12 +505,14 @@ pub fn plan_parsed(
     grouping_set_ordinals::resolved(&mut statement);
     grouping_set_duplicates::once_per_set(&mut statement);
     table_function_alias::naming_the_column(&mut statement);
+    set_returning_calls::unnested_in_select_lists(&mut statement);
     timestamp_literals::complete(&mut statement);
     exists_values::counted(&mut statement);
     quantified_values::as_scalar_subqueries(&mut statement);
     row_in_subquery::as_exists(&mut statement);
     derived_column_names::from_column_lists(&mut statement);
     constant_having::as_one_row(&mut statement, functions);
+    array_constructors::as_calls(&mut statement);
     let plan = to_logical_plan(statement, catalog, functions)?;
     let plan = match &names {
         Some(names) => output_names::named_as_postgresql(plan, names)?,

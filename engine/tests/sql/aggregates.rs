@@ -5,26 +5,10 @@
 //! `first_value`, `WITHIN GROUP` percentiles) orders each group's values although
 //! its rows are aggregated on every partition before they meet.
 
-use arrow::util::display::array_value_to_string;
 use percore_engine::error::ErrorCode;
 use percore_engine::session::{Cluster, ClusterConfig};
 
-fn rows(cluster: &Cluster, sql: &str) -> Vec<Vec<String>> {
-    let batches = cluster.sql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
-    let mut rows = Vec::new();
-    for batch in &batches {
-        for row in 0..batch.num_rows() {
-            rows.push(
-                batch
-                    .columns()
-                    .iter()
-                    .map(|column| array_value_to_string(column, row).unwrap())
-                    .collect(),
-            );
-        }
-    }
-    rows
-}
+use crate::common::rows;
 
 #[test]
 fn rollup_cube_and_grouping_sets_answer_like_postgresql() {

@@ -186,3 +186,115 @@ fn unnest_makes_a_row_of_each_element() {
         ["3", "4"]
     );
 }
+
+#[test]
+fn unnest_reads_the_from_items_before_it() {
+    let cluster = cluster();
+    let array = "case when n_nationkey = 1 then null when n_nationkey = 2 then '{}'::bigint[] \
+                 else array[n_nationkey, n_regionkey * 100] end";
+    // A NULL or empty array makes no row; a LEFT JOIN LATERAL keeps its row.
+    assert_eq!(
+        joined_rows(
+            &cluster,
+            &format!(
+                "select n_nationkey, u from nation, unnest({array}) u \
+                 where n_nationkey < 4 order by 1, 2"
+            )
+        ),
+        ["0|0", "0|0", "3|3", "3|100"]
+    );
+    assert_eq!(
+        joined_rows(
+            &cluster,
+            &format!(
+                "select n_nationkey, u from nation left join lateral unnest({array}) u on true \
+                 where n_nationkey < 4 order by 1, 2"
+            )
+        ),
+        ["0|0", "0|0", "1|", "2|", "3|3", "3|100"]
+    );
+    // Over every row of a table: each row's own elements, none lost or repeated.
+    assert_eq!(
+        rows(
+            &cluster,
+            "select count(*), sum(v - o_orderkey) from orders \
+             cross join lateral unnest(array[o_orderkey, o_orderkey + 1]) as u(v)"
+        ),
+        [["30000", "15000"]]
+    );
+    // WITH ORDINALITY numbers each row's elements from 1.
+    assert_eq!(
+        joined_rows(
+            &cluster,
+            "select n_nationkey, x, n from nation \
+             cross join lateral unnest(array[n_nationkey * 2, n_nationkey * 3]) \
+             with ordinality as u(x, n) where n_nationkey in (5, 6) order by 1, 3"
+        ),
+        ["5|10|1", "5|15|2", "6|12|1", "6|18|2"]
+    );
+    assert_eq!(
+        joined_rows(
+            &cluster,
+            "select * from unnest(array['a', 'b'], array[true]) with ordinality as u(s, b, n)"
+        ),
+        ["a|true|1", "b||2"]
+    );
+}
+
+#[test]
+fn subqueries_unnest_the_outer_row_arrays() {
+    let cluster = cluster();
+    // psql's `\d+` reads `array(select .. from pg_catalog.unnest(tc.reloptions) x)`.
+    assert_eq!(
+        joined_rows(
+            &cluster,
+            "select n_nationkey, \
+             (select count(*) from unnest(array[n_nationkey, n_regionkey, null]) x where x > 0), \
+             array_to_string(array(select 'x' || x from unnest(array[n_nationkey, n_regionkey]) x \
+             order by x desc), ',') from nation where n_nationkey < 3 order by 1"
+        ),
+        ["0|0|x0,x0", "1|2|x1,x1", "2|2|x2,x1"]
+    );
+    assert_eq!(
+        joined_rows(
+            &cluster,
+            "select n_nationkey from nation where exists \
+             (select 1 from unnest(array[n_nationkey, n_regionkey]) x where x = 3) order by 1"
+        ),
+        ["3", "6", "7", "19", "22", "23"]
+    );
+    assert_eq!(
+        rows(
+            &cluster,
+            "select count(*) from nation where not exists \
+             (select 1 from unnest(array[n_nationkey, n_regionkey]) x where x = 3)"
+        ),
+        [["19"]]
+    );
+}
+
+#[test]
+fn generate_series_in_a_select_list_makes_rows() {
+    let cluster = cluster();
+    assert_eq!(
+        joined_rows(&cluster, "select generate_series(1, 3) + 1 order by 1"),
+        ["2", "3", "4"]
+    );
+    // A series of no numbers leaves its row out, as in PostgreSQL.
+    assert_eq!(
+        joined_rows(
+            &cluster,
+            "select n_nationkey, generate_series(1, n_regionkey) from nation \
+             where n_nationkey < 3 order by 1, 2"
+        ),
+        ["1|1", "2|1"]
+    );
+    assert_eq!(
+        joined_rows(
+            &cluster,
+            "select n_nationkey, g from nation, lateral (select generate_series(n_regionkey, 2) g) s \
+             where n_nationkey in (0, 6) order by 1, 2"
+        ),
+        ["0|0", "0|1", "0|2"]
+    );
+}

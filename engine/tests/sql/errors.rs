@@ -99,16 +99,6 @@ fn unsupported_features_name_what_is_missing() {
     );
     assert_eq!(error.code, ErrorCode::Unsupported, "{error}");
     assert!(error.message.contains("LATERAL subquery"), "{error}");
-    // A window over a subquery's rows for one outer row: DataFusion numbered all
-    // outer rows' rows together (wrong answers); refused, pointing at LATERAL.
-    let error = error_of(
-        &cluster,
-        "select n_name, (select max(rn) from (select s_nationkey, row_number() over \
-         (order by s_acctbal) rn from supplier where s_nationkey = n.n_nationkey) s) \
-         from nation n",
-    );
-    assert_eq!(error.code, ErrorCode::Unsupported, "{error}");
-    assert!(error.message.contains("LATERAL"), "{error}");
     // One level out from each subquery runs.
     let batches = cluster
         .sql(

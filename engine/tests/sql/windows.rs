@@ -2,26 +2,10 @@
 //! partitions, EXPLAIN says where their rows meet, and what is not supported or not
 //! valid is refused by name.
 
-use arrow::util::display::array_value_to_string;
 use percore_engine::error::ErrorCode;
 use percore_engine::session::{Cluster, ClusterConfig};
 
-fn rows(cluster: &Cluster, sql: &str) -> Vec<Vec<String>> {
-    let batches = cluster.sql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
-    let mut rows = Vec::new();
-    for batch in &batches {
-        for row in 0..batch.num_rows() {
-            rows.push(
-                batch
-                    .columns()
-                    .iter()
-                    .map(|column| array_value_to_string(column, row).unwrap())
-                    .collect(),
-            );
-        }
-    }
-    rows
-}
+use crate::common::rows;
 
 fn explain(cluster: &Cluster, sql: &str) -> String {
     rows(cluster, &format!("explain {sql}"))
@@ -276,4 +260,24 @@ fn row_counting_windows_are_bigint() {
         ),
         [["ARGENTINA"]]
     );
+}
+
+#[test]
+fn windows_in_correlated_subqueries_number_each_outer_rows_rows_apart() {
+    let cluster = Cluster::start_tpch(0.01, ClusterConfig::new(2)).expect("cluster starts");
+    // Each nation's suppliers numbered on their own: the highest number is their
+    // count (DataFusion alone numbers every nation's suppliers together).
+    let numbered = rows(
+        &cluster,
+        "select n_nationkey, (select max(rn) from (select row_number() over \
+         (order by s_acctbal) rn from supplier where s_nationkey = n.n_nationkey) s) \
+         from nation n order by 1",
+    );
+    let counted = rows(
+        &cluster,
+        "select n_nationkey, (select count(*) from supplier where s_nationkey = n.n_nationkey) \
+         from nation n order by 1",
+    );
+    assert_eq!(numbered.len(), 25);
+    assert_eq!(numbered, counted);
 }
