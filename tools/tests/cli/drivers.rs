@@ -319,6 +319,8 @@ fn tools_find_tables_and_columns_in_the_system_catalog() {
             "\\l+",
             "-c",
             "\\du",
+            "-c",
+            "\\d+ orders",
         ])
         .args([
             "-c",
@@ -358,6 +360,14 @@ fn tools_find_tables_and_columns_in_the_system_catalog() {
                 "{text}"
             );
             assert!(text.contains("List of functions"), "{text}");
+            // `\d+`: storage per column, from a subquery unnesting the options array.
+            assert!(
+                text.contains(concat!(
+                    " o_totalprice    | numeric(15,2) |           | not null |",
+                    "         | extended |"
+                )),
+                "{text}"
+            );
             assert!(text.contains(" 20 MB"), "{text}");
         }
         Err(error) => eprintln!(
