@@ -12,7 +12,7 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{
     Expr, FunctionArguments, GroupByExpr, Ident, ObjectNamePart, OrderByExpr, OrderByKind, Query,
-    SelectItem, SetExpr, Statement, Value, VisitMut, VisitorMut,
+    SelectItem, SetExpr, Statement, Value, Visit, VisitMut, Visitor, VisitorMut,
 };
 
 use super::output_names::column_name;
@@ -248,17 +248,42 @@ fn is_first_ordinal(key: &Expr) -> bool {
 }
 
 /// Whether the column aggregates or is a window function, so it cannot be
-/// aggregated again in place.
+/// aggregated again in place (an aggregate inside a subquery of the column is that
+/// subquery's, not this one's).
 fn computes_over_rows(value: &Expr, functions: &FunctionRegistry) -> bool {
-    sqlparser::ast::visit_expressions(value, |expr| match expr {
-        Expr::Function(function)
-            if function.over.is_some() || functions.is_aggregate_call(function) =>
-        {
-            ControlFlow::Break(())
+    struct OverRows<'a> {
+        functions: &'a FunctionRegistry,
+        in_subquery: usize,
+    }
+    impl Visitor for OverRows<'_> {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.in_subquery += 1;
+            ControlFlow::Continue(())
         }
-        _ => ControlFlow::Continue(()),
-    })
-    .is_break()
+        fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.in_subquery -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            match expr {
+                Expr::Function(function)
+                    if self.in_subquery == 0
+                        && (function.over.is_some()
+                            || self.functions.is_aggregate_call(function)) =>
+                {
+                    ControlFlow::Break(())
+                }
+                _ => ControlFlow::Continue(()),
+            }
+        }
+    }
+    value
+        .visit(&mut OverRows {
+            functions,
+            in_subquery: 0,
+        })
+        .is_break()
 }
 
 #[cfg(test)]

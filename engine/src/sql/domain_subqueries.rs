@@ -130,7 +130,10 @@ fn over_domain(subquery: Subquery, outer_input: &LogicalPlan) -> Result<Transfor
     {
         return Ok(Transformed::no(Expr::ScalarSubquery(subquery)));
     }
-    let domain = Domain::of(&columns, outer_input)?;
+    let Some(domain_input) = without_correlated_filters(outer_input)? else {
+        return Ok(Transformed::no(Expr::ScalarSubquery(subquery)));
+    };
+    let domain = Domain::of(&columns, &domain_input)?;
     let Some(plan) = domain.evaluated(shape)? else {
         return Ok(Transformed::no(Expr::ScalarSubquery(subquery)));
     };
@@ -140,6 +143,34 @@ fn over_domain(subquery: Subquery, outer_input: &LogicalPlan) -> Result<Transfor
         outer_ref_columns,
         spans: subquery.spans,
     })))
+}
+
+/// The rows to take a domain from: `outer_input` without the conditions that read
+/// a query further out (`where polrelid = c.oid` around psql's `oid = any
+/// (polroles)`), which the domain cannot read from inside the subquery. That domain
+/// holds every value the outer rows have and maybe more, which no outer row then
+/// matches. `None` if the outer input reads a query further out elsewhere.
+fn without_correlated_filters(outer_input: &LogicalPlan) -> Result<Option<LogicalPlan>> {
+    if !reads_outer(outer_input) {
+        return Ok(Some(outer_input.clone()));
+    }
+    let uncorrelated = outer_input
+        .clone()
+        .transform_up(|node| match node {
+            LogicalPlan::Filter(filter) if filter.predicate.contains_outer() => {
+                let kept = split_conjunction(&filter.predicate)
+                    .into_iter()
+                    .filter(|conjunct| !conjunct.contains_outer())
+                    .cloned();
+                Ok(Transformed::yes(match conjunction(kept) {
+                    Some(kept) => LogicalPlan::Filter(Filter::try_new(kept, filter.input)?),
+                    None => Arc::unwrap_or_clone(filter.input),
+                }))
+            }
+            other => Ok(Transformed::no(other)),
+        })?
+        .data;
+    Ok((!reads_outer(&uncorrelated)).then_some(uncorrelated))
 }
 
 fn shape_of(plan: &LogicalPlan) -> Option<Shape> {

@@ -298,3 +298,34 @@ fn generate_series_in_a_select_list_makes_rows() {
         ["0|0", "0|1", "0|2"]
     );
 }
+
+#[test]
+fn array_subqueries_hold_subqueries_of_their_own() {
+    let cluster = cluster();
+    // The inner count is correlated through `<` (evaluated over the nations' keys),
+    // inside a subquery correlated with the region (psql's `\dp` has this shape).
+    assert_eq!(
+        joined_rows(
+            &cluster,
+            "select r_name, array_to_string(array(select n_name || ':' || \
+             (select count(*) from supplier where s_nationkey < n_nationkey) \
+             from nation where n_regionkey = r_regionkey order by n_name), ',') \
+             from region where r_regionkey in (0, 3) order by 1"
+        ),
+        [
+            "AFRICA|ALGERIA:0,ETHIOPIA:17,KENYA:46,MOROCCO:52,MOZAMBIQUE:54",
+            "EUROPE|FRANCE:20,GERMANY:22,ROMANIA:72,RUSSIA:84,UNITED KINGDOM:89"
+        ]
+    );
+    // An aggregate inside the column's subquery is not the column's own.
+    assert_eq!(
+        joined_rows(
+            &cluster,
+            "select r_name, array_to_string(array(select n_name || ':' || \
+             (select count(*) from supplier where s_nationkey = n_nationkey) \
+             from nation where n_regionkey = r_regionkey order by n_name), ',') \
+             from region where r_regionkey = 0"
+        ),
+        ["AFRICA|ALGERIA:3,ETHIOPIA:3,KENYA:6,MOROCCO:2,MOZAMBIQUE:7"]
+    );
+}

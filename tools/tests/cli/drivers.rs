@@ -321,6 +321,8 @@ fn tools_find_tables_and_columns_in_the_system_catalog() {
             "\\du",
             "-c",
             "\\d+ orders",
+            "-c",
+            "\\dp",
         ])
         .args([
             "-c",
@@ -369,6 +371,11 @@ fn tools_find_tables_and_columns_in_the_system_catalog() {
                 "{text}"
             );
             assert!(text.contains(" 20 MB"), "{text}");
+            // `\dp`: no privileges or policies are kept, so every list is empty.
+            assert!(
+                text.contains(" public | region   | table |                   |"),
+                "{text}"
+            );
         }
         Err(error) => eprintln!(
             "SKIPPED: psql is not installed ({error}); \\dt and \\d were checked with psql's \
