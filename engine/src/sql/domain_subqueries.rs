@@ -42,6 +42,7 @@ use datafusion_functions_aggregate::count::count_all;
 use datafusion_functions_aggregate::first_last::first_value;
 
 use super::expr_rewrite::{input_schema, map_keeping_names};
+use super::fromless_subqueries::inlined;
 use super::lateral_apply::Apply;
 use super::lateral_joins::{lateral_subquery, outer_references};
 
@@ -58,10 +59,23 @@ pub fn decorrelated(plan: LogicalPlan) -> Result<LogicalPlan> {
             LogicalPlan::Projection(_) | LogicalPlan::Filter(_) | LogicalPlan::Aggregate(_) => {
                 node.inputs()[0].clone()
             }
-            other => return Ok(Transformed::no(other)),
+            // Elsewhere (a sort key, a join condition) only a subquery with no FROM
+            // is taken out, as its expression.
+            other => {
+                return map_keeping_names(other, |expr, schema| match expr {
+                    Expr::ScalarSubquery(subquery) => Ok(match inlined(&subquery, schema)? {
+                        Some(expr) => Transformed::yes(expr),
+                        None => Transformed::no(Expr::ScalarSubquery(subquery)),
+                    }),
+                    other => Ok(Transformed::no(other)),
+                })
+            }
         };
-        map_keeping_names(node, |expr, _| match expr {
-            Expr::ScalarSubquery(subquery) => over_domain(subquery, &input),
+        map_keeping_names(node, |expr, schema| match expr {
+            Expr::ScalarSubquery(subquery) => match inlined(&subquery, schema)? {
+                Some(expr) => Ok(Transformed::yes(expr)),
+                None => over_domain(subquery, &input),
+            },
             Expr::Exists(exists) if has_lateral_factor(&exists.subquery.subquery) => {
                 counted(exists, &input)
             }

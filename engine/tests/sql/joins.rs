@@ -671,3 +671,35 @@ fn lateral_subqueries_limit_and_number_rows_per_outer_row() {
         assert_eq!(lateral, joined, "{correlation}");
     }
 }
+
+/// `(select n.x + 1)`, a subquery with no FROM, is its expression over the outer
+/// row, wherever it stands and however deep (DataFusion refused it).
+#[test]
+fn subqueries_without_from_read_the_outer_row() {
+    let cluster = cluster();
+    assert_eq!(
+        rows(
+            &cluster,
+            "select n_nationkey, (select n_nationkey + 1), (select n_name) from nation \
+             where (select n_regionkey) = 1 order by (select -n_nationkey) limit 2"
+        ),
+        ["24|25|UNITED STATES", "17|18|PERU"]
+    );
+    assert_eq!(
+        rows(
+            &cluster,
+            "select count(*) from nation n where exists (select 1 from region \
+             where r_regionkey = (select n.n_regionkey) and r_name like 'A%')"
+        ),
+        ["15"]
+    );
+    assert_eq!(
+        rows(
+            &cluster,
+            "select n_nationkey, (select (select n_nationkey * 2)), \
+             (select max(r_regionkey + (select n.n_regionkey)) from region) \
+             from nation n order by 1 limit 2"
+        ),
+        ["0|0|4", "1|2|5"]
+    );
+}

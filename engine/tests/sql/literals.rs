@@ -596,6 +596,16 @@ fn bytea_reads_writes_and_counts_as_in_postgresql() {
         };
         fails_with(&cluster, &format!("select length({bad}::bytea)"), code);
     }
+    // An untyped literal joined to a bytea is a bytea; one typed as text stays text.
+    assert_eq!(
+        values(
+            &cluster,
+            "select ('ab'::bytea || 'c')::text, ('c' || 'ab'::bytea)::text, \
+             'ab'::bytea || 'c'::text, ('ab'::bytea || '\\x00ff' || 'z')::text"
+        ),
+        // PostgreSQL 15
+        ["\\x616263", "\\x636162", "\\x6162c", "\\x616200ff7a"]
+    );
 }
 
 /// `date + interval` is a timestamp in PostgreSQL; DataFusion's date result dropped
