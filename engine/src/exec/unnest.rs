@@ -5,7 +5,10 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array, UInt64Array};
+use arrow::array::{
+    Array, ArrayRef, AsArray, GenericListArray, OffsetSizeTrait, RecordBatch, UInt32Array,
+    UInt64Array,
+};
 use arrow::compute::take;
 use arrow::datatypes::DataType;
 use datafusion_common::NullHandling;
@@ -161,33 +164,15 @@ impl BatchStream for UnnestStream {
 fn elements(column: &ArrayRef) -> TaskResult<Elements> {
     let rows = column.len();
     let nulls: Vec<bool> = (0..rows).map(|row| column.is_null(row)).collect();
-    let (values, bounds): (ArrayRef, Vec<(u64, u64)>) = match column.data_type() {
-        DataType::List(_) => {
-            let list = column.as_list::<i32>();
-            let offsets = list.value_offsets();
-            (
-                Arc::clone(list.values()),
-                (0..rows)
-                    .map(|r| (offsets[r] as u64, (offsets[r + 1] - offsets[r]) as u64))
-                    .collect(),
-            )
-        }
-        DataType::LargeList(_) => {
-            let list = column.as_list::<i64>();
-            let offsets = list.value_offsets();
-            (
-                Arc::clone(list.values()),
-                (0..rows)
-                    .map(|r| (offsets[r] as u64, (offsets[r + 1] - offsets[r]) as u64))
-                    .collect(),
-            )
-        }
+    let (values, starts, lengths): (ArrayRef, Vec<u64>, Vec<u64>) = match column.data_type() {
+        DataType::List(_) => list_bounds(column.as_list::<i32>()),
+        DataType::LargeList(_) => list_bounds(column.as_list::<i64>()),
         DataType::FixedSizeList(_, size) => {
-            let list = column.as_fixed_size_list();
             let size = *size as u64;
             (
-                Arc::clone(list.values()),
-                (0..rows as u64).map(|r| (r * size, size)).collect(),
+                Arc::clone(column.as_fixed_size_list().values()),
+                (0..rows as u64).map(|row| row * size).collect(),
+                vec![size; rows],
             )
         }
         other => {
@@ -196,15 +181,30 @@ fn elements(column: &ArrayRef) -> TaskResult<Elements> {
             )))
         }
     };
-    let lengths = bounds
-        .iter()
+    // A NULL list has no elements, whatever its offsets say.
+    let lengths = lengths
+        .into_iter()
         .zip(&nulls)
-        .map(|(&(_, length), &null)| if null { 0 } else { length })
+        .map(|(length, &null)| if null { 0 } else { length })
         .collect();
     Ok(Elements {
         values,
-        starts: bounds.iter().map(|&(start, _)| start).collect(),
+        starts,
         lengths,
         nulls,
     })
+}
+
+/// A list's element values, and where each row's elements start and how many.
+fn list_bounds<O: OffsetSizeTrait>(list: &GenericListArray<O>) -> (ArrayRef, Vec<u64>, Vec<u64>) {
+    let offsets = list.value_offsets();
+    let starts = offsets[..list.len()]
+        .iter()
+        .map(|start| start.as_usize() as u64)
+        .collect();
+    let lengths = offsets
+        .windows(2)
+        .map(|pair| (pair[1] - pair[0]).as_usize() as u64)
+        .collect();
+    (Arc::clone(list.values()), starts, lengths)
 }

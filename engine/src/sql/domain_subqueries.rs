@@ -44,7 +44,7 @@ use datafusion_functions_aggregate::first_last::first_value;
 use super::expr_rewrite::{input_schema, map_keeping_names};
 use super::fromless_subqueries::inlined;
 use super::lateral_apply::Apply;
-use super::lateral_joins::{lateral_subquery, outer_references};
+use super::lateral_joins::{lateral_reads, outer_references};
 
 /// Marks the subquery's rows in the left join (NULL where a domain value matched none).
 const PRESENT: &str = "__subquery_row";
@@ -246,13 +246,10 @@ fn reads_outer(plan: &LogicalPlan) -> bool {
     let mut found = false;
     let _ = plan.apply(|node| {
         if let LogicalPlan::Join(join) = node {
-            if let Some((_, lateral)) = lateral_subquery(join) {
-                let left = join.left.schema();
+            if let Some((_, further_out)) = lateral_reads(join) {
                 found = expressions_read_outer(node)
                     || reads_outer(&join.left)
-                    || outer_references(&lateral.subquery).iter().any(|read| {
-                        !matches!(read, Expr::OuterReferenceColumn(_, column) if left.has_column(column))
-                    });
+                    || !further_out.is_empty();
                 return Ok(if found {
                     TreeNodeRecursion::Stop
                 } else {

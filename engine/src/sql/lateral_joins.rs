@@ -3,7 +3,7 @@
 //! expression reads.
 
 use datafusion_common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion_common::{Result, TableReference};
+use datafusion_common::{Column, Result, TableReference};
 use datafusion_expr::{Expr, Join, JoinConstraint, JoinType, LogicalPlan, Subquery, SubqueryAlias};
 
 /// `plan` with `rewrite` applied to each join, inner ones first; `rewrite` numbers
@@ -36,6 +36,24 @@ pub(super) fn lateral_subquery(join: &Join) -> Option<(Option<TableReference>, &
         },
         _ => None,
     }
+}
+
+/// The outer columns the LATERAL subquery on the right of `join` reads (in it or in
+/// a subquery inside it), split into those the join's left input holds (the
+/// LATERAL's own, though DataFusion lists them among the outer columns of any
+/// subquery around) and those of a query further out.
+pub(super) fn lateral_reads(join: &Join) -> Option<(Vec<Column>, Vec<Column>)> {
+    let (_, lateral) = lateral_subquery(join)?;
+    let left = join.left.schema();
+    Some(
+        outer_references(&lateral.subquery)
+            .into_iter()
+            .filter_map(|read| match read {
+                Expr::OuterReferenceColumn(_, column) => Some(column),
+                _ => None,
+            })
+            .partition(|column| left.has_column(column)),
+    )
 }
 
 /// Whether `plan` or a subquery in it reads a column of a query around it.

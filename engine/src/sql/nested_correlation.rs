@@ -12,7 +12,7 @@ use datafusion_expr::expr::{Exists, InSubquery};
 use datafusion_expr::{Expr, LogicalPlan};
 
 use super::expr_rewrite::input_schema;
-use super::lateral_joins::lateral_subquery;
+use super::lateral_joins::lateral_reads;
 
 /// Fails for a `plan` (before optimizing) with a subquery correlated past the query
 /// around it.
@@ -72,23 +72,13 @@ fn column_from_afar(plan: &LogicalPlan) -> Option<String> {
 /// are that subquery's own.
 fn lateral_columns(plan: &LogicalPlan) -> Vec<Column> {
     let mut bound = Vec::new();
-    let _ =
-        plan.apply_with_subqueries(|node| {
-            if let LogicalPlan::Join(join) = node {
-                if let Some((_, lateral)) = lateral_subquery(join) {
-                    bound.extend(lateral.outer_ref_columns.iter().filter_map(
-                        |outer| match outer {
-                            Expr::OuterReferenceColumn(_, column)
-                                if join.left.schema().has_column(column) =>
-                            {
-                                Some(column.clone())
-                            }
-                            _ => None,
-                        },
-                    ));
-                }
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::Join(join) = node {
+            if let Some((own, _)) = lateral_reads(join) {
+                bound.extend(own);
             }
-            Ok(TreeNodeRecursion::Continue)
-        });
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
     bound
 }
