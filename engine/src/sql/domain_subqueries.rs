@@ -55,31 +55,28 @@ const ROWS_DOMAIN_PREFIX: &str = "__domain_rows_";
 /// after the analyzer).
 pub fn decorrelated(plan: LogicalPlan) -> Result<LogicalPlan> {
     plan.transform_up_with_subqueries(|node| {
+        // Elsewhere (a sort key, a join condition) only a subquery with no FROM is
+        // taken out, as its expression.
         let input = match node {
             LogicalPlan::Projection(_) | LogicalPlan::Filter(_) | LogicalPlan::Aggregate(_) => {
-                node.inputs()[0].clone()
+                Some(node.inputs()[0].clone())
             }
-            // Elsewhere (a sort key, a join condition) only a subquery with no FROM
-            // is taken out, as its expression.
-            other => {
-                return map_keeping_names(other, |expr, schema| match expr {
-                    Expr::ScalarSubquery(subquery) => Ok(match inlined(&subquery, schema)? {
-                        Some(expr) => Transformed::yes(expr),
-                        None => Transformed::no(Expr::ScalarSubquery(subquery)),
-                    }),
-                    other => Ok(Transformed::no(other)),
-                })
-            }
+            _ => None,
         };
-        map_keeping_names(node, |expr, schema| match expr {
-            Expr::ScalarSubquery(subquery) => match inlined(&subquery, schema)? {
+        map_keeping_names(node, |expr, schema| match (expr, &input) {
+            (Expr::ScalarSubquery(subquery), input) => match inlined(&subquery, schema)? {
                 Some(expr) => Ok(Transformed::yes(expr)),
-                None => over_domain(subquery, &input),
+                None => match input {
+                    Some(input) => over_domain(subquery, input),
+                    None => Ok(Transformed::no(Expr::ScalarSubquery(subquery))),
+                },
             },
-            Expr::Exists(exists) if has_lateral_factor(&exists.subquery.subquery) => {
-                counted(exists, &input)
+            (Expr::Exists(exists), Some(input))
+                if has_lateral_factor(&exists.subquery.subquery) =>
+            {
+                counted(exists, input)
             }
-            other => Ok(Transformed::no(other)),
+            (other, _) => Ok(Transformed::no(other)),
         })
     })
     .map(|transformed| transformed.data)

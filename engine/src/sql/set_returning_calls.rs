@@ -8,8 +8,7 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    Expr, Function, ObjectName, Query, SelectItem, SetExpr, Statement, Visit, VisitMut, Visitor,
-    VisitorMut,
+    Expr, Function, ObjectName, Query, SelectItem, SetExpr, Statement, VisitMut, VisitorMut,
 };
 
 use super::pg_compat::function_call;
@@ -55,20 +54,11 @@ fn in_select_lists(body: &mut SetExpr) {
 
 /// Whether `expr` calls `generate_series` (cheap check before the rewrite).
 fn calls_generate_series(expr: &Expr) -> bool {
-    struct Finds(bool);
-    impl Visitor for Finds {
-        type Break = ();
-        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
-            if matches!(expr, Expr::Function(function) if named(function, "generate_series")) {
-                self.0 = true;
-                return ControlFlow::Break(());
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    let mut finds = Finds(false);
-    let _ = expr.visit(&mut finds);
-    finds.0
+    sqlparser::ast::visit_expressions(expr, |expr| match expr {
+        Expr::Function(function) if named(function, "generate_series") => ControlFlow::Break(()),
+        _ => ControlFlow::Continue(()),
+    })
+    .is_break()
 }
 
 /// Unnests each `generate_series(..)` call of a select-list expression that is not

@@ -10,7 +10,7 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{
     Expr, FunctionArg, FunctionArgExpr, Ident, Statement, TableAlias, TableAliasColumnDef,
-    TableFactor, Value, Visit, VisitMut, Visitor, VisitorMut,
+    TableFactor, Value, VisitMut, VisitorMut,
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
@@ -176,20 +176,11 @@ fn ordinality_named(alias: Option<TableAlias>, arrays: usize) -> TableAlias {
 
 /// Whether `expr` names a column (of an earlier FROM item, or of a query outside).
 fn reads_a_column(expr: &Expr) -> bool {
-    struct Names(bool);
-    impl Visitor for Names {
-        type Break = ();
-        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
-            if matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
-                self.0 = true;
-                return ControlFlow::Break(());
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    let mut names = Names(false);
-    let _ = expr.visit(&mut names);
-    names.0
+    sqlparser::ast::visit_expressions(expr, |expr| match expr {
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => ControlFlow::Break(()),
+        _ => ControlFlow::Continue(()),
+    })
+    .is_break()
 }
 
 /// `unnest(t.a, ..) u` as `LATERAL (SELECT unnest(t.a), ..) u`: DataFusion plans an
