@@ -308,6 +308,28 @@ proptest! {
     }
 
     #[test]
+    fn joins_on_several_keys_of_any_width_match_nested_loops(left in join_rows(), right in join_rows()) {
+        // Two 64-bit keys pack into two lanes, a 32-bit and a 16-bit one into one lane
+        // (negative values included: a sign must not reach the key beside it).
+        let equal = |l: &Row, r: &Row| l.0.is_some() && l.0 == r.0 && l.1 % 3 == r.1 % 3;
+        let mut inner = Vec::new();
+        let mut left_outer = Vec::new();
+        for l in &left {
+            let matches: Vec<&Row> = right.iter().filter(|r| equal(l, r)).collect();
+            for r in &matches {
+                inner.push(vec![cell(l.0), l.1.to_string(), cell(r.0), r.1.to_string()]);
+            }
+            if matches.is_empty() {
+                left_outer.push(vec![cell(l.0), l.1.to_string(), "NULL".into(), "NULL".into()]);
+            }
+        }
+        left_outer.extend(inner.iter().cloned());
+        check("select a.k, a.v, b.k, b.v from a join b on a.k = b.k and a.v % 3 = b.v % 3", &left, &right, inner.clone(), false)?;
+        check("select a.k, a.v, b.k, b.v from a join b on cast(a.k as int) = cast(b.k as int) and cast(a.v % 3 as smallint) = cast(b.v % 3 as smallint)", &left, &right, inner, false)?;
+        check("select a.k, a.v, b.k, b.v from a left join b on a.k = b.k and a.v % 3 = b.v % 3", &left, &right, left_outer, false)?;
+    }
+
+    #[test]
     fn joins_with_grouped_subqueries_match_reference(left in rows(), right in rows()) {
         // The outer side is filtered and reads another table than the aggregate, so the
         // aggregate's input is first reduced to the outer keys (semi-join reduction).

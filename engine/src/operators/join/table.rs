@@ -7,10 +7,10 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Int64Array, UInt32Array};
+use arrow::array::{Array, ArrayRef, UInt32Array};
 use arrow::compute::{concat, concat_batches, interleave, take};
+use arrow::datatypes::DataType;
 use arrow::datatypes::SchemaRef;
-use arrow::datatypes::{DataType, Int64Type};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use arrow::row::{RowConverter, Rows, SortField};
 use datafusion_physical_expr::PhysicalExpr;
@@ -21,62 +21,80 @@ use crate::memory::size::batch_bytes;
 use crate::operators::compact::{compact_views, Compact};
 use crate::operators::evaluate;
 use crate::operators::float_keys::normalized;
-use crate::operators::hash::{hash_u64, stable_hash};
+use crate::operators::hash::stable_hash;
+
+use super::packed_keys::{hash_words, Layout};
 
 /// A key's rows in the built batch: `[first row, row count]`. `[0, 0]` is no match.
 pub(super) type KeyRange = [u32; 2];
 
-/// The build side's keys: a single 64-bit integer column is hashed and compared as
-/// integers (most equi-joins on surrogate keys); anything else is row-encoded.
-enum BuildKeys {
-    Int64(Int64Array),
-    Encoded { converter: RowConverter, rows: Rows },
+/// The build side's keys and the hash table from each key to its range of rows.
+enum KeyIndex {
+    /// Fixed-width integer keys of at most 64 bits in all (most equi-joins on
+    /// surrogate keys), inline in the entries.
+    Word(Packed<1>),
+    /// Fixed-width integer keys of at most 128 bits (two 64-bit keys).
+    Wide(Packed<2>),
+    /// Anything else, and keys whose NULLs equal each other: row-encoded; an entry's
+    /// range starts at a row holding its key.
+    Encoded {
+        converter: RowConverter,
+        rows: Rows,
+        ranges: HashTable<(u32, KeyRange)>,
+    },
 }
 
-impl BuildKeys {
-    /// With `nulls_equal`, keys are row-encoded, where a NULL is a value of its own
-    /// (an integer column's NULL slots hold arbitrary values).
-    fn new(columns: &[ArrayRef], nulls_equal: bool) -> TaskResult<Self> {
-        Ok(match columns {
-            [single] if single.data_type() == &DataType::Int64 && !nulls_equal => {
-                BuildKeys::Int64(single.as_primitive::<Int64Type>().clone())
-            }
-            _ => {
-                let fields = columns
-                    .iter()
-                    .map(|c| SortField::new(c.data_type().clone()))
-                    .collect();
-                let converter = RowConverter::new(fields)?;
-                let rows = converter.convert_columns(columns)?;
-                BuildKeys::Encoded { converter, rows }
-            }
-        })
+/// Packed keys with their ranges.
+struct Packed<const N: usize> {
+    layout: Layout,
+    ranges: HashTable<([u64; N], KeyRange)>,
+}
+
+impl<const N: usize> Packed<N> {
+    /// Groups the build rows by their packed keys; the order that groups them.
+    fn group(
+        layout: Layout,
+        columns: &[ArrayRef],
+        num_rows: usize,
+        valid: Option<&[bool]>,
+    ) -> (Self, Grouping) {
+        let words = layout.pack::<N>(columns, num_rows);
+        let (ranges, grouping) =
+            Grouping::new(num_rows, valid, |row| words[row], hash_words, |a, b| a == b);
+        (Packed { layout, ranges }, grouping)
     }
 
-    /// Runs `with` over this side's hash and equality functions (row against row).
-    fn with_functions<T>(
+    fn find(
         &self,
-        with: impl FnOnce(&dyn Fn(usize) -> u64, &dyn Fn(usize, usize) -> bool) -> T,
-    ) -> T {
-        match self {
-            BuildKeys::Int64(values) => {
-                let values = values.values();
-                with(&|row| hash_u64(values[row] as u64), &|a, b| {
-                    values[a] == values[b]
-                })
-            }
-            BuildKeys::Encoded { rows, .. } => {
-                with(&|row| stable_hash(rows.row(row).as_ref()), &|a, b| {
-                    rows.row(a) == rows.row(b)
-                })
-            }
+        probe_keys: &[ArrayRef],
+        num_rows: usize,
+        valid: Option<&[bool]>,
+    ) -> Option<Vec<KeyRange>> {
+        if !self.layout.fits(probe_keys) {
+            return None;
         }
+        let words = self.layout.pack::<N>(probe_keys, num_rows);
+        Some(find_ranges(valid, num_rows, |row| {
+            let key = &words[row];
+            self.ranges
+                .find(hash_words(key), |entry| entry.0 == *key)
+                .map(|entry| entry.1)
+        }))
     }
 
     fn memory_bytes(&self) -> usize {
+        self.ranges.capacity() * (std::mem::size_of::<([u64; N], KeyRange)>() + 1)
+    }
+}
+
+impl KeyIndex {
+    fn memory_bytes(&self) -> usize {
         match self {
-            BuildKeys::Int64(values) => values.get_array_memory_size(),
-            BuildKeys::Encoded { rows, .. } => rows.size(),
+            KeyIndex::Word(packed) => packed.memory_bytes(),
+            KeyIndex::Wide(packed) => packed.memory_bytes(),
+            KeyIndex::Encoded { rows, ranges, .. } => {
+                rows.size() + ranges.capacity() * (std::mem::size_of::<(u32, KeyRange)>() + 1)
+            }
         }
     }
 }
@@ -84,10 +102,8 @@ impl BuildKeys {
 /// The built side: its rows grouped by key and a hash table over the keys.
 pub struct JoinTable {
     pub(super) batch: RecordBatch,
-    /// The keys of `batch`'s rows (in its order).
-    keys: BuildKeys,
-    /// Each distinct key's range of rows, found by the key at the range's first row.
-    ranges: HashTable<KeyRange>,
+    /// The keys of `batch`'s rows and each distinct key's range of rows.
+    keys: KeyIndex,
     /// Whether any build row has a NULL key (NOT IN then returns nothing).
     pub(super) has_null_key: bool,
     /// NULL keys equal each other (INTERSECT, EXCEPT).
@@ -114,35 +130,61 @@ impl JoinTable {
         } else {
             all_valid(&key_columns, num_rows)
         };
-        let input_keys = BuildKeys::new(&key_columns, nulls_equal)?;
-        let grouped = input_keys.with_functions(|hash_of, equal| {
-            Grouped::new(num_rows, valid.as_deref(), hash_of, equal)
-        });
-        let in_order = grouped
+        let valid = valid.as_deref();
+        let types: Vec<DataType> = key_columns.iter().map(|c| c.data_type().clone()).collect();
+        // A NULL slot packs an arbitrary value: NULL-equal keys are row-encoded.
+        let layout = |lanes| Layout::of(&types, lanes).filter(|_| !nulls_equal);
+        let (mut index, grouping) = if let Some(layout) = layout(1) {
+            let (packed, grouping) = Packed::group(layout, &key_columns, num_rows, valid);
+            (KeyIndex::Word(packed), grouping)
+        } else if let Some(layout) = layout(2) {
+            let (packed, grouping) = Packed::group(layout, &key_columns, num_rows, valid);
+            (KeyIndex::Wide(packed), grouping)
+        } else {
+            let fields = types.iter().map(|t| SortField::new(t.clone())).collect();
+            let converter = RowConverter::new(fields)?;
+            let rows = converter.convert_columns(&key_columns)?;
+            let (ranges, grouping) = Grouping::new(
+                num_rows,
+                valid,
+                |row| row as u32,
+                |&row| stable_hash(rows.row(row as usize).as_ref()),
+                |&a, &b| rows.row(a as usize) == rows.row(b as usize),
+            );
+            let index = KeyIndex::Encoded {
+                converter,
+                rows,
+                ranges,
+            };
+            (index, grouping)
+        };
+        let in_order = grouping
             .order
             .iter()
             .enumerate()
             .all(|(slot, &row)| slot == row as usize);
         // One copy of the rows, in key order (with unique keys, the input order);
         // probe batches then take from it many times: one buffer per string column.
-        let (batch, keys) = if in_order {
-            (concat_batches(&schema, batches)?, input_keys)
+        let batch = if in_order {
+            concat_batches(&schema, batches)?
         } else {
-            let order = UInt32Array::from(grouped.order);
-            let key_columns = key_columns
-                .iter()
-                .map(|column| Ok(take(column.as_ref(), &order, None)?))
-                .collect::<TaskResult<Vec<_>>>()?;
-            (
-                reorder(&schema, batches, order.values())?,
-                BuildKeys::new(&key_columns, nulls_equal)?,
-            )
+            let order = UInt32Array::from(grouping.order);
+            if let KeyIndex::Encoded {
+                converter, rows, ..
+            } = &mut index
+            {
+                let key_columns = key_columns
+                    .iter()
+                    .map(|column| Ok(take(column.as_ref(), &order, None)?))
+                    .collect::<TaskResult<Vec<_>>>()?;
+                *rows = converter.convert_columns(&key_columns)?;
+            }
+            reorder(&schema, batches, order.values())?
         };
         let batch = compact_views(&batch, Compact::ToOneBuffer)?;
         Ok(JoinTable {
-            keys,
-            ranges: grouped.ranges,
-            has_null_key: grouped.null_rows > 0,
+            keys: index,
+            has_null_key: grouping.null_rows > 0,
             nulls_equal,
             total_rows: batch.num_rows(),
             batch,
@@ -163,13 +205,13 @@ impl JoinTable {
 
     /// What building a table over `rows` rows of `batch_bytes` needs beyond the
     /// batches themselves: their reordered copy, the keys, the grouping and the
-    /// hash table.
+    /// hash table (two packed lanes and their entries are the most per row).
     pub fn build_overhead(batch_bytes: usize, rows: usize) -> usize {
-        batch_bytes + rows * 32
+        batch_bytes + rows * 48
     }
 
     pub fn memory_bytes(&self) -> usize {
-        batch_bytes(&self.batch) + self.keys.memory_bytes() + self.ranges.capacity() * 9
+        batch_bytes(&self.batch) + self.keys.memory_bytes()
     }
 
     /// For each probe row, the range of build rows with an equal key; `[0, 0]` when
@@ -184,81 +226,86 @@ impl JoinTable {
         } else {
             all_valid(probe_keys, num_rows)
         };
+        let valid = valid.as_deref();
         let mismatch = |error: String| {
             TaskError::internal(format!(
                 "join keys of different types on the two sides: {error}"
             ))
         };
-        Ok(match &self.keys {
-            BuildKeys::Int64(build) => {
-                let [probe] = probe_keys else {
-                    return Err(mismatch(format!("{} probe keys for 1", probe_keys.len())));
-                };
-                let probe = probe
-                    .as_primitive_opt::<Int64Type>()
-                    .ok_or_else(|| mismatch(format!("{} probes Int64", probe.data_type())))?
-                    .values();
-                let build = build.values();
-                self.find_ranges(
-                    valid.as_deref(),
-                    num_rows,
-                    |row| hash_u64(probe[row] as u64),
-                    |row, first| probe[row] == build[first],
-                )
-            }
-            BuildKeys::Encoded { converter, rows } => {
+        let packed_mismatch = || {
+            let types: Vec<String> = probe_keys
+                .iter()
+                .map(|k| k.data_type().to_string())
+                .collect();
+            mismatch(format!(
+                "probe keys [{}] against packed build keys",
+                types.join(", ")
+            ))
+        };
+        match &self.keys {
+            KeyIndex::Word(packed) => packed
+                .find(probe_keys, num_rows, valid)
+                .ok_or_else(packed_mismatch),
+            KeyIndex::Wide(packed) => packed
+                .find(probe_keys, num_rows, valid)
+                .ok_or_else(packed_mismatch),
+            KeyIndex::Encoded {
+                converter,
+                rows,
+                ranges,
+            } => {
                 let probe = converter
                     .convert_columns(&normalized(probe_keys))
                     .map_err(|e| mismatch(e.to_string()))?;
-                self.find_ranges(
-                    valid.as_deref(),
-                    num_rows,
-                    |row| stable_hash(probe.row(row).as_ref()),
-                    |row, first| probe.row(row) == rows.row(first),
-                )
+                Ok(find_ranges(valid, num_rows, |row| {
+                    let key = probe.row(row);
+                    ranges
+                        .find(stable_hash(key.as_ref()), |entry| {
+                            key == rows.row(entry.1[0] as usize)
+                        })
+                        .map(|entry| entry.1)
+                }))
             }
-        })
-    }
-
-    fn find_ranges(
-        &self,
-        valid: Option<&[bool]>,
-        num_rows: usize,
-        hash_of: impl Fn(usize) -> u64,
-        equal: impl Fn(usize, usize) -> bool,
-    ) -> Vec<KeyRange> {
-        (0..num_rows)
-            .map(|row| {
-                if !valid.is_none_or(|v| v[row]) {
-                    return [0, 0];
-                }
-                self.ranges
-                    .find(hash_of(row), |range| equal(row, range[0] as usize))
-                    .copied()
-                    .unwrap_or([0, 0])
-            })
-            .collect()
+        }
     }
 }
 
-/// The build rows grouped by key: the order that makes each key's rows contiguous
-/// (input order within a key; NULL-key rows last) and each key's range in it.
-struct Grouped {
+/// Each probe row's range: `[0, 0]` for a row with a NULL key or none found.
+fn find_ranges(
+    valid: Option<&[bool]>,
+    num_rows: usize,
+    find: impl Fn(usize) -> Option<KeyRange>,
+) -> Vec<KeyRange> {
+    (0..num_rows)
+        .map(|row| {
+            if !valid.is_none_or(|v| v[row]) {
+                return [0, 0];
+            }
+            find(row).unwrap_or([0, 0])
+        })
+        .collect()
+}
+
+/// The order that makes each key's build rows contiguous (input order within a key;
+/// NULL-key rows last).
+struct Grouping {
     order: Vec<u32>,
-    ranges: HashTable<KeyRange>,
     null_rows: usize,
 }
 
-impl Grouped {
-    fn new(
+impl Grouping {
+    /// Groups the rows by `key_of(row)`; also each distinct key's entry, holding the
+    /// key of its first row and its range in the order.
+    fn new<E: Copy>(
         num_rows: usize,
         valid: Option<&[bool]>,
-        hash_of: &dyn Fn(usize) -> u64,
-        equal: &dyn Fn(usize, usize) -> bool,
-    ) -> Grouped {
+        key_of: impl Fn(usize) -> E,
+        hash: impl Fn(&E) -> u64,
+        equal: impl Fn(&E, &E) -> bool,
+    ) -> (HashTable<(E, KeyRange)>, Grouping) {
         const NO_GROUP: u32 = u32::MAX;
-        // Entries are [first input row, group] while grouping, [start, length] after.
-        let mut ranges: HashTable<[u32; 2]> = HashTable::with_capacity(num_rows);
+        // Entries hold [group, 0] while grouping, [start, length] after.
+        let mut ranges: HashTable<(E, KeyRange)> = HashTable::with_capacity(num_rows);
         let mut lengths: Vec<u32> = Vec::new();
         let mut group_of = vec![NO_GROUP; num_rows];
         let mut null_rows = 0;
@@ -267,15 +314,14 @@ impl Grouped {
                 null_rows += 1;
                 continue;
             }
-            let hash = hash_of(row);
-            match ranges.find(hash, |entry| equal(row, entry[0] as usize)) {
-                Some(entry) => *group = entry[1],
+            let key = key_of(row);
+            let hashed = hash(&key);
+            match ranges.find(hashed, |entry| equal(&key, &entry.0)) {
+                Some(entry) => *group = entry.1[0],
                 None => {
                     *group = lengths.len() as u32;
                     lengths.push(0);
-                    ranges.insert_unique(hash, [row as u32, *group], |entry| {
-                        hash_of(entry[0] as usize)
-                    });
+                    ranges.insert_unique(hashed, (key, [*group, 0]), |entry| hash(&entry.0));
                 }
             }
             lengths[*group as usize] += 1;
@@ -300,14 +346,10 @@ impl Grouped {
             order[slot] = row as u32;
         }
         for entry in ranges.iter_mut() {
-            let group = entry[1] as usize;
-            *entry = [starts[group], lengths[group]];
+            let group = entry.1[0] as usize;
+            entry.1 = [starts[group], lengths[group]];
         }
-        Grouped {
-            order,
-            ranges,
-            null_rows,
-        }
+        (ranges, Grouping { order, null_rows })
     }
 }
 
