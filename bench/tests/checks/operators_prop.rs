@@ -67,6 +67,31 @@ fn cell(value: Option<i64>) -> String {
     value.map_or("NULL".to_string(), |v| v.to_string())
 }
 
+/// `a join b` by nested loops on `equal`, and the left join's rows that match nothing.
+fn nested_loop_joins(
+    left: &[Row],
+    right: &[Row],
+    equal: impl Fn(&Row, &Row) -> bool,
+) -> (Rows, Rows) {
+    let mut inner = Vec::new();
+    let mut unmatched = Vec::new();
+    for l in left {
+        let matches: Vec<&Row> = right.iter().filter(|r| equal(l, r)).collect();
+        for r in &matches {
+            inner.push(vec![cell(l.0), l.1.to_string(), cell(r.0), r.1.to_string()]);
+        }
+        if matches.is_empty() {
+            unmatched.push(vec![
+                cell(l.0),
+                l.1.to_string(),
+                "NULL".into(),
+                "NULL".into(),
+            ]);
+        }
+    }
+    (inner, unmatched)
+}
+
 fn check(
     sql: &str,
     left: &[Row],
@@ -283,17 +308,7 @@ proptest! {
     #[test]
     fn inner_and_outer_joins_match_nested_loops(left in join_rows(), right in join_rows()) {
         let equal = |l: &Row, r: &Row| l.0.is_some() && l.0 == r.0;
-        let mut inner = Vec::new();
-        let mut left_outer = Vec::new();
-        for l in &left {
-            let matches: Vec<&Row> = right.iter().filter(|r| equal(l, r)).collect();
-            for r in &matches {
-                inner.push(vec![cell(l.0), l.1.to_string(), cell(r.0), r.1.to_string()]);
-            }
-            if matches.is_empty() {
-                left_outer.push(vec![cell(l.0), l.1.to_string(), "NULL".into(), "NULL".into()]);
-            }
-        }
+        let (inner, mut left_outer) = nested_loop_joins(&left, &right, equal);
         let mut full = left_outer.clone();
         for r in &right {
             if !left.iter().any(|l| equal(l, r)) {
@@ -312,17 +327,7 @@ proptest! {
         // Two 64-bit keys pack into two lanes, a 32-bit and a 16-bit one into one lane
         // (negative values included: a sign must not reach the key beside it).
         let equal = |l: &Row, r: &Row| l.0.is_some() && l.0 == r.0 && l.1 % 3 == r.1 % 3;
-        let mut inner = Vec::new();
-        let mut left_outer = Vec::new();
-        for l in &left {
-            let matches: Vec<&Row> = right.iter().filter(|r| equal(l, r)).collect();
-            for r in &matches {
-                inner.push(vec![cell(l.0), l.1.to_string(), cell(r.0), r.1.to_string()]);
-            }
-            if matches.is_empty() {
-                left_outer.push(vec![cell(l.0), l.1.to_string(), "NULL".into(), "NULL".into()]);
-            }
-        }
+        let (inner, mut left_outer) = nested_loop_joins(&left, &right, equal);
         left_outer.extend(inner.iter().cloned());
         check("select a.k, a.v, b.k, b.v from a join b on a.k = b.k and a.v % 3 = b.v % 3", &left, &right, inner.clone(), false)?;
         check("select a.k, a.v, b.k, b.v from a join b on cast(a.k as int) = cast(b.k as int) and cast(a.v % 3 as smallint) = cast(b.v % 3 as smallint)", &left, &right, inner, false)?;
