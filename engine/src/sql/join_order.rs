@@ -13,11 +13,11 @@
 //!
 //! A region of up to [`EXACT_INPUTS_MAX`] inputs is instead ordered exactly: the
 //! bushy tree of the least estimated cost (rows built, probed and produced, summed
-//! over its joins), found by dynamic programming over connected subsets. Greedy steps can paint themselves into
-//! a corner: TPC-H Q5 joined supplier with the ASIA nations first (the smallest
-//! result), which left customer nothing to meet but orders, so every 1994 order of
-//! every region reached lineitem; exactly, customer meets the ASIA nations, and
-//! lineitem probes a fifth of the orders.
+//! over its joins), found by dynamic programming over connected subsets. Greedy
+//! steps can paint themselves into a corner: TPC-H Q5 joined supplier with the ASIA
+//! nations first (the smallest result), which left customer nothing to meet but
+//! orders, so every 1994 order of every region reached lineitem; exactly, customer
+//! meets the ASIA nations, and lineitem probes a fifth of the orders.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -353,10 +353,7 @@ fn cheapest_tree(
         let Some((joined, cost)) = found else {
             continue;
         };
-        let later: Vec<&Condition> = conditions
-            .iter()
-            .filter(|c| c.inputs() & !set != 0)
-            .collect();
+        let later = conditions.iter().filter(|c| c.inputs() & !set != 0);
         let plan = pruned(joined, &needed_columns(later, output))?;
         let part = Part {
             rows: estimate.rows(&plan),
