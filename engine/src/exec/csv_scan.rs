@@ -50,9 +50,13 @@ struct OpenFile {
 }
 
 impl CsvScanStream {
-    pub fn new(node: &ScanNode, source: &Arc<CsvSource>, context: &StreamContext) -> Self {
-        let decoded_columns = DecodedColumns::of(node);
-        CsvScanStream {
+    pub fn new(
+        node: &ScanNode,
+        source: &Arc<CsvSource>,
+        context: &StreamContext,
+    ) -> TaskResult<Self> {
+        let decoded_columns = DecodedColumns::of(node)?;
+        Ok(CsvScanStream {
             ranges: source
                 .assignments
                 .get(context.location.partition)
@@ -65,7 +69,7 @@ impl CsvScanStream {
             decoded_columns,
             batch_rows: context.config.batch_rows.max(1),
             query: Arc::clone(&context.query),
-        }
+        })
     }
 
     async fn open_next(&mut self) -> TaskResult<bool> {

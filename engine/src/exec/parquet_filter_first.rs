@@ -25,7 +25,7 @@ use datafusion_physical_expr::utils::collect_columns;
 use datafusion_physical_expr::{split_conjunction, PhysicalExpr};
 
 use crate::error::{TaskError, TaskResult};
-use crate::operators::conjunction_mask;
+use crate::operators::conjunction::Conjunction;
 use crate::plan::node::ScanNode;
 
 /// The largest share of filtered rows passing for which reading filters-first is
@@ -47,7 +47,7 @@ pub(crate) enum Way {
 /// A scan's pushed-down filters, run before its other columns are decoded.
 pub(crate) struct FilterFirst {
     /// Over a batch of `filter_roots` only, in that order.
-    conjuncts: Vec<Arc<dyn PhysicalExpr>>,
+    conjuncts: Conjunction,
     /// The file's root columns the filters read, and the other decoded ones,
     /// ascending.
     filter_roots: Vec<usize>,
@@ -90,10 +90,11 @@ impl FilterFirst {
         if conjuncts.is_empty() || other_roots.is_empty() {
             return None;
         }
-        let conjuncts = conjuncts
+        let conjuncts: Vec<_> = conjuncts
             .into_iter()
             .map(|conjunct| over_roots(conjunct, &node.read_columns, &filter_roots))
             .collect::<Option<_>>()?;
+        let conjuncts = Conjunction::new(&conjuncts).ok()?;
         Some(FilterFirst {
             conjuncts,
             filter_roots,
@@ -157,8 +158,7 @@ impl FilterFirst {
     /// The rows of `batch` (of the filter columns) passing every filter, evaluated
     /// as a batch read whole is, so either way raises the same errors.
     pub fn mask(&self, batch: &RecordBatch) -> TaskResult<BooleanArray> {
-        conjunction_mask(&self.conjuncts, batch)?
-            .ok_or_else(|| TaskError::internal("filters first without filters"))
+        Ok(self.conjuncts.select(batch)?.into_mask(batch.num_rows()))
     }
 
     /// The scan's read columns (under `read_schema`) of `rows` rows: the filter
@@ -312,7 +312,7 @@ mod tests {
 
     fn unmeasured() -> FilterFirst {
         FilterFirst {
-            conjuncts: Vec::new(),
+            conjuncts: Conjunction::new(&[]).unwrap(),
             filter_roots: vec![0],
             other_roots: vec![1],
             filtered: 0,

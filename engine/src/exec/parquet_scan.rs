@@ -78,7 +78,7 @@ impl ParquetScanStream {
         name: &str,
         context: &StreamContext,
     ) -> TaskResult<Self> {
-        let decoded_columns = DecodedColumns::of(node);
+        let decoded_columns = DecodedColumns::of(node)?;
         let assigned = source
             .assignments
             .get(context.location.partition)

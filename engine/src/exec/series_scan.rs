@@ -8,6 +8,7 @@ use arrow::record_batch::RecordBatch;
 use super::stream::{filter_and_project, BatchStream, BoxFuture, StreamContext};
 use crate::catalog::series_table::SeriesSource;
 use crate::error::TaskResult;
+use crate::operators::conjunction::Conjunction;
 use crate::plan::node::ScanNode;
 
 pub(crate) struct SeriesScanStream {
@@ -17,19 +18,25 @@ pub(crate) struct SeriesScanStream {
     /// The value at `remaining.start`.
     next_value: i64,
     node: ScanNode,
+    filters: Conjunction,
     batch_rows: usize,
 }
 
 impl SeriesScanStream {
-    pub fn new(node: &ScanNode, source: &Arc<SeriesSource>, context: &StreamContext) -> Self {
+    pub fn new(
+        node: &ScanNode,
+        source: &Arc<SeriesSource>,
+        context: &StreamContext,
+    ) -> TaskResult<Self> {
         let remaining = source.share(context.location.partition, node.table.partitions.len());
-        SeriesScanStream {
+        Ok(SeriesScanStream {
             next_value: source.value_at(remaining.start),
             remaining,
             source: Arc::clone(source),
             node: node.clone(),
+            filters: Conjunction::new(&node.filters)?,
             batch_rows: context.config.batch_rows.max(1),
-        }
+        })
     }
 
     fn generate(&mut self) -> TaskResult<Option<RecordBatch>> {
@@ -57,8 +64,8 @@ impl BatchStream for SeriesScanStream {
     fn next(&mut self) -> BoxFuture<'_, TaskResult<Option<RecordBatch>>> {
         Box::pin(async move {
             while let Some(batch) = self.generate()? {
-                let batch =
-                    filter_and_project(&self.node, batch.project(&self.node.read_columns)?)?;
+                let read = batch.project(&self.node.read_columns)?;
+                let batch = filter_and_project(&self.node, &self.filters, read)?;
                 if batch.num_rows() > 0 {
                     return Ok(Some(batch));
                 }

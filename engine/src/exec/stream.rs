@@ -31,8 +31,9 @@ use super::ExecConfig;
 use crate::catalog::stored_rows::StoredRows;
 use crate::error::{TaskError, TaskLocation, TaskResult};
 use crate::memory::spill::SpillReader;
+use crate::operators::conjunction::Conjunction;
 use crate::operators::sort::Sorter;
-use crate::operators::{batch_with_rows, conjunction_mask, evaluate, filter, split_batch};
+use crate::operators::{batch_with_rows, evaluate, split_batch};
 use crate::plan::explain::describe;
 use crate::plan::node::{Node, ScanNode};
 
@@ -112,20 +113,20 @@ fn build_operator(
     let query = Arc::clone(&context.query);
     Ok(match node {
         Node::Scan(scan) => match (&scan.table.series, &scan.table.parquet, &scan.table.csv) {
-            (Some(series), _, _) => Box::new(SeriesScanStream::new(scan, series, context)),
+            (Some(series), _, _) => Box::new(SeriesScanStream::new(scan, series, context)?),
             (None, Some(source), _) => Box::new(ParquetScanStream::new(
                 scan,
                 source,
                 &describe(node),
                 context,
             )?),
-            (None, None, Some(source)) => Box::new(CsvScanStream::new(scan, source, context)),
+            (None, None, Some(source)) => Box::new(CsvScanStream::new(scan, source, context)?),
             (None, None, None) => Box::new(ScanStream::new(
                 scan,
                 context.location.partition,
                 batch_rows,
                 query,
-            )),
+            )?),
         },
         Node::Values { batches, .. } => Box::new(Buffered(
             batches
@@ -134,10 +135,10 @@ fn build_operator(
                 .collect(),
         )),
         Node::Filter { input, predicate } => {
-            let predicate = Arc::clone(predicate);
+            let conjunction = Conjunction::new(std::slice::from_ref(predicate))?;
             Box::new(MapStream {
                 input: build_stream(input, inputs, context)?,
-                map: Box::new(move |batch| filter(&predicate, &batch)),
+                map: Box::new(move |batch| conjunction.filter(&batch)),
             })
         }
         Node::Project {
@@ -277,28 +278,35 @@ struct ScanStream {
     next_batch: usize,
     offset: usize,
     node: ScanNode,
+    filters: Conjunction,
     batch_rows: usize,
     query: Arc<QueryState>,
 }
 
 impl ScanStream {
-    fn new(node: &ScanNode, partition: usize, batch_rows: usize, query: Arc<QueryState>) -> Self {
+    fn new(
+        node: &ScanNode,
+        partition: usize,
+        batch_rows: usize,
+        query: Arc<QueryState>,
+    ) -> TaskResult<Self> {
         let on_disk = node
             .table
             .stored
             .as_ref()
             .map(|stored| stored.on_disk(partition).iter().cloned().collect())
             .unwrap_or_default();
-        ScanStream {
+        Ok(ScanStream {
             batches: node.table.partitions[partition].clone(),
             on_disk,
             reader: None,
             next_batch: 0,
             offset: 0,
             node: node.clone(),
+            filters: Conjunction::new(&node.filters)?,
             batch_rows: batch_rows.max(1),
             query,
-        }
+        })
     }
 
     fn next_slice(&mut self) -> Option<RecordBatch> {
@@ -317,7 +325,11 @@ impl ScanStream {
     }
 
     fn process(&self, batch: RecordBatch) -> TaskResult<RecordBatch> {
-        filter_and_project(&self.node, batch.project(&self.node.read_columns)?)
+        filter_and_project(
+            &self.node,
+            &self.filters,
+            batch.project(&self.node.read_columns)?,
+        )
     }
 
     /// Replaces the finished batches with the next one read from disk; `false` when
@@ -346,10 +358,11 @@ impl ScanStream {
 pub(crate) struct DecodedColumns {
     pub columns: Vec<usize>,
     positions: Vec<usize>,
+    filters: Conjunction,
 }
 
 impl DecodedColumns {
-    pub fn of(node: &ScanNode) -> Self {
+    pub fn of(node: &ScanNode) -> TaskResult<Self> {
         let mut columns = node.read_columns.clone();
         columns.sort_unstable();
         columns.dedup();
@@ -362,25 +375,30 @@ impl DecodedColumns {
                     .expect("every read column is decoded")
             })
             .collect();
-        DecodedColumns { columns, positions }
+        Ok(DecodedColumns {
+            columns,
+            positions,
+            filters: Conjunction::new(&node.filters)?,
+        })
     }
 
     /// A decoded batch through the scan: its read columns in the scan's order, the
     /// pushed-down filters, the output columns.
     pub fn scan(&self, node: &ScanNode, decoded: RecordBatch) -> TaskResult<RecordBatch> {
-        filter_and_project(node, decoded.project(&self.positions)?)
+        filter_and_project(node, &self.filters, decoded.project(&self.positions)?)
     }
 }
 
-/// A scan's pushed-down filters over a batch of its read columns, then its output
+/// A scan's pushed-down `filters` over a batch of its read columns, then its output
 /// columns under its schema.
-pub(crate) fn filter_and_project(node: &ScanNode, batch: RecordBatch) -> TaskResult<RecordBatch> {
-    let mut batch = batch;
-    // One mask for all pushed-down predicates, so the columns are copied once.
-    if let Some(mask) = conjunction_mask(&node.filters, &batch)? {
-        batch = arrow::compute::filter_record_batch(&batch, &mask)?;
-    }
-    output_columns(node, batch)
+pub(crate) fn filter_and_project(
+    node: &ScanNode,
+    filters: &Conjunction,
+    batch: RecordBatch,
+) -> TaskResult<RecordBatch> {
+    let selection = filters.select(&batch)?;
+    // Only the output columns are copied: a column read for a filter alone is not.
+    selection.apply(&output_columns(node, batch)?)
 }
 
 /// A batch of a scan's read columns as its output columns, under its schema.

@@ -5,6 +5,7 @@ pub mod aggregate;
 pub mod bounded_window;
 mod checked_integer;
 pub mod compact;
+pub mod conjunction;
 pub mod decimal;
 mod decimal_divide;
 mod float_keys;
@@ -22,7 +23,6 @@ pub mod window;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BooleanArray};
-use arrow::compute::filter_record_batch;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion_physical_expr::PhysicalExpr;
@@ -68,29 +68,6 @@ pub fn evaluate_mask(
         Some(_) => arrow::compute::prep_null_mask_filter(mask),
         None => mask.clone(),
     })
-}
-
-/// One mask for rows where every predicate holds (`None` without predicates). Each
-/// is evaluated over every row, so an error one raises on any row is raised however
-/// the others came out.
-pub fn conjunction_mask(
-    predicates: &[Arc<dyn PhysicalExpr>],
-    batch: &RecordBatch,
-) -> TaskResult<Option<BooleanArray>> {
-    let Some((first, rest)) = predicates.split_first() else {
-        return Ok(None);
-    };
-    let mut mask = evaluate_mask(first, batch)?;
-    for predicate in rest {
-        mask = arrow::compute::and(&mask, &evaluate_mask(predicate, batch)?)?;
-    }
-    Ok(Some(mask))
-}
-
-/// Keeps the rows where the predicate holds.
-pub fn filter(predicate: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> TaskResult<RecordBatch> {
-    let mask = evaluate_mask(predicate, batch)?;
-    Ok(filter_record_batch(batch, &mask)?)
 }
 
 /// Splits a batch into pieces of at most `batch_rows` rows (zero-copy slices).
