@@ -1,6 +1,7 @@
 //! Hash join kernels: a table over the build side ([`JoinTable`]) and a resumable
 //! probe over it ([`HashJoinProbe`]). `exec::join` runs them under a memory budget.
 
+mod key_presence;
 mod packed_keys;
 mod probe;
 mod table;

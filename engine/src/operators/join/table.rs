@@ -23,6 +23,7 @@ use crate::operators::evaluate;
 use crate::operators::float_keys::normalized;
 use crate::operators::hash::stable_hash;
 
+use super::key_presence::{self, KeyPresence};
 use super::packed_keys::{hash_words, Layout};
 
 /// A key's rows in the built batch: `[first row, row count]`. `[0, 0]` is no match.
@@ -48,6 +49,8 @@ enum KeyIndex {
 struct Packed<const N: usize> {
     layout: Layout,
     ranges: HashTable<([u64; N], KeyRange)>,
+    /// The single-word keys present, where they span a narrow range.
+    present: Option<KeyPresence>,
 }
 
 impl<const N: usize> Packed<N> {
@@ -61,7 +64,23 @@ impl<const N: usize> Packed<N> {
         let words = layout.pack::<N>(columns, num_rows);
         let (ranges, grouping) =
             Grouping::new(num_rows, valid, |row| words[row], hash_words, |a, b| a == b);
-        (Packed { layout, ranges }, grouping)
+        let present = match N {
+            1 => {
+                let keys = words
+                    .iter()
+                    .enumerate()
+                    .filter(|(row, _)| valid.is_none_or(|v| v[*row]))
+                    .map(|(_, word)| word[0]);
+                KeyPresence::of(keys, num_rows)
+            }
+            _ => None,
+        };
+        let packed = Packed {
+            layout,
+            ranges,
+            present,
+        };
+        (packed, grouping)
     }
 
     fn find(
@@ -74,16 +93,23 @@ impl<const N: usize> Packed<N> {
             return None;
         }
         let words = self.layout.pack::<N>(probe_keys, num_rows);
-        Some(find_ranges(valid, num_rows, |row| {
-            let key = &words[row];
+        let lookup = |key: &[u64; N]| {
             self.ranges
                 .find(hash_words(key), |entry| entry.0 == *key)
                 .map(|entry| entry.1)
-        }))
+        };
+        Some(match &self.present {
+            Some(present) => find_ranges(valid, num_rows, |row| {
+                let key = &words[row];
+                present.contains(key[0]).then(|| lookup(key)).flatten()
+            }),
+            None => find_ranges(valid, num_rows, |row| lookup(&words[row])),
+        })
     }
 
     fn memory_bytes(&self) -> usize {
         self.ranges.capacity() * (std::mem::size_of::<([u64; N], KeyRange)>() + 1)
+            + self.present.as_ref().map_or(0, KeyPresence::memory_bytes)
     }
 }
 
@@ -205,9 +231,10 @@ impl JoinTable {
 
     /// What building a table over `rows` rows of `batch_bytes` needs beyond the
     /// batches themselves: their reordered copy, the keys, the grouping and the
-    /// hash table (two packed lanes and their entries are the most per row).
+    /// hash table (two packed lanes and their entries are the most per row), and
+    /// a bitmap of the keys.
     pub fn build_overhead(batch_bytes: usize, rows: usize) -> usize {
-        batch_bytes + rows * 48
+        batch_bytes + rows * 48 + key_presence::most_bytes(rows)
     }
 
     pub fn memory_bytes(&self) -> usize {
