@@ -191,6 +191,26 @@ fn join_rows() -> impl Strategy<Value = Vec<Row>> {
     prop_oneof![rows(), same_key]
 }
 
+/// Join inputs whose keys lie near each other (all below zero, or small) or far
+/// apart (both signs, the extremes): the build side's keys get a bitmap of those
+/// present in the first case, none in the second.
+fn near_or_far_rows() -> impl Strategy<Value = Vec<Row>> {
+    prop_oneof![
+        Just(vec![-3i64, -2, -1]),
+        Just(vec![0i64, 1, 1 << 20]),
+        Just(vec![-1i64, 1, i64::MIN, i64::MAX, 1 << 40]),
+    ]
+    .prop_flat_map(|keys| {
+        prop::collection::vec(
+            (
+                prop::option::weighted(0.9, prop::sample::select(keys)),
+                -50i64..50,
+            ),
+            0..24,
+        )
+    })
+}
+
 /// Two join sides of one length (so the planner hashes both instead of broadcasting
 /// one) whose keys are mostly 7: the probe side's hot key is spread at run time and
 /// its build rows replicated (a skew join), with batches of one row.
@@ -332,6 +352,15 @@ proptest! {
         check("select a.k, a.v, b.k, b.v from a join b on a.k = b.k and a.v % 3 = b.v % 3", &left, &right, inner.clone(), false)?;
         check("select a.k, a.v, b.k, b.v from a join b on cast(a.k as int) = cast(b.k as int) and cast(a.v % 3 as smallint) = cast(b.v % 3 as smallint)", &left, &right, inner, false)?;
         check("select a.k, a.v, b.k, b.v from a left join b on a.k = b.k and a.v % 3 = b.v % 3", &left, &right, left_outer, false)?;
+    }
+
+    #[test]
+    fn joins_on_keys_near_or_far_apart_match_nested_loops(left in near_or_far_rows(), right in near_or_far_rows()) {
+        let equal = |l: &Row, r: &Row| l.0.is_some() && l.0 == r.0;
+        let (inner, mut left_outer) = nested_loop_joins(&left, &right, equal);
+        left_outer.extend(inner.iter().cloned());
+        check("select a.k, a.v, b.k, b.v from a join b on a.k = b.k", &left, &right, inner, false)?;
+        check("select a.k, a.v, b.k, b.v from a left join b on a.k = b.k", &left, &right, left_outer, false)?;
     }
 
     #[test]
