@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BooleanArray, UInt32Array};
 use arrow::buffer::BooleanBuffer;
-use arrow::compute::{filter_record_batch, take, take_record_batch};
+use arrow::compute::{filter_record_batch, take};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion_common::tree_node::{Transformed, TreeNode};
 use datafusion_expr::Operator;
@@ -22,7 +22,7 @@ use datafusion_physical_expr::expressions::{
 use datafusion_physical_expr::utils::collect_columns;
 use datafusion_physical_expr::{split_conjunction, PhysicalExpr};
 
-use super::evaluate_mask;
+use super::{batch_with_rows, evaluate_mask};
 use crate::error::TaskResult;
 
 /// Below this share of a batch's rows still passing, the next predicate is
@@ -184,7 +184,15 @@ impl Selection {
         Ok(match self {
             Selection::All => batch.clone(),
             Selection::Mask(mask) => filter_record_batch(batch, mask)?,
-            Selection::Rows(positions) => take_record_batch(batch, positions)?,
+            Selection::Rows(positions) => {
+                let columns = batch
+                    .columns()
+                    .iter()
+                    .map(|column| take(column, positions, None))
+                    .collect::<Result<Vec<_>, _>>()?;
+                // Counted, not taken from the columns: `count(*)` scans have none.
+                batch_with_rows(&batch.schema(), columns, positions.len())?
+            }
         })
     }
 
@@ -367,6 +375,29 @@ mod tests {
         let conjunction = Conjunction::new(&[and]).unwrap();
         assert_eq!(conjunction.steps.len(), 2);
         assert_eq!(selected_a(&conjunction, &batch).len(), 8);
+    }
+
+    #[test]
+    fn a_selection_keeps_its_row_count_over_a_batch_without_columns() {
+        let batch = batch(1000);
+        let no_columns = batch.project(&[]).unwrap();
+        for (predicates, rows) in [
+            (vec![compare("b", Operator::Eq, 4)], 100),
+            (
+                vec![
+                    compare("a", Operator::Lt, 100),
+                    compare("b", Operator::Eq, 4),
+                ],
+                8,
+            ),
+            (vec![compare("b", Operator::GtEq, 0)], 1000),
+        ] {
+            let selection = Conjunction::new(&predicates)
+                .unwrap()
+                .select(&batch)
+                .unwrap();
+            assert_eq!(selection.apply(&no_columns).unwrap().num_rows(), rows);
+        }
     }
 
     #[test]

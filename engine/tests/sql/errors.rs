@@ -6,7 +6,7 @@ use percore_engine::session::{Cluster, ClusterConfig};
 
 use crate::common;
 
-use common::cluster;
+use common::{cluster, rows};
 
 fn error_of(cluster: &Cluster, sql: &str) -> QueryError {
     match cluster.sql(sql) {
@@ -125,6 +125,29 @@ fn division_by_zero_fails_the_query_not_the_process() {
         assert_eq!(error.code, ErrorCode::DivisionByZero, "{constant}: {error}");
         assert!(error.message.starts_with("division by zero"), "{error}");
     }
+    assert_alive(&cluster);
+}
+
+/// A condition of a WHERE that can fail sees only the rows the others kept: those
+/// that cannot fail (comparisons of columns and literals) first, wherever written,
+/// then the others in the order written, as PostgreSQL orders conditions of equal
+/// cost. A guard against a zero divisor so guards, in either place.
+#[test]
+fn a_condition_that_can_fail_sees_only_the_rows_the_others_kept() {
+    let cluster = cluster();
+    let count = |condition: &str| {
+        let sql = format!("select count(*) from nation where {condition}");
+        rows(&cluster, &sql)[0][0].clone()
+    };
+    let division = "100 / n_nationkey > 10";
+    // Keys 1 to 9 pass; key 0 would divide by zero.
+    assert_eq!(count(&format!("n_nationkey <> 0 and {division}")), "9");
+    assert_eq!(count(&format!("{division} and n_nationkey <> 0")), "9");
+    assert_eq!(count(&format!("n_nationkey + 0 <> 0 and {division}")), "9");
+    // Both can fail: the division, written first, sees key 0.
+    let sql = format!("select count(*) from nation where {division} and n_nationkey + 0 <> 0");
+    let error = error_of(&cluster, &sql);
+    assert_eq!(error.code, ErrorCode::DivisionByZero, "{sql}: {error}");
     assert_alive(&cluster);
 }
 

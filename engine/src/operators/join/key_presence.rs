@@ -1,9 +1,10 @@
-//! A bitmap of the build side's keys, for single-word keys in a narrow range: a
-//! probe row whose bit is clear needs no hash-table lookup. TPC-H Q17 probes 6M
-//! lineitem rows against 204 parts, and a lookup that misses costs several
-//! unpredictable branches; the bit test is one load and a branch that goes the
-//! same way almost every time. Dimension tables keyed by dense surrogate keys
-//! (TPC-DS's dates, items, stores) get one too.
+//! A bitmap of the build side's keys (of their first 64-bit word, for keys packed
+//! into two) where they lie in a narrow range: a probe row whose bit is clear needs
+//! no hash-table lookup. TPC-H Q17 probes 6M lineitem rows against 204 parts, and
+//! a lookup that misses costs several unpredictable branches; the bit test is one
+//! load and a branch that goes the same way almost every time. Dimension tables
+//! keyed by dense surrogate keys (TPC-DS's dates, items, stores) get one too, and
+//! Q9's `(l_partkey, l_suppkey)` probes test the part first.
 
 /// The most a bitmap may take for a build side of `rows` rows: a fixed allowance
 /// (a few hundred keys spread over a table's whole key range still get one) and a
@@ -42,7 +43,7 @@ impl KeyPresence {
         Some(KeyPresence { min, bits })
     }
 
-    /// Whether `key` may be a build row's key (it is exactly when the bit is set).
+    /// Whether `key` is some build row's key (its first word, for two-word keys).
     #[inline]
     pub fn contains(&self, key: u64) -> bool {
         let offset = key.wrapping_sub(self.min);

@@ -49,7 +49,8 @@ enum KeyIndex {
 struct Packed<const N: usize> {
     layout: Layout,
     ranges: HashTable<([u64; N], KeyRange)>,
-    /// The single-word keys present, where they span a narrow range.
+    /// The first words of the keys present, where they span a narrow range: a
+    /// probe key whose first word is absent matches nothing.
     present: Option<KeyPresence>,
 }
 
@@ -64,17 +65,12 @@ impl<const N: usize> Packed<N> {
         let words = layout.pack::<N>(columns, num_rows);
         let (ranges, grouping) =
             Grouping::new(num_rows, valid, |row| words[row], hash_words, |a, b| a == b);
-        let present = match N {
-            1 => {
-                let keys = words
-                    .iter()
-                    .enumerate()
-                    .filter(|(row, _)| valid.is_none_or(|v| v[*row]))
-                    .map(|(_, word)| word[0]);
-                KeyPresence::of(keys, num_rows)
-            }
-            _ => None,
-        };
+        let first_words = words
+            .iter()
+            .enumerate()
+            .filter(|(row, _)| valid.is_none_or(|v| v[*row]))
+            .map(|(_, word)| word[0]);
+        let present = KeyPresence::of(first_words, num_rows);
         let packed = Packed {
             layout,
             ranges,
