@@ -23,7 +23,7 @@ use crate::operators::evaluate;
 use crate::operators::float_keys::normalized;
 use crate::operators::hash::stable_hash;
 
-use super::key_presence::{self, KeyPresence};
+use super::key_presence::KeyPresence;
 use super::packed_keys::{hash_words, Layout};
 
 /// A key's rows in the built batch: `[first row, row count]`. `[0, 0]` is no match.
@@ -227,10 +227,12 @@ impl JoinTable {
 
     /// What building a table over `rows` rows of `batch_bytes` needs beyond the
     /// batches themselves: their reordered copy, the keys, the grouping and the
-    /// hash table (two packed lanes and their entries are the most per row), and
-    /// a bitmap of the keys.
+    /// hash table (two packed lanes and their entries are the most per row). It is
+    /// counted per build batch, so it leaves out the fixed part of the keys' bitmap
+    /// (`key_presence::most_bytes`; its per-row part fits in the 48 bytes): the
+    /// built table then holds what it really takes.
     pub fn build_overhead(batch_bytes: usize, rows: usize) -> usize {
-        batch_bytes + rows * 48 + key_presence::most_bytes(rows)
+        batch_bytes + rows * 48
     }
 
     pub fn memory_bytes(&self) -> usize {
