@@ -24,6 +24,7 @@ use datafusion_physical_expr::{split_conjunction, PhysicalExpr};
 
 use super::{batch_with_rows, evaluate_mask};
 use crate::error::TaskResult;
+use crate::sql::float_peers::is_comparison;
 
 /// Below this share of a batch's rows still passing, the next predicate is
 /// evaluated over the passing rows gathered, not over the whole batch: gathering
@@ -224,19 +225,8 @@ fn cannot_fail(expr: &Arc<dyn PhysicalExpr>) -> bool {
         return true;
     }
     if let Some(binary) = expr.downcast_ref::<BinaryExpr>() {
-        let infallible_op = matches!(
-            binary.op(),
-            Operator::Eq
-                | Operator::NotEq
-                | Operator::Lt
-                | Operator::LtEq
-                | Operator::Gt
-                | Operator::GtEq
-                | Operator::IsDistinctFrom
-                | Operator::IsNotDistinctFrom
-                | Operator::And
-                | Operator::Or
-        );
+        let op = *binary.op();
+        let infallible_op = is_comparison(op) || matches!(op, Operator::And | Operator::Or);
         return infallible_op && cannot_fail(binary.left()) && cannot_fail(binary.right());
     }
     if let Some(not) = expr.downcast_ref::<NotExpr>() {

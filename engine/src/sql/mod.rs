@@ -39,7 +39,7 @@ mod expr_rewrite;
 mod extract_fields;
 mod fetch_first;
 mod first_row_subqueries;
-mod float_peers;
+pub(crate) mod float_peers;
 mod float_zeros;
 mod fractional_seconds;
 mod fromless_subqueries;
