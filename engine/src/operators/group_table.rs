@@ -88,23 +88,26 @@ impl GroupTable {
         match &mut self.keys {
             GroupKeys::Undecided => unreachable!("decided above"),
             GroupKeys::Short { types, values } => {
-                let width = types.len();
                 let packed = pack(columns, num_rows);
-                for key in packed.chunks_exact(width) {
-                    let group = group_of(
-                        &mut self.table,
-                        &mut self.count,
-                        values,
-                        hash_short(key),
-                        |values, g| &values[g * width..(g + 1) * width] == key,
-                        |values, g| hash_short(&values[g * width..(g + 1) * width]),
-                        |values| values.extend_from_slice(key),
-                    );
-                    self.indices.push(group);
+                let groups = Groups {
+                    table: &mut self.table,
+                    count: &mut self.count,
+                    indices: &mut self.indices,
+                };
+                match types.len() {
+                    1 => groups.assign_short::<1>(values, &packed),
+                    2 => groups.assign_short::<2>(values, &packed),
+                    3 => groups.assign_short::<3>(values, &packed),
+                    4 => groups.assign_short::<4>(values, &packed),
+                    width => unreachable!("at most {SHORT_COLUMNS_MAX} short columns, not {width}"),
                 }
             }
             GroupKeys::Int64 { values, null_group } => {
                 let column = columns[0].as_primitive::<Int64Type>();
+                // Rows sorted or clustered by the key (a table loaded in key order, a
+                // fact table's lines per order) repeat the previous row's key: that
+                // row's group needs no lookup.
+                let mut previous: Option<(i64, usize)> = None;
                 for (row, &value) in column.values().iter().enumerate() {
                     let group = if column.is_null(row) {
                         *null_group.get_or_insert_with(|| {
@@ -112,8 +115,10 @@ impl GroupTable {
                             self.count += 1;
                             self.count - 1
                         })
+                    } else if let Some((_, group)) = previous.filter(|&(key, _)| key == value) {
+                        group
                     } else {
-                        group_of(
+                        let group = group_of(
                             &mut self.table,
                             &mut self.count,
                             values,
@@ -121,7 +126,9 @@ impl GroupTable {
                             |values, g| values[g] == value,
                             |values, g| hash_u64(values[g] as u64),
                             |values| values.push(value),
-                        )
+                        );
+                        previous = Some((value, group));
+                        group
                     };
                     self.indices.push(group);
                 }
@@ -131,17 +138,25 @@ impl GroupTable {
                 rows: keys,
             } => {
                 let rows = converter.convert_columns(columns)?;
+                let mut previous: Option<(&[u8], usize)> = None;
                 for row in rows.iter() {
-                    let bytes = row.as_ref();
-                    let group = group_of(
-                        &mut self.table,
-                        &mut self.count,
-                        keys,
-                        stable_hash(bytes),
-                        |keys, g| keys.row(g).as_ref() == bytes,
-                        |keys, g| stable_hash(keys.row(g).as_ref()),
-                        |keys| keys.push(row),
-                    );
+                    let bytes = row.data();
+                    let group = match previous {
+                        Some((last, group)) if last == bytes => group,
+                        _ => {
+                            let group = group_of(
+                                &mut self.table,
+                                &mut self.count,
+                                keys,
+                                stable_hash(bytes),
+                                |keys, g| keys.row(g).as_ref() == bytes,
+                                |keys, g| stable_hash(keys.row(g).as_ref()),
+                                |keys| keys.push(row),
+                            );
+                            previous = Some((bytes, group));
+                            group
+                        }
+                    };
                     self.indices.push(group);
                 }
             }
@@ -230,6 +245,44 @@ fn group_of<K>(
     let keys = &*keys;
     table.insert_unique(hash, group as u32, |&g| hash_of(keys, g as usize));
     group
+}
+
+/// The parts of a [`GroupTable`] that assigning packed short keys updates.
+struct Groups<'a> {
+    table: &'a mut HashTable<u32>,
+    count: &'a mut usize,
+    indices: &'a mut Vec<usize>,
+}
+
+impl Groups<'_> {
+    /// Assigns keys of `N` packed words each. `N` is a constant so that comparing two
+    /// keys is `N` word compares, not a call to `memcmp`.
+    fn assign_short<const N: usize>(self, values: &mut Vec<u128>, packed: &[u128]) {
+        let key_of = |values: &Vec<u128>, g: usize| -> [u128; N] {
+            values[g * N..(g + 1) * N].try_into().expect("N words")
+        };
+        let mut previous: Option<([u128; N], usize)> = None;
+        for key in packed.chunks_exact(N) {
+            let key: [u128; N] = key.try_into().expect("chunks of N words");
+            let group = match previous {
+                Some((last, group)) if last == key => group,
+                _ => {
+                    let group = group_of(
+                        self.table,
+                        self.count,
+                        values,
+                        hash_short(&key),
+                        |values, g| key_of(values, g) == key,
+                        |values, g| hash_short(&key_of(values, g)),
+                        |values| values.extend_from_slice(&key),
+                    );
+                    previous = Some((key, group));
+                    group
+                }
+            };
+            self.indices.push(group);
+        }
+    }
 }
 
 impl GroupKeys {
@@ -419,6 +472,37 @@ mod tests {
             keys[1].as_primitive::<Int32Type>(),
             &Int32Array::from(vec![1995, 1995, 1996, 1, 1995])
         );
+    }
+
+    #[test]
+    fn runs_of_a_repeated_key_join_the_group_it_already_has() {
+        // Each key type, with runs (the previous-row shortcut) and a key that comes
+        // back after others (the hash lookup); the groups must not depend on which.
+        let ints: ArrayRef = Arc::new(Int64Array::from(vec![5, 5, 9, 9, 9, 5, 5]));
+        let mut table = GroupTable::new(false);
+        assert_eq!(assign(&mut table, ints.clone()), vec![0, 0, 1, 1, 1, 0, 0]);
+        assert_eq!(assign(&mut table, ints.slice(2, 4)), vec![1, 1, 1, 0]);
+
+        let flags: ArrayRef = Arc::new(StringViewArray::from(vec!["R", "R", "A", "R", "N"]));
+        let years: ArrayRef = Arc::new(Int32Array::from(vec![1, 1, 1, 1, 1]));
+        let days: ArrayRef = Arc::new(Date32Array::from(vec![3, 3, 3, 4, 4]));
+        let mut table = GroupTable::new(false);
+        table.assign(&[flags.clone(), years, days], 5).unwrap();
+        assert!(matches!(table.keys, GroupKeys::Short { .. }));
+        assert_eq!(table.indices(), &[0, 0, 1, 2, 3]);
+
+        let names: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("x"),
+            Some("x"),
+            None,
+            None,
+            Some("x"),
+        ]));
+        let mut table = GroupTable::new(false);
+        table.assign(&[names, flags], 5).unwrap();
+        assert!(matches!(table.keys, GroupKeys::Encoded { .. }));
+        assert_eq!(table.indices(), &[0, 0, 1, 2, 3]);
+        assert_eq!(table.count(), 4);
     }
 
     #[test]
