@@ -55,7 +55,7 @@ impl CsvScanStream {
         source: &Arc<CsvSource>,
         context: &StreamContext,
     ) -> TaskResult<Self> {
-        let decoded_columns = DecodedColumns::of(node)?;
+        let decoded_columns = DecodedColumns::of(node, context)?;
         Ok(CsvScanStream {
             ranges: source
                 .assignments

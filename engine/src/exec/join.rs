@@ -22,6 +22,7 @@ use super::exchange::TaskInputs;
 use super::operator_memory::OperatorMemory;
 use super::partition_spill::{PartitionWriters, SPILL_FANOUT};
 use super::query::QueryState;
+use super::runtime_filters::offer_for_join;
 use super::stream::{build_stream, BatchStream, BoxFuture, Stream, StreamContext};
 use crate::error::TaskResult;
 use crate::memory::size::batch_bytes;
@@ -29,6 +30,7 @@ use crate::memory::spill::{SpillFile, SpillReader};
 use crate::operators::evaluate;
 use crate::operators::join::{HashJoinProbe, JoinTable, ProbeMode};
 use crate::operators::output_limit::OutputLimit;
+use crate::operators::runtime_filter::{BuildKeys, RuntimeFilterSlot};
 use crate::plan::node::{HashJoinNode, JoinKind};
 
 /// Split levels before a build side counts as one unsplittable key.
@@ -45,6 +47,9 @@ pub(crate) struct HashJoinStream {
     whole_side: (bool, usize),
     batch_rows: usize,
     limit: OutputLimit,
+    /// Filters on scans under the probe side, by the index of their key; filled
+    /// when the whole build side is in memory.
+    runtime_filters: Vec<(usize, Arc<RuntimeFilterSlot>)>,
 }
 
 enum State {
@@ -60,6 +65,15 @@ enum State {
         current: Option<Box<PairJoin>>,
     },
     Done,
+}
+
+impl Drop for HashJoinStream {
+    fn drop(&mut self) {
+        for (_, slot) in &self.runtime_filters {
+            let (tested, passed) = slot.counts();
+            self.memory.note_runtime_filter(tested, passed);
+        }
+    }
 }
 
 /// One partition of both sides.
@@ -108,6 +122,8 @@ impl HashJoinStream {
         inputs: &mut TaskInputs,
         context: &StreamContext,
     ) -> TaskResult<Self> {
+        // Offered before the probe side's streams are built: its scans pick them up.
+        let runtime_filters = offer_for_join(node, &context.runtime_filters);
         let left = build_stream(&node.left, inputs, context)?;
         let right = build_stream(&node.right, inputs, context)?;
         let (build, probe) = if node.build_left {
@@ -125,6 +141,7 @@ impl HashJoinStream {
             whole_side: (false, 0),
             batch_rows: context.config.batch_rows,
             limit: context.config.output_limit(),
+            runtime_filters,
         })
     }
 
@@ -195,6 +212,7 @@ impl HashJoinStream {
         if self.empty_build_ends_join() {
             self.probe = None;
         }
+        self.publish_runtime_filters(&loaded.batches)?;
         self.state = State::InMemory {
             prober: Box::new(HashJoinProbe::new(
                 &self.node,
@@ -204,6 +222,23 @@ impl HashJoinStream {
             )),
             finished: false,
         };
+        Ok(())
+    }
+
+    /// Hands the build side's keys to the scans under the probe side (the same slots,
+    /// so what they test adds up in [`HashJoinStream`]'s drop).
+    fn publish_runtime_filters(&self, batches: &[RecordBatch]) -> TaskResult<()> {
+        let build_keys = self.build_keys();
+        for (key, slot) in &self.runtime_filters {
+            let expr = std::slice::from_ref(&build_keys[*key]);
+            let columns = batches
+                .iter()
+                .map(|batch| Ok(evaluate(expr, batch)?.remove(0)))
+                .collect::<TaskResult<Vec<_>>>()?;
+            if let Some(keys) = BuildKeys::of(&columns) {
+                slot.publish(keys);
+            }
+        }
         Ok(())
     }
 

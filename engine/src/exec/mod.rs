@@ -17,6 +17,7 @@ mod partition_spill;
 pub mod query;
 pub mod remote;
 pub mod runtime;
+mod runtime_filters;
 mod series_scan;
 pub mod skew;
 mod sort;

@@ -121,6 +121,14 @@ impl OperatorMemory {
     }
 }
 
+impl OperatorMemory {
+    /// Adds what a join's runtime filters tested and kept to its statistics.
+    pub fn note_runtime_filter(&mut self, tested: u64, passed: u64) {
+        self.stats.runtime_filter_tested += tested;
+        self.stats.runtime_filter_passed += passed;
+    }
+}
+
 impl Drop for OperatorMemory {
     fn drop(&mut self) {
         self.stats.peak_reserved = self.reservation.peak() as u64;

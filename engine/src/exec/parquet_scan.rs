@@ -28,7 +28,7 @@ use super::operator_memory::OperatorMemory;
 use super::parquet_filter_first::{FilterFirst, KeptRows, Way};
 use super::parquet_prune::{may_match, page_selection};
 use super::query::QueryState;
-use super::stream::{output_columns, BatchStream, BoxFuture, DecodedColumns, StreamContext};
+use super::stream::{BatchStream, BoxFuture, DecodedColumns, StreamContext};
 use crate::catalog::parquet_table::{ParquetFile, ParquetSource};
 use crate::error::{ErrorCode, TaskError, TaskResult};
 use crate::plan::node::ScanNode;
@@ -78,7 +78,7 @@ impl ParquetScanStream {
         name: &str,
         context: &StreamContext,
     ) -> TaskResult<Self> {
-        let decoded_columns = DecodedColumns::of(node)?;
+        let decoded_columns = DecodedColumns::of(node, context)?;
         let assigned = source
             .assignments
             .get(context.location.partition)
@@ -256,7 +256,7 @@ impl ParquetScanStream {
                 Some(kept.take(others.num_rows()).and_then(|kept| {
                     let read =
                         first.joined(&self.node.read_columns, &self.read_schema, &kept, &others)?;
-                    output_columns(&self.node, read)
+                    self.decoded_columns.scan_passed(&self.node, read)
                 }))
             }
         }

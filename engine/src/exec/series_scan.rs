@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
 
-use super::stream::{filter_and_project, BatchStream, BoxFuture, StreamContext};
+use super::stream::{filter_and_project, scan_filters, BatchStream, BoxFuture, StreamContext};
 use crate::catalog::series_table::SeriesSource;
 use crate::error::TaskResult;
 use crate::operators::conjunction::Conjunction;
@@ -34,7 +34,7 @@ impl SeriesScanStream {
             remaining,
             source: Arc::clone(source),
             node: node.clone(),
-            filters: Conjunction::new(&node.filters)?,
+            filters: scan_filters(node, context)?,
             batch_rows: context.config.batch_rows.max(1),
         })
     }

@@ -77,6 +77,12 @@ pub struct OperatorStats {
     /// Bytes a file scan read from its files.
     #[serde(default)]
     pub bytes_read: u64,
+    /// For hash joins: rows the scans under the probe side tested against the build
+    /// keys, and rows that passed.
+    #[serde(default)]
+    pub runtime_filter_tested: u64,
+    #[serde(default)]
+    pub runtime_filter_passed: u64,
 }
 
 /// The live counters of a running task, shared by its streams on one core.

@@ -22,6 +22,7 @@ use super::join::HashJoinStream;
 use super::nested_loop::NestedLoopStream;
 use super::parquet_scan::ParquetScanStream;
 use super::query::QueryState;
+use super::runtime_filters::PendingFilters;
 use super::series_scan::SeriesScanStream;
 use super::sort::SortStream;
 use super::stats::TaskCounters;
@@ -50,6 +51,8 @@ pub(crate) struct StreamContext {
     pub config: ExecConfig,
     pub location: TaskLocation,
     pub counters: Rc<TaskCounters>,
+    /// Joins' runtime filters for scans whose streams are not built yet.
+    pub runtime_filters: PendingFilters,
 }
 
 pub(crate) type Stream = Box<dyn BatchStream>;
@@ -110,7 +113,6 @@ fn build_operator(
     context: &StreamContext,
 ) -> TaskResult<Stream> {
     let batch_rows = context.config.batch_rows;
-    let query = Arc::clone(&context.query);
     Ok(match node {
         Node::Scan(scan) => match (&scan.table.series, &scan.table.parquet, &scan.table.csv) {
             (Some(series), _, _) => Box::new(SeriesScanStream::new(scan, series, context)?),
@@ -121,12 +123,7 @@ fn build_operator(
                 context,
             )?),
             (None, None, Some(source)) => Box::new(CsvScanStream::new(scan, source, context)?),
-            (None, None, None) => Box::new(ScanStream::new(
-                scan,
-                context.location.partition,
-                batch_rows,
-                query,
-            )?),
+            (None, None, None) => Box::new(ScanStream::new(scan, context)?),
         },
         Node::Values { batches, .. } => Box::new(Buffered(
             batches
@@ -284,12 +281,8 @@ struct ScanStream {
 }
 
 impl ScanStream {
-    fn new(
-        node: &ScanNode,
-        partition: usize,
-        batch_rows: usize,
-        query: Arc<QueryState>,
-    ) -> TaskResult<Self> {
+    fn new(node: &ScanNode, context: &StreamContext) -> TaskResult<Self> {
+        let partition = context.location.partition;
         let on_disk = node
             .table
             .stored
@@ -303,9 +296,9 @@ impl ScanStream {
             next_batch: 0,
             offset: 0,
             node: node.clone(),
-            filters: Conjunction::new(&node.filters)?,
-            batch_rows: batch_rows.max(1),
-            query,
+            filters: scan_filters(node, context)?,
+            batch_rows: context.config.batch_rows.max(1),
+            query: Arc::clone(&context.query),
         })
     }
 
@@ -359,10 +352,12 @@ pub(crate) struct DecodedColumns {
     pub columns: Vec<usize>,
     positions: Vec<usize>,
     filters: Conjunction,
+    /// The runtime filters alone, for rows that passed the pushed-down filters.
+    runtime_filters: Conjunction,
 }
 
 impl DecodedColumns {
-    pub fn of(node: &ScanNode) -> TaskResult<Self> {
+    pub fn of(node: &ScanNode, context: &StreamContext) -> TaskResult<Self> {
         let mut columns = node.read_columns.clone();
         columns.sort_unstable();
         columns.dedup();
@@ -375,10 +370,14 @@ impl DecodedColumns {
                     .expect("every read column is decoded")
             })
             .collect();
+        let filters = scan_filters(node, context)?;
+        let runtime_filters =
+            Conjunction::new(&[])?.with_runtime_filters(filters.runtime_filters());
         Ok(DecodedColumns {
             columns,
             positions,
-            filters: Conjunction::new(&node.filters)?,
+            filters,
+            runtime_filters,
         })
     }
 
@@ -387,6 +386,18 @@ impl DecodedColumns {
     pub fn scan(&self, node: &ScanNode, decoded: RecordBatch) -> TaskResult<RecordBatch> {
         filter_and_project(node, &self.filters, decoded.project(&self.positions)?)
     }
+
+    /// A batch of read columns whose rows passed the pushed-down filters through the
+    /// runtime filters, then the scan's output columns.
+    pub fn scan_passed(&self, node: &ScanNode, read: RecordBatch) -> TaskResult<RecordBatch> {
+        filter_and_project(node, &self.runtime_filters, read)
+    }
+}
+
+/// A scan's pushed-down filters and the runtime filters joins above it offered.
+pub(crate) fn scan_filters(node: &ScanNode, context: &StreamContext) -> TaskResult<Conjunction> {
+    let runtime = context.runtime_filters.take_for(node);
+    Ok(Conjunction::new(&node.filters)?.with_runtime_filters(runtime))
 }
 
 /// A scan's pushed-down `filters` over a batch of its read columns, then its output

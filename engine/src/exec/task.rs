@@ -162,6 +162,7 @@ async fn drive(spec: TaskSpec, counters: Rc<TaskCounters>) -> TaskResult<()> {
         config,
         location,
         counters: Rc::clone(&counters),
+        runtime_filters: Default::default(),
     };
     let mut inputs = inputs;
     let mut root = build_stream(&stage.root, &mut inputs, &context)?;

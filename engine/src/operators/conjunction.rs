@@ -22,6 +22,7 @@ use datafusion_physical_expr::expressions::{
 use datafusion_physical_expr::utils::collect_columns;
 use datafusion_physical_expr::{split_conjunction, PhysicalExpr};
 
+use super::runtime_filter::RuntimeFilter;
 use super::{batch_with_rows, evaluate_mask};
 use crate::error::TaskResult;
 use crate::sql::float_peers::is_comparison;
@@ -35,6 +36,8 @@ const GATHER_BELOW: f64 = 0.25;
 #[derive(Debug, Clone)]
 pub struct Conjunction {
     steps: Vec<Step>,
+    /// Joins' build keys, tested after every predicate (they cannot fail).
+    runtime: Vec<RuntimeFilter>,
 }
 
 #[derive(Debug, Clone)]
@@ -67,11 +70,20 @@ impl Conjunction {
             .collect::<TaskResult<Vec<_>>>()?;
         // Stable: the order written within either kind.
         steps.sort_by_key(|step| !step.cannot_fail);
-        Ok(Conjunction { steps })
+        Ok(Conjunction {
+            steps,
+            runtime: Vec::new(),
+        })
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.steps.is_empty()
+    pub fn runtime_filters(&self) -> Vec<RuntimeFilter> {
+        self.runtime.clone()
+    }
+
+    /// The same predicates, then `filters`.
+    pub fn with_runtime_filters(mut self, filters: Vec<RuntimeFilter>) -> Conjunction {
+        self.runtime = filters;
+        self
     }
 
     /// The rows of `batch` where every predicate holds (NULL counts as false).
@@ -92,6 +104,12 @@ impl Conjunction {
                 }
                 Selection::Rows(positions) => step.refine(batch, positions)?,
             };
+            if selection.is_none() {
+                return Ok(selection);
+            }
+        }
+        for filter in &self.runtime {
+            selection = filter.refine(batch, selection);
             if selection.is_none() {
                 break;
             }
@@ -163,7 +181,7 @@ impl Step {
 }
 
 impl Selection {
-    fn of_mask(mask: BooleanArray) -> Selection {
+    pub(crate) fn of_mask(mask: BooleanArray) -> Selection {
         if mask.true_count() == mask.len() {
             Selection::All
         } else {
@@ -171,8 +189,17 @@ impl Selection {
         }
     }
 
+    /// How many of a batch's `rows` rows are selected.
+    pub(crate) fn count(&self, rows: usize) -> usize {
+        match self {
+            Selection::All => rows,
+            Selection::Mask(mask) => mask.true_count(),
+            Selection::Rows(positions) => positions.len(),
+        }
+    }
+
     /// No row passes.
-    fn is_none(&self) -> bool {
+    pub(crate) fn is_none(&self) -> bool {
         match self {
             Selection::All => false,
             Selection::Mask(mask) => mask.true_count() == 0,

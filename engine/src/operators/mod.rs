@@ -17,6 +17,7 @@ pub mod merge;
 pub mod nested_loop;
 pub mod output_limit;
 pub mod partition;
+pub mod runtime_filter;
 pub mod sort;
 pub mod window;
 

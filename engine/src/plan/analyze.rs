@@ -255,6 +255,8 @@ fn operator_lines(out: &mut String, tasks: &[&TaskStats]) {
         entry.rows_skipped_by_pages += operator.rows_skipped_by_pages;
         entry.row_groups_filtered_first += operator.row_groups_filtered_first;
         entry.bytes_read += operator.bytes_read;
+        entry.runtime_filter_tested += operator.runtime_filter_tested;
+        entry.runtime_filter_passed += operator.runtime_filter_passed;
     }
     for (name, stats) in operators {
         if stats.row_groups_read + stats.row_groups_skipped > 0 {
@@ -270,7 +272,7 @@ fn operator_lines(out: &mut String, tasks: &[&TaskStats]) {
             );
             continue;
         }
-        let _ = writeln!(
+        let _ = write!(
             out,
             "  {name}: peak reservation max {} per task, {} spill file(s), {} written, {} read back",
             bytes(stats.peak_reserved),
@@ -278,6 +280,14 @@ fn operator_lines(out: &mut String, tasks: &[&TaskStats]) {
             bytes(stats.spilled_bytes),
             bytes(stats.read_back_bytes),
         );
+        if stats.runtime_filter_tested > 0 {
+            let _ = write!(
+                out,
+                "; runtime filter: scans kept {} of {} row(s) tested",
+                stats.runtime_filter_passed, stats.runtime_filter_tested
+            );
+        }
+        out.push('\n');
     }
 }
 

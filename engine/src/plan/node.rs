@@ -132,6 +132,16 @@ impl HashJoinNode {
     pub fn outputs_unmatched_probe_rows(&self) -> bool {
         matches!(self.kind, JoinKind::Left | JoinKind::Full) && !self.left_outer_on_build()
     }
+
+    /// A probe row that matches no build row adds nothing to the output: inner and
+    /// semi joins, and joins that output build rows by what matched them.
+    pub fn drops_unmatched_probe_rows(&self) -> bool {
+        match self.kind {
+            JoinKind::Inner | JoinKind::LeftSemi => true,
+            JoinKind::LeftAnti | JoinKind::Left => self.build_left,
+            JoinKind::Full | JoinKind::LeftMark => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -17,7 +17,8 @@ pub(super) fn most_bytes(rows: usize) -> usize {
 }
 
 /// Which words in `min..=min + 64 * bits.len()` are some build row's key.
-pub(super) struct KeyPresence {
+#[derive(Debug)]
+pub(crate) struct KeyPresence {
     min: u64,
     bits: Vec<u64>,
 }

@@ -6,6 +6,7 @@ mod packed_keys;
 mod probe;
 mod table;
 
+pub(crate) use key_presence::KeyPresence;
 pub use probe::{HashJoinProbe, ProbeMode};
 pub use table::JoinTable;
 
