@@ -21,7 +21,7 @@ use crate::error::TaskResult;
 
 pub struct GroupTable {
     keys: GroupKeys,
-    table: HashTable<u32>,
+    table: HashTable<Slot>,
     count: usize,
     /// Group index of each row of the last batch assigned.
     indices: Vec<usize>,
@@ -124,7 +124,6 @@ impl GroupTable {
                             values,
                             hash_u64(value as u64),
                             |values, g| values[g] == value,
-                            |values, g| hash_u64(values[g] as u64),
                             |values| values.push(value),
                         );
                         previous = Some((value, group));
@@ -150,7 +149,6 @@ impl GroupTable {
                                 keys,
                                 stable_hash(bytes),
                                 |keys, g| keys.row(g).as_ref() == bytes,
-                                |keys, g| stable_hash(keys.row(g).as_ref()),
                                 |keys| keys.push(row),
                             );
                             previous = Some((bytes, group));
@@ -203,10 +201,9 @@ impl GroupTable {
         let rows = converter.convert_columns(&columns)?;
         self.table.clear();
         for group in 0..self.count {
-            let hash = stable_hash(rows.row(group).as_ref());
-            self.table.insert_unique(hash, group as u32, |&g| {
-                stable_hash(rows.row(g as usize).as_ref())
-            });
+            let slot = Slot::new(group, stable_hash(rows.row(group).as_ref()));
+            self.table
+                .insert_unique(slot.table_hash(), slot, Slot::table_hash);
         }
         self.keys = GroupKeys::Encoded { converter, rows };
         Ok(())
@@ -220,7 +217,31 @@ impl GroupTable {
             GroupKeys::Short { values, .. } => values.capacity() * 16,
             GroupKeys::Encoded { rows, .. } => rows.size(),
         };
-        keys + self.table.capacity() * 4 + self.indices.capacity() * 8
+        keys + self.table.capacity() * size_of::<Slot>() + self.indices.capacity() * 8
+    }
+}
+
+/// A group in the hash table, with half of its key's hash: growing the table
+/// re-hashes every group from it, without reading the keys again (for wide keys, a
+/// random read and a hash of their bytes per group).
+#[derive(Clone, Copy)]
+struct Slot {
+    group: u32,
+    hash: u32,
+}
+
+impl Slot {
+    fn new(group: usize, hash: u64) -> Slot {
+        Slot {
+            group: group as u32,
+            hash: (hash ^ (hash >> 32)) as u32,
+        }
+    }
+
+    /// The hash the table places the slot by: the stored half twice, so that the
+    /// table's bucket bits (low) and tag bits (high) both come from it.
+    fn table_hash(&self) -> u64 {
+        (u64::from(self.hash) << 32) | u64::from(self.hash)
     }
 }
 
@@ -228,28 +249,31 @@ impl GroupTable {
 /// a new one after `push(keys)` when there is none. The key store is passed to each
 /// closure rather than captured, so that reading and appending can share it.
 fn group_of<K>(
-    table: &mut HashTable<u32>,
+    table: &mut HashTable<Slot>,
     count: &mut usize,
     keys: &mut K,
     hash: u64,
     is_key: impl Fn(&K, usize) -> bool,
-    hash_of: impl Fn(&K, usize) -> u64,
     push: impl FnOnce(&mut K),
 ) -> usize {
-    if let Some(&group) = table.find(hash, |&g| is_key(keys, g as usize)) {
-        return group as usize;
+    let probe = Slot::new(0, hash);
+    let found = table.find(probe.table_hash(), |slot| {
+        slot.hash == probe.hash && is_key(keys, slot.group as usize)
+    });
+    if let Some(slot) = found {
+        return slot.group as usize;
     }
     push(keys);
     let group = *count;
     *count += 1;
-    let keys = &*keys;
-    table.insert_unique(hash, group as u32, |&g| hash_of(keys, g as usize));
+    let slot = Slot::new(group, hash);
+    table.insert_unique(slot.table_hash(), slot, Slot::table_hash);
     group
 }
 
 /// The parts of a [`GroupTable`] that assigning packed short keys updates.
 struct Groups<'a> {
-    table: &'a mut HashTable<u32>,
+    table: &'a mut HashTable<Slot>,
     count: &'a mut usize,
     indices: &'a mut Vec<usize>,
 }
@@ -273,7 +297,6 @@ impl Groups<'_> {
                         values,
                         hash_short(&key),
                         |values, g| key_of(values, g) == key,
-                        |values, g| hash_short(&key_of(values, g)),
                         |values| values.extend_from_slice(&key),
                     );
                     previous = Some((key, group));
@@ -368,14 +391,20 @@ fn pack(columns: &[ArrayRef], num_rows: usize) -> Vec<u128> {
 /// An inline string view (length, then up to 12 bytes) with the bytes past the
 /// length cleared, so that equal strings are equal words.
 fn inline_view(view: u128) -> u128 {
-    let length = (view as u32).min(12);
-    let kept_bits = 32 + 8 * length;
-    if kept_bits == 128 {
-        view
-    } else {
-        view & ((1u128 << kept_bits) - 1)
-    }
+    view & INLINE_MASKS[(view as u32).min(12) as usize]
 }
+
+/// By string length: the bits of an inline view that hold the length and the string.
+const INLINE_MASKS: [u128; 13] = {
+    let mut masks = [0u128; 13];
+    let mut length = 0;
+    while length < 12 {
+        masks[length] = (1u128 << (32 + 8 * length)) - 1;
+        length += 1;
+    }
+    masks[12] = u128::MAX;
+    masks
+};
 
 fn unpack(data_type: &DataType, packed: impl Iterator<Item = u128>) -> TaskResult<ArrayRef> {
     Ok(match data_type {
