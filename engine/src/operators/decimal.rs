@@ -24,16 +24,20 @@ use super::checked_integer::CheckedIntegerArithmetic;
 use super::decimal_divide::DecimalDivide;
 
 /// Replaces every decimal `+`, `-` and `*` in `expr` with [`DecimalArithmetic`],
-/// every decimal `/` with the rounding [`DecimalDivide`], and every integer `+`,
-/// `-` and `*` with the overflow-checking [`CheckedIntegerArithmetic`].
+/// every decimal `/` with the rounding [`DecimalDivide`], every integer `+`,
+/// `-` and `*` with the overflow-checking [`CheckedIntegerArithmetic`], and every
+/// LIKE of several literal parts with [`super::like_parts::LikeParts`].
 ///
 /// # Errors
 /// When a subexpression's type cannot be derived from `schema`.
-pub fn with_own_arithmetic(
+pub fn with_own_kernels(
     expr: Arc<dyn PhysicalExpr>,
     schema: &Schema,
 ) -> Result<Arc<dyn PhysicalExpr>> {
     expr.transform_up(|node| {
+        if let Some(like) = super::like_parts::LikeParts::try_new(&node) {
+            return Ok(Transformed::yes(Arc::new(like) as Arc<dyn PhysicalExpr>));
+        }
         if let Some(divide) = DecimalDivide::try_new(&node, schema)? {
             return Ok(Transformed::yes(Arc::new(divide) as Arc<dyn PhysicalExpr>));
         }
@@ -331,7 +335,7 @@ mod tests {
         right: Arc<dyn PhysicalExpr>,
     ) -> (ArrayRef, ArrayRef) {
         let exact: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(left, op, right));
-        let fast = with_own_arithmetic(Arc::clone(&exact), &batch.schema()).unwrap();
+        let fast = with_own_kernels(Arc::clone(&exact), &batch.schema()).unwrap();
         assert!(fast.downcast_ref::<DecimalArithmetic>().is_some(), "{fast}");
         let run = |expr: &Arc<dyn PhysicalExpr>| {
             expr.evaluate(batch)

@@ -13,6 +13,7 @@ pub mod group_table;
 pub mod hash;
 pub mod heavy_hitters;
 pub mod join;
+pub mod like_parts;
 pub mod merge;
 pub mod nested_loop;
 pub mod output_limit;

@@ -17,7 +17,7 @@ use super::{
 };
 use crate::error::{QueryError, QueryResult};
 use crate::operators::aggregate::state_schema;
-use crate::operators::decimal::with_own_arithmetic;
+use crate::operators::decimal::with_own_kernels;
 use crate::plan::node::{AggregateMode, AggregateNode, Node};
 
 impl Planner<'_> {
@@ -82,7 +82,7 @@ impl Planner<'_> {
                 )));
             }
             filters.push(lowered.filter.clone());
-            let own_arithmetic = |argument| with_own_arithmetic(argument, input_schema.as_arrow());
+            let own_arithmetic = |argument| with_own_kernels(argument, input_schema.as_arrow());
             let arguments = lowered
                 .aggregate
                 .expressions()

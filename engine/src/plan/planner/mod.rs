@@ -41,7 +41,7 @@ use super::{
 };
 use crate::catalog::{Catalog, TablePartitioning};
 use crate::error::{QueryError, QueryResult};
-use crate::operators::decimal::with_own_arithmetic;
+use crate::operators::decimal::with_own_kernels;
 use crate::sql::lateral_joins::reads_outer_row;
 use crate::sql::provider::CatalogTableSource;
 
@@ -480,7 +480,7 @@ impl<'a> Planner<'a> {
             &self.props,
             &PhysicalPlanningContext::default(),
         )?;
-        Ok(with_own_arithmetic(expr, schema.as_arrow())?)
+        Ok(with_own_kernels(expr, schema.as_arrow())?)
     }
 
     pub(crate) fn physical_sort_exprs(
