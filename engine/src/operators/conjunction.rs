@@ -1,6 +1,7 @@
 //! Predicates that must all hold, evaluated as a selective scan wants them: each
-//! one only over the rows every earlier one kept, so TPC-H Q6's decimal
-//! comparisons see the 15% of rows its date range keeps instead of all of them.
+//! one only over the rows every earlier one kept, so TPC-H Q19's string and
+//! decimal tests see the few rows its quantity ranges keep instead of all of them.
+//! Joins' runtime filters (`runtime_filter.rs`) come last.
 //!
 //! The order is fixed by the predicates alone, never by the data or the batching:
 //! those that cannot raise an error come first, in the order written, then the
