@@ -212,7 +212,9 @@ impl HashJoinStream {
         if self.empty_build_ends_join() {
             self.probe = None;
         }
-        self.publish_runtime_filters(&loaded.batches)?;
+        let filter_bytes = self.publish_runtime_filters(&loaded.batches)?;
+        // Held beside the table until the join is done.
+        self.memory.reservation.grow_forced(filter_bytes);
         self.state = State::InMemory {
             prober: Box::new(HashJoinProbe::new(
                 &self.node,
@@ -226,8 +228,10 @@ impl HashJoinStream {
     }
 
     /// Hands the build side's keys to the scans under the probe side (the same slots,
-    /// so what they test adds up in [`HashJoinStream`]'s drop).
-    fn publish_runtime_filters(&self, batches: &[RecordBatch]) -> TaskResult<()> {
+    /// so what they test adds up in [`HashJoinStream`]'s drop); the bytes the
+    /// filters hold.
+    fn publish_runtime_filters(&self, batches: &[RecordBatch]) -> TaskResult<usize> {
+        let mut bytes = 0;
         let build_keys = self.build_keys();
         for (key, slot) in &self.runtime_filters {
             let expr = std::slice::from_ref(&build_keys[*key]);
@@ -236,10 +240,11 @@ impl HashJoinStream {
                 .map(|batch| Ok(evaluate(expr, batch)?.remove(0)))
                 .collect::<TaskResult<Vec<_>>>()?;
             if let Some(keys) = BuildKeys::of(&columns) {
+                bytes += keys.memory_bytes();
                 slot.publish(keys);
             }
         }
-        Ok(())
+        Ok(bytes)
     }
 
     fn note_whole_side(&mut self, batch: &RecordBatch) -> TaskResult<()> {

@@ -79,18 +79,39 @@ pub struct BuildKeys {
 impl BuildKeys {
     /// The non-NULL keys of `columns` (one key column's arrays, of a type
     /// [`supports`] admits).
+    /// Two passes over the keys, and no copy of them: a build side is as large as
+    /// the memory budget allows.
     pub fn of(columns: &[ArrayRef]) -> Option<BuildKeys> {
-        let mut values = Vec::new();
+        let mut range: Option<(i64, i64)> = None;
+        let mut rows = 0;
         for column in columns {
-            collect(column.as_ref(), &mut values)?;
+            for_each_key(column.as_ref(), &mut |key| {
+                rows += 1;
+                range = Some(range.map_or((key, key), |(min, max)| (min.min(key), max.max(key))));
+            })?;
         }
-        let min = values.iter().copied().min().unwrap_or(1);
-        let max = values.iter().copied().max().unwrap_or(0);
+        let Some((min, max)) = range else {
+            return Some(BuildKeys {
+                min: 1,
+                max: 0,
+                presence: None,
+            });
+        };
         // Offsets from the smallest key, so that keys of both signs near zero are a
         // narrow range too.
-        let offsets = values.iter().map(|&v| v.wrapping_sub(min) as u64);
-        let presence = KeyPresence::of(offsets, values.len());
+        let offset = |key: i64| key.wrapping_sub(min) as u64;
+        let presence = KeyPresence::spanning(0, offset(max), rows).map(|mut presence| {
+            for column in columns {
+                for_each_key(column.as_ref(), &mut |key| presence.insert(offset(key)));
+            }
+            presence
+        });
         Some(BuildKeys { min, max, presence })
+    }
+
+    /// The bytes it holds.
+    pub fn memory_bytes(&self) -> usize {
+        self.presence.as_ref().map_or(0, KeyPresence::memory_bytes)
     }
 
     #[inline]
@@ -231,16 +252,17 @@ fn kept_rows(column: &dyn Array, keys: &BuildKeys, mut positions: Vec<u32>) -> U
     UInt32Array::from(positions)
 }
 
-/// Appends the non-NULL values of `column`; `None` for a type [`supports`] refuses.
-fn collect(column: &dyn Array, values: &mut Vec<i64>) -> Option<()> {
-    fn typed<T: ArrowPrimitiveType>(column: &dyn Array, values: &mut Vec<i64>)
+/// Calls `visit` with each non-NULL value of `column`; `None` for a type
+/// [`supports`] refuses.
+fn for_each_key(column: &dyn Array, visit: &mut dyn FnMut(i64)) -> Option<()> {
+    fn typed<T: ArrowPrimitiveType>(column: &dyn Array, visit: &mut dyn FnMut(i64))
     where
         T::Native: Into<i64>,
     {
         let column: &PrimitiveArray<T> = column.as_primitive();
-        values.extend(column.iter().flatten().map(Into::into));
+        column.iter().flatten().for_each(|key| visit(key.into()));
     }
-    by_key_type!(column.data_type(), typed(column, values), return None);
+    by_key_type!(column.data_type(), typed(column, visit), return None);
     Some(())
 }
 

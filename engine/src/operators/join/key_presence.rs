@@ -32,16 +32,28 @@ impl KeyPresence {
                 None => Some((key, key)),
                 Some((min, max)) => Some((min.min(key), max.max(key))),
             })?;
+        let mut presence = KeyPresence::spanning(min, max, rows)?;
+        keys.for_each(|key| presence.insert(key));
+        Some(presence)
+    }
+
+    /// An empty bitmap for keys in `min..=max`; `None` when `most_bytes(rows)` does
+    /// not allow one.
+    pub fn spanning(min: u64, max: u64, rows: usize) -> Option<KeyPresence> {
         let words = (max - min) / 64 + 1;
         if words.saturating_mul(8) > most_bytes(rows) as u64 {
             return None;
         }
-        let mut bits = vec![0u64; words as usize];
-        for key in keys {
-            let offset = key - min;
-            bits[(offset / 64) as usize] |= 1 << (offset % 64);
-        }
-        Some(KeyPresence { min, bits })
+        Some(KeyPresence {
+            min,
+            bits: vec![0u64; words as usize],
+        })
+    }
+
+    /// Adds `key`, which lies in the range the bitmap spans.
+    pub fn insert(&mut self, key: u64) {
+        let offset = key - self.min;
+        self.bits[(offset / 64) as usize] |= 1 << (offset % 64);
     }
 
     /// Whether `key` is some build row's key (its first word, for two-word keys).
