@@ -370,14 +370,12 @@ impl DecodedColumns {
                     .expect("every read column is decoded")
             })
             .collect();
-        let filters = scan_filters(node, context)?;
-        let runtime_filters =
-            Conjunction::new(&[])?.with_runtime_filters(filters.runtime_filters());
+        let runtime = context.runtime_filters.take_for(node);
         Ok(DecodedColumns {
             columns,
             positions,
-            filters,
-            runtime_filters,
+            filters: Conjunction::new(&node.filters)?.with_runtime_filters(runtime.clone()),
+            runtime_filters: Conjunction::new(&[])?.with_runtime_filters(runtime),
         })
     }
 

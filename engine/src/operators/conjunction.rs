@@ -77,10 +77,6 @@ impl Conjunction {
         })
     }
 
-    pub fn runtime_filters(&self) -> Vec<RuntimeFilter> {
-        self.runtime.clone()
-    }
-
     /// The same predicates, then `filters`.
     pub fn with_runtime_filters(mut self, filters: Vec<RuntimeFilter>) -> Conjunction {
         self.runtime = filters;

@@ -30,7 +30,7 @@ pub struct LikeParts {
 }
 
 /// A pattern split at its `%`s.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Parts {
     /// What a match starts with (the pattern does not start with `%`).
     first: Option<Vec<u8>>,
@@ -190,11 +190,7 @@ impl PhysicalExpr for LikeParts {
         Ok(Arc::new(LikeParts {
             input,
             negated: self.negated,
-            parts: Parts {
-                first: self.parts.first.clone(),
-                last: self.parts.last.clone(),
-                inner: self.parts.inner.clone(),
-            },
+            parts: self.parts.clone(),
             replaced,
         }))
     }
