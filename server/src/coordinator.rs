@@ -31,6 +31,7 @@ use percore_engine::session::{
     explain_batch, lines_batch, recursion_limit, text_batch, StatementKind,
 };
 use percore_engine::settings::SessionSettings;
+use percore_engine::sql::recursive_ctes::StepRows;
 use percore_engine::sql::ParsedStatement;
 
 use percore_net::auth::{client_handshake, ClusterSecret};
@@ -136,15 +137,12 @@ impl Node {
         };
         let deadline = settings.deadline();
         let step_settings = *settings;
-        let mut run_step = |sql: &str, relations: &[BoundRelation]| {
+        let mut run_step = |sql: &str, relations: &[BoundRelation], limit: usize| {
             let (plan, _) = self.cluster.plan_with(sql, relations)?;
             let settings = step_settings.until(deadline);
             let mut query = self.start_query(sql, relations, &plan, &settings, cancel)?;
-            let mut batches = Vec::new();
-            while let Some(batch) = query.next_batch() {
-                batches.push(batch?);
-            }
-            Ok((plan.schema, Some(batches)))
+            let rows = StepRows::collect(|| query.next_batch(), limit)?;
+            Ok((plan.schema, rows))
         };
         let limit = recursion_limit(&self.cluster, settings);
         let (bound, plan, kind) = self

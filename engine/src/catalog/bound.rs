@@ -29,8 +29,12 @@ impl BoundRelation {
         self.batches.iter().map(RecordBatch::num_rows).sum()
     }
 
-    /// The table the planner sees: every partition holds every row (the batches are
-    /// shared, not copied), with statistics measured from the rows.
+    /// The table the planner sees, with statistics measured from the rows. Up to
+    /// [`REPLICATED_ROWS_MAX`] rows, every partition holds every row (the batches are
+    /// shared, not copied), so joins with it need no exchange; more are split into
+    /// equal runs of rows, one per partition (slices, not copies), so that work on
+    /// them is shared by every core instead of repeated by each. Every node lays the
+    /// same rows out the same way.
     ///
     /// # Errors
     /// A column whose values the statistics cannot read.
@@ -39,11 +43,18 @@ impl BoundRelation {
         for batch in &self.batches {
             profile.add(batch)?;
         }
+        let (partitioning, parts) = if self.rows() <= REPLICATED_ROWS_MAX {
+            let parts = vec![self.batches.clone(); partitions];
+            (TablePartitioning::Replicated, parts)
+        } else {
+            let parts = split_rows(&self.batches, self.rows(), partitions);
+            (TablePartitioning::Unkeyed, parts)
+        };
         Ok(Table {
             name: self.name.clone(),
             schema: Arc::clone(&self.schema),
-            partitioning: TablePartitioning::Replicated,
-            partitions: vec![self.batches.clone(); partitions],
+            partitioning,
+            partitions: parts,
             row_count: self.rows(),
             statistics: profile.statistics(),
             parquet: None,
@@ -88,6 +99,33 @@ impl BoundRelation {
     }
 }
 
+/// The most rows a bound relation holds in every partition.
+pub const REPLICATED_ROWS_MAX: usize = 8192;
+
+/// `rows` rows of `batches` cut into `partitions` runs of consecutive rows whose
+/// sizes differ by at most one.
+fn split_rows(batches: &[RecordBatch], rows: usize, partitions: usize) -> Vec<Vec<RecordBatch>> {
+    let mut parts = vec![Vec::new(); partitions.max(1)];
+    let count = parts.len();
+    let mut part = 0;
+    // Rows of the current part still to fill.
+    let mut wanted = rows / count + usize::from(rows % count > 0);
+    for batch in batches {
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            while wanted == 0 {
+                part += 1;
+                wanted = rows / count + usize::from(part < rows % count);
+            }
+            let take = wanted.min(batch.num_rows() - offset);
+            parts[part].push(batch.slice(offset, take));
+            offset += take;
+            wanted -= take;
+        }
+    }
+    parts
+}
+
 #[cfg(test)]
 mod tests {
     use arrow::array::{Int64Array, StringArray};
@@ -121,5 +159,43 @@ mod tests {
         assert_eq!(table.row_count, 6);
         assert!(table.partitions.iter().all(|part| part.len() == 2));
         assert!(BoundRelation::from_ipc("r", b"not arrow").is_err());
+    }
+
+    #[test]
+    fn many_rows_are_split_into_even_runs_in_order() {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let batch = |from: i64, to: i64| {
+            let column = Int64Array::from((from..to).collect::<Vec<_>>());
+            RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(column)]).unwrap()
+        };
+        let rows = REPLICATED_ROWS_MAX as i64 + 2;
+        let relation = BoundRelation {
+            name: "r".into(),
+            schema: Arc::clone(&schema),
+            batches: vec![batch(0, 5), batch(5, rows - 3), batch(rows - 3, rows)],
+        };
+        let table = relation.table(3).unwrap();
+        assert_eq!(table.partitioning, TablePartitioning::Unkeyed);
+        let counts: Vec<usize> = table
+            .partitions
+            .iter()
+            .map(|part| part.iter().map(RecordBatch::num_rows).sum())
+            .collect();
+        let third = (rows / 3) as usize;
+        assert_eq!(counts, vec![third + 1, third, third]);
+        let values: Vec<i64> = table
+            .partitions
+            .iter()
+            .flatten()
+            .flat_map(|batch| {
+                let column = batch
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap();
+                column.values().to_vec()
+            })
+            .collect();
+        assert_eq!(values, (0..rows).collect::<Vec<_>>());
     }
 }

@@ -136,6 +136,8 @@ pub struct DistributedPlan {
     pub avoided: Vec<AvoidedExchange>,
     pub partitions: usize,
     pub schema: SchemaRef,
+    /// The planner's estimate of the rows the plan returns (or stores).
+    pub estimated_rows: f64,
     /// For `CREATE TABLE .. AS`: the table the final stage fills.
     pub store: Option<StoreTarget>,
     /// For `COPY (query) TO 'file'`: the file the coordinator writes the results to.

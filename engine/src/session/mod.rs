@@ -4,6 +4,7 @@
 mod catalog_change;
 mod recursion;
 mod restore;
+mod shared_ctes;
 
 pub use recursion::{recursion_limit, BoundStatement};
 
@@ -595,8 +596,9 @@ impl Cluster {
         };
         let deadline = settings.deadline();
         let step_settings = *settings;
-        let mut run_step =
-            |sql: &str, relations: &[_]| self.run_step(sql, relations, &step_settings, deadline);
+        let mut run_step = |sql: &str, relations: &[_], limit| {
+            self.run_step(sql, relations, limit, &step_settings, deadline)
+        };
         let limit = recursion_limit(self, settings);
         let (_, plan, kind) = self.plan_statement(*statement, limit, &mut run_step)?;
         // The steps of a recursion spent part of the statement's time.

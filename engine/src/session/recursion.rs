@@ -6,17 +6,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::datatypes::{DataType, SchemaRef};
-use arrow::record_batch::RecordBatch;
 
 use super::Cluster;
 use crate::catalog::bound::BoundRelation;
 use crate::catalog::Catalog;
 use crate::error::{QueryError, QueryResult};
-use crate::exec::query::QueryStream;
 use crate::plan::DistributedPlan;
 use crate::session::StatementKind;
 use crate::settings::SessionSettings;
-use crate::sql::recursive_ctes::{recursive_ctes, StepRunner};
+use crate::sql::recursive_ctes::{recursive_ctes, StepRows, StepRunner};
 use crate::sql::{plan_isolated, plan_parsed, Statement};
 
 /// What is left of a statement once its recursive CTEs were evaluated: the SQL to
@@ -63,7 +61,8 @@ impl Cluster {
     }
 
     /// Plans a statement, evaluating its recursive CTEs first (each step through
-    /// `run`); the bound statement, when there were any, is what peers must plan.
+    /// `run`), or else the CTEs it names more than once that are worth computing
+    /// once; the bound statement, when there were any, is what peers must plan.
     ///
     /// # Errors
     /// As [`Cluster::bind_recursive`] and [`Cluster::plan_parsed`].
@@ -78,10 +77,16 @@ impl Cluster {
                 let (plan, kind) = self.plan_with(&bound.sql, &bound.relations)?;
                 Ok((Some(bound), plan, kind))
             }
-            None => {
-                let (plan, kind) = self.plan_parsed(statement)?;
-                Ok((None, plan, kind))
-            }
+            None => match self.bind_shared(&mut statement, memory_limit, run)? {
+                Some(bound) => {
+                    let (plan, kind) = self.plan_with(&bound.sql, &bound.relations)?;
+                    Ok((Some(bound), plan, kind))
+                }
+                None => {
+                    let (plan, kind) = self.plan_parsed(statement)?;
+                    Ok((None, plan, kind))
+                }
+            },
         }
     }
 
@@ -107,9 +112,9 @@ impl Cluster {
         &self,
         statement: sqlparser::ast::Statement,
     ) -> QueryResult<(DistributedPlan, StatementKind)> {
-        let mut plan_only = |sql: &str, relations: &[BoundRelation]| {
+        let mut plan_only = |sql: &str, relations: &[BoundRelation], _: usize| {
             let (plan, _) = self.plan_with(sql, relations)?;
-            Ok((plan.schema, None))
+            Ok((plan.schema, StepRows::Planned))
         };
         let (_, plan, kind) = self.plan_statement(statement, usize::MAX, &mut plan_only)?;
         Ok((plan, kind))
@@ -136,10 +141,13 @@ impl Cluster {
                 }
             }
         };
-        let mut step = |sql: &str, relations: &[BoundRelation]| {
+        let mut step = |sql: &str, relations: &[BoundRelation], _: usize| {
             let statement = self.parse(sql)?.into_plannable()?;
             merge(self.parameter_types_with(statement.clone(), relations)?);
-            Ok((self.logical_schema(statement, relations)?, None))
+            Ok((
+                self.logical_schema(statement, relations)?,
+                StepRows::Planned,
+            ))
         };
         let Some(bound) = self.bind_recursive(statement, usize::MAX, &mut step)? else {
             return Ok(None);
@@ -166,27 +174,21 @@ impl Cluster {
         )
     }
 
-    /// Runs one step of a single-node recursion to its end.
+    /// Runs one step of a single-node statement (a recursion's, or a CTE computed
+    /// first) to its end, or until its rows hold more than `limit` bytes.
     pub(super) fn run_step(
         &self,
         sql: &str,
         relations: &[BoundRelation],
+        limit: usize,
         settings: &SessionSettings,
         deadline: Option<Instant>,
-    ) -> QueryResult<(SchemaRef, Option<Vec<RecordBatch>>)> {
+    ) -> QueryResult<(SchemaRef, StepRows)> {
         let (plan, _) = self.plan_with(sql, relations)?;
-        let stream = self.execute(sql, &plan, &settings.until(deadline))?;
-        Ok((plan.schema, Some(collect(stream)?)))
+        let mut stream = self.execute(sql, &plan, &settings.until(deadline))?;
+        let rows = StepRows::collect(|| stream.next_batch(), limit)?;
+        Ok((plan.schema, rows))
     }
-}
-
-/// Every batch of a stream, or its first error.
-fn collect(mut stream: QueryStream) -> QueryResult<Vec<RecordBatch>> {
-    let mut batches = Vec::new();
-    while let Some(batch) = stream.next_batch() {
-        batches.push(batch?);
-    }
-    Ok(batches)
 }
 
 /// The memory a statement's recursion may hold: its per-core budget.

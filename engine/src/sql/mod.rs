@@ -96,6 +96,7 @@ mod semi_join_reduction;
 mod set_all;
 mod set_comparison;
 mod set_returning_calls;
+pub mod shared_ctes;
 mod similar_to;
 mod single_row_subqueries;
 mod size_pretty;

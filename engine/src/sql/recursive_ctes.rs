@@ -52,10 +52,45 @@ struct RecursiveCte {
 }
 
 /// Runs one step: plans SQL text with the relations bound so far and returns its
-/// result's schema and rows, or `None` for the rows when it only plans (to learn
-/// the statement's columns or parameter types: each term is then planned once).
+/// result's schema and what became of its rows, which may hold at most the given
+/// number of bytes.
 pub type StepRunner<'a> =
-    dyn FnMut(&str, &[BoundRelation]) -> QueryResult<(SchemaRef, Option<Vec<RecordBatch>>)> + 'a;
+    dyn FnMut(&str, &[BoundRelation], usize) -> QueryResult<(SchemaRef, StepRows)> + 'a;
+
+/// The rows of a step.
+#[derive(Debug)]
+pub enum StepRows {
+    /// The step was planned, not run: the runner wanted the statement's columns or
+    /// parameter types, for which each term is planned once.
+    Planned,
+    Rows(Vec<RecordBatch>),
+    /// The step's rows held more than its byte limit; it was stopped there.
+    OverLimit,
+}
+
+impl StepRows {
+    /// Every batch `next` yields, or its first error, or `OverLimit` as soon as the
+    /// batches hold more than `limit` bytes (the query is dropped, which stops it).
+    ///
+    /// # Errors
+    /// The first error `next` yields.
+    pub fn collect(
+        mut next: impl FnMut() -> Option<QueryResult<RecordBatch>>,
+        limit: usize,
+    ) -> QueryResult<StepRows> {
+        let mut batches = Vec::new();
+        let mut bytes = 0usize;
+        while let Some(batch) = next() {
+            let batch = batch?;
+            bytes = bytes.saturating_add(batch.get_array_memory_size());
+            if bytes > limit {
+                return Ok(StepRows::OverLimit);
+            }
+            batches.push(batch);
+        }
+        Ok(StepRows::Rows(batches))
+    }
+}
 
 /// The recursive CTEs of `statement`, or `None` when it has none. A `WITH RECURSIVE`
 /// whose CTEs do not refer to themselves is planned as a plain `WITH`.
@@ -131,15 +166,16 @@ impl RecursiveCte {
         memory_limit: usize,
         rows_needed: Option<usize>,
     ) -> QueryResult<BoundRelation> {
-        let (first_schema, first_rows) = run(&self.non_recursive.to_string(), bound)?;
-        let planning_only = first_rows.is_none();
+        let (first_schema, first_rows) = run(&self.non_recursive.to_string(), bound, memory_limit)?;
+        let planning_only = matches!(first_rows, StepRows::Planned);
         let schema = self.schema(&first_schema)?;
         let mut seen = if self.distinct {
             Some(SeenRows::new(&schema)?)
         } else {
             None
         };
-        let mut work = self.conform(&schema, first_rows.unwrap_or_default(), seen.as_mut())?;
+        let first_rows = self.rows_of(first_rows, memory_limit, 0)?;
+        let mut work = self.conform(&schema, first_rows, seen.as_mut())?;
         let mut all = work.clone();
         let mut rows_bytes = held_bytes(&all);
         let mut row_count = rows_in(&all);
@@ -157,8 +193,14 @@ impl RecursiveCte {
                 schema: Arc::clone(&schema),
                 batches: std::mem::take(&mut work),
             });
-            let (_, rows) = run(&recursive_sql, &with_work)?;
-            work = self.conform(&schema, rows.unwrap_or_default(), seen.as_mut())?;
+            let held = rows_bytes + seen.as_ref().map_or(0, SeenRows::bytes);
+            let (_, rows) = run(
+                &recursive_sql,
+                &with_work,
+                memory_limit.saturating_sub(held),
+            )?;
+            let rows = self.rows_of(rows, memory_limit, steps)?;
+            work = self.conform(&schema, rows, seen.as_mut())?;
             all.extend(work.iter().cloned());
             rows_bytes += held_bytes(&work);
             row_count += rows_in(&work);
@@ -167,16 +209,7 @@ impl RecursiveCte {
             }
             let held = rows_bytes + seen.as_ref().map_or(0, SeenRows::bytes);
             if held > memory_limit {
-                return Err(QueryError::new(
-                    ErrorCode::ResourcesExhausted,
-                    format!(
-                        "recursive query \"{}\" holds more than {} after {steps} steps \
-                         (percore.memory_per_core); does its recursive term ever stop \
-                         adding rows?",
-                        self.name,
-                        ByteSize(memory_limit)
-                    ),
-                ));
+                return Err(self.over_limit(memory_limit, steps));
             }
         }
         Ok(BoundRelation {
@@ -184,6 +217,33 @@ impl RecursiveCte {
             schema,
             batches: all,
         })
+    }
+
+    /// A step's batches (none when it was only planned).
+    fn rows_of(
+        &self,
+        rows: StepRows,
+        memory_limit: usize,
+        steps: usize,
+    ) -> QueryResult<Vec<RecordBatch>> {
+        match rows {
+            StepRows::Rows(batches) => Ok(batches),
+            StepRows::Planned => Ok(Vec::new()),
+            StepRows::OverLimit => Err(self.over_limit(memory_limit, steps)),
+        }
+    }
+
+    fn over_limit(&self, memory_limit: usize, steps: usize) -> QueryError {
+        QueryError::new(
+            ErrorCode::ResourcesExhausted,
+            format!(
+                "recursive query \"{}\" holds more than {} after {steps} steps \
+                 (percore.memory_per_core); does its recursive term ever stop adding \
+                 rows?",
+                self.name,
+                ByteSize(memory_limit)
+            ),
+        )
     }
 
     /// The CTE's schema: the first term's types under the CTE's column names, every
@@ -341,7 +401,7 @@ fn held_bytes(batches: &[RecordBatch]) -> usize {
 
 /// The query of a statement that runs one: a query, `CREATE TABLE .. AS`, `COPY
 /// (query) TO`, or what `EXPLAIN` explains.
-fn top_query(statement: &mut Statement) -> Option<&mut Query> {
+pub(super) fn top_query(statement: &mut Statement) -> Option<&mut Query> {
     match statement {
         Statement::Query(query) => Some(query),
         Statement::CreateTable(create) => create.query.as_deref_mut(),
@@ -454,32 +514,7 @@ fn term_query(body: SetExpr, plain: &[Cte]) -> Query {
         format_clause: None,
         pipe_operators: Vec::new(),
     };
-    let mut needed = vec![false; plain.len()];
-    let mut changed = true;
-    while changed {
-        changed = false;
-        for (index, cte) in plain.iter().enumerate() {
-            if needed[index] {
-                continue;
-            }
-            let name = normalized(&cte.alias.name);
-            let used = references(&query, &name) > 0
-                || plain
-                    .iter()
-                    .zip(&needed)
-                    .any(|(other, &kept)| kept && references(&other.query, &name) > 0);
-            if used {
-                needed[index] = true;
-                changed = true;
-            }
-        }
-    }
-    let ctes: Vec<Cte> = plain
-        .iter()
-        .zip(&needed)
-        .filter(|(_, &kept)| kept)
-        .map(|(cte, _)| cte.clone())
-        .collect();
+    let ctes = needed_ctes(&query, plain);
     if !ctes.is_empty() {
         query.with = Some(With {
             with_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
@@ -490,13 +525,44 @@ fn term_query(body: SetExpr, plain: &[Cte]) -> Query {
     query
 }
 
+/// The CTEs of `plain` that `query` refers to, directly or through each other, in
+/// their order.
+pub(super) fn needed_ctes(query: &Query, plain: &[Cte]) -> Vec<Cte> {
+    let mut needed = vec![false; plain.len()];
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for (index, cte) in plain.iter().enumerate() {
+            if needed[index] {
+                continue;
+            }
+            let name = normalized(&cte.alias.name);
+            let used = references(query, &name) > 0
+                || plain
+                    .iter()
+                    .zip(&needed)
+                    .any(|(other, &kept)| kept && references(&other.query, &name) > 0);
+            if used {
+                needed[index] = true;
+                changed = true;
+            }
+        }
+    }
+    plain
+        .iter()
+        .zip(&needed)
+        .filter(|(_, &kept)| kept)
+        .map(|(cte, _)| cte.clone())
+        .collect()
+}
+
 /// Whether a CTE's query names the CTE.
 fn refers_to_itself(cte: &Cte) -> bool {
     references(&cte.query, &normalized(&cte.alias.name)) > 0
 }
 
 /// How many times `query` names the table `name` without a schema.
-fn references(query: &Query, name: &str) -> usize {
+pub(super) fn references(query: &Query, name: &str) -> usize {
     let mut count = 0;
     let _ = visit_relations(query, |relation| {
         if let [ObjectNamePart::Identifier(ident)] = relation.0.as_slice() {

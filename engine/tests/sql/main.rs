@@ -11,5 +11,6 @@ mod literals;
 mod patterns;
 mod postgresql_spellings;
 mod recursive_ctes;
+mod shared_ctes;
 mod sql_fuzz;
 mod windows;

@@ -167,6 +167,7 @@ fn three_nodes_answer_all_tpch_queries_and_survive_bad_peers() {
         "{plan:?}"
     );
     recursive_ctes_run_on_every_node(&cluster);
+    shared_ctes_are_computed_once_for_every_node(&cluster);
     errors_name_the_node_and_operator_that_raised_them(&cluster);
 }
 
@@ -251,6 +252,30 @@ fn recursive_ctes_run_on_every_node(cluster: &LocalCluster) {
     )
     .unwrap_err();
     assert_eq!(error.0, "42P19", "{error:?}");
+}
+
+/// A CTE named twice is computed once and travels to the peers with the statement:
+/// split over every node's partitions when large, it answers as written out, and a
+/// volatile one gives both references the same rows.
+fn shared_ctes_are_computed_once_for_every_node(cluster: &LocalCluster) {
+    let mut client = cluster.connect(2).unwrap();
+    let orders = "select o_orderkey, o_custkey, o_totalprice from orders";
+    let pairs = "select count(*), sum(o1.o_totalprice - o2.o_totalprice) from {o} o1 \
+                 join {o} o2 on o1.o_custkey = o2.o_custkey and o1.o_orderkey < o2.o_orderkey";
+    let shared = query(
+        &mut client,
+        &format!("with o as ({orders}) {}", pairs.replace("{o}", "o")),
+    )
+    .unwrap();
+    let inline = query(&mut client, &pairs.replace("{o}", &format!("({orders})"))).unwrap();
+    assert_eq!(shared, inline);
+    let same = query(
+        &mut client,
+        "with a as (select random() as r from generate_series(1, 20000)) \
+         select count(*) from a x join a y on x.r = y.r",
+    )
+    .unwrap();
+    assert_eq!(same, [["20000"]]);
 }
 
 /// `nodes` nodes of one core that send one frame per credit window, hold one batch per

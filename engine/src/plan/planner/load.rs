@@ -43,7 +43,7 @@ pub fn plan_load(
         destination: StoreDestination::Table,
     };
     Ok(planner.finish(
-        root.node,
+        root,
         Placement::AllPartitions,
         StageOutput::Store,
         Some(store),

@@ -82,7 +82,7 @@ pub fn plan_query(
     let root = planner.plan(logical)?;
     let root =
         planner.complete_on_coordinator(root, "query results are returned by the coordinator");
-    Ok(planner.finish(root.node, Placement::Coordinator, StageOutput::Client, None))
+    Ok(planner.finish(root, Placement::Coordinator, StageOutput::Client, None))
 }
 
 pub(crate) struct Planner<'a> {
@@ -111,11 +111,16 @@ impl<'a> Planner<'a> {
     /// Adds the final stage and links every exchange to the stage reading it.
     fn finish(
         mut self,
-        root: Node,
+        root: Planned,
         placement: Placement,
         output: StageOutput,
         store: Option<StoreTarget>,
     ) -> DistributedPlan {
+        let Planned {
+            node: root,
+            rows: estimated_rows,
+            ..
+        } = root;
         let schema = root.schema();
         let final_stage = StageId(self.stages.len());
         self.stages.push(Stage {
@@ -132,6 +137,7 @@ impl<'a> Planner<'a> {
             avoided: self.avoided,
             partitions: self.settings.partitions,
             schema,
+            estimated_rows,
             store,
             copy_to: None,
         }
