@@ -107,15 +107,17 @@ pub const REPLICATED_ROWS_MAX: usize = 8192;
 fn split_rows(batches: &[RecordBatch], rows: usize, partitions: usize) -> Vec<Vec<RecordBatch>> {
     let mut parts = vec![Vec::new(); partitions.max(1)];
     let count = parts.len();
+    // The first `rows % count` parts take one row more.
+    let size = |part: usize| rows / count + usize::from(part < rows % count);
     let mut part = 0;
     // Rows of the current part still to fill.
-    let mut wanted = rows / count + usize::from(rows % count > 0);
+    let mut wanted = size(0);
     for batch in batches {
         let mut offset = 0;
         while offset < batch.num_rows() {
             while wanted == 0 {
                 part += 1;
-                wanted = rows / count + usize::from(part < rows % count);
+                wanted = size(part);
             }
             let take = wanted.min(batch.num_rows() - offset);
             parts[part].push(batch.slice(offset, take));
