@@ -86,9 +86,9 @@ pub(crate) fn offer_for_join(
 }
 
 /// The scan, and the column of the batches it filters, that `node`'s output column
-/// `column` is read from unchanged, through projections, filters and the sides of
-/// joins whose rows it passes through: filtering the scan by it drops exactly the
-/// output rows with those values.
+/// `column` is read from unchanged, through projections, filters, full sorts, the
+/// group keys of aggregations and the sides of joins whose rows it passes through:
+/// filtering the scan by it drops exactly the output rows with those values.
 fn scan_column(node: &Node, column: usize) -> Option<(&ScanNode, usize)> {
     match node {
         Node::Scan(scan) => Some((scan, *scan.output_columns.get(column)?)),
@@ -96,7 +96,16 @@ fn scan_column(node: &Node, column: usize) -> Option<(&ScanNode, usize)> {
             let source = exprs.get(column)?.downcast_ref::<Column>()?;
             scan_column(input, source.index())
         }
-        Node::Filter { input, .. } => scan_column(input, column),
+        Node::Filter { input, .. } | Node::Sort { input, fetch: None, .. } => {
+            scan_column(input, column)
+        }
+        // A group's key is the key of its rows: dropping the rows of some keys drops
+        // their groups and leaves every other group's rows, and so its aggregates, as
+        // they were (TPC-H Q2 and Q17 aggregate every part's rows, then keep a few).
+        Node::Aggregate(aggregate) => {
+            let source = aggregate.group_exprs.get(column)?.downcast_ref::<Column>()?;
+            scan_column(&aggregate.input, source.index())
+        }
         Node::HashJoin(join) => {
             let left_columns = join.left.schema().fields().len();
             if column < left_columns {
