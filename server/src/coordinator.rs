@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use percore_engine::catalog::bound::BoundRelation;
+use percore_engine::catalog::bound::{computed_first, BoundRelation};
 use percore_engine::catalog::profile::TableProfile;
 use percore_engine::error::{ErrorCode, QueryError, QueryResult};
 use percore_engine::exec::query::{PreparedQuery, QueryCanceller, QueryStream, RemoteParts};
@@ -184,7 +184,8 @@ impl Node {
                     rows,
                     elapsed: started.elapsed(),
                 };
-                let text = analyze::render(&plan, &query.stats(), summary);
+                let text =
+                    computed_first(relations) + &analyze::render(&plan, &query.stats(), summary);
                 Ok(Outcome::Explain(text_batch(&text)?))
             }
         }

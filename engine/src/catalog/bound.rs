@@ -99,6 +99,26 @@ impl BoundRelation {
     }
 }
 
+/// For `EXPLAIN ANALYZE`: a line per relation the statement brought, with its rows
+/// and where they were held.
+pub fn computed_first(relations: &[BoundRelation]) -> String {
+    relations
+        .iter()
+        .map(|relation| {
+            let rows = relation.rows();
+            let layout = if rows <= REPLICATED_ROWS_MAX {
+                "on every partition"
+            } else {
+                "split over the partitions"
+            };
+            format!(
+                "CTE {} computed first: {rows} row(s), held {layout}\n",
+                relation.name
+            )
+        })
+        .collect()
+}
+
 /// The most rows a bound relation holds in every partition.
 pub const REPLICATED_ROWS_MAX: usize = 8192;
 

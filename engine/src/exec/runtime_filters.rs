@@ -96,14 +96,18 @@ fn scan_column(node: &Node, column: usize) -> Option<(&ScanNode, usize)> {
             let source = exprs.get(column)?.downcast_ref::<Column>()?;
             scan_column(input, source.index())
         }
-        Node::Filter { input, .. } | Node::Sort { input, fetch: None, .. } => {
-            scan_column(input, column)
-        }
+        Node::Filter { input, .. }
+        | Node::Sort {
+            input, fetch: None, ..
+        } => scan_column(input, column),
         // A group's key is the key of its rows: dropping the rows of some keys drops
         // their groups and leaves every other group's rows, and so its aggregates, as
         // they were (TPC-H Q2 and Q17 aggregate every part's rows, then keep a few).
         Node::Aggregate(aggregate) => {
-            let source = aggregate.group_exprs.get(column)?.downcast_ref::<Column>()?;
+            let source = aggregate
+                .group_exprs
+                .get(column)?
+                .downcast_ref::<Column>()?;
             scan_column(&aggregate.input, source.index())
         }
         Node::HashJoin(join) => {

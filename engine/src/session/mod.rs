@@ -15,6 +15,7 @@ use arrow::array::{ArrayRef, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 
+use crate::catalog::bound::computed_first;
 use crate::catalog::data_dir::{DataDir, Placement as DataPlacement};
 use crate::catalog::{tpch, Catalog, Table};
 use crate::error::{ErrorCode, QueryError, QueryResult};
@@ -600,7 +601,7 @@ impl Cluster {
             self.run_step(sql, relations, limit, &step_settings, deadline)
         };
         let limit = recursion_limit(self, settings);
-        let (_, plan, kind) = self.plan_statement(*statement, limit, &mut run_step)?;
+        let (bound, plan, kind) = self.plan_statement(*statement, limit, &mut run_step)?;
         // The steps of a recursion spent part of the statement's time.
         let settings = &settings.until(deadline);
         match kind {
@@ -635,7 +636,9 @@ impl Cluster {
                     rows,
                     elapsed: started.elapsed(),
                 };
-                let text = analyze::render(&plan, &stream.stats(), summary);
+                let relations = bound.map(|bound| bound.relations).unwrap_or_default();
+                let text =
+                    computed_first(&relations) + &analyze::render(&plan, &stream.stats(), summary);
                 Ok(StatementOutput::Explain(text_batch(&text)?))
             }
         }

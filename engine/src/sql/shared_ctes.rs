@@ -15,10 +15,10 @@ use sqlparser::ast::{Query, Statement};
 use super::recursive_ctes::{needed_ctes, normalized, references, top_query};
 
 /// The names of the top-level CTEs of `statement` it names more than once, in the
-/// order of its `WITH`. `EXPLAIN` shows the plan it is given, so its CTEs stay
-/// inline.
+/// order of its `WITH`. `EXPLAIN` runs nothing, so its CTEs stay inline (`EXPLAIN
+/// ANALYZE` computes them first, as the statement would).
 pub fn shared_ctes(statement: &mut Statement) -> Vec<String> {
-    if matches!(statement, Statement::Explain { .. }) {
+    if matches!(statement, Statement::Explain { analyze: false, .. }) {
         return Vec::new();
     }
     let Some(query) = top_query(statement) else {
@@ -129,6 +129,10 @@ mod tests {
         assert_eq!(
             names("explain with a as (select 1 x) select * from a, a b"),
             Vec::<String>::new()
+        );
+        assert_eq!(
+            names("explain analyze with a as (select 1 x) select * from a, a b"),
+            vec!["a"]
         );
         assert_eq!(
             names("with \"A\" as (select 1 x) select * from \"A\", \"A\" b"),

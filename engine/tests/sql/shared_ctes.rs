@@ -78,6 +78,11 @@ fn a_volatile_cte_gives_every_reference_the_same_rows() {
     let sql = "with a as (select random() as r from generate_series(1, 20000)) \
                select count(*) from a x join a y on x.r = y.r";
     assert_eq!(joined_rows(&cluster, sql), ["20000"]);
+    let analyzed = joined_rows(&cluster, &format!("explain analyze {sql}")).join("\n");
+    assert!(
+        analyzed.starts_with("CTE a computed first: 20000 row(s), held split over the partitions"),
+        "{analyzed}"
+    );
 }
 
 /// Under 4 MB a core, a CTE of 20,000 rows of 500 bytes does not fit: it stays
