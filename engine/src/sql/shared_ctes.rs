@@ -10,7 +10,7 @@
 //! stays inline. (PostgreSQL's `AS [NOT] MATERIALIZED` does not parse in the dialect
 //! Percore reads.)
 
-use sqlparser::ast::{Query, Statement};
+use sqlparser::ast::Statement;
 
 use super::recursive_ctes::{needed_ctes, normalized, references, top_query};
 
@@ -76,10 +76,6 @@ pub fn take_cte(statement: &mut Statement, name: &str) {
     let Some(query) = top_query(statement) else {
         return;
     };
-    take_from(query, name);
-}
-
-fn take_from(query: &mut Query, name: &str) {
     let Some(with) = query.with.as_mut() else {
         return;
     };
