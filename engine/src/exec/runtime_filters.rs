@@ -69,59 +69,86 @@ pub(crate) fn offer_for_join(
         if !same_type || !crate::operators::runtime_filter::supports(data_type) {
             continue;
         }
-        let Some((scan, read_column)) = scan_column(probe, column.index()) else {
+        let mut scans = Vec::new();
+        scan_columns(probe, column.index(), &mut scans);
+        if scans.is_empty() {
             continue;
-        };
+        }
+        // One slot for every scan: they count their rows into it, and give up together.
         let slot = Arc::new(RuntimeFilterSlot::default());
-        pending.offer(
-            scan,
-            RuntimeFilter {
-                column: read_column,
-                slot: Arc::clone(&slot),
-            },
-        );
+        for (scan, read_column) in scans {
+            pending.offer(
+                scan,
+                RuntimeFilter {
+                    column: read_column,
+                    slot: Arc::clone(&slot),
+                },
+            );
+        }
         offered.push((key, slot));
     }
     offered
 }
 
-/// The scan, and the column of the batches it filters, that `node`'s output column
-/// `column` is read from unchanged, through projections, filters, full sorts, the
-/// group keys of aggregations and the sides of joins whose rows it passes through:
-/// filtering the scan by it drops exactly the output rows with those values.
-fn scan_column(node: &Node, column: usize) -> Option<(&ScanNode, usize)> {
+/// The scans, each with the column of the batches it filters, that `node`'s output
+/// column `column` is read from unchanged, through projections, filters, full sorts,
+/// the branches of a union, the group keys of aggregations, the partition keys of
+/// windows and the sides of joins whose rows it passes through: filtering those scans
+/// by it drops exactly the output rows with other values. A union branch it cannot
+/// be traced through is left unfiltered, which keeps every row of that branch.
+fn scan_columns<'a>(node: &'a Node, column: usize, found: &mut Vec<(&'a ScanNode, usize)>) {
     match node {
-        Node::Scan(scan) => Some((scan, *scan.output_columns.get(column)?)),
+        Node::Scan(scan) => {
+            if let Some(&read) = scan.output_columns.get(column) {
+                found.push((scan, read));
+            }
+        }
         Node::Project { input, exprs, .. } => {
-            let source = exprs.get(column)?.downcast_ref::<Column>()?;
-            scan_column(input, source.index())
+            if let Some(source) = exprs.get(column).and_then(|e| e.downcast_ref::<Column>()) {
+                scan_columns(input, source.index(), found);
+            }
         }
         Node::Filter { input, .. }
         | Node::Sort {
             input, fetch: None, ..
-        } => scan_column(input, column),
+        } => {
+            scan_columns(input, column, found);
+        }
+        Node::Union { inputs, .. } => {
+            for input in inputs {
+                scan_columns(input, column, found);
+            }
+        }
         // A group's key is the key of its rows: dropping the rows of some keys drops
         // their groups and leaves every other group's rows, and so its aggregates, as
         // they were (TPC-H Q2 and Q17 aggregate every part's rows, then keep a few).
         Node::Aggregate(aggregate) => {
-            let source = aggregate
-                .group_exprs
-                .get(column)?
-                .downcast_ref::<Column>()?;
-            scan_column(&aggregate.input, source.index())
+            let group = aggregate.group_exprs.get(column);
+            if let Some(source) = group.and_then(|e| e.downcast_ref::<Column>()) {
+                scan_columns(&aggregate.input, source.index(), found);
+            }
+        }
+        // Likewise a window partition's rows share its keys: dropping other
+        // partitions leaves its rows' window values as they were.
+        Node::Window(window) => {
+            let partitions_by_it = window.partition_by.iter().any(|key| {
+                key.downcast_ref::<Column>()
+                    .is_some_and(|key| key.index() == column)
+            });
+            if partitions_by_it {
+                scan_columns(&window.input, column, found);
+            }
         }
         Node::HashJoin(join) => {
             let left_columns = join.left.schema().fields().len();
             if column < left_columns {
                 // Every output row's left columns are one left row's (or NULL,
                 // which no key matches, on a full join's right-only rows).
-                scan_column(&join.left, column)
+                scan_columns(&join.left, column, found);
             } else if join.kind == JoinKind::Inner {
-                scan_column(&join.right, column - left_columns)
-            } else {
-                None
+                scan_columns(&join.right, column - left_columns, found);
             }
         }
-        _ => None,
+        _ => {}
     }
 }

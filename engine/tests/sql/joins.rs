@@ -727,6 +727,10 @@ fn runtime_filters_change_no_answer_and_are_reported() {
          from lineitem group by {l}) t on k = p_partkey where p_size = 1",
         "select count(*) from part where p_size = 1 and p_partkey in \
          (select {l} from lineitem group by {l} having sum(l_quantity) > 100)",
+        // Through both branches of a union.
+        "select count(*), sum(q) from part join (select {l} as k, l_quantity as q \
+         from lineitem where l_quantity < 10 union all select {l}, l_quantity \
+         from lineitem where l_quantity > 45) t on k = p_partkey where p_size = 1",
     ];
     for case in cases {
         let filtered = case.replace("{l}", "l_partkey");
@@ -737,7 +741,15 @@ fn runtime_filters_change_no_answer_and_are_reported() {
             "{filtered}"
         );
     }
-    for case in [cases[0], cases[6]] {
+    // Through the partition key of a window over part, partitioned on it already.
+    let windowed = "select count(*), sum(r) from (select {p} as k, row_number() over \
+                    (partition by {p} order by p_size, p_name) as r from part) t \
+                    join partsupp on k = ps_partkey where ps_availqty < 100";
+    assert_eq!(
+        rows(&cluster, &windowed.replace("{p}", "p_partkey")),
+        rows(&cluster, &windowed.replace("{p}", "(p_partkey + 0)")),
+    );
+    for case in [cases[0], cases[6], cases[8]] {
         let analyzed = rows(
             &cluster,
             &format!("explain analyze {}", case.replace("{l}", "l_partkey")),
