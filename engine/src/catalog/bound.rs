@@ -29,6 +29,11 @@ impl BoundRelation {
         self.batches.iter().map(RecordBatch::num_rows).sum()
     }
 
+    /// Whether every partition holds every row (see [`BoundRelation::table`]).
+    pub fn replicated(&self) -> bool {
+        self.rows() <= REPLICATED_ROWS_MAX
+    }
+
     /// The table the planner sees, with statistics measured from the rows. Up to
     /// [`REPLICATED_ROWS_MAX`] rows, every partition holds every row (the batches are
     /// shared, not copied), so joins with it need no exchange; more are split into
@@ -43,7 +48,7 @@ impl BoundRelation {
         for batch in &self.batches {
             profile.add(batch)?;
         }
-        let (partitioning, parts) = if self.rows() <= REPLICATED_ROWS_MAX {
+        let (partitioning, parts) = if self.replicated() {
             let parts = vec![self.batches.clone(); partitions];
             (TablePartitioning::Replicated, parts)
         } else {
@@ -105,15 +110,15 @@ pub fn computed_first(relations: &[BoundRelation]) -> String {
     relations
         .iter()
         .map(|relation| {
-            let rows = relation.rows();
-            let layout = if rows <= REPLICATED_ROWS_MAX {
+            let layout = if relation.replicated() {
                 "on every partition"
             } else {
                 "split over the partitions"
             };
             format!(
-                "CTE {} computed first: {rows} row(s), held {layout}\n",
-                relation.name
+                "CTE {} computed first: {} row(s), held {layout}\n",
+                relation.name,
+                relation.rows()
             )
         })
         .collect()

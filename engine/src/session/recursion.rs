@@ -72,21 +72,19 @@ impl Cluster {
         memory_limit: usize,
         run: &mut StepRunner<'_>,
     ) -> QueryResult<(Option<BoundStatement>, DistributedPlan, StatementKind)> {
-        match self.bind_recursive(&mut statement, memory_limit, run)? {
+        let bound = match self.bind_recursive(&mut statement, memory_limit, run)? {
+            Some(bound) => Some(bound),
+            None => self.bind_shared(&mut statement, memory_limit, run)?,
+        };
+        match bound {
             Some(bound) => {
                 let (plan, kind) = self.plan_with(&bound.sql, &bound.relations)?;
                 Ok((Some(bound), plan, kind))
             }
-            None => match self.bind_shared(&mut statement, memory_limit, run)? {
-                Some(bound) => {
-                    let (plan, kind) = self.plan_with(&bound.sql, &bound.relations)?;
-                    Ok((Some(bound), plan, kind))
-                }
-                None => {
-                    let (plan, kind) = self.plan_parsed(statement)?;
-                    Ok((None, plan, kind))
-                }
-            },
+            None => {
+                let (plan, kind) = self.plan_parsed(statement)?;
+                Ok((None, plan, kind))
+            }
         }
     }
 

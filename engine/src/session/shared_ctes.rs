@@ -8,7 +8,7 @@ use super::Cluster;
 use crate::catalog::bound::BoundRelation;
 use crate::error::QueryResult;
 use crate::plan::planner::PlannerSettings;
-use crate::sql::recursive_ctes::{StepRows, StepRunner};
+use crate::sql::recursive_ctes::{held_bytes, StepRows, StepRunner};
 use crate::sql::shared_ctes::{cte_query, shared_ctes, take_cte};
 
 impl Cluster {
@@ -59,10 +59,7 @@ impl Cluster {
             let StepRows::Rows(batches) = rows else {
                 continue;
             };
-            held += batches
-                .iter()
-                .map(|batch| batch.get_array_memory_size())
-                .sum::<usize>();
+            held += held_bytes(&batches);
             take_cte(statement, &name);
             relations.push(BoundRelation {
                 name,

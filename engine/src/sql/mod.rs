@@ -242,6 +242,12 @@ impl ParsedStatement {
     }
 }
 
+/// A statement to plan, for the tests of the rewrites of statements.
+#[cfg(test)]
+pub(crate) fn plannable(sql: &str) -> SqlStatement {
+    parse_statement(sql).unwrap().into_plannable().unwrap()
+}
+
 /// Guards and parses one statement (see [`guard::check`]).
 ///
 /// # Errors

@@ -395,7 +395,7 @@ fn rows_in(batches: &[RecordBatch]) -> usize {
     batches.iter().map(RecordBatch::num_rows).sum()
 }
 
-fn held_bytes(batches: &[RecordBatch]) -> usize {
+pub(crate) fn held_bytes(batches: &[RecordBatch]) -> usize {
     batches.iter().map(RecordBatch::get_array_memory_size).sum()
 }
 
@@ -625,12 +625,7 @@ impl VisitorMut for PlainWith {
 mod tests {
     use super::*;
 
-    fn parsed(sql: &str) -> Statement {
-        crate::sql::parse_statement(sql)
-            .unwrap()
-            .into_plannable()
-            .unwrap()
-    }
+    use crate::sql::plannable as parsed;
 
     fn split(sql: &str) -> QueryResult<Option<RecursiveStatement>> {
         recursive_ctes(&mut parsed(sql))

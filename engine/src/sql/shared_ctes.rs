@@ -90,12 +90,7 @@ pub fn take_cte(statement: &mut Statement, name: &str) {
 mod tests {
     use super::*;
 
-    fn parsed(sql: &str) -> Statement {
-        crate::sql::parse_statement(sql)
-            .unwrap()
-            .into_plannable()
-            .unwrap()
-    }
+    use crate::sql::plannable as parsed;
 
     fn names(sql: &str) -> Vec<String> {
         shared_ctes(&mut parsed(sql))
