@@ -245,6 +245,10 @@ fn arrow_code(error: &arrow::error::ArrowError) -> ErrorCode {
         ArrowError::ComputeError(message) if message.contains("overflow") => {
             ErrorCode::NumericOutOfRange
         }
+        // A decimal cast: "100000 is too large to store in a Decimal128 of precision 5".
+        ArrowError::InvalidArgumentError(message) if message.contains("to store in a Decimal") => {
+            ErrorCode::NumericOutOfRange
+        }
         ArrowError::CastError(_)
         | ArrowError::ParseError(_)
         | ArrowError::ComputeError(_)

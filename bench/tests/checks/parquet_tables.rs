@@ -493,6 +493,10 @@ fn declared_csv_columns_type_the_values_and_refuse_what_does_not_fit() {
     );
     let error = create("id INT, ID INT, price DOUBLE, sold DATE").unwrap_err();
     assert!(error.message.contains("declared twice"), "{error}");
+    // Read as written, `15` in a numeric(3, -1) column would be 150.
+    let error = create("id INT, code VARCHAR, price NUMERIC(3, -1), sold DATE").unwrap_err();
+    assert_eq!(error.code, ErrorCode::Unsupported, "{error}");
+    assert!(error.message.contains("price"), "{error}");
     let error = create("id INT, code VARCHAR, price NOSUCHTYPE, sold DATE").unwrap_err();
     assert!(
         error.message.to_lowercase().contains("nosuchtype"),

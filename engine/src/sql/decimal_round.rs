@@ -156,7 +156,7 @@ impl ScalarUDFImpl for RoundDecimal {
 
 /// `value` (of scale `scale`) rounded half away from zero to `digits` decimals,
 /// at scale `output_scale`.
-fn round_value(value: i128, scale: i8, digits: i64, output_scale: i8) -> i256 {
+pub(super) fn round_value(value: i128, scale: i8, digits: i64, output_scale: i8) -> i256 {
     let scale = i64::from(scale);
     let value = i256::from_i128(value);
     // Digits beyond 76 places are past any Decimal128: everything or nothing rounds.

@@ -71,6 +71,7 @@ mod nested_correlation;
 mod not_in_operands;
 mod not_in_subqueries;
 mod null_safe_join_keys;
+mod numeric_typmods;
 mod order_by_ordinals;
 mod order_by_output_names;
 mod order_by_subqueries;
@@ -353,6 +354,7 @@ fn external_table(create: &sqlparser::ast::CreateTable) -> QueryResult<SessionSt
             "column definitions for a Parquet table (its schema comes from the files' metadata)",
         ));
     }
+    numeric_typmods::refused_in_columns(&create.columns)?;
     let location = create.location.clone().ok_or_else(|| {
         QueryError::new(
             ErrorCode::Syntax,
@@ -497,6 +499,7 @@ pub fn plan_parsed(
         _ => None,
     };
     literals::exponents_as_doubles(&mut statement);
+    numeric_typmods::as_calls(&mut statement)?;
     pg_compat::normalize(&mut statement);
     array_subqueries::as_aggregates(&mut statement, functions)?;
     empty_tables::unevaluated_subqueries(&mut statement, catalog, functions);

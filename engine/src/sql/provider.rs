@@ -135,6 +135,7 @@ impl FunctionRegistry {
         registry.register_scalar(super::pg_to_char::to_char());
         registry.register_scalar(super::bitwise_not::function());
         registry.register_scalar(super::width_bucket::function());
+        registry.register_scalar(super::numeric_typmods::function());
         registry.register_scalar(super::age::function());
         registry.register_scalar(super::make_timestamp::function());
         registry.register_scalar(super::similar_to::function());

@@ -499,6 +499,45 @@ fn comparisons_of_rounding_decimal_casts_compare_the_rounded_value() {
     );
 }
 
+/// PostgreSQL 15's `numeric(p, s)` with a negative scale rounds to tens, hundreds..;
+/// with a scale beyond the precision it holds small fractions. The answers are
+/// PostgreSQL 16's.
+#[test]
+fn numeric_types_with_negative_or_large_scales_round_half_away_from_zero() {
+    let cluster = cluster();
+    assert_eq!(
+        values(
+            &cluster,
+            "select 15::numeric(3, -1), -15::numeric(3, -1), 14.9::numeric(3, -1), \
+             1234.5::numeric(5, -2), 0.5::numeric(2, -1), '25'::numeric(3, -1), \
+             14.6::float8::numeric(3, -1), cast(149 as decimal(2, -2)), \
+             0.000125::numeric(2, 5), -0.000124::numeric(2, 5)"
+        ),
+        ["20", "-20", "10", "1200", "0", "30", "10", "100", "0.00013", "-0.00012"]
+    );
+    assert_eq!(
+        values(
+            &cluster,
+            "select sum(x::numeric(3, -1)), count(*) filter (where x::numeric(3, -1) = 20), \
+             max(x::numeric(3, -1)) + 1 from (values (15), (24), (25), (null)) t(x)"
+        ),
+        ["70", "2", "31"]
+    );
+    for overflowing in [
+        "select 9995::numeric(3, -1)",
+        "select 0.001::numeric(2, 5)",
+        "select 1e30::numeric(3, -1)",
+        "select x::numeric(3, -1) from (values (9999)) t(x)",
+        "select 99999::numeric(4, 0)",
+    ] {
+        fails_with(&cluster, overflowing, ErrorCode::NumericOutOfRange);
+    }
+    fails_with(
+        &cluster,
+        "select 1::numeric(38, -1)",
+        ErrorCode::Unsupported,
+    );
+}
 /// A minus before an interval literal negates its value: DataFusion put the sign
 /// into the literal's text, so `- interval '1 day -3 hours'` was -27 hours (PostgreSQL:
 /// -21) and `- interval '-3 hours'` a parse error.
