@@ -123,7 +123,7 @@ impl HashJoinStream {
         context: &StreamContext,
     ) -> TaskResult<Self> {
         // Offered before the probe side's streams are built: its scans pick them up.
-        let runtime_filters = offer_for_join(node, &context.runtime_filters);
+        let runtime_filters = offer_for_join(node, context);
         let left = build_stream(&node.left, inputs, context)?;
         let right = build_stream(&node.right, inputs, context)?;
         let (build, probe) = if node.build_left {
@@ -233,15 +233,22 @@ impl HashJoinStream {
     fn publish_runtime_filters(&self, batches: &[RecordBatch]) -> TaskResult<usize> {
         let mut bytes = 0;
         let build_keys = self.build_keys();
+        let mut published: Option<(usize, Arc<BuildKeys>)> = None;
+        // A key's slots are next to each other: its keys are computed once for all.
         for (key, slot) in &self.runtime_filters {
-            let expr = std::slice::from_ref(&build_keys[*key]);
-            let columns = batches
-                .iter()
-                .map(|batch| Ok(evaluate(expr, batch)?.remove(0)))
-                .collect::<TaskResult<Vec<_>>>()?;
-            if let Some(keys) = BuildKeys::of(&columns) {
-                bytes += keys.memory_bytes();
-                slot.publish(keys);
+            if published.as_ref().is_none_or(|(done, _)| done != key) {
+                let expr = std::slice::from_ref(&build_keys[*key]);
+                let columns = batches
+                    .iter()
+                    .map(|batch| Ok(evaluate(expr, batch)?.remove(0)))
+                    .collect::<TaskResult<Vec<_>>>()?;
+                published = BuildKeys::of(&columns).map(|keys| {
+                    bytes += keys.memory_bytes();
+                    (*key, Arc::new(keys))
+                });
+            }
+            if let Some((_, keys)) = &published {
+                slot.publish(Arc::clone(keys));
             }
         }
         Ok(bytes)

@@ -6,6 +6,7 @@
 mod aggregate;
 mod csv_scan;
 mod exchange;
+mod exchange_filters;
 mod join;
 mod nested_loop;
 mod operator_memory;

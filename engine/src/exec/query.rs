@@ -11,6 +11,7 @@ use arrow::record_batch::RecordBatch;
 use percore_net::StreamId;
 
 use super::exchange::{Charged, ExchangeInput};
+use super::exchange_filters::ExchangeFilters;
 use super::remote::Transport;
 use super::runtime::Runtime;
 use super::skew::{HotKeyVote, SkewBoard};
@@ -37,6 +38,8 @@ pub(crate) struct QueryState {
     memory: Arc<QueryMemory>,
     /// Hot keys of the skew joins, published by probe producers, awaited by build ones.
     skew: SkewBoard,
+    /// Joins' build keys, for the producers of the exchanges under their probe sides.
+    exchange_filters: ExchangeFilters,
 }
 
 impl QueryState {
@@ -45,10 +48,12 @@ impl QueryState {
         all_finished: flume::Sender<()>,
         memory: Arc<QueryMemory>,
         skew: SkewBoard,
+        exchange_filters: ExchangeFilters,
     ) -> Arc<QueryState> {
         Arc::new(QueryState {
             memory,
             skew,
+            exchange_filters,
             cancelled: AtomicBool::new(false),
             first_error: Mutex::new(None),
             stats: Mutex::new(Vec::new()),
@@ -61,11 +66,20 @@ impl QueryState {
     pub(crate) fn standalone(cores: usize) -> Arc<QueryState> {
         let pool = Arc::new(MemoryPool::new(cores, usize::MAX));
         let memory = QueryMemory::unadmitted(&pool, SpillSpace::disabled());
-        QueryState::new(flume::bounded(1).0, memory, SkewBoard::new([]))
+        QueryState::new(
+            flume::bounded(1).0,
+            memory,
+            SkewBoard::new([]),
+            ExchangeFilters::default(),
+        )
     }
 
     pub fn skew(&self) -> &SkewBoard {
         &self.skew
+    }
+
+    pub fn exchange_filters(&self) -> &ExchangeFilters {
+        &self.exchange_filters
     }
 
     pub fn memory(&self) -> &Arc<QueryMemory> {
@@ -239,7 +253,12 @@ pub fn prepare(
             .count();
         Some((exchange.id, here))
     }));
-    let query = QueryState::new(all_finished, Arc::clone(&admitted.memory), skew);
+    let query = QueryState::new(
+        all_finished,
+        Arc::clone(&admitted.memory),
+        skew,
+        ExchangeFilters::of(plan),
+    );
     let mut tasks = Vec::new();
     for stage in &plan.stages {
         let stage_arc = Arc::new(stage.clone());
@@ -265,6 +284,7 @@ pub fn prepare(
                     None => return Err(QueryError::internal("a Store stage without a table")),
                 },
                 StageOutput::Exchange(id) => TaskOutput::Exchange {
+                    id,
                     kind: plan.exchanges[id.0].kind.clone(),
                     targets: targets[id.0]
                         .iter()

@@ -14,6 +14,7 @@ use futures_lite::FutureExt;
 use percore_net::StreamId;
 
 use super::exchange::{Charged, TaskInputs};
+use super::exchange_filters::ProducerFilters;
 use super::pace::Pace;
 use super::query::QueryState;
 use super::remote::{RemoteSender, Transport};
@@ -39,6 +40,7 @@ pub(crate) enum Target {
 pub(crate) enum TaskOutput {
     /// To the consumers of an exchange; `targets[t]` is consumer task `t`.
     Exchange {
+        id: ExchangeId,
         kind: ExchangeKind,
         targets: Vec<Target>,
         schema: SchemaRef,
@@ -217,6 +219,8 @@ struct OutputSink {
     skew: SkewState,
     query: Arc<QueryState>,
     batch_rows: usize,
+    /// Joins' build keys the rows are tested against, by where they go.
+    filters: Option<ProducerFilters>,
 }
 
 /// A hash exchange's part in a skew join (see `exec::skew`).
@@ -309,7 +313,7 @@ impl OutputSink {
         batch_rows: usize,
     ) -> TaskResult<Self> {
         let core = location.core;
-        let (kind, targets, schema, skew) = match output {
+        let (id, kind, targets, schema, skew) = match output {
             TaskOutput::Store(_) => {
                 return Err(TaskError::internal("a load's output is kept, not sent"))
             }
@@ -323,14 +327,27 @@ impl OutputSink {
                     skew: SkewState::Off,
                     query,
                     batch_rows,
+                    filters: None,
                 })
             }
             TaskOutput::Exchange {
+                id,
                 kind,
                 targets,
                 schema,
                 skew,
-            } => (kind, targets, schema, skew),
+            } => (id, kind, targets, schema, skew),
+        };
+        // A skew join's rows do not all go where their key hashes: left untested.
+        let filters = match (&kind, &skew) {
+            (ExchangeKind::Hash { .. }, None) => {
+                let local: Vec<bool> = targets
+                    .iter()
+                    .map(|target| matches!(target, Target::Local(_)))
+                    .collect();
+                query.exchange_filters().for_producer(id, &local)
+            }
+            _ => None,
         };
         let partitioner = match &kind {
             ExchangeKind::Hash { keys } => Some(
@@ -374,6 +391,7 @@ impl OutputSink {
             skew,
             query,
             batch_rows,
+            filters,
         })
     }
 
@@ -382,7 +400,13 @@ impl OutputSink {
         match (&self.kind, &mut self.partitioner) {
             (Some(ExchangeKind::Hash { .. }), Some(partitioner)) => {
                 let hashes = partitioner.hash_rows(&batch)?;
-                self.route(batch, hashes).await?;
+                let (batch, hashes) = match &self.filters {
+                    Some(filters) => filters.retain(batch, hashes)?,
+                    None => (batch, hashes),
+                };
+                if batch.num_rows() > 0 {
+                    self.route(batch, hashes).await?;
+                }
             }
             (Some(ExchangeKind::Broadcast), _) => {
                 for target in 0..self.slots.len() {

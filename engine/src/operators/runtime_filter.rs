@@ -121,7 +121,7 @@ impl BuildKeys {
 /// that applies it.
 #[derive(Debug, Default)]
 pub struct RuntimeFilterSlot {
-    keys: OnceLock<BuildKeys>,
+    keys: OnceLock<Arc<BuildKeys>>,
     tested: AtomicU64,
     passed: AtomicU64,
     given_up: AtomicBool,
@@ -129,7 +129,7 @@ pub struct RuntimeFilterSlot {
 
 impl RuntimeFilterSlot {
     /// Called once the build side is whole; later calls change nothing.
-    pub fn publish(&self, keys: BuildKeys) {
+    pub fn publish(&self, keys: Arc<BuildKeys>) {
         let _ = self.keys.set(keys);
     }
 
@@ -145,7 +145,7 @@ impl RuntimeFilterSlot {
         if self.given_up.load(Ordering::Relaxed) {
             return None;
         }
-        self.keys.get()
+        self.keys.get().map(Arc::as_ref)
     }
 
     fn observe(&self, tested: usize, passed: usize) {
@@ -203,6 +203,57 @@ impl RuntimeFilter {
         self.slot.observe(tested, refined.count(rows));
         refined
     }
+}
+
+/// Which rows hold a key of the build side of the partition each is routed to
+/// (`targets[row]`, an index into `slots`); rows routed where no filter is
+/// published are kept. `None` when no filter is published or the type is not a key's.
+pub fn kept_where_routed(
+    column: &dyn Array,
+    targets: &[usize],
+    slots: &[Option<Arc<RuntimeFilterSlot>>],
+) -> Option<BooleanBuffer> {
+    fn typed<T: ArrowPrimitiveType>(
+        column: &dyn Array,
+        targets: &[usize],
+        keys: &[Option<&BuildKeys>],
+        counts: &mut [(usize, usize)],
+    ) -> BooleanBuffer
+    where
+        T::Native: Into<i64>,
+    {
+        let column: &PrimitiveArray<T> = column.as_primitive();
+        let values = column.values();
+        BooleanBuffer::collect_bool(values.len(), |row| {
+            let target = targets[row];
+            let Some(keys) = keys[target] else {
+                return true;
+            };
+            let kept = column.is_valid(row) && keys.contains(values[row].into());
+            counts[target].0 += 1;
+            counts[target].1 += usize::from(kept);
+            kept
+        })
+    }
+    let keys: Vec<Option<&BuildKeys>> = slots
+        .iter()
+        .map(|slot| slot.as_deref().and_then(RuntimeFilterSlot::active))
+        .collect();
+    if keys.iter().all(Option::is_none) {
+        return None;
+    }
+    let mut counts = vec![(0, 0); keys.len()];
+    let mask = by_key_type!(
+        column.data_type(),
+        typed(column, targets, &keys, &mut counts),
+        return None
+    );
+    for (slot, (tested, passed)) in slots.iter().zip(counts) {
+        if let (Some(slot), true) = (slot, tested > 0) {
+            slot.observe(tested, passed);
+        }
+    }
+    Some(mask)
 }
 
 /// Which rows of `column` hold a build key (NULL never does).
@@ -271,7 +322,7 @@ mod tests {
 
     fn filter_of(build: ArrayRef) -> RuntimeFilter {
         let slot = Arc::new(RuntimeFilterSlot::default());
-        slot.publish(BuildKeys::of(&[build]).expect("an integer key"));
+        slot.publish(Arc::new(BuildKeys::of(&[build]).expect("an integer key")));
         RuntimeFilter { column: 0, slot }
     }
 

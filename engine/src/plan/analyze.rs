@@ -283,7 +283,7 @@ fn operator_lines(out: &mut String, tasks: &[&TaskStats]) {
         if stats.runtime_filter_tested > 0 {
             let _ = write!(
                 out,
-                "; runtime filter: scans kept {} of {} row(s) tested",
+                "; runtime filter: kept {} of {} row(s) tested",
                 stats.runtime_filter_passed, stats.runtime_filter_tested
             );
         }
