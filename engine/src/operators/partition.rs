@@ -12,7 +12,7 @@ use datafusion_physical_expr::PhysicalExpr;
 
 use super::evaluate;
 use super::float_keys::normalized;
-use super::hash::{partition_of, stable_hash};
+use super::hash::{integer_key_hashes, partition_of, stable_hash};
 use super::heavy_hitters::{HeavyHitters, HotKey};
 use crate::error::TaskResult;
 
@@ -84,27 +84,31 @@ impl HashPartitioner {
     pub fn hash_rows(&mut self, batch: &RecordBatch) -> TaskResult<Vec<u64>> {
         let columns = evaluate(&self.keys, batch)?;
         let columns = normalized(&columns);
-        if self.converter.is_none() {
-            let fields = columns
-                .iter()
-                .map(|c| SortField::new(c.data_type().clone()))
-                .collect();
-            self.converter = Some(RowConverter::new(fields)?);
-        }
-        let converter = self.converter.as_ref().expect("converter set above");
-        let rows = converter.convert_columns(&columns)?;
-        let mut sketch = self.sketch.as_mut().filter(|s| s.wants_batch());
-        let mut hashes = Vec::with_capacity(rows.num_rows());
-        for (row_idx, row) in rows.iter().enumerate() {
-            let hash = stable_hash(row.as_ref());
-            if let Some(sketch) = sketch.as_deref_mut() {
+        let single_integer = match &columns[..] {
+            [column] => integer_key_hashes(column.as_ref()),
+            _ => None,
+        };
+        let hashes = match single_integer {
+            Some(hashes) => hashes,
+            None => {
+                if self.converter.is_none() {
+                    let fields = columns
+                        .iter()
+                        .map(|c| SortField::new(c.data_type().clone()))
+                        .collect();
+                    self.converter = Some(RowConverter::new(fields)?);
+                }
+                let converter = self.converter.as_ref().expect("converter set above");
+                let rows = converter.convert_columns(&columns)?;
+                rows.iter().map(|row| stable_hash(row.as_ref())).collect()
+            }
+        };
+        if let Some(sketch) = self.sketch.as_mut().filter(|s| s.wants_batch()) {
+            for (row_idx, &hash) in hashes.iter().enumerate() {
                 if let Some(slot) = sketch.add(hash) {
                     sketch.name(slot, key_text(&columns, row_idx));
                 }
             }
-            hashes.push(hash);
-        }
-        if let Some(sketch) = sketch {
             sketch.batch_done();
         }
         Ok(hashes)
