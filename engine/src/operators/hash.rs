@@ -120,7 +120,11 @@ mod tests {
             ])),
             Arc::new(Int8Array::from(vec![Some(-128), None, Some(127), Some(0)])),
             Arc::new(Int16Array::from(vec![Some(-300), Some(300), None])),
-            Arc::new(arrow::array::Int32Array::from(vec![Some(-7), None, Some(1 << 30)])),
+            Arc::new(arrow::array::Int32Array::from(vec![
+                Some(-7),
+                None,
+                Some(1 << 30),
+            ])),
             Arc::new(UInt64Array::from(vec![Some(u64::MAX), None, Some(1)])),
             Arc::new(UInt32Array::from(vec![Some(u32::MAX), Some(0)])),
             Arc::new(Date32Array::from(vec![Some(-719_162), None, Some(9_000)])),
