@@ -34,11 +34,18 @@ pub fn parse(sql: &str, mut tokens: Vec<TokenWithSpan>) -> QueryResult<Vec<State
             .collect::<String>()
     });
     let sql = rewritten.as_deref().unwrap_or(sql);
+    let excludes_in_frame = frame_exclusion(&tokens);
     CurrentParser::new(&CurrentDialect {})
         .with_recursion_limit(MAX_NESTING)
         .with_tokens_with_locations(tokens)
         .parse_statements()
-        .map_err(syntax_error)?;
+        .map_err(|error| match excludes_in_frame {
+            Some(exclusion) => QueryError::unsupported(format!(
+                "the window frame exclusion EXCLUDE {exclusion} (the frame is taken whole \
+                 or not at all)"
+            )),
+            None => syntax_error(error),
+        })?;
     let mut statements = sqlparser::parser::Parser::new(&sqlparser::dialect::GenericDialect {})
         .with_recursion_limit(MAX_NESTING)
         .try_with_sql(sql)
@@ -244,6 +251,34 @@ fn replace_word(
     changed
 }
 
+/// `EXCLUDE CURRENT ROW`, `EXCLUDE GROUP`, `EXCLUDE TIES` or `EXCLUDE NO OTHERS`:
+/// valid SQL that neither parser takes, so a statement holding it gets an error that
+/// names it rather than a syntax error. The words that follow EXCLUDE, if any.
+fn frame_exclusion(tokens: &[TokenWithSpan]) -> Option<String> {
+    use sqlparser_current::tokenizer::{Token, Word};
+    let word = |at: usize| match &tokens[at].token {
+        Token::Word(Word {
+            value,
+            quote_style: None,
+            ..
+        }) => Some(value.to_ascii_uppercase()),
+        _ => None,
+    };
+    let words = significant(tokens);
+    words.windows(3).find_map(|window| {
+        let [exclude, first, second] = [0, 1, 2].map(|i| word(window[i]));
+        if exclude.as_deref() != Some("EXCLUDE") {
+            return None;
+        }
+        match (first?.as_str(), second.as_deref()) {
+            (first @ ("GROUP" | "TIES"), _) => Some(first.to_string()),
+            ("CURRENT", Some("ROW")) => Some("CURRENT ROW".to_string()),
+            ("NO", Some("OTHERS")) => Some("NO OTHERS".to_string()),
+            _ => None,
+        }
+    })
+}
+
 /// Where the tokens other than white space are.
 fn significant(tokens: &[TokenWithSpan]) -> Vec<usize> {
     use sqlparser_current::tokenizer::Token;
@@ -318,6 +353,24 @@ mod tests {
             parsed[0].to_string(),
             "SELECT 5 XOR 3 + 1 = 1, '#', a XOR b XOR c, \"#q\" XOR 1 FROM t"
         );
+    }
+
+    #[test]
+    fn a_frame_exclusion_is_named_as_unsupported_and_other_errors_stay_syntax_errors() {
+        let frame = "select sum(x) over (order by x rows between 1 preceding and 1 following \
+                     exclude {}) from t";
+        for (exclusion, named) in [
+            ("current row", "EXCLUDE CURRENT ROW"),
+            ("Group", "EXCLUDE GROUP"),
+            ("ties", "EXCLUDE TIES"),
+            ("no others", "EXCLUDE NO OTHERS"),
+        ] {
+            let error = parse(&frame.replace("{}", exclusion)).unwrap_err();
+            assert_eq!(error.code, ErrorCode::Unsupported, "{error}");
+            assert!(error.message.contains(named), "{error}");
+        }
+        let error = parse("select (exclude current from t").unwrap_err();
+        assert_eq!(error.code, ErrorCode::Syntax, "{error}");
     }
 
     #[test]
