@@ -141,6 +141,11 @@ impl RuntimeFilterSlot {
         )
     }
 
+    /// Whether its keys are published and it still tests rows.
+    pub fn is_active(&self) -> bool {
+        self.active().is_some()
+    }
+
     fn active(&self) -> Option<&BuildKeys> {
         if self.given_up.load(Ordering::Relaxed) {
             return None;
