@@ -27,7 +27,9 @@ pub fn parse(sql: &str, mut tokens: Vec<TokenWithSpan>) -> QueryResult<Vec<State
     let trimmed = trim_blanks_named(&mut tokens);
     let xor = sharp_as_xor(&mut tokens);
     let grouped = grouping_subqueries_parenthesized(&mut tokens);
-    let rewritten = (csv || partitioned || symmetric || trimmed || xor || grouped).then(|| {
+    let materialization = cte_materialization_dropped(&mut tokens);
+    let changed = csv || partitioned || symmetric || trimmed || xor || grouped || materialization;
+    let rewritten = changed.then(|| {
         tokens
             .iter()
             .map(|token| token.token.to_string())
@@ -83,18 +85,14 @@ fn partitioned_as_partition(tokens: &mut [TokenWithSpan]) -> bool {
 /// parsers want the characters named: `' '` is put between the two words. Returns
 /// whether anything changed.
 fn trim_blanks_named(tokens: &mut Vec<TokenWithSpan>) -> bool {
-    use sqlparser_current::tokenizer::{Token, Word};
-    let is = |token: &Token, texts: &[&str]| {
-        matches!(token, Token::Word(Word { value, quote_style: None, .. })
-            if texts.iter().any(|text| value.eq_ignore_ascii_case(text)))
-    };
+    use sqlparser_current::tokenizer::Token;
     let words = significant(tokens);
     let places: Vec<usize> = words
         .windows(3)
         .filter(|window| {
             tokens[window[0]].token == Token::LParen
-                && is(&tokens[window[1]].token, &["leading", "trailing", "both"])
-                && is(&tokens[window[2]].token, &["from"])
+                && is_word(&tokens[window[1]].token, &["leading", "trailing", "both"])
+                && is_word(&tokens[window[2]].token, &["from"])
         })
         .map(|window| window[2])
         .collect();
@@ -161,11 +159,7 @@ fn sharp_as_xor(tokens: &mut Vec<TokenWithSpan>) -> bool {
 /// Such a subquery gets a second pair of parentheses, the list of one expression
 /// the parser expects. Returns whether anything changed.
 fn grouping_subqueries_parenthesized(tokens: &mut Vec<TokenWithSpan>) -> bool {
-    use sqlparser_current::tokenizer::{Token, Word};
-    let is = |token: &Token, texts: &[&str]| {
-        matches!(token, Token::Word(Word { value, quote_style: None, .. })
-            if texts.iter().any(|text| value.eq_ignore_ascii_case(text)))
-    };
+    use sqlparser_current::tokenizer::Token;
     /// What an open parenthesis inside a grouping list is.
     #[derive(PartialEq)]
     enum Open {
@@ -178,7 +172,7 @@ fn grouping_subqueries_parenthesized(tokens: &mut Vec<TokenWithSpan>) -> bool {
     let words = significant(tokens);
     let mut insertions = Vec::new();
     for (at, &start) in words.iter().enumerate() {
-        let opens_list = is(&tokens[start].token, &["rollup", "cube", "sets"])
+        let opens_list = is_word(&tokens[start].token, &["rollup", "cube", "sets"])
             && words
                 .get(at + 1)
                 .is_some_and(|&next| tokens[next].token == Token::LParen);
@@ -193,7 +187,7 @@ fn grouping_subqueries_parenthesized(tokens: &mut Vec<TokenWithSpan>) -> bool {
                 Token::LParen => {
                     let query_follows = words
                         .get(offset + 1)
-                        .is_some_and(|&next| is(&tokens[next].token, &["select", "with"]));
+                        .is_some_and(|&next| is_word(&tokens[next].token, &["select", "with"]));
                     let kind = match (element_starts && in_elements, query_follows) {
                         (true, true) => Open::Subquery(index),
                         (true, false) => Open::Elements,
@@ -224,6 +218,47 @@ fn grouping_subqueries_parenthesized(tokens: &mut Vec<TokenWithSpan>) -> bool {
     !insertions.is_empty()
 }
 
+/// PostgreSQL's `WITH name AS [NOT] MATERIALIZED (..)`, which only sqlparser's
+/// PostgreSQL dialect takes: the words are dropped. They say whether a CTE is computed
+/// once or written into its readers, and either gives the same rows: Percore computes
+/// a CTE named more than once once (when it fits in memory) and writes a CTE named once
+/// into its reader. Returns whether anything changed.
+fn cte_materialization_dropped(tokens: &mut Vec<TokenWithSpan>) -> bool {
+    use sqlparser_current::tokenizer::Token;
+    let words = significant(tokens);
+    let word = |at: usize| words.get(at).map(|&index| (index, &tokens[index].token));
+    let mut dropped = Vec::new();
+    for at in 0..words.len() {
+        if !is_word(&tokens[words[at]].token, &["as"]) {
+            continue;
+        }
+        match (word(at + 1), word(at + 2), word(at + 3)) {
+            (Some((materialized, first)), Some((_, Token::LParen)), _)
+                if is_word(first, &["materialized"]) =>
+            {
+                dropped.push(materialized);
+            }
+            (Some((not, first)), Some((materialized, second)), Some((_, Token::LParen)))
+                if is_word(first, &["not"]) && is_word(second, &["materialized"]) =>
+            {
+                dropped.extend([not, materialized]);
+            }
+            _ => {}
+        }
+    }
+    for &index in dropped.iter().rev() {
+        tokens.remove(index);
+    }
+    !dropped.is_empty()
+}
+
+/// Whether `token` is an unquoted word spelled as one of `texts`, in any case.
+fn is_word(token: &sqlparser_current::tokenizer::Token, texts: &[&str]) -> bool {
+    use sqlparser_current::tokenizer::{Token, Word};
+    matches!(token, Token::Word(Word { value, quote_style: None, .. })
+        if texts.iter().any(|text| value.eq_ignore_ascii_case(text)))
+}
+
 /// Wherever three unquoted words in a row match `phrase` (each one of its
 /// alternatives, in any case), the word at `at` becomes `replacement`; returns
 /// whether any did.
@@ -233,15 +268,11 @@ fn replace_word(
     at: usize,
     replacement: (&str, sqlparser_current::keywords::Keyword),
 ) -> bool {
-    use sqlparser_current::tokenizer::{Token, Word};
+    use sqlparser_current::tokenizer::Token;
     let words = significant(tokens);
-    let is = |tokens: &[TokenWithSpan], at: usize, texts: &[&str]| {
-        matches!(&tokens[at].token, Token::Word(Word { value, quote_style: None, .. })
-            if texts.iter().any(|text| value.eq_ignore_ascii_case(text)))
-    };
     let mut changed = false;
     for window in words.windows(3) {
-        let matched = (0..3).all(|i| is(tokens, window[i], phrase[i]));
+        let matched = (0..3).all(|i| is_word(&tokens[window[i]].token, phrase[i]));
         if let (true, Token::Word(word)) = (matched, &mut tokens[window[at]].token) {
             word.value = replacement.0.to_string();
             word.keyword = replacement.1;
@@ -370,6 +401,24 @@ mod tests {
             assert!(error.message.contains(named), "{error}");
         }
         let error = parse("select (exclude current from t").unwrap_err();
+        assert_eq!(error.code, ErrorCode::Syntax, "{error}");
+    }
+
+    #[test]
+    fn cte_materialization_words_are_dropped_where_postgresql_takes_them() {
+        let parsed = parse(
+            "with w as materialized (select 1 as materialized), \
+             v (b) AS Not Materialized (select 2) select * from w, v",
+        )
+        .unwrap();
+        assert_eq!(
+            parsed[0].to_string(),
+            "WITH w AS (SELECT 1 AS materialized), v (b) AS (SELECT 2) SELECT * FROM w, v"
+        );
+        // Not before a parenthesis, the word is left alone (a column alias); and a
+        // statement wrong with the words is wrong without them.
+        assert!(parse("select x as materialized from t").is_ok());
+        let error = parse("select 1 as not materialized (2)").unwrap_err();
         assert_eq!(error.code, ErrorCode::Syntax, "{error}");
     }
 

@@ -107,3 +107,17 @@ fn a_cte_over_the_memory_budget_stays_inline() {
     assert_eq!(count, 0);
     assert_eq!(joined_rows(&cluster, sql), ["20000"]);
 }
+
+/// PostgreSQL's `AS MATERIALIZED` and `AS NOT MATERIALIZED` are taken, with the
+/// rows of the CTE written without them.
+#[test]
+fn materialization_hints_give_the_rows_of_the_plain_cte() {
+    let cluster = cluster();
+    let sql = "with c as {} (select o_custkey as k, count(*) as n from orders group by 1) \
+               select count(*), sum(n) from c where k in (select k from c where n > 20)";
+    let plain = joined_rows(&cluster, &sql.replace("{}", ""));
+    assert!(!plain[0].starts_with("0|"), "{plain:?}");
+    for hint in ["materialized", "NOT MATERIALIZED"] {
+        assert_eq!(joined_rows(&cluster, &sql.replace("{}", hint)), plain, "{hint}");
+    }
+}
