@@ -134,6 +134,16 @@ fn aggregation(c: &mut Criterion, kernels: &Kernels) {
             "string_and_int_keys_16_groups",
             "select flag, v % 4, sum(v), count(*) from facts group by flag, v % 4",
         ),
+        (
+            // Strings past a view's 12 bytes (types, names): 16 groups of 4 keys.
+            "long_string_keys_16_groups",
+            "select 'a long category named ' || flag, flag, v % 4, k % 1, count(*) \
+             from facts group by 1, 2, 3, 4",
+        ),
+        (
+            "long_string_key_1m_groups",
+            "select note, count(*) from facts group by note",
+        ),
     ] {
         let node = kernels.aggregate(sql);
         let input = shaped(&kernels.facts, &node.input.schema());
