@@ -127,6 +127,61 @@ fn row_groups_outside_a_filter_are_skipped_by_their_statistics() {
     assert!(line.contains("1 row group(s) read, 14 skipped"), "{line}");
 }
 
+/// A file of one row group is cut between the cores, with or without an offset index
+/// (then each core decompresses the whole chunks and decodes its own rows).
+#[test]
+fn one_large_row_group_is_read_by_every_core() {
+    use parquet::file::properties::{EnabledStatistics, WriterProperties};
+    let dir = Dir::new("one-group");
+    let catalog = tpch::generate(0.01, 1, 8192).expect("TPC-H generates");
+    let lineitem = catalog.table("lineitem").unwrap();
+    let one_group = || {
+        WriterProperties::builder()
+            .set_max_row_group_row_count(Some(100_000))
+            .set_data_page_row_count_limit(1000)
+            .set_write_batch_size(1000)
+    };
+    write_orders(
+        lineitem,
+        &dir.0.join("indexed.parquet"),
+        one_group().build(),
+    );
+    let unindexed = one_group()
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_offset_index_disabled(true)
+        .build();
+    write_orders(lineitem, &dir.0.join("unindexed.parquet"), unindexed);
+    let memory = Cluster::start(Arc::new(catalog), ClusterConfig::new(1)).expect("starts");
+    let queries = [
+        "select count(*), sum(l_orderkey), sum(l_extendedprice), min(l_comment), \
+         max(l_shipdate) from lineitem",
+        "select l_returnflag, l_linestatus, count(*), sum(l_quantity) from lineitem \
+         group by 1, 2 order by 1, 2",
+        "select count(*), sum(l_quantity) from lineitem where l_orderkey < 30000",
+    ];
+    for cores in [1, 2, 3] {
+        let files = empty_cluster(cores);
+        for name in ["indexed", "unindexed"] {
+            let sql = format!(
+                "CREATE EXTERNAL TABLE {name} STORED AS PARQUET LOCATION '{}'",
+                dir.path(&format!("{name}.parquet"))
+            );
+            let created = run(&files, &sql).unwrap();
+            assert!(created[0][0].contains("1 row group(s)"), "{created:?}");
+            let over_file = |sql: &str| sql.replace("from lineitem", &format!("from {name}"));
+            for sql in queries {
+                let expected = run(&memory, sql).unwrap();
+                let answer = run(&files, &over_file(sql)).unwrap();
+                assert_eq!(answer, expected, "{name}, {cores} cores: {sql}");
+            }
+            // Every core reads a part of the one row group.
+            let line = scan_line(&files, &over_file(queries[0]));
+            let parts = format!("{cores} row group(s) read, 0 skipped");
+            assert!(line.contains(&parts), "{name}, {cores} cores: {line}");
+        }
+    }
+}
+
 /// The EXPLAIN ANALYZE line of the scan's row groups.
 fn scan_line(cluster: &Cluster, sql: &str) -> String {
     let analyzed = run(cluster, &format!("explain analyze {sql}")).unwrap();

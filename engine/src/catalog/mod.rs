@@ -13,6 +13,7 @@ pub mod pg_interval_text;
 pub mod pg_timestamp_text;
 pub mod pg_types;
 pub mod profile;
+pub mod row_group_parts;
 pub mod series_table;
 mod statistics;
 pub mod stored_rows;

@@ -1,8 +1,8 @@
 //! External Parquet tables: files queried where they lie. Creating the table reads
-//! every file's footer once (schema, row groups, row counts); each row group is
-//! assigned to one partition, round-robin in file and row-group order, so every node
-//! computes the same assignment from the same files. Scans read their partition's
-//! row groups at query time (`exec::parquet_scan`).
+//! every file's footer once (schema, row groups, row counts) and deals the row groups
+//! to the partitions (`row_group_parts`), so every node computes the same assignment
+//! from the same files. Scans read their partition's row groups, or parts of large
+//! ones, at query time (`exec::parquet_scan`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaDataReader};
 
 use super::profile::as_numbers;
+use super::row_group_parts::{deal, RowGroupPart};
 use super::{Table, TablePartitioning, TableStatistics};
 use crate::error::{ErrorCode, QueryError, QueryResult};
 
@@ -38,17 +39,21 @@ impl ParquetFile {
     }
 }
 
-/// The files of an external table and which row groups each partition reads.
+/// The files of an external table and which rows of which row groups each partition
+/// reads.
 #[derive(Debug)]
 pub struct ParquetSource {
     pub files: Vec<ParquetFile>,
-    /// Per partition: (file, row group) pairs, in file order.
-    pub assignments: Vec<Vec<(usize, usize)>>,
+    /// Per partition: its parts of row groups, in file order.
+    pub assignments: Vec<Vec<RowGroupPart>>,
 }
 
 impl ParquetSource {
     pub fn row_groups(&self) -> usize {
-        self.assignments.iter().map(Vec::len).sum()
+        self.files
+            .iter()
+            .map(|file| file.metadata.metadata().num_row_groups())
+            .sum()
     }
 }
 
@@ -80,17 +85,15 @@ pub fn open_parquet_table(name: &str, location: &str, partitions: usize) -> Quer
             ),
         ));
     }
-    let partitions = partitions.max(1);
-    let mut assignments = vec![Vec::new(); partitions];
-    let mut next = 0;
-    let mut row_count = 0;
+    let mut groups = Vec::new();
     for (index, file) in files.iter().enumerate() {
         for (group, meta) in file.metadata.metadata().row_groups().iter().enumerate() {
-            assignments[next % partitions].push((index, group));
-            next += 1;
-            row_count += meta.num_rows().max(0) as usize;
+            groups.push((index, group, meta.num_rows().max(0) as usize));
         }
     }
+    let row_count = groups.iter().map(|&(_, _, rows)| rows).sum();
+    let assignments = deal(&groups, partitions);
+    let partitions = assignments.len();
     let statistics = footer_statistics(&schema, &files, row_count);
     Ok(Table {
         name: name.to_string(),

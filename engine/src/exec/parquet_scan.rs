@@ -30,6 +30,7 @@ use super::parquet_prune::{may_match, page_selection};
 use super::query::QueryState;
 use super::stream::{BatchStream, BoxFuture, DecodedColumns, StreamContext};
 use crate::catalog::parquet_table::{ParquetFile, ParquetSource};
+use crate::catalog::row_group_parts::RowGroupPart;
 use crate::error::{ErrorCode, TaskError, TaskResult};
 use crate::plan::node::ScanNode;
 
@@ -38,8 +39,8 @@ pub(crate) struct ParquetScanStream {
     /// skipped (reported when the scan is dropped).
     memory: OperatorMemory,
     source: Arc<ParquetSource>,
-    /// This partition's (file, row group) pairs, and the next one to read.
-    row_groups: Vec<(usize, usize)>,
+    /// This partition's parts of row groups, and the next one to read.
+    row_groups: Vec<RowGroupPart>,
     next_group: usize,
     reader: Option<RowGroupReader>,
     node: ScanNode,
@@ -87,18 +88,18 @@ impl ParquetScanStream {
         let read_schema = Arc::new(node.table.schema.project(&node.read_columns)?);
         let mut row_groups = Vec::with_capacity(assigned.len());
         for (file_index, file) in source.files.iter().enumerate() {
-            let groups: Vec<usize> = assigned
+            let parts: Vec<&RowGroupPart> = assigned
                 .iter()
-                .filter(|(f, _)| *f == file_index)
-                .map(|(_, g)| *g)
+                .filter(|part| part.file == file_index)
                 .collect();
+            let groups: Vec<usize> = parts.iter().map(|part| part.group).collect();
             let keep = may_match(file, &groups, &node.filters, &read_schema);
             row_groups.extend(
-                groups
-                    .iter()
+                parts
+                    .into_iter()
                     .zip(keep)
                     .filter(|(_, keep)| *keep)
-                    .map(|(g, _)| (file_index, *g)),
+                    .map(|(part, _)| part.clone()),
             );
         }
         let mut memory = OperatorMemory::new(name, context);
@@ -124,9 +125,10 @@ impl ParquetScanStream {
     /// Opens the next row group: reads its projected column chunks, and runs the
     /// filters first where that pays. `false` when no row group is left.
     async fn open_next(&mut self) -> TaskResult<bool> {
-        let Some(&(file_index, group)) = self.row_groups.get(self.next_group) else {
+        let Some(part) = self.row_groups.get(self.next_group).cloned() else {
             return Ok(false);
         };
+        let (file_index, group) = (part.file, part.group);
         self.next_group += 1;
         let source = Arc::clone(&self.source);
         let file = &source.files[file_index];
@@ -135,9 +137,21 @@ impl ParquetScanStream {
         let row_group = metadata.row_group(group);
         let rows = usize::try_from(row_group.num_rows()).unwrap_or(0);
         let pages = page_selection(file, group, &self.node.filters, &self.read_schema);
+        // A part of a row group cut between partitions selects its rows; its pages'
+        // byte ranges are then all that is read, where the file has an offset index.
+        let pages = if part.rows == (0..rows) {
+            pages
+        } else {
+            let part_rows =
+                RowSelection::from_consecutive_ranges(std::iter::once(part.rows.clone()), rows);
+            Some(match pages {
+                Some(pages) => pages.intersection(&part_rows),
+                None => part_rows,
+            })
+        };
         let selected = pages.as_ref().map_or(rows, RowSelection::row_count);
         self.memory
-            .rows_skipped_by_pages(rows.saturating_sub(selected));
+            .rows_skipped_by_pages(part.rows.len().saturating_sub(selected));
         if selected == 0 {
             return Ok(true);
         }
@@ -233,7 +247,7 @@ impl ParquetScanStream {
 
     /// The next batch of the open row group through the scan, `None` at its end.
     fn next_of_row_group(&mut self) -> Option<TaskResult<RecordBatch>> {
-        let file = || &self.source.files[self.row_groups[self.next_group - 1].0];
+        let file = || &self.source.files[self.row_groups[self.next_group - 1].file];
         match self.reader.as_mut()? {
             RowGroupReader::Whole(reader) => {
                 let batch = match reader.next()? {

@@ -118,6 +118,10 @@ fn materialization_hints_give_the_rows_of_the_plain_cte() {
     let plain = joined_rows(&cluster, &sql.replace("{}", ""));
     assert!(!plain[0].starts_with("0|"), "{plain:?}");
     for hint in ["materialized", "NOT MATERIALIZED"] {
-        assert_eq!(joined_rows(&cluster, &sql.replace("{}", hint)), plain, "{hint}");
+        assert_eq!(
+            joined_rows(&cluster, &sql.replace("{}", hint)),
+            plain,
+            "{hint}"
+        );
     }
 }
