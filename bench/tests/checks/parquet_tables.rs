@@ -174,7 +174,16 @@ fn one_large_row_group_is_read_by_every_core() {
                 let answer = run(&files, &over_file(sql)).unwrap();
                 assert_eq!(answer, expected, "{name}, {cores} cores: {sql}");
             }
-            // Every core reads a part of the one row group.
+            // Every core reads a part of the one row group, as EXPLAIN says.
+            let explained = run(&files, &format!("explain {}", over_file(queries[2]))).unwrap();
+            let layout = format!("1 row group(s) of 1 file(s) read in {cores} part(s)");
+            assert!(
+                explained
+                    .iter()
+                    .flatten()
+                    .any(|line| line.contains(&layout)),
+                "{explained:?}"
+            );
             let line = scan_line(&files, &over_file(queries[0]));
             let parts = format!("{cores} row group(s) read, 0 skipped");
             assert!(line.contains(&parts), "{name}, {cores} cores: {line}");

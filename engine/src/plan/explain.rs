@@ -7,6 +7,7 @@ use super::node::Node;
 use super::{
     DistributedPlan, ExchangeKind, Placement, SkewRole, StageOutput, StoreDestination, StoreTarget,
 };
+use crate::catalog::parquet_table::ParquetSource;
 
 /// Renders the plan as indented text, final stage first.
 pub fn explain(plan: &DistributedPlan) -> String {
@@ -192,10 +193,35 @@ fn write_node(out: &mut String, node: &Node, depth: usize, plan: &DistributedPla
                 exchange.source.0
             )
         }
+        Node::Scan(scan) => match &scan.table.parquet {
+            Some(source) => format!("{}; {}", describe(node), parquet_layout(source)),
+            None => describe(node),
+        },
         other => describe(other),
     };
     let _ = writeln!(out, "{indent}{line}");
     for child in node.children() {
         write_node(out, child, depth + 1, plan);
     }
+}
+
+/// How a Parquet table's row groups are dealt to the partitions (the same on every
+/// node): row groups cut into parts, and the rows each partition reads.
+fn parquet_layout(source: &ParquetSource) -> String {
+    let rows: Vec<usize> = source
+        .assignments
+        .iter()
+        .map(|parts| parts.iter().map(|part| part.rows.len()).sum())
+        .collect();
+    let parts: usize = source.assignments.iter().map(Vec::len).sum();
+    let spread = match (rows.iter().min(), rows.iter().max()) {
+        _ if rows.len() <= 8 => join_exprs(&rows),
+        (Some(least), Some(most)) => format!("{least} to {most}"),
+        _ => String::new(),
+    };
+    format!(
+        "{} row group(s) of {} file(s) read in {parts} part(s), rows per partition {spread}",
+        source.row_groups(),
+        source.files.len()
+    )
 }
