@@ -22,7 +22,7 @@ use super::stream::{BatchStream, BoxFuture, Stream, StreamContext};
 use crate::error::TaskResult;
 use crate::memory::spill::{SpillFile, SpillReader};
 use crate::operators::aggregate::{merge_node, HashAggregator};
-use crate::plan::node::{AggregateMode, AggregateNode};
+use crate::plan::node::AggregateNode;
 
 /// Spill levels before giving up: 16^4 partitions could not split the groups, so one
 /// group's own state is too large.
@@ -225,7 +225,7 @@ impl BatchStream for AggregateStream {
                 if self.input.is_none() && self.partitions.is_empty() {
                     return Ok(None);
                 }
-                if self.node.mode == AggregateMode::Partial {
+                if self.node.mode.emits_states() {
                     self.next_partial().await?;
                 } else {
                     self.next_merged().await?;

@@ -87,6 +87,12 @@ impl OperatorMemory {
     }
 
     /// For a file scan: rows of a row group ruled out by its page index.
+    /// A row group counted as read that a join's published keys ruled out after all.
+    pub fn row_group_skipped_by_join_keys(&mut self) {
+        self.stats.row_groups_read -= 1;
+        self.stats.row_groups_skipped_by_join_keys += 1;
+    }
+
     pub fn rows_skipped_by_pages(&mut self, rows: usize) {
         self.stats.rows_skipped_by_pages += rows as u64;
     }

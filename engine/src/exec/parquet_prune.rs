@@ -3,7 +3,9 @@
 //! group's minimum and maximum of the column can satisfy rules the whole row group
 //! out before any of its bytes are read. Within a row group that is read, the page
 //! index (per-page min/max, written by most writers, `percore gen` among them) rules
-//! out runs of rows the same way, so their pages are never decoded. Anything else
+//! out runs of rows the same way, so their pages are never decoded. A hash join's
+//! build keys, once published for the scan under its probe side, rule out row
+//! groups and pages whose range of the probe key holds none of them. Anything else
 //! (other expressions, missing or unreadable statistics, types that do not compare)
 //! keeps the rows.
 
@@ -19,21 +21,59 @@ use datafusion_physical_expr::{split_conjunction, PhysicalExpr};
 use parquet::arrow::arrow_reader::RowSelection;
 
 use crate::catalog::parquet_table::ParquetFile;
+use crate::operators::runtime_filter::RuntimeFilter;
 
-/// For each of `row_groups` of `file`: whether it may hold rows passing `filters`
-/// (expressions over `read_schema`, the scan's read columns).
+/// Per `[mins[i], maxes[i]]` pair: whether some value in it may pass (NULL where
+/// unknown); `None` when the bounds cannot be tested.
+type BoundsTest<'a> = Box<dyn Fn(&ArrayRef, &ArrayRef) -> Option<BooleanArray> + 'a>;
+
+/// A test of one read column's statistics.
+pub struct RangeTest<'a> {
+    /// The column's index among the scan's read columns.
+    column: usize,
+    test: BoundsTest<'a>,
+}
+
+/// The tests of the conjuncts of `filters` that compare a column with a literal.
+pub fn filter_tests(filters: &[Arc<dyn PhysicalExpr>]) -> Vec<RangeTest<'_>> {
+    filters
+        .iter()
+        .flat_map(|f| split_conjunction(f))
+        .filter_map(column_against_literal)
+        .map(|(column, op, literal)| RangeTest {
+            column: column.index(),
+            test: Box::new(move |mins, maxes| satisfiable(mins, maxes, op, literal)),
+        })
+        .collect()
+}
+
+/// The tests of the runtime filters whose joins published their build keys: a
+/// range holding none of them holds no row the join keeps. Inventory-like tables
+/// written in date order are mostly skipped by a join to a year's dates.
+pub fn join_key_tests(filters: &[RuntimeFilter]) -> Vec<RangeTest<'_>> {
+    filters
+        .iter()
+        .filter_map(|filter| {
+            let keys = filter.slot.keys()?;
+            Some(RangeTest {
+                column: filter.column,
+                test: Box::new(move |mins, maxes| keys.within_ranges(mins, maxes)),
+            })
+        })
+        .collect()
+}
+
+/// For each of `row_groups` of `file`: whether it may hold rows passing `tests`
+/// (of columns of `read_schema`, the scan's read columns).
 pub fn may_match(
     file: &ParquetFile,
     row_groups: &[usize],
-    filters: &[Arc<dyn PhysicalExpr>],
+    tests: &[RangeTest],
     read_schema: &Schema,
 ) -> Vec<bool> {
     let mut keep = vec![true; row_groups.len()];
-    for conjunct in filters.iter().flat_map(|f| split_conjunction(f)) {
-        let Some((column, op, literal)) = column_against_literal(conjunct) else {
-            continue;
-        };
-        let Some(possible) = possible(file, row_groups, read_schema, column, op, literal) else {
+    for test in tests {
+        let Some(possible) = possible(file, row_groups, read_schema, test) else {
             continue;
         };
         for (keep, possible) in keep.iter_mut().zip(possible.iter()) {
@@ -67,39 +107,34 @@ fn column_against_literal(expr: &Arc<dyn PhysicalExpr>) -> Option<(&Column, Oper
     Some((column, swapped, literal))
 }
 
-/// Per row group: whether some value in [min, max] can satisfy `column op literal`.
+/// Per row group: whether some value in its [min, max] of the column may pass `test`.
 fn possible(
     file: &ParquetFile,
     row_groups: &[usize],
     read_schema: &Schema,
-    column: &Column,
-    op: Operator,
-    literal: &Literal,
+    test: &RangeTest,
 ) -> Option<BooleanArray> {
-    let name = read_schema.fields().get(column.index())?.name();
+    let name = read_schema.fields().get(test.column)?.name();
     let metadata = file.metadata.metadata();
     let converter = file.statistics(name)?;
     let groups = row_groups.iter().map(|&g| metadata.row_group(g));
     let mins = converter.row_group_mins(groups.clone()).ok()?;
     let maxes = converter.row_group_maxes(groups).ok()?;
-    satisfiable(&mins, &maxes, op, literal)
+    (test.test)(&mins, &maxes)
 }
 
 /// The rows of row group `group` of `file` that its page index does not rule out
-/// for `filters`, or `None` when it rules out none (or the file has no page index).
+/// for `tests`, or `None` when it rules out none (or the file has no page index).
 pub fn page_selection(
     file: &ParquetFile,
     group: usize,
-    filters: &[Arc<dyn PhysicalExpr>],
+    tests: &[RangeTest],
     read_schema: &Schema,
 ) -> Option<RowSelection> {
     let rows = usize::try_from(file.metadata.metadata().row_group(group).num_rows()).ok()?;
     let mut selection: Option<RowSelection> = None;
-    for conjunct in filters.iter().flat_map(|f| split_conjunction(f)) {
-        let Some((column, op, literal)) = column_against_literal(conjunct) else {
-            continue;
-        };
-        let Some(pages) = possible_pages(file, group, read_schema, column, op, literal) else {
+    for test in tests {
+        let Some(pages) = possible_pages(file, group, read_schema, test) else {
             continue;
         };
         if pages.iter().all(|(_, possible)| *possible) {
@@ -118,17 +153,15 @@ pub fn page_selection(
     selection
 }
 
-/// Per data page of `column` in row group `group`: its rows, and whether some value
-/// in its [min, max] can satisfy `column op literal` (a page without statistics can).
+/// Per data page of the tested column in row group `group`: its rows, and whether
+/// some value in its [min, max] may pass `test` (a page without statistics may).
 fn possible_pages(
     file: &ParquetFile,
     group: usize,
     read_schema: &Schema,
-    column: &Column,
-    op: Operator,
-    literal: &Literal,
+    test: &RangeTest,
 ) -> Option<Vec<(Range<usize>, bool)>> {
-    let name = read_schema.fields().get(column.index())?.name();
+    let name = read_schema.fields().get(test.column)?.name();
     let metadata = file.metadata.metadata();
     let (column_index, offset_index) = (metadata.column_index()?, metadata.offset_index()?);
     let converter = file.statistics(name)?;
@@ -142,7 +175,7 @@ fn possible_pages(
     let counts = converter
         .data_page_row_counts(offset_index, metadata.row_groups(), &groups)
         .ok()??;
-    let possible = satisfiable(&mins, &maxes, op, literal)?;
+    let possible = (test.test)(&mins, &maxes)?;
     if possible.len() != counts.len() || counts.null_count() > 0 {
         return None;
     }

@@ -26,7 +26,7 @@ use parquet::file::reader::{ChunkReader, Length};
 
 use super::operator_memory::OperatorMemory;
 use super::parquet_filter_first::{FilterFirst, KeptRows, Way};
-use super::parquet_prune::{may_match, page_selection};
+use super::parquet_prune::{filter_tests, join_key_tests, may_match, page_selection};
 use super::query::QueryState;
 use super::stream::{BatchStream, BoxFuture, DecodedColumns, StreamContext};
 use crate::catalog::parquet_table::{ParquetFile, ParquetSource};
@@ -93,7 +93,7 @@ impl ParquetScanStream {
                 .filter(|part| part.file == file_index)
                 .collect();
             let groups: Vec<usize> = parts.iter().map(|part| part.group).collect();
-            let keep = may_match(file, &groups, &node.filters, &read_schema);
+            let keep = may_match(file, &groups, &filter_tests(&node.filters), &read_schema);
             row_groups.extend(
                 parts
                     .into_iter()
@@ -136,7 +136,18 @@ impl ParquetScanStream {
         let schema = metadata.file_metadata().schema_descr();
         let row_group = metadata.row_group(group);
         let rows = usize::try_from(row_group.num_rows()).unwrap_or(0);
-        let pages = page_selection(file, group, &self.node.filters, &self.read_schema);
+        // Joins above publish their build keys before the first row group is opened
+        // (they build first); a row group none of whose keys they have is not read.
+        let pages = {
+            let join_keys = join_key_tests(&self.decoded_columns.join_keys);
+            if may_match(file, &[group], &join_keys, &self.read_schema) == [false] {
+                self.memory.row_group_skipped_by_join_keys();
+                return Ok(true);
+            }
+            let mut tests = filter_tests(&self.node.filters);
+            tests.extend(join_keys);
+            page_selection(file, group, &tests, &self.read_schema)
+        };
         // A part of a row group cut between partitions selects its rows; its pages'
         // byte ranges are then all that is read, where the file has an offset index.
         let pages = if part.rows == (0..rows) {

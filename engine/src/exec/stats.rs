@@ -67,6 +67,9 @@ pub struct OperatorStats {
     pub row_groups_read: u64,
     #[serde(default)]
     pub row_groups_skipped: u64,
+    /// Row groups whose statistics hold none of a hash join's build keys.
+    #[serde(default)]
+    pub row_groups_skipped_by_join_keys: u64,
     /// Rows of the row groups read that the page index ruled out (never decoded).
     #[serde(default)]
     pub rows_skipped_by_pages: u64,

@@ -33,6 +33,7 @@ use crate::catalog::stored_rows::StoredRows;
 use crate::error::{TaskError, TaskLocation, TaskResult};
 use crate::memory::spill::SpillReader;
 use crate::operators::conjunction::Conjunction;
+use crate::operators::runtime_filter::RuntimeFilter;
 use crate::operators::sort::Sorter;
 use crate::operators::{batch_with_rows, evaluate, split_batch};
 use crate::plan::explain::describe;
@@ -354,6 +355,8 @@ pub(crate) struct DecodedColumns {
     filters: Conjunction,
     /// The runtime filters alone, for rows that passed the pushed-down filters.
     runtime_filters: Conjunction,
+    /// The same filters, whose build keys also rule out row groups and pages.
+    pub join_keys: Vec<RuntimeFilter>,
 }
 
 impl DecodedColumns {
@@ -375,7 +378,8 @@ impl DecodedColumns {
             columns,
             positions,
             filters: Conjunction::new(&node.filters)?.with_runtime_filters(runtime.clone()),
-            runtime_filters: Conjunction::new(&[])?.with_runtime_filters(runtime),
+            runtime_filters: Conjunction::new(&[])?.with_runtime_filters(runtime.clone()),
+            join_keys: runtime,
         })
     }
 

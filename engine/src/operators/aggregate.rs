@@ -27,7 +27,8 @@ pub struct HashAggregator {
     /// arguments and then its ORDER BY keys (accumulators of ordered aggregates
     /// keep the keys beside the values to sort and merge them).
     inputs: Vec<Vec<Arc<dyn PhysicalExpr>>>,
-    /// For `Final`: the input columns holding each aggregate's partial state.
+    /// For `Final` and `Merge`: the input columns holding each aggregate's partial
+    /// state.
     state_columns: Vec<std::ops::Range<usize>>,
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
     groups: GroupTable,
@@ -83,11 +84,15 @@ impl HashAggregator {
             batch_rows,
             emitted: 0,
         };
-        if let (Some(seed), AggregateMode::Partial | AggregateMode::Single) =
-            (&node.seed_groups, node.mode)
-        {
-            let none = BooleanArray::from(vec![false; seed.num_rows()]);
-            aggregator.accumulate_filtered(seed, Some(&none))?;
+        match (&node.seed_groups, node.mode) {
+            (Some(seed), AggregateMode::Partial | AggregateMode::Single) => {
+                let none = BooleanArray::from(vec![false; seed.num_rows()]);
+                aggregator.accumulate_filtered(seed, Some(&none))?;
+            }
+            // Seeds of merged states hold the states of no rows: merging them
+            // changes nothing but the groups that exist.
+            (Some(seed), AggregateMode::Merge) => aggregator.accumulate(seed)?,
+            _ => {}
         }
         Ok(aggregator)
     }
@@ -134,7 +139,7 @@ impl HashAggregator {
                         group_count,
                     )?;
                 }
-                AggregateMode::Final => {
+                AggregateMode::Final | AggregateMode::Merge => {
                     let states = &batch.columns()[self.state_columns[aggregate_idx].clone()];
                     accumulator.merge_batch(states, self.groups.indices(), group_count)?;
                 }
@@ -156,7 +161,7 @@ impl HashAggregator {
     /// aggregate the partial states. Emitting a batch at a time keeps the output's
     /// memory to one batch beside the state (which shrinks as groups go).
     pub fn emit_next(&mut self) -> TaskResult<Option<RecordBatch>> {
-        self.emit_batch(self.mode == AggregateMode::Partial)
+        self.emit_batch(self.mode.emits_states())
     }
 
     /// Like [`HashAggregator::emit_next`], always as keys and partial states (the
@@ -194,7 +199,7 @@ impl HashAggregator {
                 columns.push(accumulator.evaluate(emit)?);
             }
         }
-        let schema = if as_state && self.mode != AggregateMode::Partial {
+        let schema = if as_state && !self.mode.emits_states() {
             state_schema(&self.schema, self.group_exprs.len(), &self.aggregates)?
         } else {
             Arc::clone(&self.schema)

@@ -108,6 +108,42 @@ impl BuildKeys {
         self.presence.as_ref().map_or(0, KeyPresence::memory_bytes)
     }
 
+    /// Whether some build key lies in `low..=high`.
+    pub fn any_within(&self, low: i64, high: i64) -> bool {
+        if self.min > self.max || high < self.min || low > self.max || low > high {
+            return false;
+        }
+        // The smallest and the largest keys are keys: a range reaching either holds one.
+        if low <= self.min || high >= self.max {
+            return true;
+        }
+        let offset = |key: i64| key.wrapping_sub(self.min) as u64;
+        self.presence
+            .as_ref()
+            .is_none_or(|presence| presence.any_within(offset(low), offset(high)))
+    }
+
+    /// For statistics of a probe column (`[mins[i], maxes[i]]`, of the column's
+    /// type): whether each range may hold a build key (NULL where a bound is
+    /// unknown). `None` for a type that does not convert to 64-bit integers.
+    pub fn within_ranges(&self, mins: &ArrayRef, maxes: &ArrayRef) -> Option<BooleanArray> {
+        let as_i64 = |bounds: &ArrayRef| {
+            arrow::compute::cast(bounds, &DataType::Int64)
+                .ok()
+                .map(|bounds| bounds.as_primitive::<Int64Type>().clone())
+        };
+        let (mins, maxes) = (as_i64(mins)?, as_i64(maxes)?);
+        Some(
+            mins.iter()
+                .zip(maxes.iter())
+                .map(|bounds| match bounds {
+                    (Some(low), Some(high)) => Some(self.any_within(low, high)),
+                    _ => None,
+                })
+                .collect(),
+        )
+    }
+
     #[inline]
     fn contains(&self, key: i64) -> bool {
         match &self.presence {
@@ -139,6 +175,12 @@ impl RuntimeFilterSlot {
             self.tested.load(Ordering::Relaxed),
             self.passed.load(Ordering::Relaxed),
         )
+    }
+
+    /// The published keys, whether or not it still tests rows: statistics are
+    /// checked against them once per row group or page, which costs next to nothing.
+    pub fn keys(&self) -> Option<&BuildKeys> {
+        self.keys.get().map(Arc::as_ref)
     }
 
     /// Whether its keys are published and it still tests rows.
@@ -390,6 +432,42 @@ mod tests {
             waiting.refine(&probe, Selection::All),
             Selection::All
         ));
+    }
+
+    #[test]
+    fn statistics_ranges_holding_no_build_key_are_ruled_out() {
+        let build: ArrayRef = Arc::new(Int32Array::from(vec![10, 20, 500]));
+        let keys = BuildKeys::of(&[build]).unwrap();
+        let bounds = |values: Vec<Option<i32>>| Arc::new(Int32Array::from(values)) as ArrayRef;
+        let mins = bounds(vec![Some(0), Some(11), Some(21), Some(501), None, Some(15)]);
+        let maxes = bounds(vec![
+            Some(9),
+            Some(19),
+            Some(600),
+            Some(900),
+            Some(5),
+            Some(20),
+        ]);
+        assert_eq!(
+            keys.within_ranges(&mins, &maxes).unwrap(),
+            BooleanArray::from(vec![
+                Some(false),
+                Some(false),
+                Some(true),
+                Some(false),
+                None,
+                Some(true)
+            ])
+        );
+        // Far apart keys (no bitmap) rule out by their range alone.
+        let far: ArrayRef = Arc::new(Int64Array::from(vec![0, 1 << 50]));
+        let keys = BuildKeys::of(&[far]).unwrap();
+        let mins: ArrayRef = Arc::new(Int64Array::from(vec![-5, 1]));
+        let maxes: ArrayRef = Arc::new(Int64Array::from(vec![-1, 100]));
+        assert_eq!(
+            keys.within_ranges(&mins, &maxes).unwrap(),
+            BooleanArray::from(vec![false, true])
+        );
     }
 
     #[test]

@@ -252,6 +252,7 @@ fn operator_lines(out: &mut String, tasks: &[&TaskStats]) {
         entry.read_back_bytes += operator.read_back_bytes;
         entry.row_groups_read += operator.row_groups_read;
         entry.row_groups_skipped += operator.row_groups_skipped;
+        entry.row_groups_skipped_by_join_keys += operator.row_groups_skipped_by_join_keys;
         entry.rows_skipped_by_pages += operator.rows_skipped_by_pages;
         entry.row_groups_filtered_first += operator.row_groups_filtered_first;
         entry.bytes_read += operator.bytes_read;
@@ -259,13 +260,16 @@ fn operator_lines(out: &mut String, tasks: &[&TaskStats]) {
         entry.runtime_filter_passed += operator.runtime_filter_passed;
     }
     for (name, stats) in operators {
-        if stats.row_groups_read + stats.row_groups_skipped > 0 {
+        let skipped = stats.row_groups_skipped + stats.row_groups_skipped_by_join_keys;
+        if stats.row_groups_read + skipped > 0 {
             let _ = writeln!(
                 out,
-                "  {name}: {} row group(s) read, {} skipped by their statistics; {} row(s) \
-                 skipped by the page index; {} row group(s) read filters first; {} read",
+                "  {name}: {} row group(s) read, {} skipped by their statistics ({} by a \
+                 join's keys); {} row(s) skipped by the page index; {} row group(s) read \
+                 filters first; {} read",
                 stats.row_groups_read,
-                stats.row_groups_skipped,
+                skipped,
+                stats.row_groups_skipped_by_join_keys,
                 stats.rows_skipped_by_pages,
                 stats.row_groups_filtered_first,
                 bytes(stats.bytes_read)

@@ -22,6 +22,24 @@ pub enum AggregateMode {
     Final,
     /// Aggregates raw rows to final values in one step (input already co-located).
     Single,
+    /// Merges partial states into partial states (before an exchange): grouping sets
+    /// aggregate each row once, by every group column, and merge those states once
+    /// per set, rather than aggregate every row once per set.
+    Merge,
+}
+
+impl AggregateMode {
+    /// Whether it emits partial states that a final aggregate merges later: each
+    /// group may leave in several pieces (when memory runs short, and from every
+    /// partition), so its keys need not be together.
+    pub fn emits_states(self) -> bool {
+        matches!(self, AggregateMode::Partial | AggregateMode::Merge)
+    }
+
+    /// Whether its input is partial states rather than rows.
+    pub fn merges_states(self) -> bool {
+        matches!(self, AggregateMode::Final | AggregateMode::Merge)
+    }
 }
 
 /// Join semantics the hash and nested-loop joins implement. Right-hand variants are
@@ -68,7 +86,7 @@ pub struct AggregateNode {
     /// grouping set): they create their groups without reaching any aggregate. Every
     /// partition's `Partial` seeds them, which merges as nothing; `Final` never.
     pub seed_groups: Option<RecordBatch>,
-    /// For `Final`: first input column of each aggregate's partial state.
+    /// For `Final` and `Merge`: first input column of each aggregate's partial state.
     pub state_offsets: Vec<usize>,
     pub schema: SchemaRef,
 }

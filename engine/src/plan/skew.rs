@@ -6,7 +6,7 @@
 //! same stage, that relies on rows with equal keys sharing a partition (a final
 //! aggregation, a window, a co-partitioned join, a table kept as hashed).
 
-use super::node::{AggregateMode, HashJoinNode, JoinKind, Node};
+use super::node::{HashJoinNode, JoinKind, Node};
 use super::{Exchange, ExchangeId, ExchangeKind, SkewRole, Stage, StageOutput};
 
 /// Sets [`Exchange::skew`] on both hash exchanges of every join that may spread.
@@ -48,7 +48,7 @@ fn find_spreadable(
             find_spreadable(&join.right, true, exchanges, pairs);
         }
         Node::Aggregate(aggregate) => {
-            let needs_keys_together = aggregate.mode != AggregateMode::Partial;
+            let needs_keys_together = !aggregate.mode.emits_states();
             find_spreadable(
                 &aggregate.input,
                 relied_on || needs_keys_together,

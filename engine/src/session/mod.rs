@@ -31,7 +31,7 @@ use crate::memory::{MemorySettings, NodeMemory};
 use crate::output_files::{copied_summary, write_file};
 use crate::plan::analyze::{self, RunSummary};
 use crate::plan::explain::explain;
-use crate::plan::node::{AggregateMode, Node};
+use crate::plan::node::Node;
 use crate::plan::planner::{plan_load, plan_query, PlannerSettings};
 use crate::plan::{DistributedPlan, StoreDestination, StoreTarget};
 use crate::settings::SessionSettings;
@@ -860,7 +860,7 @@ const OPERATOR_MINIMUM: usize = 4 << 20;
 fn minimum_reservation(plan: &DistributedPlan, limit: usize) -> usize {
     fn count(node: &Node) -> usize {
         let own = match node {
-            Node::Aggregate(aggregate) => usize::from(aggregate.mode != AggregateMode::Partial),
+            Node::Aggregate(aggregate) => usize::from(!aggregate.mode.emits_states()),
             Node::Sort { .. } | Node::HashJoin(_) | Node::NestedLoopJoin(_) | Node::Window(_) => 1,
             _ => 0,
         };

@@ -21,6 +21,7 @@ pub mod copy_out;
 mod correlated_predicates;
 mod correlated_windows;
 mod create_table;
+mod cte_filters;
 pub mod cursor;
 mod date_arithmetic;
 mod decimal_averages;

@@ -12,6 +12,7 @@
 
 use sqlparser::ast::Statement;
 
+use super::cte_filters::referenced_rows;
 use super::recursive_ctes::{needed_ctes, normalized, references, top_query};
 
 /// The names of the top-level CTEs of `statement` it names more than once, in the
@@ -44,8 +45,9 @@ pub fn shared_ctes(statement: &mut Statement) -> Vec<String> {
 }
 
 /// The query computing the rows of the top-level CTE `name`, under its column names
-/// and with the CTEs before it that it needs; `None` when `statement` has no such
-/// CTE. CTEs already taken out by [`take_cte`] are relations by then.
+/// and with the CTEs before it that it needs, and only the rows some reference can
+/// use ([`referenced_rows`]); `None` when `statement` has no such CTE. CTEs already
+/// taken out by [`take_cte`] are relations by then.
 pub fn cte_query(statement: &mut Statement, name: &str) -> Option<String> {
     let query = top_query(statement)?;
     let ctes = &query.with.as_ref()?.cte_tables;
@@ -66,6 +68,9 @@ pub fn cte_query(statement: &mut Statement, name: &str) -> Option<String> {
     if !cte.alias.columns.is_empty() {
         let columns: Vec<String> = cte.alias.columns.iter().map(ToString::to_string).collect();
         sql.push_str(&format!(" ({})", columns.join(", ")));
+    }
+    if let Some(used) = referenced_rows(query, name, &cte.alias.name) {
+        sql.push_str(&format!(" WHERE {used}"));
     }
     Some(sql)
 }

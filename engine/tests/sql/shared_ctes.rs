@@ -72,6 +72,42 @@ fn ctes_named_twice_answer_as_written_out() {
     );
 }
 
+/// Each reference keeps the rows its own conditions pass: the CTE computed first
+/// holds only the rows some reference keeps, and answers as written out.
+#[test]
+fn a_cte_computed_first_holds_only_the_rows_its_references_keep() {
+    let cluster = cluster();
+    let query = "select o_custkey, o_orderstatus, o_orderpriority, count(*) from orders \
+                 group by 1, 2, 3";
+    let body = "select count(*), sum(a.n - b.n) from {c} as a join {c} as b on a.k = b.k \
+                where a.st = 'F' and b.st = 'O' and a.n > 1 and b.pr <> '1-URGENT'";
+    same_as_inline(&cluster, &[("c(k, st, pr, n)", query)], body);
+    let kept = joined_rows(
+        &cluster,
+        &format!(
+            "select count(*) from ({query}) c(k, st, pr, n) \
+             where (st = 'F' and n > 1) or (st = 'O' and pr <> '1-URGENT')"
+        ),
+    );
+    let all = joined_rows(&cluster, &format!("select count(*) from ({query}) c"));
+    assert!(kept[0].parse::<u64>().unwrap() < all[0].parse::<u64>().unwrap());
+    let shared = format!("with c(k, st, pr, n) as ({query}) {body}").replace(['{', '}'], "");
+    let analyzed = joined_rows(&cluster, &format!("explain analyze {shared}")).join("\n");
+    assert!(
+        analyzed.starts_with(&format!("CTE c computed first: {} row(s)", kept[0])),
+        "{analyzed}"
+    );
+    // A reference with no condition of its own needs every row.
+    let open = "select count(*) from {c} as a join {c} as b on a.k = b.k where a.st = 'F'";
+    same_as_inline(&cluster, &[("c(k, st, pr, n)", query)], open);
+    let shared = format!("with c(k, st, pr, n) as ({query}) {open}").replace(['{', '}'], "");
+    let analyzed = joined_rows(&cluster, &format!("explain analyze {shared}")).join("\n");
+    assert!(
+        analyzed.starts_with(&format!("CTE c computed first: {} row(s)", all[0])),
+        "{analyzed}"
+    );
+}
+
 #[test]
 fn a_volatile_cte_gives_every_reference_the_same_rows() {
     let cluster = cluster();

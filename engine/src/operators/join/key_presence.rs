@@ -64,6 +64,35 @@ impl KeyPresence {
         word < self.bits.len() && self.bits[word] & (1 << (offset % 64)) != 0
     }
 
+    /// Whether some key in `low..=high` is a build row's key. Stops at the first
+    /// word holding one, so it costs the width of the range only when it is empty
+    /// (and then lets a whole row group or page go unread).
+    pub fn any_within(&self, low: u64, high: u64) -> bool {
+        let last = (self.bits.len() * 64 - 1) as u64;
+        let (Some(low), Some(high)) = (
+            low.checked_sub(self.min).map(|o| o.min(last + 1)),
+            high.checked_sub(self.min).map(|o| o.min(last)),
+        ) else {
+            // `high` below the smallest key: none. `low` below it: the range starts
+            // at the bitmap's first word.
+            return high >= self.min && self.any_within(self.min, high);
+        };
+        if low > high {
+            return false;
+        }
+        let (first, final_word) = ((low / 64) as usize, (high / 64) as usize);
+        (first..=final_word).any(|word| {
+            let mut bits = self.bits[word];
+            if word == first {
+                bits &= u64::MAX << (low % 64);
+            }
+            if word == final_word {
+                bits &= u64::MAX >> (63 - high % 64);
+            }
+            bits != 0
+        })
+    }
+
     pub fn memory_bytes(&self) -> usize {
         self.bits.capacity() * 8
     }
@@ -83,6 +112,27 @@ mod tests {
         // Below the smallest key wraps to a huge offset, outside the bitmap.
         assert!(!presence.contains(u64::MAX));
         assert!(!presence.contains(4));
+    }
+
+    #[test]
+    fn a_range_holds_a_key_exactly_when_one_lies_within_it() {
+        let keys = [100u64, 230, 231, 1000];
+        let presence = KeyPresence::of(keys.iter().copied(), keys.len()).unwrap();
+        let naive = |low: u64, high: u64| keys.iter().any(|k| (low..=high).contains(k));
+        let bounds = [
+            0, 50, 99, 100, 101, 163, 164, 229, 230, 232, 500, 999, 1000, 1001, 5000,
+        ];
+        for &low in &bounds {
+            for &high in &bounds {
+                assert_eq!(
+                    presence.any_within(low, high),
+                    naive(low, high),
+                    "{low}..={high}"
+                );
+            }
+        }
+        assert!(presence.any_within(0, u64::MAX));
+        assert!(!presence.any_within(1001, u64::MAX));
     }
 
     #[test]
