@@ -105,10 +105,7 @@ fn row_groups_outside_a_filter_are_skipped_by_their_statistics() {
     let catalog = tpch::generate(0.01, 2, 8192).expect("TPC-H generates");
     let orders = catalog.table("orders").unwrap();
     // Orders in key order, 1000 rows per row group: 15 row groups.
-    let properties = parquet::file::properties::WriterProperties::builder()
-        .set_max_row_group_row_count(Some(1000))
-        .build();
-    write_orders(orders, &dir.0.join("orders.parquet"), properties);
+    write_table(orders, &dir.0.join("orders.parquet"), groups_of_1000_rows());
     let cluster = empty_cluster(2);
     run(
         &cluster,
@@ -132,21 +129,13 @@ fn row_groups_outside_a_filter_are_skipped_by_their_statistics() {
 /// few keys reads only where they lie. Answers as without the files.
 #[test]
 fn row_groups_and_pages_without_a_join_key_are_skipped() {
-    use parquet::file::properties::WriterProperties;
     let dir = Dir::new("join-keys");
     let catalog = tpch::generate(0.01, 2, 8192).expect("TPC-H generates");
     let orders = catalog.table("orders").unwrap();
-    let groups = WriterProperties::builder()
-        .set_max_row_group_row_count(Some(1000))
-        .build();
-    write_orders(orders, &dir.0.join("groups.parquet"), groups);
-    let pages = WriterProperties::builder()
-        .set_dictionary_enabled(false)
-        .set_max_row_group_row_count(Some(20_000))
-        .set_data_page_row_count_limit(1000)
-        .set_write_batch_size(1000)
-        .build();
-    write_orders(orders, &dir.0.join("pages.parquet"), pages);
+    let groups = groups_of_1000_rows();
+    write_table(orders, &dir.0.join("groups.parquet"), groups);
+    let pages = one_group_in_pages_of_1000_rows();
+    write_table(orders, &dir.0.join("pages.parquet"), pages);
     let memory = Cluster::start(Arc::new(catalog), ClusterConfig::new(2)).expect("starts");
     let files = empty_cluster(2);
     for name in ["groups", "pages"] {
@@ -202,7 +191,7 @@ fn one_large_row_group_is_read_by_every_core() {
             .set_data_page_row_count_limit(1000)
             .set_write_batch_size(1000)
     };
-    write_orders(
+    write_table(
         lineitem,
         &dir.0.join("indexed.parquet"),
         one_group().build(),
@@ -211,7 +200,7 @@ fn one_large_row_group_is_read_by_every_core() {
         .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_offset_index_disabled(true)
         .build();
-    write_orders(lineitem, &dir.0.join("unindexed.parquet"), unindexed);
+    write_table(lineitem, &dir.0.join("unindexed.parquet"), unindexed);
     let memory = Cluster::start(Arc::new(catalog), ClusterConfig::new(1)).expect("starts");
     let queries = [
         "select count(*), sum(l_orderkey), sum(l_extendedprice), min(l_comment), \
@@ -262,20 +251,38 @@ fn scan_line(cluster: &Cluster, sql: &str) -> String {
         .unwrap_or_else(|| panic!("{analyzed:?}"))
 }
 
-/// Writes `orders` in key order to `path`, laid out by `properties`.
-fn write_orders(
-    orders: &percore_engine::catalog::Table,
+/// Writes `table`'s partitions in order (a TPC-H table in key order) to `path`,
+/// laid out by `properties`.
+fn write_table(
+    table: &percore_engine::catalog::Table,
     path: &std::path::Path,
     properties: parquet::file::properties::WriterProperties,
 ) {
     let file = std::fs::File::create(path).unwrap();
     let mut writer =
-        parquet::arrow::ArrowWriter::try_new(file, orders.schema.clone(), Some(properties))
-            .unwrap();
-    for batch in orders.partitions.iter().flatten() {
+        parquet::arrow::ArrowWriter::try_new(file, table.schema.clone(), Some(properties)).unwrap();
+    for batch in table.partitions.iter().flatten() {
         writer.write(batch).unwrap();
     }
     writer.close().unwrap();
+}
+
+/// Row groups of 1000 rows.
+fn groups_of_1000_rows() -> parquet::file::properties::WriterProperties {
+    parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_row_count(Some(1000))
+        .build()
+}
+
+/// One row group (of up to 20,000 rows) in pages of 1000 rows, without
+/// dictionaries, so that the pages hold the values.
+fn one_group_in_pages_of_1000_rows() -> parquet::file::properties::WriterProperties {
+    parquet::file::properties::WriterProperties::builder()
+        .set_dictionary_enabled(false)
+        .set_max_row_group_row_count(Some(20_000))
+        .set_data_page_row_count_limit(1000)
+        .set_write_batch_size(1000)
+        .build()
 }
 
 /// The bytes a scan line says were read from files.
@@ -302,23 +309,16 @@ fn pages_outside_a_filter_are_skipped_and_filters_run_before_the_other_columns()
     let orders = catalog.table("orders").unwrap();
     // One row group of 15000 rows in pages of 1000 rows (no dictionaries, so the
     // pages hold the values); and row groups of 1000 rows.
-    let pages = WriterProperties::builder()
-        .set_dictionary_enabled(false)
-        .set_max_row_group_row_count(Some(20_000))
-        .set_data_page_row_count_limit(1000)
-        .set_write_batch_size(1000)
-        .build();
-    write_orders(orders, &dir.0.join("pages.parquet"), pages);
+    let pages = one_group_in_pages_of_1000_rows();
+    write_table(orders, &dir.0.join("pages.parquet"), pages);
     let dictionary_pages = WriterProperties::builder()
         .set_max_row_group_row_count(Some(20_000))
         .set_data_page_row_count_limit(1000)
         .set_write_batch_size(1000)
         .build();
-    write_orders(orders, &dir.0.join("dictionary.parquet"), dictionary_pages);
-    let groups = WriterProperties::builder()
-        .set_max_row_group_row_count(Some(1000))
-        .build();
-    write_orders(orders, &dir.0.join("groups.parquet"), groups);
+    write_table(orders, &dir.0.join("dictionary.parquet"), dictionary_pages);
+    let groups = groups_of_1000_rows();
+    write_table(orders, &dir.0.join("groups.parquet"), groups);
     let memory = Cluster::start(Arc::new(catalog), ClusterConfig::new(1)).expect("starts");
     let files = empty_cluster(1);
     for name in ["pages", "dictionary", "groups"] {
