@@ -35,11 +35,6 @@ impl AggregateMode {
     pub fn emits_states(self) -> bool {
         matches!(self, AggregateMode::Partial | AggregateMode::Merge)
     }
-
-    /// Whether its input is partial states rather than rows.
-    pub fn merges_states(self) -> bool {
-        matches!(self, AggregateMode::Final | AggregateMode::Merge)
-    }
 }
 
 /// Join semantics the hash and nested-loop joins implement. Right-hand variants are

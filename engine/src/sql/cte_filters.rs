@@ -8,8 +8,9 @@
 //! the scans); each reference still applies its own.
 //!
 //! Only references the rules below can see through count; if any other reference
-//! (under an outer join, in a nested join, shadowed by an inner WITH of the same
-//! name) or one without such a condition exists, nothing is added.
+//! (under an outer join, in a nested join, renaming the columns, shadowed by an
+//! inner WITH of the same name) or one without such a condition exists, nothing is
+//! added.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
@@ -272,7 +273,11 @@ impl References<'_> {
                 let qualifier = alias
                     .as_ref()
                     .map_or_else(|| normalized(table), |alias| normalized(&alias.name));
-                let conditions = (inner && args.is_none()).then(|| {
+                // `c AS x(a, b)` renames the columns: `x.a` need not be the CTE's `a`.
+                let renamed = alias
+                    .as_ref()
+                    .is_some_and(|alias| !alias.columns.is_empty());
+                let conditions = (inner && args.is_none() && !renamed).then(|| {
                     pool.iter()
                         .filter_map(|conjunct| Condition::of(conjunct, &qualifier))
                         .collect()
@@ -354,5 +359,8 @@ mod tests {
         let nested = "with c as (select k from f) \
                       select * from c c1, (g join c c2 on true) where c1.k = 1 and c2.k = 2";
         assert_eq!(pushed(nested), None);
+        let renamed = "with c as (select a, b from f) \
+                       select * from c c1, c as c2(b, a) where c1.a = 1 and c2.a = 2";
+        assert_eq!(pushed(renamed), None);
     }
 }
