@@ -124,6 +124,43 @@ fn row_groups_outside_a_filter_are_skipped_by_their_statistics() {
     assert!(line.contains("1 row group(s) read, 14 skipped"), "{line}");
 }
 
+/// CREATE EXTERNAL TABLE measures each column's distinct values (footers carry none),
+/// strings too: the planner's share of rows for `o_orderstatus = 'F'` is a third, not
+/// a guessed tenth. A table of this size is read whole, so the counts are the HLL's.
+#[test]
+fn distinct_counts_of_a_file_are_measured_when_its_table_is_created() {
+    let dir = Dir::new("distinct");
+    let catalog = tpch::generate(0.01, 2, 8192).expect("TPC-H generates");
+    write_table(
+        catalog.table("orders").unwrap(),
+        &dir.0.join("orders.parquet"),
+        groups_of_1000_rows(),
+    );
+    let cluster = empty_cluster(2);
+    let sql = format!(
+        "CREATE EXTERNAL TABLE orders STORED AS PARQUET LOCATION '{}'",
+        dir.path("orders.parquet")
+    );
+    run(&cluster, &sql).unwrap();
+    let stats = run(&cluster, "SHOW STATS orders").unwrap();
+    let distinct = |column: &str| -> f64 {
+        let row = stats.iter().find(|row| row[0] == column).unwrap();
+        row[1].parse().unwrap_or_else(|_| panic!("{stats:?}"))
+    };
+    let exact = |sql: &str| -> f64 { run(&cluster, sql).unwrap()[0][0].parse().unwrap() };
+    for column in ["o_orderstatus", "o_orderpriority", "o_clerk", "o_custkey"] {
+        let count = exact(&format!("select count(distinct {column}) from orders"));
+        assert!(
+            (distinct(column) - count).abs() <= count * 0.03,
+            "{column}: {count} distinct, {stats:?}"
+        );
+    }
+    assert_eq!(distinct("o_orderstatus"), 3.0, "{stats:?}");
+    // Dates and keys keep their ranges from the footers.
+    let key = stats.iter().find(|row| row[0] == "o_orderkey").unwrap();
+    assert_eq!(key[2..], ["1.0".to_string(), "60000.0".to_string()]);
+}
+
 /// A join's build keys, once built, rule out the probe side's row groups and pages
 /// whose key range holds none of them: a table written in key order joined with a
 /// few keys reads only where they lie. Answers as without the files.

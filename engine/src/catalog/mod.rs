@@ -6,6 +6,7 @@ pub mod bound;
 pub mod csv_table;
 pub mod data_dir;
 pub mod loaded;
+mod parquet_sample;
 pub mod parquet_table;
 pub mod pg_bytea_text;
 pub mod pg_float_text;

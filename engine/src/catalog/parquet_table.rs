@@ -12,6 +12,7 @@ use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaDataReader};
 
+use super::parquet_sample::sampled_distinct;
 use super::profile::as_numbers;
 use super::row_group_parts::{deal, RowGroupPart};
 use super::{Table, TablePartitioning, TableStatistics};
@@ -94,7 +95,8 @@ pub fn open_parquet_table(name: &str, location: &str, partitions: usize) -> Quer
     let row_count = groups.iter().map(|&(_, _, rows)| rows).sum();
     let assignments = deal(&groups, partitions);
     let partitions = assignments.len();
-    let statistics = footer_statistics(&schema, &files, row_count);
+    let sampled = sampled_distinct(&schema, &files, row_count);
+    let statistics = footer_statistics(&schema, &files, row_count, &sampled);
     Ok(Table {
         name: name.to_string(),
         schema,
@@ -196,7 +198,7 @@ fn wildcard_match(pattern: &str, name: &str) -> bool {
 
 /// Reads a file's footer. Strings and binaries are read as views, as Percore's own
 /// tables hold them.
-fn read_footer(path: &Path) -> QueryResult<ParquetFile> {
+pub(super) fn read_footer(path: &Path) -> QueryResult<ParquetFile> {
     let file_error = |what: String| {
         QueryError::new(
             ErrorCode::Semantic,
@@ -244,23 +246,32 @@ pub(super) fn with_views(schema: &SchemaRef) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// Statistics from the files' footers: each numeric or date column's range (from the
-/// row groups' min/max), and for integer and date columns a distinct count taken as
-/// the range's width, at most the non-null rows (exact for dense keys; the textbook
-/// guess without a sketch). Every node reads the same footers, so plans agree.
-fn footer_statistics(schema: &Schema, files: &[ParquetFile], rows: usize) -> TableStatistics {
+/// Statistics from the files' footers and the sample: each numeric or date column's
+/// range (from the row groups' min/max), and each column's distinct count as sampled,
+/// for integer and date columns at most the range's width (exact for dense keys, and
+/// the guess where the sample could not be read). Every node reads the same files, so
+/// plans agree.
+fn footer_statistics(
+    schema: &Schema,
+    files: &[ParquetFile],
+    rows: usize,
+    sampled: &[Option<f64>],
+) -> TableStatistics {
     let mut statistics = TableStatistics::default();
-    for field in schema.fields() {
-        let Some((min, max, nulls)) = column_range(field.name(), files) else {
-            continue;
-        };
-        statistics = statistics.with_range(field.name(), min, max);
-        let discrete = field.data_type().is_integer()
-            || matches!(field.data_type(), DataType::Date32 | DataType::Date64);
-        if discrete {
-            let values = rows.saturating_sub(nulls) as f64;
-            let width = (max - min + 1.0).max(1.0);
-            statistics = statistics.with_distinct(&[field.name()], width.min(values.max(1.0)));
+    for (field, sampled) in schema.fields().iter().zip(sampled) {
+        let mut distinct = *sampled;
+        if let Some((min, max, nulls)) = column_range(field.name(), files) {
+            statistics = statistics.with_range(field.name(), min, max);
+            let discrete = field.data_type().is_integer()
+                || matches!(field.data_type(), DataType::Date32 | DataType::Date64);
+            if discrete {
+                let values = rows.saturating_sub(nulls) as f64;
+                let width = (max - min + 1.0).max(1.0).min(values.max(1.0));
+                distinct = Some(distinct.map_or(width, |d| d.min(width)));
+            }
+        }
+        if let Some(distinct) = distinct {
+            statistics = statistics.with_distinct(&[field.name()], distinct);
         }
     }
     statistics
