@@ -74,6 +74,19 @@ fn is_region_join(plan: &LogicalPlan) -> bool {
             && join.null_equality == NullEquality::NullEqualsNothing)
 }
 
+/// Column projections (pruning, reordering) down to a region's join: the region's
+/// own output projection replaces them.
+fn prunes_a_region(plan: &LogicalPlan) -> bool {
+    match plan {
+        LogicalPlan::Projection(projection)
+            if projection.expr.iter().all(|e| matches!(e, Expr::Column(_))) =>
+        {
+            is_region_join(&projection.input) || prunes_a_region(&projection.input)
+        }
+        _ => false,
+    }
+}
+
 /// A condition of the region, with the inputs (a bit each) its sides read.
 enum Condition {
     Equal {
@@ -148,10 +161,7 @@ impl Region {
                         .extend(split_conjunction(filter).into_iter().cloned());
                 }
             }
-            LogicalPlan::Projection(projection)
-                if is_region_join(&projection.input)
-                    && projection.expr.iter().all(|e| matches!(e, Expr::Column(_))) =>
-            {
+            LogicalPlan::Projection(projection) if prunes_a_region(plan) => {
                 self.collect(&projection.input, estimate)?;
             }
             LogicalPlan::Filter(filter) if is_region_join(&filter.input) => {

@@ -100,6 +100,7 @@ mod set_comparison;
 mod set_returning_calls;
 pub mod shared_ctes;
 mod similar_to;
+mod single_row_joins;
 mod single_row_subqueries;
 mod size_pretty;
 mod split;
@@ -703,6 +704,7 @@ fn planned_as(
     let plan = interval_groups::by_length(plan)?;
     let plan = semi_join_pushdown::apply(plan)?;
     let plan = semi_join_reduction::apply(plan)?;
+    let plan = single_row_joins::apply(plan)?;
     let plan = join_order::apply(plan, catalog)?;
     Ok(match shown_names {
         Some(names) => output_names::shown_as(plan, &names)?,

@@ -814,3 +814,40 @@ fn assert_filtered(cluster: &Cluster, case: &str, fewer_by: u64) -> String {
     assert!(kept * fewer_by < tested, "{case}: {line}");
     analyzed
 }
+
+/// A column compared with an uncorrelated scalar subquery joins the subquery's one row
+/// as a key, first, so the filter cuts its table before the other joins (EXPLAIN: the
+/// join on `c_nationkey` has customer on one side and nation on the other). Answers
+/// as the constant written out; no row where the subquery has none, and 21000 where
+/// it has several.
+#[test]
+fn a_column_compared_with_a_scalar_subquery_is_filtered_before_the_joins() {
+    let cluster = cluster();
+    let query = |nation: &str| {
+        format!(
+            "select count(*), sum(l_quantity) from lineitem, orders, customer \
+             where l_orderkey = o_orderkey and o_custkey = c_custkey \
+             and c_nationkey = {nation}"
+        )
+    };
+    let subquery = query("(select n_nationkey from nation where n_name = 'FRANCE')");
+    let answer = rows(&cluster, &subquery);
+    assert_eq!(answer, rows(&cluster, &query("6")));
+    assert_ne!(answer[0].split('|').next(), Some("0"), "{answer:?}");
+    let plan = rows(&cluster, &format!("explain {subquery}")).join("\n");
+    let join = plan
+        .lines()
+        .position(|line| line.contains("HashJoin(Inner) on [c_nationkey"))
+        .unwrap_or_else(|| panic!("{plan}"));
+    let below: Vec<&str> = plan.lines().skip(join + 1).take(3).collect();
+    assert!(
+        below.iter().any(|line| line.contains("Scan customer"))
+            && !below.iter().any(|line| line.contains("lineitem")),
+        "{plan}"
+    );
+    let none = query("(select n_nationkey from nation where n_name = 'ATLANTIS')");
+    assert_eq!(rows(&cluster, &none), ["0|"]);
+    let several = query("(select n_nationkey from nation where n_regionkey = 0)");
+    let error = cluster.sql(&several).unwrap_err();
+    assert_eq!(error.code, ErrorCode::CardinalityViolation, "{error}");
+}
