@@ -262,14 +262,15 @@ impl<'a> Cardinality<'a> {
     }
 
     /// AND: range bounds on one column cover one interval together (a BETWEEN written
-    /// as two comparisons); other conjuncts multiply.
+    /// as two comparisons); the shares of the others and of those intervals combine
+    /// with backoff ([`backed_off`]).
     fn conjunction(&self, terms: &[&Expr], plan: &LogicalPlan, rows: f64) -> f64 {
         let mut conjuncts = Vec::new();
         for term in terms {
             conjuncts.extend(datafusion_expr::utils::split_conjunction(term));
         }
         let mut bounds: Vec<(&Column, Option<&Expr>, Option<&Expr>)> = Vec::new();
-        let mut share = 1.0;
+        let mut shares = Vec::new();
         for conjunct in conjuncts {
             match range_bound(conjunct) {
                 Some((column, bound, is_lower)) if self.column_range(column, plan).is_some() => {
@@ -286,16 +287,17 @@ impl<'a> Cardinality<'a> {
                         bounds[index].2 = Some(bound);
                     }
                 }
-                _ => share *= self.selectivity(conjunct, plan, rows),
+                _ => shares.push(self.selectivity(conjunct, plan, rows)),
             }
         }
         for (column, low, high) in bounds {
             let expr = Expr::Column(column.clone());
-            share *= self
-                .range_share(&expr, low, high, plan)
-                .unwrap_or(UNKNOWN_SELECTIVITY);
+            shares.push(
+                self.range_share(&expr, low, high, plan)
+                    .unwrap_or(UNKNOWN_SELECTIVITY),
+            );
         }
-        share.clamp(0.0, 1.0)
+        backed_off(shares)
     }
 
     fn comparison(
@@ -367,6 +369,22 @@ impl<'a> Cardinality<'a> {
 }
 
 /// `(column, bound, is_lower)` for `column >= constant` and the like.
+/// The share of rows several conditions on the same rows keep together. Conditions
+/// are rarely independent (a brand implies its class and category; a city its state),
+/// and multiplying their shares assumes they are: TPC-DS q63's three IN lists on item
+/// were estimated at 2 of 18,000 items once the columns' distinct counts were known.
+/// So, as SQL Server does ("exponential backoff"), the most selective counts whole,
+/// the next by its square root, the third by its fourth root, the fourth by its
+/// eighth, and the rest not at all.
+fn backed_off(mut shares: Vec<f64>) -> f64 {
+    shares.sort_by(f64::total_cmp);
+    shares
+        .iter()
+        .zip([1.0, 0.5, 0.25, 0.125])
+        .map(|(share, power)| share.clamp(0.0, 1.0).powf(power))
+        .product()
+}
+
 fn range_bound(expr: &Expr) -> Option<(&Column, &Expr, bool)> {
     let Expr::BinaryExpr(BinaryExpr { left, op, right }) = expr else {
         return None;
@@ -521,6 +539,23 @@ mod tests {
              and l_suppkey = ps_suppkey",
         );
         assert!((rows - 60_000.0).abs() < 1000.0, "{rows}");
+    }
+
+    #[test]
+    fn conditions_on_the_same_rows_combine_with_backoff() {
+        // 50 sizes, 40 containers, 25 brands among 2000 parts: 1/50 whole, 1/40 by
+        // its square root, 1/25 by its fourth root (as independent: 0.04 parts).
+        let rows = estimate(
+            "select * from part where p_size = 5 and p_container = 'SM BOX' \
+             and p_brand = 'Brand#12'",
+        );
+        let expected = 2000.0 / 50.0 * (1.0f64 / 40.0).sqrt() * (1.0f64 / 25.0).powf(0.25);
+        assert!((rows - expected).abs() < 0.01, "{rows} vs {expected}");
+        assert_eq!(
+            backed_off(vec![0.5, 0.01, 0.2, 0.3, 0.1]),
+            0.01 * 0.1f64.sqrt() * 0.2f64.powf(0.25) * 0.3f64.powf(0.125)
+        );
+        assert_eq!(backed_off(Vec::new()), 1.0);
     }
 
     #[test]
