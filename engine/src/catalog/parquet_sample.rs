@@ -6,10 +6,11 @@
 //!
 //! A table of at most [`SAMPLE_ROWS`] rows is read whole. A larger one is sampled by
 //! whole row groups spread evenly over its files, and each column's count is
-//! extrapolated from how many new values each further row group brought: row groups
-//! are written in the order the data came, so a sorted or clustered column (dates,
-//! order numbers) brings new values in every group, and a column drawn from a fixed
-//! set (states, item keys) brings none after the first groups. Every node reads the
+//! extrapolated along the curve it followed from one row group to the whole sample
+//! (`Sample::estimate`): row groups are written in the order the data came, so a
+//! sorted or clustered column (dates, order numbers) brings new values in every
+//! group and grows with the rows, and a column drawn from a fixed set (states, item
+//! keys) brings none after the first groups and stays. Every node reads the
 //! same row groups of the same files and hashes them alike, so every node plans
 //! with the same numbers.
 

@@ -368,7 +368,6 @@ impl<'a> Cardinality<'a> {
     }
 }
 
-/// `(column, bound, is_lower)` for `column >= constant` and the like.
 /// The share of rows several conditions on the same rows keep together. Conditions
 /// are rarely independent (a brand implies its class and category; a city its state),
 /// and multiplying their shares assumes they are: TPC-DS q63's three IN lists on item
@@ -385,6 +384,7 @@ fn backed_off(mut shares: Vec<f64>) -> f64 {
         .product()
 }
 
+/// `(column, bound, is_lower)` for `column >= constant` and the like.
 fn range_bound(expr: &Expr) -> Option<(&Column, &Expr, bool)> {
     let Expr::BinaryExpr(BinaryExpr { left, op, right }) = expr else {
         return None;
